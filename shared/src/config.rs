@@ -1,0 +1,259 @@
+//! The one configuration document of a deployment.
+//!
+//! JSON, read from `WXBRIDGE_CONFIG` (the document itself) or `WXBRIDGE_CONFIG_FILE` (a path
+//! to it). Invalid configuration fails at start with the path of the offending field.
+//! Secrets (`token`, `encoding_aes_key`) never print: their `Debug` is redacted.
+
+use crate::crypto::AesKey;
+use serde::Deserialize;
+use std::collections::HashMap;
+use thiserror::Error;
+
+pub const CONFIG_ENV: &str = "WXBRIDGE_CONFIG";
+pub const CONFIG_FILE_ENV: &str = "WXBRIDGE_CONFIG_FILE";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration: set {CONFIG_ENV} (the JSON document) or {CONFIG_FILE_ENV} (a path to it)")]
+    Missing,
+    #[error("configuration: cannot read {path}: {source}")]
+    Unreadable { path: String, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    fn field(path: String, reason: &str) -> Self {
+        Self::Invalid(format!("{path}: {reason}"))
+    }
+}
+
+/// A secret string: usable, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the channel's message push is encrypted (mini-program admin → 消息推送配置).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionMode {
+    /// 明文: no encryption; only the URL `signature`, which does not cover the body.
+    Plaintext,
+    /// 兼容: plaintext and ciphertext side by side; the bridge reads the ciphertext.
+    Compatible,
+    /// 安全: ciphertext only.
+    Safe,
+}
+
+/// The data format chosen for the channel's message push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushFormat {
+    Xml,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The `{channel}` segment of the push URL `/wechat/{channel}`.
+    pub id: String,
+    /// The mini program's AppID; safe-mode envelopes must name it.
+    pub app_id: String,
+    /// The mini program's original id (`gh_…`), the `ToUserName` of its pushes.
+    pub original_id: String,
+    pub token: Secret,
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    pub mode: EncryptionMode,
+    pub push_format: PushFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    pub channels: Vec<ChannelConfig>,
+    /// How far a push's `timestamp` may be from now, in seconds; `null` turns the check
+    /// off (only for replaying recorded sample events locally).
+    #[serde(default = "default_timestamp_tolerance")]
+    pub timestamp_tolerance_secs: Option<u64>,
+    /// Larger push bodies are refused with 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_timestamp_tolerance() -> Option<u64> {
+    Some(300)
+}
+
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+
+impl BridgeConfig {
+    /// Reads and validates the document named by the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        if let Ok(document) = std::env::var(CONFIG_ENV) {
+            return Self::from_json(&document);
+        }
+        let path = std::env::var(CONFIG_FILE_ENV).map_err(|_| ConfigError::Missing)?;
+        let document = std::fs::read_to_string(&path).map_err(|source| ConfigError::Unreadable { path, source })?;
+        Self::from_json(&document)
+    }
+
+    pub fn from_json(document: &str) -> Result<Self, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(document);
+        let config: Self = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| ConfigError::field(e.path().to_string(), &e.inner().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.channels.is_empty() {
+            return Err(ConfigError::field("channels".into(), "at least one channel is required"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::field("max_body_bytes".into(), "must be positive"));
+        }
+        let mut seen = HashMap::new();
+        for (index, channel) in self.channels.iter().enumerate() {
+            let at = |field: &str| format!("channels[{index}].{field}");
+            let id_ok = !channel.id.is_empty()
+                && channel.id.len() <= 64
+                && channel.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !id_ok {
+                return Err(ConfigError::field(at("id"), "1 to 64 characters of A-Z a-z 0-9 - _"));
+            }
+            if let Some(first) = seen.insert(channel.id.as_str(), index) {
+                return Err(ConfigError::field(at("id"), &format!("duplicates channels[{first}].id")));
+            }
+            for (field, value) in [("app_id", &channel.app_id), ("original_id", &channel.original_id)] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::field(at(field), "must not be empty"));
+                }
+            }
+            if channel.token.expose().is_empty() {
+                return Err(ConfigError::field(at("token"), "must not be empty"));
+            }
+            match (&channel.encoding_aes_key, channel.mode) {
+                (Some(key), _) if AesKey::from_encoding_aes_key(key.expose()).is_err() => {
+                    return Err(ConfigError::field(at("encoding_aes_key"), "must be 43 base64 characters"));
+                }
+                (None, EncryptionMode::Compatible | EncryptionMode::Safe) => {
+                    return Err(ConfigError::field(at("encoding_aes_key"), "required when mode is compatible or safe"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A channel ready to serve: configuration plus its derived key.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub config: ChannelConfig,
+    pub key: Option<AesKey>,
+}
+
+/// The channels of a deployment, by id.
+#[derive(Debug, Clone)]
+pub struct Channels(HashMap<String, Channel>);
+
+impl Channels {
+    pub fn new(config: &BridgeConfig) -> Self {
+        let channels = config
+            .channels
+            .iter()
+            .map(|c| {
+                // Validation already proved the key decodes.
+                let key = c.encoding_aes_key.as_ref().and_then(|k| AesKey::from_encoding_aes_key(k.expose()).ok());
+                (c.id.clone(), Channel { config: c.clone(), key })
+            })
+            .collect();
+        Self(channels)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Channel> {
+        self.0.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(channel: &str) -> String {
+        format!(r#"{{"channels":[{channel}]}}"#)
+    }
+
+    const GOOD: &str = r#"{"id":"mp-demo","app_id":"wxba5fad812f8e6fb9","original_id":"gh_97417a04a28d",
+        "token":"AAAAA","encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "mode":"safe","push_format":"json"}"#;
+
+    fn error_of(document: &str) -> String {
+        BridgeConfig::from_json(document).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_document_loads_with_defaults() {
+        let config = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        assert_eq!(config.timestamp_tolerance_secs, Some(300));
+        assert_eq!(config.max_body_bytes, 65536);
+        assert!(Channels::new(&config).get("mp-demo").unwrap().key.is_some());
+    }
+
+    #[test]
+    fn null_tolerance_turns_the_check_off() {
+        let config = BridgeConfig::from_json(&format!(
+            r#"{{"channels":[{GOOD}],"timestamp_tolerance_secs":null}}"#
+        ))
+        .unwrap();
+        assert_eq!(config.timestamp_tolerance_secs, None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(error_of(&document(&GOOD.replace(r#""mode":"safe""#, r#""mode":"secret""#))).contains("channels[0].mode"));
+        assert!(error_of(&document(&GOOD.replace(r#""token":"AAAAA","#, ""))).contains("token"));
+        assert!(error_of(&document(&GOOD.replace("mp-demo", "mp demo"))).contains("channels[0].id"));
+        assert!(error_of(&document(&GOOD.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "short")))
+            .contains("channels[0].encoding_aes_key"));
+        assert!(error_of(&document(&GOOD.replace(r#""mode":"safe""#, r#""mode":"safe","colour":"red""#)))
+            .contains("colour"));
+        assert!(error_of(&format!(r#"{{"channels":[{GOOD},{GOOD}]}}"#)).contains("channels[1].id: duplicates channels[0].id"));
+        assert!(error_of(r#"{"channels":[]}"#).contains("channels"));
+    }
+
+    #[test]
+    fn safe_mode_requires_a_key() {
+        let without_key = GOOD.replace(r#""encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","#, "");
+        assert!(error_of(&document(&without_key)).contains("channels[0].encoding_aes_key: required"));
+        let plaintext = without_key.replace(r#""mode":"safe""#, r#""mode":"plaintext""#);
+        assert!(BridgeConfig::from_json(&document(&plaintext)).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        let printed = format!("{config:?} {:?}", Channels::new(&config));
+        assert!(!printed.contains("AAAAA"), "{printed}");
+    }
+}

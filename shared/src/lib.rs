@@ -1,0 +1,15 @@
+//! wxbridge: the customer-service conversation of a WeChat Mini Program, bridged to a
+//! platform's own in-app chat.
+//!
+//! One module per concept; the Lambda functions under `functions/` only wire these up.
+
+pub mod callback;
+pub mod config;
+pub mod crypto;
+pub mod encode;
+pub mod event;
+pub mod handlers;
+pub mod queue;
+pub mod signature;
+pub mod vectors;
+pub mod xml;

@@ -1,0 +1,126 @@
+//! The inbound queue: what `callback` hands to `inbound`.
+//!
+//! `inbound.fifo` keeps order per user (MessageGroupId = channel + openid) and collapses
+//! WeChat's retries (MessageDeduplicationId = the event's dedupe key; SQS drops a repeat
+//! within 5 minutes, the same span as WeChat's retries).
+
+use crate::event::CallbackEvent;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// Version of the message body below; bumped when a consumer must tell shapes apart.
+pub const INBOUND_MESSAGE_VERSION: u32 = 1;
+
+/// One push, opened and ready for the fan-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub version: u32,
+    pub channel: String,
+    pub dedupe_key: String,
+    /// When the bridge accepted the push, in milliseconds since the epoch.
+    pub received_at_ms: i64,
+    pub event: CallbackEvent,
+}
+
+impl InboundMessage {
+    pub fn new(channel: &str, event: CallbackEvent, received_at_ms: i64) -> Self {
+        Self {
+            version: INBOUND_MESSAGE_VERSION,
+            channel: channel.to_owned(),
+            dedupe_key: format!("{channel}:{}", event.dedupe_key()),
+            received_at_ms,
+            event,
+        }
+    }
+
+    /// Order is kept per user of a channel.
+    pub fn group_id(&self) -> String {
+        sqs_id(&format!("{}:{}", self.channel, self.event.from_user_name))
+    }
+
+    pub fn deduplication_id(&self) -> String {
+        sqs_id(&self.dedupe_key)
+    }
+}
+
+/// SQS group and deduplication ids are at most 128 printable ASCII characters; a value
+/// that does not fit (an unusually long or non-ASCII field) is replaced by its SHA-256.
+pub fn sqs_id(value: &str) -> String {
+    if !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        value.to_owned()
+    } else {
+        hex::encode(Sha256::digest(value.as_bytes()))
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("inbound queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// The port `callback` sends through.
+pub trait InboundQueue: Send + Sync {
+    fn enqueue(&self, message: &InboundMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// `inbound.fifo` on Amazon SQS.
+#[derive(Debug, Clone)]
+pub struct SqsInboundQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsInboundQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+impl InboundQueue for SqsInboundQueue {
+    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_group_id(message.group_id())
+            .message_deduplication_id(message.deduplication_id())
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// An in-memory queue for unit tests: keeps what was sent, drops repeats of a
+/// deduplication id as FIFO SQS does, and can be told to fail.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<InboundMessage>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn sent(&self) -> Vec<InboundMessage> {
+        self.sent.lock().expect("queue lock").clone()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl InboundQueue for MemoryQueue {
+    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError("memory queue told to fail".into()));
+        }
+        let mut sent = self.sent.lock().expect("queue lock");
+        if !sent.iter().any(|m| m.deduplication_id() == message.deduplication_id()) {
+            sent.push(message.clone());
+        }
+        Ok(())
+    }
+}
