@@ -12,7 +12,6 @@ use crate::event::{CallbackEvent, EventError};
 use crate::signature::{msg_signature, signature_matches, url_signature};
 use crate::xml::{self, XmlError};
 use serde_json::Value;
-use std::collections::HashMap;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -202,7 +201,177 @@ pub fn parse_document(text: &str) -> Result<Value, CallbackError> {
     }
 }
 
-/// Query pairs of a request, for callers that hold them as a map.
-pub fn query_from_map(map: &HashMap<String, String>) -> PushQuery {
-    PushQuery::from_pairs(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BridgeConfig, Channels};
+    use crate::event::EventKind;
+    use crate::vectors::*;
+
+    /// The official mini-program channel in each mode, and the Official Accounts sample.
+    fn channels() -> Channels {
+        let mp = |id: &str, mode: &str| {
+            format!(
+                r#"{{"id":"{id}","app_id":"{MP_APPID}","original_id":"{MP_ORIGINAL_ID}","token":"{MP_TOKEN}",
+                "encoding_aes_key":"{MP_ENCODING_AES_KEY}","mode":"{mode}","push_format":"json"}}"#
+            )
+        };
+        let oa = format!(
+            r#"{{"id":"oa","app_id":"{OA_APPID}","original_id":"{OA_ORIGINAL_ID}","token":"{OA_TOKEN}",
+            "encoding_aes_key":"{OA_ENCODING_AES_KEY}","mode":"compatible","push_format":"xml"}}"#
+        );
+        let document = format!(r#"{{"channels":[{},{},{oa}]}}"#, mp("plain", "plaintext"), mp("safe", "safe"));
+        Channels::new(&BridgeConfig::from_json(&document).unwrap())
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> PushQuery {
+        PushQuery::from_pairs(pairs.iter().copied())
+    }
+
+    fn at(timestamp: &str) -> Freshness {
+        Freshness { now_secs: timestamp.parse().unwrap(), tolerance_secs: Some(300) }
+    }
+
+    fn safe_query() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("signature", MP_SAFE_SIGNATURE),
+            ("timestamp", MP_SAFE_TIMESTAMP),
+            ("nonce", MP_SAFE_NONCE),
+            ("openid", MP_OPENID),
+            ("encrypt_type", "aes"),
+            ("msg_signature", MP_SAFE_MSG_SIGNATURE),
+        ]
+    }
+
+    fn safe_body() -> String {
+        format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)
+    }
+
+    fn open_safe(pairs: &[(&str, &str)], body: &str) -> Result<CallbackEvent, CallbackError> {
+        open_push(channels().get("safe").unwrap(), &query(pairs), body.as_bytes(), at(MP_SAFE_TIMESTAMP))
+    }
+
+    #[test]
+    fn get_verification_vector_answers_echostr() {
+        let channels = channels();
+        let q = query(&[
+            ("signature", MP_GET_SIGNATURE),
+            ("timestamp", MP_GET_TIMESTAMP),
+            ("nonce", MP_GET_NONCE),
+            ("echostr", MP_GET_ECHOSTR),
+        ]);
+        assert_eq!(verify_url(channels.get("plain").unwrap(), &q, at(MP_GET_TIMESTAMP)), Ok(MP_GET_ECHOSTR));
+        let forged = query(&[
+            ("signature", MP_PLAIN_SIGNATURE),
+            ("timestamp", MP_GET_TIMESTAMP),
+            ("nonce", MP_GET_NONCE),
+            ("echostr", MP_GET_ECHOSTR),
+        ]);
+        assert_eq!(verify_url(channels.get("plain").unwrap(), &forged, at(MP_GET_TIMESTAMP)), Err(CallbackError::BadSignature));
+    }
+
+    #[test]
+    fn plaintext_post_vector_opens() {
+        let channels = channels();
+        let q = query(&[("signature", MP_PLAIN_SIGNATURE), ("timestamp", MP_PLAIN_TIMESTAMP), ("nonce", MP_PLAIN_NONCE)]);
+        let event = open_push(channels.get("plain").unwrap(), &q, MP_PLAIN_BODY.as_bytes(), at(MP_PLAIN_TIMESTAMP)).unwrap();
+        assert_eq!(event.from_user_name, MP_OPENID);
+        assert_eq!(event.event_name(), Some("debug_demo"));
+        let EventKind::Raw { fields, .. } = event.kind else { panic!() };
+        assert_eq!(fields["debug_str"], "hello world");
+    }
+
+    #[test]
+    fn safe_mode_json_vector_opens() {
+        let event = open_safe(&safe_query(), &safe_body()).unwrap();
+        assert_eq!(event.create_time, 1714112445);
+        assert_eq!(event.from_user_name, MP_OPENID);
+        assert_eq!(event.event_name(), Some("debug_demo"));
+    }
+
+    #[test]
+    fn compatible_mode_xml_vector_opens_from_the_ciphertext() {
+        let channels = channels();
+        // The outer plaintext is deliberately different: only the signed ciphertext counts.
+        let body = format!(
+            "<xml><ToUserName><![CDATA[{OA_ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[{OA_OPENID}]]></FromUserName><CreateTime>1409735669</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[tampered]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[{OA_ENCRYPT}]]></Encrypt></xml>"
+        );
+        let q = query(&[
+            ("timestamp", OA_TIMESTAMP),
+            ("nonce", OA_NONCE),
+            ("encrypt_type", "aes"),
+            ("msg_signature", OA_MSG_SIGNATURE),
+        ]);
+        let event = open_push(channels.get("oa").unwrap(), &q, body.as_bytes(), at(OA_TIMESTAMP)).unwrap();
+        assert_eq!(event.from_user_name, OA_OPENID);
+        assert_eq!(event.kind, EventKind::Text { msg_id: "6054768590064713728".into(), content: "abcdteT".into() });
+    }
+
+    fn replace(pairs: &[(&'static str, &'static str)], name: &str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        pairs.iter().map(|&(k, v)| if k == name { (k, value) } else { (k, v) }).collect()
+    }
+
+    fn without(pairs: &[(&'static str, &'static str)], name: &str) -> Vec<(&'static str, &'static str)> {
+        pairs.iter().copied().filter(|(k, _)| *k != name).collect()
+    }
+
+    #[test]
+    fn each_bad_input_has_its_own_error() {
+        let good = safe_query();
+        let body = safe_body();
+        // A valid plain `signature` does not stand in for the body-covering msg_signature.
+        assert_eq!(open_safe(&replace(&good, "msg_signature", MP_SAFE_SIGNATURE), &body), Err(CallbackError::BadSignature));
+        assert_eq!(open_safe(&without(&good, "msg_signature"), &body), Err(CallbackError::MissingParameter("msg_signature")));
+        assert_eq!(open_safe(&without(&good, "timestamp"), &body), Err(CallbackError::MissingParameter("timestamp")));
+        assert_eq!(open_safe(&without(&good, "nonce"), &body), Err(CallbackError::MissingParameter("nonce")));
+        assert_eq!(open_safe(&replace(&good, "timestamp", "soon"), &body), Err(CallbackError::BadTimestamp));
+        assert_eq!(
+            open_push(channels().get("safe").unwrap(), &query(&good), body.as_bytes(), at("1714112746")),
+            Err(CallbackError::StaleTimestamp)
+        );
+        // A plaintext request to a safe channel is refused even with a valid URL signature.
+        assert_eq!(
+            open_safe(&without(&good, "encrypt_type"), MP_PLAIN_BODY),
+            Err(CallbackError::EncryptionRequired)
+        );
+        assert_eq!(open_safe(&good, r#"{"ToUserName":"gh_97417a04a28d"}"#), Err(CallbackError::Event(EventError::MissingField("Encrypt"))));
+        assert_eq!(open_safe(&good, "not a document"), Err(CallbackError::UnknownFormat));
+        assert!(matches!(open_safe(&good, "{broken"), Err(CallbackError::Json(_))));
+        assert_eq!(
+            open_safe(&good, "<!DOCTYPE x [<!ENTITY e \"e\">]><xml><Encrypt>&e;</Encrypt></xml>"),
+            Err(CallbackError::Xml(XmlError::Doctype))
+        );
+        assert_eq!(
+            open_push(channels().get("safe").unwrap(), &query(&good), &[0xff, 0xfe], at(MP_SAFE_TIMESTAMP)),
+            Err(CallbackError::BodyNotUtf8)
+        );
+    }
+
+    #[test]
+    fn wrong_appid_and_wrong_recipient_are_refused() {
+        let channels = channels();
+        let mut other_app = channels.get("safe").unwrap().clone();
+        other_app.config.app_id = "wx0000000000000000".into();
+        let q = query(&safe_query());
+        assert_eq!(
+            open_push(&other_app, &q, safe_body().as_bytes(), at(MP_SAFE_TIMESTAMP)),
+            Err(CallbackError::Crypto(CryptoError::AppIdMismatch))
+        );
+        let mut other_recipient = channels.get("safe").unwrap().clone();
+        other_recipient.config.original_id = "gh_other".into();
+        assert_eq!(
+            open_push(&other_recipient, &q, safe_body().as_bytes(), at(MP_SAFE_TIMESTAMP)),
+            Err(CallbackError::WrongRecipient)
+        );
+    }
+
+    #[test]
+    fn errors_map_to_statuses_and_codes() {
+        assert_eq!(CallbackError::BadSignature.status(), 401);
+        assert_eq!(CallbackError::StaleTimestamp.status(), 401);
+        assert_eq!(CallbackError::BodyTooLarge(1).status(), 413);
+        assert_eq!(CallbackError::UnknownFormat.status(), 400);
+        assert_eq!(CallbackError::Crypto(CryptoError::AppIdMismatch).code(), "wrong_appid");
+        assert_eq!(CallbackError::Crypto(CryptoError::BadBase64).code(), "bad_ciphertext");
+    }
 }

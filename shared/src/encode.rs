@@ -202,3 +202,153 @@ pub fn percent_encode(value: &str) -> String {
     }
     out
 }
+
+/// An API Gateway HTTP API (payload v2) event carrying a request to `/wechat/{channel}`,
+/// as Lambda receives it.
+pub fn http_api_event(method: &str, channel: &str, query: &[(String, String)], body: Option<&str>) -> Value {
+    let path = format!("/wechat/{channel}");
+    let raw_query = SignedPush { query: query.to_vec(), body: String::new() }.query_string();
+    let parameters: Map<String, Value> = query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let content_type = match body.map(str::trim_start) {
+        Some(b) if b.starts_with('<') => "text/xml",
+        _ => "application/json",
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} /wechat/{{channel}}"),
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": { "content-type": content_type, "user-agent": "Mozilla/4.0", "host": "localhost" },
+        "queryStringParameters": parameters,
+        "pathParameters": { "channel": channel },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Mozilla/4.0" },
+            "requestId": "local-request",
+            "routeKey": format!("{method} /wechat/{{channel}}"),
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 1767225600000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::{open_push, Freshness, PushQuery};
+    use crate::config::{BridgeConfig, Channels};
+    use crate::event::{SubscribeSendResult, EventKind};
+    use proptest::prelude::*;
+
+    fn channel_config(mode: &str, format: &str) -> BridgeConfig {
+        BridgeConfig::from_json(&format!(
+            r#"{{"channels":[{{"id":"c","app_id":"wxapp","original_id":"gh_1","token":"tok",
+            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"{mode}","push_format":"{format}"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn sample_events() -> Vec<CallbackEvent> {
+        let base = |kind| CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o_user".into(), create_time: 1_700_000_000, kind };
+        let mut raw_fields = Map::new();
+        for (k, v) in [("ToUserName", "gh_1"), ("FromUserName", "o_user"), ("CreateTime", "1700000000"), ("MsgType", "voice"), ("MediaId", "v1")] {
+            raw_fields.insert(k.into(), json!(v));
+        }
+        vec![
+            base(EventKind::Text { msg_id: "123".into(), content: "hi ]]> <b>&amp; 你好\n".into() }),
+            base(EventKind::Image { msg_id: "124".into(), pic_url: "http://p/1".into(), media_id: "m".into() }),
+            base(EventKind::MiniProgramPage {
+                msg_id: "125".into(),
+                title: "t".into(),
+                app_id: "wx1".into(),
+                page_path: "pages/a?b=1&c=2".into(),
+                thumb_url: "http://t".into(),
+                thumb_media_id: "tm".into(),
+            }),
+            base(EventKind::UserEnterTempSession { session_from: "partner=hotel-9&uid=1".into() }),
+            base(EventKind::SubscribePopup {
+                entries: vec![
+                    SubscribeDecision { template_id: "t1".into(), status: "accept".into(), popup_scene: Some(0) },
+                    SubscribeDecision { template_id: "t2".into(), status: "reject".into(), popup_scene: Some(0) },
+                ],
+            }),
+            base(EventKind::SubscribeChange {
+                entries: vec![SubscribeDecision { template_id: "t1".into(), status: "reject".into(), popup_scene: None }],
+            }),
+            base(EventKind::SubscribeSent {
+                entries: vec![SubscribeSendResult { template_id: "t1".into(), msg_id: Some("9".into()), error_code: Some(0), error_status: Some("success".into()) }],
+            }),
+            base(EventKind::Raw { msg_type: "voice".into(), event: None, msg_id: None, fields: raw_fields }),
+        ]
+    }
+
+    #[test]
+    fn every_event_survives_every_mode_and_format() {
+        for mode in ["plaintext", "compatible", "safe"] {
+            for format in ["xml", "json"] {
+                let config = channel_config(mode, format);
+                let channels = Channels::new(&config);
+                let channel = channels.get("c").unwrap();
+                for event in sample_events() {
+                    let push = seal(&channel.config, &event, 1_700_000_000, "n1");
+                    let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    let fresh = Freshness { now_secs: 1_700_000_010, tolerance_secs: Some(300) };
+                    let opened = open_push(channel, &query, push.body.as_bytes(), fresh)
+                        .unwrap_or_else(|e| panic!("{mode}/{format} {event:?}: {e}"));
+                    assert_eq!(opened, event, "{mode}/{format}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xml_output_looks_like_wechat() {
+        let event = &sample_events()[0];
+        let xml = encode(event, PushFormat::Xml);
+        assert!(xml.starts_with("<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"), "{xml}");
+        assert!(xml.contains("<CreateTime>1700000000</CreateTime>"), "{xml}");
+        assert!(xml.ends_with("<MsgId>123</MsgId></xml>"), "{xml}");
+        let json = encode(event, PushFormat::Json);
+        assert!(json.ends_with(r#""MsgId":123}"#), "{json}");
+        let popup = encode(&sample_events()[4], PushFormat::Xml);
+        assert!(popup.contains("<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[t1]]></TemplateId>"), "{popup}");
+    }
+
+    #[test]
+    fn percent_encoding_keeps_base64_intact() {
+        assert_eq!(percent_encode("a+b/c=d e"), "a%2Bb%2Fc%3Dd%20e");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_text_survives_safe_mode(content in "(?s).{0,300}", msg_id in any::<u64>(), xml in any::<bool>()) {
+            let config = channel_config("safe", if xml { "xml" } else { "json" });
+            let channels = Channels::new(&config);
+            let channel = channels.get("c").unwrap();
+            let event = CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o".into(), create_time: 5, kind: EventKind::Text { msg_id: msg_id.to_string(), content } };
+            let push = seal(&channel.config, &event, 5, "n");
+            let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let opened = open_push(channel, &query, push.body.as_bytes(), Freshness { now_secs: 5, tolerance_secs: Some(300) });
+            // XML 1.0 cannot carry most control characters or a bare CR; everything else must survive.
+            let xml_unsafe = |c: char| c.is_control() && c != '\n' && c != '\t';
+            if xml && event_content(&event).chars().any(xml_unsafe) {
+                return Ok(());
+            }
+            prop_assert_eq!(opened.unwrap(), event);
+        }
+    }
+
+    fn event_content(event: &CallbackEvent) -> &str {
+        match &event.kind {
+            EventKind::Text { content, .. } => content,
+            _ => "",
+        }
+    }
+}

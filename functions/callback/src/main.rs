@@ -1,1 +1,23 @@
-fn main(){}
+//! `callback`: WeChat's message-push endpoint. Wiring only; the logic is
+//! `wxbridge::handlers::callback`.
+
+use lambda_http::{run, service_fn, Error, Request};
+use std::sync::Arc;
+use wxbridge::config::BridgeConfig;
+use wxbridge::handlers::callback::CallbackService;
+use wxbridge::queue::SqsInboundQueue;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = BridgeConfig::from_env()?;
+    let queue_url = std::env::var("INBOUND_QUEUE_URL").map_err(|_| "INBOUND_QUEUE_URL is not set")?;
+    let aws = aws_config::load_from_env().await;
+    let queue = SqsInboundQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let service = Arc::new(CallbackService::new(&config, queue));
+    run(service_fn(move |request: Request| {
+        let service = Arc::clone(&service);
+        async move { Ok::<_, Error>(service.handle(request).await) }
+    }))
+    .await
+}

@@ -126,3 +126,143 @@ fn channel_of(request: &Request) -> Option<String> {
     let rest = path.trim_end_matches('/').rsplit_once("/wechat/")?.1;
     (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BridgeConfig;
+    use crate::encode::{http_api_event, seal};
+    use crate::event::{CallbackEvent, EventKind};
+    use crate::queue::MemoryQueue;
+    use crate::vectors::*;
+
+    const NOW_MS: i64 = 1_714_112_445_000;
+
+    fn service() -> CallbackService<MemoryQueue> {
+        let document = format!(
+            r#"{{"channels":[{{"id":"mp","app_id":"{MP_APPID}","original_id":"{MP_ORIGINAL_ID}","token":"{MP_TOKEN}",
+            "encoding_aes_key":"{MP_ENCODING_AES_KEY}","mode":"safe","push_format":"json"}}],"max_body_bytes":4096}}"#
+        );
+        CallbackService::new(&BridgeConfig::from_json(&document).unwrap(), MemoryQueue::default()).with_clock(|| NOW_MS)
+    }
+
+    fn request(method: &str, channel: &str, query: &[(&str, &str)], body: Option<&str>) -> Request {
+        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        lambda_http::request::from_str(&http_api_event(method, channel, &query, body).to_string()).unwrap()
+    }
+
+    fn safe_vector(body: &str) -> Request {
+        request(
+            "POST",
+            "mp",
+            &[
+                ("signature", MP_SAFE_SIGNATURE),
+                ("timestamp", MP_SAFE_TIMESTAMP),
+                ("nonce", MP_SAFE_NONCE),
+                ("openid", MP_OPENID),
+                ("encrypt_type", "aes"),
+                ("msg_signature", MP_SAFE_MSG_SIGNATURE),
+            ],
+            Some(body),
+        )
+    }
+
+    fn vector_body() -> String {
+        format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)
+    }
+
+    fn text_of(response: &Response<Body>) -> String {
+        String::from_utf8(response.body().as_ref().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn get_answers_echostr_raw_or_401() {
+        let service = service();
+        let good = [("signature", MP_GET_SIGNATURE), ("timestamp", MP_GET_TIMESTAMP), ("nonce", MP_GET_NONCE), ("echostr", MP_GET_ECHOSTR)];
+        let service = service.with_clock(|| 1_714_036_504_000);
+        let response = service.handle(request("GET", "mp", &good, None)).await;
+        assert_eq!((response.status().as_u16(), text_of(&response)), (200, MP_GET_ECHOSTR.to_owned()));
+        let mut forged = good;
+        forged[0].1 = MP_PLAIN_SIGNATURE;
+        let response = service.handle(request("GET", "mp", &forged, None)).await;
+        assert_eq!(response.status(), 401);
+        assert!(!text_of(&response).contains(MP_GET_ECHOSTR));
+    }
+
+    #[tokio::test]
+    async fn a_push_sent_three_times_is_enqueued_once() {
+        let service = service();
+        for _ in 0..3 {
+            let response = service.handle(safe_vector(&vector_body())).await;
+            assert_eq!((response.status().as_u16(), text_of(&response)), (200, "success".to_owned()));
+        }
+        let sent = service.queue().sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].group_id(), format!("mp:{MP_OPENID}"));
+        assert_eq!(sent[0].dedupe_key, format!("mp:evt:{MP_OPENID}:1714112445:debug_demo"));
+        assert_eq!(sent[0].received_at_ms, NOW_MS);
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_status_and_reason_but_never_content() {
+        let service = service();
+        let forged = vector_body().replace("+qdx", "+qdy");
+        let response = service.handle(safe_vector(&forged)).await;
+        assert_eq!(response.status(), 401);
+        assert!(text_of(&response).contains("bad_signature"));
+
+        let response = service.handle(request("POST", "nope", &[], Some("{}"))).await;
+        assert_eq!(response.status(), 404);
+
+        let oversized = format!(r#"{{"pad":"{}"}}"#, "x".repeat(5000));
+        let response = service.handle(safe_vector(&oversized)).await;
+        assert_eq!(response.status(), 413);
+
+        let response = service.handle(request("PUT", "mp", &[], Some("{}"))).await;
+        assert_eq!(response.status(), 405);
+        assert!(service.queue().sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_text_push_is_enqueued_with_its_content_and_the_answer_does_not_echo_it() {
+        let service = service();
+        let channel = service.channels.get("mp").unwrap().config.clone();
+        let event = CallbackEvent {
+            to_user_name: MP_ORIGINAL_ID.into(),
+            from_user_name: "o_user".into(),
+            create_time: NOW_MS / 1000,
+            kind: EventKind::Text { msg_id: "99".into(), content: "secret words".into() },
+        };
+        let push = seal(&channel, &event, NOW_MS / 1000, "n");
+        let event_json = http_api_event("POST", "mp", &push.query, Some(&push.body));
+        let response = service.handle(lambda_http::request::from_str(&event_json.to_string()).unwrap()).await;
+        assert_eq!(response.status(), 200);
+        assert!(!text_of(&response).contains("secret"));
+        assert_eq!(service.queue().sent()[0].event, event);
+    }
+
+    #[tokio::test]
+    async fn a_queue_failure_answers_503_so_wechat_retries() {
+        let service = service();
+        service.queue().fail(true);
+        let response = service.handle(safe_vector(&vector_body())).await;
+        assert_eq!(response.status(), 503);
+        service.queue().fail(false);
+        let response = service.handle(safe_vector(&vector_body())).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(service.queue().sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_channel_comes_from_the_raw_path_when_no_path_parameters_are_set() {
+        let service = service();
+        let mut event: serde_json::Value = serde_json::from_str(
+            &http_api_event("GET", "mp", &[], None).to_string(),
+        )
+        .unwrap();
+        event.as_object_mut().unwrap().remove("pathParameters");
+        let response = service.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+        // Known channel, missing parameters: 401, not 404.
+        assert_eq!(response.status(), 401);
+    }
+}
