@@ -1,0 +1,14 @@
+# The two commands of the README, and the benchmark.
+.PHONY: dev test bench
+
+## Run the bridge locally on the local AWS emulator.
+dev:
+	@scripts/dev.sh
+
+## Run every check and test (what CI runs).
+test:
+	@scripts/test.sh
+
+## Measure verify + decrypt + parse against the wechatpy baseline.
+bench:
+	@scripts/bench.sh

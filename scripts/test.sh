@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: formatting and lints, every unit and integration test against the
+# local AWS emulator (moto server, started here and stopped whatever happens), and the
+# template linted by cfn-lint and `sam validate --lint`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_venv requirements-test.txt
+trap stop_moto EXIT INT TERM
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+start_moto
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+log "template: cfn-lint"
+"$VENV/bin/cfn-lint" template.yaml
+log "template: sam validate --lint"
+SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --template-file template.yaml
+log "all checks passed"
