@@ -1,1 +1,114 @@
-fn main(){}
+//! verify + decrypt + parse of a typical encrypted text push, XML and JSON.
+//!
+//! The payloads are written to `target/wxbridge-bench/payloads.json` so that
+//! `scripts/bench_wechatpy.py` measures the Python baseline on the very same bytes in the
+//! same run (`make bench` runs both and prints the ratio).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::json;
+use std::hint::black_box;
+use wxbridge::callback::{open_push, Freshness, PushQuery};
+use wxbridge::config::{BridgeConfig, Channels};
+use wxbridge::encode::{seal, SignedPush};
+use wxbridge::event::{CallbackEvent, EventKind};
+
+const TIMESTAMP: i64 = 1_714_112_445;
+
+fn channels() -> Channels {
+    let channel = |id: &str, format: &str| {
+        format!(
+            r#"{{"id":"{id}","app_id":"wx2c2769f8efd9abc2","original_id":"gh_10f6c3c3ac5a","token":"spamtest",
+            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"safe","push_format":"{format}"}}"#
+        )
+    };
+    let document = format!(
+        r#"{{"channels":[{},{}]}}"#,
+        channel("xml", "xml"),
+        channel("json", "json")
+    );
+    Channels::new(&BridgeConfig::from_json(&document).expect("bench config"))
+}
+
+fn typical_text() -> CallbackEvent {
+    CallbackEvent {
+        to_user_name: "gh_10f6c3c3ac5a".into(),
+        from_user_name: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+        create_time: TIMESTAMP,
+        kind: EventKind::Text {
+            msg_id: "24602948207352816".into(),
+            content: "你好，请问我的酒店订单 #HT-20261126-0042 含早餐吗？Is breakfast included?"
+                .into(),
+        },
+    }
+}
+
+fn write_payloads(pushes: &[(&str, &SignedPush)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wxbridge-bench");
+    std::fs::create_dir_all(&dir).expect("bench output dir");
+    let payloads: Vec<_> = pushes
+        .iter()
+        .map(|(format, push)| {
+            json!({
+                "format": format,
+                "token": "spamtest",
+                "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                "app_id": "wx2c2769f8efd9abc2",
+                "query": push.query.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                "body": push.body,
+            })
+        })
+        .collect();
+    std::fs::write(
+        dir.join("payloads.json"),
+        serde_json::to_string_pretty(&payloads).unwrap(),
+    )
+    .expect("write payloads");
+}
+
+fn open(c: &mut Criterion) {
+    let channels = channels();
+    let event = typical_text();
+    let xml = seal(
+        &channels.get("xml").unwrap().config,
+        &event,
+        TIMESTAMP,
+        "1320562132",
+    );
+    let json = seal(
+        &channels.get("json").unwrap().config,
+        &event,
+        TIMESTAMP,
+        "1320562132",
+    );
+    write_payloads(&[("xml", &xml), ("json", &json)]);
+
+    let freshness = Freshness {
+        now_secs: TIMESTAMP,
+        tolerance_secs: Some(300),
+    };
+    let mut group = c.benchmark_group("open_push");
+    group.throughput(Throughput::Elements(1));
+    for (format, push) in [("xml", &xml), ("json", &json)] {
+        let channel = channels.get(format).unwrap();
+        let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(
+            open_push(channel, &query, push.body.as_bytes(), freshness).unwrap(),
+            event
+        );
+        group.bench_function(format, |b| {
+            b.iter(|| {
+                open_push(
+                    channel,
+                    black_box(&query),
+                    black_box(push.body.as_bytes()),
+                    freshness,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, open);
+criterion_main!(benches);

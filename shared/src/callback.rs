@@ -107,12 +107,19 @@ impl PushQuery {
         query
     }
 
-    fn required<'q>(value: &'q Option<String>, name: &'static str) -> Result<&'q str, CallbackError> {
-        value.as_deref().ok_or(CallbackError::MissingParameter(name))
+    fn required<'q>(
+        value: &'q Option<String>,
+        name: &'static str,
+    ) -> Result<&'q str, CallbackError> {
+        value
+            .as_deref()
+            .ok_or(CallbackError::MissingParameter(name))
     }
 
     fn is_encrypted(&self) -> bool {
-        self.encrypt_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("aes"))
+        self.encrypt_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
     }
 }
 
@@ -138,12 +145,19 @@ impl Freshness {
 }
 
 /// GET URL verification: the `echostr` to answer with, when the signature holds.
-pub fn verify_url<'q>(channel: &Channel, query: &'q PushQuery, freshness: Freshness) -> Result<&'q str, CallbackError> {
+pub fn verify_url<'q>(
+    channel: &Channel,
+    query: &'q PushQuery,
+    freshness: Freshness,
+) -> Result<&'q str, CallbackError> {
     let timestamp = freshness.check(query)?;
     let nonce = PushQuery::required(&query.nonce, "nonce")?;
     let signature = PushQuery::required(&query.signature, "signature")?;
     let echostr = PushQuery::required(&query.echostr, "echostr")?;
-    if !signature_matches(signature, &url_signature(channel.config.token.expose(), timestamp, nonce)) {
+    if !signature_matches(
+        signature,
+        &url_signature(channel.config.token.expose(), timestamp, nonce),
+    ) {
         return Err(CallbackError::BadSignature);
     }
     Ok(echostr)
@@ -220,7 +234,11 @@ mod tests {
             r#"{{"id":"oa","app_id":"{OA_APPID}","original_id":"{OA_ORIGINAL_ID}","token":"{OA_TOKEN}",
             "encoding_aes_key":"{OA_ENCODING_AES_KEY}","mode":"compatible","push_format":"xml"}}"#
         );
-        let document = format!(r#"{{"channels":[{},{},{oa}]}}"#, mp("plain", "plaintext"), mp("safe", "safe"));
+        let document = format!(
+            r#"{{"channels":[{},{},{oa}]}}"#,
+            mp("plain", "plaintext"),
+            mp("safe", "safe")
+        );
         Channels::new(&BridgeConfig::from_json(&document).unwrap())
     }
 
@@ -229,7 +247,10 @@ mod tests {
     }
 
     fn at(timestamp: &str) -> Freshness {
-        Freshness { now_secs: timestamp.parse().unwrap(), tolerance_secs: Some(300) }
+        Freshness {
+            now_secs: timestamp.parse().unwrap(),
+            tolerance_secs: Some(300),
+        }
     }
 
     fn safe_query() -> Vec<(&'static str, &'static str)> {
@@ -248,7 +269,12 @@ mod tests {
     }
 
     fn open_safe(pairs: &[(&str, &str)], body: &str) -> Result<CallbackEvent, CallbackError> {
-        open_push(channels().get("safe").unwrap(), &query(pairs), body.as_bytes(), at(MP_SAFE_TIMESTAMP))
+        open_push(
+            channels().get("safe").unwrap(),
+            &query(pairs),
+            body.as_bytes(),
+            at(MP_SAFE_TIMESTAMP),
+        )
     }
 
     #[test]
@@ -260,24 +286,46 @@ mod tests {
             ("nonce", MP_GET_NONCE),
             ("echostr", MP_GET_ECHOSTR),
         ]);
-        assert_eq!(verify_url(channels.get("plain").unwrap(), &q, at(MP_GET_TIMESTAMP)), Ok(MP_GET_ECHOSTR));
+        assert_eq!(
+            verify_url(channels.get("plain").unwrap(), &q, at(MP_GET_TIMESTAMP)),
+            Ok(MP_GET_ECHOSTR)
+        );
         let forged = query(&[
             ("signature", MP_PLAIN_SIGNATURE),
             ("timestamp", MP_GET_TIMESTAMP),
             ("nonce", MP_GET_NONCE),
             ("echostr", MP_GET_ECHOSTR),
         ]);
-        assert_eq!(verify_url(channels.get("plain").unwrap(), &forged, at(MP_GET_TIMESTAMP)), Err(CallbackError::BadSignature));
+        assert_eq!(
+            verify_url(
+                channels.get("plain").unwrap(),
+                &forged,
+                at(MP_GET_TIMESTAMP)
+            ),
+            Err(CallbackError::BadSignature)
+        );
     }
 
     #[test]
     fn plaintext_post_vector_opens() {
         let channels = channels();
-        let q = query(&[("signature", MP_PLAIN_SIGNATURE), ("timestamp", MP_PLAIN_TIMESTAMP), ("nonce", MP_PLAIN_NONCE)]);
-        let event = open_push(channels.get("plain").unwrap(), &q, MP_PLAIN_BODY.as_bytes(), at(MP_PLAIN_TIMESTAMP)).unwrap();
+        let q = query(&[
+            ("signature", MP_PLAIN_SIGNATURE),
+            ("timestamp", MP_PLAIN_TIMESTAMP),
+            ("nonce", MP_PLAIN_NONCE),
+        ]);
+        let event = open_push(
+            channels.get("plain").unwrap(),
+            &q,
+            MP_PLAIN_BODY.as_bytes(),
+            at(MP_PLAIN_TIMESTAMP),
+        )
+        .unwrap();
         assert_eq!(event.from_user_name, MP_OPENID);
         assert_eq!(event.event_name(), Some("debug_demo"));
-        let EventKind::Raw { fields, .. } = event.kind else { panic!() };
+        let EventKind::Raw { fields, .. } = event.kind else {
+            panic!()
+        };
         assert_eq!(fields["debug_str"], "hello world");
     }
 
@@ -302,16 +350,38 @@ mod tests {
             ("encrypt_type", "aes"),
             ("msg_signature", OA_MSG_SIGNATURE),
         ]);
-        let event = open_push(channels.get("oa").unwrap(), &q, body.as_bytes(), at(OA_TIMESTAMP)).unwrap();
+        let event = open_push(
+            channels.get("oa").unwrap(),
+            &q,
+            body.as_bytes(),
+            at(OA_TIMESTAMP),
+        )
+        .unwrap();
         assert_eq!(event.from_user_name, OA_OPENID);
-        assert_eq!(event.kind, EventKind::Text { msg_id: "6054768590064713728".into(), content: "abcdteT".into() });
+        assert_eq!(
+            event.kind,
+            EventKind::Text {
+                msg_id: "6054768590064713728".into(),
+                content: "abcdteT".into()
+            }
+        );
     }
 
-    fn replace(pairs: &[(&'static str, &'static str)], name: &str, value: &'static str) -> Vec<(&'static str, &'static str)> {
-        pairs.iter().map(|&(k, v)| if k == name { (k, value) } else { (k, v) }).collect()
+    fn replace(
+        pairs: &[(&'static str, &'static str)],
+        name: &str,
+        value: &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        pairs
+            .iter()
+            .map(|&(k, v)| if k == name { (k, value) } else { (k, v) })
+            .collect()
     }
 
-    fn without(pairs: &[(&'static str, &'static str)], name: &str) -> Vec<(&'static str, &'static str)> {
+    fn without(
+        pairs: &[(&'static str, &'static str)],
+        name: &str,
+    ) -> Vec<(&'static str, &'static str)> {
         pairs.iter().copied().filter(|(k, _)| *k != name).collect()
     }
 
@@ -320,13 +390,33 @@ mod tests {
         let good = safe_query();
         let body = safe_body();
         // A valid plain `signature` does not stand in for the body-covering msg_signature.
-        assert_eq!(open_safe(&replace(&good, "msg_signature", MP_SAFE_SIGNATURE), &body), Err(CallbackError::BadSignature));
-        assert_eq!(open_safe(&without(&good, "msg_signature"), &body), Err(CallbackError::MissingParameter("msg_signature")));
-        assert_eq!(open_safe(&without(&good, "timestamp"), &body), Err(CallbackError::MissingParameter("timestamp")));
-        assert_eq!(open_safe(&without(&good, "nonce"), &body), Err(CallbackError::MissingParameter("nonce")));
-        assert_eq!(open_safe(&replace(&good, "timestamp", "soon"), &body), Err(CallbackError::BadTimestamp));
         assert_eq!(
-            open_push(channels().get("safe").unwrap(), &query(&good), body.as_bytes(), at("1714112746")),
+            open_safe(&replace(&good, "msg_signature", MP_SAFE_SIGNATURE), &body),
+            Err(CallbackError::BadSignature)
+        );
+        assert_eq!(
+            open_safe(&without(&good, "msg_signature"), &body),
+            Err(CallbackError::MissingParameter("msg_signature"))
+        );
+        assert_eq!(
+            open_safe(&without(&good, "timestamp"), &body),
+            Err(CallbackError::MissingParameter("timestamp"))
+        );
+        assert_eq!(
+            open_safe(&without(&good, "nonce"), &body),
+            Err(CallbackError::MissingParameter("nonce"))
+        );
+        assert_eq!(
+            open_safe(&replace(&good, "timestamp", "soon"), &body),
+            Err(CallbackError::BadTimestamp)
+        );
+        assert_eq!(
+            open_push(
+                channels().get("safe").unwrap(),
+                &query(&good),
+                body.as_bytes(),
+                at("1714112746")
+            ),
             Err(CallbackError::StaleTimestamp)
         );
         // A plaintext request to a safe channel is refused even with a valid URL signature.
@@ -334,15 +424,32 @@ mod tests {
             open_safe(&without(&good, "encrypt_type"), MP_PLAIN_BODY),
             Err(CallbackError::EncryptionRequired)
         );
-        assert_eq!(open_safe(&good, r#"{"ToUserName":"gh_97417a04a28d"}"#), Err(CallbackError::Event(EventError::MissingField("Encrypt"))));
-        assert_eq!(open_safe(&good, "not a document"), Err(CallbackError::UnknownFormat));
-        assert!(matches!(open_safe(&good, "{broken"), Err(CallbackError::Json(_))));
         assert_eq!(
-            open_safe(&good, "<!DOCTYPE x [<!ENTITY e \"e\">]><xml><Encrypt>&e;</Encrypt></xml>"),
+            open_safe(&good, r#"{"ToUserName":"gh_97417a04a28d"}"#),
+            Err(CallbackError::Event(EventError::MissingField("Encrypt")))
+        );
+        assert_eq!(
+            open_safe(&good, "not a document"),
+            Err(CallbackError::UnknownFormat)
+        );
+        assert!(matches!(
+            open_safe(&good, "{broken"),
+            Err(CallbackError::Json(_))
+        ));
+        assert_eq!(
+            open_safe(
+                &good,
+                "<!DOCTYPE x [<!ENTITY e \"e\">]><xml><Encrypt>&e;</Encrypt></xml>"
+            ),
             Err(CallbackError::Xml(XmlError::Doctype))
         );
         assert_eq!(
-            open_push(channels().get("safe").unwrap(), &query(&good), &[0xff, 0xfe], at(MP_SAFE_TIMESTAMP)),
+            open_push(
+                channels().get("safe").unwrap(),
+                &query(&good),
+                &[0xff, 0xfe],
+                at(MP_SAFE_TIMESTAMP)
+            ),
             Err(CallbackError::BodyNotUtf8)
         );
     }
@@ -354,13 +461,23 @@ mod tests {
         other_app.config.app_id = "wx0000000000000000".into();
         let q = query(&safe_query());
         assert_eq!(
-            open_push(&other_app, &q, safe_body().as_bytes(), at(MP_SAFE_TIMESTAMP)),
+            open_push(
+                &other_app,
+                &q,
+                safe_body().as_bytes(),
+                at(MP_SAFE_TIMESTAMP)
+            ),
             Err(CallbackError::Crypto(CryptoError::AppIdMismatch))
         );
         let mut other_recipient = channels.get("safe").unwrap().clone();
         other_recipient.config.original_id = "gh_other".into();
         assert_eq!(
-            open_push(&other_recipient, &q, safe_body().as_bytes(), at(MP_SAFE_TIMESTAMP)),
+            open_push(
+                &other_recipient,
+                &q,
+                safe_body().as_bytes(),
+                at(MP_SAFE_TIMESTAMP)
+            ),
             Err(CallbackError::WrongRecipient)
         );
     }
@@ -371,7 +488,13 @@ mod tests {
         assert_eq!(CallbackError::StaleTimestamp.status(), 401);
         assert_eq!(CallbackError::BodyTooLarge(1).status(), 413);
         assert_eq!(CallbackError::UnknownFormat.status(), 400);
-        assert_eq!(CallbackError::Crypto(CryptoError::AppIdMismatch).code(), "wrong_appid");
-        assert_eq!(CallbackError::Crypto(CryptoError::BadBase64).code(), "bad_ciphertext");
+        assert_eq!(
+            CallbackError::Crypto(CryptoError::AppIdMismatch).code(),
+            "wrong_appid"
+        );
+        assert_eq!(
+            CallbackError::Crypto(CryptoError::BadBase64).code(),
+            "bad_ciphertext"
+        );
     }
 }

@@ -14,10 +14,15 @@ pub const CONFIG_FILE_ENV: &str = "WXBRIDGE_CONFIG_FILE";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("configuration: set {CONFIG_ENV} (the JSON document) or {CONFIG_FILE_ENV} (a path to it)")]
+    #[error(
+        "configuration: set {CONFIG_ENV} (the JSON document) or {CONFIG_FILE_ENV} (a path to it)"
+    )]
     Missing,
     #[error("configuration: cannot read {path}: {source}")]
-    Unreadable { path: String, source: std::io::Error },
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("configuration: {0}")]
     Invalid(String),
 }
@@ -113,7 +118,8 @@ impl BridgeConfig {
             return Self::from_json(&document);
         }
         let path = std::env::var(CONFIG_FILE_ENV).map_err(|_| ConfigError::Missing)?;
-        let document = std::fs::read_to_string(&path).map_err(|source| ConfigError::Unreadable { path, source })?;
+        let document = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Unreadable { path, source })?;
         Self::from_json(&document)
     }
 
@@ -127,24 +133,42 @@ impl BridgeConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.channels.is_empty() {
-            return Err(ConfigError::field("channels".into(), "at least one channel is required"));
+            return Err(ConfigError::field(
+                "channels".into(),
+                "at least one channel is required",
+            ));
         }
         if self.max_body_bytes == 0 {
-            return Err(ConfigError::field("max_body_bytes".into(), "must be positive"));
+            return Err(ConfigError::field(
+                "max_body_bytes".into(),
+                "must be positive",
+            ));
         }
         let mut seen = HashMap::new();
         for (index, channel) in self.channels.iter().enumerate() {
             let at = |field: &str| format!("channels[{index}].{field}");
             let id_ok = !channel.id.is_empty()
                 && channel.id.len() <= 64
-                && channel.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && channel
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !id_ok {
-                return Err(ConfigError::field(at("id"), "1 to 64 characters of A-Z a-z 0-9 - _"));
+                return Err(ConfigError::field(
+                    at("id"),
+                    "1 to 64 characters of A-Z a-z 0-9 - _",
+                ));
             }
             if let Some(first) = seen.insert(channel.id.as_str(), index) {
-                return Err(ConfigError::field(at("id"), &format!("duplicates channels[{first}].id")));
+                return Err(ConfigError::field(
+                    at("id"),
+                    &format!("duplicates channels[{first}].id"),
+                ));
             }
-            for (field, value) in [("app_id", &channel.app_id), ("original_id", &channel.original_id)] {
+            for (field, value) in [
+                ("app_id", &channel.app_id),
+                ("original_id", &channel.original_id),
+            ] {
                 if value.trim().is_empty() {
                     return Err(ConfigError::field(at(field), "must not be empty"));
                 }
@@ -154,10 +178,16 @@ impl BridgeConfig {
             }
             match (&channel.encoding_aes_key, channel.mode) {
                 (Some(key), _) if AesKey::from_encoding_aes_key(key.expose()).is_err() => {
-                    return Err(ConfigError::field(at("encoding_aes_key"), "must be 43 base64 characters"));
+                    return Err(ConfigError::field(
+                        at("encoding_aes_key"),
+                        "must be 43 base64 characters",
+                    ));
                 }
                 (None, EncryptionMode::Compatible | EncryptionMode::Safe) => {
-                    return Err(ConfigError::field(at("encoding_aes_key"), "required when mode is compatible or safe"));
+                    return Err(ConfigError::field(
+                        at("encoding_aes_key"),
+                        "required when mode is compatible or safe",
+                    ));
                 }
                 _ => {}
             }
@@ -184,8 +214,17 @@ impl Channels {
             .iter()
             .map(|c| {
                 // Validation already proved the key decodes.
-                let key = c.encoding_aes_key.as_ref().and_then(|k| AesKey::from_encoding_aes_key(k.expose()).ok());
-                (c.id.clone(), Channel { config: c.clone(), key })
+                let key = c
+                    .encoding_aes_key
+                    .as_ref()
+                    .and_then(|k| AesKey::from_encoding_aes_key(k.expose()).ok());
+                (
+                    c.id.clone(),
+                    Channel {
+                        config: c.clone(),
+                        key,
+                    },
+                )
             })
             .collect();
         Self(channels)
@@ -231,21 +270,34 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert!(error_of(&document(&GOOD.replace(r#""mode":"safe""#, r#""mode":"secret""#))).contains("channels[0].mode"));
+        assert!(error_of(&document(
+            &GOOD.replace(r#""mode":"safe""#, r#""mode":"secret""#)
+        ))
+        .contains("channels[0].mode"));
         assert!(error_of(&document(&GOOD.replace(r#""token":"AAAAA","#, ""))).contains("token"));
         assert!(error_of(&document(&GOOD.replace("mp-demo", "mp demo"))).contains("channels[0].id"));
-        assert!(error_of(&document(&GOOD.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "short")))
-            .contains("channels[0].encoding_aes_key"));
-        assert!(error_of(&document(&GOOD.replace(r#""mode":"safe""#, r#""mode":"safe","colour":"red""#)))
-            .contains("colour"));
-        assert!(error_of(&format!(r#"{{"channels":[{GOOD},{GOOD}]}}"#)).contains("channels[1].id: duplicates channels[0].id"));
+        assert!(error_of(&document(
+            &GOOD.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "short")
+        ))
+        .contains("channels[0].encoding_aes_key"));
+        assert!(error_of(&document(
+            &GOOD.replace(r#""mode":"safe""#, r#""mode":"safe","colour":"red""#)
+        ))
+        .contains("colour"));
+        assert!(error_of(&format!(r#"{{"channels":[{GOOD},{GOOD}]}}"#))
+            .contains("channels[1].id: duplicates channels[0].id"));
         assert!(error_of(r#"{"channels":[]}"#).contains("channels"));
     }
 
     #[test]
     fn safe_mode_requires_a_key() {
-        let without_key = GOOD.replace(r#""encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","#, "");
-        assert!(error_of(&document(&without_key)).contains("channels[0].encoding_aes_key: required"));
+        let without_key = GOOD.replace(
+            r#""encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","#,
+            "",
+        );
+        assert!(
+            error_of(&document(&without_key)).contains("channels[0].encoding_aes_key: required")
+        );
         let plaintext = without_key.replace(r#""mode":"safe""#, r#""mode":"plaintext""#);
         assert!(BridgeConfig::from_json(&document(&plaintext)).is_ok());
     }

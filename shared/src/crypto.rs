@@ -100,7 +100,8 @@ impl AesKey {
         if &content[msg_end..] != expected_appid.as_bytes() {
             return Err(CryptoError::AppIdMismatch);
         }
-        String::from_utf8(content[HEADER_LEN..msg_end].to_vec()).map_err(|_| CryptoError::InvalidUtf8)
+        String::from_utf8(content[HEADER_LEN..msg_end].to_vec())
+            .map_err(|_| CryptoError::InvalidUtf8)
     }
 
     /// Encrypts `msg` for `appid` with a fresh random prefix.
@@ -109,7 +110,12 @@ impl AesKey {
     }
 
     /// Encrypts with a given random prefix; deterministic, for vectors and tests.
-    pub fn encrypt_with_random(&self, msg: &[u8], appid: &str, random: &[u8; RANDOM_LEN]) -> String {
+    pub fn encrypt_with_random(
+        &self,
+        msg: &[u8],
+        appid: &str,
+        random: &[u8; RANDOM_LEN],
+    ) -> String {
         let unpadded = HEADER_LEN + msg.len() + appid.len();
         let pad = PAD_BLOCK - unpadded % PAD_BLOCK;
         let mut buf = Vec::with_capacity(unpadded + pad);
@@ -179,37 +185,58 @@ mod tests {
         assert_eq!(raw.len(), 224);
         assert_eq!(*raw.last().unwrap(), 19);
         assert_eq!(&raw[..16], MP_SAFE_RANDOM);
-        assert_eq!(key.decrypt(MP_SAFE_ENCRYPT, MP_APPID).unwrap(), MP_SAFE_PLAINTEXT);
+        assert_eq!(
+            key.decrypt(MP_SAFE_ENCRYPT, MP_APPID).unwrap(),
+            MP_SAFE_PLAINTEXT
+        );
     }
 
     #[test]
     fn mp_safe_mode_vector_re_encrypts_byte_for_byte() {
-        let encrypted = mp_key().encrypt_with_random(MP_SAFE_PLAINTEXT.as_bytes(), MP_APPID, MP_SAFE_RANDOM);
+        let encrypted =
+            mp_key().encrypt_with_random(MP_SAFE_PLAINTEXT.as_bytes(), MP_APPID, MP_SAFE_RANDOM);
         assert_eq!(encrypted, MP_SAFE_ENCRYPT);
     }
 
     #[test]
     fn mp_reply_vector_encrypts_byte_for_byte() {
-        let encrypted = mp_key().encrypt_with_random(MP_REPLY_PLAINTEXT.as_bytes(), MP_APPID, MP_REPLY_RANDOM);
+        let encrypted =
+            mp_key().encrypt_with_random(MP_REPLY_PLAINTEXT.as_bytes(), MP_APPID, MP_REPLY_RANDOM);
         assert_eq!(encrypted, MP_REPLY_ENCRYPT);
-        assert_eq!(mp_key().decrypt(&encrypted, MP_APPID).unwrap(), MP_REPLY_PLAINTEXT);
+        assert_eq!(
+            mp_key().decrypt(&encrypted, MP_APPID).unwrap(),
+            MP_REPLY_PLAINTEXT
+        );
     }
 
     #[test]
     fn wecom_sample_decrypts() {
         let key = AesKey::from_encoding_aes_key(WECOM_ENCODING_AES_KEY).unwrap();
-        assert_eq!(key.decrypt(WECOM_ECHOSTR, WECOM_CORPID).unwrap(), WECOM_ECHOSTR_PLAIN);
+        assert_eq!(
+            key.decrypt(WECOM_ECHOSTR, WECOM_CORPID).unwrap(),
+            WECOM_ECHOSTR_PLAIN
+        );
         assert_eq!(*raw_decrypt(&key, WECOM_ECHOSTR).last().unwrap(), 7);
-        assert_eq!(key.decrypt(WECOM_ENCRYPT, WECOM_CORPID).unwrap(), WECOM_PLAINTEXT);
+        assert_eq!(
+            key.decrypt(WECOM_ENCRYPT, WECOM_CORPID).unwrap(),
+            WECOM_PLAINTEXT
+        );
         assert_eq!(*raw_decrypt(&key, WECOM_ENCRYPT).last().unwrap(), 22);
     }
 
     #[test]
     fn wecom_2014_sample_decrypts() {
         let key = AesKey::from_encoding_aes_key(WECOM2014_ENCODING_AES_KEY).unwrap();
-        assert_eq!(key.decrypt(WECOM2014_ECHOSTR, WECOM2014_CORPID).unwrap(), WECOM2014_ECHOSTR_PLAIN);
+        assert_eq!(
+            key.decrypt(WECOM2014_ECHOSTR, WECOM2014_CORPID).unwrap(),
+            WECOM2014_ECHOSTR_PLAIN
+        );
         let msg = key.decrypt(WECOM2014_ENCRYPT, WECOM2014_CORPID).unwrap();
-        assert!(msg.contains("<Content><![CDATA[hello]]></Content>") || msg.contains("<Content>hello</Content>"), "{msg}");
+        assert!(
+            msg.contains("<Content><![CDATA[hello]]></Content>")
+                || msg.contains("<Content>hello</Content>"),
+            "{msg}"
+        );
         assert!(msg.contains("4561255354251345929"));
         assert_eq!(*raw_decrypt(&key, WECOM2014_ENCRYPT).last().unwrap(), 30);
     }
@@ -218,59 +245,92 @@ mod tests {
     fn official_account_sample_decrypts() {
         let key = AesKey::from_encoding_aes_key(OA_ENCODING_AES_KEY).unwrap();
         let msg = key.decrypt(OA_ENCRYPT, OA_APPID).unwrap();
-        assert!(msg.contains("abcdteT") && msg.contains("6054768590064713728"), "{msg}");
+        assert!(
+            msg.contains("abcdteT") && msg.contains("6054768590064713728"),
+            "{msg}"
+        );
         assert_eq!(*raw_decrypt(&key, OA_ENCRYPT).last().unwrap(), 2);
     }
 
     #[test]
     fn wrong_appid_is_rejected() {
-        assert_eq!(mp_key().decrypt(MP_SAFE_ENCRYPT, "wx0000000000000000"), Err(CryptoError::AppIdMismatch));
+        assert_eq!(
+            mp_key().decrypt(MP_SAFE_ENCRYPT, "wx0000000000000000"),
+            Err(CryptoError::AppIdMismatch)
+        );
     }
 
     #[test]
     fn bad_keys_are_rejected() {
-        assert_eq!(AesKey::from_encoding_aes_key("short").unwrap_err(), CryptoError::InvalidKey);
+        assert_eq!(
+            AesKey::from_encoding_aes_key("short").unwrap_err(),
+            CryptoError::InvalidKey
+        );
         let not_base64 = "!".repeat(43);
-        assert_eq!(AesKey::from_encoding_aes_key(&not_base64).unwrap_err(), CryptoError::InvalidKey);
+        assert_eq!(
+            AesKey::from_encoding_aes_key(&not_base64).unwrap_err(),
+            CryptoError::InvalidKey
+        );
     }
 
     #[test]
     fn bad_base64_is_rejected() {
-        assert_eq!(mp_key().decrypt("not base64 at all!", MP_APPID), Err(CryptoError::BadBase64));
+        assert_eq!(
+            mp_key().decrypt("not base64 at all!", MP_APPID),
+            Err(CryptoError::BadBase64)
+        );
     }
 
     #[test]
     fn ciphertext_not_block_aligned_is_rejected() {
         let fifteen = LENIENT_BASE64.encode([0u8; 15]);
-        assert_eq!(mp_key().decrypt(&fifteen, MP_APPID), Err(CryptoError::NotBlockAligned(15)));
-        assert_eq!(mp_key().decrypt("", MP_APPID), Err(CryptoError::NotBlockAligned(0)));
+        assert_eq!(
+            mp_key().decrypt(&fifteen, MP_APPID),
+            Err(CryptoError::NotBlockAligned(15))
+        );
+        assert_eq!(
+            mp_key().decrypt("", MP_APPID),
+            Err(CryptoError::NotBlockAligned(0))
+        );
     }
 
     #[test]
     fn pad_zero_is_rejected() {
         let mut buf = vec![7u8; 64];
         buf[63] = 0;
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID), Err(CryptoError::PadOutOfRange(0)));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID),
+            Err(CryptoError::PadOutOfRange(0))
+        );
     }
 
     #[test]
     fn pad_over_32_is_rejected() {
         let buf = vec![33u8; 64];
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID), Err(CryptoError::PadOutOfRange(33)));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID),
+            Err(CryptoError::PadOutOfRange(33))
+        );
     }
 
     #[test]
     fn inconsistent_pad_is_rejected() {
         let mut buf = vec![5u8; 64];
         buf[61] = 4;
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID), Err(CryptoError::PadInconsistent));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID),
+            Err(CryptoError::PadInconsistent)
+        );
     }
 
     #[test]
     fn truncated_header_is_rejected() {
         let mut buf = vec![0u8; 32];
         buf[16..].fill(16); // 16 bytes of content: shorter than the 20-byte header
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID), Err(CryptoError::Truncated));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID),
+            Err(CryptoError::Truncated)
+        );
     }
 
     #[test]
@@ -278,24 +338,35 @@ mod tests {
         let mut buf = vec![0u8; 64];
         buf[16..20].copy_from_slice(&1000u32.to_be_bytes());
         buf[63] = 1;
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID), Err(CryptoError::LengthOutOfRange(1000)));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), buf), MP_APPID),
+            Err(CryptoError::LengthOutOfRange(1000))
+        );
         let mut huge = vec![0u8; 64];
         huge[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
         huge[63] = 1;
-        assert_eq!(mp_key().decrypt(&raw_encrypt(&mp_key(), huge), MP_APPID), Err(CryptoError::LengthOutOfRange(u32::MAX)));
+        assert_eq!(
+            mp_key().decrypt(&raw_encrypt(&mp_key(), huge), MP_APPID),
+            Err(CryptoError::LengthOutOfRange(u32::MAX))
+        );
     }
 
     #[test]
     fn invalid_utf8_is_rejected() {
         let encrypted = mp_key().encrypt(&[0xff, 0xfe, 0x00], MP_APPID);
-        assert_eq!(mp_key().decrypt(&encrypted, MP_APPID), Err(CryptoError::InvalidUtf8));
+        assert_eq!(
+            mp_key().decrypt(&encrypted, MP_APPID),
+            Err(CryptoError::InvalidUtf8)
+        );
     }
 
     #[test]
     fn encrypted_length_is_a_multiple_of_32() {
         for len in 0..70 {
             let msg = vec![b'x'; len];
-            let bytes = LENIENT_BASE64.decode(mp_key().encrypt(&msg, MP_APPID)).unwrap();
+            let bytes = LENIENT_BASE64
+                .decode(mp_key().encrypt(&msg, MP_APPID))
+                .unwrap();
             assert_eq!(bytes.len() % 32, 0, "message length {len}");
         }
     }

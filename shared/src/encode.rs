@@ -23,11 +23,20 @@ pub fn wechat_fields(event: &CallbackEvent, format: PushFormat) -> Map<String, V
     }
     match &event.kind {
         EventKind::Text { content, .. } => put("Content", json!(content)),
-        EventKind::Image { pic_url, media_id, .. } => {
+        EventKind::Image {
+            pic_url, media_id, ..
+        } => {
             put("PicUrl", json!(pic_url));
             put("MediaId", json!(media_id));
         }
-        EventKind::MiniProgramPage { title, app_id, page_path, thumb_url, thumb_media_id, .. } => {
+        EventKind::MiniProgramPage {
+            title,
+            app_id,
+            page_path,
+            thumb_url,
+            thumb_media_id,
+            ..
+        } => {
             put("Title", json!(title));
             put("AppId", json!(app_id));
             put("PagePath", json!(page_path));
@@ -35,12 +44,18 @@ pub fn wechat_fields(event: &CallbackEvent, format: PushFormat) -> Map<String, V
             put("ThumbMediaId", json!(thumb_media_id));
         }
         EventKind::UserEnterTempSession { session_from } => put("SessionFrom", json!(session_from)),
-        EventKind::SubscribePopup { entries } => {
-            put_list(&mut put, format, "SubscribeMsgPopupEvent", entries.iter().map(decision_fields).collect())
-        }
-        EventKind::SubscribeChange { entries } => {
-            put_list(&mut put, format, "SubscribeMsgChangeEvent", entries.iter().map(decision_fields).collect())
-        }
+        EventKind::SubscribePopup { entries } => put_list(
+            &mut put,
+            format,
+            "SubscribeMsgPopupEvent",
+            entries.iter().map(decision_fields).collect(),
+        ),
+        EventKind::SubscribeChange { entries } => put_list(
+            &mut put,
+            format,
+            "SubscribeMsgChangeEvent",
+            entries.iter().map(decision_fields).collect(),
+        ),
         EventKind::SubscribeSent { entries } => put_list(
             &mut put,
             format,
@@ -71,7 +86,10 @@ pub fn wechat_fields(event: &CallbackEvent, format: PushFormat) -> Map<String, V
     }
     // MsgId last, as WeChat writes it; a number in JSON when it is one.
     if let (Some(msg_id), false) = (event.msg_id(), matches!(event.kind, EventKind::Raw { .. })) {
-        let value = msg_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(msg_id));
+        let value = msg_id
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(msg_id));
         put("MsgId", value);
     }
     fields
@@ -88,7 +106,12 @@ fn decision_fields(entry: &SubscribeDecision) -> Value {
 }
 
 /// XML wraps subscribe entries in their event element; JSON lists them at the top level.
-fn put_list(put: &mut impl FnMut(&str, Value), format: PushFormat, wrapper: &str, entries: Vec<Value>) {
+fn put_list(
+    put: &mut impl FnMut(&str, Value),
+    format: PushFormat,
+    wrapper: &str,
+    entries: Vec<Value>,
+) {
     match format {
         PushFormat::Xml => put(wrapper, json!({ "List": entries })),
         PushFormat::Json => put("List", Value::Array(entries)),
@@ -107,7 +130,9 @@ pub fn fields_to_xml(fields: &Map<String, Value>) -> String {
 
 fn write_xml_element(out: &mut String, name: &str, value: &Value) {
     match value {
-        Value::Array(items) => items.iter().for_each(|item| write_xml_element(out, name, item)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| write_xml_element(out, name, item)),
         Value::Object(children) => {
             let _ = write!(out, "<{name}>");
             for (child, value) in children {
@@ -117,7 +142,11 @@ fn write_xml_element(out: &mut String, name: &str, value: &Value) {
         }
         Value::String(text) => {
             // "]]>" cannot stand inside CDATA: close the section around it.
-            let _ = write!(out, "<{name}><![CDATA[{}]]></{name}>", text.replace("]]>", "]]]]><![CDATA[>"));
+            let _ = write!(
+                out,
+                "<{name}><![CDATA[{}]]></{name}>",
+                text.replace("]]>", "]]]]><![CDATA[>")
+            );
         }
         Value::Null => {
             let _ = write!(out, "<{name}></{name}>");
@@ -155,11 +184,19 @@ impl SignedPush {
 }
 
 /// Signs (and, in compatible and safe mode, encrypts) an event for a channel.
-pub fn seal(channel: &ChannelConfig, event: &CallbackEvent, timestamp: i64, nonce: &str) -> SignedPush {
+pub fn seal(
+    channel: &ChannelConfig,
+    event: &CallbackEvent,
+    timestamp: i64,
+    nonce: &str,
+) -> SignedPush {
     let token = channel.token.expose();
     let timestamp = timestamp.to_string();
     let mut query = vec![
-        ("signature".to_owned(), url_signature(token, &timestamp, nonce)),
+        (
+            "signature".to_owned(),
+            url_signature(token, &timestamp, nonce),
+        ),
         ("timestamp".to_owned(), timestamp.clone()),
         ("nonce".to_owned(), nonce.to_owned()),
         ("openid".to_owned(), event.from_user_name.clone()),
@@ -175,7 +212,10 @@ pub fn seal(channel: &ChannelConfig, event: &CallbackEvent, timestamp: i64, nonc
         .expect("a compatible or safe channel has a valid EncodingAESKey");
     let encrypt = key.encrypt(plain.as_bytes(), &channel.app_id);
     query.push(("encrypt_type".to_owned(), "aes".to_owned()));
-    query.push(("msg_signature".to_owned(), msg_signature(token, &timestamp, nonce, &encrypt)));
+    query.push((
+        "msg_signature".to_owned(),
+        msg_signature(token, &timestamp, nonce, &encrypt),
+    ));
     // Compatible mode carries the plaintext fields beside the ciphertext; safe mode only
     // the recipient.
     let mut outer = match channel.mode {
@@ -205,9 +245,18 @@ pub fn percent_encode(value: &str) -> String {
 
 /// An API Gateway HTTP API (payload v2) event carrying a request to `/wechat/{channel}`,
 /// as Lambda receives it.
-pub fn http_api_event(method: &str, channel: &str, query: &[(String, String)], body: Option<&str>) -> Value {
+pub fn http_api_event(
+    method: &str,
+    channel: &str,
+    query: &[(String, String)],
+    body: Option<&str>,
+) -> Value {
     let path = format!("/wechat/{channel}");
-    let raw_query = SignedPush { query: query.to_vec(), body: String::new() }.query_string();
+    let raw_query = SignedPush {
+        query: query.to_vec(),
+        body: String::new(),
+    }
+    .query_string();
     let parameters: Map<String, Value> = query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let content_type = match body.map(str::trim_start) {
         Some(b) if b.starts_with('<') => "text/xml",
@@ -243,7 +292,7 @@ mod tests {
     use super::*;
     use crate::callback::{open_push, Freshness, PushQuery};
     use crate::config::{BridgeConfig, Channels};
-    use crate::event::{SubscribeSendResult, EventKind};
+    use crate::event::{EventKind, SubscribeSendResult};
     use proptest::prelude::*;
 
     fn channel_config(mode: &str, format: &str) -> BridgeConfig {
@@ -255,14 +304,32 @@ mod tests {
     }
 
     fn sample_events() -> Vec<CallbackEvent> {
-        let base = |kind| CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o_user".into(), create_time: 1_700_000_000, kind };
+        let base = |kind| CallbackEvent {
+            to_user_name: "gh_1".into(),
+            from_user_name: "o_user".into(),
+            create_time: 1_700_000_000,
+            kind,
+        };
         let mut raw_fields = Map::new();
-        for (k, v) in [("ToUserName", "gh_1"), ("FromUserName", "o_user"), ("CreateTime", "1700000000"), ("MsgType", "voice"), ("MediaId", "v1")] {
+        for (k, v) in [
+            ("ToUserName", "gh_1"),
+            ("FromUserName", "o_user"),
+            ("CreateTime", "1700000000"),
+            ("MsgType", "voice"),
+            ("MediaId", "v1"),
+        ] {
             raw_fields.insert(k.into(), json!(v));
         }
         vec![
-            base(EventKind::Text { msg_id: "123".into(), content: "hi ]]> <b>&amp; 你好\n".into() }),
-            base(EventKind::Image { msg_id: "124".into(), pic_url: "http://p/1".into(), media_id: "m".into() }),
+            base(EventKind::Text {
+                msg_id: "123".into(),
+                content: "hi ]]> <b>&amp; 你好\n".into(),
+            }),
+            base(EventKind::Image {
+                msg_id: "124".into(),
+                pic_url: "http://p/1".into(),
+                media_id: "m".into(),
+            }),
             base(EventKind::MiniProgramPage {
                 msg_id: "125".into(),
                 title: "t".into(),
@@ -271,20 +338,44 @@ mod tests {
                 thumb_url: "http://t".into(),
                 thumb_media_id: "tm".into(),
             }),
-            base(EventKind::UserEnterTempSession { session_from: "partner=hotel-9&uid=1".into() }),
+            base(EventKind::UserEnterTempSession {
+                session_from: "partner=hotel-9&uid=1".into(),
+            }),
             base(EventKind::SubscribePopup {
                 entries: vec![
-                    SubscribeDecision { template_id: "t1".into(), status: "accept".into(), popup_scene: Some(0) },
-                    SubscribeDecision { template_id: "t2".into(), status: "reject".into(), popup_scene: Some(0) },
+                    SubscribeDecision {
+                        template_id: "t1".into(),
+                        status: "accept".into(),
+                        popup_scene: Some(0),
+                    },
+                    SubscribeDecision {
+                        template_id: "t2".into(),
+                        status: "reject".into(),
+                        popup_scene: Some(0),
+                    },
                 ],
             }),
             base(EventKind::SubscribeChange {
-                entries: vec![SubscribeDecision { template_id: "t1".into(), status: "reject".into(), popup_scene: None }],
+                entries: vec![SubscribeDecision {
+                    template_id: "t1".into(),
+                    status: "reject".into(),
+                    popup_scene: None,
+                }],
             }),
             base(EventKind::SubscribeSent {
-                entries: vec![SubscribeSendResult { template_id: "t1".into(), msg_id: Some("9".into()), error_code: Some(0), error_status: Some("success".into()) }],
+                entries: vec![SubscribeSendResult {
+                    template_id: "t1".into(),
+                    msg_id: Some("9".into()),
+                    error_code: Some(0),
+                    error_status: Some("success".into()),
+                }],
             }),
-            base(EventKind::Raw { msg_type: "voice".into(), event: None, msg_id: None, fields: raw_fields }),
+            base(EventKind::Raw {
+                msg_type: "voice".into(),
+                event: None,
+                msg_id: None,
+                fields: raw_fields,
+            }),
         ]
     }
 
@@ -297,8 +388,13 @@ mod tests {
                 let channel = channels.get("c").unwrap();
                 for event in sample_events() {
                     let push = seal(&channel.config, &event, 1_700_000_000, "n1");
-                    let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    let fresh = Freshness { now_secs: 1_700_000_010, tolerance_secs: Some(300) };
+                    let query = PushQuery::from_pairs(
+                        push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    );
+                    let fresh = Freshness {
+                        now_secs: 1_700_000_010,
+                        tolerance_secs: Some(300),
+                    };
                     let opened = open_push(channel, &query, push.body.as_bytes(), fresh)
                         .unwrap_or_else(|e| panic!("{mode}/{format} {event:?}: {e}"));
                     assert_eq!(opened, event, "{mode}/{format}");
@@ -311,13 +407,19 @@ mod tests {
     fn xml_output_looks_like_wechat() {
         let event = &sample_events()[0];
         let xml = encode(event, PushFormat::Xml);
-        assert!(xml.starts_with("<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"), "{xml}");
+        assert!(
+            xml.starts_with("<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"),
+            "{xml}"
+        );
         assert!(xml.contains("<CreateTime>1700000000</CreateTime>"), "{xml}");
         assert!(xml.ends_with("<MsgId>123</MsgId></xml>"), "{xml}");
         let json = encode(event, PushFormat::Json);
         assert!(json.ends_with(r#""MsgId":123}"#), "{json}");
         let popup = encode(&sample_events()[4], PushFormat::Xml);
-        assert!(popup.contains("<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[t1]]></TemplateId>"), "{popup}");
+        assert!(
+            popup.contains("<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[t1]]></TemplateId>"),
+            "{popup}"
+        );
     }
 
     #[test]

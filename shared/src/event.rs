@@ -55,13 +55,21 @@ pub enum EventKind {
     },
     /// The user entered the customer-service session; `session_from` is the contact
     /// button's `session-from`.
-    UserEnterTempSession { session_from: String },
+    UserEnterTempSession {
+        session_from: String,
+    },
     /// The user answered a subscribe pop-up.
-    SubscribePopup { entries: Vec<SubscribeDecision> },
+    SubscribePopup {
+        entries: Vec<SubscribeDecision>,
+    },
     /// The user changed a subscription later (today only rejections are pushed).
-    SubscribeChange { entries: Vec<SubscribeDecision> },
+    SubscribeChange {
+        entries: Vec<SubscribeDecision>,
+    },
     /// The outcome of a subscribe message the bridge sent.
-    SubscribeSent { entries: Vec<SubscribeSendResult> },
+    SubscribeSent {
+        entries: Vec<SubscribeSendResult>,
+    },
     /// Any push the bridge does not model, with every field as WeChat sent it.
     Raw {
         msg_type: String,
@@ -155,11 +163,16 @@ impl CallbackEvent {
         };
         let to_user_name = required_string(&fields, "ToUserName")?;
         let from_user_name = required_string(&fields, "FromUserName")?;
-        let create_time = loose_i64(fields.get("CreateTime"))
-            .ok_or(EventError::MissingField("CreateTime"))?;
+        let create_time =
+            loose_i64(fields.get("CreateTime")).ok_or(EventError::MissingField("CreateTime"))?;
         let msg_type = required_string(&fields, "MsgType")?;
         let kind = typed_kind(&msg_type, &fields).unwrap_or_else(|| raw_kind(msg_type, fields));
-        Ok(Self { to_user_name, from_user_name, create_time, kind })
+        Ok(Self {
+            to_user_name,
+            from_user_name,
+            create_time,
+            kind,
+        })
     }
 }
 
@@ -168,7 +181,10 @@ impl CallbackEvent {
 fn typed_kind(msg_type: &str, fields: &Map<String, Value>) -> Option<EventKind> {
     let text = |key: &str| loose_string(fields.get(key));
     Some(match msg_type {
-        "text" => EventKind::Text { msg_id: text("MsgId")?, content: text("Content")? },
+        "text" => EventKind::Text {
+            msg_id: text("MsgId")?,
+            content: text("Content")?,
+        },
         "image" => EventKind::Image {
             msg_id: text("MsgId")?,
             pic_url: text("PicUrl")?,
@@ -183,17 +199,23 @@ fn typed_kind(msg_type: &str, fields: &Map<String, Value>) -> Option<EventKind> 
             thumb_media_id: text("ThumbMediaId").unwrap_or_default(),
         },
         "event" => match text("Event")?.as_str() {
-            "user_enter_tempsession" => {
-                EventKind::UserEnterTempSession { session_from: text("SessionFrom").unwrap_or_default() }
-            }
+            "user_enter_tempsession" => EventKind::UserEnterTempSession {
+                session_from: text("SessionFrom").unwrap_or_default(),
+            },
             "subscribe_msg_popup_event" => EventKind::SubscribePopup {
-                entries: entries(fields, "SubscribeMsgPopupEvent").map(decision).collect::<Option<_>>()?,
+                entries: entries(fields, "SubscribeMsgPopupEvent")
+                    .map(decision)
+                    .collect::<Option<_>>()?,
             },
             "subscribe_msg_change_event" => EventKind::SubscribeChange {
-                entries: entries(fields, "SubscribeMsgChangeEvent").map(decision).collect::<Option<_>>()?,
+                entries: entries(fields, "SubscribeMsgChangeEvent")
+                    .map(decision)
+                    .collect::<Option<_>>()?,
             },
             "subscribe_msg_sent_event" => EventKind::SubscribeSent {
-                entries: entries(fields, "SubscribeMsgSentEvent").map(send_result).collect::<Option<_>>()?,
+                entries: entries(fields, "SubscribeMsgSentEvent")
+                    .map(send_result)
+                    .collect::<Option<_>>()?,
             },
             _ => return None,
         },
@@ -212,7 +234,10 @@ fn raw_kind(msg_type: String, fields: Map<String, Value>) -> EventKind {
 
 /// The `List` entries of a subscribe event: inside its wrapper element (XML) or at the top
 /// level (JSON), as an array or as a single object.
-fn entries<'a>(fields: &'a Map<String, Value>, wrapper: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
+fn entries<'a>(
+    fields: &'a Map<String, Value>,
+    wrapper: &str,
+) -> impl Iterator<Item = &'a Map<String, Value>> {
     let list = fields
         .get(wrapper)
         .and_then(|w| w.get("List"))
@@ -289,13 +314,20 @@ mod tests {
         let from_xml = event(&format!(
             "<xml>{HEAD_XML}<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>6054768590064713728</MsgId></xml>"
         ));
-        let from_json = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1700000000,"MsgType":"text","Content":"你好","MsgId":6054768590064713728}"#);
-        let from_cloud = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":"1700000000","MsgType":"text","Content":"你好","MsgId":"6054768590064713728"}"#);
+        let from_json = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1700000000,"MsgType":"text","Content":"你好","MsgId":6054768590064713728}"#,
+        );
+        let from_cloud = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":"1700000000","MsgType":"text","Content":"你好","MsgId":"6054768590064713728"}"#,
+        );
         let expected = CallbackEvent {
             to_user_name: "gh_1".into(),
             from_user_name: "o_user".into(),
             create_time: 1_700_000_000,
-            kind: EventKind::Text { msg_id: "6054768590064713728".into(), content: "你好".into() },
+            kind: EventKind::Text {
+                msg_id: "6054768590064713728".into(),
+                content: "你好".into(),
+            },
         };
         assert_eq!(from_xml, expected);
         assert_eq!(from_json, expected);
@@ -305,8 +337,17 @@ mod tests {
 
     #[test]
     fn image_and_miniprogram_card() {
-        let image = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1,"MsgType":"image","PicUrl":"http://p/1","MediaId":"m1","MsgId":7}"#);
-        assert_eq!(image.kind, EventKind::Image { msg_id: "7".into(), pic_url: "http://p/1".into(), media_id: "m1".into() });
+        let image = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1,"MsgType":"image","PicUrl":"http://p/1","MediaId":"m1","MsgId":7}"#,
+        );
+        assert_eq!(
+            image.kind,
+            EventKind::Image {
+                msg_id: "7".into(),
+                pic_url: "http://p/1".into(),
+                media_id: "m1".into()
+            }
+        );
         let card = event(&format!(
             "<xml>{HEAD_XML}<MsgType>miniprogrampage</MsgType><MsgId>8</MsgId><Title>Hotel</Title><AppId>wx1</AppId><PagePath>pages/order?id=9</PagePath><ThumbUrl>http://t</ThumbUrl><ThumbMediaId>tm</ThumbMediaId></xml>"
         ));
@@ -328,8 +369,16 @@ mod tests {
         let entry = event(&format!(
             "<xml>{HEAD_XML}<MsgType>event</MsgType><Event>user_enter_tempsession</Event><SessionFrom>partner=hotel-9</SessionFrom></xml>"
         ));
-        assert_eq!(entry.kind, EventKind::UserEnterTempSession { session_from: "partner=hotel-9".into() });
-        assert_eq!(entry.dedupe_key(), "evt:o_user:1700000000:user_enter_tempsession");
+        assert_eq!(
+            entry.kind,
+            EventKind::UserEnterTempSession {
+                session_from: "partner=hotel-9".into()
+            }
+        );
+        assert_eq!(
+            entry.dedupe_key(),
+            "evt:o_user:1700000000:user_enter_tempsession"
+        );
     }
 
     #[test]
@@ -337,15 +386,23 @@ mod tests {
         let xml = event(&format!(
             "<xml>{HEAD_XML}<MsgType>event</MsgType><Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId>t1</TemplateId><SubscribeStatusString>accept</SubscribeStatusString><PopupScene>0</PopupScene></List><List><TemplateId>t2</TemplateId><SubscribeStatusString>reject</SubscribeStatusString><PopupScene>0</PopupScene></List></SubscribeMsgPopupEvent></xml>"
         ));
-        let json_list = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":"1700000000","MsgType":"event","Event":"subscribe_msg_popup_event","List":[{"TemplateId":"t1","SubscribeStatusString":"accept","PopupScene":"0"},{"TemplateId":"t2","SubscribeStatusString":"reject","PopupScene":0}]}"#);
+        let json_list = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":"1700000000","MsgType":"event","Event":"subscribe_msg_popup_event","List":[{"TemplateId":"t1","SubscribeStatusString":"accept","PopupScene":"0"},{"TemplateId":"t2","SubscribeStatusString":"reject","PopupScene":0}]}"#,
+        );
         assert_eq!(xml, json_list);
-        let EventKind::SubscribePopup { entries } = &xml.kind else { panic!("{xml:?}") };
+        let EventKind::SubscribePopup { entries } = &xml.kind else {
+            panic!("{xml:?}")
+        };
         assert_eq!(entries.len(), 2);
         assert!(entries[0].accepted() && !entries[1].accepted());
         assert_eq!(entries[0].popup_scene, Some(0));
 
-        let single = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1,"MsgType":"event","Event":"subscribe_msg_popup_event","List":{"TemplateId":"t1","SubscribeStatusString":"accept","PopupScene":"0"}}"#);
-        let EventKind::SubscribePopup { entries } = single.kind else { panic!() };
+        let single = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1,"MsgType":"event","Event":"subscribe_msg_popup_event","List":{"TemplateId":"t1","SubscribeStatusString":"accept","PopupScene":"0"}}"#,
+        );
+        let EventKind::SubscribePopup { entries } = single.kind else {
+            panic!()
+        };
         assert_eq!(entries[0].template_id, "t1");
     }
 
@@ -357,7 +414,11 @@ mod tests {
         assert_eq!(
             change.kind,
             EventKind::SubscribeChange {
-                entries: vec![SubscribeDecision { template_id: "t1".into(), status: "reject".into(), popup_scene: None }]
+                entries: vec![SubscribeDecision {
+                    template_id: "t1".into(),
+                    status: "reject".into(),
+                    popup_scene: None
+                }]
             }
         );
         let sent = event(&format!(
@@ -378,30 +439,63 @@ mod tests {
 
     #[test]
     fn unknown_types_are_kept_raw_with_all_fields() {
-        let voice = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":5,"MsgType":"voice","MediaId":"v","MsgId":42}"#);
-        let EventKind::Raw { msg_type, msg_id, fields, .. } = &voice.kind else { panic!("{voice:?}") };
-        assert_eq!((msg_type.as_str(), msg_id.as_deref()), ("voice", Some("42")));
+        let voice = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":5,"MsgType":"voice","MediaId":"v","MsgId":42}"#,
+        );
+        let EventKind::Raw {
+            msg_type,
+            msg_id,
+            fields,
+            ..
+        } = &voice.kind
+        else {
+            panic!("{voice:?}")
+        };
+        assert_eq!(
+            (msg_type.as_str(), msg_id.as_deref()),
+            ("voice", Some("42"))
+        );
         assert_eq!(fields.get("MediaId"), Some(&json!("v")));
         assert_eq!(voice.dedupe_key(), "msg:42");
 
         let debug = event(crate::vectors::MP_PLAIN_BODY);
         assert_eq!(debug.event_name(), Some("debug_demo"));
-        assert_eq!(debug.dedupe_key(), "evt:o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:debug_demo");
+        assert_eq!(
+            debug.dedupe_key(),
+            "evt:o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:debug_demo"
+        );
     }
 
     #[test]
     fn a_known_type_missing_its_fields_is_kept_raw() {
-        let text_without_content = event(r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":5,"MsgType":"text","MsgId":1}"#);
+        let text_without_content = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":5,"MsgType":"text","MsgId":1}"#,
+        );
         assert!(matches!(text_without_content.kind, EventKind::Raw { .. }));
     }
 
     #[test]
     fn missing_common_fields_are_errors() {
         let of = |doc: &str| CallbackEvent::from_value(parse_document(doc).unwrap()).unwrap_err();
-        assert_eq!(of(r#"{"ToUserName":"gh_1","CreateTime":1,"MsgType":"text"}"#), EventError::MissingField("FromUserName"));
-        assert_eq!(of(r#"{"ToUserName":"gh_1","FromUserName":"o","MsgType":"text"}"#), EventError::MissingField("CreateTime"));
-        assert_eq!(of(r#"{"ToUserName":"gh_1","FromUserName":"o","CreateTime":1}"#), EventError::MissingField("MsgType"));
-        assert_eq!(of(r#"{"ToUserName":"gh_1","FromUserName":{"x":1},"CreateTime":1,"MsgType":"text"}"#), EventError::InvalidField("FromUserName"));
-        assert_eq!(CallbackEvent::from_value(json!([1, 2])).unwrap_err(), EventError::NotAnObject);
+        assert_eq!(
+            of(r#"{"ToUserName":"gh_1","CreateTime":1,"MsgType":"text"}"#),
+            EventError::MissingField("FromUserName")
+        );
+        assert_eq!(
+            of(r#"{"ToUserName":"gh_1","FromUserName":"o","MsgType":"text"}"#),
+            EventError::MissingField("CreateTime")
+        );
+        assert_eq!(
+            of(r#"{"ToUserName":"gh_1","FromUserName":"o","CreateTime":1}"#),
+            EventError::MissingField("MsgType")
+        );
+        assert_eq!(
+            of(r#"{"ToUserName":"gh_1","FromUserName":{"x":1},"CreateTime":1,"MsgType":"text"}"#),
+            EventError::InvalidField("FromUserName")
+        );
+        assert_eq!(
+            CallbackEvent::from_value(json!([1, 2])).unwrap_err(),
+            EventError::NotAnObject
+        );
     }
 }

@@ -62,7 +62,10 @@ pub struct QueueError(pub String);
 
 /// The port `callback` sends through.
 pub trait InboundQueue: Send + Sync {
-    fn enqueue(&self, message: &InboundMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue(
+        &self,
+        message: &InboundMessage,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// `inbound.fifo` on Amazon SQS.
@@ -74,7 +77,10 @@ pub struct SqsInboundQueue {
 
 impl SqsInboundQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
@@ -108,7 +114,8 @@ impl MemoryQueue {
     }
 
     pub fn fail(&self, failing: bool) {
-        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -118,7 +125,10 @@ impl InboundQueue for MemoryQueue {
             return Err(QueueError("memory queue told to fail".into()));
         }
         let mut sent = self.sent.lock().expect("queue lock");
-        if !sent.iter().any(|m| m.deduplication_id() == message.deduplication_id()) {
+        if !sent
+            .iter()
+            .any(|m| m.deduplication_id() == message.deduplication_id())
+        {
             sent.push(message.clone());
         }
         Ok(())

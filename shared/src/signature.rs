@@ -81,7 +81,12 @@ mod tests {
     #[test]
     fn reply_msg_signature_vector() {
         assert_eq!(
-            msg_signature("AAAAA", "1713424427", "415670741", crate::vectors::MP_REPLY_ENCRYPT),
+            msg_signature(
+                "AAAAA",
+                "1713424427",
+                "415670741",
+                crate::vectors::MP_REPLY_ENCRYPT
+            ),
             "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1"
         );
     }
@@ -98,11 +103,21 @@ mod tests {
             "0c3914025cb4b4d68103f6bfc8db550f79dcf48e"
         );
         assert_eq!(
-            msg_signature(WECOM2014_TOKEN, "1409659589", "263014780", WECOM2014_ECHOSTR),
+            msg_signature(
+                WECOM2014_TOKEN,
+                "1409659589",
+                "263014780",
+                WECOM2014_ECHOSTR
+            ),
             "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3"
         );
         assert_eq!(
-            msg_signature(WECOM2014_TOKEN, "1409659813", "1372623149", WECOM2014_ENCRYPT),
+            msg_signature(
+                WECOM2014_TOKEN,
+                "1409659813",
+                "1372623149",
+                WECOM2014_ENCRYPT
+            ),
             "477715d11cdb4164915debcba66cb864d751f3e6"
         );
         assert_eq!(
@@ -120,6 +135,9 @@ mod tests {
         assert!(!signature_matches("", &good));
         let mut flipped = good.clone().into_bytes();
         flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
-        assert!(!signature_matches(std::str::from_utf8(&flipped).unwrap(), &good));
+        assert!(!signature_matches(
+            std::str::from_utf8(&flipped).unwrap(),
+            &good
+        ));
     }
 }

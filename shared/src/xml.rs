@@ -40,7 +40,11 @@ struct Frame {
 
 impl Frame {
     fn new(name: String) -> Self {
-        Self { name, text: String::new(), children: Map::new() }
+        Self {
+            name,
+            text: String::new(),
+            children: Map::new(),
+        }
     }
 
     /// An element with children is an object; whitespace between children is layout.
@@ -88,7 +92,9 @@ pub fn parse(input: &str) -> Result<Value, XmlError> {
                 }
             }
             Event::End(_) => {
-                let frame = stack.pop().ok_or(XmlError::Malformed("unexpected end tag".into()))?;
+                let frame = stack
+                    .pop()
+                    .ok_or(XmlError::Malformed("unexpected end tag".into()))?;
                 let name = frame.name.clone();
                 let value = frame.into_value();
                 match stack.last_mut() {
@@ -119,7 +125,10 @@ pub fn parse(input: &str) -> Result<Value, XmlError> {
 /// may follow.
 fn finish(reader: &mut Reader<&[u8]>, root: Value) -> Result<Value, XmlError> {
     loop {
-        match reader.read_event().map_err(|e| XmlError::Malformed(e.to_string()))? {
+        match reader
+            .read_event()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?
+        {
             Event::Eof => return Ok(root),
             Event::Comment(_) | Event::PI(_) => {}
             Event::Text(text) if text.xml10_content().trim().is_empty() => {}
@@ -169,21 +178,29 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><CreateTime>1714037059</CreateTime>\n  <Content><![CDATA[ hi <b>&amp; ]]></Content></xml>",
         )
         .unwrap();
-        assert_eq!(value, json!({"ToUserName": "gh_1", "CreateTime": "1714037059", "Content": " hi <b>&amp; "}));
+        assert_eq!(
+            value,
+            json!({"ToUserName": "gh_1", "CreateTime": "1714037059", "Content": " hi <b>&amp; "})
+        );
     }
 
     #[test]
     fn resolves_predefined_and_character_references_only() {
-        let value = parse("<xml><A>a &lt;&gt;&amp;&apos;&quot; &#20320;&#x597D;</A></xml>").unwrap();
+        let value =
+            parse("<xml><A>a &lt;&gt;&amp;&apos;&quot; &#20320;&#x597D;</A></xml>").unwrap();
         assert_eq!(value, json!({"A": "a <>&'\" 你好"}));
-        assert_eq!(parse("<xml><A>&custom;</A></xml>"), Err(XmlError::Entity("custom".into())));
+        assert_eq!(
+            parse("<xml><A>&custom;</A></xml>"),
+            Err(XmlError::Entity("custom".into()))
+        );
     }
 
     #[test]
     fn refuses_doctype_and_never_expands_entities() {
         let billion_laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><xml><A>&lol2;</A></xml>"#;
         assert_eq!(parse(billion_laughs), Err(XmlError::Doctype));
-        let external = r#"<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><A>&xxe;</A></xml>"#;
+        let external =
+            r#"<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><A>&xxe;</A></xml>"#;
         assert_eq!(parse(external), Err(XmlError::Doctype));
     }
 
@@ -201,10 +218,22 @@ mod tests {
 
     #[test]
     fn refuses_malformed_and_hostile_shapes() {
-        assert!(matches!(parse("<xml><A>1</B></xml>"), Err(XmlError::Malformed(_))));
-        assert!(matches!(parse("<xml><A>1</A>"), Err(XmlError::Malformed(_))));
-        assert!(matches!(parse("<xml></xml><xml></xml>"), Err(XmlError::Malformed(_))));
-        assert!(matches!(parse("text<xml></xml>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            parse("<xml><A>1</B></xml>"),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("<xml><A>1</A>"),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("<xml></xml><xml></xml>"),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("text<xml></xml>"),
+            Err(XmlError::Malformed(_))
+        ));
         assert_eq!(parse(""), Err(XmlError::Empty));
         let deep = format!("<xml>{}{}</xml>", "<a>".repeat(20), "</a>".repeat(20));
         assert_eq!(parse(&deep), Err(XmlError::TooDeep));

@@ -59,13 +59,18 @@ pub async fn counted_sqs_client() -> (aws_sdk_sqs::Client, RequestCounter) {
         .load()
         .await;
     let counter = RequestCounter::default();
-    let config = aws_sdk_sqs::config::Builder::from(&shared).interceptor(counter.clone()).build();
+    let config = aws_sdk_sqs::config::Builder::from(&shared)
+        .interceptor(counter.clone())
+        .build();
     (aws_sdk_sqs::Client::from_conf(config), counter)
 }
 
 /// A short unique name prefix for this test's resources.
 pub fn unique_name(purpose: &str) -> String {
-    format!("wxb-{purpose}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "wxb-{purpose}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// The inbound FIFO queue and its DLQ, with the attributes `template.yaml` gives them.
@@ -150,7 +155,9 @@ pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Receive
             received.push(Received {
                 body: message.body.clone().unwrap_or_default(),
                 group_id: attribute(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId),
-                deduplication_id: attribute(aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId),
+                deduplication_id: attribute(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId,
+                ),
             });
             client
                 .delete_message()

@@ -7,7 +7,9 @@ use wxbridge::encode::{http_api_event, seal, SignedPush};
 use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
 use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
 use wxbridge::queue::{InboundMessage, SqsInboundQueue};
-use wxbridge_integration::{counted_sqs_client, create_inbound_queues, drain, sqs_client, InboundQueues, RequestCounter};
+use wxbridge_integration::{
+    counted_sqs_client, create_inbound_queues, drain, sqs_client, InboundQueues, RequestCounter,
+};
 
 const CONFIG: &str = r#"{"channels":[
   {"id":"mp-safe","app_id":"wx1111111111111111","original_id":"gh_safe","token":"safe-token",
@@ -30,26 +32,52 @@ async fn harness() -> Harness {
     let queues = create_inbound_queues(&client).await;
     let config = BridgeConfig::from_json(CONFIG).unwrap();
     let (handler_client, counter) = counted_sqs_client().await;
-    let service = CallbackService::new(&config, SqsInboundQueue::new(handler_client, &queues.queue_url));
-    Harness { config, service, client, counter, queues }
+    let service = CallbackService::new(
+        &config,
+        SqsInboundQueue::new(handler_client, &queues.queue_url),
+    );
+    Harness {
+        config,
+        service,
+        client,
+        counter,
+        queues,
+    }
 }
 
 impl Harness {
     fn seal(&self, channel: &str, event: &CallbackEvent) -> SignedPush {
-        let channel = self.config.channels.iter().find(|c| c.id == channel).unwrap();
-        seal(channel, event, now_secs(), &uuid::Uuid::new_v4().simple().to_string()[..10])
+        let channel = self
+            .config
+            .channels
+            .iter()
+            .find(|c| c.id == channel)
+            .unwrap();
+        seal(
+            channel,
+            event,
+            now_secs(),
+            &uuid::Uuid::new_v4().simple().to_string()[..10],
+        )
     }
 
     async fn post(&self, channel: &str, push: &SignedPush) -> Response<Body> {
         let event = http_api_event("POST", channel, &push.query, Some(&push.body));
-        self.service.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await
+        self.service
+            .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
+            .await
     }
 
     async fn landed(&self) -> Vec<(InboundMessage, wxbridge_integration::Received)> {
         drain(&self.client, &self.queues.queue_url)
             .await
             .into_iter()
-            .map(|r| (serde_json::from_str(&r.body).expect("inbound message JSON"), r))
+            .map(|r| {
+                (
+                    serde_json::from_str(&r.body).expect("inbound message JSON"),
+                    r,
+                )
+            })
             .collect()
     }
 }
@@ -63,7 +91,10 @@ fn text(to: &str, openid: &str, msg_id: u64, content: &str) -> CallbackEvent {
         to_user_name: to.into(),
         from_user_name: openid.into(),
         create_time: now_secs(),
-        kind: EventKind::Text { msg_id: msg_id.to_string(), content: content.into() },
+        kind: EventKind::Text {
+            msg_id: msg_id.to_string(),
+            content: content.into(),
+        },
     }
 }
 
@@ -79,7 +110,11 @@ async fn a_push_sent_three_times_lands_once_with_one_aws_request_per_callback() 
         assert_eq!(h.counter.count(), attempt, "one AWS request per callback");
     }
     let landed = h.landed().await;
-    assert_eq!(landed.len(), 1, "WeChat's retries collapse into one message");
+    assert_eq!(
+        landed.len(),
+        1,
+        "WeChat's retries collapse into one message"
+    );
     let (message, raw) = &landed[0];
     assert_eq!(message.event, event);
     assert_eq!(message.channel, "mp-safe");
@@ -90,7 +125,10 @@ async fn a_push_sent_three_times_lands_once_with_one_aws_request_per_callback() 
 #[tokio::test]
 async fn a_forged_push_lands_nothing_and_costs_no_aws_request() {
     let h = harness().await;
-    let mut push = h.seal("mp-safe", &text("gh_safe", "o_mallory", 7_002, "give me a refund"));
+    let mut push = h.seal(
+        "mp-safe",
+        &text("gh_safe", "o_mallory", 7_002, "give me a refund"),
+    );
     push.body = push.body.replace("\"Encrypt\":\"", "\"Encrypt\":\"AAAA");
     let response = h.post("mp-safe", &push).await;
     assert_eq!(response.status(), 401);
@@ -111,8 +149,16 @@ async fn order_is_kept_per_user_across_formats_and_modes() {
     let h = harness().await;
     let mut expected = Vec::new();
     for n in 0..6u64 {
-        let event = text("gh_xml", "o_bob", 8_000 + n, &format!("message {n} <&> ]]>"));
-        assert_eq!(h.post("mp-xml", &h.seal("mp-xml", &event)).await.status(), 200);
+        let event = text(
+            "gh_xml",
+            "o_bob",
+            8_000 + n,
+            &format!("message {n} <&> ]]>"),
+        );
+        assert_eq!(
+            h.post("mp-xml", &h.seal("mp-xml", &event)).await.status(),
+            200
+        );
         expected.push(event);
     }
     let got: Vec<CallbackEvent> = h.landed().await.into_iter().map(|(m, _)| m.event).collect();
@@ -126,23 +172,37 @@ async fn events_without_msgid_land_typed_and_dedupe_by_user_time_and_event() {
         to_user_name: "gh_plain".into(),
         from_user_name: "o_carol".into(),
         create_time: now_secs(),
-        kind: EventKind::UserEnterTempSession { session_from: "partner=hotel-9&order=42".into() },
+        kind: EventKind::UserEnterTempSession {
+            session_from: "partner=hotel-9&order=42".into(),
+        },
     };
     let popup = CallbackEvent {
         kind: EventKind::SubscribePopup {
-            entries: vec![SubscribeDecision { template_id: "tpl-1".into(), status: "accept".into(), popup_scene: Some(0) }],
+            entries: vec![SubscribeDecision {
+                template_id: "tpl-1".into(),
+                status: "accept".into(),
+                popup_scene: Some(0),
+            }],
         },
         ..entry.clone()
     };
     for event in [&entry, &entry, &popup] {
-        assert_eq!(h.post("mp-plain", &h.seal("mp-plain", event)).await.status(), 200);
+        assert_eq!(
+            h.post("mp-plain", &h.seal("mp-plain", event))
+                .await
+                .status(),
+            200
+        );
     }
     let landed = h.landed().await;
     let events: Vec<CallbackEvent> = landed.iter().map(|(m, _)| m.event.clone()).collect();
     assert_eq!(events, vec![entry.clone(), popup]);
     assert_eq!(
         landed[0].1.deduplication_id,
-        format!("mp-plain:evt:o_carol:{}:user_enter_tempsession", entry.create_time)
+        format!(
+            "mp-plain:evt:o_carol:{}:user_enter_tempsession",
+            entry.create_time
+        )
     );
 }
 
@@ -155,7 +215,9 @@ async fn an_unreachable_queue_answers_503_and_a_retry_lands() {
     );
     let push = h.seal("mp-safe", &text("gh_safe", "o_dave", 9_001, "hello?"));
     let event = http_api_event("POST", "mp-safe", &push.query, Some(&push.body)).to_string();
-    let response = broken.handle(lambda_http::request::from_str(&event).unwrap()).await;
+    let response = broken
+        .handle(lambda_http::request::from_str(&event).unwrap())
+        .await;
     assert_eq!(response.status(), 503, "WeChat must retry");
     assert_eq!(h.post("mp-safe", &push).await.status(), 200);
     assert_eq!(h.landed().await.len(), 1);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use wxbridge::config::{BridgeConfig, EncryptionMode, PushFormat};
 use wxbridge::crypto::AesKey;
-use wxbridge::encode::{http_api_event, wechat_fields, fields_to_xml};
+use wxbridge::encode::{fields_to_xml, http_api_event, wechat_fields};
 use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::callback::CallbackService;
 use wxbridge::queue::{InboundMessage, SqsInboundQueue};
@@ -22,7 +22,10 @@ fn root() -> PathBuf {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A text message from the official test user, as XML.
@@ -31,7 +34,10 @@ fn sample_text_xml() -> String {
         to_user_name: MP_ORIGINAL_ID.into(),
         from_user_name: MP_OPENID.into(),
         create_time: 1714112445,
-        kind: EventKind::Text { msg_id: "24602948207352816".into(), content: "Is breakfast included?".into() },
+        kind: EventKind::Text {
+            msg_id: "24602948207352816".into(),
+            content: "Is breakfast included?".into(),
+        },
     };
     fields_to_xml(&wechat_fields(&event, PushFormat::Xml))
 }
@@ -50,7 +56,8 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
     };
     // Safe-mode XML: the official key and appid, a text message, a fixed random prefix.
     let key = AesKey::from_encoding_aes_key(MP_ENCODING_AES_KEY).unwrap();
-    let xml_encrypt = key.encrypt_with_random(sample_text_xml().as_bytes(), MP_APPID, b"wxbridge-sample!");
+    let xml_encrypt =
+        key.encrypt_with_random(sample_text_xml().as_bytes(), MP_APPID, b"wxbridge-sample!");
     let xml_signature = msg_signature(MP_TOKEN, MP_SAFE_TIMESTAMP, MP_SAFE_NONCE, &xml_encrypt);
     vec![
         (
@@ -160,11 +167,20 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
 async fn sample_events_match_the_vectors_and_run_through_the_handler() {
     let events_dir = root().join("events");
     let write = std::env::var("WXBRIDGE_WRITE_EVENTS").is_ok_and(|v| v == "1");
-    let config = BridgeConfig::from_json(&std::fs::read_to_string(root().join("config/local.json")).unwrap()).unwrap();
-    assert!(config.channels.iter().any(|c| c.mode == EncryptionMode::Compatible));
+    let config = BridgeConfig::from_json(
+        &std::fs::read_to_string(root().join("config/local.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(config
+        .channels
+        .iter()
+        .any(|c| c.mode == EncryptionMode::Compatible));
     let client = sqs_client().await;
     let queues = create_inbound_queues(&client).await;
-    let service = CallbackService::new(&config, SqsInboundQueue::new(client.clone(), &queues.queue_url));
+    let service = CallbackService::new(
+        &config,
+        SqsInboundQueue::new(client.clone(), &queues.queue_url),
+    );
 
     for (file, channel, event, status, lands) in samples() {
         let path = events_dir.join(file);
@@ -173,9 +189,14 @@ async fn sample_events_match_the_vectors_and_run_through_the_handler() {
             std::fs::write(&path, &text).unwrap();
         }
         let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(on_disk, text, "{file} drifted; rewrite with WXBRIDGE_WRITE_EVENTS=1");
+        assert_eq!(
+            on_disk, text,
+            "{file} drifted; rewrite with WXBRIDGE_WRITE_EVENTS=1"
+        );
 
-        let response = service.handle(lambda_http::request::from_str(&on_disk).unwrap()).await;
+        let response = service
+            .handle(lambda_http::request::from_str(&on_disk).unwrap())
+            .await;
         assert_eq!(response.status(), status, "{file}");
         let landed: Vec<InboundMessage> = drain(&client, &queues.queue_url)
             .await
@@ -187,7 +208,10 @@ async fn sample_events_match_the_vectors_and_run_through_the_handler() {
             Some(kind) => {
                 assert_eq!(landed.len(), 1, "{file}");
                 assert_eq!(landed[0].channel, channel);
-                let got = landed[0].event.event_name().unwrap_or(landed[0].event.msg_type());
+                let got = landed[0]
+                    .event
+                    .event_name()
+                    .unwrap_or(landed[0].event.msg_type());
                 assert_eq!(got, kind, "{file}");
             }
         }
@@ -195,6 +219,9 @@ async fn sample_events_match_the_vectors_and_run_through_the_handler() {
     let known: Vec<&str> = samples().iter().map(|s| s.0).collect();
     for entry in std::fs::read_dir(&events_dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(!name.starts_with("callback-") || known.contains(&name.as_str()), "{name} is not checked here");
+        assert!(
+            !name.starts_with("callback-") || known.contains(&name.as_str()),
+            "{name} is not checked here"
+        );
     }
 }

@@ -11,7 +11,8 @@ use wxbridge::queue::SqsInboundQueue;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = BridgeConfig::from_env()?;
-    let queue_url = std::env::var("INBOUND_QUEUE_URL").map_err(|_| "INBOUND_QUEUE_URL is not set")?;
+    let queue_url =
+        std::env::var("INBOUND_QUEUE_URL").map_err(|_| "INBOUND_QUEUE_URL is not set")?;
     let aws = aws_config::load_from_env().await;
     let queue = SqsInboundQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let service = Arc::new(CallbackService::new(&config, queue));

@@ -22,7 +22,10 @@ pub struct CallbackService<Q> {
 
 /// Milliseconds since the epoch.
 pub fn system_clock_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl<Q: InboundQueue> CallbackService<Q> {
@@ -55,10 +58,16 @@ impl<Q: InboundQueue> CallbackService<Q> {
             return error_response(404, "unknown_channel", "no channel with this id");
         };
         let query = PushQuery::from_pairs(
-            request.query_string_parameters_ref().into_iter().flat_map(|q| q.iter()),
+            request
+                .query_string_parameters_ref()
+                .into_iter()
+                .flat_map(|q| q.iter()),
         );
         let now_ms = (self.clock)();
-        let freshness = Freshness { now_secs: now_ms.div_euclid(1000), tolerance_secs: self.tolerance_secs };
+        let freshness = Freshness {
+            now_secs: now_ms.div_euclid(1000),
+            tolerance_secs: self.tolerance_secs,
+        };
         match *request.method() {
             http::Method::GET => match verify_url(channel, &query, freshness) {
                 Ok(echostr) => {
@@ -67,7 +76,10 @@ impl<Q: InboundQueue> CallbackService<Q> {
                 }
                 Err(error) => refuse(&channel_id, &error),
             },
-            http::Method::POST => self.accept_push(channel, &query, request.body(), freshness, now_ms).await,
+            http::Method::POST => {
+                self.accept_push(channel, &query, request.body(), freshness, now_ms)
+                    .await
+            }
             _ => error_response(405, "method_not_allowed", "use GET or POST"),
         }
     }
@@ -83,7 +95,10 @@ impl<Q: InboundQueue> CallbackService<Q> {
         let channel_id = channel.config.id.as_str();
         let bytes: &[u8] = body.as_ref();
         if bytes.len() > self.max_body_bytes {
-            return refuse(channel_id, &CallbackError::BodyTooLarge(self.max_body_bytes));
+            return refuse(
+                channel_id,
+                &CallbackError::BodyTooLarge(self.max_body_bytes),
+            );
         }
         let event = match open_push(channel, query, bytes, freshness) {
             Ok(event) => event,
@@ -104,7 +119,11 @@ impl<Q: InboundQueue> CallbackService<Q> {
             Err(error) => {
                 // Not answering success makes WeChat retry the push: nothing is lost.
                 tracing::error!(channel = channel_id, %error, "push not enqueued");
-                error_response(503, "queue_unavailable", "push not stored; WeChat will retry")
+                error_response(
+                    503,
+                    "queue_unavailable",
+                    "push not stored; WeChat will retry",
+                )
             }
         }
     }
@@ -118,11 +137,18 @@ fn refuse(channel: &str, error: &CallbackError) -> Response<Body> {
 /// The `{channel}` of `/wechat/{channel}`: from API Gateway's path parameters, or from the
 /// raw path where none are set (function URLs, `cargo lambda watch`).
 fn channel_of(request: &Request) -> Option<String> {
-    if let Some(channel) = request.path_parameters_ref().and_then(|p| p.first("channel")) {
+    if let Some(channel) = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("channel"))
+    {
         return Some(channel.to_owned());
     }
     let path = request.raw_http_path();
-    let path = if path.is_empty() { request.uri().path() } else { path };
+    let path = if path.is_empty() {
+        request.uri().path()
+    } else {
+        path
+    };
     let rest = path.trim_end_matches('/').rsplit_once("/wechat/")?.1;
     (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_owned())
 }
@@ -143,12 +169,20 @@ mod tests {
             r#"{{"channels":[{{"id":"mp","app_id":"{MP_APPID}","original_id":"{MP_ORIGINAL_ID}","token":"{MP_TOKEN}",
             "encoding_aes_key":"{MP_ENCODING_AES_KEY}","mode":"safe","push_format":"json"}}],"max_body_bytes":4096}}"#
         );
-        CallbackService::new(&BridgeConfig::from_json(&document).unwrap(), MemoryQueue::default()).with_clock(|| NOW_MS)
+        CallbackService::new(
+            &BridgeConfig::from_json(&document).unwrap(),
+            MemoryQueue::default(),
+        )
+        .with_clock(|| NOW_MS)
     }
 
     fn request(method: &str, channel: &str, query: &[(&str, &str)], body: Option<&str>) -> Request {
-        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        lambda_http::request::from_str(&http_api_event(method, channel, &query, body).to_string()).unwrap()
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lambda_http::request::from_str(&http_api_event(method, channel, &query, body).to_string())
+            .unwrap()
     }
 
     fn safe_vector(body: &str) -> Request {
@@ -178,10 +212,18 @@ mod tests {
     #[tokio::test]
     async fn get_answers_echostr_raw_or_401() {
         let service = service();
-        let good = [("signature", MP_GET_SIGNATURE), ("timestamp", MP_GET_TIMESTAMP), ("nonce", MP_GET_NONCE), ("echostr", MP_GET_ECHOSTR)];
+        let good = [
+            ("signature", MP_GET_SIGNATURE),
+            ("timestamp", MP_GET_TIMESTAMP),
+            ("nonce", MP_GET_NONCE),
+            ("echostr", MP_GET_ECHOSTR),
+        ];
         let service = service.with_clock(|| 1_714_036_504_000);
         let response = service.handle(request("GET", "mp", &good, None)).await;
-        assert_eq!((response.status().as_u16(), text_of(&response)), (200, MP_GET_ECHOSTR.to_owned()));
+        assert_eq!(
+            (response.status().as_u16(), text_of(&response)),
+            (200, MP_GET_ECHOSTR.to_owned())
+        );
         let mut forged = good;
         forged[0].1 = MP_PLAIN_SIGNATURE;
         let response = service.handle(request("GET", "mp", &forged, None)).await;
@@ -194,12 +236,18 @@ mod tests {
         let service = service();
         for _ in 0..3 {
             let response = service.handle(safe_vector(&vector_body())).await;
-            assert_eq!((response.status().as_u16(), text_of(&response)), (200, "success".to_owned()));
+            assert_eq!(
+                (response.status().as_u16(), text_of(&response)),
+                (200, "success".to_owned())
+            );
         }
         let sent = service.queue().sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].group_id(), format!("mp:{MP_OPENID}"));
-        assert_eq!(sent[0].dedupe_key, format!("mp:evt:{MP_OPENID}:1714112445:debug_demo"));
+        assert_eq!(
+            sent[0].dedupe_key,
+            format!("mp:evt:{MP_OPENID}:1714112445:debug_demo")
+        );
         assert_eq!(sent[0].received_at_ms, NOW_MS);
     }
 
@@ -211,7 +259,9 @@ mod tests {
         assert_eq!(response.status(), 401);
         assert!(text_of(&response).contains("bad_signature"));
 
-        let response = service.handle(request("POST", "nope", &[], Some("{}"))).await;
+        let response = service
+            .handle(request("POST", "nope", &[], Some("{}")))
+            .await;
         assert_eq!(response.status(), 404);
 
         let oversized = format!(r#"{{"pad":"{}"}}"#, "x".repeat(5000));
@@ -231,11 +281,16 @@ mod tests {
             to_user_name: MP_ORIGINAL_ID.into(),
             from_user_name: "o_user".into(),
             create_time: NOW_MS / 1000,
-            kind: EventKind::Text { msg_id: "99".into(), content: "secret words".into() },
+            kind: EventKind::Text {
+                msg_id: "99".into(),
+                content: "secret words".into(),
+            },
         };
         let push = seal(&channel, &event, NOW_MS / 1000, "n");
         let event_json = http_api_event("POST", "mp", &push.query, Some(&push.body));
-        let response = service.handle(lambda_http::request::from_str(&event_json.to_string()).unwrap()).await;
+        let response = service
+            .handle(lambda_http::request::from_str(&event_json.to_string()).unwrap())
+            .await;
         assert_eq!(response.status(), 200);
         assert!(!text_of(&response).contains("secret"));
         assert_eq!(service.queue().sent()[0].event, event);
@@ -256,12 +311,12 @@ mod tests {
     #[tokio::test]
     async fn the_channel_comes_from_the_raw_path_when_no_path_parameters_are_set() {
         let service = service();
-        let mut event: serde_json::Value = serde_json::from_str(
-            &http_api_event("GET", "mp", &[], None).to_string(),
-        )
-        .unwrap();
+        let mut event: serde_json::Value =
+            serde_json::from_str(&http_api_event("GET", "mp", &[], None).to_string()).unwrap();
         event.as_object_mut().unwrap().remove("pathParameters");
-        let response = service.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+        let response = service
+            .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
+            .await;
         // Known channel, missing parameters: 401, not 404.
         assert_eq!(response.status(), 401);
     }

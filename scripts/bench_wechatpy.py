@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The wechatpy baseline for `make bench`: verify + decrypt + parse of the same payloads the
+criterion bench used (target/wxbridge-bench/payloads.json), then the ratio against the
+criterion medians of the same run.
+
+wechatpy reads XML pushes (WeChatCrypto.decrypt_message, then parse_message). It has no
+JSON push parser; for JSON it verifies and decrypts the same way (decrypt_message accepts a
+dict) and builds its message class from the decrypted JSON, which is the same work.
+"""
+
+import json
+import os
+import sys
+import timeit
+
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.messages import MESSAGE_TYPES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def opener(payload):
+    crypto = WeChatCrypto(payload["token"], payload["encoding_aes_key"], payload["app_id"])
+    q = payload["query"]
+    body = payload["body"]
+
+    if payload["format"] == "xml":
+        def open_push():
+            return parse_message(crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"]))
+    else:
+        def open_push():
+            outer = json.loads(body)
+            inner = json.loads(crypto.decrypt_message(outer, q["msg_signature"], q["timestamp"], q["nonce"]))
+            return MESSAGE_TYPES[inner["MsgType"]](inner)
+    return open_push
+
+
+def per_second(fn, seconds=1.0, rounds=5):
+    """Best of several rounds, each about `seconds` long."""
+    number = 1
+    while timeit.timeit(fn, number=number) < seconds / 10:
+        number *= 2
+    best = min(timeit.repeat(fn, number=number * 10, repeat=rounds)) / (number * 10)
+    return 1.0 / best
+
+
+def criterion_per_second(name):
+    path = os.path.join(ROOT, "target", "criterion", "open_push", name, "new", "estimates.json")
+    with open(path, encoding="utf-8") as f:
+        return 1e9 / json.load(f)["median"]["point_estimate"]
+
+
+def main():
+    with open(os.path.join(ROOT, "target", "wxbridge-bench", "payloads.json"), encoding="utf-8") as f:
+        payloads = json.load(f)
+    rows = []
+    for payload in payloads:
+        open_push = opener(payload)
+        message = open_push()
+        assert message.type == "text" and "breakfast" in message.content, message
+        python_rate = per_second(open_push)
+        rust_rate = criterion_per_second(payload["format"])
+        rows.append((payload["format"], rust_rate, python_rate))
+    print()
+    print("verify + decrypt + parse, one encrypted text push (same payloads, same run)")
+    print(f"{'format':<8}{'wxbridge /s':>14}{'wechatpy /s':>14}{'ratio':>9}")
+    for fmt, rust_rate, python_rate in rows:
+        print(f"{fmt:<8}{rust_rate:>14,.0f}{python_rate:>14,.0f}{rust_rate / python_rate:>8.1f}x")
+    worst = min(r / p for _, r, p in rows)
+    target = float(os.environ.get("BENCH_TARGET_RATIO", "20"))
+    print(f"target: at least {target:.0f}x -> {'met' if worst >= target else 'NOT met'} (worst {worst:.1f}x)")
+    return 0 if worst >= target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
