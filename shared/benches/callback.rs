@@ -108,6 +108,80 @@ fn open(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Where the time goes, stage by stage, for the JSON push.
+    let channel = channels.get("json").unwrap();
+    let q = |name: &str| {
+        json.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (timestamp, nonce, received) = (q("timestamp"), q("nonce"), q("msg_signature"));
+    let outer = wxbridge::callback::parse_document(&json.body).unwrap();
+    let encrypt = outer
+        .get("Encrypt")
+        .and_then(|n| n.as_str())
+        .unwrap()
+        .to_owned();
+    let key = channel.key.as_ref().unwrap();
+    let inner = key.decrypt(&encrypt, &channel.config.app_id).unwrap();
+    let mut stages = c.benchmark_group("open_push_stages");
+    stages.bench_function("outer_envelope", |b| {
+        b.iter(|| wxbridge::callback::parse_document(black_box(&json.body)).unwrap())
+    });
+    stages.bench_function("msg_signature", |b| {
+        b.iter(|| {
+            let expected = wxbridge::signature::msg_signature(
+                "spamtest",
+                &timestamp,
+                &nonce,
+                black_box(&encrypt),
+            );
+            wxbridge::signature::signature_matches(&received, &expected)
+        })
+    });
+    stages.bench_function("decrypt", |b| {
+        b.iter(|| {
+            key.decrypt(black_box(&encrypt), "wx2c2769f8efd9abc2")
+                .unwrap()
+        })
+    });
+    stages.bench_function("parse_event", |b| {
+        b.iter(|| {
+            CallbackEvent::from_document(
+                wxbridge::callback::parse_document(black_box(&inner)).unwrap(),
+            )
+            .unwrap()
+        })
+    });
+    let xml_channel = channels.get("xml").unwrap();
+    let xml_outer = wxbridge::callback::parse_document(&xml.body).unwrap();
+    let xml_encrypt = xml_outer
+        .get("Encrypt")
+        .and_then(|n| n.as_str())
+        .unwrap()
+        .to_owned();
+    let xml_inner = xml_channel
+        .key
+        .as_ref()
+        .unwrap()
+        .decrypt(&xml_encrypt, &xml_channel.config.app_id)
+        .unwrap();
+    stages.bench_function("xml_outer_envelope", |b| {
+        b.iter(|| wxbridge::callback::parse_document(black_box(&xml.body)).unwrap())
+    });
+    stages.bench_function("xml_parse_event", |b| {
+        b.iter(|| {
+            CallbackEvent::from_document(
+                wxbridge::callback::parse_document(black_box(&xml_inner)).unwrap(),
+            )
+            .unwrap()
+        })
+    });
+    stages.finish();
 }
 
 criterion_group!(benches, open);

@@ -8,10 +8,10 @@
 
 use crate::config::{Channel, EncryptionMode};
 use crate::crypto::CryptoError;
+use crate::document::Node;
 use crate::event::{CallbackEvent, EventError};
 use crate::signature::{msg_signature, signature_matches, url_signature};
 use crate::xml::{self, XmlError};
-use serde_json::Value;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -175,18 +175,20 @@ pub fn open_push(
     let token = channel.config.token.expose();
     let body = std::str::from_utf8(body).map_err(|_| CallbackError::BodyNotUtf8)?;
 
-    let document = if query.is_encrypted() {
+    let decrypted: String;
+    let plaintext = if query.is_encrypted() {
         let received = PushQuery::required(&query.msg_signature, "msg_signature")?;
         let outer = parse_document(body)?;
         let encrypt = outer
             .get("Encrypt")
-            .and_then(Value::as_str)
+            .and_then(Node::as_str)
             .ok_or(EventError::MissingField("Encrypt"))?;
         if !signature_matches(received, &msg_signature(token, timestamp, nonce, encrypt)) {
             return Err(CallbackError::BadSignature);
         }
         let key = channel.key.as_ref().ok_or(CallbackError::NoKey)?;
-        parse_document(&key.decrypt(encrypt, &channel.config.app_id)?)?
+        decrypted = key.decrypt(encrypt, &channel.config.app_id)?;
+        decrypted.as_str()
     } else {
         if channel.config.mode != EncryptionMode::Plaintext {
             return Err(CallbackError::EncryptionRequired);
@@ -195,10 +197,10 @@ pub fn open_push(
         if !signature_matches(received, &url_signature(token, timestamp, nonce)) {
             return Err(CallbackError::BadSignature);
         }
-        parse_document(body)?
+        body
     };
 
-    let event = CallbackEvent::from_value(document)?;
+    let event = CallbackEvent::from_document(parse_document(plaintext)?)?;
     if event.to_user_name != channel.config.original_id {
         return Err(CallbackError::WrongRecipient);
     }
@@ -206,7 +208,7 @@ pub fn open_push(
 }
 
 /// Reads an XML or JSON document, told apart by its first non-blank character.
-pub fn parse_document(text: &str) -> Result<Value, CallbackError> {
+pub fn parse_document(text: &str) -> Result<Node<'_>, CallbackError> {
     let text = text.trim_start_matches('\u{feff}').trim_start();
     match text.as_bytes().first() {
         Some(b'<') => Ok(xml::parse(text)?),
@@ -221,6 +223,7 @@ mod tests {
     use crate::config::{BridgeConfig, Channels};
     use crate::event::EventKind;
     use crate::vectors::*;
+    use proptest::prelude::Strategy;
 
     /// The official mini-program channel in each mode, and the Official Accounts sample.
     fn channels() -> Channels {
@@ -254,18 +257,7 @@ mod tests {
     }
 
     fn safe_query() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("signature", MP_SAFE_SIGNATURE),
-            ("timestamp", MP_SAFE_TIMESTAMP),
-            ("nonce", MP_SAFE_NONCE),
-            ("openid", MP_OPENID),
-            ("encrypt_type", "aes"),
-            ("msg_signature", MP_SAFE_MSG_SIGNATURE),
-        ]
-    }
-
-    fn safe_body() -> String {
-        format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)
+        MP_SAFE_QUERY.to_vec()
     }
 
     fn open_safe(pairs: &[(&str, &str)], body: &str) -> Result<CallbackEvent, CallbackError> {
@@ -331,7 +323,7 @@ mod tests {
 
     #[test]
     fn safe_mode_json_vector_opens() {
-        let event = open_safe(&safe_query(), &safe_body()).unwrap();
+        let event = open_safe(&safe_query(), &MP_SAFE_BODY.to_owned()).unwrap();
         assert_eq!(event.create_time, 1714112445);
         assert_eq!(event.from_user_name, MP_OPENID);
         assert_eq!(event.event_name(), Some("debug_demo"));
@@ -388,7 +380,7 @@ mod tests {
     #[test]
     fn each_bad_input_has_its_own_error() {
         let good = safe_query();
-        let body = safe_body();
+        let body = MP_SAFE_BODY.to_owned();
         // A valid plain `signature` does not stand in for the body-covering msg_signature.
         assert_eq!(
             open_safe(&replace(&good, "msg_signature", MP_SAFE_SIGNATURE), &body),
@@ -464,7 +456,7 @@ mod tests {
             open_push(
                 &other_app,
                 &q,
-                safe_body().as_bytes(),
+                MP_SAFE_BODY.to_owned().as_bytes(),
                 at(MP_SAFE_TIMESTAMP)
             ),
             Err(CallbackError::Crypto(CryptoError::AppIdMismatch))
@@ -475,7 +467,7 @@ mod tests {
             open_push(
                 &other_recipient,
                 &q,
-                safe_body().as_bytes(),
+                MP_SAFE_BODY.to_owned().as_bytes(),
                 at(MP_SAFE_TIMESTAMP)
             ),
             Err(CallbackError::WrongRecipient)
@@ -496,5 +488,23 @@ mod tests {
             CallbackError::Crypto(CryptoError::BadBase64).code(),
             "bad_ciphertext"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Signed plaintext requests reach the parsers with any body: errors, never a panic.
+        #[test]
+        fn no_body_makes_the_parsers_panic(
+            body in proptest::prelude::prop_oneof![
+                proptest::prelude::any::<Vec<u8>>(),
+                "(<[a-zA-Z!?/&;#\\[\\]]{0,3}|[A-Za-z0-9 \"=&;<>]{0,8}|\\{|\\}|:|,){0,40}".prop_map(String::into_bytes),
+            ]
+        ) {
+            let channels = channels();
+            let q = query(&[("signature", MP_PLAIN_SIGNATURE), ("timestamp", MP_PLAIN_TIMESTAMP), ("nonce", MP_PLAIN_NONCE)]);
+            let _ = open_push(channels.get("plain").unwrap(), &q, &body, at(MP_PLAIN_TIMESTAMP));
+            let encrypted = query(&MP_SAFE_QUERY);
+            let _ = open_push(channels.get("safe").unwrap(), &encrypted, &body, at(MP_SAFE_TIMESTAMP));
+        }
     }
 }

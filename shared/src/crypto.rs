@@ -3,7 +3,9 @@
 //! Key = Base64(EncodingAESKey + "="), IV = the key's first 16 bytes, PKCS#7 padding to
 //! 32-byte blocks (pads run 1..=32, not 1..=16), plaintext = `random16 ‖ BE32 len ‖ msg ‖ appid`.
 
-use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{
+    block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit,
+};
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
@@ -49,9 +51,13 @@ pub enum CryptoError {
     InvalidUtf8,
 }
 
-/// A channel's message key, derived from its EncodingAESKey.
+/// A channel's message key, derived from its EncodingAESKey, with its AES key schedule
+/// expanded once rather than on every push.
 #[derive(Clone)]
-pub struct AesKey([u8; 32]);
+pub struct AesKey {
+    key: [u8; 32],
+    cipher: aes::Aes256,
+}
 
 impl std::fmt::Debug for AesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,24 +74,38 @@ impl AesKey {
             .decode(format!("{encoding_aes_key}="))
             .map_err(|_| CryptoError::InvalidKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidKey)?;
-        Ok(Self(key))
+        Ok(Self::from_bytes(key))
+    }
+
+    fn from_bytes(key: [u8; 32]) -> Self {
+        Self {
+            key,
+            cipher: aes::Aes256::new(&key.into()),
+        }
     }
 
     fn iv(&self) -> &[u8] {
-        &self.0[..AES_BLOCK]
+        &self.key[..AES_BLOCK]
+    }
+
+    fn decryptor(&self) -> Aes256CbcDec {
+        Aes256CbcDec::inner_iv_init(self.cipher.clone(), self.iv().into())
+    }
+
+    fn encryptor(&self) -> Aes256CbcEnc {
+        Aes256CbcEnc::inner_iv_init(self.cipher.clone(), self.iv().into())
     }
 
     /// Decrypts a base64 `Encrypt` value and returns the message, checking that the
     /// envelope names `expected_appid` (the AppID, or the CorpID for WeCom).
     pub fn decrypt(&self, encrypt_b64: &str, expected_appid: &str) -> Result<String, CryptoError> {
-        let mut buf = LENIENT_BASE64
-            .decode(encrypt_b64.trim())
-            .map_err(|_| CryptoError::BadBase64)?;
+        let mut buf = decode_base64(encrypt_b64.trim())?;
         if buf.is_empty() || buf.len() % AES_BLOCK != 0 {
             return Err(CryptoError::NotBlockAligned(buf.len()));
         }
         let len = buf.len();
-        let plain = Aes256CbcDec::new(self.0[..].into(), self.iv().into())
+        let plain = self
+            .decryptor()
             .decrypt_padded_mut::<NoPadding>(&mut buf)
             .map_err(|_| CryptoError::NotBlockAligned(len))?;
         let content = strip_pkcs7_32(plain)?;
@@ -100,8 +120,10 @@ impl AesKey {
         if &content[msg_end..] != expected_appid.as_bytes() {
             return Err(CryptoError::AppIdMismatch);
         }
-        String::from_utf8(content[HEADER_LEN..msg_end].to_vec())
-            .map_err(|_| CryptoError::InvalidUtf8)
+        // Reuse the buffer for the message: no second allocation.
+        buf.truncate(msg_end);
+        buf.drain(..HEADER_LEN);
+        String::from_utf8(buf).map_err(|_| CryptoError::InvalidUtf8)
     }
 
     /// Encrypts `msg` for `appid` with a fresh random prefix.
@@ -125,11 +147,21 @@ impl AesKey {
         buf.extend_from_slice(appid.as_bytes());
         buf.resize(unpadded + pad, pad as u8);
         let len = buf.len();
-        let cipher = Aes256CbcEnc::new(self.0[..].into(), self.iv().into())
+        let cipher = self
+            .encryptor()
             .encrypt_padded_mut::<NoPadding>(&mut buf, len)
             .expect("buffer is a whole number of blocks");
-        LENIENT_BASE64.encode(cipher)
+        base64_simd::STANDARD.encode_to_string(cipher)
     }
+}
+
+/// Base64 with SIMD where the input is canonical (as WeChat's is), falling back to the
+/// lenient decoder for non-zero trailing bits.
+fn decode_base64(text: &str) -> Result<Vec<u8>, CryptoError> {
+    base64_simd::STANDARD
+        .decode_to_vec(text)
+        .or_else(|_| LENIENT_BASE64.decode(text))
+        .map_err(|_| CryptoError::BadBase64)
 }
 
 /// Removes PKCS#7 padding with WeChat's 32-byte block: the last byte `n` must be in
@@ -154,7 +186,7 @@ mod tests {
 
     fn raw_decrypt(key: &AesKey, encrypt_b64: &str) -> Vec<u8> {
         let mut buf = LENIENT_BASE64.decode(encrypt_b64).unwrap();
-        Aes256CbcDec::new(key.0[..].into(), key.iv().into())
+        key.decryptor()
             .decrypt_padded_mut::<NoPadding>(&mut buf)
             .unwrap()
             .to_vec()
@@ -163,7 +195,8 @@ mod tests {
     /// Encrypts an arbitrary, already padded buffer, to build malformed envelopes.
     fn raw_encrypt(key: &AesKey, mut buf: Vec<u8>) -> String {
         let len = buf.len();
-        let cipher = Aes256CbcEnc::new(key.0[..].into(), key.iv().into())
+        let cipher = key
+            .encryptor()
             .encrypt_padded_mut::<NoPadding>(&mut buf, len)
             .unwrap();
         LENIENT_BASE64.encode(cipher)
@@ -175,7 +208,7 @@ mod tests {
 
     #[test]
     fn mp_key_is_all_zero() {
-        assert_eq!(mp_key().0, [0u8; 32]);
+        assert_eq!(mp_key().key, [0u8; 32]);
     }
 
     #[test]
@@ -380,7 +413,7 @@ mod tests {
             msg in prop::string::string_regex("(?s).{0,200}").unwrap(),
             filler_len in 0usize..(64 * 1024),
         ) {
-            let key = AesKey(key_bytes);
+            let key = AesKey::from_bytes(key_bytes);
             // Lengths spread over 0..64 KiB: a random head plus filler.
             let mut message = msg.into_bytes();
             message.extend(std::iter::repeat_n(b'a', filler_len.saturating_sub(message.len())));
@@ -393,7 +426,7 @@ mod tests {
         fn encoding_aes_key_round_trips(key_bytes in prop::array::uniform32(any::<u8>())) {
             let encoded = base64::engine::general_purpose::STANDARD.encode(key_bytes);
             let encoding_aes_key = encoded.trim_end_matches('=');
-            prop_assert_eq!(AesKey::from_encoding_aes_key(encoding_aes_key).unwrap().0, key_bytes);
+            prop_assert_eq!(AesKey::from_encoding_aes_key(encoding_aes_key).unwrap().key, key_bytes);
         }
 
         #[test]

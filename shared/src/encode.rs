@@ -4,7 +4,7 @@
 use crate::config::{ChannelConfig, EncryptionMode, PushFormat};
 use crate::crypto::AesKey;
 use crate::event::{CallbackEvent, EventKind, SubscribeDecision};
-use crate::signature::{msg_signature, url_signature};
+use crate::signature::{msg_signature, to_text, url_signature};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
@@ -195,7 +195,7 @@ pub fn seal(
     let mut query = vec![
         (
             "signature".to_owned(),
-            url_signature(token, &timestamp, nonce),
+            to_text(&url_signature(token, &timestamp, nonce)),
         ),
         ("timestamp".to_owned(), timestamp.clone()),
         ("nonce".to_owned(), nonce.to_owned()),
@@ -214,7 +214,7 @@ pub fn seal(
     query.push(("encrypt_type".to_owned(), "aes".to_owned()));
     query.push((
         "msg_signature".to_owned(),
-        msg_signature(token, &timestamp, nonce, &encrypt),
+        to_text(&msg_signature(token, &timestamp, nonce, &encrypt)),
     ));
     // Compatible mode carries the plaintext fields beside the ciphertext; safe mode only
     // the recipient.

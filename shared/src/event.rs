@@ -1,11 +1,12 @@
 //! Typed WeChat push events and the loose-field rules that read them.
 //!
-//! XML and JSON pushes are both read into a `serde_json::Value` first (see [`crate::xml`]),
+//! XML and JSON pushes are both read into a [`Node`] first (see [`crate::document`]),
 //! then into a [`CallbackEvent`] here. WeChat's JSON is loose: `MsgId` may be a number or
 //! a string, `CreateTime` and `PopupScene` may be strings, and a single list entry may be an
 //! object instead of an array (protocol notes §2, §5.1). A push of a type the bridge does not
 //! know becomes [`EventKind::Raw`] with all its fields: kept, never dropped.
 
+use crate::document::{Fields, Node};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -156,17 +157,25 @@ impl CallbackEvent {
         }
     }
 
-    /// Reads a push already turned into a JSON object (from XML or JSON).
-    pub fn from_value(value: Value) -> Result<Self, EventError> {
-        let Value::Object(fields) = value else {
+    /// Reads a push already turned into a document (from XML or JSON).
+    pub fn from_document(document: Node<'_>) -> Result<Self, EventError> {
+        let Node::Object(fields) = document else {
             return Err(EventError::NotAnObject);
         };
         let to_user_name = required_string(&fields, "ToUserName")?;
         let from_user_name = required_string(&fields, "FromUserName")?;
-        let create_time =
-            loose_i64(fields.get("CreateTime")).ok_or(EventError::MissingField("CreateTime"))?;
-        let msg_type = required_string(&fields, "MsgType")?;
-        let kind = typed_kind(&msg_type, &fields).unwrap_or_else(|| raw_kind(msg_type, fields));
+        let create_time = fields
+            .get("CreateTime")
+            .and_then(Node::loose_i64)
+            .ok_or(EventError::MissingField("CreateTime"))?;
+        let msg_type = match fields.get("MsgType") {
+            Some(Node::Text(msg_type)) if !msg_type.is_empty() => msg_type,
+            Some(Node::Null) | None => return Err(EventError::MissingField("MsgType")),
+            Some(Node::Text(_)) => return Err(EventError::MissingField("MsgType")),
+            Some(_) => return Err(EventError::InvalidField("MsgType")),
+        };
+        let kind = typed_kind(msg_type, &fields)
+            .unwrap_or_else(|| raw_kind(msg_type.to_string(), &fields));
         Ok(Self {
             to_user_name,
             from_user_name,
@@ -176,10 +185,14 @@ impl CallbackEvent {
     }
 }
 
+fn text(fields: &Fields<'_>, key: &str) -> Option<String> {
+    fields.get(key).and_then(Node::loose_string)
+}
+
 /// The typed reading of a known push; `None` when the type is unknown or a field the type
 /// needs is missing, so the caller keeps the push as a raw event.
-fn typed_kind(msg_type: &str, fields: &Map<String, Value>) -> Option<EventKind> {
-    let text = |key: &str| loose_string(fields.get(key));
+fn typed_kind(msg_type: &str, fields: &Fields<'_>) -> Option<EventKind> {
+    let text = |key: &str| text(fields, key);
     Some(match msg_type {
         "text" => EventKind::Text {
             msg_id: text("MsgId")?,
@@ -198,7 +211,7 @@ fn typed_kind(msg_type: &str, fields: &Map<String, Value>) -> Option<EventKind> 
             thumb_url: text("ThumbUrl").unwrap_or_default(),
             thumb_media_id: text("ThumbMediaId").unwrap_or_default(),
         },
-        "event" => match text("Event")?.as_str() {
+        "event" => match fields.get("Event").and_then(Node::as_str)? {
             "user_enter_tempsession" => EventKind::UserEnterTempSession {
                 session_from: text("SessionFrom").unwrap_or_default(),
             },
@@ -223,77 +236,58 @@ fn typed_kind(msg_type: &str, fields: &Map<String, Value>) -> Option<EventKind> 
     })
 }
 
-fn raw_kind(msg_type: String, fields: Map<String, Value>) -> EventKind {
+fn raw_kind(msg_type: String, fields: &Fields<'_>) -> EventKind {
     EventKind::Raw {
-        event: loose_string(fields.get("Event")),
-        msg_id: loose_string(fields.get("MsgId")),
+        event: text(fields, "Event"),
+        msg_id: text(fields, "MsgId"),
         msg_type,
-        fields,
+        fields: fields.to_map(),
     }
 }
 
 /// The `List` entries of a subscribe event: inside its wrapper element (XML) or at the top
 /// level (JSON), as an array or as a single object.
-fn entries<'a>(
-    fields: &'a Map<String, Value>,
-    wrapper: &str,
-) -> impl Iterator<Item = &'a Map<String, Value>> {
+fn entries<'f, 'a>(fields: &'f Fields<'a>, wrapper: &str) -> impl Iterator<Item = &'f Fields<'a>> {
     let list = fields
         .get(wrapper)
         .and_then(|w| w.get("List"))
         .or_else(|| fields.get("List"));
-    let items: Vec<&Value> = match list {
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(single) => vec![single],
-        None => Vec::new(),
+    let items: &[Node<'a>] = match list {
+        Some(Node::Array(items)) => items,
+        Some(single) => std::slice::from_ref(single),
+        None => &[],
     };
-    items.into_iter().filter_map(Value::as_object)
+    items.iter().filter_map(|item| match item {
+        Node::Object(entry) => Some(entry),
+        _ => None,
+    })
 }
 
-fn decision(entry: &Map<String, Value>) -> Option<SubscribeDecision> {
+fn decision(entry: &Fields<'_>) -> Option<SubscribeDecision> {
     Some(SubscribeDecision {
-        template_id: loose_string(entry.get("TemplateId"))?,
-        status: loose_string(entry.get("SubscribeStatusString"))?,
-        popup_scene: loose_i64(entry.get("PopupScene")),
+        template_id: text(entry, "TemplateId")?,
+        status: text(entry, "SubscribeStatusString")?,
+        popup_scene: entry.get("PopupScene").and_then(Node::loose_i64),
     })
 }
 
-fn send_result(entry: &Map<String, Value>) -> Option<SubscribeSendResult> {
+fn send_result(entry: &Fields<'_>) -> Option<SubscribeSendResult> {
     Some(SubscribeSendResult {
-        template_id: loose_string(entry.get("TemplateId"))?,
-        msg_id: loose_string(entry.get("MsgID").or_else(|| entry.get("MsgId"))),
-        error_code: loose_i64(entry.get("ErrorCode")),
-        error_status: loose_string(entry.get("ErrorStatus")),
+        template_id: text(entry, "TemplateId")?,
+        msg_id: text(entry, "MsgID").or_else(|| text(entry, "MsgId")),
+        error_code: entry.get("ErrorCode").and_then(Node::loose_i64),
+        error_status: text(entry, "ErrorStatus"),
     })
 }
 
-fn required_string(fields: &Map<String, Value>, key: &'static str) -> Result<String, EventError> {
+fn required_string(fields: &Fields<'_>, key: &'static str) -> Result<String, EventError> {
     match fields.get(key) {
-        None | Some(Value::Null) => Err(EventError::MissingField(key)),
-        Some(value) => match loose_string(Some(value)) {
+        None | Some(Node::Null) => Err(EventError::MissingField(key)),
+        Some(node) => match node.loose_string() {
             Some(s) if !s.is_empty() => Ok(s),
             Some(_) => Err(EventError::MissingField(key)),
             None => Err(EventError::InvalidField(key)),
         },
-    }
-}
-
-/// A string, or a number/bool written as one (MsgId arrives both ways).
-fn loose_string(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// An integer, or a string holding one (CreateTime and PopupScene arrive both ways).
-fn loose_i64(value: Option<&Value>) -> Option<i64> {
-    match value? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
@@ -304,7 +298,7 @@ mod tests {
     use serde_json::json;
 
     fn event(document: &str) -> CallbackEvent {
-        CallbackEvent::from_value(parse_document(document).unwrap()).unwrap()
+        CallbackEvent::from_document(parse_document(document).unwrap()).unwrap()
     }
 
     const HEAD_XML: &str = "<ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_user]]></FromUserName><CreateTime>1700000000</CreateTime>";
@@ -476,7 +470,8 @@ mod tests {
 
     #[test]
     fn missing_common_fields_are_errors() {
-        let of = |doc: &str| CallbackEvent::from_value(parse_document(doc).unwrap()).unwrap_err();
+        let of =
+            |doc: &str| CallbackEvent::from_document(parse_document(doc).unwrap()).unwrap_err();
         assert_eq!(
             of(r#"{"ToUserName":"gh_1","CreateTime":1,"MsgType":"text"}"#),
             EventError::MissingField("FromUserName")
@@ -494,7 +489,7 @@ mod tests {
             EventError::InvalidField("FromUserName")
         );
         assert_eq!(
-            CallbackEvent::from_value(json!([1, 2])).unwrap_err(),
+            CallbackEvent::from_document(parse_document("<xml>text</xml>").unwrap()).unwrap_err(),
             EventError::NotAnObject
         );
     }

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod config;
 pub mod crypto;
+pub mod document;
 pub mod encode;
 pub mod event;
 pub mod handlers;

@@ -28,6 +28,17 @@ pub const MP_SAFE_NONCE: &str = "415670741";
 pub const MP_SAFE_SIGNATURE: &str = "6c5c811b55cc85e0e1b54100749188c20beb3f5d";
 pub const MP_SAFE_MSG_SIGNATURE: &str = "046e02f8204d34f8ba5fa3b1db94908f3df2e9b3";
 pub const MP_SAFE_ENCRYPT: &str = "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=";
+/// The query string of the safe-mode push, as name/value pairs.
+pub const MP_SAFE_QUERY: [(&str, &str); 6] = [
+    ("signature", MP_SAFE_SIGNATURE),
+    ("timestamp", MP_SAFE_TIMESTAMP),
+    ("nonce", MP_SAFE_NONCE),
+    ("openid", MP_OPENID),
+    ("encrypt_type", "aes"),
+    ("msg_signature", MP_SAFE_MSG_SIGNATURE),
+];
+/// The safe-mode push body (JSON).
+pub const MP_SAFE_BODY: &str = concat!(r#"{"ToUserName":"gh_97417a04a28d","Encrypt":""#, "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=", r#""}"#);
 pub const MP_SAFE_PLAINTEXT: &str = r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714112445,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#;
 pub const MP_SAFE_RANDOM: &[u8; 16] = b"a8eedb185eb2fecf";
 
@@ -69,3 +80,12 @@ pub const OA_MSG_SIGNATURE: &str = "5d197aaffba7e9b25a30732f161a50dee96bd5fa";
 pub const OA_ENCRYPT: &str = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=";
 pub const OA_ORIGINAL_ID: &str = "gh_10f6c3c3ac5a";
 pub const OA_OPENID: &str = "oyORnuP8q7ou2gfYjqLzSIWZf0rs";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_safe_body_carries_the_official_ciphertext() {
+        assert!(super::MP_SAFE_BODY.contains(super::MP_SAFE_ENCRYPT));
+        assert!(super::MP_SAFE_BODY.contains(super::MP_ORIGINAL_ID));
+    }
+}

@@ -2,21 +2,53 @@
 //!
 //! WeChat's XML is flat (`<xml><Field>value</Field>…</xml>`) with a few nested lists
 //! (`<SubscribeMsgPopupEvent><List>…</List></SubscribeMsgPopupEvent>`). It is read into a
-//! `serde_json::Value` so that XML and JSON pushes share one typed parser downstream:
-//! leaf elements become strings, elements with children become objects, and a repeated
-//! child name becomes an array.
+//! [`Node`] tree so that XML and JSON pushes share one typed reader downstream: leaf
+//! elements become text (borrowed from the input where possible), elements with children
+//! become objects, and a repeated child name becomes an array.
 //!
 //! Hostile input is refused, never expanded: a DOCTYPE (the door to entity expansion and
 //! external entities) is an error, and only the five predefined entities and character
 //! references are resolved.
 
-use quick_xml::events::Event;
+use crate::document::{Fields, Node};
+use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// Deeper nesting than WeChat ever sends is refused rather than followed.
 const MAX_DEPTH: usize = 8;
+
+/// Element names of WeChat pushes, so that reading them allocates nothing.
+const KNOWN_NAMES: &[&str] = &[
+    "xml",
+    "ToUserName",
+    "FromUserName",
+    "CreateTime",
+    "MsgType",
+    "Content",
+    "MsgId",
+    "PicUrl",
+    "MediaId",
+    "Title",
+    "AppId",
+    "PagePath",
+    "ThumbUrl",
+    "ThumbMediaId",
+    "Event",
+    "SessionFrom",
+    "Encrypt",
+    "List",
+    "TemplateId",
+    "SubscribeStatusString",
+    "PopupScene",
+    "MsgID",
+    "ErrorCode",
+    "ErrorStatus",
+    "SubscribeMsgPopupEvent",
+    "SubscribeMsgChangeEvent",
+    "SubscribeMsgSentEvent",
+];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum XmlError {
@@ -32,81 +64,84 @@ pub enum XmlError {
     Empty,
 }
 
-struct Frame {
-    name: String,
-    text: String,
-    children: Map<String, Value>,
+struct Frame<'a> {
+    name: Cow<'a, str>,
+    text: Option<Cow<'a, str>>,
+    children: Fields<'a>,
 }
 
-impl Frame {
-    fn new(name: String) -> Self {
+impl<'a> Frame<'a> {
+    fn new(name: &str) -> Self {
+        let name = match KNOWN_NAMES.iter().find(|known| **known == name) {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(name.to_owned()),
+        };
         Self {
             name,
-            text: String::new(),
-            children: Map::new(),
+            text: None,
+            children: Fields::default(),
+        }
+    }
+
+    /// Text usually arrives in one piece and stays borrowed; pieces split by references
+    /// are joined.
+    fn append(&mut self, piece: Cow<'a, str>) {
+        match &mut self.text {
+            None => self.text = Some(piece),
+            Some(text) => text.to_mut().push_str(&piece),
         }
     }
 
     /// An element with children is an object; whitespace between children is layout.
-    fn into_value(self) -> Value {
+    fn into_node(self) -> Node<'a> {
         if self.children.is_empty() {
-            Value::String(self.text)
+            Node::Text(self.text.unwrap_or_default())
         } else {
-            Value::Object(self.children)
-        }
-    }
-
-    fn add_child(&mut self, name: String, value: Value) {
-        match self.children.get_mut(&name) {
-            None => {
-                self.children.insert(name, value);
-            }
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
-            }
+            Node::Object(self.children)
         }
     }
 }
 
-/// Parses an XML document into a JSON value: the root element's content (the root's own
+fn malformed(error: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(error.to_string())
+}
+
+/// Parses an XML document into a [`Node`]: the root element's content (the root's own
 /// name, `xml` for WeChat, is not kept).
-pub fn parse(input: &str) -> Result<Value, XmlError> {
+pub fn parse(input: &str) -> Result<Node<'_>, XmlError> {
     let mut reader = Reader::from_str(input);
-    let mut stack: Vec<Frame> = Vec::new();
-    let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
+    let mut stack: Vec<Frame<'_>> = Vec::with_capacity(MAX_DEPTH);
     loop {
         match reader.read_event().map_err(malformed)? {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(XmlError::TooDeep);
                 }
-                stack.push(Frame::new(start.local_name().as_ref().to_owned()));
+                stack.push(Frame::new(start.local_name().as_ref()));
             }
             Event::Empty(empty) => {
-                let name = empty.local_name().as_ref().to_owned();
+                let frame = Frame::new(empty.local_name().as_ref());
                 match stack.last_mut() {
-                    Some(parent) => parent.add_child(name, Value::String(String::new())),
-                    None => return finish(&mut reader, Value::String(String::new())),
+                    Some(parent) => parent
+                        .children
+                        .push_child(frame.name, Node::Text(Cow::Borrowed(""))),
+                    None => return finish(&mut reader, Node::Text(Cow::Borrowed(""))),
                 }
             }
             Event::End(_) => {
-                let frame = stack
-                    .pop()
-                    .ok_or(XmlError::Malformed("unexpected end tag".into()))?;
+                let frame = stack.pop().ok_or_else(|| malformed("unexpected end tag"))?;
                 let name = frame.name.clone();
-                let value = frame.into_value();
+                let node = frame.into_node();
                 match stack.last_mut() {
-                    Some(parent) => parent.add_child(name, value),
-                    None => return finish(&mut reader, value),
+                    Some(parent) => parent.children.push_child(name, node),
+                    None => return finish(&mut reader, node),
                 }
             }
-            Event::Text(text) => append_text(&mut stack, &text.xml10_content())?,
-            Event::CData(cdata) => append_text(&mut stack, &cdata.xml10_content())?,
+            Event::Text(text) => append_text(&mut stack, text.xml10_content())?,
+            Event::CData(cdata) => append_text(&mut stack, cdata.xml10_content())?,
             Event::GeneralRef(reference) => {
                 let resolved = resolve_reference(&reference)?;
-                append_text(&mut stack, resolved.encode_utf8(&mut [0u8; 4]))?;
+                append_text(&mut stack, Cow::Owned(resolved.to_string()))?;
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -114,7 +149,7 @@ pub fn parse(input: &str) -> Result<Value, XmlError> {
                 return Err(if stack.is_empty() {
                     XmlError::Empty
                 } else {
-                    XmlError::Malformed("document ends inside an element".into())
+                    malformed("document ends inside an element")
                 })
             }
         }
@@ -123,41 +158,39 @@ pub fn parse(input: &str) -> Result<Value, XmlError> {
 
 /// After the root element closes only comments, processing instructions and whitespace
 /// may follow.
-fn finish(reader: &mut Reader<&[u8]>, root: Value) -> Result<Value, XmlError> {
+fn finish<'a>(reader: &mut Reader<&'a [u8]>, root: Node<'a>) -> Result<Node<'a>, XmlError> {
     loop {
-        match reader
-            .read_event()
-            .map_err(|e| XmlError::Malformed(e.to_string()))?
-        {
+        match reader.read_event().map_err(malformed)? {
             Event::Eof => return Ok(root),
             Event::Comment(_) | Event::PI(_) => {}
             Event::Text(text) if text.xml10_content().trim().is_empty() => {}
             Event::DocType(_) => return Err(XmlError::Doctype),
-            _ => return Err(XmlError::Malformed("content after the root element".into())),
+            _ => return Err(malformed("content after the root element")),
         }
     }
 }
 
-fn append_text(stack: &mut [Frame], text: &str) -> Result<(), XmlError> {
+fn append_text<'a>(stack: &mut [Frame<'a>], text: Cow<'a, str>) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(frame) => {
-            frame.text.push_str(text);
+            frame.append(text);
             Ok(())
         }
         None if text.trim().is_empty() => Ok(()),
-        None => Err(XmlError::Malformed("text outside the root element".into())),
+        None => Err(malformed("text outside the root element")),
     }
 }
 
-fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlError> {
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, XmlError> {
+    let name = reference.borrow().into_inner();
     if reference.is_char_ref() {
         return reference
             .resolve_char_ref()
             .ok()
             .flatten()
-            .ok_or_else(|| XmlError::Entity(reference.clone().into_inner().into_owned()));
+            .ok_or_else(|| XmlError::Entity(name.into_owned()));
     }
-    match reference.borrow().into_inner().as_ref() {
+    match name.as_ref() {
         "lt" => Ok('<'),
         "gt" => Ok('>'),
         "amp" => Ok('&'),
@@ -172,9 +205,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_value(input: &str) -> Result<serde_json::Value, XmlError> {
+        parse(input).map(|node| node.to_value())
+    }
+
     #[test]
     fn reads_a_flat_push_with_cdata_and_numbers() {
-        let value = parse(
+        let value = parse_value(
             "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><CreateTime>1714037059</CreateTime>\n  <Content><![CDATA[ hi <b>&amp; ]]></Content></xml>",
         )
         .unwrap();
@@ -187,7 +224,7 @@ mod tests {
     #[test]
     fn resolves_predefined_and_character_references_only() {
         let value =
-            parse("<xml><A>a &lt;&gt;&amp;&apos;&quot; &#20320;&#x597D;</A></xml>").unwrap();
+            parse_value("<xml><A>a &lt;&gt;&amp;&apos;&quot; &#20320;&#x597D;</A></xml>").unwrap();
         assert_eq!(value, json!({"A": "a <>&'\" 你好"}));
         assert_eq!(
             parse("<xml><A>&custom;</A></xml>"),
@@ -206,7 +243,7 @@ mod tests {
 
     #[test]
     fn repeated_children_become_arrays_and_single_ones_stay_objects() {
-        let value = parse(
+        let value = parse_value(
             "<xml><E><List><T>a</T></List><List><T>b</T></List></E><F><List><T>c</T></List></F><G/></xml>",
         )
         .unwrap();

@@ -13,7 +13,7 @@ use wxbridge::encode::{fields_to_xml, http_api_event, wechat_fields};
 use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::callback::CallbackService;
 use wxbridge::queue::{InboundMessage, SqsInboundQueue};
-use wxbridge::signature::msg_signature;
+use wxbridge::signature::{msg_signature, to_text};
 use wxbridge::vectors::*;
 use wxbridge_integration::{create_inbound_queues, drain, sqs_client};
 
@@ -58,7 +58,12 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
     let key = AesKey::from_encoding_aes_key(MP_ENCODING_AES_KEY).unwrap();
     let xml_encrypt =
         key.encrypt_with_random(sample_text_xml().as_bytes(), MP_APPID, b"wxbridge-sample!");
-    let xml_signature = msg_signature(MP_TOKEN, MP_SAFE_TIMESTAMP, MP_SAFE_NONCE, &xml_encrypt);
+    let xml_signature = to_text(&msg_signature(
+        MP_TOKEN,
+        MP_SAFE_TIMESTAMP,
+        MP_SAFE_NONCE,
+        &xml_encrypt,
+    ));
     vec![
         (
             "callback-get-verify.json",
@@ -110,7 +115,7 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
                 "POST",
                 "mp-safe",
                 &safe_query(MP_SAFE_MSG_SIGNATURE),
-                Some(&format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)),
+                Some(MP_SAFE_BODY),
             ),
             200,
             Some("debug_demo"),
@@ -155,7 +160,7 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
                 "POST",
                 "mp-safe",
                 &safe_query(MP_SAFE_SIGNATURE),
-                Some(&format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)),
+                Some(MP_SAFE_BODY),
             ),
             401,
             None,

@@ -186,23 +186,7 @@ mod tests {
     }
 
     fn safe_vector(body: &str) -> Request {
-        request(
-            "POST",
-            "mp",
-            &[
-                ("signature", MP_SAFE_SIGNATURE),
-                ("timestamp", MP_SAFE_TIMESTAMP),
-                ("nonce", MP_SAFE_NONCE),
-                ("openid", MP_OPENID),
-                ("encrypt_type", "aes"),
-                ("msg_signature", MP_SAFE_MSG_SIGNATURE),
-            ],
-            Some(body),
-        )
-    }
-
-    fn vector_body() -> String {
-        format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{MP_SAFE_ENCRYPT}"}}"#)
+        request("POST", "mp", &MP_SAFE_QUERY, Some(body))
     }
 
     fn text_of(response: &Response<Body>) -> String {
@@ -235,7 +219,7 @@ mod tests {
     async fn a_push_sent_three_times_is_enqueued_once() {
         let service = service();
         for _ in 0..3 {
-            let response = service.handle(safe_vector(&vector_body())).await;
+            let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
             assert_eq!(
                 (response.status().as_u16(), text_of(&response)),
                 (200, "success".to_owned())
@@ -254,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn refusals_carry_status_and_reason_but_never_content() {
         let service = service();
-        let forged = vector_body().replace("+qdx", "+qdy");
+        let forged = MP_SAFE_BODY.to_owned().replace("+qdx", "+qdy");
         let response = service.handle(safe_vector(&forged)).await;
         assert_eq!(response.status(), 401);
         assert!(text_of(&response).contains("bad_signature"));
@@ -300,10 +284,10 @@ mod tests {
     async fn a_queue_failure_answers_503_so_wechat_retries() {
         let service = service();
         service.queue().fail(true);
-        let response = service.handle(safe_vector(&vector_body())).await;
+        let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
         assert_eq!(response.status(), 503);
         service.queue().fail(false);
-        let response = service.handle(safe_vector(&vector_body())).await;
+        let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
         assert_eq!(response.status(), 200);
         assert_eq!(service.queue().sent().len(), 1);
     }
