@@ -7,10 +7,11 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use std::hint::black_box;
-use wxbridge::callback::{open_push, Freshness, PushQuery};
+use wxbridge::callback::{open_push, parse_document, Freshness, PushQuery};
 use wxbridge::config::{BridgeConfig, Channels};
 use wxbridge::encode::{seal, SignedPush};
 use wxbridge::event::{CallbackEvent, EventKind};
+use wxbridge::signature::{msg_signature, signature_matches};
 
 const TIMESTAMP: i64 = 1_714_112_445;
 
@@ -109,38 +110,20 @@ fn open(c: &mut Criterion) {
     }
     group.finish();
 
-    // Where the time goes, stage by stage, for the JSON push.
-    let channel = channels.get("json").unwrap();
-    let q = |name: &str| {
-        json.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .unwrap()
-            .1
-            .clone()
-    };
-    let (timestamp, nonce, received) = (q("timestamp"), q("nonce"), q("msg_signature"));
-    let outer = wxbridge::callback::parse_document(&json.body).unwrap();
-    let encrypt = outer
-        .get("Encrypt")
-        .and_then(|n| n.as_str())
-        .unwrap()
-        .to_owned();
-    let key = channel.key.as_ref().unwrap();
-    let inner = key.decrypt(&encrypt, &channel.config.app_id).unwrap();
+    // Where the time goes, stage by stage.
+    let json_channel = channels.get("json").unwrap();
+    let key = json_channel.key.as_ref().unwrap();
+    let (timestamp, nonce, received) = (
+        query_value(&json, "timestamp"),
+        query_value(&json, "nonce"),
+        query_value(&json, "msg_signature"),
+    );
+    let encrypt = encrypt_of(&json);
     let mut stages = c.benchmark_group("open_push_stages");
-    stages.bench_function("outer_envelope", |b| {
-        b.iter(|| wxbridge::callback::parse_document(black_box(&json.body)).unwrap())
-    });
     stages.bench_function("msg_signature", |b| {
         b.iter(|| {
-            let expected = wxbridge::signature::msg_signature(
-                "spamtest",
-                &timestamp,
-                &nonce,
-                black_box(&encrypt),
-            );
-            wxbridge::signature::signature_matches(&received, &expected)
+            let expected = msg_signature("spamtest", timestamp, nonce, black_box(&encrypt));
+            signature_matches(received, &expected)
         })
     });
     stages.bench_function("decrypt", |b| {
@@ -149,39 +132,35 @@ fn open(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    stages.bench_function("parse_event", |b| {
-        b.iter(|| {
-            CallbackEvent::from_document(
-                wxbridge::callback::parse_document(black_box(&inner)).unwrap(),
-            )
-            .unwrap()
-        })
-    });
-    let xml_channel = channels.get("xml").unwrap();
-    let xml_outer = wxbridge::callback::parse_document(&xml.body).unwrap();
-    let xml_encrypt = xml_outer
+    for (format, push) in [("json", &json), ("xml", &xml)] {
+        let inner = key
+            .decrypt(&encrypt_of(push), "wx2c2769f8efd9abc2")
+            .unwrap();
+        stages.bench_function(format!("parse_event_{format}"), |b| {
+            b.iter(|| {
+                CallbackEvent::from_document(parse_document(black_box(&inner)).unwrap()).unwrap()
+            })
+        });
+    }
+    stages.finish();
+}
+
+fn query_value<'p>(push: &'p SignedPush, name: &str) -> &'p str {
+    &push
+        .query
+        .iter()
+        .find(|(k, _)| k == name)
+        .expect("query parameter")
+        .1
+}
+
+fn encrypt_of(push: &SignedPush) -> String {
+    let outer = parse_document(&push.body).unwrap();
+    outer
         .get("Encrypt")
         .and_then(|n| n.as_str())
         .unwrap()
-        .to_owned();
-    let xml_inner = xml_channel
-        .key
-        .as_ref()
-        .unwrap()
-        .decrypt(&xml_encrypt, &xml_channel.config.app_id)
-        .unwrap();
-    stages.bench_function("xml_outer_envelope", |b| {
-        b.iter(|| wxbridge::callback::parse_document(black_box(&xml.body)).unwrap())
-    });
-    stages.bench_function("xml_parse_event", |b| {
-        b.iter(|| {
-            CallbackEvent::from_document(
-                wxbridge::callback::parse_document(black_box(&xml_inner)).unwrap(),
-            )
-            .unwrap()
-        })
-    });
-    stages.finish();
+        .to_owned()
 }
 
 criterion_group!(benches, open);

@@ -12,6 +12,8 @@ use crate::document::Node;
 use crate::event::{CallbackEvent, EventError};
 use crate::signature::{msg_signature, signature_matches, url_signature};
 use crate::xml::{self, XmlError};
+use serde::Deserialize;
+use std::borrow::Cow;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -178,16 +180,12 @@ pub fn open_push(
     let decrypted: String;
     let plaintext = if query.is_encrypted() {
         let received = PushQuery::required(&query.msg_signature, "msg_signature")?;
-        let outer = parse_document(body)?;
-        let encrypt = outer
-            .get("Encrypt")
-            .and_then(Node::as_str)
-            .ok_or(EventError::MissingField("Encrypt"))?;
-        if !signature_matches(received, &msg_signature(token, timestamp, nonce, encrypt)) {
+        let encrypt = encrypt_field(body)?;
+        if !signature_matches(received, &msg_signature(token, timestamp, nonce, &encrypt)) {
             return Err(CallbackError::BadSignature);
         }
         let key = channel.key.as_ref().ok_or(CallbackError::NoKey)?;
-        decrypted = key.decrypt(encrypt, &channel.config.app_id)?;
+        decrypted = key.decrypt(&encrypt, &channel.config.app_id)?;
         decrypted.as_str()
     } else {
         if channel.config.mode != EncryptionMode::Plaintext {
@@ -207,9 +205,42 @@ pub fn open_push(
     Ok(event)
 }
 
+/// The `Encrypt` field of an encrypted push. Only that field matters in the envelope, so
+/// JSON is read straight into it, skipping the rest.
+fn encrypt_field(body: &str) -> Result<Cow<'_, str>, CallbackError> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "Encrypt", borrow, default)]
+        encrypt: Option<Cow<'a, str>>,
+    }
+    let missing = || CallbackError::Event(EventError::MissingField("Encrypt"));
+    let body = without_leading_blanks(body);
+    if body.starts_with('{') {
+        let envelope: Envelope =
+            serde_json::from_str(body).map_err(|e| CallbackError::Json(e.to_string()))?;
+        return envelope.encrypt.ok_or_else(missing);
+    }
+    match parse_document(body)? {
+        Node::Object(fields) => fields
+            .0
+            .into_iter()
+            .find(|(name, _)| name == "Encrypt")
+            .and_then(|(_, node)| match node {
+                Node::Text(text) => Some(text),
+                _ => None,
+            })
+            .ok_or_else(missing),
+        _ => Err(missing()),
+    }
+}
+
+fn without_leading_blanks(text: &str) -> &str {
+    text.trim_start_matches('\u{feff}').trim_start()
+}
+
 /// Reads an XML or JSON document, told apart by its first non-blank character.
 pub fn parse_document(text: &str) -> Result<Node<'_>, CallbackError> {
-    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let text = without_leading_blanks(text);
     match text.as_bytes().first() {
         Some(b'<') => Ok(xml::parse(text)?),
         Some(b'{') => serde_json::from_str(text).map_err(|e| CallbackError::Json(e.to_string())),
@@ -323,7 +354,7 @@ mod tests {
 
     #[test]
     fn safe_mode_json_vector_opens() {
-        let event = open_safe(&safe_query(), &MP_SAFE_BODY.to_owned()).unwrap();
+        let event = open_safe(&safe_query(), MP_SAFE_BODY).unwrap();
         assert_eq!(event.create_time, 1714112445);
         assert_eq!(event.from_user_name, MP_OPENID);
         assert_eq!(event.event_name(), Some("debug_demo"));
@@ -456,7 +487,7 @@ mod tests {
             open_push(
                 &other_app,
                 &q,
-                MP_SAFE_BODY.to_owned().as_bytes(),
+                MP_SAFE_BODY.as_bytes(),
                 at(MP_SAFE_TIMESTAMP)
             ),
             Err(CallbackError::Crypto(CryptoError::AppIdMismatch))
@@ -467,7 +498,7 @@ mod tests {
             open_push(
                 &other_recipient,
                 &q,
-                MP_SAFE_BODY.to_owned().as_bytes(),
+                MP_SAFE_BODY.as_bytes(),
                 at(MP_SAFE_TIMESTAMP)
             ),
             Err(CallbackError::WrongRecipient)

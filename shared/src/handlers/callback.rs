@@ -219,7 +219,7 @@ mod tests {
     async fn a_push_sent_three_times_is_enqueued_once() {
         let service = service();
         for _ in 0..3 {
-            let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
+            let response = service.handle(safe_vector(MP_SAFE_BODY)).await;
             assert_eq!(
                 (response.status().as_u16(), text_of(&response)),
                 (200, "success".to_owned())
@@ -238,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn refusals_carry_status_and_reason_but_never_content() {
         let service = service();
-        let forged = MP_SAFE_BODY.to_owned().replace("+qdx", "+qdy");
+        let forged = MP_SAFE_BODY.replace("+qdx", "+qdy");
         let response = service.handle(safe_vector(&forged)).await;
         assert_eq!(response.status(), 401);
         assert!(text_of(&response).contains("bad_signature"));
@@ -284,10 +284,10 @@ mod tests {
     async fn a_queue_failure_answers_503_so_wechat_retries() {
         let service = service();
         service.queue().fail(true);
-        let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
+        let response = service.handle(safe_vector(MP_SAFE_BODY)).await;
         assert_eq!(response.status(), 503);
         service.queue().fail(false);
-        let response = service.handle(safe_vector(&MP_SAFE_BODY.to_owned())).await;
+        let response = service.handle(safe_vector(MP_SAFE_BODY)).await;
         assert_eq!(response.status(), 200);
         assert_eq!(service.queue().sent().len(), 1);
     }
