@@ -54,7 +54,8 @@ Post a safe-mode push (the official vector; answers success, and the message lan
     '$base/mp-safe?signature=6c5c811b55cc85e0e1b54100749188c20beb3f5d&timestamp=1714112445&nonce=415670741&openid=o9AgO5Kd5ggOC-bXrbNODIiE3bGY&encrypt_type=aes&msg_signature=046e02f8204d34f8ba5fa3b1db94908f3df2e9b3' \\
     -d '{"ToUserName":"gh_97417a04a28d","Encrypt":"+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04="}'
 
-Or any sample event: cargo lambda invoke callback --data-file events/callback-post-safe-xml.json
+Or any sample event:
+  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT --data-file events/callback-post-safe-xml.json callback
 Ctrl-C stops everything.
 
 TXT
