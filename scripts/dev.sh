@@ -19,7 +19,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 start_moto "${MOTO_PORT:-}"
-eval "$("$VENV/bin/python" scripts/local_aws.py create wxbridge-local)"
+resources="$("$VENV/bin/python" scripts/local_aws.py create wxbridge-local)"
+eval "$resources"
 INVOKE_PORT="${INVOKE_PORT:-9000}"
 CONFIG_FILE="${WXBRIDGE_CONFIG_FILE:-$ROOT/config/local.json}"
 
@@ -55,7 +56,8 @@ Post a safe-mode push (the official vector; answers success, and the message lan
     -d '{"ToUserName":"gh_97417a04a28d","Encrypt":"+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04="}'
 
 Or any sample event:
-  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT --data-file events/callback-post-safe-xml.json callback
+  .venv/bin/cargo-lambda lambda invoke --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT \\
+    --data-file events/callback-post-safe-xml.json callback
 Ctrl-C stops everything.
 
 TXT

@@ -9,6 +9,14 @@ cd "$ROOT"
 ensure_venv requirements-test.txt
 trap stop_moto EXIT INT TERM
 
+# rustfmt and clippy are rustup components; a minimal toolchain may lack them.
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+    log "installing the $component component"
+    rustup component add "$component"
+  fi
+done
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use std::hint::black_box;
-use wxbridge::callback::{open_push, parse_document, Freshness, PushQuery};
+use wxbridge::callback::{open_push, parse_document, Freshness};
 use wxbridge::config::{BridgeConfig, Channels};
 use wxbridge::encode::{seal, SignedPush};
 use wxbridge::event::{CallbackEvent, EventKind};
@@ -70,13 +70,13 @@ fn open(c: &mut Criterion) {
     let channels = channels();
     let event = typical_text();
     let xml = seal(
-        &channels.get("xml").unwrap().config,
+        channels.get("xml").unwrap(),
         &event,
         TIMESTAMP,
         "1320562132",
     );
     let json = seal(
-        &channels.get("json").unwrap().config,
+        channels.get("json").unwrap(),
         &event,
         TIMESTAMP,
         "1320562132",
@@ -91,7 +91,7 @@ fn open(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (format, push) in [("xml", &xml), ("json", &json)] {
         let channel = channels.get(format).unwrap();
-        let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let query = push.push_query();
         assert_eq!(
             open_push(channel, &query, push.body.as_bytes(), freshness).unwrap(),
             event

@@ -9,7 +9,7 @@
 use crate::config::{Channel, EncryptionMode};
 use crate::crypto::CryptoError;
 use crate::document::Node;
-use crate::event::{CallbackEvent, EventError};
+use crate::event::{CallbackEvent, EventError, EventKind};
 use crate::signature::{msg_signature, signature_matches, url_signature};
 use crate::xml::{self, XmlError};
 use serde::Deserialize;
@@ -49,17 +49,27 @@ pub enum CallbackError {
 }
 
 impl CallbackError {
-    /// The HTTP status this error answers with.
+    /// The HTTP status this error answers with: 401 when the request is not WeChat's (or
+    /// no longer fresh), 400 when it is malformed.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MissingParameter(_)
-            | Self::BadSignature
-            | Self::BadTimestamp
-            | Self::StaleTimestamp
-            | Self::EncryptionRequired => 401,
+            Self::BadSignature | Self::StaleTimestamp | Self::EncryptionRequired => 401,
             Self::BodyTooLarge(_) => 413,
             Self::NoKey => 500,
             _ => 400,
+        }
+    }
+
+    /// A sentence for the answer and the logs. Parser messages can quote the request, so
+    /// those are replaced by fixed sentences; the full message is only logged at debug.
+    pub fn reason(&self) -> Cow<'static, str> {
+        match self {
+            Self::Json(_) => "body is not valid JSON".into(),
+            Self::Xml(XmlError::Entity(_)) => {
+                "XML entity references other than the five predefined ones are refused".into()
+            }
+            Self::Xml(XmlError::Malformed(_)) => "XML is not well formed".into(),
+            other => other.to_string().into(),
         }
     }
 
@@ -68,7 +78,8 @@ impl CallbackError {
         match self {
             Self::MissingParameter(_) => "missing_parameter",
             Self::BadSignature => "bad_signature",
-            Self::BadTimestamp | Self::StaleTimestamp => "stale_timestamp",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::StaleTimestamp => "stale_timestamp",
             Self::EncryptionRequired => "encryption_required",
             Self::NoKey => "channel_misconfigured",
             Self::BodyTooLarge(_) => "body_too_large",
@@ -89,6 +100,7 @@ pub struct PushQuery {
     pub echostr: Option<String>,
     pub encrypt_type: Option<String>,
     pub msg_signature: Option<String>,
+    pub openid: Option<String>,
 }
 
 impl PushQuery {
@@ -102,6 +114,7 @@ impl PushQuery {
                 "echostr" => &mut query.echostr,
                 "encrypt_type" => &mut query.encrypt_type,
                 "msg_signature" => &mut query.msg_signature,
+                "openid" => &mut query.openid,
                 _ => continue,
             };
             *slot = Some(value.to_owned());
@@ -177,33 +190,68 @@ pub fn open_push(
     let token = channel.config.token.expose();
     let body = std::str::from_utf8(body).map_err(|_| CallbackError::BodyNotUtf8)?;
 
-    let decrypted: String;
-    let plaintext = if query.is_encrypted() {
+    if query.is_encrypted() {
         let received = PushQuery::required(&query.msg_signature, "msg_signature")?;
         let encrypt = encrypt_field(body)?;
         if !signature_matches(received, &msg_signature(token, timestamp, nonce, &encrypt)) {
             return Err(CallbackError::BadSignature);
         }
         let key = channel.key.as_ref().ok_or(CallbackError::NoKey)?;
-        decrypted = key.decrypt(&encrypt, &channel.config.app_id)?;
-        decrypted.as_str()
-    } else {
-        if channel.config.mode != EncryptionMode::Plaintext {
-            return Err(CallbackError::EncryptionRequired);
-        }
-        let received = PushQuery::required(&query.signature, "signature")?;
-        if !signature_matches(received, &url_signature(token, timestamp, nonce)) {
-            return Err(CallbackError::BadSignature);
-        }
-        body
-    };
-
-    let event = CallbackEvent::from_document(parse_document(plaintext)?)?;
+        let plaintext = key.decrypt(&encrypt, &channel.config.app_id)?;
+        // From here the push is WeChat's: refusing it would lose it after WeChat's retries.
+        return Ok(read_event(&plaintext).unwrap_or_else(|error| {
+            unreadable_event(channel, query, timestamp, &plaintext, &error)
+        }));
+    }
+    if channel.config.mode != EncryptionMode::Plaintext {
+        return Err(CallbackError::EncryptionRequired);
+    }
+    let received = PushQuery::required(&query.signature, "signature")?;
+    if !signature_matches(received, &url_signature(token, timestamp, nonce)) {
+        return Err(CallbackError::BadSignature);
+    }
+    // The URL signature does not cover the body: nothing vouches for an unreadable one, and
+    // a readable one must at least be addressed to this channel.
+    let event = read_event(body)?;
     if event.to_user_name != channel.config.original_id {
         return Err(CallbackError::WrongRecipient);
     }
     Ok(event)
 }
+
+fn read_event(plaintext: &str) -> Result<CallbackEvent, CallbackError> {
+    Ok(CallbackEvent::from_document(parse_document(plaintext)?)?)
+}
+
+/// An authenticated push the bridge cannot read, kept as a raw `unreadable` event with its
+/// text and the reason, so that it reaches the store and an operator.
+fn unreadable_event(
+    channel: &Channel,
+    query: &PushQuery,
+    timestamp: &str,
+    plaintext: &str,
+    error: &CallbackError,
+) -> CallbackEvent {
+    tracing::warn!(channel = %channel.config.id, code = error.code(), "authenticated push is unreadable; kept raw");
+    let fields = serde_json::Map::from_iter([
+        ("body".to_owned(), serde_json::Value::from(plaintext)),
+        ("error".to_owned(), serde_json::Value::from(error.reason())),
+    ]);
+    CallbackEvent {
+        to_user_name: channel.config.original_id.clone(),
+        from_user_name: query.openid.clone().unwrap_or_else(|| "unknown".to_owned()),
+        create_time: timestamp.parse().unwrap_or_default(),
+        kind: EventKind::Raw {
+            msg_type: UNREADABLE.to_owned(),
+            event: None,
+            msg_id: None,
+            fields,
+        },
+    }
+}
+
+/// The `msg_type` of a raw event the bridge could authenticate but not read.
+pub const UNREADABLE: &str = "unreadable";
 
 /// The `Encrypt` field of an encrypted push. Only that field matters in the envelope, so
 /// JSON is read straight into it, skipping the rest.
@@ -492,40 +540,74 @@ mod tests {
             ),
             Err(CallbackError::Crypto(CryptoError::AppIdMismatch))
         );
-        let mut other_recipient = channels.get("safe").unwrap().clone();
+        // A plaintext push, which nothing signs, must be addressed to the channel.
+        let mut other_recipient = channels.get("plain").unwrap().clone();
         other_recipient.config.original_id = "gh_other".into();
+        let plain = query(&[
+            ("signature", MP_PLAIN_SIGNATURE),
+            ("timestamp", MP_PLAIN_TIMESTAMP),
+            ("nonce", MP_PLAIN_NONCE),
+        ]);
         assert_eq!(
             open_push(
                 &other_recipient,
-                &q,
-                MP_SAFE_BODY.as_bytes(),
-                at(MP_SAFE_TIMESTAMP)
+                &plain,
+                MP_PLAIN_BODY.as_bytes(),
+                at(MP_PLAIN_TIMESTAMP)
             ),
             Err(CallbackError::WrongRecipient)
         );
     }
 
     #[test]
-    fn errors_map_to_statuses_and_codes() {
-        assert_eq!(CallbackError::BadSignature.status(), 401);
-        assert_eq!(CallbackError::StaleTimestamp.status(), 401);
-        assert_eq!(CallbackError::BodyTooLarge(1).status(), 413);
-        assert_eq!(CallbackError::UnknownFormat.status(), 400);
+    fn an_authenticated_but_unreadable_push_is_kept_raw_not_refused() {
+        let channels = channels();
+        let channel = channels.get("safe").unwrap();
+        let encrypt = channel
+            .key
+            .as_ref()
+            .unwrap()
+            .encrypt(b"<xml><Content>half a push", MP_APPID);
+        let signature = crate::signature::to_text(&msg_signature(
+            MP_TOKEN,
+            MP_SAFE_TIMESTAMP,
+            MP_SAFE_NONCE,
+            &encrypt,
+        ));
+        let pairs = replace(&safe_query(), "msg_signature", "placeholder");
+        let mut q = query(&pairs);
+        q.msg_signature = Some(signature);
+        let body = format!(r#"{{"ToUserName":"{MP_ORIGINAL_ID}","Encrypt":"{encrypt}"}}"#);
+        let event = open_push(channel, &q, body.as_bytes(), at(MP_SAFE_TIMESTAMP)).unwrap();
+        assert_eq!(event.msg_type(), UNREADABLE);
         assert_eq!(
-            CallbackError::Crypto(CryptoError::AppIdMismatch).code(),
-            "wrong_appid"
+            event.from_user_name, MP_OPENID,
+            "the openid comes from the query"
         );
-        assert_eq!(
-            CallbackError::Crypto(CryptoError::BadBase64).code(),
-            "bad_ciphertext"
-        );
+        let EventKind::Raw { fields, .. } = &event.kind else {
+            panic!("{event:?}")
+        };
+        assert_eq!(fields["body"], "<xml><Content>half a push");
+        assert_eq!(fields["error"], "XML is not well formed");
+    }
+
+    #[test]
+    fn reasons_never_quote_the_request() {
+        let quoting = [
+            CallbackError::Json("invalid type: string \"secret\"".into()),
+            CallbackError::Xml(XmlError::Entity("secret".into())),
+            CallbackError::Xml(XmlError::Malformed("close tag </secret>".into())),
+        ];
+        for error in quoting {
+            assert!(!error.reason().contains("secret"), "{error:?}");
+        }
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Signed plaintext requests reach the parsers with any body: errors, never a panic.
         #[test]
-        fn no_body_makes_the_parsers_panic(
+        fn the_parsers_never_panic_on_any_body(
             body in proptest::prelude::prop_oneof![
                 proptest::prelude::any::<Vec<u8>>(),
                 "(<[a-zA-Z!?/&;#\\[\\]]{0,3}|[A-Za-z0-9 \"=&;<>]{0,8}|\\{|\\}|:|,){0,40}".prop_map(String::into_bytes),

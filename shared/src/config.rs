@@ -1,7 +1,9 @@
 //! The one configuration document of a deployment.
 //!
-//! JSON, read from `WXBRIDGE_CONFIG` (the document itself) or `WXBRIDGE_CONFIG_FILE` (a path
-//! to it). Invalid configuration fails at start with the path of the offending field.
+//! JSON, read at start from `WXBRIDGE_CONFIG` (the document itself), `WXBRIDGE_CONFIG_FILE`
+//! (a path to it) or `WXBRIDGE_CONFIG_SECRET` (the name or ARN of a Secrets Manager secret
+//! holding it; how deployments keep tokens and keys out of the function's configuration).
+//! Invalid configuration fails at start with the path of the offending field.
 //! Secrets (`token`, `encoding_aes_key`) never print: their `Debug` is redacted.
 
 use crate::crypto::AesKey;
@@ -11,13 +13,14 @@ use thiserror::Error;
 
 pub const CONFIG_ENV: &str = "WXBRIDGE_CONFIG";
 pub const CONFIG_FILE_ENV: &str = "WXBRIDGE_CONFIG_FILE";
+pub const CONFIG_SECRET_ENV: &str = "WXBRIDGE_CONFIG_SECRET";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error(
-        "configuration: set {CONFIG_ENV} (the JSON document) or {CONFIG_FILE_ENV} (a path to it)"
-    )]
+    #[error("configuration: set {CONFIG_ENV} (the JSON document), {CONFIG_FILE_ENV} (a path to it) or {CONFIG_SECRET_ENV} (a Secrets Manager secret holding it)")]
     Missing,
+    #[error("configuration: cannot read secret {secret}: {reason}")]
+    SecretUnreadable { secret: String, reason: String },
     #[error("configuration: cannot read {path}: {source}")]
     Unreadable {
         path: String,
@@ -107,20 +110,48 @@ fn default_timestamp_tolerance() -> Option<u64> {
     Some(300)
 }
 
+const MAX_BODY_LIMIT: usize = 128 * 1024;
+
 fn default_max_body_bytes() -> usize {
     64 * 1024
 }
 
 impl BridgeConfig {
-    /// Reads and validates the document named by the environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads and validates the document the environment names.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         if let Ok(document) = std::env::var(CONFIG_ENV) {
             return Self::from_json(&document);
         }
-        let path = std::env::var(CONFIG_FILE_ENV).map_err(|_| ConfigError::Missing)?;
-        let document = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Unreadable { path, source })?;
-        Self::from_json(&document)
+        if let Ok(path) = std::env::var(CONFIG_FILE_ENV) {
+            let document = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Unreadable { path, source })?;
+            return Self::from_json(&document);
+        }
+        let secret = std::env::var(CONFIG_SECRET_ENV).map_err(|_| ConfigError::Missing)?;
+        Self::from_secret(&aws_sdk_secretsmanager::Client::new(aws), &secret).await
+    }
+
+    /// Reads the document from a Secrets Manager secret (its SecretString).
+    pub async fn from_secret(
+        client: &aws_sdk_secretsmanager::Client,
+        secret: &str,
+    ) -> Result<Self, ConfigError> {
+        let unreadable = |reason: String| ConfigError::SecretUnreadable {
+            secret: secret.to_owned(),
+            reason,
+        };
+        let output = client
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| {
+                unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+            })?;
+        let document = output
+            .secret_string()
+            .ok_or_else(|| unreadable("the secret has no SecretString".into()))?;
+        Self::from_json(document)
     }
 
     pub fn from_json(document: &str) -> Result<Self, ConfigError> {
@@ -138,10 +169,11 @@ impl BridgeConfig {
                 "at least one channel is required",
             ));
         }
-        if self.max_body_bytes == 0 {
+        // Above this an opened push, JSON-escaped, could outgrow an SQS message (256 KiB).
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
             return Err(ConfigError::field(
                 "max_body_bytes".into(),
-                "must be positive",
+                &format!("must be from 1 to {MAX_BODY_LIMIT}"),
             ));
         }
         let mut seen = HashMap::new();

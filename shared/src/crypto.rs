@@ -433,5 +433,28 @@ mod tests {
         fn decrypt_never_panics_on_arbitrary_ciphertext(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let _ = mp_key().decrypt(&LENIENT_BASE64.encode(bytes), MP_APPID);
         }
+
+        /// Past the padding check: valid pads with random headers, length fields and tails
+        /// reach the length, appid and UTF-8 checks.
+        #[test]
+        fn decrypt_never_panics_past_the_padding(
+            mut content in prop::collection::vec(any::<u8>(), 20..200),
+            declared_len in prop_oneof![any::<u32>(), 0u32..200],
+            pad in 1usize..=32,
+        ) {
+            content[16..20].copy_from_slice(&declared_len.to_be_bytes());
+            let total = (content.len() + pad).div_ceil(16) * 16;
+            content.resize(total - pad, b'x');
+            content.resize(total, pad as u8);
+            let key = mp_key();
+            match key.decrypt(&raw_encrypt(&key, content.clone()), MP_APPID) {
+                Ok(msg) => prop_assert_eq!(msg.len(), declared_len as usize),
+                Err(CryptoError::LengthOutOfRange(n)) => prop_assert_eq!(n, declared_len),
+                Err(error) => prop_assert!(matches!(
+                    error,
+                    CryptoError::AppIdMismatch | CryptoError::InvalidUtf8 | CryptoError::Truncated
+                ), "{error:?}"),
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Writes pushes the way WeChat sends them, so tests, sample events and the local WeChat
 //! simulator produce the exact bytes the bridge must accept.
 
-use crate::config::{ChannelConfig, EncryptionMode, PushFormat};
-use crate::crypto::AesKey;
+use crate::callback::PushQuery;
+use crate::config::{Channel, EncryptionMode, PushFormat};
 use crate::event::{CallbackEvent, EventKind, SubscribeDecision};
 use crate::signature::{msg_signature, to_text, url_signature};
 use serde_json::{json, Map, Value};
@@ -174,6 +174,16 @@ pub struct SignedPush {
 }
 
 impl SignedPush {
+    /// The query as the bridge reads it.
+    pub fn push_query(&self) -> PushQuery {
+        PushQuery::from_pairs(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// The push as the Lambda request API Gateway delivers to the `callback` function.
+    pub fn request(&self, channel: &str) -> lambda_http::Request {
+        http_api_request("POST", channel, &self.query, Some(&self.body))
+    }
+
     pub fn query_string(&self) -> String {
         self.query
             .iter()
@@ -184,13 +194,9 @@ impl SignedPush {
 }
 
 /// Signs (and, in compatible and safe mode, encrypts) an event for a channel.
-pub fn seal(
-    channel: &ChannelConfig,
-    event: &CallbackEvent,
-    timestamp: i64,
-    nonce: &str,
-) -> SignedPush {
-    let token = channel.token.expose();
+pub fn seal(channel: &Channel, event: &CallbackEvent, timestamp: i64, nonce: &str) -> SignedPush {
+    let config = &channel.config;
+    let token = config.token.expose();
     let timestamp = timestamp.to_string();
     let mut query = vec![
         (
@@ -201,16 +207,15 @@ pub fn seal(
         ("nonce".to_owned(), nonce.to_owned()),
         ("openid".to_owned(), event.from_user_name.clone()),
     ];
-    let plain = encode(event, channel.push_format);
-    if channel.mode == EncryptionMode::Plaintext {
-        return SignedPush { query, body: plain };
-    }
-    let key = channel
-        .encoding_aes_key
+    let plain = encode(event, config.push_format);
+    let Some(key) = channel
+        .key
         .as_ref()
-        .and_then(|k| AesKey::from_encoding_aes_key(k.expose()).ok())
-        .expect("a compatible or safe channel has a valid EncodingAESKey");
-    let encrypt = key.encrypt(plain.as_bytes(), &channel.app_id);
+        .filter(|_| config.mode != EncryptionMode::Plaintext)
+    else {
+        return SignedPush { query, body: plain };
+    };
+    let encrypt = key.encrypt(plain.as_bytes(), &config.app_id);
     query.push(("encrypt_type".to_owned(), "aes".to_owned()));
     query.push((
         "msg_signature".to_owned(),
@@ -218,12 +223,12 @@ pub fn seal(
     ));
     // Compatible mode carries the plaintext fields beside the ciphertext; safe mode only
     // the recipient.
-    let mut outer = match channel.mode {
-        EncryptionMode::Compatible => wechat_fields(event, channel.push_format),
+    let mut outer = match config.mode {
+        EncryptionMode::Compatible => wechat_fields(event, config.push_format),
         _ => Map::from_iter([("ToUserName".to_owned(), json!(event.to_user_name))]),
     };
     outer.insert("Encrypt".to_owned(), json!(encrypt));
-    let body = match channel.push_format {
+    let body = match config.push_format {
         PushFormat::Xml => fields_to_xml(&outer),
         PushFormat::Json => Value::Object(outer).to_string(),
     };
@@ -287,10 +292,21 @@ pub fn http_api_event(
     })
 }
 
+/// [`http_api_event`] as the `lambda_http` request the handler receives.
+pub fn http_api_request(
+    method: &str,
+    channel: &str,
+    query: &[(String, String)],
+    body: Option<&str>,
+) -> lambda_http::Request {
+    lambda_http::request::from_str(&http_api_event(method, channel, query, body).to_string())
+        .expect("an HTTP API event the runtime reads")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callback::{open_push, Freshness, PushQuery};
+    use crate::callback::{open_push, Freshness};
     use crate::config::{BridgeConfig, Channels};
     use crate::event::{EventKind, SubscribeSendResult};
     use proptest::prelude::*;
@@ -387,10 +403,8 @@ mod tests {
                 let channels = Channels::new(&config);
                 let channel = channels.get("c").unwrap();
                 for event in sample_events() {
-                    let push = seal(&channel.config, &event, 1_700_000_000, "n1");
-                    let query = PushQuery::from_pairs(
-                        push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    );
+                    let push = seal(channel, &event, 1_700_000_000, "n1");
+                    let query = push.push_query();
                     let fresh = Freshness {
                         now_secs: 1_700_000_010,
                         tolerance_secs: Some(300),
@@ -435,8 +449,8 @@ mod tests {
             let channels = Channels::new(&config);
             let channel = channels.get("c").unwrap();
             let event = CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o".into(), create_time: 5, kind: EventKind::Text { msg_id: msg_id.to_string(), content } };
-            let push = seal(&channel.config, &event, 5, "n");
-            let query = PushQuery::from_pairs(push.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let push = seal(channel, &event, 5, "n");
+            let query = push.push_query();
             let opened = open_push(channel, &query, push.body.as_bytes(), Freshness { now_secs: 5, tolerance_secs: Some(300) });
             // XML 1.0 cannot carry most control characters or a bare CR; everything else must survive.
             let xml_unsafe = |c: char| c.is_control() && c != '\n' && c != '\t';

@@ -9,6 +9,7 @@
 use crate::document::{Fields, Node};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -144,17 +145,26 @@ impl CallbackEvent {
     }
 
     /// A key that is the same for every retry of this push and differs between pushes:
-    /// `MsgId` where there is one, else `FromUserName + CreateTime + Event` (§1.5).
+    /// `MsgId` where there is one, else `FromUserName + CreateTime + Event` (§1.5) plus a
+    /// digest of the content, because two events of one user in the same second (two
+    /// subscribe-send results, say) must not collapse into one.
     pub fn dedupe_key(&self) -> String {
         match self.msg_id() {
             Some(msg_id) => format!("msg:{msg_id}"),
             None => format!(
-                "evt:{}:{}:{}",
+                "evt:{}:{}:{}:{}",
                 self.from_user_name,
                 self.create_time,
-                self.event_name().unwrap_or(self.msg_type())
+                self.event_name().unwrap_or(self.msg_type()),
+                self.content_digest()
             ),
         }
+    }
+
+    /// 12 hex digits of the SHA-256 of the event's content; retries carry the same content.
+    fn content_digest(&self) -> String {
+        let content = serde_json::to_vec(&self.kind).unwrap_or_default();
+        hex::encode(&Sha256::digest(&content)[..6])
     }
 
     /// Reads a push already turned into a document (from XML or JSON).
@@ -216,19 +226,13 @@ fn typed_kind(msg_type: &str, fields: &Fields<'_>) -> Option<EventKind> {
                 session_from: text("SessionFrom").unwrap_or_default(),
             },
             "subscribe_msg_popup_event" => EventKind::SubscribePopup {
-                entries: entries(fields, "SubscribeMsgPopupEvent")
-                    .map(decision)
-                    .collect::<Option<_>>()?,
+                entries: read_entries(fields, "SubscribeMsgPopupEvent", decision)?,
             },
             "subscribe_msg_change_event" => EventKind::SubscribeChange {
-                entries: entries(fields, "SubscribeMsgChangeEvent")
-                    .map(decision)
-                    .collect::<Option<_>>()?,
+                entries: read_entries(fields, "SubscribeMsgChangeEvent", decision)?,
             },
             "subscribe_msg_sent_event" => EventKind::SubscribeSent {
-                entries: entries(fields, "SubscribeMsgSentEvent")
-                    .map(send_result)
-                    .collect::<Option<_>>()?,
+                entries: read_entries(fields, "SubscribeMsgSentEvent", send_result)?,
             },
             _ => return None,
         },
@@ -243,6 +247,17 @@ fn raw_kind(msg_type: String, fields: &Fields<'_>) -> EventKind {
         msg_type,
         fields: fields.to_map(),
     }
+}
+
+/// Every entry of a subscribe event read by `read`; `None` (keep it raw) when there is no
+/// entry or one cannot be read.
+fn read_entries<T>(
+    fields: &Fields<'_>,
+    wrapper: &str,
+    read: fn(&Fields<'_>) -> Option<T>,
+) -> Option<Vec<T>> {
+    let entries: Vec<T> = entries(fields, wrapper).map(read).collect::<Option<_>>()?;
+    (!entries.is_empty()).then_some(entries)
 }
 
 /// The `List` entries of a subscribe event: inside its wrapper element (XML) or at the top
@@ -369,10 +384,21 @@ mod tests {
                 session_from: "partner=hotel-9".into()
             }
         );
-        assert_eq!(
-            entry.dedupe_key(),
-            "evt:o_user:1700000000:user_enter_tempsession"
+        let key = entry.dedupe_key();
+        let prefix = "evt:o_user:1700000000:user_enter_tempsession:";
+        assert!(
+            key.starts_with(prefix) && key.len() == prefix.len() + 12,
+            "{key}"
         );
+        assert_eq!(entry.clone().dedupe_key(), key, "a retry has the same key");
+        // Another entry in the same second, from another page, is another push.
+        let other = CallbackEvent {
+            kind: EventKind::UserEnterTempSession {
+                session_from: "partner=airline-2".into(),
+            },
+            ..entry
+        };
+        assert_ne!(other.dedupe_key(), key);
     }
 
     #[test]
@@ -454,10 +480,21 @@ mod tests {
 
         let debug = event(crate::vectors::MP_PLAIN_BODY);
         assert_eq!(debug.event_name(), Some("debug_demo"));
-        assert_eq!(
-            debug.dedupe_key(),
-            "evt:o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:debug_demo"
+        assert!(debug
+            .dedupe_key()
+            .starts_with("evt:o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:debug_demo:"));
+    }
+
+    #[test]
+    fn a_subscribe_event_without_entries_is_kept_raw() {
+        let empty = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1,"MsgType":"event","Event":"subscribe_msg_popup_event","Extra":"kept"}"#,
         );
+        let EventKind::Raw { event, fields, .. } = &empty.kind else {
+            panic!("{empty:?}")
+        };
+        assert_eq!(event.as_deref(), Some("subscribe_msg_popup_event"));
+        assert_eq!(fields.get("Extra"), Some(&json!("kept")));
     }
 
     #[test]

@@ -100,17 +100,32 @@ impl InboundQueue for SqsInboundQueue {
     }
 }
 
-/// An in-memory queue for unit tests: keeps what was sent, drops repeats of a
-/// deduplication id as FIFO SQS does, and can be told to fail.
+/// An in-memory queue for unit tests: records every attempt, keeps what FIFO SQS would
+/// keep (repeats of a deduplication id dropped), and can be told to fail.
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
-    sent: Mutex<Vec<InboundMessage>>,
+    attempts: Mutex<Vec<InboundMessage>>,
     failing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryQueue {
+    /// Every message handed to the queue, repeats included.
+    pub fn attempts(&self) -> Vec<InboundMessage> {
+        self.attempts.lock().expect("queue lock").clone()
+    }
+
+    /// What the queue holds: the first message of each deduplication id.
     pub fn sent(&self) -> Vec<InboundMessage> {
-        self.sent.lock().expect("queue lock").clone()
+        let mut kept: Vec<InboundMessage> = Vec::new();
+        for message in self.attempts() {
+            if !kept
+                .iter()
+                .any(|m| m.deduplication_id() == message.deduplication_id())
+            {
+                kept.push(message);
+            }
+        }
+        kept
     }
 
     pub fn fail(&self, failing: bool) {
@@ -124,13 +139,10 @@ impl InboundQueue for MemoryQueue {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(QueueError("memory queue told to fail".into()));
         }
-        let mut sent = self.sent.lock().expect("queue lock");
-        if !sent
-            .iter()
-            .any(|m| m.deduplication_id() == message.deduplication_id())
-        {
-            sent.push(message.clone());
-        }
+        self.attempts
+            .lock()
+            .expect("queue lock")
+            .push(message.clone());
         Ok(())
     }
 }

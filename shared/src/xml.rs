@@ -16,8 +16,10 @@ use quick_xml::Reader;
 use std::borrow::Cow;
 use thiserror::Error;
 
-/// Deeper nesting than WeChat ever sends is refused rather than followed.
+/// Deeper nesting, or more children, than WeChat ever sends is refused rather than followed
+/// (sibling lookup is linear, so an unbounded count would cost quadratic time).
 const MAX_DEPTH: usize = 8;
+const MAX_CHILDREN: usize = 256;
 
 /// Element names of WeChat pushes, so that reading them allocates nothing.
 const KNOWN_NAMES: &[&str] = &[
@@ -58,6 +60,8 @@ pub enum XmlError {
     Entity(String),
     #[error("XML nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("an XML element has more than {MAX_CHILDREN} children")]
+    TooManyChildren,
     #[error("XML is not well formed: {0}")]
     Malformed(String),
     #[error("XML has no root element")]
@@ -68,6 +72,7 @@ struct Frame<'a> {
     name: Cow<'a, str>,
     text: Option<Cow<'a, str>>,
     children: Fields<'a>,
+    child_count: usize,
 }
 
 impl<'a> Frame<'a> {
@@ -80,6 +85,7 @@ impl<'a> Frame<'a> {
             name,
             text: None,
             children: Fields::default(),
+            child_count: 0,
         }
     }
 
@@ -90,6 +96,15 @@ impl<'a> Frame<'a> {
             None => self.text = Some(piece),
             Some(text) => text.to_mut().push_str(&piece),
         }
+    }
+
+    fn adopt(&mut self, name: Cow<'a, str>, node: Node<'a>) -> Result<(), XmlError> {
+        self.child_count += 1;
+        if self.child_count > MAX_CHILDREN {
+            return Err(XmlError::TooManyChildren);
+        }
+        self.children.push_child(name, node);
+        Ok(())
     }
 
     /// An element with children is an object; whitespace between children is layout.
@@ -122,9 +137,7 @@ pub fn parse(input: &str) -> Result<Node<'_>, XmlError> {
             Event::Empty(empty) => {
                 let frame = Frame::new(empty.local_name().as_ref());
                 match stack.last_mut() {
-                    Some(parent) => parent
-                        .children
-                        .push_child(frame.name, Node::Text(Cow::Borrowed(""))),
+                    Some(parent) => parent.adopt(frame.name, Node::Text(Cow::Borrowed("")))?,
                     None => return finish(&mut reader, Node::Text(Cow::Borrowed(""))),
                 }
             }
@@ -133,7 +146,7 @@ pub fn parse(input: &str) -> Result<Node<'_>, XmlError> {
                 let name = frame.name.clone();
                 let node = frame.into_node();
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push_child(name, node),
+                    Some(parent) => parent.adopt(name, node)?,
                     None => return finish(&mut reader, node),
                 }
             }
@@ -274,5 +287,10 @@ mod tests {
         assert_eq!(parse(""), Err(XmlError::Empty));
         let deep = format!("<xml>{}{}</xml>", "<a>".repeat(20), "</a>".repeat(20));
         assert_eq!(parse(&deep), Err(XmlError::TooDeep));
+        let wide: String = (0..300).map(|n| format!("<f{n}/>")).collect();
+        assert_eq!(
+            parse(&format!("<xml>{wide}</xml>")),
+            Err(XmlError::TooManyChildren)
+        );
     }
 }

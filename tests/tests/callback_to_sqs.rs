@@ -2,8 +2,8 @@
 //! in a real `inbound.fifo` out.
 
 use lambda_http::{Body, Response};
-use wxbridge::config::BridgeConfig;
-use wxbridge::encode::{http_api_event, seal, SignedPush};
+use wxbridge::config::{BridgeConfig, Channels};
+use wxbridge::encode::{seal, SignedPush};
 use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
 use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
 use wxbridge::queue::{InboundMessage, SqsInboundQueue};
@@ -21,6 +21,7 @@ const CONFIG: &str = r#"{"channels":[
 
 struct Harness {
     config: BridgeConfig,
+    channels: Channels,
     service: CallbackService<SqsInboundQueue>,
     client: aws_sdk_sqs::Client,
     counter: RequestCounter,
@@ -37,6 +38,7 @@ async fn harness() -> Harness {
         SqsInboundQueue::new(handler_client, &queues.queue_url),
     );
     Harness {
+        channels: Channels::new(&config),
         config,
         service,
         client,
@@ -47,25 +49,17 @@ async fn harness() -> Harness {
 
 impl Harness {
     fn seal(&self, channel: &str, event: &CallbackEvent) -> SignedPush {
-        let channel = self
-            .config
-            .channels
-            .iter()
-            .find(|c| c.id == channel)
-            .unwrap();
+        let nonce = &uuid::Uuid::new_v4().simple().to_string()[..10];
         seal(
-            channel,
+            self.channels.get(channel).unwrap(),
             event,
             now_secs(),
-            &uuid::Uuid::new_v4().simple().to_string()[..10],
+            nonce,
         )
     }
 
     async fn post(&self, channel: &str, push: &SignedPush) -> Response<Body> {
-        let event = http_api_event("POST", channel, &push.query, Some(&push.body));
-        self.service
-            .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
-            .await
+        self.service.handle(push.request(channel)).await
     }
 
     async fn landed(&self) -> Vec<(InboundMessage, wxbridge_integration::Received)> {
@@ -141,7 +135,6 @@ async fn a_forged_push_lands_nothing_and_costs_no_aws_request() {
     assert_eq!(h.post("mp-safe", &stale).await.status(), 401);
     assert_eq!(h.counter.count(), 0);
     assert!(h.landed().await.is_empty());
-    assert!(drain(&h.client, &h.queues.dlq_url).await.is_empty());
 }
 
 #[tokio::test]
@@ -197,13 +190,11 @@ async fn events_without_msgid_land_typed_and_dedupe_by_user_time_and_event() {
     let landed = h.landed().await;
     let events: Vec<CallbackEvent> = landed.iter().map(|(m, _)| m.event.clone()).collect();
     assert_eq!(events, vec![entry.clone(), popup]);
-    assert_eq!(
-        landed[0].1.deduplication_id,
-        format!(
-            "mp-plain:evt:o_carol:{}:user_enter_tempsession",
-            entry.create_time
-        )
+    let prefix = format!(
+        "mp-plain:evt:o_carol:{}:user_enter_tempsession:",
+        entry.create_time
     );
+    assert!(landed[0].1.deduplication_id.starts_with(&prefix));
 }
 
 #[tokio::test]
@@ -214,11 +205,53 @@ async fn an_unreachable_queue_answers_503_and_a_retry_lands() {
         SqsInboundQueue::new(h.client.clone(), format!("{}-missing", h.queues.queue_url)),
     );
     let push = h.seal("mp-safe", &text("gh_safe", "o_dave", 9_001, "hello?"));
-    let event = http_api_event("POST", "mp-safe", &push.query, Some(&push.body)).to_string();
-    let response = broken
-        .handle(lambda_http::request::from_str(&event).unwrap())
-        .await;
+    let response = broken.handle(push.request("mp-safe")).await;
     assert_eq!(response.status(), 503, "WeChat must retry");
     assert_eq!(h.post("mp-safe", &push).await.status(), 200);
     assert_eq!(h.landed().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
+    let h = harness().await;
+    // A listener that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let sdk = wxbridge::aws::load_sdk_config().await;
+    let client = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    let stuck = CallbackService::new(&h.config, SqsInboundQueue::new(client, "http://q/1/x.fifo"));
+    let push = h.seal("mp-safe", &text("gh_safe", "o_erin", 9_101, "anyone?"));
+    let started = std::time::Instant::now();
+    let response = stuck.handle(push.request("mp-safe")).await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn the_configuration_is_read_from_a_secrets_manager_secret() {
+    let sdk = wxbridge::aws::load_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = wxbridge_integration::unique_name("config");
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(CONFIG)
+        .send()
+        .await
+        .expect("create secret");
+    let config = BridgeConfig::from_secret(&secrets, &name).await.unwrap();
+    assert_eq!(config.channels.len(), 3);
+    let missing = BridgeConfig::from_secret(&secrets, &format!("{name}-missing")).await;
+    let message = missing.unwrap_err().to_string();
+    assert!(message.contains("cannot read secret"), "{message}");
+    assert!(!message.contains("safe-token"), "{message}");
 }

@@ -203,6 +203,9 @@ async fn sample_events_match_the_vectors_and_run_through_the_handler() {
             .handle(lambda_http::request::from_str(&on_disk).unwrap())
             .await;
         assert_eq!(response.status(), status, "{file}");
+        if file == "callback-get-verify.json" {
+            assert_eq!(response.body().as_ref(), MP_GET_ECHOSTR.as_bytes());
+        }
         let landed: Vec<InboundMessage> = drain(&client, &queues.queue_url)
             .await
             .iter()

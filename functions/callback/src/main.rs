@@ -3,6 +3,7 @@
 
 use lambda_http::{run, service_fn, Error, Request};
 use std::sync::Arc;
+use wxbridge::aws::load_sdk_config;
 use wxbridge::config::BridgeConfig;
 use wxbridge::handlers::callback::CallbackService;
 use wxbridge::queue::SqsInboundQueue;
@@ -10,10 +11,10 @@ use wxbridge::queue::SqsInboundQueue;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = BridgeConfig::from_env()?;
+    let aws = load_sdk_config().await;
+    let config = BridgeConfig::load(&aws).await?;
     let queue_url =
         std::env::var("INBOUND_QUEUE_URL").map_err(|_| "INBOUND_QUEUE_URL is not set")?;
-    let aws = aws_config::load_from_env().await;
     let queue = SqsInboundQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let service = Arc::new(CallbackService::new(&config, queue));
     run(service_fn(move |request: Request| {

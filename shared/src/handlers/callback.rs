@@ -130,8 +130,10 @@ impl<Q: InboundQueue> CallbackService<Q> {
 }
 
 fn refuse(channel: &str, error: &CallbackError) -> Response<Body> {
-    tracing::warn!(channel, code = error.code(), reason = %error, "push refused");
-    error_response(error.status(), error.code(), &error.to_string())
+    let reason = error.reason();
+    tracing::warn!(channel, code = error.code(), %reason, "push refused");
+    tracing::debug!(channel, detail = %error, "push refused");
+    error_response(error.status(), error.code(), &reason)
 }
 
 /// The `{channel}` of `/wechat/{channel}`: from API Gateway's path parameters, or from the
@@ -157,7 +159,7 @@ fn channel_of(request: &Request) -> Option<String> {
 mod tests {
     use super::*;
     use crate::config::BridgeConfig;
-    use crate::encode::{http_api_event, seal};
+    use crate::encode::{http_api_event, http_api_request, seal};
     use crate::event::{CallbackEvent, EventKind};
     use crate::queue::MemoryQueue;
     use crate::vectors::*;
@@ -181,8 +183,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        lambda_http::request::from_str(&http_api_event(method, channel, &query, body).to_string())
-            .unwrap()
+        http_api_request(method, channel, &query, body)
     }
 
     fn safe_vector(body: &str) -> Request {
@@ -225,14 +226,19 @@ mod tests {
                 (200, "success".to_owned())
             );
         }
-        let sent = service.queue().sent();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].group_id(), format!("mp:{MP_OPENID}"));
-        assert_eq!(
-            sent[0].dedupe_key,
-            format!("mp:evt:{MP_OPENID}:1714112445:debug_demo")
-        );
-        assert_eq!(sent[0].received_at_ms, NOW_MS);
+        // Each attempt is sent with the same group and deduplication id, which is what
+        // makes SQS collapse them (the integration tests show it on a real FIFO queue).
+        let attempts = service.queue().attempts();
+        assert_eq!(attempts.len(), 3);
+        for attempt in &attempts {
+            assert_eq!(attempt.group_id(), format!("mp:{MP_OPENID}"));
+            assert_eq!(attempt.deduplication_id(), attempts[0].deduplication_id());
+            assert_eq!(attempt.received_at_ms, NOW_MS);
+        }
+        assert!(attempts[0]
+            .dedupe_key
+            .starts_with(&format!("mp:evt:{MP_OPENID}:1714112445:debug_demo:")));
+        assert_eq!(service.queue().sent().len(), 1);
     }
 
     #[tokio::test]
@@ -260,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_text_push_is_enqueued_with_its_content_and_the_answer_does_not_echo_it() {
         let service = service();
-        let channel = service.channels.get("mp").unwrap().config.clone();
+        let channel = service.channels.get("mp").unwrap().clone();
         let event = CallbackEvent {
             to_user_name: MP_ORIGINAL_ID.into(),
             from_user_name: "o_user".into(),
@@ -271,10 +277,7 @@ mod tests {
             },
         };
         let push = seal(&channel, &event, NOW_MS / 1000, "n");
-        let event_json = http_api_event("POST", "mp", &push.query, Some(&push.body));
-        let response = service
-            .handle(lambda_http::request::from_str(&event_json.to_string()).unwrap())
-            .await;
+        let response = service.handle(push.request("mp")).await;
         assert_eq!(response.status(), 200);
         assert!(!text_of(&response).contains("secret"));
         assert_eq!(service.queue().sent()[0].event, event);
@@ -301,7 +304,7 @@ mod tests {
         let response = service
             .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
             .await;
-        // Known channel, missing parameters: 401, not 404.
-        assert_eq!(response.status(), 401);
+        // Known channel, missing parameters: 400, not 404.
+        assert_eq!(response.status(), 400);
     }
 }

@@ -1,0 +1,26 @@
+//! AWS SDK configuration for the functions.
+//!
+//! The callback answers WeChat within 5 seconds or WeChat retries, so SDK calls get a hard
+//! budget: one attempt may take 1 s, all attempts with their backoff 3 s. A call that runs
+//! out answers 503 and WeChat's retry tries again.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
+
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The shared SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at the
+/// local emulator), with the timeouts above.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
