@@ -91,12 +91,71 @@ pub struct ChannelConfig {
     pub encoding_aes_key: Option<Secret>,
     pub mode: EncryptionMode,
     pub push_format: PushFormat,
+    /// In separate dialog mode, the partner this channel's conversations belong to.
+    #[serde(default)]
+    pub partner: Option<String>,
+}
+
+/// A party on the app side who answers users: the platform's desk, a hotel, an airline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    pub id: String,
+    /// Shown to the user in merged mode, through `dialog.sender_template`.
+    pub display_name: String,
+    /// Where the bridge POSTs signed webhooks.
+    pub webhook_url: String,
+    /// Signs the webhooks (and verifies the partner's API requests).
+    pub signing_secret: Secret,
+}
+
+/// How the partners share a user's WeChat conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialogMode {
+    /// Many partners share the one conversation of a mini program.
+    Merged,
+    /// Each partner has its own channel.
+    Separate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialogConfig {
+    pub mode: DialogMode,
+    /// Put before a partner's text in merged mode; `{partner}` is its display name.
+    #[serde(default = "default_sender_template")]
+    pub sender_template: String,
+    /// Who gets a user's message when no partner is active.
+    #[serde(default)]
+    pub default_partner: Option<String>,
+}
+
+impl Default for DialogConfig {
+    fn default() -> Self {
+        Self {
+            mode: DialogMode::Merged,
+            sender_template: default_sender_template(),
+            default_partner: None,
+        }
+    }
+}
+
+fn default_sender_template() -> String {
+    "【{partner}】".to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeConfig {
     pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub partners: Vec<PartnerConfig>,
+    #[serde(default)]
+    pub dialog: DialogConfig,
+    /// The key the app signs `session-from` values with (see README, "SessionFrom").
+    #[serde(default)]
+    pub session_from_secret: Option<Secret>,
     /// How far a push's `timestamp` may be from now, in seconds; `null` turns the check
     /// off (only for replaying recorded sample events locally).
     #[serde(default = "default_timestamp_tolerance")]
@@ -116,7 +175,94 @@ fn default_max_body_bytes() -> usize {
     64 * 1024
 }
 
+/// Ids of channels and partners: they appear in URLs, keys and SQS group ids.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+const ID_RULE: &str = "1 to 64 characters of A-Z a-z 0-9 - _";
+
 impl BridgeConfig {
+    pub fn partner(&self, id: &str) -> Option<&PartnerConfig> {
+        self.partners.iter().find(|p| p.id == id)
+    }
+
+    fn validate_partners(&self) -> Result<(), ConfigError> {
+        for (index, partner) in self.partners.iter().enumerate() {
+            let at = |field: &str| format!("partners[{index}].{field}");
+            if !valid_id(&partner.id) {
+                return Err(ConfigError::field(at("id"), ID_RULE));
+            }
+            if let Some(first) = self.partners[..index]
+                .iter()
+                .position(|p| p.id == partner.id)
+            {
+                return Err(ConfigError::field(
+                    at("id"),
+                    &format!("duplicates partners[{first}].id"),
+                ));
+            }
+            if partner.display_name.trim().is_empty() {
+                return Err(ConfigError::field(at("display_name"), "must not be empty"));
+            }
+            let url = partner.webhook_url.as_str();
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.contains(char::is_whitespace)
+            {
+                return Err(ConfigError::field(
+                    at("webhook_url"),
+                    "must be an http(s) URL",
+                ));
+            }
+            if partner.signing_secret.expose().len() < 16 {
+                return Err(ConfigError::field(
+                    at("signing_secret"),
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        let known = |id: &str| self.partner(id).is_some();
+        if let Some(default) = &self.dialog.default_partner {
+            if !known(default) {
+                return Err(ConfigError::field(
+                    "dialog.default_partner".into(),
+                    "names no partner",
+                ));
+            }
+        }
+        if !self.dialog.sender_template.contains("{partner}") {
+            return Err(ConfigError::field(
+                "dialog.sender_template".into(),
+                "must contain {partner}",
+            ));
+        }
+        for (index, channel) in self.channels.iter().enumerate() {
+            let at = format!("channels[{index}].partner");
+            match (&channel.partner, self.dialog.mode) {
+                (Some(partner), _) if !known(partner) => {
+                    return Err(ConfigError::field(at, "names no partner"))
+                }
+                (None, DialogMode::Separate) => {
+                    return Err(ConfigError::field(at, "required in separate dialog mode"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(secret) = &self.session_from_secret {
+            if secret.expose().len() < 16 {
+                return Err(ConfigError::field(
+                    "session_from_secret".into(),
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and validates the document the environment names.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         if let Ok(document) = std::env::var(CONFIG_ENV) {
@@ -176,20 +322,12 @@ impl BridgeConfig {
                 &format!("must be from 1 to {MAX_BODY_LIMIT}"),
             ));
         }
+        self.validate_partners()?;
         let mut seen = HashMap::new();
         for (index, channel) in self.channels.iter().enumerate() {
             let at = |field: &str| format!("channels[{index}].{field}");
-            let id_ok = !channel.id.is_empty()
-                && channel.id.len() <= 64
-                && channel
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !id_ok {
-                return Err(ConfigError::field(
-                    at("id"),
-                    "1 to 64 characters of A-Z a-z 0-9 - _",
-                ));
+            if !valid_id(&channel.id) {
+                return Err(ConfigError::field(at("id"), ID_RULE));
             }
             if let Some(first) = seen.insert(channel.id.as_str(), index) {
                 return Err(ConfigError::field(
@@ -334,10 +472,102 @@ mod tests {
         assert!(BridgeConfig::from_json(&document(&plaintext)).is_ok());
     }
 
+    const PARTNERS: &str = r#""partners":[
+        {"id":"platform","display_name":"Trip Service","webhook_url":"https://desk.example/hooks","signing_secret":"platform-secret-0123"},
+        {"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://127.0.0.1:9/h","signing_secret":"hotel-secret-456789"}]"#;
+
+    fn with_partners(extra: &str) -> String {
+        format!(r#"{{"channels":[{GOOD}],{PARTNERS}{extra}}}"#)
+    }
+
+    #[test]
+    fn partners_and_dialog_load_with_defaults() {
+        let config = BridgeConfig::from_json(&with_partners("")).unwrap();
+        assert_eq!(config.dialog.mode, DialogMode::Merged);
+        assert_eq!(config.dialog.sender_template, "【{partner}】");
+        assert_eq!(
+            config.partner("hotel-9").unwrap().display_name,
+            "Hotel Lotus"
+        );
+        let merged = with_partners(
+            r#","dialog":{"mode":"merged","default_partner":"platform","sender_template":"[{partner}] "}"#,
+        );
+        assert_eq!(
+            BridgeConfig::from_json(&merged)
+                .unwrap()
+                .dialog
+                .default_partner
+                .as_deref(),
+            Some("platform")
+        );
+    }
+
+    #[test]
+    fn partner_and_dialog_errors_name_the_field() {
+        let cases = [
+            (
+                with_partners(r#","dialog":{"mode":"merged","default_partner":"nobody"}"#),
+                "dialog.default_partner: names no partner",
+            ),
+            (
+                with_partners(r#","dialog":{"mode":"merged","sender_template":"no name"}"#),
+                "dialog.sender_template",
+            ),
+            (
+                with_partners(r#","dialog":{"mode":"separate"}"#),
+                "channels[0].partner: required in separate dialog mode",
+            ),
+            (
+                with_partners(r#","session_from_secret":"short""#),
+                "session_from_secret",
+            ),
+            (
+                with_partners("").replace("https://desk.example/hooks", "ftp://x"),
+                "partners[0].webhook_url",
+            ),
+            (
+                with_partners("").replace("hotel-secret-456789", "short"),
+                "partners[1].signing_secret",
+            ),
+            (
+                with_partners("").replace("hotel-9", "platform"),
+                "partners[1].id: duplicates partners[0].id",
+            ),
+            (
+                with_partners("")
+                    .replace(r#""display_name":"Trip Service""#, r#""display_name":" ""#),
+                "partners[0].display_name",
+            ),
+        ];
+        for (document, expected) in cases {
+            let error = error_of(&document);
+            assert!(error.contains(expected), "{error} should name {expected}");
+        }
+        let owned = GOOD.replace(
+            r#""push_format":"json""#,
+            r#""push_format":"json","partner":"hotel-9""#,
+        );
+        let separate =
+            format!(r#"{{"channels":[{owned}],{PARTNERS},"dialog":{{"mode":"separate"}}}}"#);
+        assert!(BridgeConfig::from_json(&separate).is_ok());
+        let unknown = separate.replace(r#""partner":"hotel-9""#, r#""partner":"ghost""#);
+        assert!(error_of(&unknown).contains("channels[0].partner: names no partner"));
+    }
+
     #[test]
     fn secrets_do_not_print() {
-        let config = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        let config = BridgeConfig::from_json(&with_partners(
+            r#","session_from_secret":"session-from-secret-1""#,
+        ))
+        .unwrap();
         let printed = format!("{config:?} {:?}", Channels::new(&config));
-        assert!(!printed.contains("AAAAA"), "{printed}");
+        for secret in [
+            "AAAAA",
+            "platform-secret",
+            "hotel-secret",
+            "session-from-secret",
+        ] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 }

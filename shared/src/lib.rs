@@ -12,6 +12,7 @@ pub mod encode;
 pub mod event;
 pub mod handlers;
 pub mod queue;
+pub mod session_from;
 pub mod signature;
 pub mod vectors;
 pub mod xml;
