@@ -12,6 +12,8 @@ pub mod encode;
 pub mod event;
 pub mod handlers;
 pub mod queue;
+pub mod reply_window;
+pub mod routing;
 pub mod session_from;
 pub mod signature;
 pub mod vectors;
