@@ -17,4 +17,5 @@ pub mod routing;
 pub mod session_from;
 pub mod signature;
 pub mod vectors;
+pub mod webhook;
 pub mod xml;
