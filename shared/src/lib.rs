@@ -16,6 +16,7 @@ pub mod reply_window;
 pub mod routing;
 pub mod session_from;
 pub mod signature;
+pub mod store;
 pub mod vectors;
 pub mod webhook;
 pub mod xml;

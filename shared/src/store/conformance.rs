@@ -1,0 +1,139 @@
+//! What every [`Store`] must do, as one check that the unit tests run on the memory store
+//! and the integration tests on DynamoDB (through the emulator), so both keep one contract.
+
+use super::{
+    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoreError, StoredMessage,
+};
+use crate::routing::ActiveBecause;
+
+fn inbound(conversation: &Conversation, n: i64) -> StoredMessage {
+    let dedupe_key = format!("{}:msg:{n}", conversation.channel);
+    StoredMessage {
+        id: super::keys::inbound_message_id(&dedupe_key),
+        conversation_id: conversation.id.clone(),
+        channel: conversation.channel.clone(),
+        openid: conversation.openid.clone(),
+        partner: conversation.partner.clone(),
+        direction: Direction::In,
+        status: MessageStatus::Received,
+        status_reason: None,
+        created_at_ms: 1_764_150_000_000 + n * 1000,
+        dedupe_key: Some(dedupe_key),
+        wechat_msg_id: Some(n.to_string()),
+        content: serde_json::json!({"type": "text", "content": format!("message {n}"), "msg_id": n.to_string()}),
+    }
+}
+
+/// Runs the contract against `store`; `channel` keeps runs apart in a shared table.
+/// Panics with a description of the first broken promise.
+pub async fn check<S: Store>(store: &S, channel: &str) {
+    let openid = "o_conformance";
+    let conversation = Conversation {
+        id: format!("{channel}:{openid}:hotel-9"),
+        channel: channel.to_owned(),
+        openid: openid.to_owned(),
+        partner: "hotel-9".to_owned(),
+        created_at_ms: 1_764_150_000_000,
+        last_message_at_ms: 1_764_150_000_000,
+    };
+    assert_eq!(
+        store.user(channel, openid).await.unwrap(),
+        None,
+        "a new user is absent"
+    );
+
+    // First message: stored with its conversation and the user's new state.
+    let mut user = ChannelUser::new(channel, openid);
+    user.app_user_id = Some("app-123".into());
+    user.routing
+        .activate("hotel-9", 1_764_150_000_000, ActiveBecause::SessionFrom);
+    user.grants.insert("tpl-1".into(), 1);
+    user.session_context = vec![("partner".into(), "hotel-9".into())];
+    let first = inbound(&conversation, 1);
+    assert_eq!(
+        store
+            .record_inbound(&first, &conversation, &user)
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    let stored_user = store
+        .user(channel, openid)
+        .await
+        .unwrap()
+        .expect("user stored");
+    assert_eq!(stored_user.version, 1);
+    assert_eq!(
+        ChannelUser {
+            version: 0,
+            ..stored_user.clone()
+        },
+        user,
+        "user round-trips"
+    );
+
+    // The same push again: nothing written, the stored message returned.
+    let again = store
+        .record_inbound(&first, &conversation, &stored_user)
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::Duplicate(Box::new(first.clone())));
+    assert_eq!(
+        store.user(channel, openid).await.unwrap().unwrap().version,
+        1,
+        "a duplicate writes nothing"
+    );
+
+    // A write over a stale version is refused and writes nothing.
+    let second = inbound(&conversation, 2);
+    assert_eq!(
+        store.record_inbound(&second, &conversation, &user).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.history(&conversation.id, 10).await.unwrap(),
+        vec![first.clone()]
+    );
+
+    // Over the current version it is stored; history is newest first.
+    let later = Conversation {
+        last_message_at_ms: second.created_at_ms,
+        ..conversation.clone()
+    };
+    assert_eq!(
+        store
+            .record_inbound(&second, &later, &stored_user)
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    store
+        .set_status(&first, MessageStatus::Delivered, None)
+        .await
+        .unwrap();
+    store
+        .set_status(&second, MessageStatus::Failed, Some("partner answered 400"))
+        .await
+        .unwrap();
+    let history = store.history(&conversation.id, 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        [second.id.as_str(), first.id.as_str()]
+    );
+    assert_eq!(history[0].status, MessageStatus::Failed);
+    assert_eq!(
+        history[0].status_reason.as_deref(),
+        Some("partner answered 400")
+    );
+    assert_eq!(history[1].status, MessageStatus::Delivered);
+    assert_eq!(history[1].status_reason, None);
+    assert_eq!(
+        store.history(&conversation.id, 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
+
+    // One conversation, created once, with the time of its latest message.
+    let conversations = store.conversations(channel, openid).await.unwrap();
+    assert_eq!(conversations, vec![later]);
+}

@@ -1,0 +1,305 @@
+//! The store in DynamoDB: one table, keys from [`super::keys`].
+//!
+//! Storing an inbound message is one `TransactWriteItems`: the dedupe record (only if
+//! absent), the message, the conversation (created if new) and the user (only over the
+//! version read). A repeat of the push fails on the dedupe record and nothing is written;
+//! a concurrent change of the user fails on its version and the caller reads again.
+
+use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
+use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long a dedupe record outlives its push: far longer than any retry or redelivery.
+const DEDUPE_TTL_SECS: i64 = 14 * 24 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn unavailable<E>(error: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    StoreError::Unavailable(DisplayErrorContext(error).to_string())
+}
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+/// An item: the record's fields plus its keys.
+fn item<T: serde::Serialize>(
+    record: &T,
+    keys: &[(&str, AttributeValue)],
+) -> Result<Item, StoreError> {
+    let mut item: Item = built(serde_dynamo::to_item(record))?;
+    for (name, value) in keys {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    Ok(item)
+}
+
+fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    built(serde_dynamo::from_item(item))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    async fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(!newest_first)
+            .set_limit(limit.map(|l| l.min(1000) as i32))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.items.unwrap_or_default())
+    }
+
+    async fn stored_duplicate(&self, dedupe_key: &str) -> Result<StoredMessage, StoreError> {
+        let dedupe = self
+            .get(keys::dedupe_pk(dedupe_key), DEDUPE_SK)
+            .await?
+            .ok_or_else(|| StoreError::Malformed("dedupe record vanished".into()))?;
+        let text = |name: &str| match dedupe.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value.clone()),
+            _ => Err(StoreError::Malformed(format!("dedupe record lacks {name}"))),
+        };
+        let message = self
+            .get(text("message_pk")?, &text("message_sk")?)
+            .await?
+            .ok_or_else(|| StoreError::Malformed("deduped message is missing".into()))?;
+        record(message)
+    }
+}
+
+impl Store for DynamoStore {
+    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
+        self.get(keys::user_pk(channel, openid), USER_SK)
+            .await?
+            .map(record)
+            .transpose()
+    }
+
+    async fn record_inbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+    ) -> Result<Recorded, StoreError> {
+        let dedupe_key = message
+            .dedupe_key
+            .clone()
+            .unwrap_or_else(|| message.id.clone());
+        let message_pk = keys::message_pk(&message.conversation_id);
+        let message_sk = keys::message_sk(message.created_at_ms, &message.id);
+        let user_pk = keys::user_pk(&user.channel, &user.openid);
+
+        let dedupe = Put::builder()
+            .table_name(&self.table)
+            .item(PK, s(keys::dedupe_pk(&dedupe_key)))
+            .item(SK, s(DEDUPE_SK))
+            .item("message_pk", s(&message_pk))
+            .item("message_sk", s(&message_sk))
+            .item(
+                EXPIRES_AT,
+                n(message.created_at_ms / 1000 + DEDUPE_TTL_SECS),
+            )
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build();
+        let stored_message = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(
+                message,
+                &[(PK, s(&message_pk)), (SK, s(&message_sk))],
+            )?))
+            .build();
+        let upsert_conversation = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(&user_pk))
+            .key(SK, s(keys::conversation_sk(&conversation.id)))
+            .update_expression(
+                "SET id = :id, channel = :channel, openid = :openid, partner = :partner, \
+                 created_at_ms = if_not_exists(created_at_ms, :created), last_message_at_ms = :last",
+            )
+            .expression_attribute_values(":id", s(&conversation.id))
+            .expression_attribute_values(":channel", s(&conversation.channel))
+            .expression_attribute_values(":openid", s(&conversation.openid))
+            .expression_attribute_values(":partner", s(&conversation.partner))
+            .expression_attribute_values(":created", n(conversation.created_at_ms))
+            .expression_attribute_values(":last", n(conversation.last_message_at_ms))
+            .build();
+        let mut written = user.clone();
+        written.version += 1;
+        let mut user_keys = vec![(PK, s(&user_pk)), (SK, s(USER_SK))];
+        if let Some(app_user) = &user.app_user_id {
+            user_keys.push((GSI1_PK, s(keys::app_user_gsi1pk(app_user))));
+            user_keys.push((GSI1_SK, s(&user_pk)));
+        }
+        // Written only over the version read: a new user must not exist yet.
+        let put_user = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(&written, &user_keys)?))
+            .expression_attribute_names("#pk", PK);
+        let put_user = if user.version == 0 {
+            put_user.condition_expression("attribute_not_exists(#pk)")
+        } else {
+            put_user
+                .condition_expression("attribute_exists(#pk) AND version = :read")
+                .expression_attribute_values(":read", n(user.version))
+        }
+        .build();
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(built(dedupe)?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(built(stored_message)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(built(upsert_conversation)?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(built(put_user)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(SdkError::ServiceError(context)) => match context.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed = |index: usize| {
+                        cancelled
+                            .cancellation_reasons()
+                            .get(index)
+                            .and_then(|r| r.code())
+                            .is_some_and(|code| code == "ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        Ok(Recorded::Duplicate(Box::new(
+                            self.stored_duplicate(&dedupe_key).await?,
+                        )))
+                    } else if failed(3) {
+                        Err(StoreError::Conflict)
+                    } else {
+                        Err(StoreError::Unavailable(format!(
+                            "transaction cancelled: {cancelled}"
+                        )))
+                    }
+                }
+                other => Err(StoreError::Unavailable(other.to_string())),
+            },
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn set_status(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let status =
+            serde_json::to_value(status).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let status = status.as_str().unwrap_or_default().to_owned();
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(&message.conversation_id)))
+            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":status", s(status));
+        let update = match reason {
+            Some(reason) => update
+                .update_expression("SET #status = :status, status_reason = :reason")
+                .expression_attribute_values(":reason", s(reason)),
+            None => update.update_expression("SET #status = :status REMOVE status_reason"),
+        };
+        update
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.query_prefix(keys::message_pk(conversation_id), "MSG#", true, Some(limit))
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.query_prefix(keys::user_pk(channel, openid), "CONV#", false, None)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+}

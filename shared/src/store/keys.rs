@@ -1,0 +1,84 @@
+//! Every DynamoDB key of the bridge's one table, built here and nowhere else.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | channel user | `USER#{channel}#{openid}` | `STATE` |
+//! | conversation | `USER#{channel}#{openid}` | `CONV#{conversation id}` |
+//! | message | `CONV#{conversation id}` | `MSG#{created_at_ms, 13 digits}#{message id}` |
+//! | inbound dedupe record | `DEDUPE#{dedupe key}` | `DEDUPE` |
+//!
+//! Conversations live in their user's partition, so a user's conversations are one query;
+//! messages sort by time inside their conversation, so history is one query, newest first.
+//! `gsi1` finds a bound app user's channel users: `gsi1pk = APPUSER#{app user id}`.
+
+use sha2::{Digest, Sha256};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI1: &str = "gsi1";
+/// The TTL attribute (seconds since the epoch).
+pub const EXPIRES_AT: &str = "expires_at";
+
+pub fn user_pk(channel: &str, openid: &str) -> String {
+    format!("USER#{channel}#{openid}")
+}
+
+pub const USER_SK: &str = "STATE";
+
+pub fn conversation_sk(conversation_id: &str) -> String {
+    format!("CONV#{conversation_id}")
+}
+
+pub fn message_pk(conversation_id: &str) -> String {
+    format!("CONV#{conversation_id}")
+}
+
+pub fn message_sk(created_at_ms: i64, message_id: &str) -> String {
+    format!("MSG#{created_at_ms:013}#{message_id}")
+}
+
+pub fn dedupe_pk(dedupe_key: &str) -> String {
+    format!("DEDUPE#{dedupe_key}")
+}
+
+pub const DEDUPE_SK: &str = "DEDUPE";
+
+pub fn app_user_gsi1pk(app_user_id: &str) -> String {
+    format!("APPUSER#{app_user_id}")
+}
+
+/// The id of the message an inbound push becomes: derived from its dedupe key, so every
+/// retry and redelivery names the same message.
+pub fn inbound_message_id(dedupe_key: &str) -> String {
+    format!(
+        "in_{}",
+        hex::encode(&Sha256::digest(dedupe_key.as_bytes())[..12])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_time() {
+        let early = message_sk(999, "b");
+        let late = message_sk(1_764_150_000_000, "a");
+        assert!(early < late, "{early} {late}");
+    }
+
+    #[test]
+    fn inbound_ids_are_stable_and_distinct() {
+        assert_eq!(
+            inbound_message_id("mp:msg:1"),
+            inbound_message_id("mp:msg:1")
+        );
+        assert_ne!(
+            inbound_message_id("mp:msg:1"),
+            inbound_message_id("mp:msg:2")
+        );
+        assert_eq!(inbound_message_id("x").len(), 3 + 24);
+    }
+}

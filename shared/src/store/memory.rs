@@ -1,0 +1,134 @@
+//! The store in memory, with the same conditions as DynamoDB: for unit tests.
+
+use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+type MessageKey = (String, i64, String);
+
+#[derive(Debug, Default)]
+struct Tables {
+    users: HashMap<(String, String), ChannelUser>,
+    conversations: BTreeMap<(String, String, String), Conversation>,
+    messages: BTreeMap<MessageKey, StoredMessage>,
+    dedupe: HashMap<String, MessageKey>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+fn message_key(message: &StoredMessage) -> MessageKey {
+    (
+        message.conversation_id.clone(),
+        message.created_at_ms,
+        message.id.clone(),
+    )
+}
+
+impl MemoryStore {
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().expect("memory store lock")
+    }
+}
+
+impl Store for MemoryStore {
+    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
+        Ok(self
+            .tables()
+            .users
+            .get(&(channel.to_owned(), openid.to_owned()))
+            .cloned())
+    }
+
+    async fn record_inbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let dedupe_key = message
+            .dedupe_key
+            .clone()
+            .unwrap_or_else(|| message.id.clone());
+        if let Some(key) = tables.dedupe.get(&dedupe_key) {
+            let stored =
+                tables.messages.get(key).cloned().ok_or_else(|| {
+                    StoreError::Malformed("dedupe record without its message".into())
+                })?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let user_key = (user.channel.clone(), user.openid.clone());
+        let stored_version = tables.users.get(&user_key).map_or(0, |u| u.version);
+        if stored_version != user.version {
+            return Err(StoreError::Conflict);
+        }
+        let key = message_key(message);
+        tables.dedupe.insert(dedupe_key, key.clone());
+        tables.messages.insert(key, message.clone());
+        let conversation_key = (
+            conversation.channel.clone(),
+            conversation.openid.clone(),
+            conversation.id.clone(),
+        );
+        let entry = tables
+            .conversations
+            .entry(conversation_key)
+            .or_insert_with(|| conversation.clone());
+        entry.last_message_at_ms = entry
+            .last_message_at_ms
+            .max(conversation.last_message_at_ms);
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(user_key, written);
+        Ok(Recorded::New)
+    }
+
+    async fn set_status(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let stored = tables
+            .messages
+            .get_mut(&message_key(message))
+            .ok_or_else(|| StoreError::Malformed(format!("no message {}", message.id)))?;
+        stored.status = status;
+        stored.status_reason = reason.map(str::to_owned);
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        Ok(self
+            .tables()
+            .messages
+            .iter()
+            .rev()
+            .filter(|((conversation, _, _), _)| conversation == conversation_id)
+            .take(limit)
+            .map(|(_, message)| message.clone())
+            .collect())
+    }
+
+    async fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .iter()
+            .filter(|((c, o, _), _)| c == channel && o == openid)
+            .map(|(_, conversation)| conversation.clone())
+            .collect())
+    }
+}

@@ -1,0 +1,185 @@
+//! The message store: channel users, conversations and every message, from either side.
+//!
+//! [`Store`] is the port; [`dynamo::DynamoStore`] keeps it in DynamoDB and
+//! [`memory::MemoryStore`] in memory for unit tests. Keys are built in [`keys`].
+
+pub mod conformance;
+pub mod dynamo;
+pub mod keys;
+pub mod memory;
+
+use crate::reply_window::ReplyWindow;
+use crate::routing::Routing;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use thiserror::Error;
+
+/// A WeChat user on a channel, and what the bridge knows of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelUser {
+    pub channel: String,
+    pub openid: String,
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// The app user this WeChat user is bound to (by a vouched `session-from` or the API).
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub window: Option<ReplyWindow>,
+    /// Subscribe-message sends left, by template id.
+    #[serde(default)]
+    pub grants: BTreeMap<String, u32>,
+    /// The latest `session-from`, vouched or not, as context for partners.
+    #[serde(default)]
+    pub session_context: Vec<(String, String)>,
+    /// Optimistic concurrency: a write succeeds only over the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl ChannelUser {
+    pub fn new(channel: &str, openid: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            openid: openid.to_owned(),
+            unionid: None,
+            app_user_id: None,
+            routing: Routing::default(),
+            window: None,
+            grants: BTreeMap::new(),
+            session_context: Vec::new(),
+            version: 0,
+        }
+    }
+}
+
+/// A user × partner conversation (merged mode) or user × channel (separate mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub channel: String,
+    pub openid: String,
+    pub partner: String,
+    pub created_at_ms: i64,
+    pub last_message_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the WeChat user.
+    In,
+    /// A partner's reply.
+    Out,
+    /// An app notification.
+    Push,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Inbound, stored, not yet delivered to the partner.
+    Received,
+    /// Inbound, delivered to the partner.
+    Delivered,
+    /// Could not be delivered or sent; `status_reason` says why.
+    Failed,
+    Queued,
+    Sending,
+    Sent,
+    Held,
+    WindowClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub conversation_id: String,
+    pub channel: String,
+    pub openid: String,
+    pub partner: String,
+    pub direction: Direction,
+    pub status: MessageStatus,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    pub created_at_ms: i64,
+    /// The push's dedupe key (inbound only).
+    #[serde(default)]
+    pub dedupe_key: Option<String>,
+    #[serde(default)]
+    pub wechat_msg_id: Option<String>,
+    /// What was said: the typed event for inbound messages.
+    pub content: serde_json::Value,
+}
+
+/// The outcome of storing an inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Stored now, with its conversation and the user's new state.
+    New,
+    /// Stored before (a retry or redelivery): nothing was written; the stored message is
+    /// returned so the caller can finish what the first attempt did not.
+    Duplicate(Box<StoredMessage>),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The user changed since it was read (another function wrote it): read and try again.
+    #[error("the channel user changed since it was read")]
+    Conflict,
+    #[error("message store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The port the functions use.
+pub trait Store: Send + Sync {
+    fn user(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> impl Future<Output = Result<Option<ChannelUser>, StoreError>> + Send;
+
+    /// Stores an inbound message once, keyed by its dedupe key, together with its
+    /// conversation (created if new) and the user's new state (written only over
+    /// `user.version`), all or nothing.
+    fn record_inbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    fn set_status(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A conversation's messages, newest first.
+    fn history(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
+
+    /// A user's conversations.
+    fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> impl Future<Output = Result<Vec<Conversation>, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_memory_store_keeps_the_contract() {
+        super::conformance::check(&super::memory::MemoryStore::default(), "mp").await;
+    }
+}
