@@ -11,6 +11,7 @@ pub mod document;
 pub mod encode;
 pub mod event;
 pub mod handlers;
+pub mod inbound;
 pub mod queue;
 pub mod reply_window;
 pub mod routing;

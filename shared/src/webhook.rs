@@ -154,3 +154,86 @@ mod tests {
         assert_eq!(classify(Some(301)), Delivery::Refused(301));
     }
 }
+
+/// The port deliveries go through: POST `body` with `headers`; the answer's status, or
+/// `None` when there was no answer in time.
+pub trait WebhookSender: Send + Sync {
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> impl std::future::Future<Output = Option<u16>> + Send;
+}
+
+/// How long a partner has to answer a webhook.
+pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Webhooks over HTTPS.
+#[derive(Debug, Clone)]
+pub struct HttpWebhookSender {
+    client: reqwest::Client,
+}
+
+impl HttpWebhookSender {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client with a timeout builds");
+        Self { client }
+    }
+}
+
+impl Default for HttpWebhookSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebhookSender for HttpWebhookSender {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Option<u16> {
+        let mut request = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        match request.send().await {
+            Ok(response) => Some(response.status().as_u16()),
+            Err(error) => {
+                tracing::warn!(error = %error.without_url(), "webhook not answered");
+                None
+            }
+        }
+    }
+}
+
+/// Signs and sends one webhook; returns what the answer means.
+pub async fn deliver<W: WebhookSender>(
+    sender: &W,
+    partner: &crate::config::PartnerConfig,
+    event_type: &str,
+    delivery_id: &str,
+    body: Vec<u8>,
+    now_secs: i64,
+) -> Delivery {
+    let headers = [
+        (TIMESTAMP_HEADER, now_secs.to_string()),
+        (
+            SIGNATURE_HEADER,
+            signature(&partner.signing_secret, now_secs, &body),
+        ),
+        (DELIVERY_HEADER, delivery_id.to_owned()),
+        (EVENT_HEADER, event_type.to_owned()),
+    ];
+    classify(sender.post(&partner.webhook_url, &headers, body).await)
+}
