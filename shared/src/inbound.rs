@@ -314,11 +314,14 @@ mod tests {
 
     const T: i64 = 1_764_150_000_000;
 
+    /// One webhook as sent: URL, headers, body.
+    type Post = (String, Vec<(&'static str, String)>, serde_json::Value);
+
     /// Records every webhook and answers with the statuses it is given (then 200).
     #[derive(Default)]
     struct FakeWebhooks {
         answers: Mutex<VecDeque<Option<u16>>>,
-        posts: Mutex<Vec<(String, Vec<(&'static str, String)>, serde_json::Value)>>,
+        posts: Mutex<Vec<Post>>,
     }
 
     impl FakeWebhooks {
@@ -326,7 +329,7 @@ mod tests {
             self.answers.lock().unwrap().push_back(status);
         }
 
-        fn posts(&self) -> Vec<(String, Vec<(&'static str, String)>, serde_json::Value)> {
+        fn posts(&self) -> Vec<Post> {
             self.posts.lock().unwrap().clone()
         }
     }
