@@ -187,6 +187,23 @@ fn valid_id(id: &str) -> bool {
 const ID_RULE: &str = "1 to 64 characters of A-Z a-z 0-9 - _";
 
 impl BridgeConfig {
+    /// What the functions that deliver to partners need beyond the callback's needs.
+    pub fn check_partners(&self) -> Result<(), ConfigError> {
+        if self.partners.is_empty() {
+            return Err(ConfigError::field(
+                "partners".into(),
+                "at least one partner is required",
+            ));
+        }
+        if self.dialog.mode == DialogMode::Merged && self.dialog.default_partner.is_none() {
+            return Err(ConfigError::field(
+                "dialog.default_partner".into(),
+                "required in merged mode: it answers when no partner is active",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn partner(&self, id: &str) -> Option<&PartnerConfig> {
         self.partners.iter().find(|p| p.id == id)
     }
@@ -552,6 +569,27 @@ mod tests {
         assert!(BridgeConfig::from_json(&separate).is_ok());
         let unknown = separate.replace(r#""partner":"hotel-9""#, r#""partner":"ghost""#);
         assert!(error_of(&unknown).contains("channels[0].partner: names no partner"));
+    }
+
+    #[test]
+    fn delivering_functions_need_partners_and_a_default() {
+        let no_partners = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        assert!(no_partners
+            .check_partners()
+            .unwrap_err()
+            .to_string()
+            .contains("partners"));
+        let no_default = BridgeConfig::from_json(&with_partners("")).unwrap();
+        assert!(no_default
+            .check_partners()
+            .unwrap_err()
+            .to_string()
+            .contains("dialog.default_partner"));
+        let ready = with_partners(r#","dialog":{"mode":"merged","default_partner":"platform"}"#);
+        assert!(BridgeConfig::from_json(&ready)
+            .unwrap()
+            .check_partners()
+            .is_ok());
     }
 
     #[test]

@@ -146,3 +146,90 @@ impl InboundQueue for MemoryQueue {
         Ok(())
     }
 }
+
+/// Where the inbound function puts what it cannot finish: refused messages go to the
+/// dead-letter queue at once; retried ones wait longer each time (backoff).
+pub trait Parking: Send + Sync {
+    /// Sends a message to the dead-letter queue, with the reason as a message attribute.
+    fn park(
+        &self,
+        body: &str,
+        group_id: &str,
+        deduplication_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Keeps a received message invisible for `seconds` before it is tried again.
+    fn delay(
+        &self,
+        receipt_handle: &str,
+        seconds: i32,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// `inbound.fifo` and its dead-letter queue on Amazon SQS.
+#[derive(Debug, Clone)]
+pub struct SqsParking {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    dead_letter_url: String,
+}
+
+impl SqsParking {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        dead_letter_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+            dead_letter_url: dead_letter_url.into(),
+        }
+    }
+}
+
+fn sqs_error<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_sqs::error::SdkError<E, R>,
+) -> QueueError {
+    QueueError(aws_sdk_sqs::error::DisplayErrorContext(error).to_string())
+}
+
+impl Parking for SqsParking {
+    async fn park(
+        &self,
+        body: &str,
+        group_id: &str,
+        deduplication_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.dead_letter_url)
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id)
+            .message_attributes("reason", reason)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
+    async fn delay(&self, receipt_handle: &str, seconds: i32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}

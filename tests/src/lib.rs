@@ -172,8 +172,18 @@ pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Receive
 
 /// A DynamoDB client for the emulator.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    counted_dynamodb_client().await.0
+}
+
+/// A DynamoDB client for the emulator with its own request counter.
+pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, RequestCounter) {
     emulator_endpoint();
-    aws_sdk_dynamodb::Client::new(&wxbridge::aws::load_sdk_config().await)
+    let sdk = wxbridge::aws::load_sdk_config().await;
+    let counter = RequestCounter::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(config), counter)
 }
 
 /// A uniquely named table shaped as `template.yaml` deploys it: `pk`/`sk`, `gsi1`, TTL.
@@ -238,4 +248,200 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
         .await
         .expect("enable TTL");
     name
+}
+
+/// A partner's webhook endpoint on loopback: records what it receives and answers with the
+/// statuses it is told (then 200).
+pub struct WebhookReceiver {
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<ReceivedWebhook>>>,
+    answers: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceivedWebhook {
+    pub path: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl ReceivedWebhook {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+impl WebhookReceiver {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let (r, a) = (Arc::clone(&received), Arc::clone(&answers));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, a) = (Arc::clone(&r), Arc::clone(&a));
+                std::thread::spawn(move || serve(stream, &r, &a));
+            }
+        });
+        Self {
+            url,
+            received,
+            answers,
+        }
+    }
+
+    pub fn answer(&self, status: u16) {
+        self.answers.lock().unwrap().push_back(status);
+    }
+
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection until the client closes it.
+fn serve(
+    stream: std::net::TcpStream,
+    received: &std::sync::Mutex<Vec<ReceivedWebhook>>,
+    answers: &std::sync::Mutex<std::collections::VecDeque<u16>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let mut headers = std::collections::HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            }
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        received.lock().unwrap().push(ReceivedWebhook {
+            path,
+            headers,
+            body,
+        });
+        let status = answers.lock().unwrap().pop_front().unwrap_or(200);
+        let response = format!("HTTP/1.1 {status} Answer\r\ncontent-length: 0\r\n\r\n");
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Receives a batch the way Lambda's event source mapping does and hands it over as the
+/// `SqsEvent` the function gets.
+pub async fn receive_batch(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let output = client
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive");
+    let records: Vec<serde_json::Value> = output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, serde_json::Value> = m
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::from(v)))
+                .collect();
+            serde_json::json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": attributes,
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("SQS event")
+}
+
+/// What the event source mapping does with the answer: deletes every record that did not
+/// fail; failed ones stay for a later receive.
+pub async fn settle_batch(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    event: &aws_lambda_events::event::sqs::SqsEvent,
+    response: &aws_lambda_events::event::sqs::SqsBatchResponse,
+) {
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for record in &event.records {
+        if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+/// Makes every in-flight message visible again at once (a backoff that has elapsed, or a
+/// Lambda that crashed before answering).
+pub async fn make_visible(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    event: &aws_lambda_events::event::sqs::SqsEvent,
+) {
+    for record in &event.records {
+        let _ = client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
+            .visibility_timeout(0)
+            .send()
+            .await;
+    }
 }

@@ -1,0 +1,38 @@
+//! `inbound`: consumes `inbound.fifo`. Wiring only; the logic is
+//! `wxbridge::handlers::inbound` and `wxbridge::inbound`.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use std::sync::Arc;
+use wxbridge::aws::load_sdk_config;
+use wxbridge::config::BridgeConfig;
+use wxbridge::handlers::inbound::InboundHandler;
+use wxbridge::inbound::Inbound;
+use wxbridge::queue::SqsParking;
+use wxbridge::store::dynamo::DynamoStore;
+use wxbridge::webhook::HttpWebhookSender;
+
+fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let aws = load_sdk_config().await;
+    let config = BridgeConfig::load(&aws).await?;
+    config.check_partners()?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env("TABLE_NAME")?);
+    let parking = SqsParking::new(
+        aws_sdk_sqs::Client::new(&aws),
+        env("INBOUND_QUEUE_URL")?,
+        env("INBOUND_DLQ_URL")?,
+    );
+    let inbound = Inbound::new(config, store, HttpWebhookSender::new());
+    let handler = Arc::new(InboundHandler::new(inbound, parking));
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, Error>(handler.handle(event.payload).await) }
+    }))
+    .await
+}

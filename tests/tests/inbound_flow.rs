@@ -1,0 +1,325 @@
+//! Pushes through the real `callback` handler into a real `inbound.fifo`, consumed by the
+//! real `inbound` handler (batches as Lambda's event source mapping hands them over) with
+//! the DynamoDB store on the emulator and partners on loopback HTTP receivers.
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use wxbridge::config::{BridgeConfig, Channels};
+use wxbridge::encode::seal;
+use wxbridge::event::{CallbackEvent, EventKind};
+use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
+use wxbridge::handlers::inbound::InboundHandler;
+use wxbridge::inbound::Inbound;
+use wxbridge::queue::{SqsInboundQueue, SqsParking};
+use wxbridge::session_from::sign;
+use wxbridge::store::dynamo::DynamoStore;
+use wxbridge::store::{MessageStatus, Store};
+use wxbridge::webhook::{self, HttpWebhookSender};
+use wxbridge_integration::*;
+
+struct Bridge {
+    config: BridgeConfig,
+    channels: Channels,
+    callback: CallbackService<SqsInboundQueue>,
+    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsParking>,
+    sqs: aws_sdk_sqs::Client,
+    queues: InboundQueues,
+    desk: WebhookReceiver,
+    hotel: WebhookReceiver,
+    requests: (RequestCounter, RequestCounter),
+}
+
+const SESSION_SECRET: &str = "session-from-secret-1";
+
+async fn bridge() -> Bridge {
+    let desk = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start();
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1111111111111111","original_id":"gh_mp","token":"mp-token",
+            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"safe","push_format":"xml"}}],
+          "partners":[
+            {{"id":"platform","display_name":"Trip Service","webhook_url":"{}/hooks","signing_secret":"platform-secret-0123"}},
+            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
+          "dialog":{{"mode":"merged","default_partner":"platform"}},
+          "session_from_secret":"{SESSION_SECRET}"}}"#,
+        desk.url, hotel.url
+    ))
+    .unwrap();
+    let sqs = sqs_client().await;
+    let queues = create_inbound_queues(&sqs).await;
+    let dynamodb = dynamodb_client().await;
+    let table = create_table(&dynamodb).await;
+    let (counted_sqs, sqs_requests) = counted_sqs_client().await;
+    let (counted_dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
+    let callback = CallbackService::new(
+        &config,
+        SqsInboundQueue::new(sqs.clone(), &queues.queue_url),
+    );
+    let inbound = InboundHandler::new(
+        Inbound::new(
+            config.clone(),
+            DynamoStore::new(counted_dynamodb, table),
+            HttpWebhookSender::new(),
+        ),
+        SqsParking::new(counted_sqs, &queues.queue_url, &queues.dlq_url),
+    );
+    Bridge {
+        channels: Channels::new(&config),
+        config,
+        callback,
+        inbound,
+        sqs,
+        queues,
+        desk,
+        hotel,
+        requests: (dynamodb_requests, sqs_requests),
+    }
+}
+
+impl Bridge {
+    /// WeChat pushes an event for `openid` (`times` times: its retries).
+    async fn push(&self, openid: &str, kind: EventKind, times: usize) {
+        let event = CallbackEvent {
+            to_user_name: "gh_mp".into(),
+            from_user_name: openid.into(),
+            create_time: system_clock_ms() / 1000,
+            kind,
+        };
+        let push = seal(
+            self.channels.get("mp").unwrap(),
+            &event,
+            event.create_time,
+            "n0nce",
+        );
+        for _ in 0..times {
+            assert_eq!(self.callback.handle(push.request("mp")).await.status(), 200);
+        }
+    }
+
+    async fn text(&self, openid: &str, msg_id: u64, content: &str) {
+        self.push(
+            openid,
+            EventKind::Text {
+                msg_id: msg_id.to_string(),
+                content: content.into(),
+            },
+            1,
+        )
+        .await;
+    }
+
+    /// One batch through the inbound handler, settled as Lambda settles it.
+    async fn poll(&self) -> (usize, SqsBatchResponse) {
+        let event = receive_batch(&self.sqs, &self.queues.queue_url).await;
+        let response = self.inbound.handle(event.clone()).await;
+        settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
+        (event.records.len(), response)
+    }
+
+    /// Polls until the queue has nothing visible.
+    async fn drain(&self) {
+        for _ in 0..20 {
+            if self.poll().await.0 == 0 {
+                return;
+            }
+        }
+        panic!("inbound.fifo did not drain");
+    }
+
+    fn store(&self) -> &DynamoStore {
+        self.inbound.inbound().store()
+    }
+}
+
+fn contents(received: &[ReceivedWebhook], openid: &str) -> Vec<String> {
+    received
+        .iter()
+        .map(ReceivedWebhook::json)
+        .filter(|b| b["user"]["openid"] == openid)
+        .map(|b| {
+            b["message"]["content"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_reach_the_partner_once_each_in_order_per_user() {
+    let bridge = bridge().await;
+    for n in 0..4u64 {
+        bridge.text("o_alice", 100 + n, &format!("alice {n}")).await;
+        bridge.text("o_bob", 200 + n, &format!("bob {n}")).await;
+    }
+    // A WeChat retry storm: the same push three times.
+    bridge
+        .push(
+            "o_alice",
+            EventKind::Text {
+                msg_id: "104".into(),
+                content: "alice 4".into(),
+            },
+            3,
+        )
+        .await;
+    bridge.drain().await;
+
+    let received = bridge.desk.received();
+    assert_eq!(received.len(), 9, "one webhook per push");
+    assert_eq!(
+        contents(&received, "o_alice"),
+        ["alice 0", "alice 1", "alice 2", "alice 3", "alice 4"]
+    );
+    assert_eq!(
+        contents(&received, "o_bob"),
+        ["bob 0", "bob 1", "bob 2", "bob 3"]
+    );
+    let secret = &bridge.config.partner("platform").unwrap().signing_secret;
+    for hook in &received {
+        let timestamp: i64 = hook.header(webhook::TIMESTAMP_HEADER).parse().unwrap();
+        let signature = hook.header(webhook::SIGNATURE_HEADER);
+        assert!(webhook::verify(
+            secret, timestamp, &hook.body, signature, timestamp, 300
+        ));
+    }
+    let history = bridge
+        .store()
+        .history("mp:o_alice:platform", 50)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 5);
+    assert!(history.iter().all(|m| m.status == MessageStatus::Delivered));
+}
+
+#[tokio::test]
+async fn an_sqs_redelivery_stores_and_delivers_nothing_twice() {
+    let bridge = bridge().await;
+    bridge.text("o_carol", 300, "hello").await;
+    // The function processes the batch but dies before Lambda deletes it.
+    let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
+    let response = bridge.inbound.handle(event.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    make_visible(&bridge.sqs, &bridge.queues.queue_url, &event).await;
+    bridge.drain().await;
+    assert_eq!(bridge.desk.received().len(), 1);
+    assert_eq!(
+        bridge
+            .store()
+            .history("mp:o_carol:platform", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_partner_that_is_down_is_retried_and_gets_it_once_back() {
+    let bridge = bridge().await;
+    bridge.desk.answer(503);
+    bridge.text("o_dave", 400, "anyone there?").await;
+    bridge.text("o_dave", 401, "hello?").await;
+    let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
+    let response = bridge.inbound.handle(event.clone()).await;
+    // The first fails, and the second waits behind it: order per user.
+    assert_eq!(response.batch_item_failures.len(), event.records.len());
+    settle_batch(&bridge.sqs, &bridge.queues.queue_url, &event, &response).await;
+    let stored = bridge
+        .store()
+        .history("mp:o_dave:platform", 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status, MessageStatus::Received);
+    // The backoff elapses; the partner is back.
+    make_visible(&bridge.sqs, &bridge.queues.queue_url, &event).await;
+    bridge.drain().await;
+    let received = bridge.desk.received();
+    assert_eq!(
+        contents(&received, "o_dave"),
+        ["anyone there?", "anyone there?", "hello?"]
+    );
+    assert_eq!(
+        received[0].header(webhook::DELIVERY_HEADER),
+        received[1].header(webhook::DELIVERY_HEADER)
+    );
+    let stored = bridge
+        .store()
+        .history("mp:o_dave:platform", 10)
+        .await
+        .unwrap();
+    assert!(stored.iter().all(|m| m.status == MessageStatus::Delivered) && stored.len() == 2);
+}
+
+#[tokio::test]
+async fn a_partner_refusal_ends_in_the_dead_letter_queue_marked_failed() {
+    let bridge = bridge().await;
+    bridge.desk.answer(400);
+    bridge.text("o_erin", 500, "refund please").await;
+    bridge.drain().await;
+    let parked = drain(&bridge.sqs, &bridge.queues.dlq_url).await;
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].body.contains("refund please"));
+    let stored = bridge
+        .store()
+        .history("mp:o_erin:platform", 10)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].status, MessageStatus::Failed);
+    assert_eq!(
+        stored[0].status_reason.as_deref(),
+        Some("partner answered 400")
+    );
+}
+
+#[tokio::test]
+async fn merged_routing_follows_a_signed_session_from_and_the_users_switch() {
+    let bridge = bridge().await;
+    let now = system_clock_ms() / 1000;
+    let from = sign(
+        &format!("partner=hotel-9&uid=app-7&ts={now}"),
+        &wxbridge::config::Secret::new(SESSION_SECRET),
+    );
+    bridge
+        .push(
+            "o_fay",
+            EventKind::UserEnterTempSession { session_from: from },
+            1,
+        )
+        .await;
+    bridge.text("o_fay", 600, "late check-out?").await;
+    bridge.text("o_fay", 601, "#Trip Service").await;
+    bridge.text("o_fay", 602, "my refund?").await;
+    bridge.drain().await;
+    let hotel: Vec<serde_json::Value> = bridge
+        .hotel
+        .received()
+        .iter()
+        .map(ReceivedWebhook::json)
+        .collect();
+    assert_eq!(hotel.len(), 2);
+    assert_eq!(hotel[0]["type"], "conversation.started");
+    assert_eq!(hotel[1]["message"]["content"]["content"], "late check-out?");
+    assert_eq!(hotel[1]["user"]["app_user_id"], "app-7");
+    assert_eq!(
+        contents(&bridge.desk.received(), "o_fay"),
+        ["#Trip Service", "my refund?"]
+    );
+    let conversations = bridge.store().conversations("mp", "o_fay").await.unwrap();
+    assert_eq!(conversations.len(), 2);
+}
+
+#[tokio::test]
+async fn aws_requests_per_inbound_message_stay_within_four() {
+    let bridge = bridge().await;
+    let messages = 6u64;
+    for n in 0..messages {
+        bridge.text("o_gus", 700 + n, &format!("m{n}")).await;
+    }
+    bridge.drain().await;
+    assert_eq!(bridge.desk.received().len() as u64, messages);
+    let (dynamodb, sqs) = (bridge.requests.0.count(), bridge.requests.1.count());
+    let per_message = (dynamodb + sqs) as f64 / messages as f64;
+    println!("inbound AWS requests per message: {per_message:.2} (DynamoDB {dynamodb}, SQS {sqs}, {messages} messages; queue polling excluded)");
+    assert!(per_message <= 4.0, "{per_message}");
+}
