@@ -323,3 +323,32 @@ async fn aws_requests_per_inbound_message_stay_within_four() {
     println!("inbound AWS requests per message: {per_message:.2} (DynamoDB {dynamodb}, SQS {sqs}, {messages} messages; queue polling excluded)");
     assert!(per_message <= 4.0, "{per_message}");
 }
+
+#[tokio::test]
+async fn the_documented_verification_script_accepts_a_real_webhook_and_refuses_a_tampered_one() {
+    use std::io::Write;
+    let bridge = bridge().await;
+    bridge.text("o_hal", 800, "verify me").await;
+    bridge.drain().await;
+    let hook = bridge.desk.received().remove(0);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify_webhook.py");
+    let run = |body: &[u8]| {
+        let mut child = std::process::Command::new("python3")
+            .args([
+                script,
+                "platform-secret-0123",
+                hook.header(webhook::TIMESTAMP_HEADER),
+                hook.header(webhook::SIGNATURE_HEADER),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        child.wait().unwrap().success()
+    };
+    assert!(run(&hook.body));
+    let mut tampered = hook.body.clone();
+    tampered[10] ^= 1;
+    assert!(!run(&tampered));
+}
