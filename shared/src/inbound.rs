@@ -404,6 +404,14 @@ mod tests {
         )
     }
 
+    async fn history(inbound: &Inbound<MemoryStore, FakeWebhooks>) -> Vec<StoredMessage> {
+        inbound
+            .store
+            .history("mp:o_alice:platform", 10)
+            .await
+            .unwrap()
+    }
+
     fn header<'h>(headers: &'h [(&'static str, String)], name: &str) -> &'h str {
         &headers.iter().find(|(n, _)| *n == name).unwrap().1
     }
@@ -445,11 +453,7 @@ mod tests {
             body["delivery_id"].as_str().unwrap()
         );
 
-        let history = inbound
-            .store
-            .history("mp:o_alice:platform", 10)
-            .await
-            .unwrap();
+        let history = history(&inbound).await;
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].status, MessageStatus::Delivered);
         let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
@@ -469,15 +473,7 @@ mod tests {
         assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
         assert_eq!(inbound.process(&message, T).await, Outcome::AlreadyDone);
         assert_eq!(inbound.webhooks.posts().len(), 1);
-        assert_eq!(
-            inbound
-                .store
-                .history("mp:o_alice:platform", 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(history(&inbound).await.len(), 1);
     }
 
     #[tokio::test]
@@ -494,11 +490,7 @@ mod tests {
             inbound.process(&message, T).await,
             Outcome::Retry(_)
         ));
-        let stored = inbound
-            .store
-            .history("mp:o_alice:platform", 10)
-            .await
-            .unwrap();
+        let stored = history(&inbound).await;
         assert_eq!(stored[0].status, MessageStatus::Received);
         assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
         let ids: Vec<String> = inbound
@@ -512,15 +504,7 @@ mod tests {
             ids.iter().all(|id| *id == ids[0]),
             "one delivery id for every attempt"
         );
-        assert_eq!(
-            inbound
-                .store
-                .history("mp:o_alice:platform", 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(history(&inbound).await.len(), 1);
     }
 
     #[tokio::test]
@@ -531,11 +515,7 @@ mod tests {
             inbound.process(&text(1, "hello"), T).await,
             Outcome::Refused("partner answered 400".into())
         );
-        let stored = inbound
-            .store
-            .history("mp:o_alice:platform", 10)
-            .await
-            .unwrap();
+        let stored = history(&inbound).await;
         assert_eq!(stored[0].status, MessageStatus::Failed);
         assert_eq!(
             stored[0].status_reason.as_deref(),

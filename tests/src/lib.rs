@@ -127,20 +127,29 @@ pub struct Received {
     pub deduplication_id: String,
 }
 
+/// Up to 10 visible messages, with their system attributes, without waiting.
+async fn receive(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    client
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
+}
+
 /// Receives (and deletes) everything in the queue, in delivery order.
 pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Received> {
     let mut received = Vec::new();
     loop {
-        let output = client
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        let messages = output.messages.unwrap_or_default();
+        let messages = receive(client, queue_url).await;
         if messages.is_empty() {
             return received;
         }
@@ -367,18 +376,8 @@ pub async fn receive_batch(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
 ) -> aws_lambda_events::event::sqs::SqsEvent {
-    let output = client
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(0)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
+    let records: Vec<serde_json::Value> = receive(client, queue_url)
         .await
-        .expect("receive");
-    let records: Vec<serde_json::Value> = output
-        .messages
-        .unwrap_or_default()
         .into_iter()
         .map(|m| {
             let attributes: serde_json::Map<String, serde_json::Value> = m
