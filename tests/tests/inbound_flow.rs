@@ -31,15 +31,21 @@ struct Bridge {
 const SESSION_SECRET: &str = "session-from-secret-1";
 
 async fn bridge() -> Bridge {
+    bridge_in("merged").await
+}
+
+/// In separate mode the one channel belongs to the hotel.
+async fn bridge_in(mode: &str) -> Bridge {
     let desk = WebhookReceiver::start();
     let hotel = WebhookReceiver::start();
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"wx1111111111111111","original_id":"gh_mp","token":"mp-token",
-            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"safe","push_format":"xml"}}],
+            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"safe","push_format":"xml",
+            "partner":"hotel-9"}}],
           "partners":[
             {{"id":"platform","display_name":"Trip Service","webhook_url":"{}/hooks","signing_secret":"platform-secret-0123"}},
             {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
-          "dialog":{{"mode":"merged","default_partner":"platform"}},
+          "dialog":{{"mode":"{mode}","default_partner":"platform"}},
           "session_from_secret":"{SESSION_SECRET}"}}"#,
         desk.url, hotel.url
     ))
@@ -113,6 +119,12 @@ impl Bridge {
         let response = self.inbound.handle(event.clone()).await;
         settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
         (event.records.len(), response)
+    }
+
+    /// Two consumers at once, as concurrent Lambda invocations poll: each polls until
+    /// the queue has nothing visible.
+    async fn drain_concurrently(&self) {
+        tokio::join!(self.drain(), self.drain());
     }
 
     /// Polls until the queue has nothing visible.
@@ -351,4 +363,21 @@ async fn the_documented_verification_script_accepts_a_real_webhook_and_refuses_a
     let mut tampered = hook.body.clone();
     tampered[10] ^= 1;
     assert!(!run(&tampered));
+}
+
+#[tokio::test]
+async fn separate_mode_routes_by_channel_whatever_the_user_writes() {
+    let bridge = bridge_in("separate").await;
+    bridge.text("o_ivy", 900, "#Trip Service").await;
+    bridge.text("o_ivy", 901, "hello").await;
+    bridge.drain().await;
+    assert!(bridge.desk.received().is_empty());
+    let hotel: Vec<serde_json::Value> = bridge
+        .hotel
+        .received()
+        .iter()
+        .map(ReceivedWebhook::json)
+        .collect();
+    assert_eq!(hotel.len(), 2);
+    assert!(hotel.iter().all(|b| b["conversation"]["id"] == "mp:o_ivy"));
 }
