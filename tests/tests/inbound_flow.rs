@@ -174,7 +174,7 @@ async fn messages_reach_the_partner_once_each_in_order_per_user() {
             3,
         )
         .await;
-    bridge.drain().await;
+    bridge.drain_concurrently().await;
 
     let received = bridge.desk.received();
     assert_eq!(received.len(), 9, "one webhook per push");
