@@ -169,10 +169,17 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(&user_pk))
             .key(SK, s(keys::conversation_sk(&conversation.id)))
+            // Every attribute through an alias: DynamoDB reserves many common words.
             .update_expression(
-                "SET id = :id, channel = :channel, openid = :openid, partner = :partner, \
-                 created_at_ms = if_not_exists(created_at_ms, :created), last_message_at_ms = :last",
+                "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
+                 #created = if_not_exists(#created, :created), #last = :last",
             )
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#openid", "openid")
+            .expression_attribute_names("#partner", "partner")
+            .expression_attribute_names("#created", "created_at_ms")
+            .expression_attribute_names("#last", "last_message_at_ms")
             .expression_attribute_values(":id", s(&conversation.id))
             .expression_attribute_values(":channel", s(&conversation.channel))
             .expression_attribute_values(":openid", s(&conversation.openid))
@@ -196,7 +203,8 @@ impl Store for DynamoStore {
             put_user.condition_expression("attribute_not_exists(#pk)")
         } else {
             put_user
-                .condition_expression("attribute_exists(#pk) AND version = :read")
+                .condition_expression("attribute_exists(#pk) AND #version = :read")
+                .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":read", n(user.version))
         }
         .build();
@@ -267,9 +275,12 @@ impl Store for DynamoStore {
             .expression_attribute_values(":status", s(status));
         let update = match reason {
             Some(reason) => update
-                .update_expression("SET #status = :status, status_reason = :reason")
+                .update_expression("SET #status = :status, #reason = :reason")
+                .expression_attribute_names("#reason", "status_reason")
                 .expression_attribute_values(":reason", s(reason)),
-            None => update.update_expression("SET #status = :status REMOVE status_reason"),
+            None => update
+                .update_expression("SET #status = :status REMOVE #reason")
+                .expression_attribute_names("#reason", "status_reason"),
         };
         update
             .expression_attribute_names("#status", "status")
