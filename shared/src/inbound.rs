@@ -87,13 +87,7 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
             .user(&inbound.channel, &event.from_user_name)
             .await?
             .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
-        apply(
-            &self.config,
-            &mut user,
-            event,
-            inbound.received_at_ms,
-            now_ms,
-        );
+        apply(&self.config, &mut user, event, inbound.received_at_ms);
 
         let routed = routing::partner_for(&self.config, channel, &user.routing)
             .filter(|p| self.config.partner(p).is_some())
@@ -147,6 +141,14 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
                         .deliver(&prior, &conversation, &user, event, now_ms)
                         .await)
                 }
+                // Refused before: refused again, so it is parked again if parking failed
+                // (the dead-letter queue drops a repeat of the same SQS message).
+                MessageStatus::Failed => Ok(Outcome::Refused(
+                    prior
+                        .status_reason
+                        .clone()
+                        .unwrap_or_else(|| "refused before".into()),
+                )),
                 _ => Ok(Outcome::AlreadyDone),
             },
         }
@@ -242,13 +244,9 @@ pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
 }
 
 /// What a push changes on its user: the reply window, routing, binding and grants.
-pub fn apply(
-    config: &BridgeConfig,
-    user: &mut ChannelUser,
-    event: &CallbackEvent,
-    at_ms: i64,
-    now_ms: i64,
-) {
+/// `at_ms` is when the bridge received the push: windows open and `session-from` values
+/// age from then, whenever the push is processed.
+pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEvent, at_ms: i64) {
     let merged = config.dialog.mode == DialogMode::Merged;
     match &event.kind {
         EventKind::Text { content, .. } => {
@@ -272,10 +270,13 @@ pub fn apply(
             let read = SessionFrom::read(
                 session_from,
                 config.session_from_secret.as_ref(),
-                now_ms.div_euclid(1000),
+                at_ms.div_euclid(1000),
             );
             if let Some(vouched) = &read.vouched {
-                if let Some(app_user) = &vouched.app_user_id {
+                // Binding an account needs the value to name this very WeChat user, so a
+                // signed value copied from someone else's page binds nothing.
+                let for_this_user = read.get("openid") == Some(event.from_user_name.as_str());
+                if let Some(app_user) = vouched.app_user_id.as_ref().filter(|_| for_this_user) {
                     user.app_user_id = Some(app_user.clone());
                 }
                 if config.partner(&vouched.partner).is_some() {
@@ -521,10 +522,12 @@ mod tests {
             stored[0].status_reason.as_deref(),
             Some("partner answered 400")
         );
+        // A redelivery is refused again (to be parked again), without a second webhook.
         assert_eq!(
             inbound.process(&text(1, "hello"), T).await,
-            Outcome::AlreadyDone
+            Outcome::Refused("partner answered 400".into())
         );
+        assert_eq!(inbound.webhooks.posts().len(), 1);
     }
 
     #[tokio::test]
@@ -532,7 +535,10 @@ mod tests {
         let inbound = inbound("merged");
         let secret = inbound.config.session_from_secret.clone().unwrap();
         let from = sign(
-            &format!("partner=hotel-9&uid=app-42&order=7&ts={}", T / 1000),
+            &format!(
+                "partner=hotel-9&uid=app-42&openid=o_alice&order=7&ts={}",
+                T / 1000
+            ),
             &secret,
         );
         assert_eq!(
@@ -549,11 +555,28 @@ mod tests {
         assert_eq!(posts[1].0, "http://hotel/h");
         assert_eq!(posts[1].2["user"]["app_user_id"], "app-42");
         assert_eq!(
-            posts[1].2["user"]["session_context"][2],
+            posts[1].2["user"]["session_context"][3],
             json!(["order", "7"])
         );
         let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
         assert_eq!(user.app_user_id.as_deref(), Some("app-42"));
+    }
+
+    #[tokio::test]
+    async fn a_signed_session_from_for_another_user_routes_but_binds_nothing() {
+        let inbound = inbound("merged");
+        let secret = inbound.config.session_from_secret.clone().unwrap();
+        for (n, extra) in [(1, ""), (2, "&openid=o_mallory")] {
+            let from = sign(
+                &format!("partner=hotel-9&uid=app-42{extra}&ts={}", T / 1000),
+                &secret,
+            );
+            inbound.process(&entered(n, &from), T).await;
+        }
+        let posts = inbound.webhooks.posts();
+        assert!(posts.iter().all(|(url, _, _)| url == "http://hotel/h"));
+        let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+        assert_eq!(user.app_user_id, None);
     }
 
     #[tokio::test]

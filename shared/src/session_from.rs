@@ -8,10 +8,11 @@
 //! ```
 //!
 //! A value signed with the deployment's `session_from_secret`, no older than
-//! [`MAX_AGE_SECS`], binds the WeChat user to the app user `uid` and makes `partner` the
-//! active partner. Anything else — unsigned, badly signed, stale — is kept as plain
-//! context and binds nothing. Values are form-urlencoded; the whole fits WeChat's
-//! 1000-byte limit.
+//! [`MAX_AGE_SECS`], makes `partner` the active partner, and binds the WeChat user to the
+//! app user `uid` when it also names that user's `openid` (the app has it from
+//! `code2Session`), so a signed value copied from someone else's page binds nothing.
+//! Anything else — unsigned, badly signed, stale — is kept as plain context. Values are
+//! form-urlencoded; the whole fits WeChat's 1000-byte limit.
 
 use crate::config::Secret;
 use hmac::{Hmac, Mac};

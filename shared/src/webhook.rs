@@ -53,9 +53,9 @@ pub fn verify(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Delivered,
-    /// 5xx, 429, a timeout or no connection: try again later.
+    /// 5xx, 408, 425, 429, a timeout, no connection, anything unexpected: try again later.
     Retry(String),
-    /// Any other answer: the partner refuses this delivery; retrying cannot help.
+    /// Any other 4xx: the partner refuses this delivery; retrying cannot help.
     Refused(u16),
 }
 
@@ -63,9 +63,11 @@ pub enum Delivery {
 pub fn classify(status: Option<u16>) -> Delivery {
     match status {
         Some(200..=299) => Delivery::Delivered,
-        Some(429) => Delivery::Retry("partner is rate limiting (429)".into()),
-        Some(status @ 500..=599) => Delivery::Retry(format!("partner answered {status}")),
-        Some(status) => Delivery::Refused(status),
+        Some(status @ (408 | 425 | 429)) => {
+            Delivery::Retry(format!("partner asked to retry ({status})"))
+        }
+        Some(status @ 400..=499) => Delivery::Refused(status),
+        Some(status) => Delivery::Retry(format!("partner answered {status}")),
         None => Delivery::Retry("no answer from the partner".into()),
     }
 }
@@ -151,7 +153,12 @@ mod tests {
         assert!(matches!(classify(None), Delivery::Retry(_)));
         assert_eq!(classify(Some(400)), Delivery::Refused(400));
         assert_eq!(classify(Some(404)), Delivery::Refused(404));
-        assert_eq!(classify(Some(301)), Delivery::Refused(301));
+        assert!(matches!(classify(Some(408)), Delivery::Retry(_)));
+        assert!(matches!(classify(Some(425)), Delivery::Retry(_)));
+        assert!(
+            matches!(classify(Some(301)), Delivery::Retry(_)),
+            "a redirect is not a refusal"
+        );
     }
 }
 

@@ -106,10 +106,11 @@ pub async fn create_inbound_queues(client: &aws_sdk_sqs::Client) -> InboundQueue
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
         .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::VisibilityTimeout, "540")
         .attributes(
             QueueAttributeName::RedrivePolicy,
-            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5 }).to_string(),
+            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 110 })
+                .to_string(),
         )
         .send()
         .await

@@ -116,7 +116,7 @@ impl Bridge {
     /// One batch through the inbound handler, settled as Lambda settles it.
     async fn poll(&self) -> (usize, SqsBatchResponse) {
         let event = receive_batch(&self.sqs, &self.queues.queue_url).await;
-        let response = self.inbound.handle(event.clone()).await;
+        let response = self.inbound.handle(event.clone(), None).await;
         settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
         (event.records.len(), response)
     }
@@ -209,7 +209,7 @@ async fn an_sqs_redelivery_stores_and_delivers_nothing_twice() {
     bridge.text("o_carol", 300, "hello").await;
     // The function processes the batch but dies before Lambda deletes it.
     let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
-    let response = bridge.inbound.handle(event.clone()).await;
+    let response = bridge.inbound.handle(event.clone(), None).await;
     assert!(response.batch_item_failures.is_empty());
     make_visible(&bridge.sqs, &bridge.queues.queue_url, &event).await;
     bridge.drain().await;
@@ -232,7 +232,8 @@ async fn a_partner_that_is_down_is_retried_and_gets_it_once_back() {
     bridge.text("o_dave", 400, "anyone there?").await;
     bridge.text("o_dave", 401, "hello?").await;
     let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
-    let response = bridge.inbound.handle(event.clone()).await;
+    assert_eq!(event.records.len(), 2);
+    let response = bridge.inbound.handle(event.clone(), None).await;
     // The first fails, and the second waits behind it: order per user.
     assert_eq!(response.batch_item_failures.len(), event.records.len());
     settle_batch(&bridge.sqs, &bridge.queues.queue_url, &event, &response).await;
@@ -289,7 +290,7 @@ async fn merged_routing_follows_a_signed_session_from_and_the_users_switch() {
     let bridge = bridge().await;
     let now = system_clock_ms() / 1000;
     let from = sign(
-        &format!("partner=hotel-9&uid=app-7&ts={now}"),
+        &format!("partner=hotel-9&uid=app-7&openid=o_fay&ts={now}"),
         &wxbridge::config::Secret::new(SESSION_SECRET),
     );
     bridge

@@ -6,7 +6,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use wxbridge::aws::load_sdk_config;
 use wxbridge::config::BridgeConfig;
-use wxbridge::handlers::inbound::InboundHandler;
+use wxbridge::handlers::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 use wxbridge::inbound::Inbound;
 use wxbridge::queue::SqsParking;
 use wxbridge::store::dynamo::DynamoStore;
@@ -29,10 +29,17 @@ async fn main() -> Result<(), Error> {
         env("INBOUND_DLQ_URL")?,
     );
     let inbound = Inbound::new(config, store, HttpWebhookSender::new());
-    let handler = Arc::new(InboundHandler::new(inbound, parking));
+    let max_receives = match std::env::var("INBOUND_MAX_RECEIVES") {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| "INBOUND_MAX_RECEIVES is not a number")?,
+        Err(_) => DEFAULT_MAX_RECEIVES,
+    };
+    let handler = Arc::new(InboundHandler::new(inbound, parking).with_max_receives(max_receives));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, Error>(handler.handle(event.payload).await) }
+        let deadline_ms = i64::try_from(event.context.deadline).ok();
+        async move { Ok::<_, Error>(handler.handle(event.payload, deadline_ms).await) }
     }))
     .await
 }

@@ -16,8 +16,10 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// How long a dedupe record outlives its push: far longer than any retry or redelivery.
-const DEDUPE_TTL_SECS: i64 = 14 * 24 * 3600;
+/// How long a dedupe record outlives its push: longer than a message can live in SQS (4
+/// days in `inbound.fifo`, then up to 14 more in its dead-letter queue, from which it may be
+/// redriven).
+const DEDUPE_TTL_SECS: i64 = 30 * 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -158,12 +160,15 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .build();
+        // Never over a stored message, even if its dedupe record has expired.
         let stored_message = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item(
                 message,
                 &[(PK, s(&message_pk)), (SK, s(&message_sk))],
             )?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
             .build();
         let upsert_conversation = Update::builder()
             .table_name(&self.table)
@@ -237,7 +242,13 @@ impl Store for DynamoStore {
                             .and_then(|r| r.code())
                             .is_some_and(|code| code == "ConditionalCheckFailed")
                     };
-                    if failed(0) {
+                    if failed(1) {
+                        let stored = self
+                            .get(message_pk, &message_sk)
+                            .await?
+                            .ok_or_else(|| StoreError::Malformed("message vanished".into()))?;
+                        Ok(Recorded::Duplicate(Box::new(record(stored)?)))
+                    } else if failed(0) {
                         Ok(Recorded::Duplicate(Box::new(
                             self.stored_duplicate(&dedupe_key).await?,
                         )))

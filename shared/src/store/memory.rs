@@ -77,9 +77,8 @@ impl Store for MemoryStore {
             .conversations
             .entry(conversation_key)
             .or_insert_with(|| conversation.clone());
-        entry.last_message_at_ms = entry
-            .last_message_at_ms
-            .max(conversation.last_message_at_ms);
+        // As DynamoDB's SET: the latest write wins.
+        entry.last_message_at_ms = conversation.last_message_at_ms;
         let mut written = user.clone();
         written.version += 1;
         tables.users.insert(user_key, written);
