@@ -94,6 +94,9 @@ pub struct ChannelConfig {
     /// In separate dialog mode, the partner this channel's conversations belong to.
     #[serde(default)]
     pub partner: Option<String>,
+    /// The AppSecret, for access tokens (needed by the functions that send to WeChat).
+    #[serde(default)]
+    pub app_secret: Option<Secret>,
 }
 
 /// A party on the app side who answers users: the platform's desk, a hotel, an airline.
@@ -156,6 +159,9 @@ pub struct BridgeConfig {
     /// The key the app signs `session-from` values with (see README, "SessionFrom").
     #[serde(default)]
     pub session_from_secret: Option<Secret>,
+    /// Where WeChat's server API is: the real one, or the local fake.
+    #[serde(default = "default_wechat_api_base")]
+    pub wechat_api_base: String,
     /// How far a push's `timestamp` may be from now, in seconds; `null` turns the check
     /// off (only for replaying recorded sample events locally).
     #[serde(default = "default_timestamp_tolerance")]
@@ -163,6 +169,10 @@ pub struct BridgeConfig {
     /// Larger push bodies are refused with 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+}
+
+fn default_wechat_api_base() -> String {
+    "https://api.weixin.qq.com".to_owned()
 }
 
 fn default_timestamp_tolerance() -> Option<u64> {

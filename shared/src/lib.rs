@@ -18,6 +18,8 @@ pub mod routing;
 pub mod session_from;
 pub mod signature;
 pub mod store;
+pub mod token;
 pub mod vectors;
 pub mod webhook;
+pub mod wechat_api;
 pub mod xml;

@@ -7,6 +7,7 @@
 
 use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
 use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use crate::token::{CachedToken, TokenStore};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -323,5 +324,99 @@ impl Store for DynamoStore {
             .into_iter()
             .map(record)
             .collect()
+    }
+}
+
+fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    error: &SdkError<E, HttpResponse>,
+) -> bool {
+    matches!(error, SdkError::ServiceError(context) if context.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+impl TokenStore for DynamoStore {
+    async fn cached(&self, appid: &str) -> Result<Option<CachedToken>, String> {
+        let item = self
+            .get(keys::token_pk(appid), keys::TOKEN_SK)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(item.and_then(|item| {
+            let value = match item.get("token") {
+                Some(AttributeValue::S(value)) => value.clone(),
+                _ => return None,
+            };
+            let expires_at_ms = match item.get("expires_at_ms") {
+                Some(AttributeValue::N(n)) => n.parse().ok()?,
+                _ => return None,
+            };
+            Some(CachedToken {
+                value,
+                expires_at_ms,
+            })
+        }))
+    }
+
+    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, String> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::token_pk(appid)))
+            .key(SK, s(keys::TOKEN_SK))
+            .update_expression("SET #owner = :owner, #until = :until")
+            .condition_expression("attribute_not_exists(#until) OR #until < :now")
+            .expression_attribute_names("#owner", "lease_owner")
+            .expression_attribute_names("#until", "lease_until_ms")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(now_ms + crate::token::LEASE_MS))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(DisplayErrorContext(error).to_string()),
+        }
+    }
+
+    async fn save(&self, appid: &str, token: &CachedToken) -> Result<(), String> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::token_pk(appid)))
+            .key(SK, s(keys::TOKEN_SK))
+            .update_expression("SET #token = :token, #expires = :expires REMOVE #owner, #until")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#expires", "expires_at_ms")
+            .expression_attribute_names("#owner", "lease_owner")
+            .expression_attribute_names("#until", "lease_until_ms")
+            .expression_attribute_values(":token", s(&token.value))
+            .expression_attribute_values(":expires", n(token.expires_at_ms))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| DisplayErrorContext(e).to_string())
+    }
+
+    async fn expire_if(&self, appid: &str, failed: &str) -> Result<(), String> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::token_pk(appid)))
+            .key(SK, s(keys::TOKEN_SK))
+            .update_expression("SET #expires = :zero")
+            .condition_expression("#token = :failed")
+            .expression_attribute_names("#expires", "expires_at_ms")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":failed", s(failed))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another instance already replaced it: nothing to expire.
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(DisplayErrorContext(error).to_string()),
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! | conversation | `USER#{channel}#{openid}` | `CONV#{conversation id}` |
 //! | message | `CONV#{conversation id}` | `MSG#{created_at_ms, 13 digits}#{message id}` |
 //! | inbound dedupe record | `DEDUPE#{dedupe key}` | `DEDUPE` |
+//! | access token and its refresh lease | `TOKEN#{appid}` | `TOKEN` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -44,6 +45,12 @@ pub fn dedupe_pk(dedupe_key: &str) -> String {
 }
 
 pub const DEDUPE_SK: &str = "DEDUPE";
+
+pub fn token_pk(appid: &str) -> String {
+    format!("TOKEN#{appid}")
+}
+
+pub const TOKEN_SK: &str = "TOKEN";
 
 pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")

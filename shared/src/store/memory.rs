@@ -1,6 +1,7 @@
 //! The store in memory, with the same conditions as DynamoDB: for unit tests.
 
 use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use crate::token::{CachedToken, TokenStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -12,7 +13,11 @@ struct Tables {
     conversations: BTreeMap<(String, String, String), Conversation>,
     messages: BTreeMap<MessageKey, StoredMessage>,
     dedupe: HashMap<String, MessageKey>,
+    tokens: HashMap<String, TokenSlot>,
 }
+
+/// A channel's cached token and its refresh lease (owner, end).
+type TokenSlot = (Option<CachedToken>, Option<(String, i64)>);
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -129,5 +134,41 @@ impl Store for MemoryStore {
             .filter(|((c, o, _), _)| c == channel && o == openid)
             .map(|(_, conversation)| conversation.clone())
             .collect())
+    }
+}
+
+impl TokenStore for MemoryStore {
+    async fn cached(&self, appid: &str) -> Result<Option<CachedToken>, String> {
+        Ok(self
+            .tables()
+            .tokens
+            .get(appid)
+            .and_then(|(token, _)| token.clone()))
+    }
+
+    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, String> {
+        let mut tables = self.tables();
+        let (_, lease) = tables.tokens.entry(appid.to_owned()).or_default();
+        if lease.as_ref().is_some_and(|(_, until)| *until >= now_ms) {
+            return Ok(false);
+        }
+        *lease = Some((owner.to_owned(), now_ms + crate::token::LEASE_MS));
+        Ok(true)
+    }
+
+    async fn save(&self, appid: &str, token: &CachedToken) -> Result<(), String> {
+        self.tables()
+            .tokens
+            .insert(appid.to_owned(), (Some(token.clone()), None));
+        Ok(())
+    }
+
+    async fn expire_if(&self, appid: &str, failed: &str) -> Result<(), String> {
+        if let Some((Some(token), _)) = self.tables().tokens.get_mut(appid) {
+            if token.value == failed {
+                token.expires_at_ms = 0;
+            }
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,172 @@
+//! Access tokens, shared by every function instance (protocol notes §4.2).
+//!
+//! `stable_token` per channel, cached in the store and in memory, refreshed five minutes
+//! before it expires. At most one instance fetches at a time: a fetch needs a short lease
+//! in the store; the others wait for the token it saves. A call that fails with a stale
+//! token expires the cached token only if it is still that token (compare-and-expire), so
+//! a late failure never throws away a fresh token.
+
+use crate::config::ChannelConfig;
+use crate::wechat_api::{ApiError, WeChatApi};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+use thiserror::Error;
+
+pub const REFRESH_MARGIN_MS: i64 = 5 * 60_000;
+pub const LEASE_MS: i64 = 10_000;
+const WAIT_STEP: Duration = Duration::from_millis(100);
+const WAIT_STEPS: usize = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub value: String,
+    pub expires_at_ms: i64,
+}
+
+impl CachedToken {
+    fn fresh(&self, now_ms: i64) -> bool {
+        self.expires_at_ms - REFRESH_MARGIN_MS > now_ms
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TokenError {
+    #[error("channel {0} has no app_secret configured")]
+    NoSecret(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("token store unavailable: {0}")]
+    Store(String),
+    #[error("another instance is fetching the token and has not saved it yet")]
+    Busy,
+}
+
+/// Where tokens and refresh leases are kept.
+pub trait TokenStore: Send + Sync {
+    fn cached(
+        &self,
+        appid: &str,
+    ) -> impl Future<Output = Result<Option<CachedToken>, String>> + Send;
+    /// Takes the refresh lease if nobody holds it (or it ran out); `true` when taken.
+    fn try_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, String>> + Send;
+    /// Saves a fetched token and releases the lease.
+    fn save(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Expires the cached token if it is still `failed`.
+    fn expire_if(
+        &self,
+        appid: &str,
+        failed: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+pub struct Tokens<T> {
+    store: T,
+    api: WeChatApi,
+    owner: String,
+    memory: Mutex<HashMap<String, CachedToken>>,
+}
+
+impl<T: TokenStore> Tokens<T> {
+    pub fn new(store: T, api: WeChatApi) -> Self {
+        Self {
+            store,
+            api,
+            owner: format!("tokens-{}", uuid_like()),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remembered(&self, appid: &str, now_ms: i64) -> Option<String> {
+        let memory = self.memory.lock().expect("token memory");
+        memory
+            .get(appid)
+            .filter(|t| t.fresh(now_ms))
+            .map(|t| t.value.clone())
+    }
+
+    fn remember(&self, appid: &str, token: CachedToken) -> String {
+        let value = token.value.clone();
+        self.memory
+            .lock()
+            .expect("token memory")
+            .insert(appid.to_owned(), token);
+        value
+    }
+
+    /// A token for the channel's app, fetching one only if no instance has a fresh one.
+    pub async fn get(
+        &self,
+        channel: &ChannelConfig,
+        clock: fn() -> i64,
+    ) -> Result<String, TokenError> {
+        let appid = channel.app_id.as_str();
+        if let Some(value) = self.remembered(appid, clock()) {
+            return Ok(value);
+        }
+        for _ in 0..WAIT_STEPS {
+            let now = clock();
+            if let Some(token) = self.store.cached(appid).await.map_err(TokenError::Store)? {
+                if token.fresh(now) {
+                    return Ok(self.remember(appid, token));
+                }
+            }
+            if self
+                .store
+                .try_lease(appid, &self.owner, now)
+                .await
+                .map_err(TokenError::Store)?
+            {
+                let secret = channel
+                    .app_secret
+                    .as_ref()
+                    .ok_or_else(|| TokenError::NoSecret(channel.id.clone()))?;
+                let fetched = self
+                    .api
+                    .stable_token(appid, secret.expose(), false, now)
+                    .await?;
+                let token = CachedToken {
+                    value: fetched.value,
+                    expires_at_ms: fetched.expires_at_ms,
+                };
+                self.store
+                    .save(appid, &token)
+                    .await
+                    .map_err(TokenError::Store)?;
+                tracing::info!(appid, "access token refreshed");
+                return Ok(self.remember(appid, token));
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+        Err(TokenError::Busy)
+    }
+
+    /// After 40001 / 40014 / 42001 with `failed`: forget it here and in the store, if it is
+    /// still the token there.
+    pub async fn expire(&self, appid: &str, failed: &str) -> Result<(), TokenError> {
+        {
+            let mut memory = self.memory.lock().expect("token memory");
+            if memory.get(appid).is_some_and(|t| t.value == failed) {
+                memory.remove(appid);
+            }
+        }
+        self.store
+            .expire_if(appid, failed)
+            .await
+            .map_err(TokenError::Store)
+    }
+}
+
+fn uuid_like() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
