@@ -3,6 +3,7 @@
 //!
 //! One module per concept; the Lambda functions under `functions/` only wire these up.
 
+pub mod api_auth;
 pub mod aws;
 pub mod callback;
 pub mod config;

@@ -10,3 +10,22 @@ async fn the_dynamodb_store_keeps_the_contract() {
     let table = create_table(&client).await;
     wxbridge::store::conformance::check(&DynamoStore::new(client, table), "mp").await;
 }
+
+#[tokio::test]
+async fn a_nonce_is_claimed_once_per_partner() {
+    use wxbridge::api_auth::NonceStore;
+    let client = dynamodb_client().await;
+    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    assert!(store
+        .claim("hotel-9", "nonce-0001", 1_764_150_600)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim("hotel-9", "nonce-0001", 1_764_150_600)
+        .await
+        .unwrap());
+    assert!(store
+        .claim("air-2", "nonce-0001", 1_764_150_600)
+        .await
+        .unwrap());
+}

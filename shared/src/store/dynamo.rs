@@ -7,6 +7,7 @@
 
 use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
 use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use crate::api_auth::NonceStore;
 use crate::token::{CachedToken, TokenStore};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -416,6 +417,32 @@ impl TokenStore for DynamoStore {
             Ok(_) => Ok(()),
             // Another instance already replaced it: nothing to expire.
             Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(DisplayErrorContext(error).to_string()),
+        }
+    }
+}
+
+impl NonceStore for DynamoStore {
+    async fn claim(
+        &self,
+        partner: &str,
+        nonce: &str,
+        expires_at_secs: i64,
+    ) -> Result<bool, String> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::nonce_pk(partner, nonce)))
+            .item(SK, s(keys::NONCE_SK))
+            .item(EXPIRES_AT, n(expires_at_secs))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(DisplayErrorContext(error).to_string()),
         }
     }

@@ -7,6 +7,7 @@
 //! | message | `CONV#{conversation id}` | `MSG#{created_at_ms, 13 digits}#{message id}` |
 //! | inbound dedupe record | `DEDUPE#{dedupe key}` | `DEDUPE` |
 //! | access token and its refresh lease | `TOKEN#{appid}` | `TOKEN` |
+//! | API request nonce (TTL) | `NONCE#{partner}#{nonce}` | `NONCE` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -51,6 +52,12 @@ pub fn token_pk(appid: &str) -> String {
 }
 
 pub const TOKEN_SK: &str = "TOKEN";
+
+pub fn nonce_pk(partner: &str, nonce: &str) -> String {
+    format!("NONCE#{partner}#{nonce}")
+}
+
+pub const NONCE_SK: &str = "NONCE";
 
 pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")

@@ -1,6 +1,7 @@
 //! The store in memory, with the same conditions as DynamoDB: for unit tests.
 
 use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use crate::api_auth::NonceStore;
 use crate::token::{CachedToken, TokenStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ struct Tables {
     messages: BTreeMap<MessageKey, StoredMessage>,
     dedupe: HashMap<String, MessageKey>,
     tokens: HashMap<String, TokenSlot>,
+    nonces: HashMap<(String, String), i64>,
 }
 
 /// A channel's cached token and its refresh lease (owner, end).
@@ -170,5 +172,22 @@ impl TokenStore for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+impl NonceStore for MemoryStore {
+    async fn claim(
+        &self,
+        partner: &str,
+        nonce: &str,
+        expires_at_secs: i64,
+    ) -> Result<bool, String> {
+        let mut tables = self.tables();
+        let key = (partner.to_owned(), nonce.to_owned());
+        if tables.nonces.contains_key(&key) {
+            return Ok(false);
+        }
+        tables.nonces.insert(key, expires_at_secs);
+        Ok(true)
     }
 }
