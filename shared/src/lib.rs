@@ -13,6 +13,7 @@ pub mod encode;
 pub mod event;
 pub mod handlers;
 pub mod inbound;
+pub mod outbound;
 pub mod queue;
 pub mod reply_window;
 pub mod routing;
