@@ -136,4 +136,76 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
     // One conversation, created once, with the time of its latest message.
     let conversations = store.conversations(channel, openid).await.unwrap();
     assert_eq!(conversations, vec![later]);
+
+    // A partner's message: once per client message id.
+    let reply = StoredMessage {
+        id: "out_1".into(),
+        direction: Direction::Out,
+        status: MessageStatus::Queued,
+        dedupe_key: None,
+        wechat_msg_id: None,
+        created_at_ms: second.created_at_ms + 1000,
+        content: serde_json::json!({"type": "text", "text": "Breakfast is included."}),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.put_outbound(&reply, "client-1").await.unwrap(),
+        Recorded::New
+    );
+    let retry = StoredMessage {
+        id: "out_2".into(),
+        ..reply.clone()
+    };
+    assert_eq!(
+        store.put_outbound(&retry, "client-1").await.unwrap(),
+        Recorded::Duplicate(Box::new(reply.clone())),
+        "the same client message id gives the first message"
+    );
+    assert_eq!(store.history(&conversation.id, 10).await.unwrap().len(), 3);
+    let found = store
+        .message(&conversation.id, reply.created_at_ms, &reply.id)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(reply.clone()));
+    assert_eq!(
+        store
+            .message(&conversation.id, reply.created_at_ms, "nope")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Status moves only from the states it may move from.
+    use MessageStatus::*;
+    assert!(store
+        .transition(&reply, &[Queued, Held], Sending, None)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .transition(&reply, &[Queued, Held], Sending, None)
+            .await
+            .unwrap(),
+        "already sending"
+    );
+    assert!(store
+        .transition(&reply, &[Sending], Failed, Some("45047"))
+        .await
+        .unwrap());
+    let failed = store
+        .message(&conversation.id, reply.created_at_ms, &reply.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (failed.status, failed.status_reason.as_deref()),
+        (Failed, Some("45047"))
+    );
+    assert!(
+        !store
+            .transition(&retry, &[Queued], Sending, None)
+            .await
+            .unwrap(),
+        "no such message"
+    );
 }

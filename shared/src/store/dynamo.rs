@@ -6,7 +6,10 @@
 //! a concurrent change of the user fails on its version and the caller reads again.
 
 use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
-use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use super::{
+    status_name, ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError,
+    StoredMessage,
+};
 use crate::api_auth::NonceStore;
 use crate::token::{CachedToken, TokenStore};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -110,21 +113,85 @@ impl DynamoStore {
         Ok(output.items.unwrap_or_default())
     }
 
-    async fn stored_duplicate(&self, dedupe_key: &str) -> Result<StoredMessage, StoreError> {
-        let dedupe = self
-            .get(keys::dedupe_pk(dedupe_key), DEDUPE_SK)
+    /// The message a pointer item (dedupe record, client message id) names.
+    async fn pointed(&self, pk: String, sk: &str) -> Result<StoredMessage, StoreError> {
+        let pointer = self
+            .get(pk, sk)
             .await?
-            .ok_or_else(|| StoreError::Malformed("dedupe record vanished".into()))?;
-        let text = |name: &str| match dedupe.get(name) {
+            .ok_or_else(|| StoreError::Malformed("pointer item vanished".into()))?;
+        let text = |name: &str| match pointer.get(name) {
             Some(AttributeValue::S(value)) => Ok(value.clone()),
-            _ => Err(StoreError::Malformed(format!("dedupe record lacks {name}"))),
+            _ => Err(StoreError::Malformed(format!("pointer item lacks {name}"))),
         };
         let message = self
             .get(text("message_pk")?, &text("message_sk")?)
             .await?
-            .ok_or_else(|| StoreError::Malformed("deduped message is missing".into()))?;
+            .ok_or_else(|| StoreError::Malformed("pointed message is missing".into()))?;
         record(message)
     }
+
+    /// A pointer item, written only if absent.
+    fn pointer(
+        &self,
+        pk: String,
+        sk: &str,
+        message: &StoredMessage,
+        expires_at: Option<i64>,
+    ) -> Result<Put, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(PK, s(pk))
+            .item(SK, s(sk))
+            .item("message_pk", s(keys::message_pk(&message.conversation_id)))
+            .item(
+                "message_sk",
+                s(keys::message_sk(message.created_at_ms, &message.id)),
+            )
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+        let put = match expires_at {
+            Some(at) => put.item(EXPIRES_AT, n(at)),
+            None => put,
+        };
+        built(put.build())
+    }
+
+    /// The message item, written only if absent.
+    fn new_message(&self, message: &StoredMessage) -> Result<Put, StoreError> {
+        let keys = [
+            (PK, s(keys::message_pk(&message.conversation_id))),
+            (SK, s(keys::message_sk(message.created_at_ms, &message.id))),
+        ];
+        built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item(message, &keys)?))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .build(),
+        )
+    }
+}
+
+/// The indexes of a cancelled transaction's items whose condition failed.
+fn failed_conditions(
+    error: &SdkError<TransactWriteItemsError, HttpResponse>,
+) -> Option<Vec<usize>> {
+    let SdkError::ServiceError(context) = error else {
+        return None;
+    };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = context.err() else {
+        return None;
+    };
+    Some(
+        cancelled
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(index, _)| index)
+            .collect(),
+    )
 }
 
 impl Store for DynamoStore {
@@ -145,33 +212,16 @@ impl Store for DynamoStore {
             .dedupe_key
             .clone()
             .unwrap_or_else(|| message.id.clone());
-        let message_pk = keys::message_pk(&message.conversation_id);
-        let message_sk = keys::message_sk(message.created_at_ms, &message.id);
         let user_pk = keys::user_pk(&user.channel, &user.openid);
 
-        let dedupe = Put::builder()
-            .table_name(&self.table)
-            .item(PK, s(keys::dedupe_pk(&dedupe_key)))
-            .item(SK, s(DEDUPE_SK))
-            .item("message_pk", s(&message_pk))
-            .item("message_sk", s(&message_sk))
-            .item(
-                EXPIRES_AT,
-                n(message.created_at_ms / 1000 + DEDUPE_TTL_SECS),
-            )
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build();
+        let dedupe = self.pointer(
+            keys::dedupe_pk(&dedupe_key),
+            DEDUPE_SK,
+            message,
+            Some(message.created_at_ms / 1000 + DEDUPE_TTL_SECS),
+        )?;
         // Never over a stored message, even if its dedupe record has expired.
-        let stored_message = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item(
-                message,
-                &[(PK, s(&message_pk)), (SK, s(&message_sk))],
-            )?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build();
+        let stored_message = self.new_message(message)?;
         let upsert_conversation = Update::builder()
             .table_name(&self.table)
             .key(PK, s(&user_pk))
@@ -219,12 +269,8 @@ impl Store for DynamoStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(built(dedupe)?).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(built(stored_message)?)
-                    .build(),
-            )
+            .transact_items(TransactWriteItem::builder().put(dedupe).build())
+            .transact_items(TransactWriteItem::builder().put(stored_message).build())
             .transact_items(
                 TransactWriteItem::builder()
                     .update(built(upsert_conversation)?)
@@ -235,36 +281,23 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(Recorded::New),
-            Err(SdkError::ServiceError(context)) => match context.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed = |index: usize| {
-                        cancelled
-                            .cancellation_reasons()
-                            .get(index)
-                            .and_then(|r| r.code())
-                            .is_some_and(|code| code == "ConditionalCheckFailed")
-                    };
-                    if failed(1) {
-                        let stored = self
-                            .get(message_pk, &message_sk)
-                            .await?
-                            .ok_or_else(|| StoreError::Malformed("message vanished".into()))?;
-                        Ok(Recorded::Duplicate(Box::new(record(stored)?)))
-                    } else if failed(0) {
-                        Ok(Recorded::Duplicate(Box::new(
-                            self.stored_duplicate(&dedupe_key).await?,
-                        )))
-                    } else if failed(3) {
-                        Err(StoreError::Conflict)
-                    } else {
-                        Err(StoreError::Unavailable(format!(
-                            "transaction cancelled: {cancelled}"
-                        )))
-                    }
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.contains(&1) => {
+                    let stored = self
+                        .message(&message.conversation_id, message.created_at_ms, &message.id)
+                        .await?;
+                    let stored =
+                        stored.ok_or_else(|| StoreError::Malformed("message vanished".into()))?;
+                    Ok(Recorded::Duplicate(Box::new(stored)))
                 }
-                other => Err(StoreError::Unavailable(other.to_string())),
+                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
+                    self.pointed(keys::dedupe_pk(&dedupe_key), DEDUPE_SK)
+                        .await?,
+                ))),
+                Some(failed) if failed.contains(&3) => Err(StoreError::Conflict),
+                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
+                None => Err(unavailable(error)),
             },
-            Err(error) => Err(unavailable(error)),
         }
     }
 
@@ -325,6 +358,92 @@ impl Store for DynamoStore {
             .into_iter()
             .map(record)
             .collect()
+    }
+
+    async fn put_outbound(
+        &self,
+        message: &StoredMessage,
+        client_message_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let client_pk = keys::client_message_pk(&message.partner, client_message_id);
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.pointer(client_pk.clone(), keys::CLIENT_SK, message, None)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.new_message(message)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
+                    self.pointed(client_pk, keys::CLIENT_SK).await?,
+                ))),
+                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
+                None => Err(unavailable(error)),
+            },
+        }
+    }
+
+    async fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.get(
+            keys::message_pk(conversation_id),
+            &keys::message_sk(created_at_ms, id),
+        )
+        .await?
+        .map(record)
+        .transpose()
+    }
+
+    async fn transition(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(&message.conversation_id)))
+            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
+            .condition_expression(format!(
+                "attribute_exists(#pk) AND #status IN ({})",
+                allowed.join(", ")
+            ))
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#reason", "status_reason")
+            .expression_attribute_values(":to", s(status_name(to)));
+        for (name, status) in allowed.iter().zip(from) {
+            update = update.expression_attribute_values(name, s(status_name(*status)));
+        }
+        let update = match reason {
+            Some(reason) => update
+                .update_expression("SET #status = :to, #reason = :reason")
+                .expression_attribute_values(":reason", s(reason)),
+            None => update.update_expression("SET #status = :to REMOVE #reason"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! | inbound dedupe record | `DEDUPE#{dedupe key}` | `DEDUPE` |
 //! | access token and its refresh lease | `TOKEN#{appid}` | `TOKEN` |
 //! | API request nonce (TTL) | `NONCE#{partner}#{nonce}` | `NONCE` |
+//! | a partner's client message id | `CLIENT#{partner}#{client message id}` | `CLIENT` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -58,6 +59,12 @@ pub fn nonce_pk(partner: &str, nonce: &str) -> String {
 }
 
 pub const NONCE_SK: &str = "NONCE";
+
+pub fn client_message_pk(partner: &str, client_message_id: &str) -> String {
+    format!("CLIENT#{partner}#{client_message_id}")
+}
+
+pub const CLIENT_SK: &str = "CLIENT";
 
 pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")

@@ -16,6 +16,7 @@ struct Tables {
     dedupe: HashMap<String, MessageKey>,
     tokens: HashMap<String, TokenSlot>,
     nonces: HashMap<(String, String), i64>,
+    client_ids: HashMap<(String, String), MessageKey>,
 }
 
 /// A channel's cached token and its refresh lease (owner, end).
@@ -136,6 +137,59 @@ impl Store for MemoryStore {
             .filter(|((c, o, _), _)| c == channel && o == openid)
             .map(|(_, conversation)| conversation.clone())
             .collect())
+    }
+
+    async fn put_outbound(
+        &self,
+        message: &StoredMessage,
+        client_message_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let client = (message.partner.clone(), client_message_id.to_owned());
+        if let Some(key) = tables.client_ids.get(&client) {
+            let stored = tables
+                .messages
+                .get(key)
+                .cloned()
+                .ok_or_else(|| StoreError::Malformed("client id without its message".into()))?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let key = message_key(message);
+        tables.client_ids.insert(client, key.clone());
+        tables.messages.insert(key, message.clone());
+        Ok(Recorded::New)
+    }
+
+    async fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(self
+            .tables()
+            .messages
+            .get(&(conversation_id.to_owned(), created_at_ms, id.to_owned()))
+            .cloned())
+    }
+
+    async fn transition(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
+            return Ok(false);
+        };
+        if !from.contains(&stored.status) {
+            return Ok(false);
+        }
+        stored.status = to;
+        stored.status_reason = reason.map(str::to_owned);
+        Ok(true)
     }
 }
 

@@ -174,6 +174,40 @@ pub trait Store: Send + Sync {
         channel: &str,
         openid: &str,
     ) -> impl Future<Output = Result<Vec<Conversation>, StoreError>> + Send;
+
+    /// Stores a partner's message once per `(partner, client_message_id)`: a repeat of the
+    /// request returns the message stored the first time.
+    fn put_outbound(
+        &self,
+        message: &StoredMessage,
+        client_message_id: &str,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// A message by its place: conversation, time and id.
+    fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
+
+    /// Moves a message to `to` only if its status is one of `from`; `false` when it was not
+    /// (another attempt got there first).
+    fn transition(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A status as it is stored.
+pub fn status_name(status: MessageStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
