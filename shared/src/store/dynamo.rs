@@ -156,6 +156,31 @@ impl DynamoStore {
         built(put.build())
     }
 
+    /// The user item at `user.version + 1`, written only over `user.version` (a new user,
+    /// version 0, only if absent).
+    fn user_put(&self, user: &ChannelUser) -> Result<Put, StoreError> {
+        let user_pk = keys::user_pk(&user.channel, &user.openid);
+        let mut written = user.clone();
+        written.version += 1;
+        let mut user_keys = vec![(PK, s(&user_pk)), (SK, s(USER_SK))];
+        if let Some(app_user) = &user.app_user_id {
+            user_keys.push((GSI1_PK, s(keys::app_user_gsi1pk(app_user))));
+            user_keys.push((GSI1_SK, s(&user_pk)));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(&written, &user_keys)?))
+            .expression_attribute_names("#pk", PK);
+        let put = if user.version == 0 {
+            put.condition_expression("attribute_not_exists(#pk)")
+        } else {
+            put.condition_expression("attribute_exists(#pk) AND #version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(user.version))
+        };
+        built(put.build())
+    }
+
     /// The message item, written only if absent.
     fn new_message(&self, message: &StoredMessage) -> Result<Put, StoreError> {
         let keys = [
@@ -244,27 +269,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":created", n(conversation.created_at_ms))
             .expression_attribute_values(":last", n(conversation.last_message_at_ms))
             .build();
-        let mut written = user.clone();
-        written.version += 1;
-        let mut user_keys = vec![(PK, s(&user_pk)), (SK, s(USER_SK))];
-        if let Some(app_user) = &user.app_user_id {
-            user_keys.push((GSI1_PK, s(keys::app_user_gsi1pk(app_user))));
-            user_keys.push((GSI1_SK, s(&user_pk)));
-        }
-        // Written only over the version read: a new user must not exist yet.
-        let put_user = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item(&written, &user_keys)?))
-            .expression_attribute_names("#pk", PK);
-        let put_user = if user.version == 0 {
-            put_user.condition_expression("attribute_not_exists(#pk)")
-        } else {
-            put_user
-                .condition_expression("attribute_exists(#pk) AND #version = :read")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":read", n(user.version))
-        }
-        .build();
+        let put_user = self.user_put(user)?;
 
         let result = self
             .client
@@ -276,7 +281,7 @@ impl Store for DynamoStore {
                     .update(built(upsert_conversation)?)
                     .build(),
             )
-            .transact_items(TransactWriteItem::builder().put(built(put_user)?).build())
+            .transact_items(TransactWriteItem::builder().put(put_user).build())
             .send()
             .await;
         match result {
@@ -406,6 +411,25 @@ impl Store for DynamoStore {
         .await?
         .map(record)
         .transpose()
+    }
+
+    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
+        let put = self.user_put(user)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Err(StoreError::Conflict),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     async fn transition(

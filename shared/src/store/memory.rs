@@ -173,6 +173,18 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let key = (user.channel.clone(), user.openid.clone());
+        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(key, written);
+        Ok(())
+    }
+
     async fn transition(
         &self,
         message: &StoredMessage,

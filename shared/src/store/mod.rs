@@ -191,6 +191,9 @@ pub trait Store: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
 
+    /// Writes the user over the version it was read at (and bumps the version).
+    fn put_user(&self, user: &ChannelUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Moves a message to `to` only if its status is one of `from`; `false` when it was not
     /// (another attempt got there first).
     fn transition(
