@@ -8,6 +8,7 @@ pub mod aws;
 pub mod callback;
 pub mod config;
 pub mod crypto;
+pub mod dispatch;
 pub mod document;
 pub mod encode;
 pub mod event;

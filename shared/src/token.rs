@@ -49,7 +49,8 @@ pub trait TokenStore: Send + Sync {
         &self,
         appid: &str,
     ) -> impl Future<Output = Result<Option<CachedToken>, String>> + Send;
-    /// Takes the refresh lease if nobody holds it (or it ran out); `true` when taken.
+    /// Takes the refresh lease if nobody holds it (or it ran out) and no fresh token is
+    /// saved (the last holder may have saved one since it was read); `true` when taken.
     fn try_lease(
         &self,
         appid: &str,

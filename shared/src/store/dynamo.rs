@@ -507,9 +507,18 @@ impl TokenStore for DynamoStore {
             .key(PK, s(keys::token_pk(appid)))
             .key(SK, s(keys::TOKEN_SK))
             .update_expression("SET #owner = :owner, #until = :until")
-            .condition_expression("attribute_not_exists(#until) OR #until < :now")
+            // Free, and no fresh token saved meanwhile by the last holder.
+            .condition_expression(
+                "(attribute_not_exists(#until) OR #until < :now) \
+                 AND (attribute_not_exists(#expires) OR #expires < :stale_before)",
+            )
             .expression_attribute_names("#owner", "lease_owner")
             .expression_attribute_names("#until", "lease_until_ms")
+            .expression_attribute_names("#expires", "expires_at_ms")
+            .expression_attribute_values(
+                ":stale_before",
+                n(now_ms + crate::token::REFRESH_MARGIN_MS),
+            )
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(now_ms + crate::token::LEASE_MS))
             .expression_attribute_values(":now", n(now_ms))

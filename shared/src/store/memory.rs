@@ -216,8 +216,12 @@ impl TokenStore for MemoryStore {
 
     async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, String> {
         let mut tables = self.tables();
-        let (_, lease) = tables.tokens.entry(appid.to_owned()).or_default();
-        if lease.as_ref().is_some_and(|(_, until)| *until >= now_ms) {
+        let (token, lease) = tables.tokens.entry(appid.to_owned()).or_default();
+        let held = lease.as_ref().is_some_and(|(_, until)| *until >= now_ms);
+        let fresh = token
+            .as_ref()
+            .is_some_and(|t| t.expires_at_ms >= now_ms + crate::token::REFRESH_MARGIN_MS);
+        if held || fresh {
             return Ok(false);
         }
         *lease = Some((owner.to_owned(), now_ms + crate::token::LEASE_MS));

@@ -153,7 +153,7 @@ impl Fake {
         self.world().sent.clone()
     }
 
-    /// How many times a token was fetched for `appid` (both APIs).
+    /// How many token requests for `appid` were answered (both APIs).
     pub fn token_fetches(&self, appid: &str) -> u32 {
         self.world().token_fetches.get(appid).copied().unwrap_or(0)
     }
@@ -231,7 +231,6 @@ impl Fake {
                 expires_at_ms: now_ms() + TOKEN_LIFETIME_MS,
             },
         );
-        *world.token_fetches.entry(appid.to_owned()).or_default() += 1;
         token
     }
 }
@@ -293,6 +292,10 @@ async fn stable_token(State(fake): State<Fake>, body: axum::body::Bytes) -> Resp
             (token, now + TOKEN_LIFETIME_MS)
         }
     };
+    *world
+        .token_fetches
+        .entry(request.appid.clone())
+        .or_default() += 1;
     Json(json!({ "access_token": token, "expires_in": (expires_at_ms - now) / 1000 }))
         .into_response()
 }
@@ -320,6 +323,7 @@ async fn classic_token(State(fake): State<Fake>, Query(params): Params) -> Respo
         }
     }
     let token = fake.issue(&mut world, &appid);
+    *world.token_fetches.entry(appid.clone()).or_default() += 1;
     world.classic.insert(appid, token.clone());
     Json(json!({ "access_token": token, "expires_in": TOKEN_LIFETIME_MS / 1000 })).into_response()
 }
