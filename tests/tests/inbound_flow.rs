@@ -121,10 +121,25 @@ impl Bridge {
         (event.records.len(), response)
     }
 
-    /// Two consumers at once, as concurrent Lambda invocations poll: each polls until
-    /// the queue has nothing visible.
+    /// Two consumers processing batches at once, as concurrent Lambda invocations do. Their
+    /// receives take turns: the emulator's receive is not atomic under concurrent calls
+    /// (SQS's is), so two racing receives could both get one group's messages.
     async fn drain_concurrently(&self) {
-        tokio::join!(self.drain(), self.drain());
+        let receiving = tokio::sync::Mutex::new(());
+        let consumer = || async {
+            for _ in 0..20 {
+                let event = {
+                    let _turn = receiving.lock().await;
+                    receive_batch(&self.sqs, &self.queues.queue_url).await
+                };
+                if event.records.is_empty() {
+                    return;
+                }
+                let response = self.inbound.handle(event.clone(), None).await;
+                settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
+            }
+        };
+        tokio::join!(consumer(), consumer());
     }
 
     /// Polls until the queue has nothing visible.

@@ -8,45 +8,30 @@
 //! times is parked too, with its reason, before SQS's own redrive would move it silently.
 //! Records the invocation has no time left for are returned untouched.
 
+use super::fifo::{read_body, FifoConsumer, RecordOutcome};
 use crate::inbound::{Inbound, Outcome};
 use crate::queue::{InboundMessage, Parking};
 use crate::store::Store;
 use crate::webhook::WebhookSender;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use std::collections::HashSet;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
-/// Backoff before a retried record is seen again: 30 s, doubling per receive, at most 15 min.
-pub fn backoff_secs(receive_count: u32) -> i32 {
-    let doubled = 30i64 << receive_count.saturating_sub(1).min(5);
-    doubled.min(900) as i32
-}
-
-/// What one record may take at worst: the webhook's timeout and the store's calls.
-const RECORD_BUDGET_MS: i64 = 10_000;
-
-/// Receives before a retried record is parked (`maxReceiveCount` of the queue is higher,
-/// so the bridge parks it with its reason first).
-pub const DEFAULT_MAX_RECEIVES: u32 = 100;
+pub use super::fifo::DEFAULT_MAX_RECEIVES;
 
 pub struct InboundHandler<S, W, P> {
     inbound: Inbound<S, W>,
-    parking: P,
-    clock: fn() -> i64,
-    max_receives: u32,
+    consumer: FifoConsumer<P>,
 }
 
 impl<S: Store, W: WebhookSender, P: Parking> InboundHandler<S, W, P> {
     pub fn new(inbound: Inbound<S, W>, parking: P) -> Self {
         Self {
             inbound,
-            parking,
-            clock: super::callback::system_clock_ms,
-            max_receives: DEFAULT_MAX_RECEIVES,
+            consumer: FifoConsumer::new(parking),
         }
     }
 
     pub fn with_max_receives(mut self, max_receives: u32) -> Self {
-        self.max_receives = max_receives.max(1);
+        self.consumer = self.consumer.with_max_receives(max_receives);
         self
     }
 
@@ -56,93 +41,24 @@ impl<S: Store, W: WebhookSender, P: Parking> InboundHandler<S, W, P> {
 
     /// Handles a batch; `deadline_ms` is when the invocation must have answered.
     pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
-        let mut failed_groups: HashSet<String> = HashSet::new();
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
-            let group = record
-                .attributes
-                .get("MessageGroupId")
-                .cloned()
-                .unwrap_or_default();
-            let out_of_time = deadline_ms.is_some_and(|d| (self.clock)() + RECORD_BUDGET_MS > d);
-            let done = if failed_groups.contains(&group) || out_of_time {
-                // Waits behind its group's failure (or for another invocation) as long as
-                // the failed record does.
-                self.back_off(record).await;
-                false
-            } else {
-                self.settle(record, &group).await
-            };
-            if !done {
-                failed_groups.insert(group);
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
-    }
-
-    fn receives(record: &SqsMessage) -> u32 {
-        record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1)
-    }
-
-    async fn back_off(&self, record: &SqsMessage) {
-        if let Some(receipt) = record.receipt_handle.as_deref() {
-            let delay = backoff_secs(Self::receives(record));
-            if let Err(error) = self.parking.delay(receipt, delay).await {
-                tracing::warn!(%error, "no backoff; retried after the visibility timeout");
-            }
-        }
-    }
-
-    async fn park(&self, record: &SqsMessage, group: &str, reason: &str) -> bool {
-        let body = record.body.as_deref().unwrap_or_default();
-        let message_id = record.message_id.as_deref().unwrap_or_default();
-        tracing::warn!(message_id, %reason, "inbound message parked in the dead-letter queue");
-        match self.parking.park(body, group, message_id, reason).await {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(message_id, %error, "could not park; it will be retried");
-                false
-            }
-        }
-    }
-
-    /// Processes one record; `true` when it is done with (delivered, settled or parked).
-    async fn settle(&self, record: &SqsMessage, group: &str) -> bool {
-        let body = record.body.as_deref().unwrap_or_default();
-        let outcome = match serde_json::from_str::<InboundMessage>(body) {
-            Ok(message) => self.inbound.process(&message, (self.clock)()).await,
-            // The parser's message may quote the body: only where it failed is kept.
-            Err(error) => Outcome::Refused(format!(
-                "not an inbound message ({:?} error at line {} column {})",
-                error.classify(),
-                error.line(),
-                error.column()
-            )),
-        };
-        match outcome {
-            Outcome::Delivered | Outcome::AlreadyDone => true,
-            Outcome::Refused(reason) => self.park(record, group, &reason).await,
-            Outcome::Retry(reason) if Self::receives(record) >= self.max_receives => {
-                let reason = format!(
-                    "retries exhausted after {} receives: {reason}",
-                    self.max_receives
-                );
-                self.park(record, group, &reason).await
-            }
-            Outcome::Retry(reason) => {
-                let message_id = record.message_id.as_deref().unwrap_or_default();
-                tracing::warn!(message_id, receives = Self::receives(record), %reason, "inbound message will be retried");
-                self.back_off(record).await;
-                false
-            }
-        }
+        let inbound = &self.inbound;
+        let now_ms = self.consumer.now_ms();
+        self.consumer
+            .handle(&event, deadline_ms, |record| {
+                let message = read_body::<InboundMessage>(record);
+                async move {
+                    let message = match message {
+                        Ok(message) => message,
+                        Err(reason) => return RecordOutcome::Park(reason),
+                    };
+                    match inbound.process(&message, now_ms).await {
+                        Outcome::Delivered | Outcome::AlreadyDone => RecordOutcome::Done,
+                        Outcome::Refused(reason) => RecordOutcome::Park(reason),
+                        Outcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    }
+                }
+            })
+            .await
     }
 }
 
@@ -237,13 +153,13 @@ mod tests {
         let handler = handler();
         let response = handler.handle(batch("o1", 3, 2), None).await;
         assert_eq!(failures(&response), ["o1-0", "o1-1", "o1-2"]);
-        let delays = handler.parking.delays.lock().unwrap().clone();
+        let delays = handler.consumer.parking.delays.lock().unwrap().clone();
         assert_eq!(delays.len(), 3);
         assert!(
             delays.iter().all(|(_, seconds)| *seconds == 60),
             "{delays:?}"
         );
-        assert!(handler.parking.parked.lock().unwrap().is_empty());
+        assert!(handler.consumer.parking.parked.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -251,7 +167,7 @@ mod tests {
         let handler = handler();
         let response = handler.handle(batch("o1", 1, 3), None).await;
         assert!(failures(&response).is_empty(), "parked counts as done");
-        let parked = handler.parking.parked.lock().unwrap().clone();
+        let parked = handler.consumer.parking.parked.lock().unwrap().clone();
         assert_eq!(parked.len(), 1);
         assert!(
             parked[0]
@@ -283,18 +199,8 @@ mod tests {
         event.records[0].body = Some(r#"{"secret words": 1}"#.into());
         let response = handler.handle(event, None).await;
         assert!(failures(&response).is_empty());
-        let parked = handler.parking.parked.lock().unwrap().clone();
-        assert!(
-            parked[0].1.starts_with("not an inbound message"),
-            "{parked:?}"
-        );
+        let parked = handler.consumer.parking.parked.lock().unwrap().clone();
+        assert!(parked[0].1.starts_with("unreadable record"), "{parked:?}");
         assert!(!parked[0].1.contains("secret"), "{parked:?}");
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let delays: Vec<i32> = (1..=8).map(backoff_secs).collect();
-        assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900, 900]);
-        assert_eq!(backoff_secs(0), 30);
     }
 }

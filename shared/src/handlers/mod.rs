@@ -2,6 +2,7 @@
 //! configuration and clients and hands requests to these.
 
 pub mod callback;
+pub mod fifo;
 pub mod inbound;
 
 use lambda_http::{Body, Response};

@@ -525,7 +525,17 @@ impl TokenStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            // Read back: the lease is ours only if we are its owner now (a fence that costs
+            // one read on the rare refresh path).
+            Ok(_) => {
+                let item = self
+                    .get(keys::token_pk(appid), keys::TOKEN_SK)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(
+                    matches!(item.as_ref().and_then(|i| i.get("lease_owner")), Some(AttributeValue::S(o)) if o == owner),
+                )
+            }
             Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(DisplayErrorContext(error).to_string()),
         }
