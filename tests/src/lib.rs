@@ -80,7 +80,12 @@ pub struct InboundQueues {
 }
 
 pub async fn create_inbound_queues(client: &aws_sdk_sqs::Client) -> InboundQueues {
-    let name = unique_name("inbound");
+    create_fifo_queues(client, "inbound").await
+}
+
+/// A FIFO queue and its DLQ shaped as `template.yaml`'s `inbound.fifo` and `outbound.fifo`.
+pub async fn create_fifo_queues(client: &aws_sdk_sqs::Client, purpose: &str) -> InboundQueues {
+    let name = unique_name(purpose);
     let dlq_url = client
         .create_queue()
         .queue_name(format!("{name}-dlq.fifo"))

@@ -242,3 +242,63 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
     assert_eq!(s.status(&refused).await, MessageStatus::Failed);
     assert_eq!(s.statuses(), ["sent", "failed"]);
 }
+
+#[tokio::test]
+async fn the_dispatch_function_sends_a_conversations_replies_in_order_from_outbound_fifo() {
+    use wxbridge::handlers::dispatch::DispatchHandler;
+    use wxbridge::queue::SqsParking;
+    use wxbridge_integration::{
+        create_fifo_queues, drain, receive_batch, settle_batch, sqs_client,
+    };
+
+    let s = setup().await;
+    s.user_writes("o_fin").await;
+    let replies = [
+        s.reply("o_fin", 1, "first").await,
+        s.reply("o_fin", 2, "second").await,
+    ];
+    let sqs = sqs_client().await;
+    let queues = create_fifo_queues(&sqs, "outbound").await;
+    let ghost = OutboundRef {
+        conversation_id: "mp:o_fin:hotel-9".into(),
+        created_at_ms: 1,
+        message_id: "out_ghost".into(),
+    };
+    for target in replies.iter().chain([&ghost]) {
+        sqs.send_message()
+            .queue_url(&queues.queue_url)
+            .message_group_id(&target.conversation_id)
+            .message_deduplication_id(&target.message_id)
+            .message_body(serde_json::to_string(target).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let Setup { fake, dispatch, .. } = s;
+    let handler = DispatchHandler::new(
+        dispatch,
+        SqsParking::new(sqs.clone(), &queues.queue_url, &queues.dlq_url),
+    );
+    let event = receive_batch(&sqs, &queues.queue_url).await;
+    assert_eq!(event.records.len(), 3);
+    let response = handler.handle(event.clone(), None).await;
+    assert!(response.batch_item_failures.is_empty());
+    settle_batch(&sqs, &queues.queue_url, &event, &response).await;
+    let texts: Vec<String> = fake
+        .sent()
+        .iter()
+        .map(|s| s.body["text"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["【Hotel Lotus】first", "【Hotel Lotus】second"]);
+    let parked = drain(&sqs, &queues.dlq_url).await;
+    assert_eq!(
+        parked.len(),
+        1,
+        "a record naming no stored message is parked"
+    );
+    assert!(parked[0].body.contains("out_ghost"));
+    assert!(receive_batch(&sqs, &queues.queue_url)
+        .await
+        .records
+        .is_empty());
+}

@@ -2,6 +2,7 @@
 //! configuration and clients and hands requests to these.
 
 pub mod callback;
+pub mod dispatch;
 pub mod fifo;
 pub mod inbound;
 
