@@ -24,3 +24,8 @@ pub async fn load_sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// An environment variable a function cannot start without.
+pub fn required_env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set"))
+}

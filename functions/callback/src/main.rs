@@ -3,7 +3,7 @@
 
 use lambda_http::{run, service_fn, Error, Request};
 use std::sync::Arc;
-use wxbridge::aws::load_sdk_config;
+use wxbridge::aws::{load_sdk_config, required_env};
 use wxbridge::config::BridgeConfig;
 use wxbridge::handlers::callback::CallbackService;
 use wxbridge::queue::SqsInboundQueue;
@@ -13,8 +13,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let aws = load_sdk_config().await;
     let config = BridgeConfig::load(&aws).await?;
-    let queue_url =
-        std::env::var("INBOUND_QUEUE_URL").map_err(|_| "INBOUND_QUEUE_URL is not set")?;
+    let queue_url = required_env("INBOUND_QUEUE_URL")?;
     let queue = SqsInboundQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let service = Arc::new(CallbackService::new(&config, queue));
     run(service_fn(move |request: Request| {

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
-use wxbridge::aws::load_sdk_config;
+use wxbridge::aws::{load_sdk_config, required_env as env};
 use wxbridge::config::BridgeConfig;
 use wxbridge::dispatch::Dispatch;
 use wxbridge::handlers::callback::system_clock_ms;
@@ -14,10 +14,6 @@ use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::token::Tokens;
 use wxbridge::webhook::HttpWebhookSender;
 use wxbridge::wechat_api::WeChatApi;
-
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

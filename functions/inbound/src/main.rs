@@ -4,17 +4,13 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
-use wxbridge::aws::load_sdk_config;
+use wxbridge::aws::{load_sdk_config, required_env as env};
 use wxbridge::config::BridgeConfig;
 use wxbridge::handlers::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 use wxbridge::inbound::Inbound;
 use wxbridge::queue::SqsParking;
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::webhook::HttpWebhookSender;
-
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
