@@ -208,10 +208,15 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
         {
             Delivery::Delivered => match self
                 .store
-                .set_status(message, MessageStatus::Delivered, None)
+                .transition(
+                    message,
+                    &[MessageStatus::Received],
+                    MessageStatus::Delivered,
+                    None,
+                )
                 .await
             {
-                Ok(()) => Outcome::Delivered,
+                Ok(_) => Outcome::Delivered,
                 // The partner has it; a redelivery repeats the webhook, which it drops by id.
                 Err(error) => Outcome::Retry(format!("delivered, status not stored: {error}")),
             },
@@ -226,10 +231,15 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
     async fn refuse(&self, message: &StoredMessage, reason: String) -> Outcome {
         match self
             .store
-            .set_status(message, MessageStatus::Failed, Some(&reason))
+            .transition(
+                message,
+                &[MessageStatus::Received],
+                MessageStatus::Failed,
+                Some(&reason),
+            )
             .await
         {
-            Ok(()) => Outcome::Refused(reason),
+            Ok(_) => Outcome::Refused(reason),
             Err(error) => Outcome::Retry(format!("{reason}; status not stored: {error}")),
         }
     }

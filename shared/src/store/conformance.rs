@@ -107,14 +107,24 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
             .unwrap(),
         Recorded::New
     );
-    store
-        .set_status(&first, MessageStatus::Delivered, None)
+    assert!(store
+        .transition(
+            &first,
+            &[MessageStatus::Received],
+            MessageStatus::Delivered,
+            None
+        )
         .await
-        .unwrap();
-    store
-        .set_status(&second, MessageStatus::Failed, Some("partner answered 400"))
+        .unwrap());
+    assert!(store
+        .transition(
+            &second,
+            &[MessageStatus::Received],
+            MessageStatus::Failed,
+            Some("partner answered 400")
+        )
         .await
-        .unwrap();
+        .unwrap());
     let history = store.history(&conversation.id, 10).await.unwrap();
     assert_eq!(
         history.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),

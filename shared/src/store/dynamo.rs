@@ -306,41 +306,6 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn set_status(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let status =
-            serde_json::to_value(status).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let status = status.as_str().unwrap_or_default().to_owned();
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(&message.conversation_id)))
-            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":status", s(status));
-        let update = match reason {
-            Some(reason) => update
-                .update_expression("SET #status = :status, #reason = :reason")
-                .expression_attribute_names("#reason", "status_reason")
-                .expression_attribute_values(":reason", s(reason)),
-            None => update
-                .update_expression("SET #status = :status REMOVE #reason")
-                .expression_attribute_names("#reason", "status_reason"),
-        };
-        update
-            .expression_attribute_names("#status", "status")
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
     async fn history(
         &self,
         conversation_id: &str,

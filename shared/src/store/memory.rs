@@ -93,22 +93,6 @@ impl Store for MemoryStore {
         Ok(Recorded::New)
     }
 
-    async fn set_status(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        let stored = tables
-            .messages
-            .get_mut(&message_key(message))
-            .ok_or_else(|| StoreError::Malformed(format!("no message {}", message.id)))?;
-        stored.status = status;
-        stored.status_reason = reason.map(str::to_owned);
-        Ok(())
-    }
-
     async fn history(
         &self,
         conversation_id: &str,

@@ -154,13 +154,6 @@ pub trait Store: Send + Sync {
         user: &ChannelUser,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
-    fn set_status(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-        reason: Option<&str>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// A conversation's messages, newest first.
     fn history(
         &self,
