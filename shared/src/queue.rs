@@ -95,7 +95,7 @@ impl InboundQueue for SqsInboundQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(sqs_error)?;
         Ok(())
     }
 }
