@@ -162,6 +162,10 @@ pub struct BridgeConfig {
     /// Where WeChat's server API is: the real one, or the local fake.
     #[serde(default = "default_wechat_api_base")]
     pub wechat_api_base: String,
+    /// The typing-indicator path under `wechat_api_base`: WeChat's docs name two (protocol
+    /// notes §3.3); the newer page's is the default.
+    #[serde(default = "default_typing_path")]
+    pub typing_path: String,
     /// How far a push's `timestamp` may be from now, in seconds; `null` turns the check
     /// off (only for replaying recorded sample events locally).
     #[serde(default = "default_timestamp_tolerance")]
@@ -173,6 +177,10 @@ pub struct BridgeConfig {
 
 fn default_wechat_api_base() -> String {
     "https://api.weixin.qq.com".to_owned()
+}
+
+fn default_typing_path() -> String {
+    "cgi-bin/message/custom/business/typing".to_owned()
 }
 
 fn default_timestamp_tolerance() -> Option<u64> {

@@ -1,9 +1,15 @@
-//! The inbound queue: what `callback` hands to `inbound`.
+//! The queues between the functions.
 //!
-//! `inbound.fifo` keeps order per user (MessageGroupId = channel + openid) and collapses
-//! WeChat's retries (MessageDeduplicationId = the event's dedupe key; SQS drops a repeat
-//! within 5 minutes, the same span as WeChat's retries).
+//! `inbound.fifo` (what `callback` hands to `inbound`) keeps order per user
+//! (MessageGroupId = channel + openid) and collapses WeChat's retries
+//! (MessageDeduplicationId = the event's dedupe key; SQS drops a repeat within 5 minutes,
+//! the same span as WeChat's retries).
+//!
+//! `outbound.fifo` (what `api` and `inbound` hand to `dispatch`) keeps order per
+//! conversation (MessageGroupId = conversation id) and carries only where the message is
+//! stored ([`OutboundRef`]).
 
+use crate::dispatch::OutboundRef;
 use crate::event::CallbackEvent;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -57,7 +63,7 @@ pub fn sqs_id(value: &str) -> String {
 }
 
 #[derive(Debug, Error)]
-#[error("inbound queue unavailable: {0}")]
+#[error("queue unavailable: {0}")]
 pub struct QueueError(pub String);
 
 /// The port `callback` sends through.
@@ -68,35 +74,72 @@ pub trait InboundQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// `inbound.fifo` on Amazon SQS.
+/// The port `api` and `inbound` send partner messages to `dispatch` through.
+pub trait OutboundQueue: Send + Sync {
+    /// Enqueues in the conversation's group. `deduplication_id` names this sending: the
+    /// message id for the first, something new for a release of a held message (SQS would
+    /// drop a repeat of an id within 5 minutes).
+    fn enqueue(
+        &self,
+        target: &OutboundRef,
+        deduplication_id: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A FIFO queue on Amazon SQS: `inbound.fifo` or `outbound.fifo`.
 #[derive(Debug, Clone)]
-pub struct SqsInboundQueue {
+pub struct SqsFifoQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
 }
 
-impl SqsInboundQueue {
+impl SqsFifoQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
         }
     }
-}
 
-impl InboundQueue for SqsInboundQueue {
-    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+    async fn send<T: Serialize>(
+        &self,
+        body: &T,
+        group_id: String,
+        deduplication_id: String,
+    ) -> Result<(), QueueError> {
+        let body = serde_json::to_string(body).map_err(|e| QueueError(e.to_string()))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_group_id(message.group_id())
-            .message_deduplication_id(message.deduplication_id())
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id)
             .message_body(body)
             .send()
             .await
             .map_err(sqs_error)?;
         Ok(())
+    }
+}
+
+impl InboundQueue for SqsFifoQueue {
+    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
+        self.send(message, message.group_id(), message.deduplication_id())
+            .await
+    }
+}
+
+impl OutboundQueue for SqsFifoQueue {
+    async fn enqueue(
+        &self,
+        target: &OutboundRef,
+        deduplication_id: &str,
+    ) -> Result<(), QueueError> {
+        self.send(
+            target,
+            sqs_id(&target.conversation_id),
+            sqs_id(deduplication_id),
+        )
+        .await
     }
 }
 
@@ -143,6 +186,41 @@ impl InboundQueue for MemoryQueue {
             .lock()
             .expect("queue lock")
             .push(message.clone());
+        Ok(())
+    }
+}
+
+/// An in-memory `outbound.fifo` for unit tests: every enqueue with its deduplication id.
+#[derive(Debug, Default)]
+pub struct MemoryOutboundQueue {
+    sent: Mutex<Vec<(OutboundRef, String)>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryOutboundQueue {
+    pub fn sent(&self) -> Vec<(OutboundRef, String)> {
+        self.sent.lock().expect("queue lock").clone()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl OutboundQueue for MemoryOutboundQueue {
+    async fn enqueue(
+        &self,
+        target: &OutboundRef,
+        deduplication_id: &str,
+    ) -> Result<(), QueueError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError("memory queue told to fail".into()));
+        }
+        self.sent
+            .lock()
+            .expect("queue lock")
+            .push((target.clone(), deduplication_id.to_owned()));
         Ok(())
     }
 }

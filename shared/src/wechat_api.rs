@@ -1,5 +1,5 @@
-//! WeChat's server API, as the bridge calls it (protocol notes §3–§5): access tokens and
-//! sends. The base URL is configuration, so the real API and the local fake are swapped by
+//! WeChat's server API, as the bridge calls it (protocol notes §3–§5): access tokens,
+//! sends, typing and temporary media. The base URL is configuration, so the real API and the local fake are swapped by
 //! configuration only.
 
 use serde::Deserialize;
@@ -16,6 +16,8 @@ pub enum ApiError {
     Transport(String),
     #[error("WeChat's answer is not what the API documents")]
     Malformed,
+    #[error("the answer is over {0} bytes")]
+    TooLarge(usize),
 }
 
 /// What to do about a failed call (§3.5).
@@ -147,6 +149,125 @@ impl WeChatApi {
         .await
         .map(drop)
     }
+}
+
+/// Media WeChat holds, as `media/get` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl WeChatApi {
+    /// The typing indicator (§3.3). `path` is configuration: the docs name two paths.
+    pub async fn typing(
+        &self,
+        path: &str,
+        token: &str,
+        touser: &str,
+        typing: bool,
+    ) -> Result<(), ApiError> {
+        let command = if typing { "Typing" } else { "CancelTyping" };
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        self.call(
+            self.http
+                .post(url)
+                .query(&[("access_token", token)])
+                .json(&json!({ "touser": touser, "command": command })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `cgi-bin/media/upload?type=image` (§3.4): the media id, valid for 3 days.
+    pub async fn upload_image(
+        &self,
+        token: &str,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ApiError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str(content_type)
+            .map_err(|_| ApiError::Malformed)?;
+        let form = reqwest::multipart::Form::new().part("media", part);
+        let answer = self
+            .call(
+                self.http
+                    .post(format!("{}/cgi-bin/media/upload", self.base))
+                    .query(&[("access_token", token), ("type", "image")])
+                    .multipart(form),
+            )
+            .await?;
+        answer["media_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(ApiError::Malformed)
+    }
+
+    /// `cgi-bin/media/get` (§3.4): the bytes, or WeChat's JSON error. At most `max_bytes`.
+    pub async fn media(
+        &self,
+        token: &str,
+        media_id: &str,
+        max_bytes: usize,
+    ) -> Result<Media, ApiError> {
+        let response = self
+            .http
+            .get(format!("{}/cgi-bin/media/get", self.base))
+            .query(&[("access_token", token), ("media_id", media_id)])
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ApiError::Http(status));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = read_at_most(response, max_bytes).await?;
+        if content_type.starts_with("application/json") || content_type.starts_with("text/") {
+            let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::Malformed)?;
+            return Err(ApiError::WeChat {
+                errcode: body["errcode"].as_i64().ok_or(ApiError::Malformed)?,
+                errmsg: body["errmsg"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(Media {
+            content_type,
+            bytes,
+        })
+    }
+}
+
+/// Reads a body, refusing one over `max_bytes` without reading it all.
+pub async fn read_at_most(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes as u64)
+    {
+        return Err(ApiError::TooLarge(max_bytes));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiError::Transport(e.without_url().to_string()))?
+    {
+        if bytes.len() + chunk.len() > max_bytes {
+            return Err(ApiError::TooLarge(max_bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use wxbridge::config::{BridgeConfig, Channels};
 use wxbridge::encode::{seal, SignedPush};
 use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
 use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
-use wxbridge::queue::{InboundMessage, SqsInboundQueue};
+use wxbridge::queue::{InboundMessage, SqsFifoQueue};
 use wxbridge_integration::{
     counted_sqs_client, create_inbound_queues, drain, sqs_client, InboundQueues, RequestCounter,
 };
@@ -22,7 +22,7 @@ const CONFIG: &str = r#"{"channels":[
 struct Harness {
     config: BridgeConfig,
     channels: Channels,
-    service: CallbackService<SqsInboundQueue>,
+    service: CallbackService<SqsFifoQueue>,
     client: aws_sdk_sqs::Client,
     counter: RequestCounter,
     queues: InboundQueues,
@@ -35,7 +35,7 @@ async fn harness() -> Harness {
     let (handler_client, counter) = counted_sqs_client().await;
     let service = CallbackService::new(
         &config,
-        SqsInboundQueue::new(handler_client, &queues.queue_url),
+        SqsFifoQueue::new(handler_client, &queues.queue_url),
     );
     Harness {
         channels: Channels::new(&config),
@@ -202,7 +202,7 @@ async fn an_unreachable_queue_answers_503_and_a_retry_lands() {
     let h = harness().await;
     let broken = CallbackService::new(
         &h.config,
-        SqsInboundQueue::new(h.client.clone(), format!("{}-missing", h.queues.queue_url)),
+        SqsFifoQueue::new(h.client.clone(), format!("{}-missing", h.queues.queue_url)),
     );
     let push = h.seal("mp-safe", &text("gh_safe", "o_dave", 9_001, "hello?"));
     let response = broken.handle(push.request("mp-safe")).await;
@@ -223,7 +223,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
             .endpoint_url(endpoint)
             .build(),
     );
-    let stuck = CallbackService::new(&h.config, SqsInboundQueue::new(client, "http://q/1/x.fifo"));
+    let stuck = CallbackService::new(&h.config, SqsFifoQueue::new(client, "http://q/1/x.fifo"));
     let push = h.seal("mp-safe", &text("gh_safe", "o_erin", 9_101, "anyone?"));
     let started = std::time::Instant::now();
     let response = stuck.handle(push.request("mp-safe")).await;

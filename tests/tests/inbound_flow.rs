@@ -9,7 +9,7 @@ use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
 use wxbridge::handlers::inbound::InboundHandler;
 use wxbridge::inbound::Inbound;
-use wxbridge::queue::{SqsInboundQueue, SqsParking};
+use wxbridge::queue::{SqsFifoQueue, SqsParking};
 use wxbridge::session_from::sign;
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::store::{MessageStatus, Store};
@@ -19,7 +19,7 @@ use wxbridge_integration::*;
 struct Bridge {
     config: BridgeConfig,
     channels: Channels,
-    callback: CallbackService<SqsInboundQueue>,
+    callback: CallbackService<SqsFifoQueue>,
     inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsParking>,
     sqs: aws_sdk_sqs::Client,
     queues: InboundQueues,
@@ -56,10 +56,7 @@ async fn bridge_in(mode: &str) -> Bridge {
     let table = create_table(&dynamodb).await;
     let (counted_sqs, sqs_requests) = counted_sqs_client().await;
     let (counted_dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
-    let callback = CallbackService::new(
-        &config,
-        SqsInboundQueue::new(sqs.clone(), &queues.queue_url),
-    );
+    let callback = CallbackService::new(&config, SqsFifoQueue::new(sqs.clone(), &queues.queue_url));
     let inbound = InboundHandler::new(
         Inbound::new(
             config.clone(),

@@ -12,7 +12,7 @@ use wxbridge::crypto::AesKey;
 use wxbridge::encode::{fields_to_xml, http_api_event, wechat_fields};
 use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::callback::CallbackService;
-use wxbridge::queue::{InboundMessage, SqsInboundQueue};
+use wxbridge::queue::{InboundMessage, SqsFifoQueue};
 use wxbridge::signature::{msg_signature, to_text};
 use wxbridge::vectors::*;
 use wxbridge_integration::{create_inbound_queues, drain, sqs_client};
@@ -184,7 +184,7 @@ async fn sample_events_match_the_vectors_and_run_through_the_handler() {
     let queues = create_inbound_queues(&client).await;
     let service = CallbackService::new(
         &config,
-        SqsInboundQueue::new(client.clone(), &queues.queue_url),
+        SqsFifoQueue::new(client.clone(), &queues.queue_url),
     );
 
     for (file, channel, event, status, lands) in samples() {

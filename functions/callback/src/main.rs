@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wxbridge::aws::{load_sdk_config, required_env};
 use wxbridge::config::BridgeConfig;
 use wxbridge::handlers::callback::CallbackService;
-use wxbridge::queue::SqsInboundQueue;
+use wxbridge::queue::SqsFifoQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let aws = load_sdk_config().await;
     let config = BridgeConfig::load(&aws).await?;
     let queue_url = required_env("INBOUND_QUEUE_URL")?;
-    let queue = SqsInboundQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let queue = SqsFifoQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let service = Arc::new(CallbackService::new(&config, queue));
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);
