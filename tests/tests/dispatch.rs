@@ -8,7 +8,9 @@ use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
 use wxbridge::handlers::callback::system_clock_ms;
 use wxbridge::reply_window::{ReplyWindow, UserAction};
 use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{ChannelUser, Direction, MessageStatus, Recorded, Store, StoredMessage};
+use wxbridge::store::{
+    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage,
+};
 use wxbridge::token::Tokens;
 use wxbridge::webhook::HttpWebhookSender;
 use wxbridge::wechat_api::WeChatApi;
@@ -88,10 +90,18 @@ impl Setup {
             wechat_msg_id: None,
             content: serde_json::json!({"type": "text", "text": text}),
         };
+        let conversation = Conversation {
+            id: message.conversation_id.clone(),
+            channel: message.channel.clone(),
+            openid: message.openid.clone(),
+            partner: message.partner.clone(),
+            created_at_ms: message.created_at_ms,
+            last_message_at_ms: message.created_at_ms,
+        };
         assert_eq!(
             self.dispatch
                 .store()
-                .put_outbound(&message, &message.id)
+                .put_outbound(&message, &conversation, &message.id)
                 .await
                 .unwrap(),
             Recorded::New

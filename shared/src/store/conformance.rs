@@ -2,7 +2,8 @@
 //! and the integration tests on DynamoDB (through the emulator), so both keep one contract.
 
 use super::{
-    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoreError, StoredMessage,
+    ChannelUser, Conversation, Direction, MessageCursor, MessageStatus, Recorded, Store,
+    StoreError, StoredMessage,
 };
 use crate::routing::ActiveBecause;
 
@@ -145,7 +146,55 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
 
     // One conversation, created once, with the time of its latest message.
     let conversations = store.conversations(channel, openid).await.unwrap();
-    assert_eq!(conversations, vec![later]);
+    assert_eq!(conversations, vec![later.clone()]);
+    assert_eq!(
+        store
+            .conversation(channel, openid, &conversation.id)
+            .await
+            .unwrap(),
+        Some(later)
+    );
+    assert_eq!(
+        store.conversation(channel, openid, "nope").await.unwrap(),
+        None
+    );
+
+    // Pages: older than the cursor, newest first.
+    let page = store
+        .history_page(
+            &conversation.id,
+            10,
+            Some(&MessageCursor::after(&history[0])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        [first.id.as_str()]
+    );
+    assert!(store
+        .history_page(
+            &conversation.id,
+            10,
+            Some(&MessageCursor::after(&history[1]))
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Bound users are found by their app user.
+    assert!(store.users_of_app_user("app-7").await.unwrap().is_empty());
+    let mut bound = store.user(channel, openid).await.unwrap().unwrap();
+    bound.app_user_id = Some("app-7".into());
+    store.put_user(&bound).await.unwrap();
+    let found = store.users_of_app_user("app-7").await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|u| (u.channel.as_str(), u.openid.as_str()))
+            .collect::<Vec<_>>(),
+        [(channel, openid)]
+    );
 
     // A partner's message: once per client message id.
     let reply = StoredMessage {
@@ -158,28 +207,62 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
         content: serde_json::json!({"type": "text", "text": "Breakfast is included."}),
         ..first.clone()
     };
+    // Its conversation: a second partner writes first to this user.
+    let partner_conversation = Conversation {
+        id: format!("{}:other-partner", conversation.id),
+        partner: "other-partner".into(),
+        created_at_ms: reply.created_at_ms,
+        last_message_at_ms: reply.created_at_ms,
+        ..conversation.clone()
+    };
+    let reply = StoredMessage {
+        conversation_id: partner_conversation.id.clone(),
+        partner: partner_conversation.partner.clone(),
+        ..reply
+    };
     assert_eq!(
-        store.put_outbound(&reply, "client-1").await.unwrap(),
+        store
+            .put_outbound(&reply, &partner_conversation, "client-1")
+            .await
+            .unwrap(),
         Recorded::New
+    );
+    assert_eq!(
+        store
+            .conversation(channel, openid, &partner_conversation.id)
+            .await
+            .unwrap(),
+        Some(partner_conversation.clone()),
+        "the partner's conversation is created with its first message"
     );
     let retry = StoredMessage {
         id: "out_2".into(),
         ..reply.clone()
     };
     assert_eq!(
-        store.put_outbound(&retry, "client-1").await.unwrap(),
+        store
+            .put_outbound(&retry, &partner_conversation, "client-1")
+            .await
+            .unwrap(),
         Recorded::Duplicate(Box::new(reply.clone())),
         "the same client message id gives the first message"
     );
-    assert_eq!(store.history(&conversation.id, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .history(&partner_conversation.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let found = store
-        .message(&conversation.id, reply.created_at_ms, &reply.id)
+        .message(&partner_conversation.id, reply.created_at_ms, &reply.id)
         .await
         .unwrap();
     assert_eq!(found, Some(reply.clone()));
     assert_eq!(
         store
-            .message(&conversation.id, reply.created_at_ms, "nope")
+            .message(&partner_conversation.id, reply.created_at_ms, "nope")
             .await
             .unwrap(),
         None
@@ -203,7 +286,7 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
         .await
         .unwrap());
     let failed = store
-        .message(&conversation.id, reply.created_at_ms, &reply.id)
+        .message(&partner_conversation.id, reply.created_at_ms, &reply.id)
         .await
         .unwrap()
         .unwrap();

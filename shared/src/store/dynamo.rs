@@ -5,10 +5,10 @@
 //! version read). A repeat of the push fails on the dedupe record and nothing is written;
 //! a concurrent change of the user fails on its version and the caller reads again.
 
-use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
+use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
 use super::{
-    status_name, ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError,
-    StoredMessage,
+    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, Recorded, Store,
+    StoreError, StoredMessage,
 };
 use crate::api_auth::NonceStore;
 use crate::token::{CachedToken, TokenStore};
@@ -181,6 +181,37 @@ impl DynamoStore {
         built(put.build())
     }
 
+    /// The conversation, created if new; its latest message time set.
+    fn conversation_upsert(&self, conversation: &Conversation) -> Result<Update, StoreError> {
+        built(
+            Update::builder()
+                .table_name(&self.table)
+                .key(
+                    PK,
+                    s(keys::user_pk(&conversation.channel, &conversation.openid)),
+                )
+                .key(SK, s(keys::conversation_sk(&conversation.id)))
+                // Every attribute through an alias: DynamoDB reserves many common words.
+                .update_expression(
+                    "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
+                     #created = if_not_exists(#created, :created), #last = :last",
+                )
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#channel", "channel")
+                .expression_attribute_names("#openid", "openid")
+                .expression_attribute_names("#partner", "partner")
+                .expression_attribute_names("#created", "created_at_ms")
+                .expression_attribute_names("#last", "last_message_at_ms")
+                .expression_attribute_values(":id", s(&conversation.id))
+                .expression_attribute_values(":channel", s(&conversation.channel))
+                .expression_attribute_values(":openid", s(&conversation.openid))
+                .expression_attribute_values(":partner", s(&conversation.partner))
+                .expression_attribute_values(":created", n(conversation.created_at_ms))
+                .expression_attribute_values(":last", n(conversation.last_message_at_ms))
+                .build(),
+        )
+    }
+
     /// The message item, written only if absent.
     fn new_message(&self, message: &StoredMessage) -> Result<Put, StoreError> {
         let keys = [
@@ -237,8 +268,6 @@ impl Store for DynamoStore {
             .dedupe_key
             .clone()
             .unwrap_or_else(|| message.id.clone());
-        let user_pk = keys::user_pk(&user.channel, &user.openid);
-
         let dedupe = self.pointer(
             keys::dedupe_pk(&dedupe_key),
             DEDUPE_SK,
@@ -247,28 +276,7 @@ impl Store for DynamoStore {
         )?;
         // Never over a stored message, even if its dedupe record has expired.
         let stored_message = self.new_message(message)?;
-        let upsert_conversation = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(&user_pk))
-            .key(SK, s(keys::conversation_sk(&conversation.id)))
-            // Every attribute through an alias: DynamoDB reserves many common words.
-            .update_expression(
-                "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
-                 #created = if_not_exists(#created, :created), #last = :last",
-            )
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#channel", "channel")
-            .expression_attribute_names("#openid", "openid")
-            .expression_attribute_names("#partner", "partner")
-            .expression_attribute_names("#created", "created_at_ms")
-            .expression_attribute_names("#last", "last_message_at_ms")
-            .expression_attribute_values(":id", s(&conversation.id))
-            .expression_attribute_values(":channel", s(&conversation.channel))
-            .expression_attribute_values(":openid", s(&conversation.openid))
-            .expression_attribute_values(":partner", s(&conversation.partner))
-            .expression_attribute_values(":created", n(conversation.created_at_ms))
-            .expression_attribute_values(":last", n(conversation.last_message_at_ms))
-            .build();
+        let upsert_conversation = self.conversation_upsert(conversation)?;
         let put_user = self.user_put(user)?;
 
         let result = self
@@ -278,7 +286,7 @@ impl Store for DynamoStore {
             .transact_items(TransactWriteItem::builder().put(stored_message).build())
             .transact_items(
                 TransactWriteItem::builder()
-                    .update(built(upsert_conversation)?)
+                    .update(upsert_conversation)
                     .build(),
             )
             .transact_items(TransactWriteItem::builder().put(put_user).build())
@@ -306,13 +314,70 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn history(
+    async fn history_page(
         &self,
         conversation_id: &str,
         limit: usize,
+        before: Option<&MessageCursor>,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        self.query_prefix(keys::message_pk(conversation_id), "MSG#", true, Some(limit))
-            .await?
+        // A message partition holds only messages, so "older than the cursor" is the
+        // whole key condition.
+        let upper = match before {
+            Some(cursor) => keys::message_sk(cursor.created_at_ms, &cursor.id),
+            None => "MSG$".to_owned(),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk < :before")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::message_pk(conversation_id)))
+            .expression_attribute_values(":before", s(upper))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.get(
+            keys::user_pk(channel, openid),
+            &keys::conversation_sk(conversation_id),
+        )
+        .await?
+        .map(record)
+        .transpose()
+    }
+
+    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1_PK)
+            .expression_attribute_values(":pk", s(keys::app_user_gsi1pk(app_user_id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .items
+            .unwrap_or_default()
             .into_iter()
             .map(record)
             .collect()
@@ -333,6 +398,7 @@ impl Store for DynamoStore {
     async fn put_outbound(
         &self,
         message: &StoredMessage,
+        conversation: &Conversation,
         client_message_id: &str,
     ) -> Result<Recorded, StoreError> {
         let client_pk = keys::client_message_pk(&message.partner, client_message_id);
@@ -347,6 +413,11 @@ impl Store for DynamoStore {
             .transact_items(
                 TransactWriteItem::builder()
                     .put(self.new_message(message)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.conversation_upsert(conversation)?)
                     .build(),
             )
             .send()

@@ -1,6 +1,9 @@
 //! The store in memory, with the same conditions as DynamoDB: for unit tests.
 
-use super::{ChannelUser, Conversation, MessageStatus, Recorded, Store, StoreError, StoredMessage};
+use super::{
+    ChannelUser, Conversation, MessageCursor, MessageStatus, Recorded, Store, StoreError,
+    StoredMessage,
+};
 use crate::api_auth::NonceStore;
 use crate::token::{CachedToken, TokenStore};
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +44,22 @@ impl MemoryStore {
     }
 }
 
+impl Tables {
+    fn upsert(&mut self, conversation: &Conversation) {
+        let key = (
+            conversation.channel.clone(),
+            conversation.openid.clone(),
+            conversation.id.clone(),
+        );
+        let entry = self
+            .conversations
+            .entry(key)
+            .or_insert_with(|| conversation.clone());
+        // As DynamoDB's SET: the latest write wins.
+        entry.last_message_at_ms = conversation.last_message_at_ms;
+    }
+}
+
 impl Store for MemoryStore {
     async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
         Ok(self
@@ -76,37 +95,60 @@ impl Store for MemoryStore {
         let key = message_key(message);
         tables.dedupe.insert(dedupe_key, key.clone());
         tables.messages.insert(key, message.clone());
-        let conversation_key = (
-            conversation.channel.clone(),
-            conversation.openid.clone(),
-            conversation.id.clone(),
-        );
-        let entry = tables
-            .conversations
-            .entry(conversation_key)
-            .or_insert_with(|| conversation.clone());
-        // As DynamoDB's SET: the latest write wins.
-        entry.last_message_at_ms = conversation.last_message_at_ms;
+        tables.upsert(conversation);
         let mut written = user.clone();
         written.version += 1;
         tables.users.insert(user_key, written);
         Ok(Recorded::New)
     }
 
-    async fn history(
+    async fn history_page(
         &self,
         conversation_id: &str,
         limit: usize,
+        before: Option<&MessageCursor>,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         Ok(self
             .tables()
             .messages
             .iter()
             .rev()
-            .filter(|((conversation, _, _), _)| conversation == conversation_id)
+            .filter(|((conversation, at, id), _)| {
+                conversation == conversation_id
+                    && before.is_none_or(|b| (*at, id.as_str()) < (b.created_at_ms, b.id.as_str()))
+            })
             .take(limit)
             .map(|(_, message)| message.clone())
             .collect())
+    }
+
+    async fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .get(&(
+                channel.to_owned(),
+                openid.to_owned(),
+                conversation_id.to_owned(),
+            ))
+            .cloned())
+    }
+
+    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
+        let mut users: Vec<ChannelUser> = self
+            .tables()
+            .users
+            .values()
+            .filter(|u| u.app_user_id.as_deref() == Some(app_user_id))
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| (&a.channel, &a.openid).cmp(&(&b.channel, &b.openid)));
+        Ok(users)
     }
 
     async fn conversations(
@@ -126,6 +168,7 @@ impl Store for MemoryStore {
     async fn put_outbound(
         &self,
         message: &StoredMessage,
+        conversation: &Conversation,
         client_message_id: &str,
     ) -> Result<Recorded, StoreError> {
         let mut tables = self.tables();
@@ -141,6 +184,7 @@ impl Store for MemoryStore {
         let key = message_key(message);
         tables.client_ids.insert(client, key.clone());
         tables.messages.insert(key, message.clone());
+        tables.upsert(conversation);
         Ok(Recorded::New)
     }
 

@@ -115,7 +115,23 @@ pub struct StoredMessage {
     pub content: serde_json::Value,
 }
 
-/// The outcome of storing an inbound message.
+/// Where a page of history ends: the oldest message it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageCursor {
+    pub created_at_ms: i64,
+    pub id: String,
+}
+
+impl MessageCursor {
+    pub fn after(message: &StoredMessage) -> Self {
+        Self {
+            created_at_ms: message.created_at_ms,
+            id: message.id.clone(),
+        }
+    }
+}
+
+/// The outcome of storing a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// Stored now, with its conversation and the user's new state.
@@ -159,7 +175,31 @@ pub trait Store: Send + Sync {
         &self,
         conversation_id: &str,
         limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send {
+        self.history_page(conversation_id, limit, None)
+    }
+
+    /// A conversation's messages older than `before` (all when `None`), newest first.
+    fn history_page(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+        before: Option<&MessageCursor>,
     ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
+
+    /// One conversation of a user.
+    fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Option<Conversation>, StoreError>> + Send;
+
+    /// The channel users bound to an app user.
+    fn users_of_app_user(
+        &self,
+        app_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChannelUser>, StoreError>> + Send;
 
     /// A user's conversations.
     fn conversations(
@@ -168,11 +208,13 @@ pub trait Store: Send + Sync {
         openid: &str,
     ) -> impl Future<Output = Result<Vec<Conversation>, StoreError>> + Send;
 
-    /// Stores a partner's message once per `(partner, client_message_id)`: a repeat of the
-    /// request returns the message stored the first time.
+    /// Stores a partner's message once per `(partner, client_message_id)`, with its
+    /// conversation (created if new): a repeat of the request writes nothing and returns
+    /// the message stored the first time.
     fn put_outbound(
         &self,
         message: &StoredMessage,
+        conversation: &Conversation,
         client_message_id: &str,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
