@@ -15,6 +15,7 @@ pub mod event;
 pub mod handlers;
 pub mod inbound;
 pub mod outbound;
+pub mod partner_api;
 pub mod queue;
 pub mod reply_window;
 pub mod routing;

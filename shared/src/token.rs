@@ -7,7 +7,7 @@
 //! a late failure never throws away a fresh token.
 
 use crate::config::ChannelConfig;
-use crate::wechat_api::{ApiError, WeChatApi};
+use crate::wechat_api::{ApiError, Remedy, WeChatApi};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -41,6 +41,15 @@ pub enum TokenError {
     Store(String),
     #[error("another instance is fetching the token and has not saved it yet")]
     Busy,
+}
+
+/// Why a call that needs a token failed.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("no access token: {0}")]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Api(ApiError),
 }
 
 /// Where tokens and refresh leases are kept.
@@ -150,6 +159,29 @@ impl<T: TokenStore> Tokens<T> {
             tokio::time::sleep(WAIT_STEP).await;
         }
         Err(TokenError::Busy)
+    }
+
+    /// Runs a call that needs the channel's token, once more with a fresh token when
+    /// WeChat says the first one is stale.
+    pub async fn call<R, F, Fut>(
+        &self,
+        channel: &ChannelConfig,
+        clock: fn() -> i64,
+        call: F,
+    ) -> Result<R, CallError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<R, ApiError>>,
+    {
+        let token = self.get(channel, clock).await?;
+        match call(token.clone()).await {
+            Err(error) if error.remedy() == Remedy::RefreshToken => {
+                self.expire(&channel.app_id, &token).await?;
+                let fresh = self.get(channel, clock).await?;
+                call(fresh).await.map_err(CallError::Api)
+            }
+            other => other.map_err(CallError::Api),
+        }
     }
 
     /// After 40001 / 40014 / 42001 with `failed`: forget it here and in the store, if it is

@@ -1,6 +1,7 @@
 //! Entry-point logic of each Lambda function. Each function's `main.rs` only builds the
 //! configuration and clients and hands requests to these.
 
+pub mod api;
 pub mod callback;
 pub mod dispatch;
 pub mod fifo;

@@ -1,0 +1,668 @@
+//! What partners do through the bridge's API, apart from HTTP: reply, read history, list
+//! conversations, bind users, show typing, fetch media. [`crate::handlers::api`] maps
+//! requests and answers; this module decides.
+//!
+//! A partner sees only its own conversations (`Conversation::partner`): another
+//! partner's conversation answers 404, as one that does not exist. In separate mode a
+//! channel belongs to one partner; another partner's request on it answers 403.
+
+use crate::config::{BridgeConfig, ChannelConfig, DialogMode};
+use crate::dispatch::OutboundRef;
+use crate::outbound::Content;
+use crate::queue::OutboundQueue;
+use crate::routing;
+use crate::store::{
+    ChannelUser, Conversation, Direction, MessageCursor, MessageStatus, Recorded, Store,
+    StoreError, StoredMessage,
+};
+use crate::token::{CallError, TokenStore, Tokens};
+use crate::wechat_api::{ApiError, Media, Remedy, WeChatApi};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// History pages: 20 messages unless asked, at most 100.
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+/// Media answered through the API: a Lambda answer is at most 6 MB once base64-encoded.
+pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a request is not done: the HTTP status, a stable code and a reason that names
+/// fields, never their content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, code: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// 400 naming the field.
+    pub fn field(field: &str, reason: &str) -> Self {
+        Self::new(400, "invalid_request", format!("{field}: {reason}"))
+    }
+
+    fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", format!("no such {what}"))
+    }
+
+    fn store(error: StoreError) -> Self {
+        tracing::warn!(%error, "store unavailable for an API request");
+        Self::new(
+            503,
+            "unavailable",
+            "the message store is unavailable; retry",
+        )
+    }
+
+    fn wechat(error: CallError) -> Self {
+        match error {
+            CallError::Api(error) if error.remedy() == Remedy::Final => {
+                Self::new(409, "wechat_refused", error.to_string())
+            }
+            error => {
+                tracing::warn!(%error, "WeChat unavailable for an API request");
+                Self::new(502, "wechat_unavailable", "WeChat did not answer; retry")
+            }
+        }
+    }
+}
+
+type Answer<T> = Result<T, Refusal>;
+
+/// `POST /v1/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub to: Option<Recipient>,
+    pub client_message_id: String,
+    pub content: Content,
+}
+
+/// A user to write to without a conversation id: a channel user, or an app user (with a
+/// channel when they are bound on several).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub openid: Option<String>,
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Accepted {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub status: MessageStatus,
+    pub created_at_ms: i64,
+}
+
+/// A message as partners read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub direction: Direction,
+    pub partner: String,
+    pub status: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub content: Value,
+}
+
+impl From<StoredMessage> for MessageView {
+    fn from(message: StoredMessage) -> Self {
+        Self {
+            id: message.id,
+            conversation_id: message.conversation_id,
+            direction: message.direction,
+            partner: message.partner,
+            status: message.status,
+            status_reason: message.status_reason,
+            created_at_ms: message.created_at_ms,
+            content: message.content,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPage {
+    pub messages: Vec<MessageView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationView {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub app_user_id: Option<String>,
+}
+
+/// `PUT /v1/bindings/{channel}/{openid}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindRequest {
+    pub app_user_id: String,
+    /// Rebinds a user already bound to another app user.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// `POST /v1/conversations/{id}/typing`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypingRequest {
+    #[serde(default = "typing_default")]
+    pub typing: bool,
+}
+
+fn typing_default() -> bool {
+    true
+}
+
+/// Ids partners choose: client message ids, app user ids.
+fn valid_client_id(id: &str, max: usize) -> bool {
+    (1..=max).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b))
+}
+
+pub struct PartnerApi<S, T, Q> {
+    config: BridgeConfig,
+    store: S,
+    tokens: Tokens<T>,
+    wechat: WeChatApi,
+    queue: Q,
+    clock: fn() -> i64,
+}
+
+impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
+    pub fn new(
+        config: BridgeConfig,
+        store: S,
+        tokens: Tokens<T>,
+        wechat: WeChatApi,
+        queue: Q,
+        clock: fn() -> i64,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            tokens,
+            wechat,
+            queue,
+            clock,
+        }
+    }
+
+    pub fn config(&self) -> &BridgeConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A channel the partner may act on: any in merged mode, its own in separate mode.
+    fn channel(&self, partner: &str, channel_id: &str) -> Answer<&ChannelConfig> {
+        let channel = self
+            .config
+            .channels
+            .iter()
+            .find(|c| c.id == channel_id)
+            .ok_or_else(|| Refusal::not_found("channel"))?;
+        let allowed = self.config.dialog.mode == DialogMode::Merged
+            || channel.partner.as_deref() == Some(partner);
+        if !allowed {
+            return Err(Refusal::new(
+                403,
+                "forbidden",
+                "this channel belongs to another partner",
+            ));
+        }
+        Ok(channel)
+    }
+
+    /// The partner's conversation with this id; 404 when it is not the partner's.
+    pub async fn own_conversation(&self, partner: &str, id: &str) -> Answer<Conversation> {
+        let (channel, openid) = parse_conversation_id(self.config.dialog.mode, id)
+            .ok_or_else(|| Refusal::not_found("conversation"))?;
+        let conversation = self
+            .store
+            .conversation(channel, openid, id)
+            .await
+            .map_err(Refusal::store)?
+            .filter(|c| c.partner == partner)
+            .ok_or_else(|| Refusal::not_found("conversation"))?;
+        Ok(conversation)
+    }
+
+    async fn user(&self, channel: &str, openid: &str) -> Answer<ChannelUser> {
+        self.store
+            .user(channel, openid)
+            .await
+            .map_err(Refusal::store)?
+            .ok_or_else(|| Refusal::not_found("user on this channel"))
+    }
+
+    /// The conversation a message goes to: named, or the partner's with a user (created
+    /// with the message when it is the partner's first).
+    async fn target(
+        &self,
+        partner: &str,
+        request: &SendRequest,
+        now_ms: i64,
+    ) -> Answer<Conversation> {
+        let (channel_id, openid) = match (&request.conversation_id, &request.to) {
+            (Some(id), None) => return self.own_conversation(partner, id).await,
+            (
+                None,
+                Some(Recipient {
+                    channel: Some(channel),
+                    openid: Some(openid),
+                    app_user_id: None,
+                }),
+            ) => (channel.clone(), openid.clone()),
+            (
+                None,
+                Some(Recipient {
+                    channel,
+                    openid: None,
+                    app_user_id: Some(app_user),
+                }),
+            ) => {
+                let user = self.bound_user(app_user, channel.as_deref()).await?;
+                (user.channel, user.openid)
+            }
+            (None, Some(_)) => {
+                return Err(Refusal::field(
+                    "to",
+                    "give channel and openid, or app_user_id (and channel)",
+                ))
+            }
+            _ => {
+                return Err(Refusal::field(
+                    "conversation_id",
+                    "give conversation_id or to, one of them",
+                ))
+            }
+        };
+        let channel = self.channel(partner, &channel_id)?;
+        self.user(&channel.id, &openid).await?;
+        let id = routing::conversation_id(self.config.dialog.mode, &channel.id, &openid, partner);
+        let existing = self
+            .store
+            .conversation(&channel.id, &openid, &id)
+            .await
+            .map_err(Refusal::store)?;
+        Ok(existing.unwrap_or(Conversation {
+            id,
+            channel: channel.id.clone(),
+            openid,
+            partner: partner.to_owned(),
+            created_at_ms: now_ms,
+            last_message_at_ms: now_ms,
+        }))
+    }
+
+    /// The one channel user bound to an app user (on `channel` if named).
+    async fn bound_user(&self, app_user_id: &str, channel: Option<&str>) -> Answer<ChannelUser> {
+        let mut users = self
+            .store
+            .users_of_app_user(app_user_id)
+            .await
+            .map_err(Refusal::store)?;
+        users.retain(|u| channel.is_none_or(|c| u.channel == c));
+        match users.len() {
+            0 => Err(Refusal::not_found("user bound to this app user")),
+            1 => Ok(users.remove(0)),
+            _ => Err(Refusal::new(
+                409,
+                "ambiguous_recipient",
+                "the app user is bound on several channels: name to.channel",
+            )),
+        }
+    }
+
+    /// Stores the reply as `queued` and hands it to `dispatch`; a repeat of the request
+    /// (same `client_message_id`) answers the first message and writes nothing.
+    pub async fn send(&self, partner: &str, request: SendRequest) -> Answer<Accepted> {
+        if !valid_client_id(&request.client_message_id, 64) {
+            return Err(Refusal::field(
+                "client_message_id",
+                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        request
+            .content
+            .validate()
+            .map_err(|e| Refusal::field(e.field, e.reason))?;
+        let now_ms = self.now_ms();
+        let mut conversation = self.target(partner, &request, now_ms).await?;
+        conversation.last_message_at_ms = now_ms;
+        let content = serde_json::to_value(&request.content)
+            .map_err(|_| Refusal::field("content", "cannot be stored"))?;
+        let message = StoredMessage {
+            id: format!("out_{}", hex::encode(rand::random::<[u8; 12]>())),
+            conversation_id: conversation.id.clone(),
+            channel: conversation.channel.clone(),
+            openid: conversation.openid.clone(),
+            partner: partner.to_owned(),
+            direction: Direction::Out,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: now_ms,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content,
+        };
+        let stored = match self
+            .store
+            .put_outbound(&message, &conversation, &request.client_message_id)
+            .await
+            .map_err(Refusal::store)?
+        {
+            Recorded::New => message,
+            Recorded::Duplicate(first) => {
+                if first.conversation_id != message.conversation_id
+                    || first.content != message.content
+                {
+                    return Err(Refusal::new(
+                        409,
+                        "client_message_id_reused",
+                        "client_message_id was used for a different message",
+                    ));
+                }
+                *first
+            }
+        };
+        // Enqueued again on a repeat while still queued: the first enqueue may be what
+        // failed. SQS drops the repeat within 5 minutes; dispatch sends a message once.
+        if stored.status == MessageStatus::Queued {
+            let target = OutboundRef {
+                conversation_id: stored.conversation_id.clone(),
+                created_at_ms: stored.created_at_ms,
+                message_id: stored.id.clone(),
+            };
+            if let Err(error) = self.queue.enqueue(&target, &stored.id).await {
+                tracing::warn!(%error, message_id = %stored.id, "reply stored, not enqueued");
+                return Err(Refusal::new(
+                    503,
+                    "unavailable",
+                    "the reply is stored but not queued: repeat the request with the same client_message_id",
+                ));
+            }
+        }
+        tracing::info!(partner, message_id = %stored.id, "reply accepted");
+        Ok(Accepted {
+            message_id: stored.id,
+            conversation_id: stored.conversation_id,
+            status: stored.status,
+            created_at_ms: stored.created_at_ms,
+        })
+    }
+
+    /// A page of the conversation, newest first.
+    pub async fn history(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Answer<HistoryPage> {
+        let limit = match limit {
+            None => DEFAULT_PAGE,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| Refusal::field("limit", "a number from 1 to 100"))?,
+        };
+        let before = cursor
+            .map(|c| {
+                decode_cursor(c)
+                    .ok_or_else(|| Refusal::field("cursor", "not a cursor this API gave"))
+            })
+            .transpose()?;
+        let conversation = self.own_conversation(partner, conversation_id).await?;
+        let mut messages = self
+            .store
+            .history_page(&conversation.id, limit + 1, before.as_ref())
+            .await
+            .map_err(Refusal::store)?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        let next_cursor = more
+            .then(|| {
+                messages
+                    .last()
+                    .map(|m| encode_cursor(&MessageCursor::after(m)))
+            })
+            .flatten();
+        Ok(HistoryPage {
+            messages: messages.into_iter().map(MessageView::from).collect(),
+            next_cursor,
+        })
+    }
+
+    /// The partner's conversations with a channel user or with the users bound to an app
+    /// user, latest first.
+    pub async fn conversations(
+        &self,
+        partner: &str,
+        query: &[(String, String)],
+    ) -> Answer<Vec<ConversationView>> {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let users = match (param("channel"), param("openid"), param("app_user_id")) {
+            (Some(channel), Some(openid), None) => {
+                self.channel(partner, channel)?;
+                self.store
+                    .user(channel, openid)
+                    .await
+                    .map_err(Refusal::store)?
+                    .into_iter()
+                    .collect()
+            }
+            (channel, None, Some(app_user)) => {
+                let mut users = self
+                    .store
+                    .users_of_app_user(app_user)
+                    .await
+                    .map_err(Refusal::store)?;
+                users.retain(|u| channel.is_none_or(|c| u.channel == c));
+                users
+            }
+            _ => {
+                return Err(Refusal::field(
+                    "query",
+                    "give channel and openid, or app_user_id (and channel)",
+                ))
+            }
+        };
+        let mut found = Vec::new();
+        for user in users {
+            for conversation in self
+                .store
+                .conversations(&user.channel, &user.openid)
+                .await
+                .map_err(Refusal::store)?
+            {
+                if conversation.partner == partner {
+                    found.push(ConversationView {
+                        conversation,
+                        app_user_id: user.app_user_id.clone(),
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| {
+            b.conversation
+                .last_message_at_ms
+                .cmp(&a.conversation.last_message_at_ms)
+        });
+        Ok(found)
+    }
+
+    /// Binds a channel user the partner talks with to an app user.
+    pub async fn bind(
+        &self,
+        partner: &str,
+        channel: &str,
+        openid: &str,
+        request: BindRequest,
+    ) -> Answer<Value> {
+        if !valid_client_id(&request.app_user_id, 128) {
+            return Err(Refusal::field(
+                "app_user_id",
+                "1 to 128 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        self.channel(partner, channel)?;
+        let talks_with = self
+            .store
+            .conversations(channel, openid)
+            .await
+            .map_err(Refusal::store)?
+            .iter()
+            .any(|c| c.partner == partner);
+        if !talks_with {
+            return Err(Refusal::not_found("user in your conversations"));
+        }
+        for _ in 0..3 {
+            let mut user = self.user(channel, openid).await?;
+            match user.app_user_id.as_deref() {
+                Some(bound) if bound == request.app_user_id => {}
+                Some(_) if !request.replace => {
+                    return Err(Refusal::new(
+                        409,
+                        "already_bound",
+                        "the user is bound to another app user; send replace: true to rebind",
+                    ))
+                }
+                _ => {
+                    user.app_user_id = Some(request.app_user_id.clone());
+                    match self.store.put_user(&user).await {
+                        Err(StoreError::Conflict) => continue,
+                        Err(error) => return Err(Refusal::store(error)),
+                        Ok(()) => {}
+                    }
+                }
+            }
+            return Ok(
+                json!({ "channel": channel, "openid": openid, "app_user_id": request.app_user_id }),
+            );
+        }
+        Err(Refusal::new(
+            409,
+            "conflict",
+            "the user changed meanwhile; retry",
+        ))
+    }
+
+    /// Shows (or stops) the typing indicator in the user's chat.
+    pub async fn typing(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        request: TypingRequest,
+    ) -> Answer<Value> {
+        let conversation = self.own_conversation(partner, conversation_id).await?;
+        let channel = self.channel(partner, &conversation.channel)?;
+        let (wechat, path, openid) = (
+            &self.wechat,
+            self.config.typing_path.as_str(),
+            conversation.openid.as_str(),
+        );
+        self.tokens
+            .call(channel, self.clock, |token| async move {
+                wechat.typing(path, &token, openid, request.typing).await
+            })
+            .await
+            .map_err(Refusal::wechat)?;
+        Ok(json!({ "typing": request.typing }))
+    }
+
+    /// An image WeChat holds (a user sent it): its bytes and type.
+    pub async fn media(&self, partner: &str, channel: &str, media_id: &str) -> Answer<Media> {
+        if !valid_client_id(media_id, 256) {
+            return Err(Refusal::field("media_id", "not a WeChat media id"));
+        }
+        let channel = self.channel(partner, channel)?;
+        let wechat = &self.wechat;
+        self.tokens
+            .call(channel, self.clock, |token| async move {
+                wechat.media(&token, media_id, MAX_MEDIA_BYTES).await
+            })
+            .await
+            .map_err(|error| match error {
+                CallError::Api(error @ ApiError::WeChat { .. })
+                    if error.remedy() == Remedy::Final =>
+                {
+                    Refusal::new(404, "media_not_found", error.to_string())
+                }
+                CallError::Api(ApiError::TooLarge(_)) => {
+                    Refusal::new(502, "media_too_large", "the media is over 4 MiB")
+                }
+                error => Refusal::wechat(error),
+            })
+    }
+}
+
+/// A conversation id's channel and openid: `channel:openid:partner` in merged mode,
+/// `channel:openid` in separate mode (channel and partner ids have no `:`).
+pub fn parse_conversation_id(mode: DialogMode, id: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = id.split(':').collect();
+    let expected = match mode {
+        DialogMode::Merged => 3,
+        DialogMode::Separate => 2,
+    };
+    (parts.len() == expected && parts.iter().all(|p| !p.is_empty())).then(|| (parts[0], parts[1]))
+}
+
+fn encode_cursor(cursor: &MessageCursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}:{}", cursor.created_at_ms, cursor.id))
+}
+
+fn decode_cursor(text: &str) -> Option<MessageCursor> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some(MessageCursor {
+        created_at_ms: at.parse().ok()?,
+        id: id.to_owned(),
+    })
+}
