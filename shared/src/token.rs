@@ -7,7 +7,7 @@
 //! a late failure never throws away a fresh token.
 
 use crate::config::ChannelConfig;
-use crate::wechat_api::{ApiError, WeChatApi};
+use crate::wechat_api::{ApiError, Remedy, WeChatApi};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -41,6 +41,22 @@ pub enum TokenError {
     Store(String),
     #[error("another instance is fetching the token and has not saved it yet")]
     Busy,
+}
+
+/// A call that needs a token failed: no token could be had, or WeChat refused the call.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("no access token: {0}")]
+    Token(TokenError),
+    #[error(transparent)]
+    Api(ApiError),
+}
+
+impl CallError {
+    /// WeChat refused for good: trying again cannot help (§3.5).
+    pub fn is_final(&self) -> bool {
+        matches!(self, CallError::Api(error) if error.remedy() == Remedy::Final)
+    }
 }
 
 /// Where tokens and refresh leases are kept.
@@ -150,6 +166,31 @@ impl<T: TokenStore> Tokens<T> {
             tokio::time::sleep(WAIT_STEP).await;
         }
         Err(TokenError::Busy)
+    }
+
+    /// Runs `call` with the channel's token; after a stale-token answer (40001, 40014,
+    /// 42001) expires that token, fetches another and runs `call` once more.
+    pub async fn call<R, F, Fut>(
+        &self,
+        channel: &ChannelConfig,
+        clock: fn() -> i64,
+        call: F,
+    ) -> Result<R, CallError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<R, ApiError>>,
+    {
+        let token = self.get(channel, clock).await.map_err(CallError::Token)?;
+        match call(token.clone()).await {
+            Err(error) if error.remedy() == Remedy::RefreshToken => {
+                self.expire(&channel.app_id, &token)
+                    .await
+                    .map_err(CallError::Token)?;
+                let fresh = self.get(channel, clock).await.map_err(CallError::Token)?;
+                call(fresh).await.map_err(CallError::Api)
+            }
+            other => other.map_err(CallError::Api),
+        }
     }
 
     /// After 40001 / 40014 / 42001 with `failed`: forget it here and in the store, if it is
