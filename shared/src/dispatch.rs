@@ -7,13 +7,14 @@
 //! unknown and it is sent again (at least once rather than perhaps never).
 
 use crate::config::{BridgeConfig, DialogMode};
+use crate::media::{Downloader, Images, MediaCache};
 use crate::outbound::Content;
 use crate::reply_window::{Allowance, ReplyWindow};
 use crate::routing::{self, ActiveBecause};
 use crate::store::{MessageStatus, Store, StoreError, StoredMessage};
-use crate::token::{TokenStore, Tokens};
+use crate::token::{CallError, TokenStore, Tokens};
 use crate::webhook::{self, WebhookSender};
-use crate::wechat_api::{ApiError, Remedy, WeChatApi};
+use crate::wechat_api::WeChatApi;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -45,9 +46,10 @@ pub struct Dispatch<S, T, W> {
     api: WeChatApi,
     webhooks: W,
     clock: fn() -> i64,
+    downloader: Downloader,
 }
 
-impl<S: Store, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
+impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
     pub fn new(
         config: BridgeConfig,
         store: S,
@@ -63,6 +65,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
             api,
             webhooks,
             clock,
+            downloader: Downloader::default(),
         }
     }
 
@@ -135,20 +138,32 @@ impl<S: Store, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         }
         let sender = (self.config.dialog.mode == DialogMode::Merged)
             .then(|| routing::sender_prefix(&self.config, &message.partner));
-        let body = content.wechat_body(sender.as_deref(), None);
-        match self.send(channel, &message.openid, &body).await {
-            Ok(()) => {
+        // A failure: whether it is final, and why.
+        let failure = match &content {
+            Content::Image { .. } => self
+                .send_image(channel, &message.openid, &content)
+                .await
+                .err()
+                .map(|error| (error.is_final(), error.to_string())),
+            _ => {
+                let body = content.wechat_body(sender.as_deref(), None);
+                self.send(channel, &message.openid, &body)
+                    .await
+                    .err()
+                    .map(|error| (error.is_final(), error.to_string()))
+            }
+        };
+        match failure {
+            None => {
                 self.note_partner_wrote(&message).await;
                 Ok(self.finish(&message, Sent, None).await)
             }
-            Err(TokenOrApi::Api(error)) if error.remedy() == Remedy::Final => {
-                Ok(self.finish(&message, Failed, Some(error.to_string())).await)
-            }
-            Err(error) => {
+            Some((true, reason)) => Ok(self.finish(&message, Failed, Some(reason)).await),
+            Some((false, reason)) => {
                 self.store
-                    .transition(&message, &[Sending], Queued, Some(&error.to_string()))
+                    .transition(&message, &[Sending], Queued, Some(&reason))
                     .await?;
-                Ok(DispatchOutcome::Retry(error.to_string()))
+                Ok(DispatchOutcome::Retry(reason))
             }
         }
     }
@@ -159,30 +174,34 @@ impl<S: Store, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         channel: &crate::config::ChannelConfig,
         openid: &str,
         body: &serde_json::Value,
-    ) -> Result<(), TokenOrApi> {
-        let token = self
-            .tokens
-            .get(channel, self.clock)
+    ) -> Result<(), CallError> {
+        self.tokens
+            .call(channel, self.clock, |token| async move {
+                self.api.send_custom(&token, openid, body).await
+            })
             .await
-            .map_err(|e| TokenOrApi::Token(e.to_string()))?;
-        match self.api.send_custom(&token, openid, body).await {
-            Err(error) if error.remedy() == Remedy::RefreshToken => {
-                self.tokens
-                    .expire(&channel.app_id, &token)
-                    .await
-                    .map_err(|e| TokenOrApi::Token(e.to_string()))?;
-                let fresh = self
-                    .tokens
-                    .get(channel, self.clock)
-                    .await
-                    .map_err(|e| TokenOrApi::Token(e.to_string()))?;
-                self.api
-                    .send_custom(&fresh, openid, body)
-                    .await
-                    .map_err(TokenOrApi::Api)
-            }
-            other => other.map_err(TokenOrApi::Api),
-        }
+    }
+
+    /// An image, by its cached media id or uploaded first (see [`crate::media`]).
+    async fn send_image(
+        &self,
+        channel: &crate::config::ChannelConfig,
+        openid: &str,
+        content: &Content,
+    ) -> Result<(), crate::media::ImageError> {
+        let images = Images {
+            cache: &self.store,
+            tokens: &self.tokens,
+            api: &self.api,
+            downloader: &self.downloader,
+            clock: self.clock,
+        };
+        images
+            .send(channel, content, |media_id| async move {
+                let body = content.wechat_body(None, Some(&media_id));
+                self.send(channel, openid, &body).await
+            })
+            .await
     }
 
     /// A sent message spends one send of the window and makes its partner the one who
@@ -260,21 +279,6 @@ impl<S: Store, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         .await;
         if delivery != webhook::Delivery::Delivered {
             tracing::warn!(message_id = %message.id, ?delivery, "status webhook not delivered");
-        }
-    }
-}
-
-#[derive(Debug)]
-enum TokenOrApi {
-    Token(String),
-    Api(ApiError),
-}
-
-impl std::fmt::Display for TokenOrApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenOrApi::Token(error) => write!(f, "no access token: {error}"),
-            TokenOrApi::Api(error) => error.fmt(f),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod encode;
 pub mod event;
 pub mod handlers;
 pub mod inbound;
+pub mod media;
 pub mod outbound;
 pub mod partner_api;
 pub mod queue;

@@ -74,6 +74,12 @@ impl Content {
             Content::Image { url: Some(url), .. } if !is_http_url(url) => {
                 field("content.url", "must be an http(s) URL")
             }
+            Content::Image {
+                base64: Some(encoded),
+                ..
+            } => crate::media::decode_base64(encoded)
+                .map(drop)
+                .or_else(|reason| field("content.base64", reason)),
             Content::Link { title, .. } if title.trim().is_empty() => {
                 field("content.title", "must not be empty")
             }
@@ -174,6 +180,20 @@ mod tests {
                 "content.url",
             ),
             (
+                Content::Image {
+                    url: None,
+                    base64: Some("not base64".into()),
+                },
+                "content.base64",
+            ),
+            (
+                Content::Image {
+                    url: None,
+                    base64: Some("PGh0bWw+".into()),
+                },
+                "content.base64",
+            ),
+            (
                 Content::Link {
                     title: "t".into(),
                     description: "d".into(),
@@ -200,6 +220,12 @@ mod tests {
         }
         assert!(Content::Text {
             text: "hello".into()
+        }
+        .validate()
+        .is_ok());
+        assert!(Content::Image {
+            url: None,
+            base64: Some("R0lGODlhAQABAAAAACw=".into()),
         }
         .validate()
         .is_ok());

@@ -65,9 +65,7 @@ impl Refusal {
 
     fn wechat(error: CallError) -> Self {
         match error {
-            CallError::Api(error) if error.remedy() == Remedy::Final => {
-                Self::new(409, "wechat_refused", error.to_string())
-            }
+            error if error.is_final() => Self::new(409, "wechat_refused", error.to_string()),
             error => {
                 tracing::warn!(%error, "WeChat unavailable for an API request");
                 Self::new(502, "wechat_unavailable", "WeChat did not answer; retry")

@@ -52,6 +52,13 @@ pub enum CallError {
     Api(ApiError),
 }
 
+impl CallError {
+    /// WeChat refused for good: trying again cannot help (§3.5).
+    pub fn is_final(&self) -> bool {
+        matches!(self, CallError::Api(error) if error.remedy() == Remedy::Final)
+    }
+}
+
 /// Where tokens and refresh leases are kept.
 pub trait TokenStore: Send + Sync {
     fn cached(

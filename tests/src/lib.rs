@@ -450,3 +450,117 @@ pub async fn make_visible(
             .await;
     }
 }
+
+/// A partner's image host on loopback: answers each path as it is told (404 otherwise)
+/// and counts the requests per path.
+pub struct ImageServer {
+    pub url: String,
+    routes: Arc<std::sync::Mutex<std::collections::HashMap<String, ImageRoute>>>,
+    hits: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+#[derive(Debug, Clone)]
+struct ImageRoute {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl ImageServer {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind image server");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let routes = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let hits = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let (r, h) = (Arc::clone(&routes), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, h) = (Arc::clone(&r), Arc::clone(&h));
+                std::thread::spawn(move || serve_images(stream, &r, &h));
+            }
+        });
+        Self { url, routes, hits }
+    }
+
+    /// `path` answers `status` with `content_type` and `body`.
+    pub fn serve(&self, path: &str, status: u16, content_type: &str, body: Vec<u8>) {
+        let headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        self.route(path, status, headers, body);
+    }
+
+    /// `path` redirects (302) to `to`.
+    pub fn redirect(&self, path: &str, to: &str) {
+        self.route(
+            path,
+            302,
+            vec![("location".to_owned(), to.to_owned())],
+            vec![],
+        );
+    }
+
+    fn route(&self, path: &str, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
+        self.routes.lock().unwrap().insert(
+            path.to_owned(),
+            ImageRoute {
+                status,
+                headers,
+                body,
+            },
+        );
+    }
+
+    /// How many requests `path` got.
+    pub fn hits(&self, path: &str) -> u32 {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+fn serve_images(
+    stream: std::net::TcpStream,
+    routes: &std::sync::Mutex<std::collections::HashMap<String, ImageRoute>>,
+    hits: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        // GET requests: no body to read, only the headers.
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line.trim_end().is_empty() {
+                break;
+            }
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        let route = routes.lock().unwrap().get(&path).cloned();
+        let route = route.unwrap_or(ImageRoute {
+            status: 404,
+            headers: vec![],
+            body: vec![],
+        });
+        let mut head = format!(
+            "HTTP/1.1 {} Answer\r\ncontent-length: {}\r\n",
+            route.status,
+            route.body.len()
+        );
+        for (name, value) in &route.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&route.body).is_err() {
+            return;
+        }
+    }
+}

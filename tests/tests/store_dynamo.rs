@@ -29,3 +29,10 @@ async fn a_nonce_is_claimed_once_per_partner() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn media_ids_are_cached_until_they_expire() {
+    let client = dynamodb_client().await;
+    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    wxbridge::store::conformance::check_media_cache(&store, "wx0000000000000077").await;
+}

@@ -4,6 +4,7 @@
 
 use super::fifo::{read_body, FifoConsumer, RecordOutcome};
 use crate::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
+use crate::media::MediaCache;
 use crate::queue::Parking;
 use crate::store::Store;
 use crate::token::TokenStore;
@@ -15,7 +16,9 @@ pub struct DispatchHandler<S, T, W, P> {
     consumer: FifoConsumer<P>,
 }
 
-impl<S: Store, T: TokenStore, W: WebhookSender, P: Parking> DispatchHandler<S, T, W, P> {
+impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, P: Parking>
+    DispatchHandler<S, T, W, P>
+{
     pub fn new(dispatch: Dispatch<S, T, W>, parking: P) -> Self {
         Self {
             dispatch,

@@ -302,3 +302,66 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
         "no such message"
     );
 }
+
+/// What every [`MediaCache`](crate::media::MediaCache) must do: ids kept per app and key
+/// until they expire, even before the store deletes them; forgotten only if still the same.
+pub async fn check_media_cache<C: crate::media::MediaCache>(cache: &C, appid: &str) {
+    let now = 1_764_150_000_000;
+    let expires = now + crate::media::MEDIA_LIFETIME_MS;
+    assert_eq!(cache.cached_media(appid, "k1", now).await.unwrap(), None);
+    cache
+        .save_media(appid, "k1", "media-1", expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache
+            .cached_media(appid, "k1", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("media-1")
+    );
+    assert_eq!(
+        cache
+            .cached_media(appid, "k1", expires - 1000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("media-1"),
+        "still valid a second before it expires"
+    );
+    assert_eq!(
+        cache.cached_media(appid, "k1", expires).await.unwrap(),
+        None,
+        "an expired id is not used, whether or not the store deleted it yet"
+    );
+    assert_eq!(
+        cache.cached_media(appid, "k2", now).await.unwrap(),
+        None,
+        "per key"
+    );
+    let other_app = format!("{appid}-other");
+    assert_eq!(
+        cache.cached_media(&other_app, "k1", now).await.unwrap(),
+        None,
+        "per app"
+    );
+
+    // Forgetting an id that was replaced meanwhile leaves the new one.
+    cache
+        .save_media(appid, "k1", "media-2", expires)
+        .await
+        .unwrap();
+    cache.forget_media(appid, "k1", "media-1").await.unwrap();
+    assert_eq!(
+        cache
+            .cached_media(appid, "k1", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("media-2")
+    );
+    cache.forget_media(appid, "k1", "media-2").await.unwrap();
+    assert_eq!(cache.cached_media(appid, "k1", now).await.unwrap(), None);
+    cache.forget_media(appid, "k1", "media-2").await.unwrap();
+}

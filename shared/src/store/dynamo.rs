@@ -11,6 +11,7 @@ use super::{
     StoreError, StoredMessage,
 };
 use crate::api_auth::NonceStore;
+use crate::media::MediaCache;
 use crate::token::{CachedToken, TokenStore};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -642,6 +643,78 @@ impl NonceStore for DynamoStore {
             Ok(_) => Ok(true),
             Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(DisplayErrorContext(error).to_string()),
+        }
+    }
+}
+
+/// Media ids carry the TTL attribute in seconds, but DynamoDB deletes expired items late
+/// (within days): an item read after its time is treated as absent.
+impl MediaCache for DynamoStore {
+    async fn cached_media(
+        &self,
+        appid: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.get(keys::media_pk(appid, key), keys::MEDIA_SK).await? else {
+            return Ok(None);
+        };
+        let expires_at_secs: i64 = match item.get(EXPIRES_AT) {
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| StoreError::Malformed("media expires_at".into()))?,
+            _ => return Err(StoreError::Malformed("media item lacks expires_at".into())),
+        };
+        if expires_at_secs * 1000 <= now_ms {
+            return Ok(None);
+        }
+        match item.get("media_id") {
+            Some(AttributeValue::S(media_id)) => Ok(Some(media_id.clone())),
+            _ => Err(StoreError::Malformed("media item lacks media_id".into())),
+        }
+    }
+
+    async fn save_media(
+        &self,
+        appid: &str,
+        key: &str,
+        media_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::media_pk(appid, key)))
+            .item(SK, s(keys::MEDIA_SK))
+            .item("media_id", s(media_id))
+            .item(EXPIRES_AT, n(expires_at_ms.div_euclid(1000)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn forget_media(&self, appid: &str, key: &str, media_id: &str) -> Result<(), StoreError> {
+        // Expired rather than deleted (the TTL removes it): the function needs no delete right.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::media_pk(appid, key)))
+            .key(SK, s(keys::MEDIA_SK))
+            .update_expression("SET #expires = :zero")
+            .condition_expression("#media_id = :failed")
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_names("#media_id", "media_id")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":failed", s(media_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Gone, or replaced by a newer upload: nothing to forget.
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
         }
     }
 }

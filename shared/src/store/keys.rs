@@ -9,6 +9,7 @@
 //! | access token and its refresh lease | `TOKEN#{appid}` | `TOKEN` |
 //! | API request nonce (TTL) | `NONCE#{partner}#{nonce}` | `NONCE` |
 //! | a partner's client message id | `CLIENT#{partner}#{client message id}` | `CLIENT` |
+//! | an uploaded image's media id (TTL) | `MEDIA#{appid}#{hex SHA-256 of the URL or bytes}` | `MEDIA` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -65,6 +66,12 @@ pub fn client_message_pk(partner: &str, client_message_id: &str) -> String {
 }
 
 pub const CLIENT_SK: &str = "CLIENT";
+
+pub fn media_pk(appid: &str, key: &str) -> String {
+    format!("MEDIA#{appid}#{key}")
+}
+
+pub const MEDIA_SK: &str = "MEDIA";
 
 pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")

@@ -5,6 +5,7 @@ use super::{
     StoredMessage,
 };
 use crate::api_auth::NonceStore;
+use crate::media::MediaCache;
 use crate::token::{CachedToken, TokenStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -20,6 +21,8 @@ struct Tables {
     tokens: HashMap<String, TokenSlot>,
     nonces: HashMap<(String, String), i64>,
     client_ids: HashMap<(String, String), MessageKey>,
+    /// Media ids by (appid, key), with when they expire.
+    media: HashMap<(String, String), (String, i64)>,
 }
 
 /// A channel's cached token and its refresh lease (owner, end).
@@ -287,5 +290,48 @@ impl NonceStore for MemoryStore {
         }
         tables.nonces.insert(key, expires_at_secs);
         Ok(true)
+    }
+}
+
+impl MediaCache for MemoryStore {
+    async fn cached_media(
+        &self,
+        appid: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tables()
+            .media
+            .get(&(appid.to_owned(), key.to_owned()))
+            .filter(|(_, expires_at_ms)| *expires_at_ms > now_ms)
+            .map(|(media_id, _)| media_id.clone()))
+    }
+
+    async fn save_media(
+        &self,
+        appid: &str,
+        key: &str,
+        media_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tables().media.insert(
+            (appid.to_owned(), key.to_owned()),
+            (media_id.to_owned(), expires_at_ms),
+        );
+        Ok(())
+    }
+
+    async fn forget_media(&self, appid: &str, key: &str, media_id: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let slot = (appid.to_owned(), key.to_owned());
+        if tables
+            .media
+            .get(&slot)
+            .is_some_and(|(id, _)| id == media_id)
+        {
+            tables.media.remove(&slot);
+        }
+        Ok(())
     }
 }

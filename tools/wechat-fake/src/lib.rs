@@ -7,11 +7,12 @@
 //! previous classic token, which stays valid 5 minutes) — 40001 for an unknown token, 42001
 //! for an expired one; openids it was told about (40003 otherwise); the reply window and
 //! quota per user, driven by the user actions it is told about (45015 closed, 45047 used);
-//! subscribe grants (43101 without one); media ids (40007). It can be told to inject an
+//! subscribe grants (43101 without one); uploads (images only, at most 2 MB: 40004,
+//! 40005, 40006) and media ids (40007). It can be told to inject an
 //! errcode (-1, 45009, 45011, …), an HTTP status, or a delay, for the next N calls of a path.
-//! It records every accepted send.
+//! It records every accepted send and every upload.
 
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +26,8 @@ use wxbridge::reply_window::{Allowance, ReplyWindow, UserAction};
 
 const TOKEN_LIFETIME_MS: i64 = 7_200_000;
 const OVERLAP_MS: i64 = 300_000;
+/// The image upload limit of the docs (§3.4).
+const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -88,6 +91,7 @@ struct World {
     windows: HashMap<(String, String), Option<ReplyWindow>>,
     grants: HashMap<(String, String, String), u32>,
     media: HashMap<String, (String, Vec<u8>)>,
+    uploads: u32,
     sent: Vec<Sent>,
     injections: Vec<Injection>,
     token_fetches: HashMap<String, u32>,
@@ -153,6 +157,21 @@ impl Fake {
         self.world().sent.clone()
     }
 
+    /// How many uploads were accepted.
+    pub fn uploads(&self) -> u32 {
+        self.world().uploads
+    }
+
+    /// The content type and bytes an uploaded media id holds.
+    pub fn media(&self, media_id: &str) -> Option<(String, Vec<u8>)> {
+        self.world().media.get(media_id).cloned()
+    }
+
+    /// Ends every media id now (as if their 3 days ran out): sends with one answer 40007.
+    pub fn expire_media(&self) {
+        self.world().media.clear();
+    }
+
     /// How many token requests for `appid` were answered (both APIs).
     pub fn token_fetches(&self, appid: &str) -> u32 {
         self.world().token_fetches.get(appid).copied().unwrap_or(0)
@@ -166,7 +185,11 @@ impl Fake {
             .route("/cgi-bin/message/custom/typing", post(typing))
             .route("/cgi-bin/message/custom/business/typing", post(typing))
             .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
-            .route("/cgi-bin/media/upload", post(media_upload))
+            // Larger bodies than axum's default 2 MB, so that the fake itself answers 40006.
+            .route(
+                "/cgi-bin/media/upload",
+                post(media_upload).layer(DefaultBodyLimit::max(4 * MAX_IMAGE_BYTES)),
+            )
             .route("/cgi-bin/media/get", get(media_get))
             .with_state(self.clone())
     }
@@ -378,6 +401,11 @@ async fn custom_send(
         return errcode(47001, "data format error");
     }
     let mut world = fake.world();
+    if let Some(media_id) = body["image"]["media_id"].as_str() {
+        if !world.media.contains_key(media_id) {
+            return errcode(40007, "invalid media_id");
+        }
+    }
     let window = world
         .windows
         .get_mut(&(appid.clone(), touser.clone()))
@@ -394,11 +422,6 @@ async fn custom_send(
     }
     if let Some(window) = window {
         window.spend();
-    }
-    if let Some(media_id) = body["image"]["media_id"].as_str() {
-        if !world.media.contains_key(media_id) {
-            return errcode(40007, "invalid media_id");
-        }
     }
     world.sent.push(Sent {
         appid,
@@ -471,6 +494,9 @@ async fn media_upload(
     Query(params): Params,
     mut form: Multipart,
 ) -> Response {
+    if let Some(injected) = fake.injected("/cgi-bin/media/upload").await {
+        return injected;
+    }
     if let Err(answer) = fake.app_of(params.get("access_token")) {
         return answer.into_response();
     }
@@ -486,8 +512,20 @@ async fn media_upload(
             let Ok(bytes) = field.bytes().await else {
                 return errcode(47001, "data format error");
             };
+            if !matches!(
+                content_type.as_str(),
+                "image/jpeg" | "image/png" | "image/gif"
+            ) {
+                return errcode(40005, "invalid file type");
+            }
+            if bytes.len() > MAX_IMAGE_BYTES {
+                // sic: WeChat's spelling.
+                return errcode(40006, "invalid meida size");
+            }
             let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
-            fake.world()
+            let mut world = fake.world();
+            world.uploads += 1;
+            world
                 .media
                 .insert(media_id.clone(), (content_type, bytes.to_vec()));
             return Json(

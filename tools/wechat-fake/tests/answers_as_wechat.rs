@@ -250,3 +250,51 @@ async fn media_goes_up_and_comes_back_and_unknown_ids_are_json_errors() {
         .unwrap();
     assert_eq!(missing["errcode"], 40007);
 }
+
+#[tokio::test]
+async fn uploads_take_images_up_to_2_mb_and_are_counted() {
+    let (fake, base, client) = fake().await;
+    let token = stable(&client, &base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upload = |bytes: Vec<u8>, mime: &'static str| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let part = reqwest::multipart::Part::bytes(bytes)
+                .mime_str(mime)
+                .unwrap()
+                .file_name("a");
+            client
+                .post(format!(
+                    "{base}/cgi-bin/media/upload?access_token={token}&type=image"
+                ))
+                .multipart(reqwest::multipart::Form::new().part("media", part))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        upload(b"<html>".to_vec(), "text/html").await["errcode"],
+        40005
+    );
+    assert_eq!(
+        upload(vec![0xFF; 2 * 1024 * 1024 + 1], "image/jpeg").await["errcode"],
+        40006
+    );
+    assert_eq!(fake.uploads(), 0);
+    let uploaded = upload(vec![0xFF, 0xD8, 0xFF], "image/jpeg").await;
+    assert_eq!(uploaded["type"], "image");
+    let media_id = uploaded["media_id"].as_str().unwrap();
+    assert_eq!(fake.uploads(), 1);
+    assert_eq!(
+        fake.media(media_id),
+        Some(("image/jpeg".to_owned(), vec![0xFF, 0xD8, 0xFF]))
+    );
+    fake.expire_media();
+    assert_eq!(fake.media(media_id), None);
+}

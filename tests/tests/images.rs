@@ -1,0 +1,302 @@
+//! Image replies: downloaded from the partner's URL on a loopback image server (or decoded
+//! from base64), uploaded to the WeChat fake, cached in DynamoDB on the emulator, sent.
+
+use wechat_fake::Fake;
+use wxbridge::config::BridgeConfig;
+use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
+use wxbridge::handlers::callback::system_clock_ms;
+use wxbridge::reply_window::{ReplyWindow, UserAction};
+use wxbridge::store::dynamo::DynamoStore;
+use wxbridge::store::{
+    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage,
+};
+use wxbridge::token::Tokens;
+use wxbridge::webhook::HttpWebhookSender;
+use wxbridge::wechat_api::WeChatApi;
+use wxbridge_integration::{create_table, dynamodb_client, ImageServer, WebhookReceiver};
+
+const APP: &str = "wx0000000000000078";
+
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend((0..2000u32).map(|n| (n % 251) as u8));
+    bytes
+}
+
+struct Setup {
+    fake: Fake,
+    hotel: WebhookReceiver,
+    images: ImageServer,
+    dispatch: Dispatch<DynamoStore, DynamoStore, HttpWebhookSender>,
+}
+
+async fn setup() -> Setup {
+    let fake = Fake::default();
+    fake.add_app(APP, "the-app-secret");
+    let fake_url = fake.start().await;
+    let hotel = WebhookReceiver::start();
+    let client = dynamodb_client().await;
+    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
+        "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{fake_url}"}}"#,
+        hotel.url
+    ))
+    .unwrap();
+    let api = WeChatApi::new(&fake_url);
+    let tokens = Tokens::new(store.clone(), api.clone());
+    let dispatch = Dispatch::new(
+        config,
+        store,
+        tokens,
+        api,
+        HttpWebhookSender::new(),
+        system_clock_ms,
+    );
+    Setup {
+        fake,
+        hotel,
+        images: ImageServer::start(),
+        dispatch,
+    }
+}
+
+impl Setup {
+    async fn user_writes(&self, openid: &str) {
+        self.fake.user_acts(APP, openid, UserAction::Message);
+        let store = self.dispatch.store();
+        let mut user = store
+            .user("mp", openid)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| ChannelUser::new("mp", openid));
+        user.window = Some(ReplyWindow::after(
+            user.window,
+            UserAction::Message,
+            system_clock_ms(),
+        ));
+        store.put_user(&user).await.unwrap();
+    }
+
+    async fn reply(&self, openid: &str, n: u32, content: serde_json::Value) -> OutboundRef {
+        let message = StoredMessage {
+            id: format!("out_{openid}_{n}"),
+            conversation_id: format!("mp:{openid}:hotel-9"),
+            channel: "mp".into(),
+            openid: openid.into(),
+            partner: "hotel-9".into(),
+            direction: Direction::Out,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: system_clock_ms() + n as i64,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content,
+        };
+        let conversation = Conversation {
+            id: message.conversation_id.clone(),
+            channel: message.channel.clone(),
+            openid: message.openid.clone(),
+            partner: message.partner.clone(),
+            created_at_ms: message.created_at_ms,
+            last_message_at_ms: message.created_at_ms,
+        };
+        let store = self.dispatch.store();
+        assert_eq!(
+            store
+                .put_outbound(&message, &conversation, &message.id)
+                .await
+                .unwrap(),
+            Recorded::New
+        );
+        OutboundRef {
+            conversation_id: message.conversation_id,
+            created_at_ms: message.created_at_ms,
+            message_id: message.id,
+        }
+    }
+
+    async fn image_at(&self, openid: &str, n: u32, path: &str) -> OutboundRef {
+        let url = format!("{}{path}", self.images.url);
+        self.reply(openid, n, serde_json::json!({"type": "image", "url": url}))
+            .await
+    }
+
+    async fn stored(&self, target: &OutboundRef) -> StoredMessage {
+        self.dispatch
+            .store()
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The media ids of the images the fake accepted, in order.
+    fn sent_media(&self) -> Vec<String> {
+        self.fake
+            .sent()
+            .iter()
+            .map(|s| {
+                assert_eq!(s.body["msgtype"], "image", "{:?}", s.body);
+                s.body["image"]["media_id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    /// The `message.status` webhooks: (status, reason).
+    fn reports(&self) -> Vec<(String, Option<String>)> {
+        self.hotel
+            .received()
+            .iter()
+            .map(|h| {
+                let message = &h.json()["message"];
+                (
+                    message["status"].as_str().unwrap().to_owned(),
+                    message["reason"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_image_by_url_is_downloaded_and_uploaded_once_then_sent_from_the_cache() {
+    let s = setup().await;
+    s.images.serve("/rooms/a.png", 200, "image/png", png());
+    // Through one redirect, as image hosts often answer.
+    s.images.redirect("/r/a", "/rooms/a.png");
+    s.user_writes("o_amy").await;
+
+    let first = s.image_at("o_amy", 1, "/r/a").await;
+    assert_eq!(s.dispatch.process(&first).await, DispatchOutcome::Sent);
+    let media = s.sent_media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(s.fake.sent()[0].touser, "o_amy");
+    assert_eq!(
+        s.fake.media(&media[0]),
+        Some(("image/png".to_owned(), png())),
+        "WeChat holds the partner's bytes, typed by them"
+    );
+    assert_eq!(s.stored(&first).await.status, MessageStatus::Sent);
+
+    // The same URL again: sent by the cached media id, no download, no upload.
+    let second = s.image_at("o_amy", 2, "/r/a").await;
+    assert_eq!(s.dispatch.process(&second).await, DispatchOutcome::Sent);
+    assert_eq!(s.sent_media(), [media[0].clone(), media[0].clone()]);
+    assert_eq!(s.fake.uploads(), 1);
+    assert_eq!(s.images.hits("/rooms/a.png"), 1);
+    assert_eq!(
+        s.reports(),
+        [("sent".to_owned(), None), ("sent".to_owned(), None)]
+    );
+}
+
+#[tokio::test]
+async fn a_base64_image_is_uploaded_once_per_content() {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let s = setup().await;
+    s.user_writes("o_bea").await;
+    let content = serde_json::json!({"type": "image", "base64": b64(&png())});
+    let first = s.reply("o_bea", 1, content.clone()).await;
+    assert_eq!(s.dispatch.process(&first).await, DispatchOutcome::Sent);
+    let second = s.reply("o_bea", 2, content).await;
+    assert_eq!(s.dispatch.process(&second).await, DispatchOutcome::Sent);
+    let media = s.sent_media();
+    assert_eq!(media.len(), 2);
+    assert_eq!(media[0], media[1]);
+    assert_eq!(s.fake.uploads(), 1);
+    assert_eq!(s.fake.media(&media[0]).unwrap().1, png());
+}
+
+#[tokio::test]
+async fn an_expired_media_id_is_forgotten_and_the_image_uploaded_again_once() {
+    let s = setup().await;
+    s.images.serve("/a.png", 200, "image/png", png());
+    s.user_writes("o_cy").await;
+    let first = s.image_at("o_cy", 1, "/a.png").await;
+    assert_eq!(s.dispatch.process(&first).await, DispatchOutcome::Sent);
+    // Three days later (for WeChat): the cached id answers 40007.
+    s.fake.expire_media();
+    let second = s.image_at("o_cy", 2, "/a.png").await;
+    assert_eq!(s.dispatch.process(&second).await, DispatchOutcome::Sent);
+    let third = s.image_at("o_cy", 3, "/a.png").await;
+    assert_eq!(s.dispatch.process(&third).await, DispatchOutcome::Sent);
+    let media = s.sent_media();
+    assert_eq!(media.len(), 3);
+    assert_ne!(media[0], media[1], "a new upload after 40007");
+    assert_eq!(media[1], media[2], "the new id is the cached one now");
+    assert_eq!(s.fake.uploads(), 2);
+    assert_eq!(s.images.hits("/a.png"), 2);
+}
+
+#[tokio::test]
+async fn images_the_partner_cannot_serve_fail_with_the_reason_and_are_reported() {
+    let s = setup().await;
+    let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    big.resize(3 * 1024 * 1024, 7);
+    s.images.serve("/big.jpg", 200, "image/jpeg", big);
+    s.images.serve(
+        "/page",
+        200,
+        "text/html",
+        b"<!doctype html><p>hi</p>".to_vec(),
+    );
+    s.user_writes("o_dee").await;
+    let cases = [
+        ("/big.jpg", "larger than 2 MiB"),
+        ("/page", "JPEG, PNG or GIF"),
+        ("/gone.png", "HTTP 404"),
+    ];
+    for (n, (path, expected)) in (1..).zip(cases) {
+        let reply = s.image_at("o_dee", n, path).await;
+        let DispatchOutcome::Failed(reason) = s.dispatch.process(&reply).await else {
+            panic!("{path} did not fail")
+        };
+        assert!(reason.contains(expected), "{path}: {reason}");
+        let stored = s.stored(&reply).await;
+        assert_eq!(stored.status, MessageStatus::Failed);
+        assert_eq!(stored.status_reason.as_deref(), Some(reason.as_str()));
+        assert_eq!(
+            s.reports().last(),
+            Some(&("failed".to_owned(), Some(reason))),
+            "{path}"
+        );
+        // Final: a redelivery does nothing.
+        assert_eq!(
+            s.dispatch.process(&reply).await,
+            DispatchOutcome::AlreadyDone
+        );
+    }
+    assert_eq!(s.reports().len(), 3);
+    assert_eq!(s.fake.uploads(), 0);
+    assert!(s.fake.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_image_url_answering_503_is_retried_later_and_the_message_stays_queued() {
+    let s = setup().await;
+    s.images
+        .serve("/busy.png", 503, "text/plain", b"busy".to_vec());
+    s.user_writes("o_eli").await;
+    let reply = s.image_at("o_eli", 1, "/busy.png").await;
+    let DispatchOutcome::Retry(reason) = s.dispatch.process(&reply).await else {
+        panic!("not retried")
+    };
+    assert!(reason.contains("HTTP 503"), "{reason}");
+    let stored = s.stored(&reply).await;
+    assert_eq!(stored.status, MessageStatus::Queued);
+    assert!(s.reports().is_empty(), "nothing final to report yet");
+    assert_eq!(s.fake.uploads(), 0);
+
+    // The host is back: the retry sends it.
+    s.images.serve("/busy.png", 200, "image/png", png());
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.sent_media().len(), 1);
+    assert_eq!(s.reports(), [("sent".to_owned(), None)]);
+}
