@@ -1,0 +1,385 @@
+//! The partner API end to end: a user writes through the real `callback` and `inbound`
+//! handlers, the partner answers through the real `api` handler, the real `dispatch`
+//! handler sends from a real `outbound.fifo`, and the local WeChat fake records what the
+//! user got. DynamoDB and SQS are the emulator's.
+
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use wechat_fake::Fake;
+use wxbridge::api_auth::{self, SignedRequest};
+use wxbridge::config::{BridgeConfig, Channels, Secret};
+use wxbridge::dispatch::Dispatch;
+use wxbridge::encode::seal;
+use wxbridge::event::{CallbackEvent, EventKind};
+use wxbridge::handlers::api::ApiService;
+use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
+use wxbridge::handlers::dispatch::DispatchHandler;
+use wxbridge::handlers::inbound::InboundHandler;
+use wxbridge::inbound::Inbound;
+use wxbridge::partner_api::PartnerApi;
+use wxbridge::queue::{SqsFifoQueue, SqsParking};
+use wxbridge::reply_window::UserAction;
+use wxbridge::store::dynamo::DynamoStore;
+use wxbridge::token::Tokens;
+use wxbridge::webhook::HttpWebhookSender;
+use wxbridge::wechat_api::WeChatApi;
+use wxbridge_integration::*;
+
+const APP: &str = "wx0000000000000088";
+const APP_SECRET: &str = "the-app-secret";
+
+struct Partner {
+    id: &'static str,
+    secret: &'static str,
+}
+
+const HOTEL: Partner = Partner {
+    id: "hotel-9",
+    secret: "hotel-secret-456789",
+};
+const AIRLINE: Partner = Partner {
+    id: "air-3",
+    secret: "air-secret-0123456",
+};
+
+impl Partner {
+    /// A request signed now with `nonce`, as a partner's client sends it.
+    fn signed(&self, method: &str, path: &str, body: &str, nonce: &str) -> Request {
+        let signed = SignedRequest {
+            method,
+            path_and_query: path,
+            body: body.as_bytes(),
+        };
+        let now = system_clock_ms() / 1000;
+        let mut builder = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path);
+        for (name, value) in api_auth::sign(self.id, &Secret::new(self.secret), &signed, now, nonce)
+        {
+            builder = builder.header(name, value);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> Request {
+        self.signed(
+            method,
+            path,
+            body,
+            &uuid::Uuid::new_v4().simple().to_string(),
+        )
+    }
+}
+
+struct Bridge {
+    fake: Fake,
+    fake_url: String,
+    channels: Channels,
+    sqs: aws_sdk_sqs::Client,
+    inbound_queues: InboundQueues,
+    outbound_queues: InboundQueues,
+    callback: CallbackService<SqsFifoQueue>,
+    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsParking>,
+    api: ApiService<DynamoStore, DynamoStore, SqsFifoQueue, DynamoStore>,
+    dispatch: DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsParking>,
+    hotel: WebhookReceiver,
+}
+
+async fn bridge() -> Bridge {
+    let fake = Fake::default();
+    fake.add_app(APP, APP_SECRET);
+    let fake_url = fake.start().await;
+    let hotel = WebhookReceiver::start();
+    let airline = WebhookReceiver::start();
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
+          "partners":[
+            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{}"}},
+            {{"id":"air-3","display_name":"Blue Air","webhook_url":"{}/hooks","signing_secret":"{}"}}],
+          "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
+          "wechat_api_base":"{fake_url}"}}"#,
+        hotel.url, HOTEL.secret, airline.url, AIRLINE.secret
+    ))
+    .unwrap();
+    let sqs = sqs_client().await;
+    let inbound_queues = create_inbound_queues(&sqs).await;
+    let outbound_queues = create_fifo_queues(&sqs, "outbound").await;
+    let dynamodb = dynamodb_client().await;
+    let store = DynamoStore::new(dynamodb.clone(), create_table(&dynamodb).await);
+    let wechat = WeChatApi::new(&fake_url);
+    let outbound = SqsFifoQueue::new(sqs.clone(), &outbound_queues.queue_url);
+    Bridge {
+        channels: Channels::new(&config),
+        callback: CallbackService::new(
+            &config,
+            SqsFifoQueue::new(sqs.clone(), &inbound_queues.queue_url),
+        ),
+        inbound: InboundHandler::new(
+            Inbound::new(config.clone(), store.clone(), HttpWebhookSender::new()),
+            SqsParking::new(
+                sqs.clone(),
+                &inbound_queues.queue_url,
+                &inbound_queues.dlq_url,
+            ),
+        ),
+        api: ApiService::new(
+            PartnerApi::new(
+                config.clone(),
+                store.clone(),
+                Tokens::new(store.clone(), wechat.clone()),
+                wechat.clone(),
+                outbound,
+                system_clock_ms,
+            ),
+            store.clone(),
+        ),
+        dispatch: DispatchHandler::new(
+            Dispatch::new(
+                config,
+                store.clone(),
+                Tokens::new(store, wechat.clone()),
+                wechat,
+                HttpWebhookSender::new(),
+                system_clock_ms,
+            ),
+            SqsParking::new(
+                sqs.clone(),
+                &outbound_queues.queue_url,
+                &outbound_queues.dlq_url,
+            ),
+        ),
+        fake,
+        fake_url,
+        sqs,
+        inbound_queues,
+        outbound_queues,
+        hotel,
+    }
+}
+
+impl Bridge {
+    /// The user writes in WeChat: the fake opens its window, the push goes through the
+    /// callback and the inbound function.
+    async fn user_writes(&self, openid: &str, msg_id: u64, text: &str) {
+        self.fake.user_acts(APP, openid, UserAction::Message);
+        let event = CallbackEvent {
+            to_user_name: "gh_mp".into(),
+            from_user_name: openid.into(),
+            create_time: system_clock_ms() / 1000,
+            kind: EventKind::Text {
+                msg_id: msg_id.to_string(),
+                content: text.into(),
+            },
+        };
+        let push = seal(
+            self.channels.get("mp").unwrap(),
+            &event,
+            event.create_time,
+            "n0nce",
+        );
+        assert_eq!(self.callback.handle(push.request("mp")).await.status(), 200);
+        let batch = receive_batch(&self.sqs, &self.inbound_queues.queue_url).await;
+        let response = self.inbound.handle(batch.clone(), None).await;
+        assert!(response.batch_item_failures.is_empty());
+        settle_batch(&self.sqs, &self.inbound_queues.queue_url, &batch, &response).await;
+    }
+
+    async fn call(&self, request: Request) -> (u16, Value) {
+        let response = self.api.handle(request).await;
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
+        )
+    }
+
+    /// One batch of outbound.fifo through the dispatch function.
+    async fn dispatch(&self) -> usize {
+        let batch = receive_batch(&self.sqs, &self.outbound_queues.queue_url).await;
+        let response = self.dispatch.handle(batch.clone(), None).await;
+        settle_batch(
+            &self.sqs,
+            &self.outbound_queues.queue_url,
+            &batch,
+            &response,
+        )
+        .await;
+        batch.records.len()
+    }
+}
+
+#[tokio::test]
+async fn a_partners_answer_through_the_api_reaches_the_user() {
+    let bridge = bridge().await;
+    bridge
+        .user_writes("o_alice", 1, "Is breakfast included?")
+        .await;
+    let webhook = bridge.hotel.received()[0].json();
+    let conversation_id = webhook["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(conversation_id, "mp:o_alice:hotel-9");
+
+    let reply = json!({"conversation_id": conversation_id, "client_message_id": "desk-1",
+                       "content": {"type": "text", "text": "Breakfast is included."}})
+    .to_string();
+    let (status, accepted) = bridge
+        .call(HOTEL.request("POST", "/v1/messages", &reply))
+        .await;
+    assert_eq!(
+        (status, accepted["status"].as_str()),
+        (202, Some("queued")),
+        "{accepted}"
+    );
+    // The desk retries its call: the same answer, one message.
+    let (status, again) = bridge
+        .call(HOTEL.request("POST", "/v1/messages", &reply))
+        .await;
+    assert_eq!((status, &again), (202, &accepted));
+
+    assert_eq!(bridge.dispatch().await, 1, "one message in outbound.fifo");
+    let sent = bridge.fake.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].touser, "o_alice");
+    assert_eq!(
+        sent[0].body["text"]["content"],
+        "【Hotel Lotus】Breakfast is included."
+    );
+
+    // One history: the user's message and the reply, newest first, the reply sent.
+    let path = format!("/v1/conversations/{conversation_id}/messages");
+    let (status, page) = bridge.call(HOTEL.request("GET", &path, "")).await;
+    assert_eq!(status, 200, "{page}");
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(
+        (messages[0]["id"].as_str(), messages[0]["status"].as_str()),
+        (accepted["message_id"].as_str(), Some("sent"))
+    );
+    assert_eq!(messages[1]["direction"], "in");
+    let statuses: Vec<String> = bridge
+        .hotel
+        .received()
+        .iter()
+        .filter(|w| w.json()["type"] == "message.status")
+        .map(|w| w.json()["message"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["sent"]);
+}
+
+#[tokio::test]
+async fn a_replay_is_refused_and_a_partner_sees_only_its_conversations() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_bob", 2, "Hello").await;
+    let path = "/v1/conversations/mp:o_bob:hotel-9/messages";
+    let nonce = "replayed-nonce-1";
+    assert_eq!(
+        bridge.call(HOTEL.signed("GET", path, "", nonce)).await.0,
+        200
+    );
+    let (status, refusal) = bridge.call(HOTEL.signed("GET", path, "", nonce)).await;
+    assert_eq!(
+        (status, refusal["reason"].as_str()),
+        (401, Some("this nonce was used before"))
+    );
+
+    let (status, _) = bridge.call(AIRLINE.request("GET", path, "")).await;
+    assert_eq!(
+        status, 404,
+        "the airline cannot read the hotel's conversation"
+    );
+    let reply = json!({"conversation_id": "mp:o_bob:hotel-9", "client_message_id": "a-1",
+                       "content": {"type": "text", "text": "x"}})
+    .to_string();
+    assert_eq!(
+        bridge
+            .call(AIRLINE.request("POST", "/v1/messages", &reply))
+            .await
+            .0,
+        404
+    );
+    let (status, listed) = bridge
+        .call(AIRLINE.request("GET", "/v1/conversations?channel=mp&openid=o_bob", ""))
+        .await;
+    assert_eq!(
+        (status, listed["conversations"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (_, listed) = bridge
+        .call(HOTEL.request("GET", "/v1/conversations?channel=mp&openid=o_bob", ""))
+        .await;
+    assert_eq!(listed["conversations"][0]["id"], "mp:o_bob:hotel-9");
+}
+
+#[tokio::test]
+async fn bound_app_users_are_found_and_written_to() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_carol", 3, "Where is my order?").await;
+    let (status, bound) = bridge
+        .call(HOTEL.request(
+            "PUT",
+            "/v1/bindings/mp/o_carol",
+            r#"{"app_user_id":"app-carol"}"#,
+        ))
+        .await;
+    assert_eq!(status, 200, "{bound}");
+    let (status, listed) = bridge
+        .call(HOTEL.request("GET", "/v1/conversations?app_user_id=app-carol", ""))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["conversations"][0]["openid"], "o_carol");
+    assert_eq!(listed["conversations"][0]["app_user_id"], "app-carol");
+    let reply = json!({"to": {"app_user_id": "app-carol"}, "client_message_id": "order-7",
+                       "content": {"type": "text", "text": "It ships today."}})
+    .to_string();
+    let (status, accepted) = bridge
+        .call(HOTEL.request("POST", "/v1/messages", &reply))
+        .await;
+    assert_eq!(
+        (status, accepted["conversation_id"].as_str()),
+        (202, Some("mp:o_carol:hotel-9"))
+    );
+    bridge.dispatch().await;
+    assert_eq!(bridge.fake.sent()[0].touser, "o_carol");
+}
+
+#[tokio::test]
+async fn typing_and_media_go_through_wechat() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_dan", 4, "Here is my ticket").await;
+    let (status, answer) = bridge
+        .call(HOTEL.request("POST", "/v1/conversations/mp:o_dan:hotel-9/typing", ""))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let typing = bridge.fake.sent();
+    assert_eq!(
+        (typing[0].api, typing[0].touser.as_str()),
+        ("typing", "o_dan")
+    );
+    assert_eq!(typing[0].body["command"], "Typing");
+
+    // An image the user sent: WeChat holds it under a media id.
+    let wechat = WeChatApi::new(&bridge.fake_url);
+    let token = wechat
+        .stable_token(APP, APP_SECRET, false, system_clock_ms())
+        .await
+        .unwrap();
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &[7u8; 64]].concat();
+    let media_id = wechat
+        .upload_image(&token.value, "t.png", "image/png", png.clone())
+        .await
+        .unwrap();
+    let response = bridge
+        .api
+        .handle(HOTEL.request("GET", &format!("/v1/media/mp/{media_id}"), ""))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.body().as_ref(), png.as_slice());
+    let (status, refusal) = bridge
+        .call(HOTEL.request("GET", "/v1/media/mp/no-such-media", ""))
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        refusal["reason"].as_str().unwrap().contains("40007"),
+        "{refusal}"
+    );
+}
