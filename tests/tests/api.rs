@@ -383,3 +383,42 @@ async fn typing_and_media_go_through_wechat() {
         "{refusal}"
     );
 }
+
+/// The README's curl recipe (`scripts/partner_request.sh`) signs as the API checks.
+#[tokio::test]
+async fn the_documented_curl_script_signs_requests_the_api_accepts() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_erin", 5, "Hi").await;
+    let body = json!({"to": {"channel": "mp", "openid": "o_erin"}, "client_message_id": "curl-1",
+                      "content": {"type": "text", "text": "Hello from the desk"}})
+    .to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/partner_request.sh");
+    let signed = |path: &str, body: &str| {
+        let output = std::process::Command::new(script)
+            .args(["POST", path, body])
+            .env("WXBRIDGE_DRY_RUN", "1")
+            .env("WXBRIDGE_PARTNER", HOTEL.id)
+            .env("WXBRIDGE_SECRET", HOTEL.secret)
+            .output()
+            .expect("the script runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(path);
+        for line in String::from_utf8(output.stdout).unwrap().lines() {
+            let (name, value) = line.split_once(": ").unwrap();
+            builder = builder.header(name, value);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    };
+    let (status, accepted) = bridge.call(signed("/v1/messages", &body)).await;
+    assert_eq!(status, 202, "{accepted}");
+    // Signed for one path, sent to another: refused.
+    let mut moved = signed("/v1/messages", &body);
+    *moved.uri_mut() = "/v1/messages?x=1".parse().unwrap();
+    assert_eq!(bridge.call(moved).await.0, 401);
+}
