@@ -5,15 +5,27 @@
 //! `failed` or `window_closed` is not touched again, so a redelivery after a recorded send
 //! sends nothing. A message found `sending` was interrupted mid-call: the outcome is
 //! unknown and it is sent again (at least once rather than perhaps never).
+//!
+//! `held`: the quota is used up. The message's [`OutboundRef`] is appended to the channel
+//! user's `held` list over the version read; if the user changed meanwhile (the user wrote
+//! again), the window is read again and decided afresh. The user's next action releases
+//! the list ([`crate::release`]); a release may pack several held texts into one send.
+//!
+//! Reports: every terminal status goes to the partner as a `message.status` webhook. One
+//! that is not delivered becomes a report job on `outbound.fifo` in a group of its own
+//! (`report:{message id}`), retried with the FIFO consumer's backoff until the partner takes
+//! it or refuses it for good; the message records the status it `reported`, so a settled
+//! job does nothing. The delivery id is the same on every attempt.
 
 use crate::config::{BridgeConfig, DialogMode};
 use crate::media::{Downloader, Images, MediaCache};
 use crate::outbound::Content;
+use crate::queue::OutboundQueue;
 use crate::reply_window::{Allowance, ReplyWindow};
 use crate::routing::{self, ActiveBecause};
 use crate::store::{MessageStatus, Store, StoreError, StoredMessage};
 use crate::token::{CallError, TokenStore, Tokens};
-use crate::webhook::{self, WebhookSender};
+use crate::webhook::{self, Delivery, WebhookSender};
 use crate::wechat_api::WeChatApi;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,6 +36,64 @@ pub struct OutboundRef {
     pub conversation_id: String,
     pub created_at_ms: i64,
     pub message_id: String,
+    /// Further held texts of the same conversation sent together with this one, in order
+    /// (a release when the quota is scarce).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packed: Vec<PackedRef>,
+    /// Only report the message's status to its partner (a `message.status` webhook that
+    /// was not delivered at once); never sends anything to WeChat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report: bool,
+}
+
+/// A message packed with an [`OutboundRef`]: same conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedRef {
+    pub created_at_ms: i64,
+    pub message_id: String,
+}
+
+impl OutboundRef {
+    pub fn new(conversation_id: &str, created_at_ms: i64, message_id: &str) -> Self {
+        Self {
+            conversation_id: conversation_id.to_owned(),
+            created_at_ms,
+            message_id: message_id.to_owned(),
+            packed: Vec::new(),
+            report: false,
+        }
+    }
+
+    /// Where `message` is stored.
+    pub fn to(message: &StoredMessage) -> Self {
+        Self::new(&message.conversation_id, message.created_at_ms, &message.id)
+    }
+
+    /// The `outbound.fifo` group: the conversation, so its replies keep their order; a
+    /// report job has a group of its own, so a partner whose webhook is down never holds
+    /// back the conversation's later replies.
+    pub fn group_id(&self) -> String {
+        if self.report {
+            format!("report:{}", self.message_id)
+        } else {
+            self.conversation_id.clone()
+        }
+    }
+
+    /// This message and every message packed with it, each on its own, in order.
+    pub fn parts(&self) -> Vec<OutboundRef> {
+        std::iter::once(Self::new(
+            &self.conversation_id,
+            self.created_at_ms,
+            &self.message_id,
+        ))
+        .chain(
+            self.packed
+                .iter()
+                .map(|p| Self::new(&self.conversation_id, p.created_at_ms, &p.message_id)),
+        )
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,27 +105,56 @@ pub enum DispatchOutcome {
     WindowClosed,
     /// WeChat refused it for good (errcode in the reason).
     Failed(String),
+    /// A report job: the partner has been told (or refused it for good).
+    Reported,
     /// Not finished: try again later.
     Retry(String),
 }
 
-pub struct Dispatch<S, T, W> {
+/// How often the user may change under a hold before the record is retried later.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// What the window allows for a message now.
+enum Decision {
+    Send,
+    /// Held, and on the user's `held` list.
+    Held,
+    Closed,
+}
+
+fn pending(status: MessageStatus) -> bool {
+    use MessageStatus::*;
+    matches!(status, Queued | Held | Sending)
+}
+
+/// A status that is not changed again and is reported to the partner.
+fn terminal(status: MessageStatus) -> bool {
+    use MessageStatus::*;
+    matches!(status, Sent | Failed | WindowClosed)
+}
+
+pub struct Dispatch<S, T, W, Q> {
     config: BridgeConfig,
     store: S,
     tokens: Tokens<T>,
     api: WeChatApi,
     webhooks: W,
+    outbound: Q,
     clock: fn() -> i64,
     downloader: Downloader,
 }
 
-impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
+impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
+    Dispatch<S, T, W, Q>
+{
+    /// `outbound` is `outbound.fifo`, where status reports not delivered at once wait.
     pub fn new(
         config: BridgeConfig,
         store: S,
         tokens: Tokens<T>,
         api: WeChatApi,
         webhooks: W,
+        outbound: Q,
         clock: fn() -> i64,
     ) -> Self {
         Self {
@@ -64,6 +163,7 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
             tokens,
             api,
             webhooks,
+            outbound,
             clock,
             downloader: Downloader::default(),
         }
@@ -73,8 +173,17 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         &self.store
     }
 
+    pub fn outbound(&self) -> &Q {
+        &self.outbound
+    }
+
     pub async fn process(&self, target: &OutboundRef) -> DispatchOutcome {
-        match self.try_process(target).await {
+        let result = if target.report {
+            self.try_report(target).await
+        } else {
+            self.try_process(target).await
+        };
+        match result {
             Ok(outcome) => outcome,
             Err(error) => DispatchOutcome::Retry(error.to_string()),
         }
@@ -82,52 +191,54 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
 
     async fn try_process(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
-        let Some(message) = self
-            .store
-            .message(
-                &target.conversation_id,
-                target.created_at_ms,
-                &target.message_id,
-            )
-            .await?
-        else {
+        let Some(lead) = self.load(target).await? else {
             return Ok(DispatchOutcome::Failed("no such message".into()));
         };
-        if !matches!(message.status, Queued | Held | Sending) {
-            return Ok(DispatchOutcome::AlreadyDone);
+        // The message and those packed with it; the settled ones only need their report.
+        let mut parts = vec![lead];
+        for part in target.parts().iter().skip(1) {
+            parts.extend(self.load(part).await?);
+        }
+        let mut unreported = None;
+        for settled in parts.iter().filter(|m| !pending(m.status)) {
+            if let Err(reason) = self.ensure_reported(settled).await {
+                unreported = Some(reason);
+            }
+        }
+        parts.retain(|m| pending(m.status));
+        if parts.is_empty() {
+            return Ok(match unreported {
+                Some(reason) => DispatchOutcome::Retry(reason),
+                None => DispatchOutcome::AlreadyDone,
+            });
         }
         let Some(channel) = self
             .config
             .channels
             .iter()
-            .find(|c| c.id == message.channel)
+            .find(|c| c.id == parts[0].channel)
         else {
             return Ok(self
-                .finish(&message, Failed, Some("channel is not configured".into()))
+                .finish_all(&parts, Failed, Some("channel is not configured".into()))
                 .await);
         };
-        let Ok(content) = serde_json::from_value::<Content>(message.content.clone()) else {
+        let Some(content) = self.content(&mut parts).await else {
             return Ok(self
-                .finish(
-                    &message,
-                    Failed,
-                    Some("stored content is unreadable".into()),
-                )
+                .finish_all(&parts, Failed, Some("stored content is unreadable".into()))
                 .await);
         };
-        let user = self.store.user(&message.channel, &message.openid).await?;
-        match ReplyWindow::allowance(
-            user.as_ref().and_then(|u| u.window.as_ref()),
-            (self.clock)(),
-        ) {
-            Allowance::Closed => return Ok(self.finish(&message, WindowClosed, None).await),
-            Allowance::QuotaUsed => {
-                self.store
-                    .transition(&message, &[Queued, Sending], Held, None)
-                    .await?;
+        let message = parts[0].clone();
+        match self.decide(&parts).await? {
+            Decision::Closed => return Ok(self.finish_all(&parts, WindowClosed, None).await),
+            Decision::Held => {
+                for part in &parts {
+                    self.store
+                        .transition(part, &[Queued, Sending], Held, None)
+                        .await?;
+                }
                 return Ok(DispatchOutcome::Held);
             }
-            Allowance::Open { .. } => {}
+            Decision::Send => {}
         }
         if !self
             .store
@@ -136,6 +247,22 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         {
             return Ok(DispatchOutcome::AlreadyDone);
         }
+        let mut claimed = vec![message.clone()];
+        for part in &parts[1..] {
+            if self
+                .store
+                .transition(part, &[Queued, Held, Sending], Sending, None)
+                .await?
+            {
+                claimed.push(part.clone());
+            }
+        }
+        let content = if claimed.len() == parts.len() {
+            content
+        } else {
+            // Another attempt took some of the packed texts: send only what is ours.
+            joined(&claimed).unwrap_or(content)
+        };
         let sender = (self.config.dialog.mode == DialogMode::Merged)
             .then(|| routing::sender_prefix(&self.config, &message.partner));
         // A failure: whether it is final, and why.
@@ -156,16 +283,100 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         match failure {
             None => {
                 self.note_partner_wrote(&message).await;
-                Ok(self.finish(&message, Sent, None).await)
+                Ok(self.finish_all(&claimed, Sent, None).await)
             }
-            Some((true, reason)) => Ok(self.finish(&message, Failed, Some(reason)).await),
+            Some((true, reason)) => Ok(self.finish_all(&claimed, Failed, Some(reason)).await),
             Some((false, reason)) => {
-                self.store
-                    .transition(&message, &[Sending], Queued, Some(&reason))
-                    .await?;
+                for part in &claimed {
+                    self.store
+                        .transition(part, &[Sending], Queued, Some(&reason))
+                        .await?;
+                }
                 Ok(DispatchOutcome::Retry(reason))
             }
         }
+    }
+
+    async fn load(&self, target: &OutboundRef) -> Result<Option<StoredMessage>, StoreError> {
+        self.store
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await
+    }
+
+    /// What to send for `parts`: the first one's content, or, for packed texts, their
+    /// texts one per line. A packed part that is not a text (never planned so) is put back
+    /// on the queue on its own rather than lost.
+    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Option<Content> {
+        let content = serde_json::from_value::<Content>(parts[0].content.clone()).ok()?;
+        if parts.len() == 1 {
+            return Some(content);
+        }
+        if !matches!(content, Content::Text { .. }) {
+            self.unpack(parts.split_off(1)).await;
+            return Some(content);
+        }
+        let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) = parts
+            .drain(..)
+            .partition(|m| crate::release::text_of(m).is_some());
+        *parts = texts;
+        self.unpack(others).await;
+        joined(parts)
+    }
+
+    async fn unpack(&self, alone: Vec<StoredMessage>) {
+        for message in alone {
+            let target = OutboundRef::to(&message);
+            let id = format!("{}:unpacked", message.id);
+            if let Err(error) = self.outbound.enqueue(&target, &id).await {
+                tracing::warn!(message_id = %message.id, %error, "packed message not requeued");
+            }
+        }
+    }
+
+    /// What the window allows: send, hold (the message put on the user's `held` list over
+    /// the version read) or closed. When the user changed meanwhile, decides again from the
+    /// fresh window: a user who wrote in between reopened it, and the message is sent.
+    async fn decide(&self, parts: &[StoredMessage]) -> Result<Decision, StoreError> {
+        let message = &parts[0];
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let user = self.store.user(&message.channel, &message.openid).await?;
+            let window = user.as_ref().and_then(|u| u.window.as_ref());
+            match ReplyWindow::allowance(window, (self.clock)()) {
+                Allowance::Closed => return Ok(Decision::Closed),
+                Allowance::Open { .. } => return Ok(Decision::Send),
+                Allowance::QuotaUsed => {}
+            }
+            let Some(mut user) = user else {
+                return Ok(Decision::Closed);
+            };
+            let listed = user.held.iter().any(|h| {
+                h.parts().iter().any(|p| {
+                    p.conversation_id == message.conversation_id && p.message_id == message.id
+                })
+            });
+            if listed {
+                return Ok(Decision::Held);
+            }
+            let mut entry = OutboundRef::to(message);
+            entry.packed = parts[1..]
+                .iter()
+                .map(|m| PackedRef {
+                    created_at_ms: m.created_at_ms,
+                    message_id: m.id.clone(),
+                })
+                .collect();
+            user.held.push(entry);
+            match self.store.put_user(&user).await {
+                Ok(()) => return Ok(Decision::Held),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     /// One send, with one retry after refreshing a stale token.
@@ -229,6 +440,24 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         }
     }
 
+    /// Records a terminal status for each part and reports it to its partner; the first
+    /// part's outcome, or a retry if any part is not finished.
+    async fn finish_all(
+        &self,
+        parts: &[StoredMessage],
+        status: MessageStatus,
+        reason: Option<String>,
+    ) -> DispatchOutcome {
+        let mut outcome = None;
+        for part in parts {
+            let done = self.finish(part, status, reason.clone()).await;
+            if outcome.is_none() || matches!(done, DispatchOutcome::Retry(_)) {
+                outcome = Some(done);
+            }
+        }
+        outcome.unwrap_or(DispatchOutcome::AlreadyDone)
+    }
+
     /// Records a terminal status and reports it to the partner.
     async fn finish(
         &self,
@@ -245,7 +474,14 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         {
             return DispatchOutcome::Retry(error.to_string());
         }
-        self.report(message, status, reason.as_deref()).await;
+        let settled = StoredMessage {
+            status,
+            status_reason: reason.clone(),
+            ..message.clone()
+        };
+        if let Err(reason) = self.report(&settled).await {
+            return DispatchOutcome::Retry(reason);
+        }
         match status {
             Sent => DispatchOutcome::Sent,
             WindowClosed => DispatchOutcome::WindowClosed,
@@ -253,17 +489,68 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
         }
     }
 
-    /// The `message.status` webhook; its delivery id is per message and status.
-    async fn report(&self, message: &StoredMessage, status: MessageStatus, reason: Option<&str>) {
-        let Some(partner) = self.config.partner(&message.partner) else {
-            return;
+    /// A settled message whose status the partner has not been told of is reported (a
+    /// report that neither reached the partner nor made it onto the queue last time).
+    async fn ensure_reported(&self, message: &StoredMessage) -> Result<(), String> {
+        if terminal(message.status) && message.reported != Some(message.status) {
+            self.report(message).await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reports the message's status now; when the partner does not take it, leaves a
+    /// report job on `outbound.fifo` (in its own group) to retry it. `Err` only when
+    /// neither worked.
+    async fn report(&self, message: &StoredMessage) -> Result<(), String> {
+        match self.tell(message).await {
+            Delivery::Retry(reason) => {
+                tracing::warn!(message_id = %message.id, %reason, "status webhook not delivered; retried from the queue");
+                let mut job = OutboundRef::to(message);
+                job.report = true;
+                let id = format!(
+                    "{}:report:{}",
+                    message.id,
+                    crate::store::status_name(message.status)
+                );
+                self.outbound
+                    .enqueue(&job, &id)
+                    .await
+                    .map_err(|error| format!("status not reported nor queued: {error}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A report job: tells the partner the message's status unless it was told already.
+    async fn try_report(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
+        let Some(message) = self.load(target).await? else {
+            return Ok(DispatchOutcome::Failed("no such message".into()));
         };
+        if !terminal(message.status) || message.reported == Some(message.status) {
+            return Ok(DispatchOutcome::AlreadyDone);
+        }
+        Ok(match self.tell(&message).await {
+            Delivery::Retry(reason) => DispatchOutcome::Retry(reason),
+            _ => DispatchOutcome::Reported,
+        })
+    }
+
+    /// The `message.status` webhook; its delivery id is per message and status, the same
+    /// on every attempt. Delivered, or refused for good by the partner (4xx): recorded as
+    /// `reported`, so it is not sent again.
+    async fn tell(&self, message: &StoredMessage) -> Delivery {
+        let Some(partner) = self.config.partner(&message.partner) else {
+            tracing::warn!(message_id = %message.id, "status not reported: partner not configured");
+            return Delivery::Refused(0);
+        };
+        let status = message.status;
         let status_name = crate::store::status_name(status);
         let delivery_id = format!("{}:{status_name}", message.id);
         let body = json!({
             "type": "message.status",
             "delivery_id": delivery_id,
-            "message": { "id": message.id, "status": status_name, "reason": reason },
+            "message": { "id": message.id, "status": status_name, "reason": message.status_reason },
             "conversation": { "id": message.conversation_id, "channel": message.channel, "partner": message.partner },
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -277,8 +564,28 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender> Dispatch<S, T, W> {
             now_secs,
         )
         .await;
-        if delivery != webhook::Delivery::Delivered {
-            tracing::warn!(message_id = %message.id, ?delivery, "status webhook not delivered");
+        match delivery {
+            Delivery::Retry(_) => return delivery,
+            Delivery::Refused(answer) => {
+                tracing::warn!(message_id = %message.id, answer, "status webhook refused by the partner for good");
+            }
+            Delivery::Delivered => {}
         }
+        if let Err(error) = self.store.mark_reported(message, status).await {
+            // The partner has it; a later attempt may repeat it, which it drops by id.
+            tracing::warn!(message_id = %message.id, %error, "reported status not recorded");
+        }
+        delivery
     }
 }
+
+/// Packed texts as one text, one per line, in order.
+fn joined(parts: &[StoredMessage]) -> Option<Content> {
+    let texts: Option<Vec<&str>> = parts.iter().map(crate::release::text_of).collect();
+    Some(Content::Text {
+        text: texts?.join("\n"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,11 +5,17 @@
 //! an SQS redelivery neither stores a second message nor sends a second webhook once the
 //! first was delivered; a redelivery of a message stored but not yet delivered delivers
 //! it (partners drop repeats by the delivery id).
+//!
+//! A user action that opens the reply window releases the user's held replies
+//! ([`crate::release`]): taken out of the user in the same write that stores the message,
+//! kept on the message, enqueued on `outbound.fifo` before the webhook — and enqueued again
+//! on every redelivery, so a release is never lost.
 
 use crate::config::{BridgeConfig, DialogMode};
 use crate::event::{CallbackEvent, EventKind};
-use crate::queue::InboundMessage;
-use crate::reply_window::{ReplyWindow, UserAction};
+use crate::queue::{InboundMessage, OutboundQueue};
+use crate::release;
+use crate::reply_window::{Allowance, ReplyWindow, UserAction};
 use crate::routing::{self, ActiveBecause};
 use crate::session_from::SessionFrom;
 use crate::store::keys::inbound_message_id;
@@ -35,23 +41,30 @@ pub enum Outcome {
 /// How often a user changed under us before the message is left for a later attempt.
 const CONFLICT_ATTEMPTS: usize = 3;
 
-pub struct Inbound<S, W> {
+pub struct Inbound<S, W, Q> {
     config: BridgeConfig,
     store: S,
     webhooks: W,
+    outbound: Q,
 }
 
-impl<S: Store, W: WebhookSender> Inbound<S, W> {
-    pub fn new(config: BridgeConfig, store: S, webhooks: W) -> Self {
+impl<S: Store, W: WebhookSender, Q: OutboundQueue> Inbound<S, W, Q> {
+    /// `outbound` is `outbound.fifo`, where released held replies go.
+    pub fn new(config: BridgeConfig, store: S, webhooks: W, outbound: Q) -> Self {
         Self {
             config,
             store,
             webhooks,
+            outbound,
         }
     }
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    pub fn outbound(&self) -> &Q {
+        &self.outbound
     }
 
     pub async fn process(&self, inbound: &InboundMessage, now_ms: i64) -> Outcome {
@@ -88,6 +101,17 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
             .await?
             .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
         apply(&self.config, &mut user, event, inbound.received_at_ms);
+        // The user acted: the held replies go out now, in the same write as this message.
+        let released = if opens_window(event) && !user.held.is_empty() {
+            let sends_left = match ReplyWindow::allowance(user.window.as_ref(), now_ms) {
+                Allowance::Open { remaining } => remaining,
+                _ => 0,
+            };
+            let held = std::mem::take(&mut user.held);
+            release::plan(&self.store, &self.config, &held, sends_left).await?
+        } else {
+            Vec::new()
+        };
 
         let routed = routing::partner_for(&self.config, channel, &user.routing)
             .filter(|p| self.config.partner(p).is_some())
@@ -121,12 +145,25 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
             dedupe_key: Some(inbound.dedupe_key.clone()),
             wechat_msg_id: event.msg_id().map(str::to_owned),
             content: serde_json::to_value(&event.kind).unwrap_or_default(),
+            released,
+            reported: None,
         };
-        match self
+        let recorded = self
             .store
             .record_inbound(&message, &conversation, &user)
-            .await?
-        {
+            .await?;
+        // Released before the webhook, and again on every redelivery (SQS drops a repeat of
+        // the same deduplication id; dispatch sends a message once): never lost.
+        let stored = match &recorded {
+            Recorded::New => &message,
+            Recorded::Duplicate(prior) => prior,
+        };
+        if let Err(error) = release::enqueue(&self.outbound, &stored.released, &stored.id).await {
+            return Ok(Outcome::Retry(format!(
+                "held replies not released: {error}"
+            )));
+        }
+        match recorded {
             Recorded::New => Ok(self
                 .deliver(&message, &conversation, &user, event, now_ms)
                 .await),
@@ -245,6 +282,18 @@ impl<S: Store, W: WebhookSender> Inbound<S, W> {
     }
 }
 
+/// Whether the push is a user action that opens the reply window (and so releases held
+/// replies): a message, a card, entering the session.
+pub fn opens_window(event: &CallbackEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::Text { .. }
+            | EventKind::Image { .. }
+            | EventKind::MiniProgramPage { .. }
+            | EventKind::UserEnterTempSession { .. }
+    )
+}
+
 /// `conversation.started` for a session entry, `message.received` for everything else.
 pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
     match event.kind {
@@ -317,7 +366,9 @@ pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEven
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::OutboundRef;
     use crate::event::SubscribeDecision;
+    use crate::queue::MemoryOutboundQueue;
     use crate::session_from::sign;
     use crate::store::memory::MemoryStore;
     use std::collections::VecDeque;
@@ -378,11 +429,12 @@ mod tests {
         .unwrap()
     }
 
-    fn inbound(mode: &str) -> Inbound<MemoryStore, FakeWebhooks> {
+    fn inbound(mode: &str) -> Inbound<MemoryStore, FakeWebhooks, MemoryOutboundQueue> {
         Inbound::new(
             config(mode),
             MemoryStore::default(),
             FakeWebhooks::default(),
+            MemoryOutboundQueue::default(),
         )
     }
 
@@ -415,7 +467,9 @@ mod tests {
         )
     }
 
-    async fn history(inbound: &Inbound<MemoryStore, FakeWebhooks>) -> Vec<StoredMessage> {
+    async fn history(
+        inbound: &Inbound<MemoryStore, FakeWebhooks, MemoryOutboundQueue>,
+    ) -> Vec<StoredMessage> {
         inbound
             .store
             .history("mp:o_alice:platform", 10)
@@ -693,5 +747,154 @@ mod tests {
             3,
             "grants changes are delivered too"
         );
+    }
+
+    /// The conversation a test reply belongs to.
+    fn conversation_of(message: &StoredMessage) -> crate::store::Conversation {
+        crate::store::Conversation {
+            id: message.conversation_id.clone(),
+            channel: message.channel.clone(),
+            openid: message.openid.clone(),
+            partner: message.partner.clone(),
+            created_at_ms: message.created_at_ms,
+            last_message_at_ms: message.created_at_ms,
+        }
+    }
+
+    /// A held reply of the platform to o_alice.
+    async fn held_reply(
+        inbound: &Inbound<MemoryStore, FakeWebhooks, MemoryOutboundQueue>,
+        n: i64,
+    ) -> OutboundRef {
+        let message = StoredMessage {
+            id: format!("out_{n}"),
+            conversation_id: "mp:o_alice:platform".into(),
+            channel: "mp".into(),
+            openid: "o_alice".into(),
+            partner: "platform".into(),
+            direction: Direction::Out,
+            status: MessageStatus::Held,
+            status_reason: None,
+            created_at_ms: T - 100_000 + n,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content: json!({"type": "text", "text": format!("reply {n}")}),
+            released: Vec::new(),
+            reported: None,
+        };
+        inbound
+            .store
+            .put_outbound(&message, &conversation_of(&message), &message.id)
+            .await
+            .unwrap();
+        OutboundRef::to(&message)
+    }
+
+    /// o_alice with a used-up window and `count` held replies; returns them.
+    async fn holding(
+        inbound: &Inbound<MemoryStore, FakeWebhooks, MemoryOutboundQueue>,
+        count: i64,
+    ) -> Vec<OutboundRef> {
+        let mut held = Vec::new();
+        for n in 1..=count {
+            held.push(held_reply(inbound, n).await);
+        }
+        let mut user = ChannelUser::new("mp", "o_alice");
+        user.window = Some(ReplyWindow {
+            remaining: 0,
+            closes_at_ms: T + 3_600_000,
+        });
+        user.held = held.clone();
+        inbound.store.put_user(&user).await.unwrap();
+        held
+    }
+
+    fn inbound_id(message: &InboundMessage) -> String {
+        inbound_message_id(&message.dedupe_key)
+    }
+
+    #[tokio::test]
+    async fn a_user_message_releases_held_replies_in_order_in_the_same_write() {
+        let inbound = inbound("merged");
+        let held = holding(&inbound, 3).await;
+        // A subscribe answer is no user message: nothing is released.
+        let popup = push(EventKind::SubscribePopup { entries: vec![] }, 1);
+        assert_eq!(inbound.process(&popup, T).await, Outcome::Delivered);
+        assert!(inbound.outbound.sent().is_empty());
+        let before = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+        assert_eq!(before.held, held);
+
+        let message = text(2, "hello again");
+        assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+        let id = inbound_id(&message);
+        let expected: Vec<(OutboundRef, String)> = held
+            .iter()
+            .map(|r| (r.clone(), format!("{}:release:{id}", r.message_id)))
+            .collect();
+        assert_eq!(inbound.outbound.sent(), expected, "in order, once each");
+        let after = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+        assert!(after.held.is_empty());
+        assert_eq!(after.version, before.version + 1, "one write");
+        assert_eq!(after.window.unwrap().remaining, 5);
+        let stored = history(&inbound).await;
+        let stored = stored.iter().find(|m| m.id == id).unwrap();
+        assert_eq!(stored.released, held, "kept on the user's message");
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_enqueues_the_stored_release_list_again() {
+        let inbound = inbound("merged");
+        let held = holding(&inbound, 2).await;
+        let message = text(1, "hello again");
+        inbound.outbound.fail(true);
+        assert!(matches!(
+            inbound.process(&message, T).await,
+            Outcome::Retry(reason) if reason.contains("not released")
+        ));
+        assert!(
+            inbound.webhooks.posts().is_empty(),
+            "released before the webhook"
+        );
+        // The user's write happened: the list now lives on the message only.
+        let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+        assert!(user.held.is_empty());
+        inbound.outbound.fail(false);
+        assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+        assert_eq!(inbound.process(&message, T).await, Outcome::AlreadyDone);
+        let sent = inbound.outbound.sent();
+        let ids: Vec<&str> = sent.iter().map(|(r, _)| r.message_id.as_str()).collect();
+        assert_eq!(ids, ["out_1", "out_2", "out_1", "out_2"]);
+        assert_eq!(sent[0].1, sent[2].1, "the same deduplication id every time");
+        assert_eq!(sent[0].0, held[0]);
+        assert_eq!(inbound.webhooks.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn held_texts_are_packed_only_when_the_fresh_window_is_too_small() {
+        let inbound = inbound("merged");
+        let held = holding(&inbound, 5).await;
+        inbound.process(&text(1, "hi"), T).await;
+        assert_eq!(inbound.outbound.sent().len(), 5, "five sends, five replies");
+
+        let inbound = self::inbound("merged");
+        let held7 = holding(&inbound, 7).await;
+        inbound.process(&text(1, "hi"), T).await;
+        let sent = inbound.outbound.sent();
+        assert_eq!(sent.len(), 1, "seven short texts in one send");
+        let lead = &sent[0].0;
+        assert_eq!(lead.message_id, "out_1");
+        let packed: Vec<&str> = lead.packed.iter().map(|p| p.message_id.as_str()).collect();
+        assert_eq!(
+            packed,
+            ["out_2", "out_3", "out_4", "out_5", "out_6", "out_7"]
+        );
+        assert_eq!(lead.parts(), held7);
+        let _ = held;
+
+        // Entering the session opens only two sends: five held texts pack too.
+        let inbound = self::inbound("merged");
+        holding(&inbound, 5).await;
+        inbound.process(&entered(1, ""), T).await;
+        assert_eq!(inbound.outbound.sent().len(), 1);
     }
 }

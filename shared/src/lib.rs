@@ -18,6 +18,7 @@ pub mod media;
 pub mod outbound;
 pub mod partner_api;
 pub mod queue;
+pub mod release;
 pub mod reply_window;
 pub mod routing;
 pub mod session_from;

@@ -139,20 +139,38 @@ impl Content {
 /// Packs held texts into as few sends as fit `MAX_TEXT_BYTES` each, in order, one per line,
 /// when there are more texts than sends left. Never splits a text.
 pub fn pack_texts(texts: &[String], sends_left: usize) -> Vec<String> {
-    if texts.len() <= sends_left {
-        return texts.to_vec();
+    let sizes: Vec<Option<usize>> = texts.iter().map(|t| Some(t.len())).collect();
+    pack_runs(&sizes, sends_left, MAX_TEXT_BYTES)
+        .into_iter()
+        .map(|run| {
+            run.iter()
+                .map(|&i| texts[i].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// Which held messages go out together, as runs of indexes in order. `sizes[i]` is the
+/// byte length of message `i`'s text, `None` for a message that is not a text (an image,
+/// link or card always goes alone). Only when there are more messages than `sends_left`
+/// are they packed: then consecutive texts share one send while the joined text (one per
+/// line) stays within `limit` bytes. Never splits a text; a text over the limit goes alone.
+pub fn pack_runs(sizes: &[Option<usize>], sends_left: usize, limit: usize) -> Vec<Vec<usize>> {
+    if sizes.len() <= sends_left {
+        return (0..sizes.len()).map(|i| vec![i]).collect();
     }
-    let mut packed: Vec<String> = Vec::new();
-    for text in texts {
-        match packed.last_mut() {
-            Some(last) if last.len() + 1 + text.len() <= MAX_TEXT_BYTES => {
-                last.push('\n');
-                last.push_str(text);
+    let mut runs: Vec<(Vec<usize>, Option<usize>)> = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        match (runs.last_mut(), size) {
+            (Some((run, Some(joined))), Some(size)) if *joined + 1 + size <= limit => {
+                run.push(i);
+                *joined += 1 + size;
             }
-            _ => packed.push(text.clone()),
+            _ => runs.push((vec![i], *size)),
         }
     }
-    packed
+    runs.into_iter().map(|(run, _)| run).collect()
 }
 
 #[cfg(test)]
@@ -273,6 +291,26 @@ mod tests {
         assert_eq!(
             pack_texts(&big, 1),
             [big[0].clone(), format!("{}\nc", big[1])]
+        );
+    }
+
+    #[test]
+    fn only_texts_pack_and_order_is_kept() {
+        let sizes = [Some(5), Some(5), None, Some(5), Some(5), Some(5)];
+        assert_eq!(
+            pack_runs(&sizes, 6, 100),
+            [[0], [1], [2], [3], [4], [5]].map(|r| r.to_vec()),
+            "enough sends: nothing packs"
+        );
+        assert_eq!(
+            pack_runs(&sizes, 2, 100),
+            [vec![0, 1], vec![2], vec![3, 4, 5]],
+            "the card goes alone, between the texts around it"
+        );
+        assert_eq!(
+            pack_runs(&sizes, 2, 11),
+            [vec![0, 1], vec![2], vec![3, 4], vec![5]],
+            "a joined text stays within the limit"
         );
     }
 }

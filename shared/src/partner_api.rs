@@ -379,6 +379,8 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             dedupe_key: None,
             wechat_msg_id: None,
             content,
+            released: Vec::new(),
+            reported: None,
         };
         let stored = match self
             .store
@@ -403,11 +405,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
         // Enqueued again on a repeat while still queued: the first enqueue may be what
         // failed. SQS drops the repeat within 5 minutes; dispatch sends a message once.
         if stored.status == MessageStatus::Queued {
-            let target = OutboundRef {
-                conversation_id: stored.conversation_id.clone(),
-                created_at_ms: stored.created_at_ms,
-                message_id: stored.id.clone(),
-            };
+            let target = OutboundRef::to(&stored);
             if let Err(error) = self.queue.enqueue(&target, &stored.id).await {
                 tracing::warn!(%error, message_id = %stored.id, "reply stored, not enqueued");
                 return Err(Refusal::new(

@@ -76,9 +76,11 @@ pub trait InboundQueue: Send + Sync {
 
 /// The port `api` and `inbound` send partner messages to `dispatch` through.
 pub trait OutboundQueue: Send + Sync {
-    /// Enqueues in the conversation's group. `deduplication_id` names this sending: the
-    /// message id for the first, something new for a release of a held message (SQS would
-    /// drop a repeat of an id within 5 minutes).
+    /// Enqueues in the target's group ([`OutboundRef::group_id`]: the conversation, or a
+    /// report job's own). `deduplication_id` names this sending: the message id for the
+    /// first, `{message id}:release:{inbound message id}` for a release of a held message,
+    /// `{message id}:report:{status}` for a report job (SQS drops a repeat of an id within
+    /// 5 minutes).
     fn enqueue(
         &self,
         target: &OutboundRef,
@@ -134,12 +136,8 @@ impl OutboundQueue for SqsFifoQueue {
         target: &OutboundRef,
         deduplication_id: &str,
     ) -> Result<(), QueueError> {
-        self.send(
-            target,
-            sqs_id(&target.conversation_id),
-            sqs_id(deduplication_id),
-        )
-        .await
+        self.send(target, sqs_id(&target.group_id()), sqs_id(deduplication_id))
+            .await
     }
 }
 

@@ -79,9 +79,10 @@ struct Bridge {
     inbound_queues: InboundQueues,
     outbound_queues: InboundQueues,
     callback: CallbackService<SqsFifoQueue>,
-    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsParking>,
+    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
     api: ApiService<DynamoStore, DynamoStore, SqsFifoQueue, DynamoStore>,
-    dispatch: DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsParking>,
+    dispatch:
+        DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
     hotel: WebhookReceiver,
 }
 
@@ -115,7 +116,12 @@ async fn bridge() -> Bridge {
             SqsFifoQueue::new(sqs.clone(), &inbound_queues.queue_url),
         ),
         inbound: InboundHandler::new(
-            Inbound::new(config.clone(), store.clone(), HttpWebhookSender::new()),
+            Inbound::new(
+                config.clone(),
+                store.clone(),
+                HttpWebhookSender::new(),
+                outbound.clone(),
+            ),
             SqsParking::new(
                 sqs.clone(),
                 &inbound_queues.queue_url,
@@ -128,7 +134,7 @@ async fn bridge() -> Bridge {
                 store.clone(),
                 Tokens::new(store.clone(), wechat.clone()),
                 wechat.clone(),
-                outbound,
+                outbound.clone(),
                 system_clock_ms,
             ),
             store.clone(),
@@ -140,6 +146,7 @@ async fn bridge() -> Bridge {
                 Tokens::new(store, wechat.clone()),
                 wechat,
                 HttpWebhookSender::new(),
+                outbound,
                 system_clock_ms,
             ),
             SqsParking::new(

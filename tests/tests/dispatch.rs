@@ -1,28 +1,42 @@
-//! Partner replies sent to WeChat: the DynamoDB store on the emulator, the local WeChat
-//! fake, partners on loopback receivers.
+//! Partner replies sent to WeChat: the DynamoDB store and `outbound.fifo` on the emulator,
+//! the local WeChat fake, the real `inbound` for the user's messages (which release held
+//! replies), partners on loopback receivers.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::time::Duration;
 use wechat_fake::{Fake, Injection};
 use wxbridge::config::BridgeConfig;
 use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
+use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::callback::system_clock_ms;
-use wxbridge::reply_window::{ReplyWindow, UserAction};
+use wxbridge::handlers::dispatch::DispatchHandler;
+use wxbridge::inbound::{Inbound, Outcome};
+use wxbridge::queue::{InboundMessage, OutboundQueue, SqsFifoQueue, SqsParking};
+use wxbridge::reply_window::UserAction;
 use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{
-    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage,
-};
+use wxbridge::store::{Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage};
 use wxbridge::token::Tokens;
-use wxbridge::webhook::HttpWebhookSender;
+use wxbridge::webhook::{self, HttpWebhookSender};
 use wxbridge::wechat_api::WeChatApi;
-use wxbridge_integration::{create_table, dynamodb_client, WebhookReceiver};
+use wxbridge_integration::{
+    create_fifo_queues, create_table, drain, dynamodb_client, receive_batch, settle_batch,
+    sqs_client, InboundQueues, WebhookReceiver,
+};
 
 const APP: &str = "wx0000000000000077";
+
+type Handler =
+    DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>;
 
 struct Setup {
     fake: Fake,
     fake_url: String,
     hotel: WebhookReceiver,
-    dispatch: Dispatch<DynamoStore, DynamoStore, HttpWebhookSender>,
+    sqs: aws_sdk_sqs::Client,
+    outbound: InboundQueues,
+    handler: Handler,
+    inbound: Inbound<DynamoStore, HttpWebhookSender, SqsFifoQueue>,
+    msg_ids: std::sync::atomic::AtomicU64,
 }
 
 async fn setup() -> Setup {
@@ -32,6 +46,8 @@ async fn setup() -> Setup {
     let hotel = WebhookReceiver::start();
     let client = dynamodb_client().await;
     let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    let sqs = sqs_client().await;
+    let outbound = create_fifo_queues(&sqs, "outbound").await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
@@ -41,38 +57,60 @@ async fn setup() -> Setup {
     .unwrap();
     let api = WeChatApi::new(&fake_url);
     let tokens = Tokens::new(store.clone(), api.clone());
+    let queue = SqsFifoQueue::new(sqs.clone(), &outbound.queue_url);
     let dispatch = Dispatch::new(
-        config,
-        store,
+        config.clone(),
+        store.clone(),
         tokens,
         api,
         HttpWebhookSender::new(),
+        queue.clone(),
         system_clock_ms,
     );
+    let handler = DispatchHandler::new(
+        dispatch,
+        SqsParking::new(sqs.clone(), &outbound.queue_url, &outbound.dlq_url),
+    );
+    let inbound = Inbound::new(config, store, HttpWebhookSender::new(), queue);
     Setup {
         fake,
         fake_url,
         hotel,
-        dispatch,
+        sqs,
+        outbound,
+        handler,
+        inbound,
+        msg_ids: std::sync::atomic::AtomicU64::new(1),
     }
 }
 
 impl Setup {
-    /// The user wrote: WeChat opens the window, and so does the bridge's record of it.
+    fn dispatch(&self) -> &Dispatch<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue> {
+        self.handler.dispatch()
+    }
+
+    /// The user writes: WeChat opens the window, and the bridge's `inbound` stores the
+    /// message (opening its record of the window and releasing held replies).
     async fn user_writes(&self, openid: &str) {
         self.fake.user_acts(APP, openid, UserAction::Message);
-        let store = self.dispatch.store();
-        let mut user = store
-            .user("mp", openid)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| ChannelUser::new("mp", openid));
-        user.window = Some(ReplyWindow::after(
-            user.window,
-            UserAction::Message,
-            system_clock_ms(),
-        ));
-        store.put_user(&user).await.unwrap();
+        let n = self
+            .msg_ids
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let now = system_clock_ms();
+        let event = CallbackEvent {
+            to_user_name: "gh_1".into(),
+            from_user_name: openid.into(),
+            create_time: now / 1000,
+            kind: EventKind::Text {
+                msg_id: format!("{openid}-{n}"),
+                content: format!("message {n}"),
+            },
+        };
+        let message = InboundMessage::new("mp", event, now);
+        assert_eq!(
+            self.inbound.process(&message, now).await,
+            Outcome::Delivered
+        );
     }
 
     async fn reply(&self, openid: &str, n: u32, text: &str) -> OutboundRef {
@@ -89,6 +127,8 @@ impl Setup {
             dedupe_key: None,
             wechat_msg_id: None,
             content: serde_json::json!({"type": "text", "text": text}),
+            released: Vec::new(),
+            reported: None,
         };
         let conversation = Conversation {
             id: message.conversation_id.clone(),
@@ -99,23 +139,19 @@ impl Setup {
             last_message_at_ms: message.created_at_ms,
         };
         assert_eq!(
-            self.dispatch
+            self.dispatch()
                 .store()
                 .put_outbound(&message, &conversation, &message.id)
                 .await
                 .unwrap(),
             Recorded::New
         );
-        OutboundRef {
-            conversation_id: message.conversation_id,
-            created_at_ms: message.created_at_ms,
-            message_id: message.id,
-        }
+        OutboundRef::to(&message)
     }
 
-    async fn status(&self, target: &OutboundRef) -> MessageStatus {
-        let store = self.dispatch.store();
-        store
+    async fn stored(&self, target: &OutboundRef) -> StoredMessage {
+        self.dispatch()
+            .store()
             .message(
                 &target.conversation_id,
                 target.created_at_ms,
@@ -124,15 +160,47 @@ impl Setup {
             .await
             .unwrap()
             .unwrap()
-            .status
+    }
+
+    async fn status(&self, target: &OutboundRef) -> MessageStatus {
+        self.stored(target).await.status
+    }
+
+    /// The `message.status` webhooks the hotel received.
+    fn status_hooks(&self) -> Vec<wxbridge_integration::ReceivedWebhook> {
+        self.hotel
+            .received()
+            .into_iter()
+            .filter(|h| h.json()["type"] == "message.status")
+            .collect()
     }
 
     fn statuses(&self) -> Vec<String> {
-        self.hotel
-            .received()
+        self.status_hooks()
             .iter()
             .map(|h| h.json()["message"]["status"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.fake
+            .sent()
+            .iter()
+            .map(|s| {
+                s.body["text"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// One batch of `outbound.fifo` through the `dispatch` handler, settled as Lambda does.
+    async fn poll(&self) -> (SqsEvent, SqsBatchResponse) {
+        let event = receive_batch(&self.sqs, &self.outbound.queue_url).await;
+        let response = self.handler.handle(event.clone(), None).await;
+        settle_batch(&self.sqs, &self.outbound.queue_url, &event, &response).await;
+        (event, response)
     }
 }
 
@@ -141,7 +209,7 @@ async fn a_reply_reaches_the_user_with_the_partners_name_once() {
     let s = setup().await;
     s.user_writes("o_amy").await;
     let reply = s.reply("o_amy", 1, "Breakfast is included.").await;
-    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
     let sent = s.fake.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].touser, "o_amy");
@@ -153,12 +221,12 @@ async fn a_reply_reaches_the_user_with_the_partners_name_once() {
     assert_eq!(s.statuses(), ["sent"]);
     // A redelivery after the recorded send sends nothing.
     assert_eq!(
-        s.dispatch.process(&reply).await,
+        s.dispatch().process(&reply).await,
         DispatchOutcome::AlreadyDone
     );
     assert_eq!(s.fake.sent().len(), 1);
     let user = s
-        .dispatch
+        .dispatch()
         .store()
         .user("mp", "o_amy")
         .await
@@ -169,31 +237,142 @@ async fn a_reply_reaches_the_user_with_the_partners_name_once() {
 }
 
 #[tokio::test]
-async fn the_sixth_reply_is_held_and_a_closed_window_is_reported() {
+async fn the_sixth_reply_is_held_and_released_by_the_users_next_message() {
     let s = setup().await;
     s.user_writes("o_ben").await;
     for n in 1..=5 {
         let reply = s.reply("o_ben", n, &format!("reply {n}")).await;
-        assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+        assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
     }
     let sixth = s.reply("o_ben", 6, "reply 6").await;
-    assert_eq!(s.dispatch.process(&sixth).await, DispatchOutcome::Held);
+    assert_eq!(s.dispatch().process(&sixth).await, DispatchOutcome::Held);
     assert_eq!(s.status(&sixth).await, MessageStatus::Held);
-    // The user writes again: the held reply goes out.
-    s.user_writes("o_ben").await;
-    assert_eq!(s.dispatch.process(&sixth).await, DispatchOutcome::Sent);
-    assert_eq!(s.fake.sent().len(), 6);
+    let store = s.dispatch().store();
+    let user = store.user("mp", "o_ben").await.unwrap().unwrap();
+    assert_eq!(user.held, std::slice::from_ref(&sixth));
+    assert!(receive_batch(&s.sqs, &s.outbound.queue_url)
+        .await
+        .records
+        .is_empty());
 
+    // The user writes again: inbound releases the held reply onto outbound.fifo, and the
+    // dispatch function sends it from there.
+    s.user_writes("o_ben").await;
+    assert!(store
+        .user("mp", "o_ben")
+        .await
+        .unwrap()
+        .unwrap()
+        .held
+        .is_empty());
+    let (event, response) = s.poll().await;
+    assert_eq!(event.records.len(), 1);
+    assert_eq!(
+        event.records[0].attributes.get("MessageGroupId"),
+        Some(&sixth.conversation_id)
+    );
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(s.fake.sent().len(), 6);
+    assert_eq!(s.texts()[5], "【Hotel Lotus】reply 6");
+    assert_eq!(s.status(&sixth).await, MessageStatus::Sent);
+    assert_eq!(s.statuses(), ["sent"; 6]);
+    assert!(s.poll().await.0.records.is_empty());
+}
+
+#[tokio::test]
+async fn seven_held_texts_go_out_packed_after_one_user_message() {
+    let s = setup().await;
+    s.user_writes("o_pia").await;
+    for n in 1..=5 {
+        let reply = s.reply("o_pia", n, &format!("reply {n}")).await;
+        assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
+    }
+    let mut held = Vec::new();
+    for n in 1..=7 {
+        let update = s.reply("o_pia", 10 + n, &format!("update {n}")).await;
+        assert_eq!(s.dispatch().process(&update).await, DispatchOutcome::Held);
+        held.push(update);
+    }
+    s.user_writes("o_pia").await;
+    let (event, response) = s.poll().await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(event.records.len(), 1, "one release for seven texts");
+    let texts = s.texts();
+    assert_eq!(texts.len(), 6, "five replies, then one send for the seven");
+    let expected: Vec<String> = (1..=7).map(|n| format!("update {n}")).collect();
+    assert_eq!(texts[5], format!("【Hotel Lotus】{}", expected.join("\n")));
+    for update in &held {
+        assert_eq!(s.status(update).await, MessageStatus::Sent);
+    }
+    assert_eq!(s.statuses().len(), 12, "each message reported");
+    let user = s
+        .dispatch()
+        .store()
+        .user("mp", "o_pia")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.window.unwrap().remaining, 4, "one send spent");
+}
+
+#[tokio::test]
+async fn a_closed_window_is_reported() {
+    let s = setup().await;
     let silent = s.reply("o_cal", 1, "anyone?").await;
     assert_eq!(
-        s.dispatch.process(&silent).await,
+        s.dispatch().process(&silent).await,
         DispatchOutcome::WindowClosed
     );
     assert_eq!(s.status(&silent).await, MessageStatus::WindowClosed);
-    assert_eq!(
-        s.statuses().last().map(String::as_str),
-        Some("window_closed")
+    assert_eq!(s.statuses(), ["window_closed"]);
+}
+
+#[tokio::test]
+async fn a_status_webhook_refused_with_503_is_retried_from_the_queue_and_delivered_once() {
+    let s = setup().await;
+    s.user_writes("o_rex").await;
+    let reply = s.reply("o_rex", 1, "your taxi is here").await;
+    let queue = SqsFifoQueue::new(s.sqs.clone(), &s.outbound.queue_url);
+    queue.enqueue(&reply, &reply.message_id).await.unwrap();
+    s.hotel.answer(503);
+    let (_, response) = s.poll().await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the reply is sent; the report waits elsewhere"
     );
+    assert_eq!(s.texts(), ["【Hotel Lotus】your taxi is here"]);
+    assert_eq!(s.stored(&reply).await.reported, None);
+
+    // The report job, in a group of its own, goes out on the next poll.
+    let (event, response) = s.poll().await;
+    assert_eq!(event.records.len(), 1);
+    assert_eq!(
+        event.records[0]
+            .attributes
+            .get("MessageGroupId")
+            .map(String::as_str),
+        Some(format!("report:{}", reply.message_id).as_str())
+    );
+    assert!(response.batch_item_failures.is_empty());
+    let hooks = s.status_hooks();
+    assert_eq!(hooks.len(), 2);
+    let delivery_id = format!("{}:sent", reply.message_id);
+    for hook in &hooks {
+        assert_eq!(hook.header(webhook::DELIVERY_HEADER), delivery_id);
+        assert_eq!(hook.json()["message"]["status"], "sent");
+    }
+    assert_eq!(s.stored(&reply).await.reported, Some(MessageStatus::Sent));
+    assert!(s.poll().await.0.records.is_empty());
+
+    // A repeat of the job tells the partner nothing more; nothing is sent again.
+    let mut job = reply.clone();
+    job.report = true;
+    queue.enqueue(&job, "a-repeat").await.unwrap();
+    let (event, response) = s.poll().await;
+    assert_eq!(event.records.len(), 1);
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(s.status_hooks().len(), 2);
+    assert_eq!(s.fake.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -201,14 +380,14 @@ async fn a_token_voided_mid_flight_is_refreshed_and_the_send_retried_once() {
     let s = setup().await;
     s.user_writes("o_dan").await;
     let first = s.reply("o_dan", 1, "one").await;
-    assert_eq!(s.dispatch.process(&first).await, DispatchOutcome::Sent);
+    assert_eq!(s.dispatch().process(&first).await, DispatchOutcome::Sent);
     // Someone force-refreshes the stable token: the cached one answers 40001 now.
     WeChatApi::new(&s.fake_url)
         .stable_token(APP, "the-app-secret", true, 0)
         .await
         .unwrap();
     let second = s.reply("o_dan", 2, "two").await;
-    assert_eq!(s.dispatch.process(&second).await, DispatchOutcome::Sent);
+    assert_eq!(s.dispatch().process(&second).await, DispatchOutcome::Sent);
     assert_eq!(s.fake.sent().len(), 2);
     assert_eq!(
         s.fake.token_fetches(APP),
@@ -230,11 +409,11 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         times: 1,
     });
     assert!(matches!(
-        s.dispatch.process(&reply).await,
+        s.dispatch().process(&reply).await,
         DispatchOutcome::Retry(_)
     ));
     assert_eq!(s.status(&reply).await, MessageStatus::Queued);
-    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
 
     // The bridge thinks the window is open; WeChat knows better (45047): final.
     s.fake.inject(Injection {
@@ -245,7 +424,7 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         times: 1,
     });
     let refused = s.reply("o_eve", 2, "one more").await;
-    let DispatchOutcome::Failed(reason) = s.dispatch.process(&refused).await else {
+    let DispatchOutcome::Failed(reason) = s.dispatch().process(&refused).await else {
         panic!()
     };
     assert!(reason.contains("45047"), "{reason}");
@@ -255,59 +434,29 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
 
 #[tokio::test]
 async fn the_dispatch_function_sends_a_conversations_replies_in_order_from_outbound_fifo() {
-    use wxbridge::handlers::dispatch::DispatchHandler;
-    use wxbridge::queue::SqsParking;
-    use wxbridge_integration::{
-        create_fifo_queues, drain, receive_batch, settle_batch, sqs_client,
-    };
-
     let s = setup().await;
     s.user_writes("o_fin").await;
     let replies = [
         s.reply("o_fin", 1, "first").await,
         s.reply("o_fin", 2, "second").await,
     ];
-    let sqs = sqs_client().await;
-    let queues = create_fifo_queues(&sqs, "outbound").await;
-    let ghost = OutboundRef {
-        conversation_id: "mp:o_fin:hotel-9".into(),
-        created_at_ms: 1,
-        message_id: "out_ghost".into(),
-    };
+    let ghost = OutboundRef::new("mp:o_fin:hotel-9", 1, "out_ghost");
+    let queue = SqsFifoQueue::new(s.sqs.clone(), &s.outbound.queue_url);
     for target in replies.iter().chain([&ghost]) {
-        sqs.send_message()
-            .queue_url(&queues.queue_url)
-            .message_group_id(&target.conversation_id)
-            .message_deduplication_id(&target.message_id)
-            .message_body(serde_json::to_string(target).unwrap())
-            .send()
-            .await
-            .unwrap();
+        queue.enqueue(target, &target.message_id).await.unwrap();
     }
-    let Setup { fake, dispatch, .. } = s;
-    let handler = DispatchHandler::new(
-        dispatch,
-        SqsParking::new(sqs.clone(), &queues.queue_url, &queues.dlq_url),
-    );
-    let event = receive_batch(&sqs, &queues.queue_url).await;
+    let (event, response) = s.poll().await;
     assert_eq!(event.records.len(), 3);
-    let response = handler.handle(event.clone(), None).await;
     assert!(response.batch_item_failures.is_empty());
-    settle_batch(&sqs, &queues.queue_url, &event, &response).await;
-    let texts: Vec<String> = fake
-        .sent()
-        .iter()
-        .map(|s| s.body["text"]["content"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(texts, ["【Hotel Lotus】first", "【Hotel Lotus】second"]);
-    let parked = drain(&sqs, &queues.dlq_url).await;
+    assert_eq!(s.texts(), ["【Hotel Lotus】first", "【Hotel Lotus】second"]);
+    let parked = drain(&s.sqs, &s.outbound.dlq_url).await;
     assert_eq!(
         parked.len(),
         1,
         "a record naming no stored message is parked"
     );
     assert!(parked[0].body.contains("out_ghost"));
-    assert!(receive_batch(&sqs, &queues.queue_url)
+    assert!(receive_batch(&s.sqs, &s.outbound.queue_url)
         .await
         .records
         .is_empty());

@@ -5,6 +5,7 @@ use wechat_fake::Fake;
 use wxbridge::config::BridgeConfig;
 use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
 use wxbridge::handlers::callback::system_clock_ms;
+use wxbridge::queue::MemoryOutboundQueue;
 use wxbridge::reply_window::{ReplyWindow, UserAction};
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::store::{
@@ -27,7 +28,7 @@ struct Setup {
     fake: Fake,
     hotel: WebhookReceiver,
     images: ImageServer,
-    dispatch: Dispatch<DynamoStore, DynamoStore, HttpWebhookSender>,
+    dispatch: Dispatch<DynamoStore, DynamoStore, HttpWebhookSender, MemoryOutboundQueue>,
 }
 
 async fn setup() -> Setup {
@@ -52,6 +53,7 @@ async fn setup() -> Setup {
         tokens,
         api,
         HttpWebhookSender::new(),
+        MemoryOutboundQueue::default(),
         system_clock_ms,
     );
     Setup {
@@ -93,6 +95,8 @@ impl Setup {
             dedupe_key: None,
             wechat_msg_id: None,
             content,
+            released: Vec::new(),
+            reported: None,
         };
         let conversation = Conversation {
             id: message.conversation_id.clone(),
@@ -110,11 +114,7 @@ impl Setup {
                 .unwrap(),
             Recorded::New
         );
-        OutboundRef {
-            conversation_id: message.conversation_id,
-            created_at_ms: message.created_at_ms,
-            message_id: message.id,
-        }
+        OutboundRef::to(&message)
     }
 
     async fn image_at(&self, openid: &str, n: u32, path: &str) -> OutboundRef {

@@ -20,7 +20,7 @@ struct Bridge {
     config: BridgeConfig,
     channels: Channels,
     callback: CallbackService<SqsFifoQueue>,
-    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsParking>,
+    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
     sqs: aws_sdk_sqs::Client,
     queues: InboundQueues,
     desk: WebhookReceiver,
@@ -52,6 +52,7 @@ async fn bridge_in(mode: &str) -> Bridge {
     .unwrap();
     let sqs = sqs_client().await;
     let queues = create_inbound_queues(&sqs).await;
+    let outbound = create_fifo_queues(&sqs, "outbound").await;
     let dynamodb = dynamodb_client().await;
     let table = create_table(&dynamodb).await;
     let (counted_sqs, sqs_requests) = counted_sqs_client().await;
@@ -62,6 +63,7 @@ async fn bridge_in(mode: &str) -> Bridge {
             config.clone(),
             DynamoStore::new(counted_dynamodb, table),
             HttpWebhookSender::new(),
+            SqsFifoQueue::new(counted_sqs.clone(), &outbound.queue_url),
         ),
         SqsParking::new(counted_sqs, &queues.queue_url, &queues.dlq_url),
     );

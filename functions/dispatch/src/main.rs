@@ -9,7 +9,7 @@ use wxbridge::config::BridgeConfig;
 use wxbridge::dispatch::Dispatch;
 use wxbridge::handlers::callback::system_clock_ms;
 use wxbridge::handlers::dispatch::DispatchHandler;
-use wxbridge::queue::SqsParking;
+use wxbridge::queue::{SqsFifoQueue, SqsParking};
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::token::Tokens;
 use wxbridge::webhook::HttpWebhookSender;
@@ -24,17 +24,21 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env("TABLE_NAME")?);
     let api = WeChatApi::new(&config.wechat_api_base);
     let tokens = Tokens::new(store.clone(), api.clone());
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     let parking = SqsParking::new(
-        aws_sdk_sqs::Client::new(&aws),
+        sqs.clone(),
         env("OUTBOUND_QUEUE_URL")?,
         env("OUTBOUND_DLQ_URL")?,
     );
+    // Status reports not delivered at once wait on outbound.fifo, in groups of their own.
+    let outbound = SqsFifoQueue::new(sqs, env("OUTBOUND_QUEUE_URL")?);
     let dispatch = Dispatch::new(
         config,
         store,
         tokens,
         api,
         HttpWebhookSender::new(),
+        outbound,
         system_clock_ms,
     );
     let handler = Arc::new(DispatchHandler::new(dispatch, parking));

@@ -8,7 +8,7 @@ use wxbridge::aws::{load_sdk_config, required_env as env};
 use wxbridge::config::BridgeConfig;
 use wxbridge::handlers::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 use wxbridge::inbound::Inbound;
-use wxbridge::queue::SqsParking;
+use wxbridge::queue::{SqsFifoQueue, SqsParking};
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::webhook::HttpWebhookSender;
 
@@ -19,12 +19,15 @@ async fn main() -> Result<(), Error> {
     let config = BridgeConfig::load(&aws).await?;
     config.check_partners()?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env("TABLE_NAME")?);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     let parking = SqsParking::new(
-        aws_sdk_sqs::Client::new(&aws),
+        sqs.clone(),
         env("INBOUND_QUEUE_URL")?,
         env("INBOUND_DLQ_URL")?,
     );
-    let inbound = Inbound::new(config, store, HttpWebhookSender::new());
+    // Held replies the user's next message releases go to dispatch through outbound.fifo.
+    let outbound = SqsFifoQueue::new(sqs, env("OUTBOUND_QUEUE_URL")?);
+    let inbound = Inbound::new(config, store, HttpWebhookSender::new(), outbound);
     let max_receives = match std::env::var("INBOUND_MAX_RECEIVES") {
         Ok(value) => value
             .parse()

@@ -303,6 +303,8 @@ mod tests {
             dedupe_key: Some("mp:1".into()),
             wechat_msg_id: None,
             content: json!({"MsgType": "text", "Content": "hi"}),
+            released: Vec::new(),
+            reported: None,
         };
         store
             .record_inbound(&message, &conversation, &ChannelUser::new("mp", "o_alice"))

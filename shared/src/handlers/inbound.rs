@@ -10,20 +10,20 @@
 
 use super::fifo::{read_body, FifoConsumer, RecordOutcome};
 use crate::inbound::{Inbound, Outcome};
-use crate::queue::{InboundMessage, Parking};
+use crate::queue::{InboundMessage, OutboundQueue, Parking};
 use crate::store::Store;
 use crate::webhook::WebhookSender;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 pub use super::fifo::DEFAULT_MAX_RECEIVES;
 
-pub struct InboundHandler<S, W, P> {
-    inbound: Inbound<S, W>,
+pub struct InboundHandler<S, W, Q, P> {
+    inbound: Inbound<S, W, Q>,
     consumer: FifoConsumer<P>,
 }
 
-impl<S: Store, W: WebhookSender, P: Parking> InboundHandler<S, W, P> {
-    pub fn new(inbound: Inbound<S, W>, parking: P) -> Self {
+impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S, W, Q, P> {
+    pub fn new(inbound: Inbound<S, W, Q>, parking: P) -> Self {
         Self {
             inbound,
             consumer: FifoConsumer::new(parking),
@@ -35,7 +35,7 @@ impl<S: Store, W: WebhookSender, P: Parking> InboundHandler<S, W, P> {
         self
     }
 
-    pub fn inbound(&self) -> &Inbound<S, W> {
+    pub fn inbound(&self) -> &Inbound<S, W, Q> {
         &self.inbound
     }
 
@@ -67,7 +67,7 @@ mod tests {
     use super::*;
     use crate::config::BridgeConfig;
     use crate::event::{CallbackEvent, EventKind};
-    use crate::queue::QueueError;
+    use crate::queue::{MemoryOutboundQueue, QueueError};
     use crate::store::memory::MemoryStore;
     use std::sync::Mutex;
 
@@ -104,7 +104,7 @@ mod tests {
         }
     }
 
-    fn handler() -> InboundHandler<MemoryStore, Down, Recorded> {
+    fn handler() -> InboundHandler<MemoryStore, Down, MemoryOutboundQueue, Recorded> {
         let config = BridgeConfig::from_json(
             r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
             "partners":[{"id":"platform","display_name":"Desk","webhook_url":"http://desk/p","signing_secret":"platform-secret-0123"}],
@@ -112,7 +112,12 @@ mod tests {
         )
         .unwrap();
         InboundHandler::new(
-            Inbound::new(config, MemoryStore::default(), Down),
+            Inbound::new(
+                config,
+                MemoryStore::default(),
+                Down,
+                MemoryOutboundQueue::default(),
+            ),
             Recorded::default(),
         )
         .with_max_receives(3)

@@ -5,6 +5,7 @@ use super::{
     ChannelUser, Conversation, Direction, MessageCursor, MessageStatus, Recorded, Store,
     StoreError, StoredMessage,
 };
+use crate::dispatch::{OutboundRef, PackedRef};
 use crate::routing::ActiveBecause;
 
 fn inbound(conversation: &Conversation, n: i64) -> StoredMessage {
@@ -22,6 +23,8 @@ fn inbound(conversation: &Conversation, n: i64) -> StoredMessage {
         dedupe_key: Some(dedupe_key),
         wechat_msg_id: Some(n.to_string()),
         content: serde_json::json!({"type": "text", "content": format!("message {n}"), "msg_id": n.to_string()}),
+        released: Vec::new(),
+        reported: None,
     }
 }
 
@@ -50,6 +53,15 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
         .activate("hotel-9", 1_764_150_000_000, ActiveBecause::SessionFrom);
     user.grants.insert("tpl-1".into(), 1);
     user.session_context = vec![("partner".into(), "hotel-9".into())];
+    let mut packed = OutboundRef::new(&conversation.id, 1_764_149_000_000, "out_held_1");
+    packed.packed = vec![PackedRef {
+        created_at_ms: 1_764_149_000_001,
+        message_id: "out_held_2".into(),
+    }];
+    user.held = vec![
+        packed,
+        OutboundRef::new(&conversation.id, 1_764_149_000_002, "out_held_3"),
+    ];
     let first = inbound(&conversation, 1);
     assert_eq!(
         store
@@ -96,10 +108,19 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
         vec![first.clone()]
     );
 
-    // Over the current version it is stored; history is newest first.
+    // Over the current version it is stored, with the held replies it released (taken
+    // out of the user in the same write); history is newest first.
     let later = Conversation {
         last_message_at_ms: second.created_at_ms,
         ..conversation.clone()
+    };
+    let second = StoredMessage {
+        released: stored_user.held.clone(),
+        ..second
+    };
+    let stored_user = ChannelUser {
+        held: Vec::new(),
+        ..stored_user
     };
     assert_eq!(
         store
@@ -138,6 +159,20 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
     );
     assert_eq!(history[1].status, MessageStatus::Delivered);
     assert_eq!(history[1].status_reason, None);
+    assert_eq!(
+        history[0].released, user.held,
+        "released replies round-trip"
+    );
+    assert!(
+        store
+            .user(channel, openid)
+            .await
+            .unwrap()
+            .unwrap()
+            .held
+            .is_empty(),
+        "released in the same write"
+    );
     assert_eq!(
         store.history(&conversation.id, 1).await.unwrap().len(),
         1,
@@ -299,6 +334,29 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
             .transition(&retry, &[Queued], Sending, None)
             .await
             .unwrap(),
+        "no such message"
+    );
+
+    // The reported status is recorded only while the message is in it.
+    assert_eq!(failed.reported, None);
+    assert!(
+        !store.mark_reported(&reply, Sent).await.unwrap(),
+        "not in that status"
+    );
+    assert!(store.mark_reported(&reply, Failed).await.unwrap());
+    let reported = store
+        .message(&partner_conversation.id, reply.created_at_ms, &reply.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reported.reported, Some(Failed));
+    assert_eq!(
+        (reported.status, reported.status_reason.as_deref()),
+        (Failed, Some("45047")),
+        "the status is left as it was"
+    );
+    assert!(
+        !store.mark_reported(&retry, Failed).await.unwrap(),
         "no such message"
     );
 }

@@ -506,6 +506,32 @@ impl Store for DynamoStore {
             Err(error) => Err(unavailable(error)),
         }
     }
+
+    async fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(&message.conversation_id)))
+            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
+            .update_expression("SET #reported = :status")
+            .condition_expression("attribute_exists(#pk) AND #status = :status")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#reported", "reported")
+            .expression_attribute_values(":status", s(status_name(status)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
 }
 
 fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(

@@ -31,6 +31,16 @@ type TokenSlot = (Option<CachedToken>, Option<(String, i64)>);
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    before_put_user: Mutex<Option<UserChange>>,
+}
+
+/// A change another function makes to a user, for tests of races.
+pub struct UserChange(Box<dyn FnOnce(&mut ChannelUser) + Send>);
+
+impl std::fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserChange")
+    }
 }
 
 fn message_key(message: &StoredMessage) -> MessageKey {
@@ -44,6 +54,12 @@ fn message_key(message: &StoredMessage) -> MessageKey {
 impl MemoryStore {
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables.lock().expect("memory store lock")
+    }
+
+    /// For tests of races: just before the next `put_user`, another writer changes the
+    /// stored user with `change` (and bumps its version), as if it had written first.
+    pub fn before_next_put_user(&self, change: impl FnOnce(&mut ChannelUser) + Send + 'static) {
+        *self.before_put_user.lock().expect("hook lock") = Some(UserChange(Box::new(change)));
     }
 }
 
@@ -205,8 +221,15 @@ impl Store for MemoryStore {
     }
 
     async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
+        let change = self.before_put_user.lock().expect("hook lock").take();
         let mut tables = self.tables();
         let key = (user.channel.clone(), user.openid.clone());
+        if let Some(UserChange(change)) = change {
+            if let Some(stored) = tables.users.get_mut(&key) {
+                change(stored);
+                stored.version += 1;
+            }
+        }
         if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
             return Err(StoreError::Conflict);
         }
@@ -233,6 +256,21 @@ impl Store for MemoryStore {
         stored.status = to;
         stored.status_reason = reason.map(str::to_owned);
         Ok(true)
+    }
+
+    async fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        match tables.messages.get_mut(&message_key(message)) {
+            Some(stored) if stored.status == status => {
+                stored.reported = Some(status);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod keys;
 pub mod memory;
 
+use crate::dispatch::OutboundRef;
 use crate::reply_window::ReplyWindow;
 use crate::routing::Routing;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ pub struct ChannelUser {
     /// The latest `session-from`, vouched or not, as context for partners.
     #[serde(default)]
     pub session_context: Vec<(String, String)>,
+    /// Partners' replies held because the quota was used up, in the order they were held;
+    /// released (sent) when the user acts again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<OutboundRef>,
     /// Optimistic concurrency: a write succeeds only over the version it read.
     #[serde(default)]
     pub version: u64,
@@ -51,6 +56,7 @@ impl ChannelUser {
             window: None,
             grants: BTreeMap::new(),
             session_context: Vec::new(),
+            held: Vec::new(),
             version: 0,
         }
     }
@@ -113,6 +119,14 @@ pub struct StoredMessage {
     pub wechat_msg_id: Option<String>,
     /// What was said: the typed event for inbound messages.
     pub content: serde_json::Value,
+    /// Inbound only: the held replies this user action released, as they were enqueued
+    /// (so a redelivery enqueues the same again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<OutboundRef>,
+    /// Outbound only: the status the partner has been told of by a `message.status`
+    /// webhook (delivered, or refused for good by the partner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<MessageStatus>,
 }
 
 /// Where a page of history ends: the oldest message it returned.
@@ -237,6 +251,14 @@ pub trait Store: Send + Sync {
         from: &[MessageStatus],
         to: MessageStatus,
         reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the partner was told of `status` (`reported`), only while the message
+    /// is in that status; `false` when it is not (or the message is missing).
+    fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 

@@ -1,0 +1,403 @@
+//! Holding, packed sends and status reports, with the memory store, the memory outbound
+//! queue, a recording webhook sender and a loopback stand-in for WeChat's send API.
+
+use super::*;
+use crate::queue::MemoryOutboundQueue;
+use crate::store::memory::MemoryStore;
+use crate::store::{ChannelUser, Direction, Recorded};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+const T: i64 = 1_764_150_000_000;
+
+fn clock() -> i64 {
+    T
+}
+
+/// Records every webhook (delivery id, body) and answers with the statuses it is given,
+/// then 200.
+#[derive(Default)]
+struct FakeWebhooks {
+    answers: Mutex<VecDeque<Option<u16>>>,
+    posts: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl FakeWebhooks {
+    fn answer(&self, status: Option<u16>) {
+        self.answers.lock().unwrap().push_back(status);
+    }
+
+    fn posts(&self) -> Vec<(String, serde_json::Value)> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+impl WebhookSender for FakeWebhooks {
+    async fn post(
+        &self,
+        _: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Option<u16> {
+        let delivery = headers
+            .iter()
+            .find(|(name, _)| *name == webhook::DELIVERY_HEADER)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        self.posts
+            .lock()
+            .unwrap()
+            .push((delivery, serde_json::from_slice(&body).unwrap()));
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Some(200))
+    }
+}
+
+/// WeChat's token and send APIs on loopback: every send accepted and recorded.
+fn wechat() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let recorded = Arc::clone(&recorded);
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end().to_ascii_lowercase();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some(value) = line.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = if request.contains("/cgi-bin/stable_token") {
+                        r#"{"access_token":"token-1","expires_in":7200}"#
+                    } else {
+                        recorded
+                            .lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap_or_default());
+                        r#"{"errcode":0,"errmsg":"ok"}"#
+                    };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if writer.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+/// The conversation a test reply belongs to.
+fn conversation_of(message: &StoredMessage) -> crate::store::Conversation {
+    crate::store::Conversation {
+        id: message.conversation_id.clone(),
+        channel: message.channel.clone(),
+        openid: message.openid.clone(),
+        partner: message.partner.clone(),
+        created_at_ms: message.created_at_ms,
+        last_message_at_ms: message.created_at_ms,
+    }
+}
+
+type TestDispatch = Dispatch<MemoryStore, MemoryStore, FakeWebhooks, MemoryOutboundQueue>;
+
+struct Setup {
+    dispatch: TestDispatch,
+    sent: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+fn setup() -> Setup {
+    let (url, sent) = wechat();
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
+        "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}}],
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{url}"}}"#
+    ))
+    .unwrap();
+    let api = WeChatApi::new(&url);
+    let dispatch = Dispatch::new(
+        config,
+        MemoryStore::default(),
+        Tokens::new(MemoryStore::default(), api.clone()),
+        api,
+        FakeWebhooks::default(),
+        MemoryOutboundQueue::default(),
+        clock,
+    );
+    Setup { dispatch, sent }
+}
+
+impl Setup {
+    fn store(&self) -> &MemoryStore {
+        &self.dispatch.store
+    }
+
+    /// The user's window with `remaining` sends.
+    async fn window(&self, remaining: u32) {
+        let mut user = self
+            .store()
+            .user("mp", "o_a")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| ChannelUser::new("mp", "o_a"));
+        user.window = Some(ReplyWindow {
+            remaining,
+            closes_at_ms: T + 3_600_000,
+        });
+        self.store().put_user(&user).await.unwrap();
+    }
+
+    async fn user(&self) -> ChannelUser {
+        self.store().user("mp", "o_a").await.unwrap().unwrap()
+    }
+
+    async fn reply(&self, n: i64, text: &str, status: MessageStatus) -> OutboundRef {
+        let message = StoredMessage {
+            id: format!("out_{n}"),
+            conversation_id: "mp:o_a:hotel-9".into(),
+            channel: "mp".into(),
+            openid: "o_a".into(),
+            partner: "hotel-9".into(),
+            direction: Direction::Out,
+            status,
+            status_reason: None,
+            created_at_ms: T - 10_000 + n,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content: serde_json::json!({"type": "text", "text": text}),
+            released: Vec::new(),
+            reported: None,
+        };
+        assert_eq!(
+            self.store()
+                .put_outbound(&message, &conversation_of(&message), &message.id)
+                .await
+                .unwrap(),
+            Recorded::New
+        );
+        OutboundRef::to(&message)
+    }
+
+    async fn message(&self, target: &OutboundRef) -> StoredMessage {
+        self.dispatch.load(target).await.unwrap().unwrap()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"]["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_reply_over_quota_is_held_on_the_users_list_once() {
+    let s = setup();
+    s.window(0).await;
+    let reply = s.reply(1, "one more thing", MessageStatus::Queued).await;
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Held);
+    assert_eq!(s.message(&reply).await.status, MessageStatus::Held);
+    assert_eq!(s.user().await.held, std::slice::from_ref(&reply));
+    // A redelivery holds it again without listing it twice.
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Held);
+    assert_eq!(s.user().await.held, [reply]);
+    assert!(s.texts().is_empty());
+    assert!(
+        s.dispatch.webhooks.posts().is_empty(),
+        "held is not a final status"
+    );
+}
+
+#[tokio::test]
+async fn a_hold_that_races_the_users_new_message_decides_again_and_sends() {
+    let s = setup();
+    s.window(0).await;
+    let reply = s
+        .reply(1, "your room is ready", MessageStatus::Queued)
+        .await;
+    // The user writes while dispatch holds: inbound reopens the window and writes first.
+    s.store().before_next_put_user(|user| {
+        user.window = Some(ReplyWindow {
+            remaining: 5,
+            closes_at_ms: T + 48 * 3_600_000,
+        })
+    });
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts(), ["【Hotel Lotus】your room is ready"]);
+    let user = s.user().await;
+    assert!(user.held.is_empty(), "never left on a list nobody releases");
+    assert_eq!(user.window.unwrap().remaining, 4);
+
+    // A change that does not reopen the window: held after all, over the fresh version.
+    s.window(0).await;
+    let later = s.reply(2, "and breakfast", MessageStatus::Queued).await;
+    s.store().before_next_put_user(|user| {
+        user.grants.insert("tpl".into(), 1);
+    });
+    assert_eq!(s.dispatch.process(&later).await, DispatchOutcome::Held);
+    let user = s.user().await;
+    assert_eq!(user.held, [later]);
+    assert_eq!(user.grants.get("tpl"), Some(&1), "the other write is kept");
+}
+
+#[tokio::test]
+async fn packed_texts_go_out_as_one_message_with_one_sender_name() {
+    let s = setup();
+    s.window(1).await;
+    let mut lead = s.reply(1, "first", MessageStatus::Held).await;
+    for (n, text) in [(2, "second"), (3, "third")] {
+        let part = s.reply(n, text, MessageStatus::Held).await;
+        lead.packed.push(PackedRef {
+            created_at_ms: part.created_at_ms,
+            message_id: part.message_id,
+        });
+    }
+    assert_eq!(s.dispatch.process(&lead).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts(), ["【Hotel Lotus】first\nsecond\nthird"]);
+    for part in lead.parts() {
+        assert_eq!(s.message(&part).await.status, MessageStatus::Sent);
+    }
+    let reported: Vec<String> = s
+        .dispatch
+        .webhooks
+        .posts()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(reported, ["out_1:sent", "out_2:sent", "out_3:sent"]);
+    assert_eq!(
+        s.user().await.window.unwrap().remaining,
+        0,
+        "one send spent"
+    );
+    // A redelivery sends nothing.
+    assert_eq!(
+        s.dispatch.process(&lead).await,
+        DispatchOutcome::AlreadyDone
+    );
+    assert_eq!(s.texts().len(), 1);
+
+    // Held again as a whole when the quota is used up.
+    let mut again = s.reply(4, "fourth", MessageStatus::Held).await;
+    let fifth = s.reply(5, "fifth", MessageStatus::Held).await;
+    again.packed.push(PackedRef {
+        created_at_ms: fifth.created_at_ms,
+        message_id: fifth.message_id.clone(),
+    });
+    assert_eq!(s.dispatch.process(&again).await, DispatchOutcome::Held);
+    assert_eq!(s.user().await.held, [again]);
+    assert_eq!(s.message(&fifth).await.status, MessageStatus::Held);
+}
+
+#[tokio::test]
+async fn a_status_report_is_retried_from_the_queue_until_delivered_and_not_after() {
+    let s = setup();
+    s.window(5).await;
+    let reply = s.reply(1, "hello", MessageStatus::Queued).await;
+    s.dispatch.webhooks.answer(Some(503));
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.message(&reply).await.reported, None);
+    let queued = s.dispatch.outbound.sent();
+    assert_eq!(queued.len(), 1);
+    let (job, dedup) = &queued[0];
+    assert!(job.report);
+    assert_eq!(dedup, "out_1:report:sent");
+    assert_eq!(
+        job.group_id(),
+        "report:out_1",
+        "not in the conversation's group"
+    );
+
+    // The FIFO consumer retries the job: still down, then back.
+    s.dispatch.webhooks.answer(None);
+    assert!(matches!(
+        s.dispatch.process(job).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.dispatch.process(job).await, DispatchOutcome::Reported);
+    assert_eq!(s.message(&reply).await.reported, Some(MessageStatus::Sent));
+    // A repeat of the job, or of the reply, tells the partner nothing more.
+    assert_eq!(s.dispatch.process(job).await, DispatchOutcome::AlreadyDone);
+    assert_eq!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::AlreadyDone
+    );
+    let posts = s.dispatch.webhooks.posts();
+    assert_eq!(posts.len(), 3);
+    assert!(posts.iter().all(|(id, _)| id == "out_1:sent"), "{posts:?}");
+    assert!(posts
+        .iter()
+        .all(|(_, body)| body["message"]["status"] == "sent"));
+    assert_eq!(s.dispatch.outbound.sent().len(), 1);
+    assert_eq!(s.texts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_report_is_final_and_one_neither_delivered_nor_queued_is_retried() {
+    let s = setup();
+    s.window(5).await;
+    let refused = s.reply(1, "one", MessageStatus::Queued).await;
+    s.dispatch.webhooks.answer(Some(410));
+    assert_eq!(s.dispatch.process(&refused).await, DispatchOutcome::Sent);
+    assert_eq!(
+        s.message(&refused).await.reported,
+        Some(MessageStatus::Sent),
+        "refused for good: not retried"
+    );
+    assert!(s.dispatch.outbound.sent().is_empty());
+
+    let reply = s.reply(2, "two", MessageStatus::Queued).await;
+    s.dispatch.webhooks.answer(Some(503));
+    s.dispatch.outbound.fail(true);
+    assert!(matches!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.message(&reply).await.status, MessageStatus::Sent);
+    s.dispatch.outbound.fail(false);
+    // The record comes back: nothing is sent again, the report goes.
+    assert_eq!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::AlreadyDone
+    );
+    assert_eq!(s.message(&reply).await.reported, Some(MessageStatus::Sent));
+    assert_eq!(s.texts().len(), 2);
+    let ids: Vec<String> = s
+        .dispatch
+        .webhooks
+        .posts()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["out_1:sent", "out_2:sent", "out_2:sent"]);
+}
