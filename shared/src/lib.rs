@@ -15,6 +15,7 @@ pub mod event;
 pub mod handlers;
 pub mod inbound;
 pub mod media;
+pub mod metrics;
 pub mod outbound;
 pub mod partner_api;
 pub mod queue;

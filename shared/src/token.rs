@@ -161,6 +161,7 @@ impl<T: TokenStore> Tokens<T> {
                     .await
                     .map_err(TokenError::Store)?;
                 tracing::info!(appid, "access token refreshed");
+                crate::metrics::count("token_refreshes");
                 return Ok(self.remember(appid, token));
             }
             tokio::time::sleep(WAIT_STEP).await;

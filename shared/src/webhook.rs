@@ -59,6 +59,17 @@ pub enum Delivery {
     Refused(u16),
 }
 
+impl Delivery {
+    /// The outcome as a metric reason.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Retry(_) => "retry",
+            Delivery::Refused(_) => "refused",
+        }
+    }
+}
+
 /// Classifies an HTTP status, or `None` for a timeout or connection failure.
 pub fn classify(status: Option<u16>) -> Delivery {
     match status {
@@ -242,5 +253,9 @@ pub async fn deliver<W: WebhookSender>(
         (DELIVERY_HEADER, delivery_id.to_owned()),
         (EVENT_HEADER, event_type.to_owned()),
     ];
-    classify(sender.post(&partner.webhook_url, &headers, body).await)
+    let started = std::time::Instant::now();
+    let delivery = classify(sender.post(&partner.webhook_url, &headers, body).await);
+    crate::metrics::millis("webhook_latency", started.elapsed().as_secs_f64() * 1000.0);
+    crate::metrics::count_because("webhooks", delivery.name());
+    delivery
 }

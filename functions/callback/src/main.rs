@@ -18,7 +18,11 @@ async fn main() -> Result<(), Error> {
     let service = Arc::new(CallbackService::new(&config, queue));
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);
-        async move { Ok::<_, Error>(service.handle(request).await) }
+        async move {
+            let response = service.handle(request).await;
+            wxbridge::metrics::flush("callback");
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }

@@ -38,7 +38,11 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
         let deadline_ms = i64::try_from(event.context.deadline).ok();
-        async move { Ok::<_, Error>(handler.handle(event.payload, deadline_ms).await) }
+        async move {
+            let response = handler.handle(event.payload, deadline_ms).await;
+            wxbridge::metrics::flush("inbound");
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }

@@ -156,6 +156,7 @@ where
         match self.answer(&request).await {
             Ok(response) => response,
             Err(refusal) => {
+                crate::metrics::count_because("requests_refused", refusal.code);
                 tracing::info!(status = refusal.status, code = refusal.code, path = %request.uri().path(), "API request refused");
                 refused(refusal)
             }
@@ -212,6 +213,7 @@ where
         match matched.route.1 {
             "/v1/messages" => {
                 let accepted = self.api.send(partner, read_json(body)?).await?;
+                crate::metrics::count("replies_accepted");
                 Ok(json_response(202, &accepted))
             }
             "/v1/conversations" => {

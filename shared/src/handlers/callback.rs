@@ -107,6 +107,7 @@ impl<Q: InboundQueue> CallbackService<Q> {
         let message = InboundMessage::new(channel_id, event, now_ms);
         match self.queue.enqueue(&message).await {
             Ok(()) => {
+                crate::metrics::count("received");
                 tracing::info!(
                     channel = channel_id,
                     msg_type = message.event.msg_type(),
@@ -132,6 +133,7 @@ impl<Q: InboundQueue> CallbackService<Q> {
 fn refuse(channel: &str, error: &CallbackError) -> Response<Body> {
     let reason = error.reason();
     tracing::warn!(channel, code = error.code(), %reason, "push refused");
+    crate::metrics::count_because("refused", error.code());
     tracing::debug!(channel, detail = %error, "push refused");
     error_response(error.status(), error.code(), &reason)
 }

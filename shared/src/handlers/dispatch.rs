@@ -7,6 +7,7 @@
 use super::fifo::{read_body, FifoConsumer, RecordOutcome};
 use crate::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
 use crate::media::MediaCache;
+use crate::metrics;
 use crate::queue::{OutboundQueue, Parking};
 use crate::store::Store;
 use crate::token::TokenStore;
@@ -16,6 +17,28 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 pub struct DispatchHandler<S, T, W, Q, P> {
     dispatch: Dispatch<S, T, W, Q>,
     consumer: FifoConsumer<P>,
+}
+
+/// A settled message in the function's metrics; failures by WeChat's errcode.
+fn count(outcome: &DispatchOutcome) {
+    match outcome {
+        DispatchOutcome::Sent => metrics::count("sent"),
+        DispatchOutcome::Held => metrics::count("held"),
+        DispatchOutcome::WindowClosed => metrics::count("window_closed"),
+        DispatchOutcome::Failed(reason) => {
+            metrics::count_because("failed", errcode_of(reason).unwrap_or("other"))
+        }
+        _ => {}
+    }
+}
+
+/// The errcode in a reason such as "WeChat answered errcode 45047: …".
+fn errcode_of(reason: &str) -> Option<&str> {
+    let rest = reason.split_once("errcode ")?.1;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P: Parking>
@@ -42,7 +65,15 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
                         Ok(target) => target,
                         Err(reason) => return RecordOutcome::Park(reason),
                     };
-                    match dispatch.process(&target).await {
+                    let outcome = dispatch.process(&target).await;
+                    count(&outcome);
+                    tracing::info!(
+                        conversation_id = %target.conversation_id,
+                        message_id = %target.message_id,
+                        ?outcome,
+                        "outbound record handled"
+                    );
+                    match outcome {
                         DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
                         DispatchOutcome::Failed(reason) if reason == "no such message" => {
                             RecordOutcome::Park(reason)
@@ -52,5 +83,22 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
                 }
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failures_are_counted_by_wechats_errcode() {
+        assert_eq!(
+            super::errcode_of("WeChat answered errcode 45047: out of response count limit"),
+            Some("45047")
+        );
+        assert_eq!(
+            super::errcode_of("WeChat answered errcode -1: busy"),
+            Some("-1")
+        );
+        assert_eq!(super::errcode_of("image over 2 MiB"), None);
+        assert_eq!(super::errcode_of("errcode x"), None);
     }
 }

@@ -121,6 +121,7 @@ impl<P: Parking> FifoConsumer<P> {
             RecordOutcome::Retry(reason) => {
                 let message_id = record.message_id.as_deref().unwrap_or_default();
                 tracing::warn!(message_id, receives = receives(record), %reason, "record will be retried");
+                crate::metrics::count("retried");
                 self.back_off(record).await;
                 false
             }
@@ -143,6 +144,7 @@ impl<P: Parking> FifoConsumer<P> {
         let body = record.body.as_deref().unwrap_or_default();
         let message_id = record.message_id.as_deref().unwrap_or_default();
         tracing::warn!(message_id, %reason, "record parked in the dead-letter queue");
+        crate::metrics::count("parked");
         match self.parking.park(body, group, message_id, reason).await {
             Ok(()) => true,
             Err(error) => {

@@ -10,6 +10,7 @@
 
 use super::fifo::{read_body, FifoConsumer, RecordOutcome};
 use crate::inbound::{Inbound, Outcome};
+use crate::metrics;
 use crate::queue::{InboundMessage, OutboundQueue, Parking};
 use crate::store::Store;
 use crate::webhook::WebhookSender;
@@ -51,9 +52,23 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
                         Ok(message) => message,
                         Err(reason) => return RecordOutcome::Park(reason),
                     };
-                    match inbound.process(&message, now_ms).await {
-                        Outcome::Delivered | Outcome::AlreadyDone => RecordOutcome::Done,
-                        Outcome::Refused(reason) => RecordOutcome::Park(reason),
+                    let outcome = inbound.process(&message, now_ms).await;
+                    tracing::info!(
+                        channel = %message.channel,
+                        message_id = %crate::store::keys::inbound_message_id(&message.dedupe_key),
+                        ?outcome,
+                        "inbound record handled"
+                    );
+                    match outcome {
+                        Outcome::Delivered => {
+                            metrics::count("delivered");
+                            RecordOutcome::Done
+                        }
+                        Outcome::AlreadyDone => RecordOutcome::Done,
+                        Outcome::Refused(reason) => {
+                            metrics::count_because("failed", "partner_refused");
+                            RecordOutcome::Park(reason)
+                        }
                         Outcome::Retry(reason) => RecordOutcome::Retry(reason),
                     }
                 }
