@@ -749,42 +749,30 @@ mod tests {
         );
     }
 
-    /// The conversation a test reply belongs to.
-    fn conversation_of(message: &StoredMessage) -> crate::store::Conversation {
-        crate::store::Conversation {
-            id: message.conversation_id.clone(),
-            channel: message.channel.clone(),
-            openid: message.openid.clone(),
-            partner: message.partner.clone(),
-            created_at_ms: message.created_at_ms,
-            last_message_at_ms: message.created_at_ms,
-        }
-    }
-
     /// A held reply of the platform to o_alice.
     async fn held_reply(
         inbound: &Inbound<MemoryStore, FakeWebhooks, MemoryOutboundQueue>,
         n: i64,
     ) -> OutboundRef {
+        let conversation = Conversation::new(
+            "mp:o_alice:platform",
+            "mp",
+            "o_alice",
+            "platform",
+            T - 100_000,
+        );
         let message = StoredMessage {
-            id: format!("out_{n}"),
-            conversation_id: "mp:o_alice:platform".into(),
-            channel: "mp".into(),
-            openid: "o_alice".into(),
-            partner: "platform".into(),
-            direction: Direction::Out,
             status: MessageStatus::Held,
-            status_reason: None,
-            created_at_ms: T - 100_000 + n,
-            dedupe_key: None,
-            wechat_msg_id: None,
-            content: json!({"type": "text", "text": format!("reply {n}")}),
-            released: Vec::new(),
-            reported: None,
+            ..StoredMessage::reply(
+                &conversation,
+                format!("out_{n}"),
+                T - 100_000 + n,
+                json!({"type": "text", "text": format!("reply {n}")}),
+            )
         };
         inbound
             .store
-            .put_outbound(&message, &conversation_of(&message), &message.id)
+            .put_outbound(&message, &conversation, &message.id)
             .await
             .unwrap();
         OutboundRef::to(&message)

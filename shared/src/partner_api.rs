@@ -366,22 +366,12 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
         conversation.last_message_at_ms = now_ms;
         let content = serde_json::to_value(&request.content)
             .map_err(|_| Refusal::field("content", "cannot be stored"))?;
-        let message = StoredMessage {
-            id: format!("out_{}", hex::encode(rand::random::<[u8; 12]>())),
-            conversation_id: conversation.id.clone(),
-            channel: conversation.channel.clone(),
-            openid: conversation.openid.clone(),
-            partner: partner.to_owned(),
-            direction: Direction::Out,
-            status: MessageStatus::Queued,
-            status_reason: None,
-            created_at_ms: now_ms,
-            dedupe_key: None,
-            wechat_msg_id: None,
+        let message = StoredMessage::reply(
+            &conversation,
+            format!("out_{}", hex::encode(rand::random::<[u8; 12]>())),
+            now_ms,
             content,
-            released: Vec::new(),
-            reported: None,
-        };
+        );
         let stored = match self
             .store
             .put_outbound(&message, &conversation, &request.client_message_id)

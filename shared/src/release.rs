@@ -133,7 +133,7 @@ pub async fn enqueue<Q: OutboundQueue>(
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Direction, Recorded};
+    use crate::store::{Conversation, Recorded};
 
     fn config() -> BridgeConfig {
         BridgeConfig::from_json(
@@ -145,42 +145,19 @@ mod tests {
     }
 
     async fn held(store: &MemoryStore, n: i64, content: serde_json::Value) -> OutboundRef {
+        let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", 1_000);
         let message = StoredMessage {
-            id: format!("out_{n}"),
-            conversation_id: "mp:o_a:hotel-9".into(),
-            channel: "mp".into(),
-            openid: "o_a".into(),
-            partner: "hotel-9".into(),
-            direction: Direction::Out,
             status: MessageStatus::Held,
-            status_reason: None,
-            created_at_ms: 1_000 + n,
-            dedupe_key: None,
-            wechat_msg_id: None,
-            content,
-            released: Vec::new(),
-            reported: None,
+            ..StoredMessage::reply(&conversation, format!("out_{n}"), 1_000 + n, content)
         };
         assert_eq!(
             store
-                .put_outbound(&message, &conversation_of(&message), &message.id)
+                .put_outbound(&message, &conversation, &message.id)
                 .await
                 .unwrap(),
             Recorded::New
         );
         OutboundRef::to(&message)
-    }
-
-    /// The conversation a test reply belongs to.
-    fn conversation_of(message: &StoredMessage) -> crate::store::Conversation {
-        crate::store::Conversation {
-            id: message.conversation_id.clone(),
-            channel: message.channel.clone(),
-            openid: message.openid.clone(),
-            partner: message.partner.clone(),
-            created_at_ms: message.created_at_ms,
-            last_message_at_ms: message.created_at_ms,
-        }
     }
 
     fn text(t: &str) -> serde_json::Value {

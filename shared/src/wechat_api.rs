@@ -88,15 +88,20 @@ impl WeChatApi {
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ApiError> {
+    /// Sends a request; an answer other than HTTP 200 is an error.
+    async fn answered(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
         let response = request
             .send()
             .await
             .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ApiError::Http(status));
+        match response.status().as_u16() {
+            200 => Ok(response),
+            status => Err(ApiError::Http(status)),
         }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ApiError> {
+        let response = Self::answered(request).await?;
         let body: Value = response.json().await.map_err(|_| ApiError::Malformed)?;
         match body.get("errcode").and_then(Value::as_i64) {
             Some(0) | None => Ok(body),
@@ -213,17 +218,12 @@ impl WeChatApi {
         media_id: &str,
         max_bytes: usize,
     ) -> Result<Media, ApiError> {
-        let response = self
-            .http
-            .get(format!("{}/cgi-bin/media/get", self.base))
-            .query(&[("access_token", token), ("media_id", media_id)])
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ApiError::Http(status));
-        }
+        let response = Self::answered(
+            self.http
+                .get(format!("{}/cgi-bin/media/get", self.base))
+                .query(&[("access_token", token), ("media_id", media_id)]),
+        )
+        .await?;
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)

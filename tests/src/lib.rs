@@ -564,3 +564,31 @@ fn serve_images(
         }
     }
 }
+
+/// Stores a reply of `hotel-9` to `openid` on channel `mp` (the `n`th, at now + n ms), as
+/// the API would, and names it as `outbound.fifo` does.
+pub async fn store_reply<S: wxbridge::store::Store>(
+    store: &S,
+    openid: &str,
+    n: u32,
+    content: serde_json::Value,
+) -> wxbridge::dispatch::OutboundRef {
+    use wxbridge::store::{Conversation, Recorded, StoredMessage};
+    let at_ms = wxbridge::handlers::callback::system_clock_ms() + n as i64;
+    let conversation = Conversation::new(
+        &format!("mp:{openid}:hotel-9"),
+        "mp",
+        openid,
+        "hotel-9",
+        at_ms,
+    );
+    let message = StoredMessage::reply(&conversation, format!("out_{openid}_{n}"), at_ms, content);
+    assert_eq!(
+        store
+            .put_outbound(&message, &conversation, &message.id)
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    wxbridge::dispatch::OutboundRef::to(&message)
+}

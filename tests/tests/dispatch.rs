@@ -14,13 +14,13 @@ use wxbridge::inbound::{Inbound, Outcome};
 use wxbridge::queue::{InboundMessage, OutboundQueue, SqsFifoQueue, SqsParking};
 use wxbridge::reply_window::UserAction;
 use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage};
+use wxbridge::store::{MessageStatus, Store, StoredMessage};
 use wxbridge::token::Tokens;
 use wxbridge::webhook::{self, HttpWebhookSender};
 use wxbridge::wechat_api::WeChatApi;
 use wxbridge_integration::{
     create_fifo_queues, create_table, drain, dynamodb_client, receive_batch, settle_batch,
-    sqs_client, InboundQueues, WebhookReceiver,
+    sqs_client, store_reply, InboundQueues, WebhookReceiver,
 };
 
 const APP: &str = "wx0000000000000077";
@@ -114,39 +114,8 @@ impl Setup {
     }
 
     async fn reply(&self, openid: &str, n: u32, text: &str) -> OutboundRef {
-        let message = StoredMessage {
-            id: format!("out_{openid}_{n}"),
-            conversation_id: format!("mp:{openid}:hotel-9"),
-            channel: "mp".into(),
-            openid: openid.into(),
-            partner: "hotel-9".into(),
-            direction: Direction::Out,
-            status: MessageStatus::Queued,
-            status_reason: None,
-            created_at_ms: system_clock_ms() + n as i64,
-            dedupe_key: None,
-            wechat_msg_id: None,
-            content: serde_json::json!({"type": "text", "text": text}),
-            released: Vec::new(),
-            reported: None,
-        };
-        let conversation = Conversation {
-            id: message.conversation_id.clone(),
-            channel: message.channel.clone(),
-            openid: message.openid.clone(),
-            partner: message.partner.clone(),
-            created_at_ms: message.created_at_ms,
-            last_message_at_ms: message.created_at_ms,
-        };
-        assert_eq!(
-            self.dispatch()
-                .store()
-                .put_outbound(&message, &conversation, &message.id)
-                .await
-                .unwrap(),
-            Recorded::New
-        );
-        OutboundRef::to(&message)
+        let text = serde_json::json!({"type": "text", "text": text});
+        store_reply(self.dispatch().store(), openid, n, text).await
     }
 
     async fn stored(&self, target: &OutboundRef) -> StoredMessage {

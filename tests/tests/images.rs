@@ -8,13 +8,13 @@ use wxbridge::handlers::callback::system_clock_ms;
 use wxbridge::queue::MemoryOutboundQueue;
 use wxbridge::reply_window::{ReplyWindow, UserAction};
 use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{
-    ChannelUser, Conversation, Direction, MessageStatus, Recorded, Store, StoredMessage,
-};
+use wxbridge::store::{ChannelUser, MessageStatus, Store, StoredMessage};
 use wxbridge::token::Tokens;
 use wxbridge::webhook::HttpWebhookSender;
 use wxbridge::wechat_api::WeChatApi;
-use wxbridge_integration::{create_table, dynamodb_client, ImageServer, WebhookReceiver};
+use wxbridge_integration::{
+    create_table, dynamodb_client, store_reply, ImageServer, WebhookReceiver,
+};
 
 const APP: &str = "wx0000000000000078";
 
@@ -82,39 +82,7 @@ impl Setup {
     }
 
     async fn reply(&self, openid: &str, n: u32, content: serde_json::Value) -> OutboundRef {
-        let message = StoredMessage {
-            id: format!("out_{openid}_{n}"),
-            conversation_id: format!("mp:{openid}:hotel-9"),
-            channel: "mp".into(),
-            openid: openid.into(),
-            partner: "hotel-9".into(),
-            direction: Direction::Out,
-            status: MessageStatus::Queued,
-            status_reason: None,
-            created_at_ms: system_clock_ms() + n as i64,
-            dedupe_key: None,
-            wechat_msg_id: None,
-            content,
-            released: Vec::new(),
-            reported: None,
-        };
-        let conversation = Conversation {
-            id: message.conversation_id.clone(),
-            channel: message.channel.clone(),
-            openid: message.openid.clone(),
-            partner: message.partner.clone(),
-            created_at_ms: message.created_at_ms,
-            last_message_at_ms: message.created_at_ms,
-        };
-        let store = self.dispatch.store();
-        assert_eq!(
-            store
-                .put_outbound(&message, &conversation, &message.id)
-                .await
-                .unwrap(),
-            Recorded::New
-        );
-        OutboundRef::to(&message)
+        store_reply(self.dispatch.store(), openid, n, content).await
     }
 
     async fn image_at(&self, openid: &str, n: u32, path: &str) -> OutboundRef {

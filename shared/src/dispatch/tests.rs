@@ -4,7 +4,7 @@
 use super::*;
 use crate::queue::MemoryOutboundQueue;
 use crate::store::memory::MemoryStore;
-use crate::store::{ChannelUser, Direction, Recorded};
+use crate::store::{ChannelUser, Conversation, Recorded};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -115,18 +115,6 @@ fn wechat() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     (url, sent)
 }
 
-/// The conversation a test reply belongs to.
-fn conversation_of(message: &StoredMessage) -> crate::store::Conversation {
-    crate::store::Conversation {
-        id: message.conversation_id.clone(),
-        channel: message.channel.clone(),
-        openid: message.openid.clone(),
-        partner: message.partner.clone(),
-        created_at_ms: message.created_at_ms,
-        last_message_at_ms: message.created_at_ms,
-    }
-}
-
 type TestDispatch = Dispatch<MemoryStore, MemoryStore, FakeWebhooks, MemoryOutboundQueue>;
 
 struct Setup {
@@ -180,25 +168,19 @@ impl Setup {
     }
 
     async fn reply(&self, n: i64, text: &str, status: MessageStatus) -> OutboundRef {
+        let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
         let message = StoredMessage {
-            id: format!("out_{n}"),
-            conversation_id: "mp:o_a:hotel-9".into(),
-            channel: "mp".into(),
-            openid: "o_a".into(),
-            partner: "hotel-9".into(),
-            direction: Direction::Out,
             status,
-            status_reason: None,
-            created_at_ms: T - 10_000 + n,
-            dedupe_key: None,
-            wechat_msg_id: None,
-            content: serde_json::json!({"type": "text", "text": text}),
-            released: Vec::new(),
-            reported: None,
+            ..StoredMessage::reply(
+                &conversation,
+                format!("out_{n}"),
+                T - 10_000 + n,
+                serde_json::json!({"type": "text", "text": text}),
+            )
         };
         assert_eq!(
             self.store()
-                .put_outbound(&message, &conversation_of(&message), &message.id)
+                .put_outbound(&message, &conversation, &message.id)
                 .await
                 .unwrap(),
             Recorded::New

@@ -68,6 +68,10 @@ fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     built(serde_dynamo::from_item(item))
 }
 
+fn records<T: serde::de::DeserializeOwned>(items: Option<Vec<Item>>) -> Result<Vec<T>, StoreError> {
+    items.unwrap_or_default().into_iter().map(record).collect()
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -90,13 +94,12 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    async fn query_prefix(
+    /// The items of a partition whose sort key begins with `prefix`, in key order.
+    async fn query_prefix<T: serde::de::DeserializeOwned>(
         &self,
         pk: String,
         prefix: &str,
-        newest_first: bool,
-        limit: Option<usize>,
-    ) -> Result<Vec<Item>, StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
         let output = self
             .client
             .query()
@@ -106,12 +109,10 @@ impl DynamoStore {
             .expression_attribute_names("#sk", SK)
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
-            .scan_index_forward(!newest_first)
-            .set_limit(limit.map(|l| l.min(1000) as i32))
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(output.items.unwrap_or_default())
+        records(output.items)
     }
 
     /// The message a pointer item (dedupe record, client message id) names.
@@ -341,12 +342,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(record)
-            .collect()
+        records(output.items)
     }
 
     async fn conversation(
@@ -376,12 +372,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(record)
-            .collect()
+        records(output.items)
     }
 
     async fn conversations(
@@ -389,11 +380,8 @@ impl Store for DynamoStore {
         channel: &str,
         openid: &str,
     ) -> Result<Vec<Conversation>, StoreError> {
-        self.query_prefix(keys::user_pk(channel, openid), "CONV#", false, None)
-            .await?
-            .into_iter()
-            .map(record)
-            .collect()
+        self.query_prefix(keys::user_pk(channel, openid), "CONV#")
+            .await
     }
 
     async fn put_outbound(

@@ -129,6 +129,46 @@ pub struct StoredMessage {
     pub reported: Option<MessageStatus>,
 }
 
+impl Conversation {
+    pub fn new(id: &str, channel: &str, openid: &str, partner: &str, at_ms: i64) -> Self {
+        Self {
+            id: id.to_owned(),
+            channel: channel.to_owned(),
+            openid: openid.to_owned(),
+            partner: partner.to_owned(),
+            created_at_ms: at_ms,
+            last_message_at_ms: at_ms,
+        }
+    }
+}
+
+impl StoredMessage {
+    /// A partner's message in its conversation, `queued` to be sent.
+    pub fn reply(
+        conversation: &Conversation,
+        id: impl Into<String>,
+        created_at_ms: i64,
+        content: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            conversation_id: conversation.id.clone(),
+            channel: conversation.channel.clone(),
+            openid: conversation.openid.clone(),
+            partner: conversation.partner.clone(),
+            direction: Direction::Out,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content,
+            released: Vec::new(),
+            reported: None,
+        }
+    }
+}
+
 /// Where a page of history ends: the oldest message it returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageCursor {
