@@ -110,6 +110,10 @@ pub struct PartnerConfig {
     pub webhook_url: String,
     /// Signs the webhooks (and verifies the partner's API requests).
     pub signing_secret: Secret,
+    /// May bind WeChat users to app users through the API (`PUT /v1/bindings/...`).
+    /// Bindings are shared by every partner, so only the platform's own desk should.
+    #[serde(default)]
+    pub can_bind: bool,
 }
 
 /// How the partners share a user's WeChat conversation.

@@ -8,7 +8,7 @@
 
 use crate::config::{BridgeConfig, ChannelConfig, DialogMode};
 use crate::dispatch::OutboundRef;
-use crate::outbound::Content;
+use crate::outbound::{Content, MAX_TEXT_BYTES};
 use crate::queue::OutboundQueue;
 use crate::routing;
 use crate::store::{
@@ -124,7 +124,14 @@ pub struct MessageView {
 }
 
 impl From<StoredMessage> for MessageView {
-    fn from(message: StoredMessage) -> Self {
+    /// A base64 image is not repeated in history (a page of them would pass the 6 MB a
+    /// Lambda may answer): `base64` gives way to `base64_bytes`, its length.
+    fn from(mut message: StoredMessage) -> Self {
+        if let Some(content) = message.content.as_object_mut() {
+            if let Some(Value::String(image)) = content.remove("base64") {
+                content.insert("base64_bytes".into(), json!(image.len()));
+            }
+        }
         Self {
             id: message.id,
             conversation_id: message.conversation_id,
@@ -361,6 +368,20 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             .content
             .validate()
             .map_err(|e| Refusal::field(e.field, e.reason))?;
+        if let Content::Text { text } = &request.content {
+            // In merged mode the sender's name is sent before the text, within WeChat's limit.
+            let prefix = if self.config.dialog.mode == DialogMode::Merged {
+                routing::sender_prefix(&self.config, partner).len()
+            } else {
+                0
+            };
+            if prefix + text.len() > MAX_TEXT_BYTES {
+                return Err(Refusal::field(
+                    "content.text",
+                    "too long: with the sender's name it is over WeChat's 2048 bytes",
+                ));
+            }
+        }
         let now_ms = self.now_ms();
         let mut conversation = self.target(partner, &request, now_ms).await?;
         conversation.last_message_at_ms = now_ms;
@@ -534,6 +555,13 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 "1 to 128 characters of A-Z a-z 0-9 - _ . : @",
             ));
         }
+        if !self.config.partner(partner).is_some_and(|p| p.can_bind) {
+            return Err(Refusal::new(
+                403,
+                "forbidden",
+                "this partner may not bind users (partners[].can_bind)",
+            ));
+        }
         self.channel(partner, channel)?;
         let talks_with = self
             .store
@@ -651,4 +679,43 @@ fn decode_cursor(text: &str) -> Option<MessageCursor> {
         created_at_ms: at.parse().ok()?,
         id: id.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_shows_a_base64_images_length_not_its_body() {
+        let conversation = Conversation::new("mp:o:h", "mp", "o", "h", 1);
+        let image = StoredMessage::reply(
+            &conversation,
+            "out_1",
+            1,
+            json!({"type": "image", "base64": "R0lGODlh"}),
+        );
+        let view = MessageView::from(image);
+        assert_eq!(view.content, json!({"type": "image", "base64_bytes": 8}));
+        let text = StoredMessage::reply(
+            &conversation,
+            "out_2",
+            2,
+            json!({"type": "text", "text": "hi"}),
+        );
+        assert_eq!(MessageView::from(text).content["text"], "hi");
+    }
+
+    #[test]
+    fn conversation_ids_name_their_channel_and_user() {
+        assert_eq!(
+            parse_conversation_id(DialogMode::Merged, "mp:o1:hotel-9"),
+            Some(("mp", "o1"))
+        );
+        assert_eq!(parse_conversation_id(DialogMode::Merged, "mp:o1"), None);
+        assert_eq!(
+            parse_conversation_id(DialogMode::Separate, "mp:o1"),
+            Some(("mp", "o1"))
+        );
+        assert_eq!(parse_conversation_id(DialogMode::Separate, "mp::x"), None);
+    }
 }

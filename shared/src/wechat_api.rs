@@ -26,7 +26,7 @@ pub enum Remedy {
     /// 40001, 40014, 42001: the token is stale — expire it (if it is still the cached
     /// one), fetch another and retry once.
     RefreshToken,
-    /// -1, 45011, HTTP 5xx, no answer: try again later, with backoff.
+    /// -1, 45009, 45011, HTTP 5xx, no answer: try again later, with backoff.
     RetryLater,
     /// Anything else (40003, 45015, 45047, 47001, 48001, 43101, …): final.
     Final,
@@ -39,8 +39,9 @@ impl ApiError {
                 errcode: 40001 | 40014 | 42001,
                 ..
             } => Remedy::RefreshToken,
+            // 45009: the day's API quota is used up; the queue keeps messages for days.
             ApiError::WeChat {
-                errcode: -1 | 45011,
+                errcode: -1 | 45009 | 45011,
                 ..
             } => Remedy::RetryLater,
             ApiError::Http(status) if *status >= 500 => Remedy::RetryLater,
@@ -283,10 +284,10 @@ mod tests {
         for code in [40001, 40014, 42001] {
             assert_eq!(wechat(code).remedy(), Remedy::RefreshToken, "{code}");
         }
-        for code in [-1, 45011] {
+        for code in [-1, 45009, 45011] {
             assert_eq!(wechat(code).remedy(), Remedy::RetryLater, "{code}");
         }
-        for code in [40003, 45015, 45047, 47001, 48001, 43101, 45009] {
+        for code in [40003, 45015, 45047, 47001, 48001, 43101] {
             assert_eq!(wechat(code).remedy(), Remedy::Final, "{code}");
         }
         assert_eq!(ApiError::Http(502).remedy(), Remedy::RetryLater);

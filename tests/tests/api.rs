@@ -95,7 +95,7 @@ async fn bridge() -> Bridge {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
           "partners":[
-            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{}"}},
+            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{}","can_bind":true}},
             {{"id":"air-3","display_name":"Blue Air","webhook_url":"{}/hooks","signing_secret":"{}"}}],
           "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
           "wechat_api_base":"{fake_url}"}}"#,

@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Every route, as the OpenAPI document (`api/openapi.yaml`) names it.
+/// Every route, as the OpenAPI document (`api/openapi.json`) names it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
     ("GET", "/v1/conversations"),
@@ -270,28 +270,31 @@ mod tests {
     const NOW_MS: i64 = 1_764_150_000_000;
     type Service = ApiService<MemoryStore, MemoryStore, MemoryOutboundQueue, MemoryStore>;
 
-    fn config() -> BridgeConfig {
-        BridgeConfig::from_json(
-            r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+    /// Two partners; in separate mode the one channel is the hotel's. Both may bind.
+    fn config(mode: &str) -> BridgeConfig {
+        BridgeConfig::from_json(&format!(
+            r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9"}}],
             "partners":[
-              {"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789"},
-              {"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456"}],
-            "dialog":{"mode":"merged","default_partner":"hotel-9"}}"#,
-        )
+              {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true}},
+              {{"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456","can_bind":{}}}],
+            "dialog":{{"mode":"{mode}","default_partner":"hotel-9"}}}}"#,
+            mode == "separate"
+        ))
         .unwrap()
     }
 
     async fn service() -> Service {
+        service_in("merged").await
+    }
+
+    /// Alice wrote to the hotel.
+    async fn service_in(mode: &str) -> Service {
         let store = MemoryStore::default();
-        // Alice wrote to the hotel.
-        let conversation = Conversation {
-            id: "mp:o_alice:hotel-9".into(),
-            channel: "mp".into(),
-            openid: "o_alice".into(),
-            partner: "hotel-9".into(),
-            created_at_ms: NOW_MS - 60_000,
-            last_message_at_ms: NOW_MS - 60_000,
+        let id = match mode {
+            "separate" => "mp:o_alice",
+            _ => "mp:o_alice:hotel-9",
         };
+        let conversation = Conversation::new(id, "mp", "o_alice", "hotel-9", NOW_MS - 60_000);
         let message = StoredMessage {
             id: "in_1".into(),
             conversation_id: conversation.id.clone(),
@@ -314,7 +317,7 @@ mod tests {
             .unwrap();
         let wechat = WeChatApi::new("http://127.0.0.1:9");
         let api = PartnerApi::new(
-            config(),
+            config(mode),
             store,
             Tokens::new(MemoryStore::default(), wechat.clone()),
             wechat,
@@ -745,11 +748,15 @@ mod tests {
                     .map(str::to_owned)
                     .collect();
                 assert_eq!(named, in_template, "{method} {path}");
+                // What any route can answer: bad request, unsigned, wrong method, too
+                // large, store unavailable.
                 let responses = operation["responses"].as_object().unwrap();
-                assert!(
-                    responses.contains_key("401") && responses.contains_key("400"),
-                    "{method} {path} documents 400 and 401"
-                );
+                for status in ["400", "401", "405", "413", "503"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} documents {status}"
+                    );
+                }
             }
         }
         let mut routes: Vec<(String, String)> = ROUTES
@@ -759,6 +766,107 @@ mod tests {
         routes.sort();
         documented.sort();
         assert_eq!(documented, routes);
+    }
+
+    #[tokio::test]
+    async fn only_binding_partners_bind() {
+        let service = service().await;
+        let bind = r#"{"app_user_id":"u-1"}"#;
+        let (status, refusal) = call(
+            &service,
+            request(
+                "air-3",
+                "PUT",
+                "/v1/bindings/mp/o_alice",
+                bind,
+                "nonce-cb-1",
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, refusal["error"].as_str()),
+            (403, Some("forbidden"))
+        );
+    }
+
+    #[tokio::test]
+    async fn in_separate_mode_another_partners_channel_is_forbidden() {
+        let service = service_in("separate").await;
+        let to_alice =
+            json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "s-1",
+                              "content": {"type": "text", "text": "hi"}})
+            .to_string();
+        let cases = [
+            ("POST", "/v1/messages", to_alice.as_str(), 403),
+            (
+                "PUT",
+                "/v1/bindings/mp/o_alice",
+                r#"{"app_user_id":"u-1"}"#,
+                403,
+            ),
+            ("GET", "/v1/media/mp/m-1", "", 403),
+            (
+                "GET",
+                "/v1/conversations?channel=mp&openid=o_alice",
+                "",
+                403,
+            ),
+            ("GET", "/v1/conversations/mp:o_alice/messages", "", 404),
+            ("POST", "/v1/conversations/mp:o_alice/typing", "", 404),
+        ];
+        for (n, (method, path, body, status)) in cases.into_iter().enumerate() {
+            let (got, answer) = call(
+                &service,
+                request("air-3", method, path, body, &format!("nonce-sep-{n}")),
+            )
+            .await;
+            assert_eq!(got, status, "{method} {path}: {answer}");
+        }
+        // The hotel owns the channel and its conversations.
+        let (status, page) = call(
+            &service,
+            request(
+                "hotel-9",
+                "GET",
+                "/v1/conversations/mp:o_alice/messages",
+                "",
+                "nonce-sep-own",
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, page["messages"].as_array().map(Vec::len)),
+            (200, Some(1))
+        );
+        let (status, _) = call(
+            &service,
+            request(
+                "hotel-9",
+                "POST",
+                "/v1/messages",
+                &to_alice,
+                "nonce-sep-send",
+            ),
+        )
+        .await;
+        assert_eq!(status, 202);
+    }
+
+    #[tokio::test]
+    async fn a_text_too_long_with_the_sender_name_is_refused_at_once() {
+        let service = service().await;
+        let text = "x".repeat(crate::outbound::MAX_TEXT_BYTES - 3);
+        let body = reply("long-1", &text);
+        let (status, refusal) = call(
+            &service,
+            request("hotel-9", "POST", "/v1/messages", &body, "nonce-long-1"),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(refusal["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("content.text:"));
     }
 
     #[test]

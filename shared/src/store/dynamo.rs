@@ -14,6 +14,7 @@ use crate::api_auth::NonceStore;
 use crate::media::MediaCache;
 use crate::token::{CachedToken, TokenStore};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -94,13 +95,40 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// Every item a query finds (or the first `limit`), following DynamoDB's pages: one
+    /// answer holds at most 1 MB, so a short page does not mean the end.
+    async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: QueryFluentBuilder,
+        limit: Option<usize>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let wanted = limit.map(|l| (l - found.len()).clamp(1, 1000) as i32);
+            let output = query
+                .clone()
+                .set_limit(wanted)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(records::<T>(output.items)?);
+            start = output.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| found.len() >= l) {
+                found.truncate(limit.unwrap_or(usize::MAX));
+                return Ok(found);
+            }
+        }
+    }
+
     /// The items of a partition whose sort key begins with `prefix`, in key order.
     async fn query_prefix<T: serde::de::DeserializeOwned>(
         &self,
         pk: String,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let output = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -108,11 +136,8 @@ impl DynamoStore {
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
             .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        records(output.items)
+            .expression_attribute_values(":prefix", s(prefix));
+        self.query_all(query, None).await
     }
 
     /// The message a pointer item (dedupe record, client message id) names.
@@ -328,7 +353,7 @@ impl Store for DynamoStore {
             Some(cursor) => keys::message_sk(cursor.created_at_ms, &cursor.id),
             None => "MSG$".to_owned(),
         };
-        let output = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -337,12 +362,8 @@ impl Store for DynamoStore {
             .expression_attribute_names("#sk", SK)
             .expression_attribute_values(":pk", s(keys::message_pk(conversation_id)))
             .expression_attribute_values(":before", s(upper))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        records(output.items)
+            .scan_index_forward(false);
+        self.query_all(query, Some(limit.max(1))).await
     }
 
     async fn conversation(
@@ -361,18 +382,15 @@ impl Store for DynamoStore {
     }
 
     async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
-        let output = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI1)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::app_user_gsi1pk(app_user_id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        records(output.items)
+            .expression_attribute_values(":pk", s(keys::app_user_gsi1pk(app_user_id)));
+        self.query_all(query, None).await
     }
 
     async fn conversations(
