@@ -174,6 +174,10 @@ pub struct BridgeConfig {
     /// off (only for replaying recorded sample events locally).
     #[serde(default = "default_timestamp_tolerance")]
     pub timestamp_tolerance_secs: Option<u64>,
+    /// Lets the dispatcher download partners' images from loopback and private addresses
+    /// (a local stack, tests); off by default, so a partner's URL cannot reach inside.
+    #[serde(default)]
+    pub allow_private_image_hosts: bool,
     /// Larger push bodies are refused with 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,

@@ -158,6 +158,7 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         clock: fn() -> i64,
     ) -> Self {
         Self {
+            downloader: Downloader::for_config(&config),
             config,
             store,
             tokens,
@@ -165,7 +166,6 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             webhooks,
             outbound,
             clock,
-            downloader: Downloader::default(),
         }
     }
 

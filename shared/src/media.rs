@@ -18,6 +18,7 @@ use crate::wechat_api::{read_at_most, ApiError, WeChatApi};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -141,6 +142,13 @@ fn check_status(status: u16) -> Result<(), ImageError> {
 
 /// A request to the partner's URL that got no answer.
 fn request_failed(error: reqwest::Error) -> ImageError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(cause) = source {
+        if cause.is::<PrivateHost>() {
+            return ImageError::Refused(PrivateHost.to_string());
+        }
+        source = cause.source();
+    }
     if error.is_redirect() {
         return ImageError::Refused(format!(
             "the image URL redirects more than {MAX_REDIRECTS} times"
@@ -159,31 +167,117 @@ fn request_failed(error: reqwest::Error) -> ImageError {
     ImageError::Unreachable(format!("the image URL did not answer: {why}"))
 }
 
-/// Downloads partners' images: 5 seconds, 2 MiB, a few redirects.
+/// A partner's image URL that leads to a loopback, private or link-local address: the
+/// bridge does not fetch from inside its own network on a partner's behalf.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the image URL points at a private address")]
+pub struct PrivateHost;
+
+/// An address anyone on the internet could reach.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space
+                || a >= 224) // multicast and reserved
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00 // unique local
+                    || (first & 0xffc0) == 0xfe80) // link-local
+            }
+        },
+    }
+}
+
+/// Resolves names to their public addresses only (a name with none is refused).
+struct PublicAddresses;
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(Box::new(PrivateHost) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// `true` when the URL names a private address literally (names are checked when resolved).
+fn literal_private(url: &reqwest::Url) -> bool {
+    url.host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<IpAddr>().ok())
+        .is_some_and(|ip| !is_public(ip))
+}
+
+/// Downloads partners' images: 5 seconds, 2 MiB, a few redirects, public hosts only
+/// (unless `allow_private_image_hosts`, for a local stack and tests).
 #[derive(Debug, Clone)]
 pub struct Downloader {
     http: reqwest::Client,
+    public_only: bool,
 }
 
 impl Default for Downloader {
     fn default() -> Self {
-        Self::with_timeout(DOWNLOAD_TIMEOUT)
+        Self::new(DOWNLOAD_TIMEOUT, true)
     }
 }
 
 impl Downloader {
-    pub fn with_timeout(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn for_config(config: &crate::config::BridgeConfig) -> Self {
+        Self::new(DOWNLOAD_TIMEOUT, !config.allow_private_image_hosts)
+    }
+
+    pub fn new(timeout: Duration, public_only: bool) -> Self {
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if public_only && literal_private(attempt.url()) {
+                attempt.error(PrivateHost)
+            } else {
+                attempt.follow()
+            }
+        });
+        let builder = reqwest::Client::builder()
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(redirects);
+        let builder = if public_only {
+            builder.dns_resolver(PublicAddresses)
+        } else {
+            builder
+        };
+        let http = builder
             .build()
             .expect("an HTTP client with a timeout builds");
-        Self { http }
+        Self { http, public_only }
     }
 
     /// The image at `url`, checked: at most 2 MiB, a JPEG, PNG or GIF by its bytes (the
     /// Content-Type the URL claims is not trusted).
     pub async fn fetch(&self, url: &str) -> Result<Image, ImageError> {
+        if self.public_only && reqwest::Url::parse(url).is_ok_and(|u| literal_private(&u)) {
+            return Err(ImageError::Refused(PrivateHost.to_string()));
+        }
         let response = self.http.get(url).send().await.map_err(request_failed)?;
         check_status(response.status().as_u16())?;
         let bytes = read_at_most(response, MAX_IMAGE_BYTES)
@@ -452,9 +546,50 @@ mod tests {
         Some(answer)
     }
 
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "203.0.114.7",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_inside_the_network_is_refused_for_good() {
+        let public_only = Downloader::new(Duration::from_millis(300), true);
+        let gif = serve(answer("200 OK", "", GIF));
+        let by_name = gif.replace("127.0.0.1", "localhost");
+        for url in [gif.as_str(), by_name.as_str(), "http://[::1]:9/x.png"] {
+            let error = public_only.fetch(url).await.unwrap_err();
+            assert!(
+                error.is_final() && error.to_string().contains("private address"),
+                "{url}: {error}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn downloads_are_checked_and_their_failures_classified() {
-        let downloader = Downloader::with_timeout(Duration::from_millis(300));
+        let downloader = Downloader::new(Duration::from_millis(300), false);
         let gif = serve(answer(
             "200 OK",
             &format!(

@@ -41,7 +41,7 @@ async fn setup() -> Setup {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
-        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{fake_url}"}}"#,
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{fake_url}","allow_private_image_hosts":true}}"#,
         hotel.url
     ))
     .unwrap();
