@@ -234,6 +234,10 @@ impl BridgeConfig {
         self.partners.iter().find(|p| p.id == id)
     }
 
+    pub fn channel(&self, id: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+
     fn validate_partners(&self) -> Result<(), ConfigError> {
         for (index, partner) in self.partners.iter().enumerate() {
             let at = |field: &str| format!("partners[{index}].{field}");

@@ -84,12 +84,7 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue> Inbound<S, W, Q> {
         now_ms: i64,
     ) -> Result<Outcome, StoreError> {
         let event = &inbound.event;
-        let Some(channel) = self
-            .config
-            .channels
-            .iter()
-            .find(|c| c.id == inbound.channel)
-        else {
+        let Some(channel) = self.config.channel(&inbound.channel) else {
             return Ok(Outcome::Refused(format!(
                 "channel {} is not configured",
                 inbound.channel

@@ -238,9 +238,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
     fn channel(&self, partner: &str, channel_id: &str) -> Answer<&ChannelConfig> {
         let channel = self
             .config
-            .channels
-            .iter()
-            .find(|c| c.id == channel_id)
+            .channel(channel_id)
             .ok_or_else(|| Refusal::not_found("channel"))?;
         let allowed = self.config.dialog.mode == DialogMode::Merged
             || channel.partner.as_deref() == Some(partner);

@@ -66,7 +66,7 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
                         }
                         Outcome::AlreadyDone => RecordOutcome::Done,
                         Outcome::Refused(reason) => {
-                            metrics::count_because("failed", "partner_refused");
+                            metrics::count_because("failed", "refused");
                             RecordOutcome::Park(reason)
                         }
                         Outcome::Retry(reason) => RecordOutcome::Retry(reason),
