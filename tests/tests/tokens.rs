@@ -76,3 +76,71 @@ async fn a_stale_token_is_expired_once_and_replaced() {
     assert_eq!(fake.token_fetches(APP), 2);
     assert_eq!(fake.sent().len(), 2);
 }
+
+/// Twenty dispatchers, each holding the token WeChat has just voided, each sending a reply:
+/// one of them fetches the next token, the others wait for it, every reply goes out.
+#[tokio::test]
+async fn twenty_dispatchers_with_a_voided_token_fetch_one_new_token() {
+    use wxbridge::dispatch::{Dispatch, DispatchOutcome};
+    use wxbridge::queue::MemoryOutboundQueue;
+    use wxbridge::reply_window::ReplyWindow;
+    use wxbridge::store::{ChannelUser, Store};
+    use wxbridge::webhook::HttpWebhookSender;
+    use wxbridge_integration::{store_reply, WebhookReceiver};
+
+    let (fake, url, store, _) = setup().await;
+    let hotel = WebhookReceiver::start();
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext",
+        "push_format":"json","app_secret":"the-app-secret"}}],
+        "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{url}"}}"#,
+        hotel.url
+    ))
+    .unwrap();
+    let channel = config.channels[0].clone();
+    let mut replies = Vec::new();
+    for n in 0..20 {
+        let openid = format!("o_user_{n}");
+        fake.user_acts(APP, &openid, UserAction::Message);
+        let mut user = ChannelUser::new("mp", &openid);
+        user.window = Some(ReplyWindow::after(
+            None,
+            UserAction::Message,
+            system_clock_ms(),
+        ));
+        store.put_user(&user).await.unwrap();
+        let text = serde_json::json!({"type": "text", "text": format!("reply {n}")});
+        replies.push(store_reply(&store, &openid, 1, text).await);
+    }
+    // Every dispatcher has the current token in memory; then WeChat voids it.
+    let mut dispatchers = Vec::new();
+    for _ in 0..20 {
+        let api = WeChatApi::new(&url);
+        let tokens = Tokens::new(store.clone(), api.clone());
+        tokens.get(&channel, system_clock_ms).await.unwrap();
+        dispatchers.push(Arc::new(Dispatch::new(
+            config.clone(),
+            store.clone(),
+            tokens,
+            api,
+            HttpWebhookSender::new(),
+            MemoryOutboundQueue::default(),
+            system_clock_ms,
+        )));
+    }
+    assert_eq!(fake.token_fetches(APP), 1);
+    fake.expire_tokens(APP);
+
+    let mut sends = tokio::task::JoinSet::new();
+    for (dispatcher, reply) in dispatchers.into_iter().zip(replies) {
+        sends.spawn(async move { dispatcher.process(&reply).await });
+    }
+    let outcomes = sends.join_all().await;
+    assert!(
+        outcomes.iter().all(|o| *o == DispatchOutcome::Sent),
+        "{outcomes:?}"
+    );
+    assert_eq!(fake.sent().len(), 20);
+    assert_eq!(fake.token_fetches(APP), 2, "one new token for all twenty");
+}
