@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench
+.PHONY: dev test bench demo
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -12,3 +12,7 @@ test:
 ## Measure verify + decrypt + parse against the wechatpy baseline.
 bench:
 	@scripts/bench.sh
+
+## A scripted conversation through the whole local stack (run by `make test` too).
+demo:
+	@scripts/demo.sh

@@ -65,3 +65,136 @@ stop_moto() {
   fi
   MOTO_PID=""
 }
+
+# ---------------------------------------------------------------------------------------
+# The local stack (make dev, make demo): moto with the template's queues and table, the
+# WeChat fake, the partner desk, every function of template.yaml under `cargo lambda
+# watch`, and the SQS event source mappings. Each part runs in its own process group, so
+# stop_stack ends it with everything it started.
+
+STACK_PIDS=()
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# spawn LOG COMMAND…: runs COMMAND in a process group of its own; output to LOG ("-" for
+# the terminal).
+spawn() {
+  local log=$1
+  shift
+  if [ "$log" = "-" ]; then
+    setsid "$@" &
+  else
+    setsid "$@" > "$log" 2>&1 &
+  fi
+  STACK_PIDS+=($!)
+}
+
+stop_stack() {
+  local pid
+  for pid in "${STACK_PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${STACK_PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${STACK_PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${STACK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  STACK_PIDS=()
+  stop_moto
+}
+
+# start_stack LOGS: LOGS is "-" (everything on the terminal) or a directory (a log file per
+# part). Sets STACK_FILE, INVOKE_URL and the *_URL variables; writes .local/stack.json.
+start_stack() {
+  local logs=$1 stack_name="${STACK_NAME:-wxbridge-local}" py="$VENV/bin/python"
+  local out
+  out() { if [ "$logs" = "-" ]; then echo -; else echo "$logs/$1.log"; fi; }
+  mkdir -p "$LOCAL"
+  [ "$logs" = "-" ] || mkdir -p "$logs"
+
+  local functions=() bins
+  log "building the functions and the local tools"
+  # Every function of the template, whatever their number: their binaries by name.
+  start_moto "${MOTO_PORT:-}"
+  "$py" scripts/local_aws.py create "$stack_name" "$LOCAL/resources.json" > "$LOCAL/resources.env"
+  "$py" scripts/local_aws.py functions "$stack_name" "$LOCAL/resources.json" > "$LOCAL/functions.json"
+  mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$LOCAL/functions.json")
+  bins=()
+  for f in "${functions[@]}" wechat-fake wechat-user partner-desk; do bins+=(--bin "$f"); done
+  cargo build --quiet "${bins[@]}"
+
+  local invoke_port fake_port desk_port
+  invoke_port=$("$py" scripts/local_stack.py port "${INVOKE_PORT:-9000}")
+  fake_port=$("$py" scripts/local_stack.py port "${WECHAT_FAKE_PORT:-9100}")
+  desk_port=$("$py" scripts/local_stack.py port "${DESK_PORT:-9101}")
+  INVOKE_URL="http://127.0.0.1:$invoke_port"
+  WECHAT_FAKE_URL="http://127.0.0.1:$fake_port"
+  DESK_URL="http://127.0.0.1:$desk_port"
+  CONFIG_FILE="$LOCAL/config.json"
+  DESK_LOG="$LOCAL/desk.jsonl"
+  : > "$DESK_LOG"
+  "$py" scripts/local_stack.py config "${WXBRIDGE_LOCAL_CONFIG:-$ROOT/config/local-stack.json}" \
+    "$CONFIG_FILE" "$WECHAT_FAKE_URL" "$DESK_URL"
+  "$py" scripts/local_stack.py env "$LOCAL/functions.json" "$LOCAL/functions.env" \
+    "WXBRIDGE_CONFIG_FILE=$CONFIG_FILE" "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" \
+    "AWS_REGION=$AWS_REGION" "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
+    "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" "RUST_LOG=${RUST_LOG:-info}"
+
+  spawn "$(out wechat-fake)" "$TARGET_DIR/debug/wechat-fake" --port "$fake_port" --config "$CONFIG_FILE"
+  spawn "$(out desk)" "$TARGET_DIR/debug/partner-desk" serve --port "$desk_port" \
+    --log "$DESK_LOG" --config "$CONFIG_FILE"
+  # One deadline for every invocation (cargo lambda watch has no per-function timeout): the
+  # longest Timeout of the template, so no function runs short of the time it has in AWS.
+  local watch_options=(--timeout "$("$py" -c 'import json,sys; print(max(f["timeout"] for f in json.load(open(sys.argv[1]))))' "$LOCAL/functions.json")")
+  [ "$logs" = "-" ] || watch_options+=(--ignore-changes)
+  spawn "$(out functions)" "$VENV/bin/cargo-lambda" lambda watch --quiet "${watch_options[@]}" \
+    --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --env-file "$LOCAL/functions.env"
+  "$py" scripts/local_stack.py wait "$WECHAT_FAKE_URL/_fake/sent" 30
+  "$py" scripts/local_stack.py wait "$DESK_URL/" 30
+  "$py" scripts/local_stack.py wait "$INVOKE_URL/" 120
+  log "starting every function once"
+  "$py" scripts/local_stack.py warm "$INVOKE_URL" "$LOCAL/functions.json"
+  spawn "$(out event-sources)" "$py" -u scripts/event_source.py "$INVOKE_URL" "$LOCAL/functions.json"
+
+  STACK_FILE="$LOCAL/stack.json"
+  "$py" - "$LOCAL/functions.json" "$STACK_FILE" <<PY
+import json, sys
+functions = json.load(open(sys.argv[1]))
+json.dump({
+    "config": "$CONFIG_FILE",
+    "http_functions": {f["name"]: "$INVOKE_URL/lambda-url/" + f["name"] for f in functions if f["http_routes"]},
+    "wechat_fake_url": "$WECHAT_FAKE_URL",
+    "desk_url": "$DESK_URL",
+    "desk_log": "$DESK_LOG",
+    "aws_endpoint_url": "$AWS_ENDPOINT_URL",
+    "table": next(l.split("=", 1)[1].strip() for l in open("$LOCAL/resources.env") if l.startswith("BridgeTable=")),
+}, open(sys.argv[2], "w"), indent=2)
+PY
+  export WXBRIDGE_STACK="$STACK_FILE"
+}
+
+# print_stack: what runs where.
+print_stack() {
+  "$VENV/bin/python" - "$LOCAL/functions.json" "$LOCAL/resources.env" <<PY
+import json, sys
+functions = json.load(open(sys.argv[1]))
+print()
+print("wxbridge is running locally")
+print(f"  AWS emulator (moto)   $AWS_ENDPOINT_URL")
+for line in open(sys.argv[2]):
+    name, value = line.strip().split("=", 1)
+    print(f"  {name:<21} {value}")
+print(f"  WeChat fake           $WECHAT_FAKE_URL   (what users received: /_fake/sent)")
+print(f"  partner desk          $DESK_URL/hooks/{{partner}}   (log: $DESK_LOG)")
+print(f"  configuration         $CONFIG_FILE")
+print(f"  functions (cargo lambda watch, invoke endpoint $INVOKE_URL):")
+for f in functions:
+    if f["http_routes"]:
+        paths = sorted({r["path"] for r in f["http_routes"]})
+        where = ", ".join(f"$INVOKE_URL/lambda-url/{f['name']}{p}" for p in paths)
+    else:
+        where = ", ".join(s["queue_url"].rsplit("/", 1)[-1] + f" (batch {s['batch_size']})" for s in f["sqs_sources"]) or "no trigger"
+        where = "fed from " + where
+    print(f"    {f['name']:<10} {where}")
+PY
+}

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Local AWS resources from template.yaml, on the moto server at $AWS_ENDPOINT_URL.
 
-  create STACK            create every SQS queue and DynamoDB table template.yaml declares,
-                          print the queue URLs and table names as KEY=VALUE lines
+  create STACK [JSON]     create every SQS queue and DynamoDB table template.yaml declares,
+                          print the queue URLs and table names as KEY=VALUE lines (and, with
+                          JSON, write every created resource's Ref, Arn and name there)
+  functions STACK JSON    print the template's functions as JSON, with what the local stack
+                          needs to run them: binary, environment (references resolved against
+                          the resources in JSON), HTTP routes, SQS event sources
   tail QUEUE_URL          print what lands in a queue (and take it off), until Ctrl-C
 
 The template is the one source of truth: names and attributes come from it, with
@@ -46,8 +50,10 @@ def load_template():
         return yaml.load(f, Loader=CfnLoader)
 
 
-def resolve(value, stack, created):
-    """Resolves the intrinsics a queue or table definition uses."""
+def resolve(value, stack, created, parameters=None):
+    """Resolves the intrinsics a queue, table or function environment uses. Parameters
+    resolve to their defaults."""
+    parameters = parameters or {}
     if isinstance(value, dict):
         if "Fn::Sub" in value:
             return re.sub(r"\$\{AWS::StackName\}", stack, value["Fn::Sub"])
@@ -55,10 +61,12 @@ def resolve(value, stack, created):
             logical, attribute = value["Fn::GetAtt"]
             return created[logical][attribute]
         if "Ref" in value:
+            if value["Ref"] in parameters:
+                return parameters[value["Ref"]]
             return created[value["Ref"]]["Ref"]
-        return {k: resolve(v, stack, created) for k, v in value.items()}
+        return {k: resolve(v, stack, created, parameters) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, stack, created) for v in value]
+        return [resolve(v, stack, created, parameters) for v in value]
     return value
 
 
@@ -123,7 +131,7 @@ def create_table(dynamodb, props):
     return {"Ref": props["TableName"]}
 
 
-def create(stack):
+def create(stack, out=None):
     resources = load_template()["Resources"]
     wanted = {k: v for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")}
     sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
@@ -138,6 +146,60 @@ def create(stack):
             created[logical] = create_queue(sqs, props) if kind == "AWS::SQS::Queue" else create_table(dynamodb, props)
     for logical in wanted:
         print(f"{logical}={created[logical]['Ref']}")
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(created, f, indent=2)
+    return created
+
+
+def functions(stack, created, template=None):
+    """The template's functions as the local stack runs them: for each, its binary (the
+    cargo-lambda build property, else its logical id), its environment (Globals first),
+    its HTTP API routes and its SQS event sources (queue URL, batch size, whether it
+    reports partial batch failures)."""
+    template = template or load_template()
+    parameters = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+    global_env = (
+        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    found = []
+    for logical, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") or logical
+        variables = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+        env = {k: str(resolve(v, stack, created, parameters)) for k, v in variables.items()}
+        routes, sources = [], []
+        for event in props.get("Events", {}).values():
+            event_props = event.get("Properties", {})
+            if event.get("Type") in ("HttpApi", "Api"):
+                routes.append({"method": event_props.get("Method", "ANY").upper(), "path": event_props.get("Path", "/")})
+            elif event.get("Type") == "SQS":
+                queue = event_props["Queue"]
+                logical_queue = queue["Fn::GetAtt"][0] if isinstance(queue, dict) and "Fn::GetAtt" in queue else None
+                if logical_queue is None or logical_queue not in created:
+                    sys.exit(f"{logical}: an SQS event source the local stack cannot resolve: {queue}")
+                sources.append(
+                    {
+                        "queue_url": created[logical_queue]["Ref"],
+                        "queue_arn": created[logical_queue]["Arn"],
+                        "batch_size": int(event_props.get("BatchSize", 10)),
+                        "report_batch_item_failures": "ReportBatchItemFailures"
+                        in event_props.get("FunctionResponseTypes", []),
+                    }
+                )
+        found.append(
+            {
+                "logical_id": logical,
+                "name": binary,
+                "timeout": int(props.get("Timeout", template.get("Globals", {}).get("Function", {}).get("Timeout", 3))),
+                "env": env,
+                "http_routes": routes,
+                "sqs_sources": sources,
+            }
+        )
+    return found
 
 
 def tail(queue_url):
@@ -155,8 +217,11 @@ def tail(queue_url):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "create":
-        create(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "create":
+        create(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None)
+    elif len(sys.argv) == 4 and sys.argv[1] == "functions":
+        with open(sys.argv[3], encoding="utf-8") as f:
+            print(json.dumps(functions(sys.argv[2], json.load(f)), indent=2))
     elif len(sys.argv) == 3 and sys.argv[1] == "tail":
         try:
             tail(sys.argv[2])

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: formatting and lints, every unit and integration test against the
-# local AWS emulator (moto server, started here and stopped whatever happens), and the
-# template linted by cfn-lint and `sam validate --lint`.
+# local AWS emulator (moto server, started here and stopped whatever happens), the local
+# stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
+# the demo conversation through the whole local stack (scripts/demo.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv requirements-test.txt
+ensure_venv requirements-dev.txt
 trap stop_moto EXIT INT TERM
 
 # rustfmt and clippy are rustup components; a minimal toolchain may lack them.
@@ -32,8 +33,17 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+log "local stack scripts (event source mapping, template reading)"
+"$VENV/bin/python" -m unittest discover -s scripts/tests
+
 log "template: cfn-lint"
 "$VENV/bin/cfn-lint" template.yaml
 log "template: sam validate --lint"
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --template-file template.yaml
+stop_moto
+
+log "demo: a conversation through the whole local stack"
+demo_started=$(date +%s)
+scripts/demo.sh
+log "the demo took $(( $(date +%s) - demo_started )) s"
 log "all checks passed"

@@ -21,6 +21,11 @@ pub fn backoff_secs(receive_count: u32) -> i32 {
 /// What one record may take at worst: a partner's or WeChat's timeout and the store's calls.
 const RECORD_BUDGET_MS: i64 = 10_000;
 
+/// Deadlines before this (September 2001, in ms) are not points in time: `cargo lambda
+/// watch` (the local stack) sends the invocation's time budget in ms where Lambda sends the
+/// deadline, so such a value is read as time left from the start of the batch.
+const EARLIEST_DEADLINE_MS: i64 = 1_000_000_000_000;
+
 /// Receives before a retried record is parked (`maxReceiveCount` of the queue is higher,
 /// so the bridge parks it with its reason first).
 pub const DEFAULT_MAX_RECEIVES: u32 = 100;
@@ -78,6 +83,7 @@ impl<P: Parking> FifoConsumer<P> {
         F: FnMut(&SqsMessage) -> Fut,
         Fut: Future<Output = RecordOutcome>,
     {
+        let deadline_ms = self.deadline(deadline_ms);
         let mut failed_groups: HashSet<String> = HashSet::new();
         let mut response = SqsBatchResponse::default();
         for record in &event.records {
@@ -104,6 +110,17 @@ impl<P: Parking> FifoConsumer<P> {
             }
         }
         response
+    }
+
+    /// The runtime's deadline as a point in time (see [`EARLIEST_DEADLINE_MS`]).
+    fn deadline(&self, deadline_ms: Option<i64>) -> Option<i64> {
+        deadline_ms.map(|d| {
+            if (0..EARLIEST_DEADLINE_MS).contains(&d) {
+                self.now_ms() + d
+            } else {
+                d
+            }
+        })
     }
 
     /// `true` when the record is done with.
@@ -171,6 +188,31 @@ pub fn read_body<T: serde::de::DeserializeOwned>(record: &SqsMessage) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_budget_in_place_of_a_deadline_counts_from_now() {
+        struct NoParking;
+        impl Parking for NoParking {
+            async fn park(
+                &self,
+                _: &str,
+                _: &str,
+                _: &str,
+                _: &str,
+            ) -> Result<(), crate::queue::QueueError> {
+                Ok(())
+            }
+            async fn delay(&self, _: &str, _: i32) -> Result<(), crate::queue::QueueError> {
+                Ok(())
+            }
+        }
+        let consumer = FifoConsumer::new(NoParking);
+        let now = consumer.now_ms();
+        let budget = consumer.deadline(Some(600_000)).unwrap();
+        assert!((now + 600_000..now + 601_000).contains(&budget));
+        assert_eq!(consumer.deadline(Some(now + 5_000)), Some(now + 5_000));
+        assert_eq!(consumer.deadline(None), None);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

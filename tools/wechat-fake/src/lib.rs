@@ -11,8 +11,13 @@
 //! 40005, 40006) and media ids (40007). It can be told to inject an
 //! errcode (-1, 45009, 45011, …), an HTTP status, or a delay, for the next N calls of a path.
 //! It records every accepted send and every upload.
+//!
+//! Run as a server (`wechat-fake`, for the local stack), it also answers a control API
+//! under `/_fake/` that no WeChat path can collide with: what the user did (sent a message,
+//! entered the session, accepted a subscribe pop-up, let the window run out), images the
+//! user sends, and what the user received. The WeChat user simulator drives it.
 
-use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -62,6 +67,12 @@ pub struct Sent {
     pub api: &'static str,
     pub touser: String,
     pub body: Value,
+}
+
+impl Sent {
+    fn to_json(&self) -> Value {
+        json!({ "appid": self.appid, "api": self.api, "touser": self.touser, "body": self.body })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +133,26 @@ impl Fake {
         world
             .windows
             .insert(key, Some(ReplyWindow::after(previous, action, now_ms())));
+    }
+
+    /// The user's window runs out now (as if 48 hours passed since the last action).
+    pub fn close_window(&self, appid: &str, openid: &str) {
+        let mut world = self.world();
+        if let Some(Some(window)) = world
+            .windows
+            .get_mut(&(appid.to_owned(), openid.to_owned()))
+        {
+            window.closes_at_ms = window.closes_at_ms.min(now_ms());
+        }
+    }
+
+    /// An image a user sends: WeChat keeps it under a media id (and a `PicUrl`).
+    pub fn add_media(&self, content_type: &str, bytes: Vec<u8>) -> String {
+        let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
+        self.world()
+            .media
+            .insert(media_id.clone(), (content_type.to_owned(), bytes));
+        media_id
     }
 
     /// The user accepted a subscribe pop-up for `template_id`.
@@ -191,6 +222,15 @@ impl Fake {
                 post(media_upload).layer(DefaultBodyLimit::max(4 * MAX_IMAGE_BYTES)),
             )
             .route("/cgi-bin/media/get", get(media_get))
+            .route("/_fake/users/act", post(control_act))
+            .route("/_fake/users/grant", post(control_grant))
+            .route("/_fake/users/close-window", post(control_close_window))
+            .route("/_fake/sent", get(control_sent))
+            .route(
+                "/_fake/media",
+                post(control_add_media).layer(DefaultBodyLimit::max(4 * MAX_IMAGE_BYTES)),
+            )
+            .route("/_fake/media/{media_id}", get(control_media))
             .with_state(self.clone())
     }
 
@@ -549,5 +589,93 @@ async fn media_get(State(fake): State<Fake>, Query(params): Params) -> Response 
             ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
         None => errcode(40007, "invalid media_id"),
+    }
+}
+
+/// A user of the control API: `{"appid", "openid"}` plus what the call needs.
+#[derive(Deserialize)]
+struct ControlUser {
+    appid: String,
+    openid: String,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    template_id: Option<String>,
+}
+
+fn control_error(status: StatusCode, reason: &str) -> Response {
+    (status, Json(json!({ "error": reason }))).into_response()
+}
+
+/// `POST /_fake/users/act` `{"appid", "openid", "action": "message" | "enter_session"}`.
+async fn control_act(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
+    let action = match user.action.as_deref() {
+        Some("message") => UserAction::Message,
+        Some("enter_session") => UserAction::EnterSession,
+        _ => return control_error(StatusCode::BAD_REQUEST, "action: message or enter_session"),
+    };
+    fake.user_acts(&user.appid, &user.openid, action);
+    Json(json!({ "ok": true })).into_response()
+}
+
+/// `POST /_fake/users/grant` `{"appid", "openid", "template_id"}`: a subscribe pop-up accepted.
+async fn control_grant(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
+    let Some(template_id) = user.template_id.as_deref().filter(|t| !t.is_empty()) else {
+        return control_error(StatusCode::BAD_REQUEST, "template_id: required");
+    };
+    fake.grant(&user.appid, &user.openid, template_id);
+    Json(json!({ "ok": true })).into_response()
+}
+
+/// `POST /_fake/users/close-window` `{"appid", "openid"}`: the window runs out now.
+async fn control_close_window(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
+    fake.close_window(&user.appid, &user.openid);
+    Json(json!({ "ok": true })).into_response()
+}
+
+/// `GET /_fake/sent[?appid=][&touser=]`: accepted sends, oldest first, each with its index.
+async fn control_sent(State(fake): State<Fake>, Query(params): Params) -> Response {
+    let sent: Vec<Value> = fake
+        .sent()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| params.get("appid").is_none_or(|a| *a == s.appid))
+        .filter(|(_, s)| params.get("touser").is_none_or(|t| *t == s.touser))
+        .map(|(index, s)| {
+            let mut value = s.to_json();
+            value["index"] = json!(index);
+            value
+        })
+        .collect();
+    Json(json!({ "sent": sent })).into_response()
+}
+
+/// `POST /_fake/media` (the image as the body, with its Content-Type): an image a user
+/// sends; answers its `media_id` and `pic_url`.
+async fn control_add_media(
+    State(fake): State<Fake>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    if body.is_empty() {
+        return control_error(StatusCode::BAD_REQUEST, "body: the image bytes");
+    }
+    let media_id = fake.add_media(&content_type, body.to_vec());
+    Json(json!({ "media_id": media_id, "pic_url": format!("/_fake/media/{media_id}") }))
+        .into_response()
+}
+
+/// `GET /_fake/media/{media_id}`: the image behind a `PicUrl`, without a token.
+async fn control_media(State(fake): State<Fake>, Path(media_id): Path<String>) -> Response {
+    match fake.media(&media_id) {
+        Some((content_type, bytes)) => {
+            ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        }
+        None => control_error(StatusCode::NOT_FOUND, "unknown media id"),
     }
 }

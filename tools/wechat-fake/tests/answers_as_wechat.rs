@@ -298,3 +298,103 @@ async fn uploads_take_images_up_to_2_mb_and_are_counted() {
     fake.expire_media();
     assert_eq!(fake.media(media_id), None);
 }
+
+#[tokio::test]
+async fn the_control_api_drives_the_user_and_shows_what_they_received() {
+    let (_, base, client) = fake().await;
+    let token = stable(&client, &base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let control = |path: &str| format!("{base}/_fake/{path}");
+    assert_eq!(send_text(&client, &base, &token, "o_sim").await, 40003);
+    let acted = post(
+        &client,
+        control("users/act"),
+        json!({"appid": APP, "openid": "o_sim", "action": "message"}),
+    )
+    .await;
+    assert_eq!(acted["ok"], true);
+    assert_eq!(send_text(&client, &base, &token, "o_sim").await, 0);
+    let refused = client
+        .post(control("users/act"))
+        .json(&json!({"appid": APP, "openid": "o_sim", "action": "dance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    post(
+        &client,
+        control("users/grant"),
+        json!({"appid": APP, "openid": "o_sim", "template_id": "tpl"}),
+    )
+    .await;
+    let subscribe =
+        json!({"touser": "o_sim", "template_id": "tpl", "data": {"thing1": {"value": "Ready"}}});
+    let url = format!("{base}/cgi-bin/message/subscribe/send?access_token={token}");
+    assert_eq!(post(&client, url, subscribe).await["errcode"], 0);
+
+    post(
+        &client,
+        control("users/close-window"),
+        json!({"appid": APP, "openid": "o_sim"}),
+    )
+    .await;
+    assert_eq!(
+        send_text(&client, &base, &token, "o_sim").await,
+        45015,
+        "the window ran out"
+    );
+
+    let sent: Value = client
+        .get(control("sent?touser=o_sim"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = sent["sent"].as_array().unwrap();
+    let apis: Vec<&str> = sent.iter().map(|s| s["api"].as_str().unwrap()).collect();
+    assert_eq!(apis, ["custom", "subscribe"]);
+    assert_eq!(sent[0]["body"]["text"]["content"], "hi");
+    assert_eq!(sent[1]["index"], 1);
+    let others: Value = client
+        .get(control("sent?touser=o_other"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(others["sent"], json!([]));
+
+    let image = b"\x89PNG\r\n\x1a\n-an-image".to_vec();
+    let added: Value = client
+        .post(control("media"))
+        .header("content-type", "image/png")
+        .body(image.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let media_id = added["media_id"].as_str().unwrap();
+    let fetched = client
+        .get(format!(
+            "{base}/cgi-bin/media/get?access_token={token}&media_id={media_id}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), image);
+    let by_pic_url = client
+        .get(format!("{base}{}", added["pic_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_pic_url.bytes().await.unwrap().to_vec(), image);
+}

@@ -1,0 +1,271 @@
+//! A WeChat user in a terminal, for the local stack: sends what WeChat would push to the
+//! bridge for a user, and shows what the user received. See `wechat-user help`.
+
+use std::time::{Duration, Instant};
+use wxbridge::store::dynamo::DynamoStore;
+use wxbridge::store::Store;
+use wxbridge_devstack::stack::Stack;
+use wxbridge_devstack::user::{
+    describe_received, pick_channel, signed_session_from, Simulator, UserInput,
+};
+
+const USAGE: &str = "\
+usage: wechat-user [--channel ID] [--openid OPENID] COMMAND
+
+What a WeChat user does, pushed to the bridge's callback as WeChat pushes it (signed, and
+encrypted when the channel is in safe or compatible mode); the WeChat fake is told first,
+so its reply window opens as WeChat's would.
+
+  text WORDS…                    send a text message
+  image [FILE]                   send an image (a small built-in PNG without FILE)
+  card TITLE PAGEPATH            share a mini-program card
+  enter [--partner ID [--uid APP_USER] [--order ORDER]] [--from RAW]
+                                 enter the chat from a contact button; with --partner the
+                                 session-from is signed with the configuration's
+                                 session_from_secret, as the app signs it
+  subscribe TEMPLATE_ID [--reject]
+                                 answer a subscribe pop-up (accept by default)
+  received [--wait-for TEXT] [--timeout SECS]
+                                 what the user received (customer-service messages,
+                                 subscribe messages, typing); --wait-for waits until an
+                                 item contains TEXT and fails after SECS (default 30)
+  time-passes                    48 hours pass: the user's reply window runs out, at the
+                                 WeChat fake and in the local table
+
+The channel defaults to $WXBRIDGE_CHANNEL or the first channel with an app_secret; the
+user to $WXBRIDGE_OPENID or oDemoUser. The stack is found in .local/stack.json (written by
+`make dev`) or $WXBRIDGE_STACK.";
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("wechat-user: {message}");
+    std::process::exit(1)
+}
+
+/// Takes `--name VALUE` out of `args`.
+fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let at = args.iter().position(|a| a == name)?;
+    if at + 1 >= args.len() {
+        fail(format!("{name} takes a value"));
+    }
+    let value = args.remove(at + 1);
+    args.remove(at);
+    Some(value)
+}
+
+fn take_flag(args: &mut Vec<String>, name: &str) -> bool {
+    let found = args.iter().position(|a| a == name);
+    if let Some(at) = found {
+        args.remove(at);
+    }
+    found.is_some()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || matches!(args[0].as_str(), "help" | "-h" | "--help") {
+        println!("{USAGE}");
+        return;
+    }
+    let channel = take_option(&mut args, "--channel").or(std::env::var("WXBRIDGE_CHANNEL").ok());
+    let openid = take_option(&mut args, "--openid")
+        .or(std::env::var("WXBRIDGE_OPENID").ok())
+        .unwrap_or_else(|| "oDemoUser".to_owned());
+    let stack = Stack::load().unwrap_or_else(|e| fail(e));
+    let config = stack.bridge_config().unwrap_or_else(|e| fail(e));
+    let channel = pick_channel(&config, channel.as_deref()).unwrap_or_else(|e| fail(e));
+    let user = Simulator {
+        client: reqwest::Client::new(),
+        callback_url: format!(
+            "{}/wechat",
+            stack.function_url("callback").unwrap_or_else(|e| fail(e))
+        ),
+        fake_url: stack.wechat_fake_url.clone(),
+        channel,
+        openid,
+    };
+    let command = args.remove(0);
+    let who = format!("{}@{}", user.openid, user.channel.config.id);
+    let input = match command.as_str() {
+        "text" if !args.is_empty() => UserInput::Text(args.join(" ")),
+        "image" => {
+            let (content_type, bytes) = match args.first() {
+                Some(path) => {
+                    let bytes =
+                        std::fs::read(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                    let kind = match path.rsplit('.').next() {
+                        Some("jpg" | "jpeg") => "image/jpeg",
+                        Some("gif") => "image/gif",
+                        _ => "image/png",
+                    };
+                    (kind, bytes)
+                }
+                None => ("image/png", PNG.to_vec()),
+            };
+            let (media_id, pic_url) = user
+                .upload_image(content_type, bytes)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            UserInput::Image { pic_url, media_id }
+        }
+        "card" if args.len() == 2 => UserInput::Card {
+            title: args[0].clone(),
+            page_path: args[1].clone(),
+            thumb_url: format!("{}/_fake/media/thumb", user.fake_url),
+            thumb_media_id: "thumb-media".to_owned(),
+        },
+        "enter" => {
+            let raw = take_option(&mut args, "--from");
+            let partner = take_option(&mut args, "--partner");
+            let uid = take_option(&mut args, "--uid");
+            let order = take_option(&mut args, "--order");
+            let session_from = match (raw, partner) {
+                (Some(raw), _) => raw,
+                (None, Some(partner)) => {
+                    let secret = config.session_from_secret.as_ref().unwrap_or_else(|| {
+                        fail("the configuration has no session_from_secret to sign with")
+                    });
+                    signed_session_from(
+                        secret,
+                        &partner,
+                        uid.as_deref(),
+                        order.as_deref(),
+                        wxbridge_devstack::now_ms() / 1000,
+                    )
+                }
+                (None, None) => String::new(),
+            };
+            UserInput::Enter { session_from }
+        }
+        "subscribe" if !args.is_empty() => {
+            let accept = !take_flag(&mut args, "--reject");
+            UserInput::Subscribe {
+                template_id: args[0].clone(),
+                accept,
+            }
+        }
+        "received" => {
+            let wait_for = take_option(&mut args, "--wait-for");
+            let timeout = take_option(&mut args, "--timeout")
+                .map(|t| {
+                    t.parse()
+                        .unwrap_or_else(|_| fail("--timeout takes seconds"))
+                })
+                .unwrap_or(30u64);
+            return show_received(&user, &who, wait_for.as_deref(), timeout).await;
+        }
+        "time-passes" => {
+            user.close_window().await.unwrap_or_else(|e| fail(e));
+            close_window_in_table(&stack, &user)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            println!(
+                "{who}: 48 hours pass — the reply window has run out (WeChat fake and local table)"
+            );
+            return;
+        }
+        _ => fail(format!(
+            "unknown or incomplete command: {command}\n\n{USAGE}"
+        )),
+    };
+    let answer = user.act(&input).await.unwrap_or_else(|e| fail(e));
+    let said = match &input {
+        UserInput::Text(text) => format!("\"{text}\""),
+        UserInput::Image { media_id, .. } => format!("[image] {media_id}"),
+        UserInput::Card { title, .. } => format!("[card] {title}"),
+        UserInput::Enter { session_from } => {
+            format!("[enters the chat] session-from {session_from:?}")
+        }
+        UserInput::Subscribe {
+            template_id,
+            accept,
+        } => format!(
+            "[subscribe pop-up {template_id}: {}]",
+            if *accept { "accept" } else { "reject" }
+        ),
+    };
+    println!(
+        "{who} → {said}   (callback: {} {})",
+        answer.status,
+        answer.body.trim()
+    );
+    if answer.status != 200 {
+        std::process::exit(1);
+    }
+}
+
+async fn show_received(user: &Simulator, who: &str, wait_for: Option<&str>, timeout_secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    loop {
+        let received = user.received().await.unwrap_or_else(|e| fail(e));
+        let found = wait_for.is_none_or(|text| {
+            received.iter().any(|item| {
+                describe_received(item).contains(text) || item["body"].to_string().contains(text)
+            })
+        });
+        if found || Instant::now() >= deadline {
+            let matches = |item: &serde_json::Value| {
+                wait_for.is_none_or(|text| {
+                    describe_received(item).contains(text)
+                        || item["body"].to_string().contains(text)
+                })
+            };
+            if wait_for.is_none() {
+                println!("{who} received {} item(s):", received.len());
+            }
+            for item in received.iter().filter(|item| !found || matches(item)) {
+                println!("  {who} ← {}", describe_received(item));
+            }
+            if !found {
+                fail(format!(
+                    "nothing containing {:?} arrived within {timeout_secs} s (received so far: above)",
+                    wait_for.unwrap_or_default()
+                ));
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The bridge keeps its own copy of the window: it runs out there too.
+async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), String> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&stack.aws_endpoint_url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "local",
+        ))
+        .load()
+        .await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table);
+    let now = wxbridge_devstack::now_ms();
+    for _ in 0..5 {
+        let Some(mut state) = store
+            .user(&user.channel.config.id, &user.openid)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let Some(window) = state.window.as_mut() else {
+            return Ok(());
+        };
+        window.closes_at_ms = window.closes_at_ms.min(now);
+        match store.put_user(&state).await {
+            Ok(()) => return Ok(()),
+            Err(wxbridge::store::StoreError::Conflict) => continue,
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Err("the user's state kept changing; try again".to_owned())
+}

@@ -1,0 +1,250 @@
+//! A partner's desk: receives the bridge's signed webhooks and checks them as a partner's
+//! endpoint must (signature over the raw body, timestamp within 5 minutes), and sends
+//! signed requests to the partner API.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use wxbridge::api_auth::{self, SignedRequest};
+use wxbridge::config::BridgeConfig;
+use wxbridge::webhook;
+
+/// How far a webhook's timestamp may be from now, as the README asks partners to check.
+pub const TOLERANCE_SECS: u64 = 300;
+
+/// One webhook as the desk received it (a line of the desk's log).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceivedWebhook {
+    pub partner: String,
+    pub verified: bool,
+    pub event: String,
+    pub delivery: String,
+    pub received_at_ms: i64,
+    /// A delivery id seen before (a retry the partner should drop).
+    pub repeat: bool,
+    pub body: Value,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Checks a webhook for `partner` against its signing secret.
+pub fn check(
+    config: &BridgeConfig,
+    partner: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_secs: i64,
+) -> Option<ReceivedWebhook> {
+    let secret = &config.partner(partner)?.signing_secret;
+    let verified = header(headers, webhook::TIMESTAMP_HEADER)
+        .parse::<i64>()
+        .is_ok_and(|timestamp| {
+            webhook::verify(
+                secret,
+                timestamp,
+                body,
+                &header(headers, webhook::SIGNATURE_HEADER),
+                now_secs,
+                TOLERANCE_SECS,
+            )
+        });
+    Some(ReceivedWebhook {
+        partner: partner.to_owned(),
+        verified,
+        event: header(headers, webhook::EVENT_HEADER),
+        delivery: header(headers, webhook::DELIVERY_HEADER),
+        received_at_ms: crate::now_ms(),
+        repeat: false,
+        body: serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())),
+    })
+}
+
+/// What the receiver shares between requests.
+pub struct Receiver {
+    pub config: BridgeConfig,
+    pub log: PathBuf,
+    seen: Mutex<std::collections::HashSet<String>>,
+    quiet: bool,
+}
+
+impl Receiver {
+    pub fn new(config: BridgeConfig, log: PathBuf, quiet: bool) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            log,
+            seen: Mutex::default(),
+            quiet,
+        })
+    }
+}
+
+/// `POST /hooks/{partner}`: verified webhooks are logged and answered 200; a bad signature
+/// or stale timestamp is logged and answered 401; an unknown partner 404.
+pub fn router(receiver: Arc<Receiver>) -> Router {
+    Router::new()
+        .route("/hooks/{partner}", post(receive))
+        .with_state(receiver)
+}
+
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    Path(partner): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let now_secs = crate::now_ms() / 1000;
+    let Some(mut received) = check(&receiver.config, &partner, &headers, &body, now_secs) else {
+        eprintln!("[desk] webhook for unknown partner {partner}: 404");
+        return StatusCode::NOT_FOUND;
+    };
+    if received.verified {
+        let mut seen = receiver.seen.lock().expect("seen lock");
+        received.repeat = !seen.insert(received.delivery.clone());
+    }
+    if !receiver.quiet {
+        println!("{}", describe_webhook(&received));
+    }
+    let line = serde_json::to_string(&received).unwrap_or_default();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&receiver.log)
+        .and_then(|mut file| writeln!(file, "{line}"));
+    if let Err(error) = written {
+        eprintln!("[desk] cannot log to {}: {error}", receiver.log.display());
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if received.verified {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// Every webhook the desk logged, oldest first.
+pub fn read_log(path: &std::path::Path) -> Vec<ReceivedWebhook> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// One line for a webhook, as the desk shows it.
+pub fn describe_webhook(received: &ReceivedWebhook) -> String {
+    let body = &received.body;
+    let mark = match (received.verified, received.repeat) {
+        (false, _) => "✗ BAD SIGNATURE",
+        (true, true) => "✓ (repeat)",
+        (true, false) => "✓",
+    };
+    let what = match received.event.as_str() {
+        "message.status" => format!(
+            "message {} is {}{}",
+            body["message"]["id"].as_str().unwrap_or("?"),
+            body["message"]["status"].as_str().unwrap_or("?"),
+            body["message"]["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        _ if body["message"]["content"].is_object() => format!(
+            "{}{}: {}",
+            body["user"]["openid"].as_str().unwrap_or("?"),
+            body["user"]["app_user_id"]
+                .as_str()
+                .map(|u| format!(" (app user {u})"))
+                .unwrap_or_default(),
+            crate::describe_content(&body["message"]["content"])
+        ),
+        _ => body.to_string(),
+    };
+    format!(
+        "[{}] {mark} {} · {} · conversation {}",
+        received.partner,
+        received.event,
+        what,
+        body["conversation"]["id"].as_str().unwrap_or("-")
+    )
+}
+
+/// A partner's client of the bridge's API, signing every request.
+pub struct PartnerClient {
+    pub client: reqwest::Client,
+    /// The API's base URL, without `/v1`.
+    pub api_url: String,
+    pub partner: String,
+    pub secret: wxbridge::config::Secret,
+}
+
+impl PartnerClient {
+    pub fn new(config: &BridgeConfig, api_url: &str, partner: &str) -> Result<Self, String> {
+        let found = config.partner(partner).ok_or_else(|| {
+            let known: Vec<&str> = config.partners.iter().map(|p| p.id.as_str()).collect();
+            format!("no partner {partner} (partners: {})", known.join(", "))
+        })?;
+        Ok(Self {
+            client: reqwest::Client::new(),
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            partner: partner.to_owned(),
+            secret: found.signing_secret.clone(),
+        })
+    }
+
+    /// Sends a signed request; answers the status and the body (JSON, or the text).
+    pub async fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> Result<(u16, Value), String> {
+        let signed = SignedRequest {
+            method,
+            path_and_query,
+            body: body.as_bytes(),
+        };
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let headers = api_auth::sign(
+            &self.partner,
+            &self.secret,
+            &signed,
+            crate::now_ms() / 1000,
+            &nonce,
+        );
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("not an HTTP method: {method}"))?;
+        let mut request = self
+            .client
+            .request(method, format!("{}{path_and_query}", self.api_url));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if !body.is_empty() {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("the API did not answer: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+}

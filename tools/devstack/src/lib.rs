@@ -1,0 +1,74 @@
+//! The local stack's terminal tools, as a library so that the tests drive the same code:
+//!
+//! - [`user`]: what WeChat sends when a user writes, sends an image or a card, enters the
+//!   customer-service session or answers a subscribe pop-up — signed, and encrypted when
+//!   the channel is in safe or compatible mode — and how it tells the WeChat fake about it.
+//! - [`desk`]: a partner's side — signed webhooks received and verified, signed requests
+//!   to the partner API.
+//! - [`stack`]: where the running local stack is (`.local/stack.json`, written by `make dev`).
+
+pub mod desk;
+pub mod stack;
+pub mod user;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A short line for a message content as the bridge stores and sends it (text shown as
+/// text, anything else by its type and main field).
+pub fn describe_content(content: &serde_json::Value) -> String {
+    let kind = content["type"]
+        .as_str()
+        .or_else(|| content["msgtype"].as_str())
+        .unwrap_or("?");
+    let text = |v: &serde_json::Value| v.as_str().map(|s| format!("\"{s}\""));
+    let detail = match kind {
+        "text" => text(&content["text"])
+            .or_else(|| text(&content["content"]))
+            .or_else(|| text(&content["text"]["content"])),
+        "image" => text(&content["url"])
+            .or_else(|| text(&content["pic_url"]))
+            .or_else(|| text(&content["image"]["media_id"]))
+            .map(|s| format!("[image] {s}")),
+        "mini_program_page" | "miniprogrampage" => text(&content["title"])
+            .or_else(|| text(&content["miniprogrampage"]["title"]))
+            .map(|s| format!("[card] {s}")),
+        "link" => text(&content["title"])
+            .or_else(|| text(&content["link"]["title"]))
+            .map(|s| format!("[link] {s}")),
+        "user_enter_temp_session" | "user_enter_tempsession" => Some(format!(
+            "[entered the chat] session-from {}",
+            content["session_from"].as_str().unwrap_or("")
+        )),
+        "subscribe_popup" | "subscribe_change" => Some(
+            content["entries"]
+                .as_array()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "[subscribe {} {}: {}]",
+                                if kind == "subscribe_popup" {
+                                    "pop-up"
+                                } else {
+                                    "change"
+                                },
+                                e["template_id"].as_str().unwrap_or("?"),
+                                e["status"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    };
+    detail.unwrap_or_else(|| format!("[{kind}] {content}"))
+}

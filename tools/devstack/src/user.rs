@@ -1,0 +1,338 @@
+//! A WeChat user, simulated: the pushes WeChat sends to the bridge's callback when the
+//! user acts, and what the WeChat fake is told so that its reply window opens as WeChat's
+//! would.
+
+use serde_json::{json, Value};
+use wxbridge::config::{BridgeConfig, Channel, Channels, PushFormat, Secret};
+use wxbridge::encode::{seal, SignedPush};
+use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
+
+/// What the user does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserInput {
+    Text(String),
+    Image {
+        pic_url: String,
+        media_id: String,
+    },
+    /// A mini-program card (`miniprogrampage`) shared into the chat.
+    Card {
+        title: String,
+        page_path: String,
+        thumb_url: String,
+        thumb_media_id: String,
+    },
+    /// Tapping the contact button: entering the session with its `session-from`.
+    Enter {
+        session_from: String,
+    },
+    /// Answering a subscribe pop-up.
+    Subscribe {
+        template_id: String,
+        accept: bool,
+    },
+}
+
+/// What WeChat knows once the user acted, told to the fake (`/_fake/users/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeAction {
+    /// `message` or `enter_session`: the reply window opens.
+    Act(&'static str),
+    /// A subscribe pop-up accepted: one subscribe message for the template.
+    Grant(String),
+}
+
+impl UserInput {
+    pub fn fake_action(&self) -> Option<FakeAction> {
+        match self {
+            UserInput::Text(_) | UserInput::Image { .. } | UserInput::Card { .. } => {
+                Some(FakeAction::Act("message"))
+            }
+            UserInput::Enter { .. } => Some(FakeAction::Act("enter_session")),
+            UserInput::Subscribe {
+                template_id,
+                accept: true,
+            } => Some(FakeAction::Grant(template_id.clone())),
+            UserInput::Subscribe { accept: false, .. } => None,
+        }
+    }
+}
+
+/// A message id as WeChat writes them: a 64-bit number.
+pub fn new_msg_id() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let number = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")) >> 2;
+    number.to_string()
+}
+
+/// The push event for what the user did.
+pub fn event(channel: &Channel, openid: &str, input: &UserInput, now_secs: i64) -> CallbackEvent {
+    let msg_id = new_msg_id();
+    let kind = match input.clone() {
+        UserInput::Text(content) => EventKind::Text { msg_id, content },
+        UserInput::Image { pic_url, media_id } => EventKind::Image {
+            msg_id,
+            pic_url,
+            media_id,
+        },
+        UserInput::Card {
+            title,
+            page_path,
+            thumb_url,
+            thumb_media_id,
+        } => EventKind::MiniProgramPage {
+            msg_id,
+            title,
+            app_id: channel.config.app_id.clone(),
+            page_path,
+            thumb_url,
+            thumb_media_id,
+        },
+        UserInput::Enter { session_from } => EventKind::UserEnterTempSession { session_from },
+        UserInput::Subscribe {
+            template_id,
+            accept,
+        } => EventKind::SubscribePopup {
+            entries: vec![SubscribeDecision {
+                template_id,
+                status: if accept { "accept" } else { "reject" }.to_owned(),
+                popup_scene: Some(0),
+            }],
+        },
+    };
+    CallbackEvent {
+        to_user_name: channel.config.original_id.clone(),
+        from_user_name: openid.to_owned(),
+        create_time: now_secs,
+        kind,
+    }
+}
+
+/// The push as WeChat sends it for `channel`: signed, encrypted in safe and compatible mode.
+pub fn push(channel: &Channel, event: &CallbackEvent, now_secs: i64) -> SignedPush {
+    let nonce = (u32::from_be_bytes(
+        uuid::Uuid::new_v4().into_bytes()[..4]
+            .try_into()
+            .expect("4 bytes"),
+    ) % 1_000_000_000)
+        .to_string();
+    seal(channel, event, now_secs, &nonce)
+}
+
+/// A `session-from` signed as the app signs it: `partner=…[&uid=…][&order=…]&ts=…&sig=…`.
+pub fn signed_session_from(
+    secret: &Secret,
+    partner: &str,
+    uid: Option<&str>,
+    order: Option<&str>,
+    now_secs: i64,
+) -> String {
+    let mut pairs = form_pairs(&[("partner", Some(partner)), ("uid", uid), ("order", order)]);
+    pairs.push_str(&format!("&ts={now_secs}"));
+    wxbridge::session_from::sign(&pairs, secret)
+}
+
+fn form_pairs(pairs: &[(&str, Option<&str>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            value.map(|v| format!("{name}={}", wxbridge::encode::percent_encode(v)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The channel a user writes on: `wanted`, or else the first channel the bridge can answer
+/// on (one with an `app_secret`), or else the first.
+pub fn pick_channel(config: &BridgeConfig, wanted: Option<&str>) -> Result<Channel, String> {
+    let channels = Channels::new(config);
+    let id = match wanted {
+        Some(id) => id.to_owned(),
+        None => config
+            .channels
+            .iter()
+            .find(|c| c.app_secret.is_some())
+            .or(config.channels.first())
+            .map(|c| c.id.clone())
+            .ok_or("the configuration has no channel")?,
+    };
+    channels.get(&id).cloned().ok_or_else(|| {
+        let known: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
+        format!("no channel {id} (channels: {})", known.join(", "))
+    })
+}
+
+/// A user on a running stack: pushes go to the callback URL, actions to the fake.
+pub struct Simulator {
+    pub client: reqwest::Client,
+    /// `…/wechat`: the channel id is appended.
+    pub callback_url: String,
+    pub fake_url: String,
+    pub channel: Channel,
+    pub openid: String,
+}
+
+/// The callback's answer to a push.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Simulator {
+    /// Tells the fake, then pushes to the callback as WeChat does.
+    pub async fn act(&self, input: &UserInput) -> Result<Answer, String> {
+        let appid = &self.channel.config.app_id;
+        match input.fake_action() {
+            Some(FakeAction::Act(action)) => {
+                self.control(
+                    "users/act",
+                    json!({"appid": appid, "openid": self.openid, "action": action}),
+                )
+                .await?
+            }
+            Some(FakeAction::Grant(template_id)) => {
+                self.control(
+                    "users/grant",
+                    json!({"appid": appid, "openid": self.openid, "template_id": template_id}),
+                )
+                .await?
+            }
+            None => Value::Null,
+        };
+        let now_secs = crate::now_ms() / 1000;
+        let event = event(&self.channel, &self.openid, input, now_secs);
+        let push = push(&self.channel, &event, now_secs);
+        let url = format!(
+            "{}/{}?{}",
+            self.callback_url.trim_end_matches('/'),
+            self.channel.config.id,
+            push.query_string()
+        );
+        let content_type = match self.channel.config.push_format {
+            PushFormat::Xml => "text/xml",
+            PushFormat::Json => "application/json",
+        };
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", content_type)
+            .body(push.body)
+            .send()
+            .await
+            .map_err(|e| format!("the callback did not answer: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        Ok(Answer { status, body })
+    }
+
+    /// Hands an image to the fake, as WeChat keeps what a user sends: its media id and URL.
+    pub async fn upload_image(
+        &self,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(String, String), String> {
+        let answer: Value = self
+            .client
+            .post(format!("{}/_fake/media", self.fake_url))
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| format!("the WeChat fake did not answer: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the WeChat fake's answer: {e}"))?;
+        let media_id = answer["media_id"].as_str().ok_or("no media_id")?.to_owned();
+        let pic_url = format!(
+            "{}{}",
+            self.fake_url,
+            answer["pic_url"].as_str().unwrap_or_default()
+        );
+        Ok((media_id, pic_url))
+    }
+
+    /// The reply window runs out at the fake (as if 48 hours passed).
+    pub async fn close_window(&self) -> Result<(), String> {
+        self.control(
+            "users/close-window",
+            json!({"appid": self.channel.config.app_id, "openid": self.openid}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// What the user received so far (CS messages, subscribe messages, typing), oldest first.
+    pub async fn received(&self) -> Result<Vec<Value>, String> {
+        let answer: Value = self
+            .client
+            .get(format!("{}/_fake/sent", self.fake_url))
+            .query(&[
+                ("appid", self.channel.config.app_id.as_str()),
+                ("touser", self.openid.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| format!("the WeChat fake did not answer: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the WeChat fake's answer: {e}"))?;
+        Ok(answer["sent"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn control(&self, path: &str, body: Value) -> Result<Value, String> {
+        let response = self
+            .client
+            .post(format!("{}/_fake/{path}", self.fake_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("the WeChat fake did not answer: {e}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("the WeChat fake refused {path}: {answer}"));
+        }
+        Ok(answer)
+    }
+}
+
+/// One received item as the user sees it in the chat.
+pub fn describe_received(sent: &Value) -> String {
+    let body = &sent["body"];
+    match sent["api"].as_str() {
+        Some("custom") => match body["msgtype"].as_str() {
+            Some("text") => body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            Some("image") => format!(
+                "[image] media {}",
+                body["image"]["media_id"].as_str().unwrap_or("?")
+            ),
+            Some("link") => format!("[link] {}", body["link"]["title"].as_str().unwrap_or("?")),
+            Some("miniprogrampage") => format!(
+                "[card] {}",
+                body["miniprogrampage"]["title"].as_str().unwrap_or("?")
+            ),
+            other => format!("[{}] {body}", other.unwrap_or("?")),
+        },
+        Some("subscribe") => {
+            let fields: Vec<String> = body["data"]
+                .as_object()
+                .map(|data| {
+                    data.iter()
+                        .map(|(k, v)| format!("{k}: {}", v["value"].as_str().unwrap_or("?")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "[subscribe message {}] {}",
+                body["template_id"].as_str().unwrap_or("?"),
+                fields.join(", ")
+            )
+        }
+        Some("typing") => format!("[typing: {}]", body["command"].as_str().unwrap_or("?")),
+        other => format!("[{}] {body}", other.unwrap_or("?")),
+    }
+}
