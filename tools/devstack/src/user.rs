@@ -119,15 +119,23 @@ pub fn push(channel: &Channel, event: &CallbackEvent, now_secs: i64) -> SignedPu
     seal(channel, event, now_secs, &nonce)
 }
 
-/// A `session-from` signed as the app signs it: `partner=…[&uid=…][&order=…]&ts=…&sig=…`.
+/// A `session-from` signed as the app signs it:
+/// `partner=…[&uid=…&openid=…][&order=…]&ts=…&sig=…`. With `uid` it names the user's
+/// `openid` too (the app has it from `code2Session`): only then does it bind the user.
 pub fn signed_session_from(
     secret: &Secret,
     partner: &str,
     uid: Option<&str>,
+    openid: &str,
     order: Option<&str>,
     now_secs: i64,
 ) -> String {
-    let mut pairs = form_pairs(&[("partner", Some(partner)), ("uid", uid), ("order", order)]);
+    let mut pairs = form_pairs(&[
+        ("partner", Some(partner)),
+        ("uid", uid),
+        ("openid", uid.map(|_| openid)),
+        ("order", order),
+    ]);
     pairs.push_str(&format!("&ts={now_secs}"));
     wxbridge::session_from::sign(&pairs, secret)
 }

@@ -64,6 +64,7 @@ fn inputs() -> Vec<UserInput> {
                 &Secret::new(SESSION_SECRET),
                 "hotel-9",
                 Some("u-42"),
+                "oSimUser",
                 Some("42"),
                 1_764_150_000,
             ),
@@ -119,13 +120,20 @@ async fn every_push_the_simulator_builds_is_accepted_by_the_callback_in_every_mo
 #[test]
 fn a_signed_session_from_vouches_for_the_partner_and_app_user() {
     let secret = Secret::new(SESSION_SECRET);
-    let raw =
-        user::signed_session_from(&secret, "hotel-9", Some("u 42"), Some("42"), 1_764_150_000);
+    let raw = user::signed_session_from(
+        &secret,
+        "hotel-9",
+        Some("u 42"),
+        "oSimUser",
+        Some("42"),
+        1_764_150_000,
+    );
     let read = SessionFrom::read(&raw, Some(&secret), 1_764_150_060);
     let vouched = read.vouched.clone().expect("vouched");
     assert_eq!(vouched.partner, "hotel-9");
     assert_eq!(vouched.app_user_id.as_deref(), Some("u 42"));
     assert_eq!(read.get("order"), Some("42"));
+    assert_eq!(read.get("openid"), Some("oSimUser"), "binds only this user");
     assert!(raw.len() < 1000, "fits WeChat's session-from limit");
 }
 

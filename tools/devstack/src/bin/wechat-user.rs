@@ -138,6 +138,7 @@ async fn main() {
                         secret,
                         &partner,
                         uid.as_deref(),
+                        &user.openid,
                         order.as_deref(),
                         wxbridge_devstack::now_ms() / 1000,
                     )
