@@ -10,7 +10,18 @@ cd "$ROOT"
 
 ensure_venv requirements-dev.txt
 export PATH="$VENV/bin:$PATH"
-trap 'trap - EXIT INT TERM; echo; log "stopping"; stop_stack; log "stopped"' EXIT INT TERM
+stop() {
+  # Stop everything even when the terminal's end of the output is gone.
+  trap - EXIT INT TERM
+  trap '' PIPE
+  set +e
+  echo
+  log "stopping"
+  stop_stack
+  log "stopped: nothing of the local stack is left running"
+  exit 0
+}
+trap stop EXIT INT TERM
 
 start_stack -
 print_stack
