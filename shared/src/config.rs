@@ -114,6 +114,65 @@ pub struct PartnerConfig {
     /// Bindings are shared by every partner, so only the platform's own desk should.
     #[serde(default)]
     pub can_bind: bool,
+    /// Pushes leave the customer-service sends of a user's window to the partners' replies
+    /// waiting for that user (queued, held or being sent): a push takes a send only when
+    /// more are left than replies wait. Default `true`.
+    #[serde(default = "default_true")]
+    pub held_replies_first: bool,
+    /// A reply that finds the window closed goes on as a subscribe message with this
+    /// template (if the user granted one), else stays in the app inbox as `undeliverable`.
+    /// Without it such a reply ends `window_closed`.
+    #[serde(default)]
+    pub reply_fallback: Option<ReplyFallback>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// How a reply the window no longer allows becomes a subscribe message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyFallback {
+    /// A subscribe template of the mini program the user granted (`accept` in the pop-up).
+    pub template_id: String,
+    /// The template field the reply's text goes into, e.g. `thing1`.
+    pub field: String,
+    /// The most characters that field takes; by default by its kind (`thing` 20,
+    /// `character_string` / `number` / `letter` 32, `name` 10, `phrase` / `symbol` 5, else
+    /// 20). A longer text is cut and ends with `…`.
+    #[serde(default)]
+    pub max_chars: Option<usize>,
+    /// Further fields of the template, fixed: `{"name2": "{partner}"}` (`{partner}` becomes
+    /// the partner's display name).
+    #[serde(default)]
+    pub data: std::collections::BTreeMap<String, String>,
+    /// The mini-program page the notice opens (may carry a query).
+    #[serde(default)]
+    pub page: Option<String>,
+    #[serde(default)]
+    pub miniprogram_state: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+impl ReplyFallback {
+    /// How many characters the text field takes.
+    pub fn limit(&self) -> usize {
+        self.max_chars.unwrap_or_else(|| field_limit(&self.field))
+    }
+}
+
+/// The usual length limit of a subscribe-template field by its kind (the key without its
+/// number): WeChat answers 47003 for a longer value.
+pub fn field_limit(field: &str) -> usize {
+    match field.trim_end_matches(|c: char| c.is_ascii_digit()) {
+        "thing" => 20,
+        "character_string" | "number" | "letter" => 32,
+        "name" => 10,
+        "phrase" | "symbol" => 5,
+        _ => 20,
+    }
 }
 
 /// How the partners share a user's WeChat conversation.
@@ -270,6 +329,40 @@ impl BridgeConfig {
                     at("signing_secret"),
                     "must be at least 16 characters",
                 ));
+            }
+            if let Some(fallback) = &partner.reply_fallback {
+                let at = |field: &str| format!("partners[{index}].reply_fallback.{field}");
+                if fallback.template_id.trim().is_empty() {
+                    return Err(ConfigError::field(at("template_id"), "must not be empty"));
+                }
+                if fallback.field.trim().is_empty() {
+                    return Err(ConfigError::field(at("field"), "must not be empty"));
+                }
+                if fallback.data.contains_key(&fallback.field) {
+                    return Err(ConfigError::field(
+                        at("data"),
+                        "must not set the field the text goes into",
+                    ));
+                }
+                if fallback.limit() == 0 {
+                    return Err(ConfigError::field(at("max_chars"), "must be at least 1"));
+                }
+                if let Some(state) = &fallback.miniprogram_state {
+                    if !crate::push::MINIPROGRAM_STATES.contains(&state.as_str()) {
+                        return Err(ConfigError::field(
+                            at("miniprogram_state"),
+                            "developer, trial or formal",
+                        ));
+                    }
+                }
+                if let Some(lang) = &fallback.lang {
+                    if !crate::push::LANGS.contains(&lang.as_str()) {
+                        return Err(ConfigError::field(
+                            at("lang"),
+                            "zh_CN, en_US, zh_HK or zh_TW",
+                        ));
+                    }
+                }
             }
         }
         let known = |id: &str| self.partner(id).is_some();

@@ -11,24 +11,28 @@
 //! again), the window is read again and decided afresh. The user's next action releases
 //! the list ([`crate::release`]); a release may pack several held texts into one send.
 //!
-//! Reports: every terminal status goes to the partner as a `message.status` webhook. One
-//! that is not delivered becomes a report job on `outbound.fifo` in a group of its own
-//! (`report:{message id}`), retried with the FIFO consumer's backoff until the partner takes
-//! it or refuses it for good; the message records the status it `reported`, so a settled
-//! job does nothing. The delivery id is the same on every attempt.
+//! Reports: every terminal status goes to the partner as a `message.status` webhook
+//! ([`crate::report`]). One that is not delivered becomes a report job on `outbound.fifo` in
+//! a group of its own (`report:{message id}`), retried with the FIFO consumer's backoff
+//! until the partner takes it or refuses it for good; the message records the status it
+//! `reported`, so a settled job does nothing. The delivery id is the same on every attempt.
+//!
+//! `window_closed`, when the partner has a `reply_fallback`: the reply is handed to the push
+//! chain instead ([`crate::push`]: a subscribe message if the user granted the template,
+//! else the app inbox, `undeliverable`), which settles and reports it.
 
 use crate::config::{BridgeConfig, DialogMode};
 use crate::media::{Downloader, Images, MediaCache};
 use crate::outbound::Content;
 use crate::queue::OutboundQueue;
 use crate::reply_window::{Allowance, ReplyWindow};
+use crate::report::{ReportOutcome, Reports};
 use crate::routing::{self, ActiveBecause};
 use crate::store::{MessageStatus, Store, StoreError, StoredMessage};
 use crate::token::{CallError, TokenStore, Tokens};
-use crate::webhook::{self, Delivery, WebhookSender};
+use crate::webhook::WebhookSender;
 use crate::wechat_api::WeChatApi;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// What `outbound.fifo` carries: where the message is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +111,9 @@ pub enum DispatchOutcome {
     Failed(String),
     /// A report job: the partner has been told (or refused it for good).
     Reported,
+    /// The window is closed and the reply went on to the push chain (the partner's
+    /// `reply_fallback`): `push` settles and reports it.
+    FellBack,
     /// Not finished: try again later.
     Retry(String),
 }
@@ -127,12 +134,6 @@ fn pending(status: MessageStatus) -> bool {
     matches!(status, Queued | Held | Sending)
 }
 
-/// A status that is not changed again and is reported to the partner.
-fn terminal(status: MessageStatus) -> bool {
-    use MessageStatus::*;
-    matches!(status, Sent | Failed | WindowClosed)
-}
-
 pub struct Dispatch<S, T, W, Q> {
     config: BridgeConfig,
     store: S,
@@ -140,6 +141,8 @@ pub struct Dispatch<S, T, W, Q> {
     api: WeChatApi,
     webhooks: W,
     outbound: Q,
+    /// `push.fifo`, for replies falling back through the push chain.
+    pushes: Option<Q>,
     clock: fn() -> i64,
     downloader: Downloader,
 }
@@ -165,8 +168,16 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             api,
             webhooks,
             outbound,
+            pushes: None,
             clock,
         }
+    }
+
+    /// `push.fifo`: replies the window no longer allows go on through the push chain when
+    /// their partner has a `reply_fallback`.
+    pub fn with_push_queue(mut self, pushes: Q) -> Self {
+        self.pushes = Some(pushes);
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -206,6 +217,19 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             }
         }
         parts.retain(|m| pending(m.status));
+        // Handed to the push chain before (a redelivery): only put it on push.fifo again.
+        let (handed, rest): (Vec<StoredMessage>, Vec<StoredMessage>) =
+            parts.into_iter().partition(|m| m.push.is_some());
+        parts = rest;
+        for message in &handed {
+            let Some(pushes) = self.pushes.as_ref() else {
+                tracing::warn!(message_id = %message.id, "a reply handed to the push chain, and no push queue here");
+                continue;
+            };
+            if let Err(reason) = self.hand_over(pushes, message).await {
+                unreported = Some(reason);
+            }
+        }
         if parts.is_empty() {
             return Ok(match unreported {
                 Some(reason) => DispatchOutcome::Retry(reason),
@@ -229,7 +253,12 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         };
         let message = parts[0].clone();
         match self.decide(&parts).await? {
-            Decision::Closed => return Ok(self.finish_all(&parts, WindowClosed, None).await),
+            Decision::Closed => {
+                if let Some(outcome) = self.fall_back(&parts).await? {
+                    return Ok(outcome);
+                }
+                return Ok(self.finish_all(&parts, WindowClosed, None).await);
+            }
             Decision::Held => {
                 for part in &parts {
                     self.store
@@ -489,93 +518,100 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         }
     }
 
-    /// A settled message whose status the partner has not been told of is reported (a
-    /// report that neither reached the partner nor made it onto the queue last time).
-    async fn ensure_reported(&self, message: &StoredMessage) -> Result<(), String> {
-        if terminal(message.status) && message.reported != Some(message.status) {
-            self.report(message).await
-        } else {
-            Ok(())
+    /// The reporting parts of this function: report jobs wait on `outbound.fifo`.
+    fn reports(&self) -> Reports<'_, S, W, Q> {
+        Reports {
+            config: &self.config,
+            store: &self.store,
+            webhooks: &self.webhooks,
+            queue: &self.outbound,
+            clock: self.clock,
         }
     }
 
-    /// Reports the message's status now; when the partner does not take it, leaves a
-    /// report job on `outbound.fifo` (in its own group) to retry it. `Err` only when
-    /// neither worked.
+    async fn ensure_reported(&self, message: &StoredMessage) -> Result<(), String> {
+        self.reports().ensure_reported(message).await
+    }
+
     async fn report(&self, message: &StoredMessage) -> Result<(), String> {
-        match self.tell(message).await {
-            Delivery::Retry(reason) => {
-                tracing::warn!(message_id = %message.id, %reason, "status webhook not delivered; retried from the queue");
-                let mut job = OutboundRef::to(message);
-                job.report = true;
-                let id = format!(
-                    "{}:report:{}",
-                    message.id,
-                    crate::store::status_name(message.status)
-                );
-                self.outbound
-                    .enqueue(&job, &id)
-                    .await
-                    .map_err(|error| format!("status not reported nor queued: {error}"))
-            }
-            _ => Ok(()),
-        }
+        self.reports().report(message).await
     }
 
     /// A report job: tells the partner the message's status unless it was told already.
     async fn try_report(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
-        let Some(message) = self.load(target).await? else {
-            return Ok(DispatchOutcome::Failed("no such message".into()));
-        };
-        if !terminal(message.status) || message.reported == Some(message.status) {
-            return Ok(DispatchOutcome::AlreadyDone);
-        }
-        Ok(match self.tell(&message).await {
-            Delivery::Retry(reason) => DispatchOutcome::Retry(reason),
-            _ => DispatchOutcome::Reported,
+        Ok(match self.reports().try_report(target).await? {
+            ReportOutcome::Reported => DispatchOutcome::Reported,
+            ReportOutcome::AlreadyDone => DispatchOutcome::AlreadyDone,
+            ReportOutcome::NoSuchMessage => DispatchOutcome::Failed("no such message".into()),
+            ReportOutcome::Retry(reason) => DispatchOutcome::Retry(reason),
         })
     }
 
-    /// The `message.status` webhook; its delivery id is per message and status, the same
-    /// on every attempt. Delivered, or refused for good by the partner (4xx): recorded as
-    /// `reported`, so it is not sent again.
-    async fn tell(&self, message: &StoredMessage) -> Delivery {
-        let Some(partner) = self.config.partner(&message.partner) else {
-            tracing::warn!(message_id = %message.id, "status not reported: partner not configured");
-            return Delivery::Refused(0);
+    /// Replies the window no longer allows, handed to the push chain when the partner has
+    /// a `reply_fallback` (and this function a push queue): each gets a push record naming
+    /// the subscribe message it becomes, stays `queued`, and goes on `push.fifo`. `None`
+    /// when the partner has no fallback; a reply with nothing to say in a template (an
+    /// image) ends `window_closed`.
+    async fn fall_back(
+        &self,
+        parts: &[StoredMessage],
+    ) -> Result<Option<DispatchOutcome>, StoreError> {
+        use MessageStatus::*;
+        let (Some(pushes), Some(partner)) =
+            (self.pushes.as_ref(), self.config.partner(&parts[0].partner))
+        else {
+            return Ok(None);
         };
-        let status = message.status;
-        let status_name = crate::store::status_name(status);
-        let delivery_id = format!("{}:{status_name}", message.id);
-        let body = json!({
-            "type": "message.status",
-            "delivery_id": delivery_id,
-            "message": { "id": message.id, "status": status_name, "reason": message.status_reason },
-            "conversation": { "id": message.conversation_id, "channel": message.channel, "partner": message.partner },
-        });
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let now_secs = (self.clock)().div_euclid(1000);
-        let delivery = webhook::deliver(
-            &self.webhooks,
-            partner,
-            "message.status",
-            &delivery_id,
-            body,
-            now_secs,
-        )
-        .await;
-        match delivery {
-            Delivery::Retry(_) => return delivery,
-            Delivery::Refused(answer) => {
-                tracing::warn!(message_id = %message.id, answer, "status webhook refused by the partner for good");
+        let Some(fallback) = partner.reply_fallback.as_ref() else {
+            return Ok(None);
+        };
+        let now_ms = (self.clock)();
+        let mut outcome = DispatchOutcome::FellBack;
+        for part in parts {
+            let form = serde_json::from_value::<Content>(part.content.clone())
+                .ok()
+                .and_then(|content| crate::push::fallback_form(fallback, partner, &content));
+            let Some(form) = form else {
+                let done = self.finish(part, WindowClosed, None).await;
+                if matches!(done, DispatchOutcome::Retry(_)) {
+                    outcome = done;
+                }
+                continue;
+            };
+            let record = crate::push::PushRecord::fallback(part, form, now_ms);
+            let reason = "window closed: falling back to a subscribe message";
+            if !self
+                .store
+                .record_push(
+                    part,
+                    &[Queued, Held, Sending],
+                    Queued,
+                    Some(reason),
+                    &record,
+                )
+                .await?
+            {
+                continue;
             }
-            Delivery::Delivered => {}
+            let handed = StoredMessage {
+                push: Some(record),
+                ..part.clone()
+            };
+            if let Err(error) = self.hand_over(pushes, &handed).await {
+                outcome = DispatchOutcome::Retry(error);
+            }
         }
-        if let Err(error) = self.store.mark_reported(message, status).await {
-            // The partner has it; a later attempt may repeat it, which it drops by id.
-            tracing::warn!(message_id = %message.id, %error, "reported status not recorded");
-        }
-        delivery
+        Ok(Some(outcome))
+    }
+
+    /// Puts a reply handed to the push chain on `push.fifo` (again, on a redelivery: SQS
+    /// drops a repeat within 5 minutes and `push` settles a message once).
+    async fn hand_over(&self, pushes: &Q, message: &StoredMessage) -> Result<(), String> {
+        let id = format!("{}:fallback", message.id);
+        pushes
+            .enqueue(&OutboundRef::to(message), &id)
+            .await
+            .map_err(|error| format!("fallback not queued: {error}"))
     }
 }
 

@@ -142,6 +142,7 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue> Inbound<S, W, Q> {
             content: serde_json::to_value(&event.kind).unwrap_or_default(),
             released,
             reported: None,
+            push: None,
         };
         let recorded = self
             .store

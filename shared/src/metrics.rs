@@ -6,7 +6,8 @@
 //! each function's `main.rs` flushes it after every invocation.
 //!
 //! Metrics: `received`, `refused` (callback); `delivered`, `failed` (inbound);
-//! `sent`, `held`, `window_closed`, `failed` (dispatch); `replies_accepted`,
+//! `sent`, `held`, `window_closed`, `fell_back`, `failed` (dispatch); `pushed` (by path),
+//! `undeliverable`, `expired` (push); `replies_accepted`,
 //! `requests_refused` (api); `token_refreshes`; `webhooks` and `webhook_latency` (ms).
 //! `failed`, `refused`, `requests_refused` and `webhooks` carry a low-cardinality `reason`
 //! dimension (an errcode, a status class, a refusal code) — never content.

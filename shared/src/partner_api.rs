@@ -9,6 +9,7 @@
 use crate::config::{BridgeConfig, ChannelConfig, DialogMode};
 use crate::dispatch::OutboundRef;
 use crate::outbound::{Content, MAX_TEXT_BYTES};
+use crate::push::{PushRecord, PushTarget, SubscribeForm};
 use crate::queue::OutboundQueue;
 use crate::routing;
 use crate::store::{
@@ -88,6 +89,32 @@ pub struct SendRequest {
     pub content: Content,
 }
 
+/// `POST /v1/pushes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub to: Recipient,
+    /// The partner's id for this push: a repeat answers the first push, delivered once.
+    pub push_id: String,
+    pub content: Content,
+    /// The subscribe message to send when the window does not allow a customer-service
+    /// message and the user granted the template.
+    #[serde(default)]
+    pub subscribe: Option<SubscribeForm>,
+    /// After this (ms since the epoch) the push is not worth sending: it ends `expired`.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushAccepted {
+    pub push_id: String,
+    pub message_id: String,
+    pub conversation_id: String,
+    pub status: MessageStatus,
+    pub created_at_ms: i64,
+}
+
 /// A user to write to without a conversation id: a channel user, or an app user (with a
 /// channel when they are bound on several).
 #[derive(Debug, Deserialize)]
@@ -121,6 +148,10 @@ pub struct MessageView {
     pub status_reason: Option<String>,
     pub created_at_ms: i64,
     pub content: Value,
+    /// Pushes (and replies that fell back through the push chain): the request, each
+    /// attempt and the path that settled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushRecord>,
 }
 
 impl From<StoredMessage> for MessageView {
@@ -141,6 +172,7 @@ impl From<StoredMessage> for MessageView {
             status_reason: message.status_reason,
             created_at_ms: message.created_at_ms,
             content: message.content,
+            push: message.push,
         }
     }
 }
@@ -196,6 +228,8 @@ pub struct PartnerApi<S, T, Q> {
     tokens: Tokens<T>,
     wechat: WeChatApi,
     queue: Q,
+    /// `push.fifo`, for `POST /v1/pushes`.
+    pushes: Option<Q>,
     clock: fn() -> i64,
 }
 
@@ -214,8 +248,19 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             tokens,
             wechat,
             queue,
+            pushes: None,
             clock,
         }
+    }
+
+    /// `push.fifo`: where accepted pushes go (without it, `POST /v1/pushes` answers 503).
+    pub fn with_push_queue(mut self, pushes: Q) -> Self {
+        self.pushes = Some(pushes);
+        self
+    }
+
+    pub fn push_queue(&self) -> Option<&Q> {
+        self.pushes.as_ref()
     }
 
     pub fn config(&self) -> &BridgeConfig {
@@ -431,6 +476,199 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             status: stored.status,
             created_at_ms: stored.created_at_ms,
         })
+    }
+
+    /// Stores the push as `queued` in the partner's conversation with the user and hands it
+    /// to `push`; a repeat of the request (same `push_id`) answers the first push and
+    /// writes nothing.
+    pub async fn push(&self, partner: &str, request: PushRequest) -> Answer<PushAccepted> {
+        if !valid_client_id(&request.push_id, 64) {
+            return Err(Refusal::field(
+                "push_id",
+                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        if matches!(request.content, Content::Image { .. }) {
+            return Err(Refusal::field(
+                "content.type",
+                "a push is text, link or miniprogrampage",
+            ));
+        }
+        request
+            .content
+            .validate()
+            .map_err(|e| Refusal::field(e.field, e.reason))?;
+        if let Some(form) = &request.subscribe {
+            form.validate()
+                .map_err(|(field, reason)| Refusal::field(&field, reason))?;
+        }
+        if request.expires_at_ms.is_some_and(|at| at <= 0) {
+            return Err(Refusal::field(
+                "expires_at_ms",
+                "milliseconds since the epoch",
+            ));
+        }
+        let Some(pushes) = self.pushes.as_ref() else {
+            return Err(Refusal::new(
+                503,
+                "unavailable",
+                "pushes are not set up in this deployment",
+            ));
+        };
+        let now_ms = self.now_ms();
+        let (user, to) = self.push_target(partner, &request.to, now_ms).await?;
+        let id = routing::conversation_id(
+            self.config.dialog.mode,
+            &user.channel,
+            &user.openid,
+            partner,
+        );
+        let existing = self
+            .store
+            .conversation(&user.channel, &user.openid, &id)
+            .await
+            .map_err(Refusal::store)?;
+        let mut conversation = existing.unwrap_or(Conversation {
+            id,
+            channel: user.channel.clone(),
+            openid: user.openid.clone(),
+            partner: partner.to_owned(),
+            created_at_ms: now_ms,
+            last_message_at_ms: now_ms,
+        });
+        conversation.last_message_at_ms = now_ms;
+        let content = serde_json::to_value(&request.content)
+            .map_err(|_| Refusal::field("content", "cannot be stored"))?;
+        let record = PushRecord {
+            push_id: Some(request.push_id.clone()),
+            to,
+            subscribe: request.subscribe,
+            expires_at_ms: request.expires_at_ms,
+            fallback: false,
+            attempts: Vec::new(),
+            path: None,
+        };
+        let message = StoredMessage {
+            id: format!("push_{}", hex::encode(rand::random::<[u8; 12]>())),
+            conversation_id: conversation.id.clone(),
+            channel: conversation.channel.clone(),
+            openid: conversation.openid.clone(),
+            partner: partner.to_owned(),
+            direction: Direction::Push,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: now_ms,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content,
+            released: Vec::new(),
+            reported: None,
+            push: Some(record.clone()),
+        };
+        let stored = match self
+            .store
+            .put_push(&message, &conversation, &request.push_id)
+            .await
+            .map_err(Refusal::store)?
+        {
+            Recorded::New => message,
+            Recorded::Duplicate(first) => {
+                let same = first.content == message.content
+                    && first.push.as_ref().is_some_and(|p| p.same_request(&record));
+                if !same {
+                    return Err(Refusal::new(
+                        409,
+                        "push_id_reused",
+                        "push_id was used for a different push",
+                    ));
+                }
+                *first
+            }
+        };
+        if stored.status == MessageStatus::Queued {
+            let target = OutboundRef::to(&stored);
+            if let Err(error) = pushes.enqueue(&target, &stored.id).await {
+                tracing::warn!(%error, message_id = %stored.id, "push stored, not enqueued");
+                return Err(Refusal::new(
+                    503,
+                    "unavailable",
+                    "the push is stored but not queued: repeat the request with the same push_id",
+                ));
+            }
+        }
+        tracing::info!(partner, message_id = %stored.id, "push accepted");
+        Ok(PushAccepted {
+            push_id: request.push_id,
+            message_id: stored.id,
+            conversation_id: stored.conversation_id,
+            status: stored.status,
+            created_at_ms: stored.created_at_ms,
+        })
+    }
+
+    /// The user a push is stored for, and the target as it is kept: a channel user; or an
+    /// app user's binding (on `channel` if named) — one with an open window, else the
+    /// first. The push function chooses again among all of them when it delivers.
+    async fn push_target(
+        &self,
+        partner: &str,
+        to: &Recipient,
+        now_ms: i64,
+    ) -> Answer<(ChannelUser, PushTarget)> {
+        match to {
+            Recipient {
+                channel: Some(channel),
+                openid: Some(openid),
+                app_user_id: None,
+            } => {
+                let channel = self.channel(partner, channel)?;
+                let user = self.user(&channel.id, openid).await?;
+                let target = PushTarget {
+                    app_user_id: None,
+                    channel: Some(user.channel.clone()),
+                    openid: Some(user.openid.clone()),
+                };
+                Ok((user, target))
+            }
+            Recipient {
+                channel,
+                openid: None,
+                app_user_id: Some(app_user),
+            } => {
+                if let Some(channel) = channel {
+                    self.channel(partner, channel)?;
+                }
+                let mut users = self
+                    .store
+                    .users_of_app_user(app_user)
+                    .await
+                    .map_err(Refusal::store)?;
+                users.retain(|u| {
+                    channel.as_ref().is_none_or(|c| *c == u.channel)
+                        && crate::push::may_use(&self.config, partner, &u.channel)
+                });
+                let open = users.iter().position(|u| {
+                    matches!(
+                        crate::reply_window::ReplyWindow::allowance(u.window.as_ref(), now_ms),
+                        crate::reply_window::Allowance::Open { .. }
+                    )
+                });
+                if users.is_empty() {
+                    return Err(Refusal::not_found("user bound to this app user"));
+                }
+                let user = users.swap_remove(open.unwrap_or(0));
+                let target = PushTarget {
+                    app_user_id: Some(app_user.clone()),
+                    channel: channel.clone(),
+                    openid: None,
+                };
+                Ok((user, target))
+            }
+            _ => Err(Refusal::field(
+                "to",
+                "give channel and openid, or app_user_id (and channel)",
+            )),
+        }
     }
 
     /// A page of the conversation, newest first.

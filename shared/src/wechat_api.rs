@@ -1,5 +1,5 @@
 //! WeChat's server API, as the bridge calls it (protocol notes §3–§5): access tokens,
-//! sends, typing and temporary media. The base URL is configuration, so the real API and the local fake are swapped by
+//! customer-service and subscribe sends, typing and temporary media. The base URL is configuration, so the real API and the local fake are swapped by
 //! configuration only.
 
 use serde::Deserialize;
@@ -146,6 +146,41 @@ impl WeChatApi {
         let mut body = message.clone();
         body["touser"] = json!(touser);
         let url = format!("{}/cgi-bin/message/custom/send", self.base);
+        self.call(
+            self.http
+                .post(url)
+                .query(&[("access_token", token)])
+                .json(&body),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+impl WeChatApi {
+    /// `cgi-bin/message/subscribe/send` (§5): a subscribe message, spending one of the
+    /// user's grants for the template. 43101: no grant (refused or used up).
+    pub async fn send_subscribe(
+        &self,
+        token: &str,
+        touser: &str,
+        form: &crate::push::SubscribeForm,
+    ) -> Result<(), ApiError> {
+        let mut body = json!({
+            "touser": touser,
+            "template_id": form.template_id,
+            "data": form.data,
+        });
+        if let Some(page) = &form.page {
+            body["page"] = json!(page);
+        }
+        if let Some(state) = &form.miniprogram_state {
+            body["miniprogram_state"] = json!(state);
+        }
+        if let Some(lang) = &form.lang {
+            body["lang"] = json!(lang);
+        }
+        let url = format!("{}/cgi-bin/message/subscribe/send", self.base);
         self.call(
             self.http
                 .post(url)

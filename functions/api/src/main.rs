@@ -22,7 +22,9 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env("TABLE_NAME")?);
     let wechat = WeChatApi::new(&config.wechat_api_base);
     let tokens = Tokens::new(store.clone(), wechat.clone());
-    let queue = SqsFifoQueue::new(aws_sdk_sqs::Client::new(&aws), env("OUTBOUND_QUEUE_URL")?);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue = SqsFifoQueue::new(sqs.clone(), env("OUTBOUND_QUEUE_URL")?);
+    let pushes = SqsFifoQueue::new(sqs, env("PUSH_QUEUE_URL")?);
     let api = PartnerApi::new(
         config,
         store.clone(),
@@ -30,7 +32,8 @@ async fn main() -> Result<(), Error> {
         wechat,
         queue,
         system_clock_ms,
-    );
+    )
+    .with_push_queue(pushes);
     let service = Arc::new(ApiService::new(api, store));
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);

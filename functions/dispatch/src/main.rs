@@ -31,7 +31,9 @@ async fn main() -> Result<(), Error> {
         env("OUTBOUND_DLQ_URL")?,
     );
     // Status reports not delivered at once wait on outbound.fifo, in groups of their own.
-    let outbound = SqsFifoQueue::new(sqs, env("OUTBOUND_QUEUE_URL")?);
+    let outbound = SqsFifoQueue::new(sqs.clone(), env("OUTBOUND_QUEUE_URL")?);
+    // Replies the window no longer allows go on through the push chain (reply_fallback).
+    let pushes = SqsFifoQueue::new(sqs, env("PUSH_QUEUE_URL")?);
     let dispatch = Dispatch::new(
         config,
         store,
@@ -40,7 +42,8 @@ async fn main() -> Result<(), Error> {
         HttpWebhookSender::new(),
         outbound,
         system_clock_ms,
-    );
+    )
+    .with_push_queue(pushes);
     let handler = Arc::new(DispatchHandler::new(dispatch, parking));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);

@@ -5,6 +5,7 @@ use super::*;
 use crate::queue::MemoryOutboundQueue;
 use crate::store::memory::MemoryStore;
 use crate::store::{ChannelUser, Conversation, Recorded};
+use crate::webhook;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 

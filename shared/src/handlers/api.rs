@@ -17,6 +17,7 @@ use serde::Serialize;
 /// Every route, as the OpenAPI document (`api/openapi.json`) names it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
+    ("POST", "/v1/pushes"),
     ("GET", "/v1/conversations"),
     ("GET", "/v1/conversations/{conversation_id}/messages"),
     ("POST", "/v1/conversations/{conversation_id}/typing"),
@@ -216,6 +217,10 @@ where
                 crate::metrics::count("replies_accepted");
                 Ok(json_response(202, &accepted))
             }
+            "/v1/pushes" => {
+                let accepted = self.api.push(partner, read_json(body)?).await?;
+                Ok(json_response(202, &accepted))
+            }
             "/v1/conversations" => {
                 let conversations = self.api.conversations(partner, &query).await?;
                 Ok(json_response(
@@ -310,6 +315,7 @@ mod tests {
             content: json!({"MsgType": "text", "Content": "hi"}),
             released: Vec::new(),
             reported: None,
+            push: None,
         };
         store
             .record_inbound(&message, &conversation, &ChannelUser::new("mp", "o_alice"))
@@ -323,7 +329,8 @@ mod tests {
             wechat,
             MemoryOutboundQueue::default(),
             || NOW_MS,
-        );
+        )
+        .with_push_queue(MemoryOutboundQueue::default());
         ApiService::new(api, MemoryStore::default())
     }
 
@@ -400,6 +407,157 @@ mod tests {
             (status, refusal["error"].as_str()),
             (409, Some("client_message_id_reused"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_push_is_stored_in_the_conversation_and_queued_once_per_push_id() {
+        let service = service().await;
+        let body = json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": "order-42",
+            "content": {"type": "text", "text": "Your order is confirmed."},
+            "subscribe": {"template_id": "tpl-order", "data": {"thing1": {"value": "Order 42 confirmed"}}, "page": "pages/order?id=42"},
+            "expires_at_ms": NOW_MS + 3_600_000})
+        .to_string();
+        let (status, first) = call(
+            &service,
+            request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-1"),
+        )
+        .await;
+        assert_eq!(status, 202, "{first}");
+        assert_eq!(first["push_id"], "order-42");
+        assert_eq!(first["status"], "queued");
+        assert_eq!(first["conversation_id"], "mp:o_alice:hotel-9");
+        let (status, again) = call(
+            &service,
+            request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-2"),
+        )
+        .await;
+        assert_eq!((status, &again), (202, &first), "same answer");
+        let history = service
+            .api()
+            .store()
+            .history("mp:o_alice:hotel-9", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            history.len(),
+            2,
+            "one push stored beside the user's message"
+        );
+        assert_eq!(history[0].direction, Direction::Push);
+        let record = history[0].push.as_ref().unwrap();
+        assert_eq!(record.push_id.as_deref(), Some("order-42"));
+        assert_eq!(record.subscribe.as_ref().unwrap().template_id, "tpl-order");
+        let queued = service.api().push_queue().unwrap().sent();
+        assert!(!queued.is_empty());
+        assert!(queued
+            .iter()
+            .all(|(target, dedup)| target.message_id == first["message_id"]
+                && *dedup == target.message_id));
+        assert!(
+            service.api().queue().sent().is_empty(),
+            "not on outbound.fifo"
+        );
+
+        let other = body.replace("order is confirmed", "order is shipped");
+        let (status, refusal) = call(
+            &service,
+            request("hotel-9", "POST", "/v1/pushes", &other, "nonce-push-3"),
+        )
+        .await;
+        assert_eq!(
+            (status, refusal["error"].as_str()),
+            (409, Some("push_id_reused"))
+        );
+
+        let (status, page) = call(
+            &service,
+            request(
+                "hotel-9",
+                "GET",
+                "/v1/conversations/mp:o_alice:hotel-9/messages",
+                "",
+                "nonce-push-4",
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(page["messages"][0]["direction"], "push");
+        assert_eq!(page["messages"][0]["push"]["push_id"], "order-42");
+    }
+
+    #[tokio::test]
+    async fn bad_pushes_name_what_is_wrong() {
+        let service = service().await;
+        let to = json!({"channel": "mp", "openid": "o_alice"});
+        let cases = [
+            (
+                json!({"to": to, "push_id": "p1", "content": {"type": "image", "url": "https://i/x.png"}}),
+                400,
+                "content.type:",
+            ),
+            (
+                json!({"to": to, "content": {"type": "text", "text": "a"}}),
+                400,
+                "body: missing field `push_id`",
+            ),
+            (
+                json!({"to": to, "push_id": "p 1", "content": {"type": "text", "text": "a"}}),
+                400,
+                "push_id:",
+            ),
+            (
+                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {}}}),
+                400,
+                "subscribe.data:",
+            ),
+            (
+                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": "x"}}}),
+                400,
+                "subscribe.data.thing1:",
+            ),
+            (
+                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": {"value": "x"}}, "lang": "fr"}}),
+                400,
+                "subscribe.lang:",
+            ),
+            (
+                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "expires_at_ms": 0}),
+                400,
+                "expires_at_ms:",
+            ),
+            (
+                json!({"to": {"channel": "mp"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+                400,
+                "to:",
+            ),
+            (
+                json!({"to": {"channel": "mp", "openid": "o_nobody"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+                404,
+                "no such user",
+            ),
+            (
+                json!({"to": {"app_user_id": "u-none"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+                404,
+                "no such user bound",
+            ),
+        ];
+        for (n, (body, status, reason)) in cases.into_iter().enumerate() {
+            let body = body.to_string();
+            let (got, answer) = call(
+                &service,
+                request(
+                    "hotel-9",
+                    "POST",
+                    "/v1/pushes",
+                    &body,
+                    &format!("nonce-badpush-{n}"),
+                ),
+            )
+            .await;
+            assert_eq!(got, status, "{body}: {answer}");
+            let said = answer["reason"].as_str().unwrap_or_default();
+            assert!(said.contains(reason), "{body}: {said}");
+        }
     }
 
     #[tokio::test]

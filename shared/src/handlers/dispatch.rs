@@ -25,6 +25,7 @@ fn count(outcome: &DispatchOutcome) {
         DispatchOutcome::Sent => metrics::count("sent"),
         DispatchOutcome::Held => metrics::count("held"),
         DispatchOutcome::WindowClosed => metrics::count("window_closed"),
+        DispatchOutcome::FellBack => metrics::count("fell_back"),
         DispatchOutcome::Failed(reason) => {
             metrics::count_because("failed", errcode_of(reason).unwrap_or("other"))
         }

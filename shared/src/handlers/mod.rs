@@ -6,6 +6,7 @@ pub mod callback;
 pub mod dispatch;
 pub mod fifo;
 pub mod inbound;
+pub mod push;
 
 use lambda_http::{Body, Response};
 

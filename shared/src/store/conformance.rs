@@ -25,6 +25,7 @@ fn inbound(conversation: &Conversation, n: i64) -> StoredMessage {
         content: serde_json::json!({"type": "text", "content": format!("message {n}"), "msg_id": n.to_string()}),
         released: Vec::new(),
         reported: None,
+        push: None,
     }
 }
 
@@ -358,6 +359,133 @@ pub async fn check<S: Store>(store: &S, channel: &str) {
     assert!(
         !store.mark_reported(&retry, Failed).await.unwrap(),
         "no such message"
+    );
+
+    // A push: once per (partner, push id), apart from client message ids; its record is
+    // written with its status, only from the states it may move from.
+    let record = crate::push::PushRecord {
+        push_id: Some("client-1".into()),
+        to: crate::push::PushTarget {
+            app_user_id: Some("app-7".into()),
+            channel: None,
+            openid: None,
+        },
+        subscribe: Some(crate::push::SubscribeForm {
+            template_id: "tpl-1".into(),
+            data: serde_json::json!({"thing1": {"value": "Order 42 confirmed"}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            page: Some("pages/order?id=42".into()),
+            miniprogram_state: None,
+            lang: Some("en_US".into()),
+        }),
+        expires_at_ms: Some(reply.created_at_ms + 60_000),
+        fallback: false,
+        attempts: Vec::new(),
+        path: None,
+    };
+    let push = StoredMessage {
+        id: "push_1".into(),
+        direction: Direction::Push,
+        status: Queued,
+        status_reason: None,
+        created_at_ms: reply.created_at_ms + 1000,
+        content: serde_json::json!({"type": "text", "text": "Your order is confirmed."}),
+        push: Some(record.clone()),
+        ..reply.clone()
+    };
+    assert_eq!(
+        store
+            .put_push(&push, &partner_conversation, "client-1")
+            .await
+            .unwrap(),
+        Recorded::New,
+        "a push id is not a client message id"
+    );
+    let again = StoredMessage {
+        id: "push_2".into(),
+        ..push.clone()
+    };
+    assert_eq!(
+        store
+            .put_push(&again, &partner_conversation, "client-1")
+            .await
+            .unwrap(),
+        Recorded::Duplicate(Box::new(push.clone())),
+        "the same push id gives the first push"
+    );
+    let mut progressed = record.clone();
+    progressed.attempts.push(crate::push::PushAttempt {
+        path: crate::push::PushPath::CustomerService,
+        outcome: crate::push::AttemptOutcome::Skipped,
+        channel: Some(channel.to_owned()),
+        openid: Some(openid.to_owned()),
+        reason: Some("the reply window is closed".into()),
+        errcode: None,
+        at_ms: push.created_at_ms,
+    });
+    progressed.path = Some(crate::push::PushPath::Inbox);
+    assert!(
+        !store
+            .record_push(
+                &push,
+                &[Sending],
+                Undeliverable,
+                Some("no grant"),
+                &progressed
+            )
+            .await
+            .unwrap(),
+        "not sending"
+    );
+    assert!(store
+        .record_push(
+            &push,
+            &[Queued],
+            Undeliverable,
+            Some("no grant"),
+            &progressed
+        )
+        .await
+        .unwrap());
+    let settled = store
+        .message(&partner_conversation.id, push.created_at_ms, &push.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            settled.status,
+            settled.status_reason.as_deref(),
+            settled.push.as_ref()
+        ),
+        (Undeliverable, Some("no grant"), Some(&progressed)),
+        "status, reason and record in one write"
+    );
+    assert!(store
+        .record_push(&push, &[Undeliverable], Sending, None, &record)
+        .await
+        .unwrap());
+    let cleared = store
+        .message(&partner_conversation.id, push.created_at_ms, &push.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cleared.status, cleared.status_reason, cleared.push),
+        (Sending, None, Some(record))
+    );
+    assert_eq!(
+        store
+            .history(&partner_conversation.id, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| (m.id.as_str(), m.direction))
+            .collect::<Vec<_>>(),
+        [("push_1", Direction::Push), ("out_1", Direction::Out)],
+        "pushes are in the history"
     );
 }
 

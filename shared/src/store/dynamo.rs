@@ -254,6 +254,98 @@ impl DynamoStore {
                 .build(),
         )
     }
+
+    /// A message stored once per pointer (a client message id, a push id), with its
+    /// conversation: a repeat writes nothing and returns the message stored first.
+    async fn put_once(
+        &self,
+        pointer_pk: String,
+        pointer_sk: &str,
+        message: &StoredMessage,
+        conversation: &Conversation,
+    ) -> Result<Recorded, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.pointer(pointer_pk.clone(), pointer_sk, message, None)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.new_message(message)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.conversation_upsert(conversation)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
+                    self.pointed(pointer_pk, pointer_sk).await?,
+                ))),
+                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
+                None => Err(unavailable(error)),
+            },
+        }
+    }
+    /// Moves a message to `to` only from one of `from`, setting its reason (and its push
+    /// record, when given) in the same write.
+    async fn set_status(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: Option<AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(&message.conversation_id)))
+            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
+            .condition_expression(format!(
+                "attribute_exists(#pk) AND #status IN ({})",
+                allowed.join(", ")
+            ))
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#reason", "status_reason")
+            .expression_attribute_values(":to", s(status_name(to)));
+        for (name, status) in allowed.iter().zip(from) {
+            update = update.expression_attribute_values(name, s(status_name(*status)));
+        }
+        let mut set = vec!["#status = :to"];
+        if let Some(reason) = reason {
+            set.push("#reason = :reason");
+            update = update.expression_attribute_values(":reason", s(reason));
+        }
+        if let Some(push) = push {
+            set.push("#push = :push");
+            update = update
+                .expression_attribute_names("#push", "push")
+                .expression_attribute_values(":push", push);
+        }
+        let remove = if reason.is_none() {
+            " REMOVE #reason"
+        } else {
+            ""
+        };
+        let update = update.update_expression(format!("SET {}{remove}", set.join(", ")));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
 }
 
 /// The indexes of a cancelled transaction's items whose condition failed.
@@ -408,37 +500,32 @@ impl Store for DynamoStore {
         conversation: &Conversation,
         client_message_id: &str,
     ) -> Result<Recorded, StoreError> {
-        let client_pk = keys::client_message_pk(&message.partner, client_message_id);
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.pointer(client_pk.clone(), keys::CLIENT_SK, message, None)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.new_message(message)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(self.conversation_upsert(conversation)?)
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::New),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
-                    self.pointed(client_pk, keys::CLIENT_SK).await?,
-                ))),
-                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
-                None => Err(unavailable(error)),
-            },
-        }
+        let pk = keys::client_message_pk(&message.partner, client_message_id);
+        self.put_once(pk, keys::CLIENT_SK, message, conversation)
+            .await
+    }
+
+    async fn put_push(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        push_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let pk = keys::push_pk(&message.partner, push_id);
+        self.put_once(pk, keys::PUSH_SK, message, conversation)
+            .await
+    }
+
+    async fn record_push(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: &crate::push::PushRecord,
+    ) -> Result<bool, StoreError> {
+        let push = built(serde_dynamo::to_attribute_value::<_, AttributeValue>(push))?;
+        self.set_status(message, from, to, reason, Some(push)).await
     }
 
     async fn message(
@@ -482,35 +569,7 @@ impl Store for DynamoStore {
         to: MessageStatus,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(&message.conversation_id)))
-            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
-            .condition_expression(format!(
-                "attribute_exists(#pk) AND #status IN ({})",
-                allowed.join(", ")
-            ))
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#reason", "status_reason")
-            .expression_attribute_values(":to", s(status_name(to)));
-        for (name, status) in allowed.iter().zip(from) {
-            update = update.expression_attribute_values(name, s(status_name(*status)));
-        }
-        let update = match reason {
-            Some(reason) => update
-                .update_expression("SET #status = :to, #reason = :reason")
-                .expression_attribute_values(":reason", s(reason)),
-            None => update.update_expression("SET #status = :to REMOVE #reason"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        self.set_status(message, from, to, reason, None).await
     }
 
     async fn mark_reported(

@@ -9,6 +9,7 @@
 //! | access token and its refresh lease | `TOKEN#{appid}` | `TOKEN` |
 //! | API request nonce (TTL) | `NONCE#{partner}#{nonce}` | `NONCE` |
 //! | a partner's client message id | `CLIENT#{partner}#{client message id}` | `CLIENT` |
+//! | a partner's push id | `PUSH#{partner}#{push id}` | `PUSH` |
 //! | an uploaded image's media id (TTL) | `MEDIA#{appid}#{hex SHA-256 of the URL or bytes}` | `MEDIA` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
@@ -66,6 +67,12 @@ pub fn client_message_pk(partner: &str, client_message_id: &str) -> String {
 }
 
 pub const CLIENT_SK: &str = "CLIENT";
+
+pub fn push_pk(partner: &str, push_id: &str) -> String {
+    format!("PUSH#{partner}#{push_id}")
+}
+
+pub const PUSH_SK: &str = "PUSH";
 
 pub fn media_pk(appid: &str, key: &str) -> String {
     format!("MEDIA#{appid}#{key}")

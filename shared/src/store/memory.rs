@@ -21,6 +21,7 @@ struct Tables {
     tokens: HashMap<String, TokenSlot>,
     nonces: HashMap<(String, String), i64>,
     client_ids: HashMap<(String, String), MessageKey>,
+    push_ids: HashMap<(String, String), MessageKey>,
     /// Media ids by (appid, key), with when they expire.
     media: HashMap<(String, String), (String, i64)>,
 }
@@ -205,6 +206,50 @@ impl Store for MemoryStore {
         tables.messages.insert(key, message.clone());
         tables.upsert(conversation);
         Ok(Recorded::New)
+    }
+
+    async fn put_push(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        push_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let push = (message.partner.clone(), push_id.to_owned());
+        if let Some(key) = tables.push_ids.get(&push) {
+            let stored = tables
+                .messages
+                .get(key)
+                .cloned()
+                .ok_or_else(|| StoreError::Malformed("push id without its message".into()))?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let key = message_key(message);
+        tables.push_ids.insert(push, key.clone());
+        tables.messages.insert(key, message.clone());
+        tables.upsert(conversation);
+        Ok(Recorded::New)
+    }
+
+    async fn record_push(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: &crate::push::PushRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
+            return Ok(false);
+        };
+        if !from.contains(&stored.status) {
+            return Ok(false);
+        }
+        stored.status = to;
+        stored.status_reason = reason.map(str::to_owned);
+        stored.push = Some(push.clone());
+        Ok(true)
     }
 
     async fn message(

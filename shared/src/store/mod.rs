@@ -9,6 +9,7 @@ pub mod keys;
 pub mod memory;
 
 use crate::dispatch::OutboundRef;
+use crate::push::PushRecord;
 use crate::reply_window::ReplyWindow;
 use crate::routing::Routing;
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,11 @@ pub enum MessageStatus {
     Sent,
     Held,
     WindowClosed,
+    /// A push whose `expires_at_ms` passed before it could be delivered: nothing was sent.
+    Expired,
+    /// A push (or a reply falling back) that no WeChat path could take: it stays in the
+    /// store as the app's inbox item; `status_reason` says why.
+    Undeliverable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +133,10 @@ pub struct StoredMessage {
     /// webhook (delivered, or refused for good by the partner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<MessageStatus>,
+    /// Pushes, and replies falling back through the push chain: the request, each attempt
+    /// and the path that delivered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushRecord>,
 }
 
 impl Conversation {
@@ -165,6 +175,7 @@ impl StoredMessage {
             content,
             released: Vec::new(),
             reported: None,
+            push: None,
         }
     }
 }
@@ -271,6 +282,25 @@ pub trait Store: Send + Sync {
         conversation: &Conversation,
         client_message_id: &str,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Stores a push once per `(partner, push_id)`, with its conversation (created if new):
+    /// a repeat writes nothing and returns the push stored the first time.
+    fn put_push(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        push_id: &str,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// As [`Store::transition`], writing the message's push record in the same write.
+    fn record_push(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: &PushRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// A message by its place: conversation, time and id.
     fn message(

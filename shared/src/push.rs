@@ -1,0 +1,873 @@
+//! Push delivery: an app notification reaches the user by the best path WeChat allows now.
+//!
+//! A push is a message (direction `push`) in the partner's conversation with the user,
+//! stored by the API with its [`PushRecord`] and put on `push.fifo`. The `push` function
+//! settles it, trying in order:
+//!
+//! 0. **expired** — `expires_at_ms` passed: `expired`, nothing is sent;
+//! 1. **customer service** — a user (of the target's channels) whose reply window is open:
+//!    the one with the most sends left first. With the partner's `held_replies_first`
+//!    (default), a push takes a send only when more are left than the partner replies
+//!    waiting for that user (queued, held or being sent). Spends one send, as a reply does;
+//! 2. **subscribe** — the push carries a subscribe form and a user has a grant for its
+//!    template: the grant is spent on success; 43101 (refused, or no grant left at WeChat)
+//!    clears it and the chain goes on;
+//! 3. **inbox** — otherwise it stays in the store as the app's inbox item: `undeliverable`
+//!    with the reason, so the app can use its own channels.
+//!
+//! Every attempt (skipped, refused, sent, to retry) is appended to the push record with its
+//! path, channel and reason, and the path that delivered it is kept; the partner gets a
+//! signed `push.status` webhook ([`crate::report`]). A transient WeChat error (-1, 45011,
+//! HTTP 5xx, no answer) puts the push back to `queued` and the record is retried by the
+//! FIFO consumer. A push found settled only has its report finished.
+//!
+//! A partner reply that found the window closed comes here too when the partner has a
+//! `reply_fallback` ([`PushRecord::fallback`]): only the subscribe and inbox branches, and
+//! the partner hears of it by `message.status`.
+
+use crate::config::{BridgeConfig, ChannelConfig, DialogMode, PartnerConfig, ReplyFallback};
+use crate::dispatch::OutboundRef;
+use crate::outbound::Content;
+use crate::queue::OutboundQueue;
+use crate::reply_window::{Allowance, ReplyWindow};
+use crate::report::{self, ReportOutcome, Reports};
+use crate::routing::{self, ActiveBecause};
+use crate::store::{ChannelUser, Direction, MessageStatus, Store, StoreError, StoredMessage};
+use crate::token::{CallError, TokenStore, Tokens};
+use crate::webhook::WebhookSender;
+use crate::wechat_api::WeChatApi;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// `miniprogram_state` values WeChat takes.
+pub const MINIPROGRAM_STATES: &[&str] = &["developer", "trial", "formal"];
+/// `lang` values WeChat takes.
+pub const LANGS: &[&str] = &["zh_CN", "en_US", "zh_HK", "zh_TW"];
+
+/// A subscribe message, as `subscribe/send` takes it (protocol notes §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeForm {
+    pub template_id: String,
+    /// `{"thing1": {"value": "…"}, …}`: the template's fields.
+    pub data: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miniprogram_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+}
+
+impl SubscribeForm {
+    /// A form WeChat could take: the field at fault named as the API answers it.
+    pub fn validate(&self) -> Result<(), (String, &'static str)> {
+        let field = |name: &str, reason| Err((format!("subscribe.{name}"), reason));
+        if self.template_id.trim().is_empty() || self.template_id.len() > 128 {
+            return field("template_id", "1 to 128 characters");
+        }
+        if self.data.is_empty() {
+            return field("data", "must name the template's fields");
+        }
+        for (key, value) in &self.data {
+            let valid_key = !key.is_empty()
+                && key.len() <= 64
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid_key {
+                return field("data", "field names are A-Z a-z 0-9 _");
+            }
+            if !value.get("value").is_some_and(Value::is_string) {
+                return field(&format!("data.{key}"), "must be {\"value\": \"…\"}");
+            }
+        }
+        if let Some(page) = &self.page {
+            if page.trim().is_empty() || page.starts_with("http") || page.len() > 1024 {
+                return field("page", "must be a page of the mini program");
+            }
+        }
+        if let Some(state) = &self.miniprogram_state {
+            if !MINIPROGRAM_STATES.contains(&state.as_str()) {
+                return field("miniprogram_state", "developer, trial or formal");
+            }
+        }
+        if let Some(lang) = &self.lang {
+            if !LANGS.contains(&lang.as_str()) {
+                return field("lang", "zh_CN, en_US, zh_HK or zh_TW");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who a push is for, as the partner named them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTarget {
+    /// An app user: any WeChat user bound to them, on a channel the partner may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_user_id: Option<String>,
+    /// With `openid`, one channel user; with `app_user_id`, only that channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+}
+
+/// The ways a push can go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPath {
+    CustomerService,
+    Subscribe,
+    Inbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Delivered this way.
+    Sent,
+    /// Not tried: the window, the quota, the waiting replies or a missing grant said no.
+    Skipped,
+    /// WeChat refused it for good (errcode in the reason); the chain went on.
+    Refused,
+    /// WeChat did not answer or was busy: the push is retried.
+    Retry,
+    /// Kept in the store as the app's inbox item.
+    Kept,
+}
+
+/// One step of the chain, as recorded on the push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushAttempt {
+    pub path: PushPath,
+    pub outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+    pub at_ms: i64,
+}
+
+/// What a push asked for and what became of it, kept on the stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRecord {
+    /// The partner's id for the push (absent on a reply falling back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_id: Option<String>,
+    pub to: PushTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<SubscribeForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    /// A reply the window no longer allowed: only the subscribe and inbox branches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+    #[serde(default)]
+    pub attempts: Vec<PushAttempt>,
+    /// The path that settled it (`inbox` for an undeliverable one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PushPath>,
+}
+
+impl PushRecord {
+    /// The same request: a repeat of a push id with anything else is refused.
+    pub fn same_request(&self, other: &PushRecord) -> bool {
+        self.push_id == other.push_id
+            && self.to == other.to
+            && self.subscribe == other.subscribe
+            && self.expires_at_ms == other.expires_at_ms
+    }
+
+    /// A reply whose window closed, going on as the subscribe message `form`.
+    pub fn fallback(reply: &StoredMessage, form: SubscribeForm, now_ms: i64) -> Self {
+        Self {
+            push_id: None,
+            to: PushTarget {
+                app_user_id: None,
+                channel: Some(reply.channel.clone()),
+                openid: Some(reply.openid.clone()),
+            },
+            subscribe: Some(form),
+            expires_at_ms: None,
+            fallback: true,
+            attempts: vec![PushAttempt {
+                path: PushPath::CustomerService,
+                outcome: AttemptOutcome::Skipped,
+                channel: Some(reply.channel.clone()),
+                openid: Some(reply.openid.clone()),
+                reason: Some("window closed".into()),
+                errcode: None,
+                at_ms: now_ms,
+            }],
+            path: None,
+        }
+    }
+}
+
+/// The subscribe message a reply becomes under the partner's `reply_fallback`: its text
+/// (a link's or card's title) in the configured field, cut to the field's length. `None`
+/// for what has no text (an image).
+pub fn fallback_form(
+    fallback: &ReplyFallback,
+    partner: &PartnerConfig,
+    content: &Content,
+) -> Option<SubscribeForm> {
+    let text = match content {
+        Content::Text { text } => text.as_str(),
+        Content::Link { title, .. } | Content::MiniProgramPage { title, .. } => title.as_str(),
+        Content::Image { .. } => return None,
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return None;
+    }
+    let mut data = Map::new();
+    for (key, value) in &fallback.data {
+        let value = value.replace("{partner}", &partner.display_name);
+        data.insert(key.clone(), json!({ "value": value }));
+    }
+    data.insert(
+        fallback.field.clone(),
+        json!({ "value": cut(&text, fallback.limit()) }),
+    );
+    Some(SubscribeForm {
+        template_id: fallback.template_id.clone(),
+        data,
+        page: fallback.page.clone(),
+        miniprogram_state: fallback.miniprogram_state.clone(),
+        lang: fallback.lang.clone(),
+    })
+}
+
+/// At most `limit` characters; a longer text ends with `…`.
+pub fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(limit.saturating_sub(1)).collect();
+    kept.push('…');
+    kept
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Sent(PushPath),
+    Undeliverable(String),
+    Expired,
+    /// Settled before (a redelivery): at most its report was finished.
+    AlreadyDone,
+    /// A report job: the partner has been told (or refused it for good).
+    Reported,
+    /// Nothing to deliver: no such message, or not a push. Parked.
+    Unusable(String),
+    Retry(String),
+}
+
+/// How often a user write may meet another writer before it is given up.
+const CONFLICT_ATTEMPTS: usize = 3;
+/// How far back in each of the user's conversations waiting replies are counted.
+const WAITING_LOOKBACK: usize = 50;
+
+pub struct Push<S, T, W, Q> {
+    config: BridgeConfig,
+    store: S,
+    tokens: Tokens<T>,
+    api: WeChatApi,
+    webhooks: W,
+    /// `push.fifo`: report jobs wait here.
+    queue: Q,
+    clock: fn() -> i64,
+}
+
+/// Why the chain did not deliver, step by step.
+struct Chain {
+    record: PushRecord,
+    now_ms: i64,
+}
+
+impl Chain {
+    fn attempt(
+        &mut self,
+        path: PushPath,
+        outcome: AttemptOutcome,
+        user: Option<&ChannelUser>,
+        reason: Option<String>,
+        errcode: Option<i64>,
+    ) {
+        self.record.attempts.push(PushAttempt {
+            path,
+            outcome,
+            channel: user.map(|u| u.channel.clone()),
+            openid: user.map(|u| u.openid.clone()),
+            reason,
+            errcode,
+            at_ms: self.now_ms,
+        });
+    }
+
+    /// The reasons of this run's attempts that did not deliver, for `undeliverable`.
+    fn why_not(&self, since: usize) -> String {
+        let reasons: Vec<String> = self.record.attempts[since..]
+            .iter()
+            .filter(|a| matches!(a.outcome, AttemptOutcome::Skipped | AttemptOutcome::Refused))
+            .map(|a| {
+                let path = match a.path {
+                    PushPath::CustomerService => "customer service",
+                    PushPath::Subscribe => "subscribe",
+                    PushPath::Inbox => "inbox",
+                };
+                format!("{path}: {}", a.reason.as_deref().unwrap_or("not possible"))
+            })
+            .collect();
+        reasons.join("; ")
+    }
+}
+
+fn errcode_of(error: &CallError) -> Option<i64> {
+    match error {
+        CallError::Api(error) => error.errcode(),
+        CallError::Token(_) => None,
+    }
+}
+
+impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, Q> {
+    /// `queue` is `push.fifo`, where status reports not delivered at once wait.
+    pub fn new(
+        config: BridgeConfig,
+        store: S,
+        tokens: Tokens<T>,
+        api: WeChatApi,
+        webhooks: W,
+        queue: Q,
+        clock: fn() -> i64,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            tokens,
+            api,
+            webhooks,
+            queue,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    pub fn webhooks(&self) -> &W {
+        &self.webhooks
+    }
+
+    fn reports(&self) -> Reports<'_, S, W, Q> {
+        Reports {
+            config: &self.config,
+            store: &self.store,
+            webhooks: &self.webhooks,
+            queue: &self.queue,
+            clock: self.clock,
+        }
+    }
+
+    pub async fn process(&self, target: &OutboundRef) -> PushOutcome {
+        let result = if target.report {
+            self.reports()
+                .try_report(target)
+                .await
+                .map(|outcome| match outcome {
+                    ReportOutcome::Reported => PushOutcome::Reported,
+                    ReportOutcome::AlreadyDone => PushOutcome::AlreadyDone,
+                    ReportOutcome::NoSuchMessage => PushOutcome::Unusable("no such message".into()),
+                    ReportOutcome::Retry(reason) => PushOutcome::Retry(reason),
+                })
+        } else {
+            self.deliver(target).await
+        };
+        result.unwrap_or_else(|error| PushOutcome::Retry(error.to_string()))
+    }
+
+    async fn deliver(&self, target: &OutboundRef) -> Result<PushOutcome, StoreError> {
+        use MessageStatus::*;
+        let message = self
+            .store
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await?;
+        let Some(message) = message else {
+            return Ok(PushOutcome::Unusable("no such message".into()));
+        };
+        if report::terminal(message.status) {
+            return Ok(match self.reports().ensure_reported(&message).await {
+                Ok(()) => PushOutcome::AlreadyDone,
+                Err(reason) => PushOutcome::Retry(reason),
+            });
+        }
+        let Some(record) = message.push.clone() else {
+            return Ok(PushOutcome::Unusable("the message is not a push".into()));
+        };
+        if !matches!(message.status, Queued | Sending) {
+            return Ok(PushOutcome::Unusable(format!(
+                "a push is not {}",
+                crate::store::status_name(message.status)
+            )));
+        }
+        let mut chain = Chain {
+            record,
+            now_ms: (self.clock)(),
+        };
+        if chain
+            .record
+            .expires_at_ms
+            .is_some_and(|at| chain.now_ms >= at)
+        {
+            return self
+                .settle(
+                    &message,
+                    chain.record,
+                    Expired,
+                    Some("expired before delivery".into()),
+                )
+                .await;
+        }
+        if !self
+            .store
+            .record_push(&message, &[Queued, Sending], Sending, None, &chain.record)
+            .await?
+        {
+            return Ok(PushOutcome::AlreadyDone);
+        }
+        let since = chain.record.attempts.len();
+        let users = self.candidates(&message, &chain.record).await?;
+
+        // 1. A customer-service message, while the window allows it.
+        if !chain.record.fallback {
+            if let Some(outcome) = self.customer_service(&message, &mut chain, &users).await? {
+                return Ok(outcome);
+            }
+        }
+        // 2. A subscribe message, with a grant.
+        if let Some(outcome) = self.subscribe(&message, &mut chain, &users).await? {
+            return Ok(outcome);
+        }
+        // 3. The app's inbox.
+        let reason = chain.why_not(since);
+        chain.attempt(
+            PushPath::Inbox,
+            AttemptOutcome::Kept,
+            None,
+            Some("kept for the app".into()),
+            None,
+        );
+        chain.record.path = Some(PushPath::Inbox);
+        self.settle(&message, chain.record, Undeliverable, Some(reason))
+            .await
+    }
+
+    /// The channel users the push may reach: the app user's bindings on channels the
+    /// partner may use (only `to.channel` if named), else the user it was stored for.
+    async fn candidates(
+        &self,
+        message: &StoredMessage,
+        record: &PushRecord,
+    ) -> Result<Vec<ChannelUser>, StoreError> {
+        let mut users = Vec::new();
+        if let Some(app_user) = &record.to.app_user_id {
+            users = self.store.users_of_app_user(app_user).await?;
+            users.retain(|u| {
+                record.to.channel.as_ref().is_none_or(|c| *c == u.channel)
+                    && may_use(&self.config, &message.partner, &u.channel)
+            });
+        }
+        if users.is_empty() {
+            users.extend(self.store.user(&message.channel, &message.openid).await?);
+        }
+        Ok(users)
+    }
+
+    fn channel(&self, id: &str) -> Option<&ChannelConfig> {
+        self.config.channels.iter().find(|c| c.id == id)
+    }
+
+    async fn customer_service(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::CustomerService;
+        let mut open: Vec<(&ChannelUser, u32, i64)> = users
+            .iter()
+            .filter_map(
+                |u| match ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) {
+                    Allowance::Open { remaining } => {
+                        Some((u, remaining, u.window.map_or(0, |w| w.closes_at_ms)))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        if open.is_empty() {
+            let reason = match users.iter().find(|u| {
+                ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) == Allowance::QuotaUsed
+            }) {
+                Some(user) => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some("the window's sends are used up".into()),
+                        None,
+                    );
+                    return Ok(None);
+                }
+                None if users.is_empty() => "no such user on the channel",
+                None => "the reply window is closed",
+            };
+            let user = users.first();
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                user,
+                Some(reason.into()),
+                None,
+            );
+            return Ok(None);
+        }
+        // The open window with the most sends left, then the one open longest.
+        open.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+        let Ok(content) = serde_json::from_value::<Content>(message.content.clone()) else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("stored content is unreadable".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let held_first = self
+            .config
+            .partner(&message.partner)
+            .is_none_or(|p| p.held_replies_first);
+        for (user, remaining, _) in open {
+            if held_first {
+                let waiting = self.waiting_replies(user).await?;
+                if waiting as u32 >= remaining {
+                    let reason = format!(
+                        "{remaining} send(s) left, kept for {waiting} waiting repl{}",
+                        if waiting == 1 { "y" } else { "ies" }
+                    );
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some(reason),
+                        None,
+                    );
+                    continue;
+                }
+            }
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let sender = (self.config.dialog.mode == DialogMode::Merged)
+                .then(|| routing::sender_prefix(&self.config, &message.partner));
+            let body = content.wechat_body(sender.as_deref(), None);
+            let openid = user.openid.as_str();
+            let sent = self
+                .tokens
+                .call(channel, self.clock, |token| {
+                    let body = &body;
+                    async move { self.api.send_custom(&token, openid, body).await }
+                })
+                .await;
+            match sent {
+                Ok(()) => {
+                    self.update_user(user, |u| {
+                        if let Some(window) = u.window.as_mut() {
+                            window.spend();
+                        }
+                        u.routing.activate(
+                            &message.partner,
+                            chain.now_ms,
+                            ActiveBecause::PartnerWrote,
+                        );
+                    })
+                    .await;
+                    chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
+                    chain.record.path = Some(path);
+                    let record = chain.record.clone();
+                    return self
+                        .settle(message, record, MessageStatus::Sent, None)
+                        .await
+                        .map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        errcode_of(&error),
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn subscribe(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::Subscribe;
+        let Some(form) = chain.record.subscribe.clone() else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("no subscribe form".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let granted: Vec<&ChannelUser> = users
+            .iter()
+            .filter(|u| u.grants.get(&form.template_id).is_some_and(|n| *n > 0))
+            .collect();
+        if granted.is_empty() {
+            let reason = format!("no grant for template {}", form.template_id);
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                users.first(),
+                Some(reason),
+                None,
+            );
+            return Ok(None);
+        }
+        for user in granted {
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let openid = user.openid.as_str();
+            let sent = self
+                .tokens
+                .call(channel, self.clock, |token| {
+                    let form = &form;
+                    async move { self.api.send_subscribe(&token, openid, form).await }
+                })
+                .await;
+            let template = form.template_id.as_str();
+            match sent {
+                Ok(()) => {
+                    // One grant is one send.
+                    self.update_user(user, |u| {
+                        if let Some(left) = u.grants.get_mut(template) {
+                            *left = left.saturating_sub(1);
+                            if *left == 0 {
+                                u.grants.remove(template);
+                            }
+                        }
+                    })
+                    .await;
+                    chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
+                    chain.record.path = Some(path);
+                    let record = chain.record.clone();
+                    return self
+                        .settle(message, record, MessageStatus::Sent, None)
+                        .await
+                        .map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    let errcode = errcode_of(&error);
+                    if errcode == Some(43101) {
+                        // Refused, or no grant left at WeChat: ours is wrong, forget it.
+                        self.update_user(user, |u| {
+                            u.grants.remove(template);
+                        })
+                        .await;
+                    }
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        errcode,
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// WeChat was busy or did not answer: the attempt is recorded, the push goes back to
+    /// `queued` and the record is retried.
+    async fn retry(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+        error: CallError,
+    ) -> Result<PushOutcome, StoreError> {
+        let reason = error.to_string();
+        chain.attempt(
+            path,
+            AttemptOutcome::Retry,
+            Some(user),
+            Some(reason.clone()),
+            errcode_of(&error),
+        );
+        self.store
+            .record_push(
+                message,
+                &[MessageStatus::Sending],
+                MessageStatus::Queued,
+                Some(&reason),
+                &chain.record,
+            )
+            .await?;
+        Ok(PushOutcome::Retry(reason))
+    }
+
+    /// Records the end and reports it to the partner.
+    async fn settle(
+        &self,
+        message: &StoredMessage,
+        record: PushRecord,
+        status: MessageStatus,
+        reason: Option<String>,
+    ) -> Result<PushOutcome, StoreError> {
+        use MessageStatus::*;
+        if !self
+            .store
+            .record_push(
+                message,
+                &[Queued, Sending],
+                status,
+                reason.as_deref(),
+                &record,
+            )
+            .await?
+        {
+            return Ok(PushOutcome::AlreadyDone);
+        }
+        let path = record.path;
+        let settled = StoredMessage {
+            status,
+            status_reason: reason.clone(),
+            push: Some(record),
+            ..message.clone()
+        };
+        if let Err(reason) = self.reports().report(&settled).await {
+            return Ok(PushOutcome::Retry(reason));
+        }
+        Ok(match status {
+            Sent => PushOutcome::Sent(path.unwrap_or(PushPath::CustomerService)),
+            Expired => PushOutcome::Expired,
+            _ => PushOutcome::Undeliverable(reason.unwrap_or_default()),
+        })
+    }
+
+    /// Partners' replies waiting for this user (queued, held or being sent, not handed to
+    /// the push chain), in the user's conversations.
+    async fn waiting_replies(&self, user: &ChannelUser) -> Result<usize, StoreError> {
+        let mut waiting = 0;
+        for conversation in self
+            .store
+            .conversations(&user.channel, &user.openid)
+            .await?
+        {
+            waiting += self
+                .store
+                .history(&conversation.id, WAITING_LOOKBACK)
+                .await?
+                .iter()
+                .filter(|m| {
+                    m.direction == Direction::Out
+                        && m.push.is_none()
+                        && matches!(
+                            m.status,
+                            MessageStatus::Queued | MessageStatus::Held | MessageStatus::Sending
+                        )
+                })
+                .count();
+        }
+        Ok(waiting)
+    }
+
+    /// Changes the stored user over the version read, reading again when another writer got
+    /// there first. A change not written is logged: the window or grants the bridge keeps
+    /// are then off by one, which WeChat's answers (45047, 43101) correct.
+    async fn update_user(&self, user: &ChannelUser, change: impl Fn(&mut ChannelUser)) {
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let Ok(Some(mut fresh)) = self.store.user(&user.channel, &user.openid).await else {
+                break;
+            };
+            change(&mut fresh);
+            match self.store.put_user(&fresh).await {
+                Ok(()) => return,
+                Err(StoreError::Conflict) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "push not counted on the user");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("push not counted on the user: it kept changing");
+    }
+}
+
+/// Whether `partner` may send on `channel`: any channel in merged mode, its own in
+/// separate mode.
+pub fn may_use(config: &BridgeConfig, partner: &str, channel: &str) -> bool {
+    config.dialog.mode == DialogMode::Merged
+        || config
+            .channels
+            .iter()
+            .any(|c| c.id == channel && c.partner.as_deref() == Some(partner))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,525 @@
+//! The push chain on the memory store, a recording webhook sender and a loopback stand-in
+//! for WeChat's send APIs that answers as it is told.
+
+use super::*;
+use crate::config::BridgeConfig;
+use crate::queue::MemoryOutboundQueue;
+use crate::store::memory::MemoryStore;
+use crate::store::{Conversation, Recorded};
+use crate::webhook;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+const T: i64 = 1_764_150_000_000;
+
+fn clock() -> i64 {
+    T
+}
+
+#[derive(Default)]
+struct FakeWebhooks {
+    posts: Mutex<Vec<(String, Value)>>,
+}
+
+impl WebhookSender for FakeWebhooks {
+    async fn post(
+        &self,
+        _: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Option<u16> {
+        let delivery = headers
+            .iter()
+            .find(|(name, _)| *name == webhook::DELIVERY_HEADER)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        self.posts
+            .lock()
+            .unwrap()
+            .push((delivery, serde_json::from_slice(&body).unwrap()));
+        Some(200)
+    }
+}
+
+/// What the stand-in received: (path, body); and the errcodes to answer next, per path.
+type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+type Answers = Arc<Mutex<VecDeque<(&'static str, i64)>>>;
+
+fn wechat() -> (String, Calls, Answers) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let calls: Calls = Arc::default();
+    let answers: Answers = Arc::default();
+    let (c, a) = (Arc::clone(&calls), Arc::clone(&answers));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (calls, answers) = (Arc::clone(&c), Arc::clone(&a));
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end().to_ascii_lowercase();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some(value) = line.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let path = request.split_whitespace().nth(1).unwrap_or_default();
+                    let path = path.split('?').next().unwrap_or_default().to_owned();
+                    let answer = if path.ends_with("stable_token") {
+                        r#"{"access_token":"token-1","expires_in":7200}"#.to_owned()
+                    } else {
+                        let mut answers = answers.lock().unwrap();
+                        let due = answers.iter().position(|(p, _)| path.ends_with(p));
+                        let code = due.and_then(|i| answers.remove(i)).map_or(0, |(_, c)| c);
+                        if code == 0 {
+                            calls
+                                .lock()
+                                .unwrap()
+                                .push((path, serde_json::from_slice(&body).unwrap_or_default()));
+                        }
+                        format!(r#"{{"errcode":{code},"errmsg":"told so"}}"#)
+                    };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if writer.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, calls, answers)
+}
+
+type TestPush = Push<MemoryStore, MemoryStore, FakeWebhooks, MemoryOutboundQueue>;
+
+struct Setup {
+    push: TestPush,
+    calls: Calls,
+    answers: Answers,
+}
+
+fn setup(held_replies_first: bool) -> Setup {
+    let (url, calls, answers) = wechat();
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
+        "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789","held_replies_first":{held_replies_first}}}],
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{url}"}}"#
+    ))
+    .unwrap();
+    let api = WeChatApi::new(&url);
+    let push = Push::new(
+        config,
+        MemoryStore::default(),
+        Tokens::new(MemoryStore::default(), api.clone()),
+        api,
+        FakeWebhooks::default(),
+        MemoryOutboundQueue::default(),
+        clock,
+    );
+    Setup {
+        push,
+        calls,
+        answers,
+    }
+}
+
+fn conversation() -> Conversation {
+    Conversation {
+        id: "mp:o_a:hotel-9".into(),
+        channel: "mp".into(),
+        openid: "o_a".into(),
+        partner: "hotel-9".into(),
+        created_at_ms: T - 60_000,
+        last_message_at_ms: T - 60_000,
+    }
+}
+
+fn form() -> SubscribeForm {
+    SubscribeForm {
+        template_id: "tpl-order".into(),
+        data: json!({"thing1": {"value": "Order 42 confirmed"}})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        page: Some("pages/order?id=42".into()),
+        miniprogram_state: None,
+        lang: None,
+    }
+}
+
+impl Setup {
+    fn store(&self) -> &MemoryStore {
+        &self.push.store
+    }
+
+    /// The user, with `window` sends left (None: closed) and `grants` for the template.
+    async fn user(&self, window: Option<u32>, grants: u32) {
+        let mut user = ChannelUser::new("mp", "o_a");
+        user.window = window.map(|remaining| ReplyWindow {
+            remaining,
+            closes_at_ms: T + 3_600_000,
+        });
+        if grants > 0 {
+            user.grants.insert("tpl-order".into(), grants);
+        }
+        self.store().put_user(&user).await.unwrap();
+    }
+
+    async fn stored_user(&self) -> ChannelUser {
+        self.store().user("mp", "o_a").await.unwrap().unwrap()
+    }
+
+    async fn push(
+        &self,
+        n: i64,
+        subscribe: Option<SubscribeForm>,
+        expires: Option<i64>,
+    ) -> OutboundRef {
+        let record = PushRecord {
+            push_id: Some(format!("p-{n}")),
+            to: PushTarget {
+                app_user_id: None,
+                channel: Some("mp".into()),
+                openid: Some("o_a".into()),
+            },
+            subscribe,
+            expires_at_ms: expires,
+            fallback: false,
+            attempts: Vec::new(),
+            path: None,
+        };
+        let message = StoredMessage {
+            id: format!("push_{n}"),
+            conversation_id: "mp:o_a:hotel-9".into(),
+            channel: "mp".into(),
+            openid: "o_a".into(),
+            partner: "hotel-9".into(),
+            direction: Direction::Push,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: T - 1000 + n,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content: json!({"type": "text", "text": "Your order is confirmed."}),
+            released: Vec::new(),
+            reported: None,
+            push: Some(record),
+        };
+        assert_eq!(
+            self.store()
+                .put_push(&message, &conversation(), &format!("p-{n}"))
+                .await
+                .unwrap(),
+            Recorded::New
+        );
+        OutboundRef::to(&message)
+    }
+
+    async fn waiting_reply(&self, n: i64) {
+        let message = StoredMessage {
+            id: format!("out_{n}"),
+            conversation_id: "mp:o_a:hotel-9".into(),
+            channel: "mp".into(),
+            openid: "o_a".into(),
+            partner: "hotel-9".into(),
+            direction: Direction::Out,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: T - 5000 + n,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content: json!({"type": "text", "text": "a reply"}),
+            released: Vec::new(),
+            reported: None,
+            push: None,
+        };
+        self.store()
+            .put_outbound(&message, &conversation(), &message.id)
+            .await
+            .unwrap();
+    }
+
+    async fn stored(&self, target: &OutboundRef) -> StoredMessage {
+        self.store()
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, _)| path.trim_start_matches("/cgi-bin/message/").to_owned())
+            .collect()
+    }
+
+    fn hooks(&self) -> Vec<(String, Value)> {
+        self.push.webhooks.posts.lock().unwrap().clone()
+    }
+
+    fn answer(&self, path: &'static str, errcode: i64) {
+        self.answers.lock().unwrap().push_back((path, errcode));
+    }
+}
+
+fn outcomes(record: &PushRecord) -> Vec<(PushPath, AttemptOutcome)> {
+    record
+        .attempts
+        .iter()
+        .map(|a| (a.path, a.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_open_window_takes_the_push_as_a_customer_service_message() {
+    let s = setup(true);
+    s.user(Some(3), 1).await;
+    let push = s.push(1, Some(form()), None).await;
+    assert_eq!(
+        s.push.process(&push).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+    assert_eq!(s.paths(), ["custom/send"]);
+    let body = s.calls.lock().unwrap()[0].1.clone();
+    assert_eq!(
+        body["text"]["content"],
+        "【Hotel Lotus】Your order is confirmed."
+    );
+    let stored = s.stored(&push).await;
+    assert_eq!(stored.status, MessageStatus::Sent);
+    let record = stored.push.unwrap();
+    assert_eq!(record.path, Some(PushPath::CustomerService));
+    assert_eq!(
+        outcomes(&record),
+        [(PushPath::CustomerService, AttemptOutcome::Sent)]
+    );
+    let user = s.stored_user().await;
+    assert_eq!(user.window.unwrap().remaining, 2, "one send spent");
+    assert_eq!(user.grants.get("tpl-order"), Some(&1), "the grant is kept");
+    let hooks = s.hooks();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].0, "push_1:sent");
+    assert_eq!(hooks[0].1["type"], "push.status");
+    assert_eq!(hooks[0].1["push"]["id"], "p-1");
+    assert_eq!(hooks[0].1["push"]["path"], "customer_service");
+    // A redelivery sends nothing and tells nothing more.
+    assert_eq!(s.push.process(&push).await, PushOutcome::AlreadyDone);
+    assert_eq!(s.paths().len(), 1);
+    assert_eq!(s.hooks().len(), 1);
+}
+
+#[tokio::test]
+async fn waiting_replies_keep_the_last_sends_and_the_push_goes_as_a_subscribe_message() {
+    let s = setup(true);
+    s.user(Some(2), 2).await;
+    s.waiting_reply(1).await;
+    s.waiting_reply(2).await;
+    let push = s.push(1, Some(form()), None).await;
+    assert_eq!(
+        s.push.process(&push).await,
+        PushOutcome::Sent(PushPath::Subscribe)
+    );
+    assert_eq!(s.paths(), ["subscribe/send"]);
+    let body = s.calls.lock().unwrap()[0].1.clone();
+    assert_eq!(body["template_id"], "tpl-order");
+    assert_eq!(body["touser"], "o_a");
+    assert_eq!(body["page"], "pages/order?id=42");
+    assert_eq!(body["data"]["thing1"]["value"], "Order 42 confirmed");
+    let record = s.stored(&push).await.push.unwrap();
+    assert_eq!(
+        outcomes(&record),
+        [
+            (PushPath::CustomerService, AttemptOutcome::Skipped),
+            (PushPath::Subscribe, AttemptOutcome::Sent)
+        ]
+    );
+    assert!(record.attempts[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("2 waiting replies"));
+    let user = s.stored_user().await;
+    assert_eq!(user.grants.get("tpl-order"), Some(&1), "one grant spent");
+    assert_eq!(user.window.unwrap().remaining, 2, "no send spent");
+
+    // Without held_replies_first the same push takes a send.
+    let s = setup(false);
+    s.user(Some(2), 0).await;
+    s.waiting_reply(1).await;
+    s.waiting_reply(2).await;
+    let push = s.push(1, None, None).await;
+    assert_eq!(
+        s.push.process(&push).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+}
+
+#[tokio::test]
+async fn without_a_window_or_grant_the_push_stays_in_the_inbox_undeliverable() {
+    let s = setup(true);
+    s.user(None, 0).await;
+    let push = s.push(1, Some(form()), None).await;
+    let outcome = s.push.process(&push).await;
+    let PushOutcome::Undeliverable(reason) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        reason,
+        "customer service: the reply window is closed; subscribe: no grant for template tpl-order"
+    );
+    assert!(s.paths().is_empty(), "nothing sent");
+    let stored = s.stored(&push).await;
+    assert_eq!(stored.status, MessageStatus::Undeliverable);
+    let record = stored.push.unwrap();
+    assert_eq!(record.path, Some(PushPath::Inbox));
+    assert_eq!(
+        outcomes(&record),
+        [
+            (PushPath::CustomerService, AttemptOutcome::Skipped),
+            (PushPath::Subscribe, AttemptOutcome::Skipped),
+            (PushPath::Inbox, AttemptOutcome::Kept)
+        ]
+    );
+    let hooks = s.hooks();
+    assert_eq!(hooks[0].0, "push_1:undeliverable");
+    assert_eq!(hooks[0].1["push"]["reason"], reason.as_str());
+    assert_eq!(hooks[0].1["push"]["attempts"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_subscribe_message_clears_the_grant_and_the_chain_goes_on() {
+    let s = setup(true);
+    s.user(None, 2).await;
+    s.answer("subscribe/send", 43101);
+    let push = s.push(1, Some(form()), None).await;
+    assert!(matches!(
+        s.push.process(&push).await,
+        PushOutcome::Undeliverable(_)
+    ));
+    let record = s.stored(&push).await.push.unwrap();
+    assert_eq!(
+        outcomes(&record),
+        [
+            (PushPath::CustomerService, AttemptOutcome::Skipped),
+            (PushPath::Subscribe, AttemptOutcome::Refused),
+            (PushPath::Inbox, AttemptOutcome::Kept)
+        ]
+    );
+    assert_eq!(record.attempts[1].errcode, Some(43101));
+    assert!(
+        s.stored_user().await.grants.is_empty(),
+        "the grant is cleared"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_push_is_not_sent() {
+    let s = setup(true);
+    s.user(Some(5), 1).await;
+    let push = s.push(1, Some(form()), Some(T)).await;
+    assert_eq!(s.push.process(&push).await, PushOutcome::Expired);
+    assert!(s.paths().is_empty());
+    assert_eq!(s.stored(&push).await.status, MessageStatus::Expired);
+    assert_eq!(s.hooks()[0].0, "push_1:expired");
+    // Not yet expired: sent.
+    let later = s.push(2, None, Some(T + 1)).await;
+    assert_eq!(
+        s.push.process(&later).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+}
+
+#[tokio::test]
+async fn a_busy_wechat_leaves_the_push_queued_for_a_retry_with_the_attempt_recorded() {
+    let s = setup(true);
+    s.user(Some(5), 0).await;
+    s.answer("custom/send", -1);
+    let push = s.push(1, None, None).await;
+    assert!(matches!(s.push.process(&push).await, PushOutcome::Retry(_)));
+    let stored = s.stored(&push).await;
+    assert_eq!(stored.status, MessageStatus::Queued);
+    assert_eq!(
+        outcomes(stored.push.as_ref().unwrap()),
+        [(PushPath::CustomerService, AttemptOutcome::Retry)]
+    );
+    assert!(s.hooks().is_empty(), "not settled, not reported");
+    assert_eq!(
+        s.push.process(&push).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+    assert_eq!(
+        outcomes(s.stored(&push).await.push.as_ref().unwrap()),
+        [
+            (PushPath::CustomerService, AttemptOutcome::Retry),
+            (PushPath::CustomerService, AttemptOutcome::Sent)
+        ]
+    );
+}
+
+#[test]
+fn a_reply_becomes_a_subscribe_form_cut_to_the_fields_length() {
+    let config = BridgeConfig::from_json(
+        r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+        "partners":[{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789",
+          "reply_fallback":{"template_id":"tpl-reply","field":"thing2","data":{"name1":"{partner}"},"page":"pages/chat"}}],
+        "dialog":{"mode":"merged","default_partner":"hotel-9"}}"#,
+    )
+    .unwrap();
+    let partner = config.partner("hotel-9").unwrap();
+    let fallback = partner.reply_fallback.as_ref().unwrap();
+    assert_eq!(fallback.limit(), 20);
+    let text = Content::Text {
+        text: "Breakfast is included,\n served from 7 to 10.".into(),
+    };
+    let form = fallback_form(fallback, partner, &text).unwrap();
+    assert_eq!(form.template_id, "tpl-reply");
+    assert_eq!(form.page.as_deref(), Some("pages/chat"));
+    assert_eq!(
+        Value::Object(form.data),
+        json!({"name1": {"value": "Hotel Lotus"}, "thing2": {"value": "Breakfast is includ…"}})
+    );
+    assert_eq!(cut("早餐包含在房价里", 20), "早餐包含在房价里");
+    assert_eq!(cut("abc", 2), "a…");
+    let image = Content::Image {
+        url: Some("https://i/x.png".into()),
+        base64: None,
+    };
+    assert_eq!(fallback_form(fallback, partner, &image), None);
+    assert_eq!(crate::config::field_limit("character_string3"), 32);
+    assert!(BridgeConfig::from_json(
+        r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+        "partners":[{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789",
+          "reply_fallback":{"template_id":"tpl-reply","field":"thing2","data":{"thing2":"x"}}}]}"#,
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("partners[0].reply_fallback.data"));
+}
