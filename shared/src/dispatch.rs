@@ -28,7 +28,7 @@ use crate::queue::OutboundQueue;
 use crate::reply_window::{Allowance, ReplyWindow};
 use crate::report::{ReportOutcome, Reports};
 use crate::routing::{self, ActiveBecause};
-use crate::store::{MessageStatus, Store, StoreError, StoredMessage};
+use crate::store::{ChannelUser, MessageStatus, Store, StoreError, StoredMessage};
 use crate::token::{CallError, TokenStore, Tokens};
 use crate::webhook::WebhookSender;
 use crate::wechat_api::WeChatApi;
@@ -201,7 +201,6 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
     }
 
     async fn try_process(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
-        use MessageStatus::*;
         let Some(lead) = self.load(target).await? else {
             return Ok(DispatchOutcome::Failed("no such message".into()));
         };
@@ -210,6 +209,8 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         for part in target.parts().iter().skip(1) {
             parts.extend(self.load(part).await?);
         }
+        // A report neither delivered nor queued has the record retried once the rest is
+        // done, so it is not lost.
         let mut unreported = None;
         for settled in parts.iter().filter(|m| !pending(m.status)) {
             if let Err(reason) = self.ensure_reported(settled).await {
@@ -230,43 +231,41 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
                 unreported = Some(reason);
             }
         }
-        if parts.is_empty() {
-            return Ok(match unreported {
-                Some(reason) => DispatchOutcome::Retry(reason),
-                None => DispatchOutcome::AlreadyDone,
-            });
-        }
-        let Some(channel) = self
-            .config
-            .channels
-            .iter()
-            .find(|c| c.id == parts[0].channel)
-        else {
+        let outcome = if parts.is_empty() {
+            DispatchOutcome::AlreadyDone
+        } else {
+            self.settle(parts).await?
+        };
+        Ok(match unreported {
+            Some(reason) if !matches!(outcome, DispatchOutcome::Retry(_)) => {
+                DispatchOutcome::Retry(reason)
+            }
+            _ => outcome,
+        })
+    }
+
+    /// Sends pending messages (one, or packed texts) as the window allows, and records how
+    /// each ends.
+    async fn settle(&self, mut parts: Vec<StoredMessage>) -> Result<DispatchOutcome, StoreError> {
+        use MessageStatus::*;
+        let Some(channel) = self.config.channel(&parts[0].channel) else {
             return Ok(self
                 .finish_all(&parts, Failed, Some("channel is not configured".into()))
                 .await);
         };
-        let Some(content) = self.content(&mut parts).await else {
-            return Ok(self
-                .finish_all(&parts, Failed, Some("stored content is unreadable".into()))
-                .await);
+        let content = match self.content(&mut parts).await {
+            Err(reason) => return Ok(DispatchOutcome::Retry(reason)),
+            Ok(None) => {
+                return Ok(self
+                    .finish_all(&parts, Failed, Some("stored content is unreadable".into()))
+                    .await)
+            }
+            Ok(Some(content)) => content,
         };
         let message = parts[0].clone();
         match self.decide(&parts).await? {
-            Decision::Closed => {
-                if let Some(outcome) = self.fall_back(&parts).await? {
-                    return Ok(outcome);
-                }
-                return Ok(self.finish_all(&parts, WindowClosed, None).await);
-            }
-            Decision::Held => {
-                for part in &parts {
-                    self.store
-                        .transition(part, &[Queued, Sending], Held, None)
-                        .await?;
-                }
-                return Ok(DispatchOutcome::Held);
-            }
+            Decision::Closed => return self.window_closed(&parts).await,
+            Decision::Held => return self.hold(&parts).await,
             Decision::Send => {}
         }
         if !self
@@ -294,36 +293,92 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         };
         let sender = (self.config.dialog.mode == DialogMode::Merged)
             .then(|| routing::sender_prefix(&self.config, &message.partner));
-        // A failure: whether it is final, and why.
+        // A failure: whether it is final, WeChat's errcode, and why.
         let failure = match &content {
             Content::Image { .. } => self
                 .send_image(channel, &message.openid, &content)
                 .await
                 .err()
-                .map(|error| (error.is_final(), error.to_string())),
+                .map(|error| (error.is_final(), error.errcode(), error.to_string())),
             _ => {
                 let body = content.wechat_body(sender.as_deref(), None);
                 self.send(channel, &message.openid, &body)
                     .await
                     .err()
-                    .map(|error| (error.is_final(), error.to_string()))
+                    .map(|error| (error.is_final(), error.errcode(), error.to_string()))
             }
         };
         match failure {
             None => {
-                self.note_partner_wrote(&message).await;
+                self.update_user(&message, |user| {
+                    if let Some(window) = user.window.as_mut() {
+                        window.spend();
+                    }
+                    user.routing.activate(
+                        &message.partner,
+                        (self.clock)(),
+                        ActiveBecause::PartnerWrote,
+                    );
+                })
+                .await;
                 Ok(self.finish_all(&claimed, Sent, None).await)
             }
-            Some((true, reason)) => Ok(self.finish_all(&claimed, Failed, Some(reason)).await),
-            Some((false, reason)) => {
-                for part in &claimed {
-                    self.store
-                        .transition(part, &[Sending], Queued, Some(&reason))
-                        .await?;
+            // WeChat counts the quota used up (another of the user's conversations sent
+            // meanwhile): held until the user writes again, as if the bridge had known.
+            Some((_, Some(45047), reason)) => {
+                self.unclaim(&claimed, &reason).await?;
+                self.update_user(&message, |user| {
+                    if let Some(window) = user.window.as_mut() {
+                        window.remaining = 0;
+                    }
+                })
+                .await;
+                match self.decide(&claimed).await? {
+                    Decision::Held => self.hold(&claimed).await,
+                    Decision::Closed => self.window_closed(&claimed).await,
+                    Decision::Send => Ok(DispatchOutcome::Retry(reason)),
                 }
+            }
+            // WeChat says the window has closed (its clock, not the bridge's record).
+            Some((_, Some(45015), _)) => self.window_closed(&claimed).await,
+            Some((true, _, reason)) => Ok(self.finish_all(&claimed, Failed, Some(reason)).await),
+            Some((false, _, reason)) => {
+                self.unclaim(&claimed, &reason).await?;
                 Ok(DispatchOutcome::Retry(reason))
             }
         }
+    }
+
+    /// Back to `queued` after a send that did not happen.
+    async fn unclaim(&self, claimed: &[StoredMessage], reason: &str) -> Result<(), StoreError> {
+        use MessageStatus::*;
+        for part in claimed {
+            self.store
+                .transition(part, &[Sending], Queued, Some(reason))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Held: on the user's `held` list (done by [`Self::decide`]) and so recorded.
+    async fn hold(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
+        use MessageStatus::*;
+        for part in parts {
+            self.store
+                .transition(part, &[Queued, Sending], Held, None)
+                .await?;
+        }
+        Ok(DispatchOutcome::Held)
+    }
+
+    /// No window: the push chain's fallback when the partner has one, else `window_closed`.
+    async fn window_closed(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
+        if let Some(outcome) = self.fall_back(parts).await? {
+            return Ok(outcome);
+        }
+        Ok(self
+            .finish_all(parts, MessageStatus::WindowClosed, None)
+            .await)
     }
 
     async fn load(&self, target: &OutboundRef) -> Result<Option<StoredMessage>, StoreError> {
@@ -336,34 +391,40 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             .await
     }
 
-    /// What to send for `parts`: the first one's content, or, for packed texts, their
-    /// texts one per line. A packed part that is not a text (never planned so) is put back
-    /// on the queue on its own rather than lost.
-    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Option<Content> {
-        let content = serde_json::from_value::<Content>(parts[0].content.clone()).ok()?;
+    /// What to send for `parts`: the first one's content (`None`: unreadable), or, for
+    /// packed texts, their texts one per line. A packed part that is not a text (never
+    /// planned so) is put back on the queue on its own; if that fails, nothing is claimed
+    /// and the record is retried.
+    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Result<Option<Content>, String> {
+        let Ok(content) = serde_json::from_value::<Content>(parts[0].content.clone()) else {
+            return Ok(None);
+        };
         if parts.len() == 1 {
-            return Some(content);
+            return Ok(Some(content));
         }
         if !matches!(content, Content::Text { .. }) {
-            self.unpack(parts.split_off(1)).await;
-            return Some(content);
+            self.unpack(&parts[1..]).await?;
+            parts.truncate(1);
+            return Ok(Some(content));
         }
         let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) = parts
             .drain(..)
             .partition(|m| crate::release::text_of(m).is_some());
+        self.unpack(&others).await?;
         *parts = texts;
-        self.unpack(others).await;
-        joined(parts)
+        Ok(joined(parts))
     }
 
-    async fn unpack(&self, alone: Vec<StoredMessage>) {
+    async fn unpack(&self, alone: &[StoredMessage]) -> Result<(), String> {
         for message in alone {
-            let target = OutboundRef::to(&message);
+            let target = OutboundRef::to(message);
             let id = format!("{}:unpacked", message.id);
-            if let Err(error) = self.outbound.enqueue(&target, &id).await {
-                tracing::warn!(message_id = %message.id, %error, "packed message not requeued");
-            }
+            self.outbound
+                .enqueue(&target, &id)
+                .await
+                .map_err(|error| format!("packed message not requeued: {error}"))?;
         }
+        Ok(())
     }
 
     /// What the window allows: send, hold (the message put on the user's `held` list over
@@ -375,6 +436,11 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             let user = self.store.user(&message.channel, &message.openid).await?;
             let window = user.as_ref().and_then(|u| u.window.as_ref());
             match ReplyWindow::allowance(window, (self.clock)()) {
+                // A held reply released into a window that closed before its turn (entering
+                // the session opens one minute) waits for the user's next message again,
+                // unless its partner falls back to subscribe messages.
+                Allowance::Closed
+                    if message.status == MessageStatus::Held && !self.falls_back(message) => {}
                 Allowance::Closed => return Ok(Decision::Closed),
                 Allowance::Open { .. } => return Ok(Decision::Send),
                 Allowance::QuotaUsed => {}
@@ -444,77 +510,93 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             .await
     }
 
-    /// A sent message spends one send of the window and makes its partner the one who
-    /// last wrote (merged routing).
-    async fn note_partner_wrote(&self, message: &StoredMessage) {
-        for _ in 0..3 {
+    /// Changes the message's user (over the version read, read again on a conflict): a
+    /// sent message spends one send and makes its partner the one who last wrote; a 45047
+    /// uses the quota up. Best effort: WeChat's next answer corrects a count not written.
+    async fn update_user(&self, message: &StoredMessage, change: impl Fn(&mut ChannelUser)) {
+        for _ in 0..CONFLICT_ATTEMPTS {
             let Ok(Some(mut user)) = self.store.user(&message.channel, &message.openid).await
             else {
                 return;
             };
-            if let Some(window) = user.window.as_mut() {
-                window.spend();
-            }
-            user.routing.activate(
-                &message.partner,
-                (self.clock)(),
-                ActiveBecause::PartnerWrote,
-            );
+            change(&mut user);
             match self.store.put_user(&user).await {
                 Err(StoreError::Conflict) => continue,
-                Err(error) => tracing::warn!(%error, "send not counted on the user"),
+                Err(error) => tracing::warn!(%error, "user's window not updated"),
                 Ok(()) => {}
             }
             return;
         }
     }
 
-    /// Records a terminal status for each part and reports it to its partner; the first
-    /// part's outcome, or a retry if any part is not finished.
+    /// The message's partner sends replies the window no longer allows as subscribe
+    /// messages (and this function can hand them over).
+    fn falls_back(&self, message: &StoredMessage) -> bool {
+        self.pushes.is_some()
+            && self
+                .config
+                .partner(&message.partner)
+                .is_some_and(|p| p.reply_fallback.is_some())
+    }
+
+    /// Records a terminal status for every part first — a part left `sending` would be
+    /// sent again by a retry — and then reports each to its partner. A part another attempt
+    /// settled meanwhile is that attempt's to report.
     async fn finish_all(
         &self,
         parts: &[StoredMessage],
         status: MessageStatus,
         reason: Option<String>,
     ) -> DispatchOutcome {
-        let mut outcome = None;
+        use MessageStatus::*;
+        let mut settled = Vec::new();
         for part in parts {
-            let done = self.finish(part, status, reason.clone()).await;
-            if outcome.is_none() || matches!(done, DispatchOutcome::Retry(_)) {
-                outcome = Some(done);
+            match self.settle_status(part, status, reason.as_deref()).await {
+                Ok(true) => settled.push(StoredMessage {
+                    status,
+                    status_reason: reason.clone(),
+                    ..part.clone()
+                }),
+                Ok(false) => {}
+                Err(error) => return DispatchOutcome::Retry(error.to_string()),
             }
         }
-        outcome.unwrap_or(DispatchOutcome::AlreadyDone)
+        let mut unreported = None;
+        for message in &settled {
+            if let Err(reason) = self.report(message).await {
+                unreported = Some(reason);
+            }
+        }
+        if let Some(reason) = unreported {
+            return DispatchOutcome::Retry(reason);
+        }
+        match (settled.is_empty(), status) {
+            (true, _) => DispatchOutcome::AlreadyDone,
+            (_, Sent) => DispatchOutcome::Sent,
+            (_, WindowClosed) => DispatchOutcome::WindowClosed,
+            _ => DispatchOutcome::Failed(reason.unwrap_or_default()),
+        }
     }
 
-    /// Records a terminal status and reports it to the partner.
-    async fn finish(
+    /// The terminal status, with a few tries through a store hiccup (the send is done; a
+    /// status not written would send it again).
+    async fn settle_status(
         &self,
         message: &StoredMessage,
         status: MessageStatus,
-        reason: Option<String>,
-    ) -> DispatchOutcome {
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
         use MessageStatus::*;
-        let from = [Queued, Held, Sending];
-        if let Err(error) = self
-            .store
-            .transition(message, &from, status, reason.as_deref())
-            .await
-        {
-            return DispatchOutcome::Retry(error.to_string());
-        }
-        let settled = StoredMessage {
-            status,
-            status_reason: reason.clone(),
-            ..message.clone()
-        };
-        if let Err(reason) = self.report(&settled).await {
-            return DispatchOutcome::Retry(reason);
-        }
-        match status {
-            Sent => DispatchOutcome::Sent,
-            WindowClosed => DispatchOutcome::WindowClosed,
-            _ => DispatchOutcome::Failed(reason.unwrap_or_default()),
+        let mut tries = 0;
+        loop {
+            match self
+                .store
+                .transition(message, &[Queued, Held, Sending], status, reason)
+                .await
+            {
+                Err(StoreError::Unavailable(_)) if tries < 2 => tries += 1,
+                other => return other,
+            }
         }
     }
 
@@ -572,7 +654,9 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
                 .ok()
                 .and_then(|content| crate::push::fallback_form(fallback, partner, &content));
             let Some(form) = form else {
-                let done = self.finish(part, WindowClosed, None).await;
+                let done = self
+                    .finish_all(std::slice::from_ref(part), WindowClosed, None)
+                    .await;
                 if matches!(done, DispatchOutcome::Retry(_)) {
                     outcome = done;
                 }

@@ -123,6 +123,14 @@ impl ImageError {
             ImageError::Unreachable(_) | ImageError::Store(_) => false,
         }
     }
+
+    /// WeChat's errcode, when WeChat answered one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            ImageError::WeChat(error) => error.errcode(),
+            _ => None,
+        }
+    }
 }
 
 fn too_large() -> ImageError {

@@ -57,6 +57,14 @@ impl CallError {
     pub fn is_final(&self) -> bool {
         matches!(self, CallError::Api(error) if error.remedy() == Remedy::Final)
     }
+
+    /// WeChat's errcode, when WeChat answered one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            CallError::Api(error) => error.errcode(),
+            CallError::Token(_) => None,
+        }
+    }
 }
 
 /// Where tokens and refresh leases are kept.

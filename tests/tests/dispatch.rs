@@ -384,21 +384,49 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
     assert_eq!(s.status(&reply).await, MessageStatus::Queued);
     assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
 
-    // The bridge thinks the window is open; WeChat knows better (45047): final.
-    s.fake.inject(Injection {
-        path: "/cgi-bin/message/custom/send".into(),
-        errcode: Some(45047),
-        http_status: None,
-        delay: Duration::ZERO,
-        times: 1,
-    });
+    let inject = |errcode| {
+        s.fake.inject(Injection {
+            path: "/cgi-bin/message/custom/send".into(),
+            errcode: Some(errcode),
+            http_status: None,
+            delay: Duration::ZERO,
+            times: 1,
+        })
+    };
+    // A final refusal: failed, with WeChat's errcode, and reported.
+    inject(48001);
     let refused = s.reply("o_eve", 2, "one more").await;
     let DispatchOutcome::Failed(reason) = s.dispatch().process(&refused).await else {
         panic!()
     };
-    assert!(reason.contains("45047"), "{reason}");
+    assert!(reason.contains("48001"), "{reason}");
     assert_eq!(s.status(&refused).await, MessageStatus::Failed);
-    assert_eq!(s.statuses(), ["sent", "failed"]);
+
+    // The bridge thinks sends are left; WeChat counts the quota used up (45047): held
+    // until the user writes again, not failed.
+    inject(45047);
+    let over = s.reply("o_eve", 3, "over the quota").await;
+    assert_eq!(s.dispatch().process(&over).await, DispatchOutcome::Held);
+    assert_eq!(s.status(&over).await, MessageStatus::Held);
+    let user = s
+        .dispatch()
+        .store()
+        .user("mp", "o_eve")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.window.unwrap().remaining, 0);
+    assert_eq!(user.held.len(), 1);
+
+    // WeChat says the window has closed (45015): window_closed, not failed.
+    s.user_writes("o_eve").await;
+    inject(45015);
+    let late = s.reply("o_eve", 4, "too late").await;
+    assert_eq!(
+        s.dispatch().process(&late).await,
+        DispatchOutcome::WindowClosed
+    );
+    assert_eq!(s.statuses(), ["sent", "failed", "window_closed"]);
 }
 
 #[tokio::test]

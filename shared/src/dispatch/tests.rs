@@ -384,3 +384,104 @@ async fn a_refused_report_is_final_and_one_neither_delivered_nor_queued_is_retri
         .collect();
     assert_eq!(ids, ["out_1:sent", "out_2:sent", "out_2:sent"]);
 }
+
+#[tokio::test]
+async fn every_packed_part_is_settled_before_any_report_so_none_is_sent_twice() {
+    let s = setup();
+    s.window(1).await;
+    let mut lead = s.reply(1, "first", MessageStatus::Held).await;
+    for (n, text) in [(2, "second"), (3, "third")] {
+        let part = s.reply(n, text, MessageStatus::Held).await;
+        lead.packed.push(PackedRef {
+            created_at_ms: part.created_at_ms,
+            message_id: part.message_id,
+        });
+    }
+    // The partner is down and the report queue too: the record is retried...
+    for _ in 0..3 {
+        s.dispatch.webhooks.answer(Some(503));
+    }
+    s.dispatch.outbound.fail(true);
+    assert!(matches!(
+        s.dispatch.process(&lead).await,
+        DispatchOutcome::Retry(_)
+    ));
+    // ...but every part is already recorded sent, so the retry only reports.
+    for part in lead.parts() {
+        assert_eq!(s.message(&part).await.status, MessageStatus::Sent);
+    }
+    s.dispatch.outbound.fail(false);
+    assert_eq!(
+        s.dispatch.process(&lead).await,
+        DispatchOutcome::AlreadyDone
+    );
+    assert_eq!(
+        s.texts(),
+        ["【Hotel Lotus】first\nsecond\nthird"],
+        "sent once"
+    );
+    for part in lead.parts() {
+        assert_eq!(s.message(&part).await.reported, Some(MessageStatus::Sent));
+    }
+}
+
+#[tokio::test]
+async fn a_packed_card_that_cannot_be_requeued_leaves_the_whole_record_for_later() {
+    let s = setup();
+    s.window(1).await;
+    let mut lead = s.reply(1, "first", MessageStatus::Held).await;
+    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
+    let card = StoredMessage {
+        status: MessageStatus::Held,
+        ..StoredMessage::reply(
+            &conversation,
+            "out_card",
+            T - 9_000,
+            serde_json::json!({"type": "miniprogrampage", "title": "Order", "pagepath": "pages/o", "thumb_media_id": "m"}),
+        )
+    };
+    s.store()
+        .put_outbound(&card, &conversation, &card.id)
+        .await
+        .unwrap();
+    lead.packed.push(PackedRef {
+        created_at_ms: card.created_at_ms,
+        message_id: card.id.clone(),
+    });
+    s.dispatch.outbound.fail(true);
+    assert!(matches!(
+        s.dispatch.process(&lead).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert!(s.texts().is_empty(), "nothing claimed, nothing sent");
+    assert_eq!(s.message(&lead).await.status, MessageStatus::Held);
+    s.dispatch.outbound.fail(false);
+    assert_eq!(s.dispatch.process(&lead).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts(), ["【Hotel Lotus】first"]);
+    assert_eq!(
+        s.dispatch.outbound.sent()[0].1,
+        "out_card:unpacked",
+        "the card goes on its own"
+    );
+}
+
+#[tokio::test]
+async fn a_released_reply_whose_window_closed_waits_for_the_next_message() {
+    let s = setup();
+    // Released into a one-minute window (the user entered the session) that has closed.
+    let mut user = ChannelUser::new("mp", "o_a");
+    user.window = Some(ReplyWindow {
+        remaining: 2,
+        closes_at_ms: T - 1,
+    });
+    s.store().put_user(&user).await.unwrap();
+    let released = s.reply(1, "your taxi is here", MessageStatus::Held).await;
+    assert_eq!(s.dispatch.process(&released).await, DispatchOutcome::Held);
+    assert_eq!(s.user().await.held, std::slice::from_ref(&released));
+    // A queued reply finding the window closed is told so.
+    let queued = s.reply(2, "anything else?", MessageStatus::Queued).await;
+    assert_eq!(
+        s.dispatch.process(&queued).await,
+        DispatchOutcome::WindowClosed
+    );
+}

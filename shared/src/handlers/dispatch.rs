@@ -19,6 +19,11 @@ pub struct DispatchHandler<S, T, W, Q, P> {
     consumer: FifoConsumer<P>,
 }
 
+/// What one outbound record may take at worst: an image waits for a token (6 s), downloads
+/// (5 s), uploads and sends (5 s each, and again after a stale token or a lost media id),
+/// then reports (5 s). The function's timeout is 90 s.
+const RECORD_BUDGET_MS: i64 = 45_000;
+
 /// A settled message in the function's metrics; failures by WeChat's errcode.
 fn count(outcome: &DispatchOutcome) {
     match outcome {
@@ -48,7 +53,7 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
     pub fn new(dispatch: Dispatch<S, T, W, Q>, parking: P) -> Self {
         Self {
             dispatch,
-            consumer: FifoConsumer::new(parking),
+            consumer: FifoConsumer::new(parking).with_record_budget_ms(RECORD_BUDGET_MS),
         }
     }
 

@@ -19,7 +19,7 @@ pub fn backoff_secs(receive_count: u32) -> i32 {
 }
 
 /// What one record may take at worst: a partner's or WeChat's timeout and the store's calls.
-const RECORD_BUDGET_MS: i64 = 10_000;
+pub const DEFAULT_RECORD_BUDGET_MS: i64 = 10_000;
 
 /// Deadlines before this (September 2001, in ms) are not points in time: `cargo lambda
 /// watch` (the local stack) sends the invocation's time budget in ms where Lambda sends the
@@ -43,6 +43,7 @@ pub struct FifoConsumer<P> {
     pub parking: P,
     clock: fn() -> i64,
     max_receives: u32,
+    record_budget_ms: i64,
 }
 
 fn receives(record: &SqsMessage) -> u32 {
@@ -59,7 +60,14 @@ impl<P: Parking> FifoConsumer<P> {
             parking,
             clock: super::callback::system_clock_ms,
             max_receives: DEFAULT_MAX_RECEIVES,
+            record_budget_ms: DEFAULT_RECORD_BUDGET_MS,
         }
+    }
+
+    /// A record is started only while this much time is left before the deadline.
+    pub fn with_record_budget_ms(mut self, budget_ms: i64) -> Self {
+        self.record_budget_ms = budget_ms;
+        self
     }
 
     pub fn with_max_receives(mut self, max_receives: u32) -> Self {
@@ -92,7 +100,8 @@ impl<P: Parking> FifoConsumer<P> {
                 .get("MessageGroupId")
                 .cloned()
                 .unwrap_or_default();
-            let out_of_time = deadline_ms.is_some_and(|d| self.now_ms() + RECORD_BUDGET_MS > d);
+            let out_of_time =
+                deadline_ms.is_some_and(|d| self.now_ms() + self.record_budget_ms > d);
             let done = if failed_groups.contains(&group) || out_of_time {
                 // Waits behind its group's failure (or for another invocation) as long as
                 // the failed record does.
