@@ -297,6 +297,15 @@ impl BridgeConfig {
         self.channels.iter().find(|c| c.id == id)
     }
 
+    /// Whether `partner` may act on `channel`: any channel in merged mode, its own in
+    /// separate mode.
+    pub fn may_use(&self, partner: &str, channel: &str) -> bool {
+        self.dialog.mode == DialogMode::Merged
+            || self
+                .channel(channel)
+                .is_some_and(|c| c.partner.as_deref() == Some(partner))
+    }
+
     fn validate_partners(&self) -> Result<(), ConfigError> {
         for (index, partner) in self.partners.iter().enumerate() {
             let at = |field: &str| format!("partners[{index}].{field}");

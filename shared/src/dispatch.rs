@@ -129,11 +129,6 @@ enum Decision {
     Closed,
 }
 
-fn pending(status: MessageStatus) -> bool {
-    use MessageStatus::*;
-    matches!(status, Queued | Held | Sending)
-}
-
 pub struct Dispatch<S, T, W, Q> {
     config: BridgeConfig,
     store: S,
@@ -212,12 +207,12 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         // A report neither delivered nor queued has the record retried once the rest is
         // done, so it is not lost.
         let mut unreported = None;
-        for settled in parts.iter().filter(|m| !pending(m.status)) {
+        for settled in parts.iter().filter(|m| !m.status.is_pending()) {
             if let Err(reason) = self.ensure_reported(settled).await {
                 unreported = Some(reason);
             }
         }
-        parts.retain(|m| pending(m.status));
+        parts.retain(|m| m.status.is_pending());
         // Handed to the push chain before (a redelivery): only put it on push.fifo again.
         let (handed, rest): (Vec<StoredMessage>, Vec<StoredMessage>) =
             parts.into_iter().partition(|m| m.push.is_some());
@@ -510,23 +505,17 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             .await
     }
 
-    /// Changes the message's user (over the version read, read again on a conflict): a
-    /// sent message spends one send and makes its partner the one who last wrote; a 45047
-    /// uses the quota up. Best effort: WeChat's next answer corrects a count not written.
+    /// Changes the message's user: a sent message spends one send and makes its partner
+    /// the one who last wrote; a 45047 uses the quota up.
     async fn update_user(&self, message: &StoredMessage, change: impl Fn(&mut ChannelUser)) {
-        for _ in 0..CONFLICT_ATTEMPTS {
-            let Ok(Some(mut user)) = self.store.user(&message.channel, &message.openid).await
-            else {
-                return;
-            };
-            change(&mut user);
-            match self.store.put_user(&user).await {
-                Err(StoreError::Conflict) => continue,
-                Err(error) => tracing::warn!(%error, "user's window not updated"),
-                Ok(()) => {}
-            }
-            return;
-        }
+        crate::store::change_user(
+            &self.store,
+            &message.channel,
+            &message.openid,
+            "reply window",
+            change,
+        )
+        .await
     }
 
     /// The message's partner sends replies the window no longer allows as subscribe

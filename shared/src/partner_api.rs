@@ -285,9 +285,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             .config
             .channel(channel_id)
             .ok_or_else(|| Refusal::not_found("channel"))?;
-        let allowed = self.config.dialog.mode == DialogMode::Merged
-            || channel.partner.as_deref() == Some(partner);
-        if !allowed {
+        if !self.config.may_use(partner, channel_id) {
             return Err(Refusal::new(
                 403,
                 "forbidden",
@@ -645,7 +643,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                     .map_err(Refusal::store)?;
                 users.retain(|u| {
                     channel.as_ref().is_none_or(|c| *c == u.channel)
-                        && crate::push::may_use(&self.config, partner, &u.channel)
+                        && self.config.may_use(partner, &u.channel)
                 });
                 let open = users.iter().position(|u| {
                     matches!(

@@ -267,8 +267,6 @@ pub enum PushOutcome {
     Retry(String),
 }
 
-/// How often a user write may meet another writer before it is given up.
-const CONFLICT_ATTEMPTS: usize = 3;
 /// How far back in each of the user's conversations waiting replies are counted.
 const WAITING_LOOKBACK: usize = 50;
 
@@ -487,7 +485,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
             users = self.store.users_of_app_user(app_user).await?;
             users.retain(|u| {
                 record.to.channel.as_ref().is_none_or(|c| *c == u.channel)
-                    && may_use(&self.config, &message.partner, &u.channel)
+                    && self.config.may_use(&message.partner, &u.channel)
             });
         }
         if users.is_empty() {
@@ -825,48 +823,16 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                 .await?
                 .iter()
                 .filter(|m| {
-                    m.direction == Direction::Out
-                        && m.push.is_none()
-                        && matches!(
-                            m.status,
-                            MessageStatus::Queued | MessageStatus::Held | MessageStatus::Sending
-                        )
+                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
                 })
                 .count();
         }
         Ok(waiting)
     }
 
-    /// Changes the stored user over the version read, reading again when another writer got
-    /// there first. A change not written is logged: the window or grants the bridge keeps
-    /// are then off by one, which WeChat's answers (45047, 43101) correct.
     async fn update_user(&self, user: &ChannelUser, change: impl Fn(&mut ChannelUser)) {
-        for _ in 0..CONFLICT_ATTEMPTS {
-            let Ok(Some(mut fresh)) = self.store.user(&user.channel, &user.openid).await else {
-                break;
-            };
-            change(&mut fresh);
-            match self.store.put_user(&fresh).await {
-                Ok(()) => return,
-                Err(StoreError::Conflict) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "push not counted on the user");
-                    return;
-                }
-            }
-        }
-        tracing::warn!("push not counted on the user: it kept changing");
+        crate::store::change_user(&self.store, &user.channel, &user.openid, "push", change).await
     }
-}
-
-/// Whether `partner` may send on `channel`: any channel in merged mode, its own in
-/// separate mode.
-pub fn may_use(config: &BridgeConfig, partner: &str, channel: &str) -> bool {
-    config.dialog.mode == DialogMode::Merged
-        || config
-            .channels
-            .iter()
-            .any(|c| c.id == channel && c.partner.as_deref() == Some(partner))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::dispatch::{OutboundRef, PackedRef};
 use crate::outbound::{pack_runs, MAX_TEXT_BYTES};
 use crate::queue::{OutboundQueue, QueueError};
 use crate::routing;
-use crate::store::{MessageStatus, Store, StoreError, StoredMessage};
+use crate::store::{Store, StoreError, StoredMessage};
 
 /// The deduplication id of a release: the first enqueue of the message used its id, and
 /// SQS drops a repeat within 5 minutes.
@@ -48,14 +48,7 @@ pub async fn plan<S: Store>(
             .message(&part.conversation_id, part.created_at_ms, &part.message_id)
             .await?;
         match message {
-            Some(message)
-                if matches!(
-                    message.status,
-                    MessageStatus::Queued | MessageStatus::Held | MessageStatus::Sending
-                ) =>
-            {
-                pending.push((part, message))
-            }
+            Some(message) if message.status.is_pending() => pending.push((part, message)),
             // Settled meanwhile (or gone): nothing to release.
             _ => {}
         }
@@ -133,7 +126,7 @@ pub async fn enqueue<Q: OutboundQueue>(
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Conversation, Recorded};
+    use crate::store::{Conversation, MessageStatus, Recorded};
 
     fn config() -> BridgeConfig {
         BridgeConfig::from_json(

@@ -332,6 +332,47 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+impl MessageStatus {
+    /// Not settled yet: still to be sent (or to be sent again).
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Queued | MessageStatus::Held | MessageStatus::Sending
+        )
+    }
+}
+
+/// How often a user write is tried again after another writer got there first.
+const USER_CHANGE_ATTEMPTS: usize = 3;
+
+/// Changes a stored user over the version read, reading again when another writer got
+/// there first. Best effort: a change not written is logged (`what` names it), and the
+/// window or grants the bridge keeps are then off by one, which WeChat's answers (45047,
+/// 43101) correct.
+pub async fn change_user<S: Store>(
+    store: &S,
+    channel: &str,
+    openid: &str,
+    what: &str,
+    change: impl Fn(&mut ChannelUser),
+) {
+    for _ in 0..USER_CHANGE_ATTEMPTS {
+        let Ok(Some(mut user)) = store.user(channel, openid).await else {
+            break;
+        };
+        change(&mut user);
+        match store.put_user(&user).await {
+            Ok(()) => return,
+            Err(StoreError::Conflict) => continue,
+            Err(error) => {
+                tracing::warn!(%error, what, "user not updated");
+                return;
+            }
+        }
+    }
+    tracing::warn!(what, "user not updated: it kept changing");
+}
+
 /// A status as it is stored.
 pub fn status_name(status: MessageStatus) -> String {
     serde_json::to_value(status)
