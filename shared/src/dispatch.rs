@@ -27,7 +27,7 @@ use crate::outbound::Content;
 use crate::queue::OutboundQueue;
 use crate::reply_window::{Allowance, ReplyWindow};
 use crate::report::{ReportOutcome, Reports};
-use crate::routing::{self, ActiveBecause};
+use crate::routing;
 use crate::store::{ChannelUser, MessageStatus, Store, StoreError, StoredMessage};
 use crate::token::{CallError, TokenStore, Tokens};
 use crate::webhook::WebhookSender;
@@ -305,17 +305,9 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         };
         match failure {
             None => {
-                self.update_user(&message, |user| {
-                    if let Some(window) = user.window.as_mut() {
-                        window.spend();
-                    }
-                    user.routing.activate(
-                        &message.partner,
-                        (self.clock)(),
-                        ActiveBecause::PartnerWrote,
-                    );
-                })
-                .await;
+                let now_ms = (self.clock)();
+                self.update_user(&message, |user| user.partner_sent(&message.partner, now_ms))
+                    .await;
                 Ok(self.finish_all(&claimed, Sent, None).await)
             }
             // WeChat counts the quota used up (another of the user's conversations sent

@@ -31,7 +31,7 @@ use crate::outbound::Content;
 use crate::queue::OutboundQueue;
 use crate::reply_window::{Allowance, ReplyWindow};
 use crate::report::{self, ReportOutcome, Reports};
-use crate::routing::{self, ActiveBecause};
+use crate::routing;
 use crate::store::{ChannelUser, Direction, MessageStatus, Store, StoreError, StoredMessage};
 use crate::token::{CallError, TokenStore, Tokens};
 use crate::webhook::WebhookSender;
@@ -325,13 +325,6 @@ impl Chain {
     }
 }
 
-fn errcode_of(error: &CallError) -> Option<i64> {
-    match error {
-        CallError::Api(error) => error.errcode(),
-        CallError::Token(_) => None,
-    }
-}
-
 impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, Q> {
     /// `queue` is `push.fifo`, where status reports not delivered at once wait.
     pub fn new(
@@ -600,24 +593,9 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                 .await;
             match sent {
                 Ok(()) => {
-                    self.update_user(user, |u| {
-                        if let Some(window) = u.window.as_mut() {
-                            window.spend();
-                        }
-                        u.routing.activate(
-                            &message.partner,
-                            chain.now_ms,
-                            ActiveBecause::PartnerWrote,
-                        );
-                    })
-                    .await;
-                    chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
-                    chain.record.path = Some(path);
-                    let record = chain.record.clone();
-                    return self
-                        .settle(message, record, MessageStatus::Sent, None)
-                        .await
-                        .map(Some);
+                    self.update_user(user, |u| u.partner_sent(&message.partner, chain.now_ms))
+                        .await;
+                    return self.delivered(message, chain, path, user).await.map(Some);
                 }
                 Err(error) if error.is_final() => {
                     chain.attempt(
@@ -625,7 +603,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                         AttemptOutcome::Refused,
                         Some(user),
                         Some(error.to_string()),
-                        errcode_of(&error),
+                        error.errcode(),
                     );
                 }
                 Err(error) => {
@@ -703,16 +681,10 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                         }
                     })
                     .await;
-                    chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
-                    chain.record.path = Some(path);
-                    let record = chain.record.clone();
-                    return self
-                        .settle(message, record, MessageStatus::Sent, None)
-                        .await
-                        .map(Some);
+                    return self.delivered(message, chain, path, user).await.map(Some);
                 }
                 Err(error) if error.is_final() => {
-                    let errcode = errcode_of(&error);
+                    let errcode = error.errcode();
                     if errcode == Some(43101) {
                         // Refused, or no grant left at WeChat: ours is wrong, forget it.
                         self.update_user(user, |u| {
@@ -739,6 +711,21 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
         Ok(None)
     }
 
+    /// Sent by `path`: recorded, settled and reported.
+    async fn delivered(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+    ) -> Result<PushOutcome, StoreError> {
+        chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
+        chain.record.path = Some(path);
+        let record = chain.record.clone();
+        self.settle(message, record, MessageStatus::Sent, None)
+            .await
+    }
+
     /// WeChat was busy or did not answer: the attempt is recorded, the push goes back to
     /// `queued` and the record is retried.
     async fn retry(
@@ -755,7 +742,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
             AttemptOutcome::Retry,
             Some(user),
             Some(reason.clone()),
-            errcode_of(&error),
+            error.errcode(),
         );
         self.store
             .record_push(

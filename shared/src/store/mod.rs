@@ -47,6 +47,16 @@ pub struct ChannelUser {
 }
 
 impl ChannelUser {
+    /// A partner's message reached the user: one send of the window is spent, and the
+    /// partner becomes the one who last wrote (merged routing).
+    pub fn partner_sent(&mut self, partner: &str, at_ms: i64) {
+        if let Some(window) = self.window.as_mut() {
+            window.spend();
+        }
+        self.routing
+            .activate(partner, at_ms, crate::routing::ActiveBecause::PartnerWrote);
+    }
+
     pub fn new(channel: &str, openid: &str) -> Self {
         Self {
             channel: channel.to_owned(),
