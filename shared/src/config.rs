@@ -114,6 +114,10 @@ pub struct PartnerConfig {
     /// Bindings are shared by every partner, so only the platform's own desk should.
     #[serde(default)]
     pub can_bind: bool,
+    /// The subscribe-message templates this partner's pushes may use: a user's grant is
+    /// for one template, so one partner must not spend grants meant for another's.
+    #[serde(default)]
+    pub subscribe_templates: Vec<String>,
     /// Pushes leave the customer-service sends of a user's window to the partners' replies
     /// waiting for that user (queued, held or being sent): a push takes a send only when
     /// more are left than replies wait. Default `true`.

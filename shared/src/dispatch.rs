@@ -559,8 +559,8 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         }
     }
 
-    /// The terminal status, with a few tries through a store hiccup (the send is done; a
-    /// status not written would send it again).
+    /// The terminal status, through a store hiccup (the send is done; a status not written
+    /// would send it again).
     async fn settle_status(
         &self,
         message: &StoredMessage,
@@ -568,17 +568,11 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         use MessageStatus::*;
-        let mut tries = 0;
-        loop {
-            match self
-                .store
+        crate::store::through_hiccups(|| {
+            self.store
                 .transition(message, &[Queued, Held, Sending], status, reason)
-                .await
-            {
-                Err(StoreError::Unavailable(_)) if tries < 2 => tries += 1,
-                other => return other,
-            }
-        }
+        })
+        .await
     }
 
     /// The reporting parts of this function: report jobs wait on `outbound.fifo`.

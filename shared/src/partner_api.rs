@@ -295,6 +295,25 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
         Ok(channel)
     }
 
+    /// In merged mode the sender's name goes before a text, all within WeChat's limit.
+    fn fits_with_sender(&self, partner: &str, content: &Content) -> Answer<()> {
+        let Content::Text { text } = content else {
+            return Ok(());
+        };
+        let prefix = if self.config.dialog.mode == DialogMode::Merged {
+            routing::sender_prefix(&self.config, partner).len()
+        } else {
+            0
+        };
+        if prefix + text.len() > MAX_TEXT_BYTES {
+            return Err(Refusal::field(
+                "content.text",
+                "too long: with the sender's name it is over WeChat's 2048 bytes",
+            ));
+        }
+        Ok(())
+    }
+
     /// The partner's conversation with this id; 404 when it is not the partner's.
     pub async fn own_conversation(&self, partner: &str, id: &str) -> Answer<Conversation> {
         let (channel, openid) = parse_conversation_id(self.config.dialog.mode, id)
@@ -361,20 +380,25 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
         };
         let channel = self.channel(partner, &channel_id)?;
         self.user(&channel.id, &openid).await?;
-        let id = routing::conversation_id(self.config.dialog.mode, &channel.id, &openid, partner);
+        self.conversation_with(partner, &channel.id, &openid, now_ms)
+            .await
+    }
+
+    /// The partner's conversation with a user, as stored, or new (opened now).
+    async fn conversation_with(
+        &self,
+        partner: &str,
+        channel: &str,
+        openid: &str,
+        now_ms: i64,
+    ) -> Answer<Conversation> {
+        let id = routing::conversation_id(self.config.dialog.mode, channel, openid, partner);
         let existing = self
             .store
-            .conversation(&channel.id, &openid, &id)
+            .conversation(channel, openid, &id)
             .await
             .map_err(Refusal::store)?;
-        Ok(existing.unwrap_or(Conversation {
-            id,
-            channel: channel.id.clone(),
-            openid,
-            partner: partner.to_owned(),
-            created_at_ms: now_ms,
-            last_message_at_ms: now_ms,
-        }))
+        Ok(existing.unwrap_or_else(|| Conversation::new(&id, channel, openid, partner, now_ms)))
     }
 
     /// The one channel user bound to an app user (on `channel` if named).
@@ -409,20 +433,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             .content
             .validate()
             .map_err(|e| Refusal::field(e.field, e.reason))?;
-        if let Content::Text { text } = &request.content {
-            // In merged mode the sender's name is sent before the text, within WeChat's limit.
-            let prefix = if self.config.dialog.mode == DialogMode::Merged {
-                routing::sender_prefix(&self.config, partner).len()
-            } else {
-                0
-            };
-            if prefix + text.len() > MAX_TEXT_BYTES {
-                return Err(Refusal::field(
-                    "content.text",
-                    "too long: with the sender's name it is over WeChat's 2048 bytes",
-                ));
-            }
-        }
+        self.fits_with_sender(partner, &request.content)?;
         let now_ms = self.now_ms();
         let mut conversation = self.target(partner, &request, now_ms).await?;
         conversation.last_message_at_ms = now_ms;
@@ -454,19 +465,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 *first
             }
         };
-        // Enqueued again on a repeat while still queued: the first enqueue may be what
-        // failed. SQS drops the repeat within 5 minutes; dispatch sends a message once.
-        if stored.status == MessageStatus::Queued {
-            let target = OutboundRef::to(&stored);
-            if let Err(error) = self.queue.enqueue(&target, &stored.id).await {
-                tracing::warn!(%error, message_id = %stored.id, "reply stored, not enqueued");
-                return Err(Refusal::new(
-                    503,
-                    "unavailable",
-                    "the reply is stored but not queued: repeat the request with the same client_message_id",
-                ));
-            }
-        }
+        enqueue_queued(&self.queue, &stored, "client_message_id").await?;
         tracing::info!(partner, message_id = %stored.id, "reply accepted");
         Ok(Accepted {
             message_id: stored.id,
@@ -496,9 +495,22 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
             .content
             .validate()
             .map_err(|e| Refusal::field(e.field, e.reason))?;
+        self.fits_with_sender(partner, &request.content)?;
         if let Some(form) = &request.subscribe {
             form.validate()
                 .map_err(|(field, reason)| Refusal::field(&field, reason))?;
+            // A user's grant is for one template; another partner's push must not spend it.
+            let allowed = self
+                .config
+                .partner(partner)
+                .is_some_and(|p| p.subscribe_templates.contains(&form.template_id));
+            if !allowed {
+                return Err(Refusal::new(
+                    403,
+                    "forbidden",
+                    "this partner may not use this subscribe template (partners[].subscribe_templates)",
+                ));
+            }
         }
         if request.expires_at_ms.is_some_and(|at| at <= 0) {
             return Err(Refusal::field(
@@ -515,25 +527,9 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
         };
         let now_ms = self.now_ms();
         let (user, to) = self.push_target(partner, &request.to, now_ms).await?;
-        let id = routing::conversation_id(
-            self.config.dialog.mode,
-            &user.channel,
-            &user.openid,
-            partner,
-        );
-        let existing = self
-            .store
-            .conversation(&user.channel, &user.openid, &id)
-            .await
-            .map_err(Refusal::store)?;
-        let mut conversation = existing.unwrap_or(Conversation {
-            id,
-            channel: user.channel.clone(),
-            openid: user.openid.clone(),
-            partner: partner.to_owned(),
-            created_at_ms: now_ms,
-            last_message_at_ms: now_ms,
-        });
+        let mut conversation = self
+            .conversation_with(partner, &user.channel, &user.openid, now_ms)
+            .await?;
         conversation.last_message_at_ms = now_ms;
         let content = serde_json::to_value(&request.content)
             .map_err(|_| Refusal::field("content", "cannot be stored"))?;
@@ -583,17 +579,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 *first
             }
         };
-        if stored.status == MessageStatus::Queued {
-            let target = OutboundRef::to(&stored);
-            if let Err(error) = pushes.enqueue(&target, &stored.id).await {
-                tracing::warn!(%error, message_id = %stored.id, "push stored, not enqueued");
-                return Err(Refusal::new(
-                    503,
-                    "unavailable",
-                    "the push is stored but not queued: repeat the request with the same push_id",
-                ));
-            }
-        }
+        enqueue_queued(pushes, &stored, "push_id").await?;
         tracing::info!(partner, message_id = %stored.id, "push accepted");
         Ok(PushAccepted {
             push_id: request.push_id,
@@ -885,6 +871,30 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 error => Refusal::wechat(error),
             })
     }
+}
+
+/// Puts a stored message on its queue — again on a repeat of the request while it is
+/// still `queued`, as the first enqueue may be what failed (SQS drops a repeat within 5
+/// minutes; the consumer settles a message once). `id_field` is what the partner repeats.
+async fn enqueue_queued<Q: OutboundQueue>(
+    queue: &Q,
+    stored: &StoredMessage,
+    id_field: &str,
+) -> Answer<()> {
+    if stored.status != MessageStatus::Queued {
+        return Ok(());
+    }
+    queue
+        .enqueue(&OutboundRef::to(stored), &stored.id)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, message_id = %stored.id, "stored, not enqueued");
+            Refusal::new(
+                503,
+                "unavailable",
+                format!("stored but not queued: repeat the request with the same {id_field}"),
+            )
+        })
 }
 
 /// A conversation id's channel and openid: `channel:openid:partner` in merged mode,

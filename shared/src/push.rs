@@ -466,29 +466,32 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
             .await
     }
 
-    /// The channel users the push may reach: the app user's bindings on channels the
-    /// partner may use (only `to.channel` if named), else the user it was stored for.
+    /// The channel users the push may reach: the app user's bindings now, on channels the
+    /// partner may use (only `to.channel` if named) — not the user it was stored for, who
+    /// may have been bound to someone else since; for a channel user, that user.
     async fn candidates(
         &self,
         message: &StoredMessage,
         record: &PushRecord,
     ) -> Result<Vec<ChannelUser>, StoreError> {
-        let mut users = Vec::new();
-        if let Some(app_user) = &record.to.app_user_id {
-            users = self.store.users_of_app_user(app_user).await?;
-            users.retain(|u| {
-                record.to.channel.as_ref().is_none_or(|c| *c == u.channel)
-                    && self.config.may_use(&message.partner, &u.channel)
-            });
-        }
-        if users.is_empty() {
-            users.extend(self.store.user(&message.channel, &message.openid).await?);
-        }
+        let Some(app_user) = &record.to.app_user_id else {
+            return Ok(self
+                .store
+                .user(&message.channel, &message.openid)
+                .await?
+                .into_iter()
+                .collect());
+        };
+        let mut users = self.store.users_of_app_user(app_user).await?;
+        users.retain(|u| {
+            record.to.channel.as_ref().is_none_or(|c| *c == u.channel)
+                && self.config.may_use(&message.partner, &u.channel)
+        });
         Ok(users)
     }
 
     fn channel(&self, id: &str) -> Option<&ChannelConfig> {
-        self.config.channels.iter().find(|c| c.id == id)
+        self.config.channel(id)
     }
 
     async fn customer_service(
@@ -523,7 +526,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                     );
                     return Ok(None);
                 }
-                None if users.is_empty() => "no such user on the channel",
+                None if users.is_empty() => "no such user (or the app user is bound to none now)",
                 None => "the reply window is closed",
             };
             let user = users.first();
@@ -765,17 +768,18 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
         reason: Option<String>,
     ) -> Result<PushOutcome, StoreError> {
         use MessageStatus::*;
-        if !self
-            .store
-            .record_push(
+        // Through a store hiccup: after a send, a status not written would send it again.
+        let recorded = crate::store::through_hiccups(|| {
+            self.store.record_push(
                 message,
                 &[Queued, Sending],
                 status,
                 reason.as_deref(),
                 &record,
             )
-            .await?
-        {
+        })
+        .await?;
+        if !recorded {
             return Ok(PushOutcome::AlreadyDone);
         }
         let path = record.path;

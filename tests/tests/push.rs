@@ -19,6 +19,7 @@ use wxbridge::handlers::push::PushHandler;
 use wxbridge::inbound::{Inbound, Outcome};
 use wxbridge::partner_api::PartnerApi;
 use wxbridge::push::Push;
+use wxbridge::queue::OutboundQueue;
 use wxbridge::queue::{InboundMessage, SqsFifoQueue, SqsParking};
 use wxbridge::reply_window::UserAction;
 use wxbridge::store::dynamo::DynamoStore;
@@ -55,6 +56,7 @@ async fn bridge() -> Bridge {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
           "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{HOTEL_SECRET}",
+            "subscribe_templates":["tpl-order"],"can_bind":true,
             "reply_fallback":{{"template_id":"tpl-reply","field":"thing2","data":{{"name1":"{{partner}}"}},"page":"pages/chat/index"}}}}],
           "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
           "wechat_api_base":"{fake_url}"}}"#,
@@ -480,8 +482,56 @@ async fn a_reply_that_finds_the_window_closed_falls_back_to_a_subscribe_message(
     assert_eq!(history[0]["direction"], "out");
     assert_eq!(history[0]["status"], "sent");
     assert_eq!(history[0]["push"]["fallback"], true);
-    // A redelivery of the reply sends nothing more.
-    assert!(b.poll_outbound().await.0.records.is_empty());
-    assert!(b.poll_pushes().await.0.records.is_empty());
+    // The reply redelivered to both functions (new deduplication ids): nothing more is sent.
+    let reply = wxbridge::dispatch::OutboundRef::new(
+        "mp:o_fay:hotel-9",
+        accepted["created_at_ms"].as_i64().unwrap(),
+        accepted["message_id"].as_str().unwrap(),
+    );
+    for queue in [&b.outbound_queues.queue_url, &b.push_queues.queue_url] {
+        SqsFifoQueue::new(b.sqs.clone(), queue)
+            .enqueue(&reply, "redelivered")
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.poll_outbound().await.0.records.len(), 1);
+    assert_eq!(b.poll_pushes().await.0.records.len(), 1);
     assert_eq!(b.fake.sent().len(), 1);
+    assert_eq!(b.status_hooks("message.status").len(), 1);
+}
+
+#[tokio::test]
+async fn a_push_for_an_app_user_reaches_only_whom_they_are_bound_to_now() {
+    let b = bridge().await;
+    b.user_writes("o_gus").await;
+    let (status, bound) = b
+        .call(
+            "PUT",
+            "/v1/bindings/mp/o_gus",
+            r#"{"app_user_id":"app-gus"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{bound}");
+    let accepted = b
+        .push(json!({"to": {"app_user_id": "app-gus"}, "push_id": "gus-1",
+                     "content": {"type": "text", "text": "Your order shipped."}}))
+        .await;
+    assert_eq!(accepted["status"], "queued", "{accepted}");
+    // Before it is delivered, that WeChat user is bound to another app user.
+    let (status, _) = b
+        .call(
+            "PUT",
+            "/v1/bindings/mp/o_gus",
+            r#"{"app_user_id":"app-hal","replace":true}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, response) = b.poll_pushes().await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        b.fake.sent().is_empty(),
+        "not sent to someone else's WeChat"
+    );
+    let hooks = b.status_hooks("push.status");
+    assert_eq!(hooks[0]["push"]["status"], "undeliverable", "{hooks:?}");
 }

@@ -280,7 +280,7 @@ mod tests {
         BridgeConfig::from_json(&format!(
             r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9"}}],
             "partners":[
-              {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true}},
+              {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true,"subscribe_templates":["tpl-order"]}},
               {{"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456","can_bind":{}}}],
             "dialog":{{"mode":"{mode}","default_partner":"hotel-9"}}}}"#,
             mode == "separate"
@@ -407,6 +407,47 @@ mod tests {
             (status, refusal["error"].as_str()),
             (409, Some("client_message_id_reused"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_push_may_use_only_its_partners_subscribe_templates() {
+        let service = service().await;
+        let push = |template: &str, text: &str| {
+            json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": format!("p-{template}-{}", text.len()),
+                "content": {"type": "text", "text": text},
+                "subscribe": {"template_id": template, "data": {"thing1": {"value": "x"}}}})
+            .to_string()
+        };
+        // The airline may not spend grants for the hotel's template.
+        let (status, refusal) = call(
+            &service,
+            request(
+                "air-3",
+                "POST",
+                "/v1/pushes",
+                &push("tpl-order", "hi"),
+                "nonce-tpl-1",
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, refusal["error"].as_str()),
+            (403, Some("forbidden"))
+        );
+        // Nor may a push text overflow with the sender's name.
+        let long = "x".repeat(crate::outbound::MAX_TEXT_BYTES - 3);
+        let (status, refusal) = call(
+            &service,
+            request(
+                "hotel-9",
+                "POST",
+                "/v1/pushes",
+                &push("tpl-order", &long),
+                "nonce-tpl-2",
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{refusal}");
     }
 
     #[tokio::test]

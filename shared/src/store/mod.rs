@@ -383,6 +383,25 @@ pub async fn change_user<S: Store>(
     tracing::warn!(what, "user not updated: it kept changing");
 }
 
+/// Runs a store write a few times through a hiccup (`Unavailable`): for the status written
+/// after WeChat accepted a send, which, if lost, would have a retry send it again.
+pub async fn through_hiccups<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Err(StoreError::Unavailable(_)) if tries < 2 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A status as it is stored.
 pub fn status_name(status: MessageStatus) -> String {
     serde_json::to_value(status)
