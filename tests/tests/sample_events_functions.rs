@@ -1,7 +1,8 @@
 //! Sample events for the SQS functions and the partner API (`events/inbound-*.json`,
-//! `events/dispatch-*.json`, `events/api-*.json`), built here and each run through its real
-//! handler against the emulator, the WeChat fake and a loopback partner — one user's first
-//! message, the partner's answer through the API, and a reply sent by dispatch.
+//! `events/api-*.json`, `events/dispatch-*.json`, `events/push-*.json`), built here and each
+//! run through its real handler against the emulator, the WeChat fake and a loopback
+//! partner — one user's first message, the partner's answer through the API, a reply sent
+//! by dispatch, and an app notification sent by push while the window is open.
 //!
 //! The API event is signed for a fixed time, so it is run with the clock at that time; to
 //! call a running API use `scripts/partner_request.sh`, which signs for now.
@@ -19,8 +20,10 @@ use wxbridge::event::{CallbackEvent, EventKind};
 use wxbridge::handlers::api::ApiService;
 use wxbridge::handlers::dispatch::DispatchHandler;
 use wxbridge::handlers::inbound::InboundHandler;
+use wxbridge::handlers::push::PushHandler;
 use wxbridge::inbound::Inbound;
 use wxbridge::partner_api::PartnerApi;
+use wxbridge::push::Push;
 use wxbridge::queue::{InboundMessage, SqsFifoQueue, SqsParking};
 use wxbridge::reply_window::UserAction;
 use wxbridge::store::dynamo::DynamoStore;
@@ -150,6 +153,33 @@ fn sample_reply() -> StoredMessage {
     .unwrap()
 }
 
+/// An app notification stored by the API, as `push.fifo` names it.
+fn sample_push() -> StoredMessage {
+    serde_json::from_value(json!({
+        "id": "push_sample_order",
+        "conversation_id": format!("mp:{OPENID}:hotel-9"),
+        "channel": "mp",
+        "openid": OPENID,
+        "partner": "hotel-9",
+        "direction": "push",
+        "status": "queued",
+        "created_at_ms": API_CALLED_AT_MS + 1,
+        "content": {"type": "text", "text": "Your order 42 is confirmed."},
+        "push": {"push_id": "order-42", "to": {"channel": "mp", "openid": OPENID}}
+    }))
+    .unwrap()
+}
+
+fn push_event() -> Value {
+    let push = sample_push();
+    sqs_event(
+        "wxbridge-push.fifo",
+        &push.conversation_id,
+        &push.id,
+        &serde_json::to_value(OutboundRef::to(&push)).unwrap(),
+    )
+}
+
 fn dispatch_event() -> Value {
     let reply = sample_reply();
     sqs_event(
@@ -261,6 +291,7 @@ async fn function_samples_run_through_their_handlers() {
         .await
         .unwrap();
     fake.user_acts(APP, OPENID, UserAction::Message);
+    let (push_config, wechat_for_push) = (config.clone(), wechat.clone());
     let dispatch = DispatchHandler::new(
         Dispatch::new(
             config,
@@ -294,14 +325,59 @@ async fn function_samples_run_through_their_handlers() {
         .unwrap();
     assert_eq!(stored.status, MessageStatus::Sent);
 
+    // push: an app notification goes out as a customer-service message (the window is open).
+    let event = sample("push-order.json", &push_event());
+    let notification = sample_push();
+    store
+        .put_push(&notification, &conversation, "order-42")
+        .await
+        .unwrap();
+    let push = PushHandler::new(
+        Push::new(
+            push_config,
+            store.clone(),
+            Tokens::new(store.clone(), wechat_for_push.clone()),
+            wechat_for_push,
+            HttpWebhookSender::new(),
+            outbound(),
+            || DISPATCHED_AT_MS + 1,
+        ),
+        SqsParking::new(
+            sqs.clone(),
+            &outbound_queues.queue_url,
+            &outbound_queues.dlq_url,
+        ),
+    );
+    let response = push
+        .handle(serde_json::from_str(&event).unwrap(), None)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].body["text"]["content"],
+        "【Hotel Lotus】Your order 42 is confirmed."
+    );
+    let stored = store
+        .message(
+            &notification.conversation_id,
+            notification.created_at_ms,
+            &notification.id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, MessageStatus::Sent);
+
     let known = [
         "inbound-text.json",
         "api-post-message.json",
         "dispatch-reply.json",
+        "push-order.json",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let here = ["inbound-", "api-", "dispatch-"]
+        let here = ["inbound-", "api-", "dispatch-", "push-"]
             .iter()
             .any(|p| name.starts_with(p));
         assert!(
