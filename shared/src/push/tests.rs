@@ -122,7 +122,8 @@ struct Setup {
 fn setup(held_replies_first: bool) -> Setup {
     let (url, calls, answers) = wechat();
     let config = BridgeConfig::from_json(&format!(
-        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}},
+                        {{"id":"mp2","app_id":"wx2","original_id":"gh_2","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789","held_replies_first":{held_replies_first}}}],
         "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{url}"}}"#
     ))
@@ -522,4 +523,53 @@ fn a_reply_becomes_a_subscribe_form_cut_to_the_fields_length() {
     .unwrap_err()
     .to_string()
     .contains("partners[0].reply_fallback.data"));
+}
+
+#[tokio::test]
+async fn an_app_user_on_two_mini_programs_is_reached_where_the_window_is_open() {
+    let s = setup(true);
+    // Bound on both channels: closed on `mp`, open on `mp2`.
+    for (channel, openid, window) in [("mp", "o_a", None), ("mp2", "o_b", Some(3))] {
+        let mut user = ChannelUser::new(channel, openid);
+        user.app_user_id = Some("app-7".into());
+        user.window = window.map(|remaining| ReplyWindow {
+            remaining,
+            closes_at_ms: T + 3_600_000,
+        });
+        s.store().put_user(&user).await.unwrap();
+    }
+    let target = s.push(1, None, None).await;
+    // The push names the app user, not the channel user it was stored for.
+    let mut stored = s
+        .store()
+        .message(
+            &target.conversation_id,
+            target.created_at_ms,
+            &target.message_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut record = stored.push.take().unwrap();
+    record.to = PushTarget {
+        app_user_id: Some("app-7".into()),
+        channel: None,
+        openid: None,
+    };
+    let for_app_user = StoredMessage {
+        id: "push_app".into(),
+        push: Some(record),
+        ..stored
+    };
+    s.store()
+        .put_push(&for_app_user, &conversation(), "p-app")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.push.process(&OutboundRef::to(&for_app_user)).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+    let calls = s.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1["touser"], "o_b", "sent where the window is open");
 }
