@@ -10,6 +10,13 @@ cd "$ROOT"
 
 ensure_venv requirements-dev.txt
 export PATH="$VENV/bin:$PATH"
+# make dev's state directory (make demo and make test use their own).
+STATE="$LOCAL/dev"
+if [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
+  log "make dev is already running (pid $(cat "$STATE/pid")); stop it first"
+  exit 1
+fi
+started_here=0
 stop() {
   # Stop everything even when the terminal's end of the output is gone.
   trap - EXIT INT TERM
@@ -18,19 +25,24 @@ stop() {
   echo
   log "stopping"
   stop_stack
+  # The tools find no stack once it is gone, rather than a dead one.
+  [ "$started_here" = 0 ] || rm -f "$STATE/stack.json" "$STATE/pid"
   log "stopped: nothing of the local stack is left running"
   exit 0
 }
 trap stop EXIT INT TERM
 
-start_stack -
+started_here=1
+mkdir -p "$STATE"
+echo $$ > "$STATE/pid"
+start_stack "$STATE" -
 print_stack
 user="$TARGET_DIR/debug/wechat-user"
 desk="$TARGET_DIR/debug/partner-desk"
 cat <<TXT
 
 Chat through it from another terminal (in this directory; the tools find the stack in
-.local/stack.json):
+.local/dev/stack.json):
 
   $user enter --partner hotel-9 --order 42     # the user taps "contact the hotel" on order 42
   $user text "Is breakfast included?"          # … and asks; the hotel's desk prints it here

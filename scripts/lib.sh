@@ -1,5 +1,6 @@
 # Shared shell helpers: the repo's own Python venv and the local AWS emulator.
-# Sourced by the other scripts; everything lives inside the repo (.venv, .local).
+# Sourced by the other scripts; everything lives inside the repo (.venv, .local). Linux
+# only: setsid (util-linux) and bash 5.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -12,13 +13,25 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # reinstalls only when a requirements file changes.
 ensure_venv() {
   local python="${PYTHON:-python3}" stamp="$VENV/.installed" want
-  want="$(cd "$ROOT/scripts" && cat "$@" requirements-test.txt | sha256sum | cut -d' ' -f1)-$*"
+  if ! command -v "$python" > /dev/null; then
+    log "$python not found: install Python 3.11 or later (or set PYTHON)"
+    return 1
+  fi
+  want="$(cd "$ROOT/scripts" && cat "$@" requirements-test.txt |
+    "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')-$*"
   if [ -f "$stamp" ] && grep -qxF -- "$want" "$stamp"; then
     return 0
   fi
-  if [ ! -x "$VENV/bin/python" ]; then
+  if [ ! -x "$VENV/bin/pip" ]; then
     log "creating $VENV"
-    "$python" -m venv "$VENV"
+    rm -rf "$VENV"
+    if ! "$python" -m venv "$VENV"; then
+      rm -rf "$VENV"
+      local package
+      package="$("$python" -c 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}-venv")')"
+      log "'$python -m venv' failed: on Debian or Ubuntu, install the $package package (apt install $package) and run this again"
+      return 1
+    fi
     "$VENV/bin/pip" install --quiet --upgrade pip
   fi
   local args=()
@@ -32,11 +45,12 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_moto [PORT]: start moto server on loopback, wait until it answers, export the
-# AWS_* variables the SDK and the scripts read. stop_moto ends it.
+# start_moto [PORT] [LOG]: start moto server on loopback (its output to LOG, by default
+# .local/moto.log), wait until it answers, export the AWS_* variables the SDK and the
+# scripts read. stop_moto ends it.
 start_moto() {
   local port="${1:-$(free_port)}"
-  MOTO_LOG="$LOCAL/moto.log"
+  MOTO_LOG="${2:-$LOCAL/moto.log}"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
@@ -70,7 +84,9 @@ stop_moto() {
 # The local stack (make dev, make demo): moto with the template's queues and table, the
 # WeChat fake, the partner desk, every function of template.yaml under `cargo lambda
 # watch`, and the SQS event source mappings. Each part runs in its own process group, so
-# stop_stack ends it with everything it started.
+# stop_stack ends it with everything it started. Each stack keeps every file it writes in
+# a state directory of its own (make dev: .local/dev; make demo: .local/demo-PID), so two
+# stacks never share a file.
 
 STACK_PIDS=()
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -103,22 +119,27 @@ stop_stack() {
   stop_moto
 }
 
-# start_stack LOGS: LOGS is "-" (everything on the terminal) or a directory (a log file per
-# part). Sets STACK_FILE, INVOKE_URL and the *_URL variables; writes .local/stack.json.
+# start_stack STATE LOGS: STATE is the stack's state directory, for every file it writes: the
+# configuration it runs with, the desk's log, the emulator's resources, the functions'
+# environment, moto's log and stack.json (where everything runs, what the tools read).
+# LOGS is "-" (every part's output on the terminal) or "files" (a log file per part in
+# STATE). Sets STACK_FILE, CONFIG_FILE, DESK_LOG, INVOKE_URL and the *_URL variables, and
+# exports WXBRIDGE_STACK=STATE for the tools.
 start_stack() {
-  local logs=$1 stack_name="${STACK_NAME:-wxbridge-local}" py="$VENV/bin/python"
+  local state=$1 logs=$2 stack_name="${STACK_NAME:-wxbridge-local}" py="$VENV/bin/python"
   local out
-  out() { if [ "$logs" = "-" ]; then echo -; else echo "$logs/$1.log"; fi; }
-  mkdir -p "$LOCAL"
-  [ "$logs" = "-" ] || mkdir -p "$logs"
+  out() { if [ "$logs" = "-" ]; then echo -; else echo "$state/$1.log"; fi; }
+  mkdir -p "$state"
+  rm -f "$state"/*.json "$state"/*.jsonl "$state"/*.env "$state"/*.log
+  STATE_DIR="$state"
 
   local functions=() bins
   log "building the functions and the local tools"
   # Every function of the template, whatever their number: their binaries by name.
-  start_moto "${MOTO_PORT:-}"
-  "$py" scripts/local_aws.py create "$stack_name" "$LOCAL/resources.json" > "$LOCAL/resources.env"
-  "$py" scripts/local_aws.py functions "$stack_name" "$LOCAL/resources.json" > "$LOCAL/functions.json"
-  mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$LOCAL/functions.json")
+  start_moto "${MOTO_PORT:-}" "$state/moto.log"
+  "$py" scripts/local_aws.py create "$stack_name" "$state/resources.json" > "$state/resources.env"
+  "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
+  mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
   for f in "${functions[@]}" wechat-fake wechat-user partner-desk; do bins+=(--bin "$f"); done
   cargo build --quiet "${bins[@]}"
@@ -130,12 +151,12 @@ start_stack() {
   INVOKE_URL="http://127.0.0.1:$invoke_port"
   WECHAT_FAKE_URL="http://127.0.0.1:$fake_port"
   DESK_URL="http://127.0.0.1:$desk_port"
-  CONFIG_FILE="$LOCAL/config.json"
-  DESK_LOG="$LOCAL/desk.jsonl"
+  CONFIG_FILE="$state/config.json"
+  DESK_LOG="$state/desk.jsonl"
   : > "$DESK_LOG"
   "$py" scripts/local_stack.py config "${WXBRIDGE_LOCAL_CONFIG:-$ROOT/config/local-stack.json}" \
     "$CONFIG_FILE" "$WECHAT_FAKE_URL" "$DESK_URL"
-  "$py" scripts/local_stack.py env "$LOCAL/functions.json" "$LOCAL/functions.env" \
+  "$py" scripts/local_stack.py env "$state/functions.json" "$state/functions.env" \
     "WXBRIDGE_CONFIG_FILE=$CONFIG_FILE" "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" \
     "AWS_REGION=$AWS_REGION" "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
     "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" "RUST_LOG=${RUST_LOG:-info}"
@@ -145,19 +166,19 @@ start_stack() {
     --log "$DESK_LOG" --config "$CONFIG_FILE"
   # One deadline for every invocation (cargo lambda watch has no per-function timeout): the
   # longest Timeout of the template, so no function runs short of the time it has in AWS.
-  local watch_options=(--timeout "$("$py" -c 'import json,sys; print(max(f["timeout"] for f in json.load(open(sys.argv[1]))))' "$LOCAL/functions.json")")
+  local watch_options=(--timeout "$("$py" -c 'import json,sys; print(max(f["timeout"] for f in json.load(open(sys.argv[1]))))' "$state/functions.json")")
   [ "$logs" = "-" ] || watch_options+=(--ignore-changes)
   spawn "$(out functions)" "$VENV/bin/cargo-lambda" lambda watch --quiet "${watch_options[@]}" \
-    --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --env-file "$LOCAL/functions.env"
+    --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --env-file "$state/functions.env"
   "$py" scripts/local_stack.py wait "$WECHAT_FAKE_URL/_fake/sent" 30
   "$py" scripts/local_stack.py wait "$DESK_URL/" 30
   "$py" scripts/local_stack.py wait "$INVOKE_URL/" 120
   log "starting every function once"
-  "$py" scripts/local_stack.py warm "$INVOKE_URL" "$LOCAL/functions.json"
-  spawn "$(out event-sources)" "$py" -u scripts/event_source.py "$INVOKE_URL" "$LOCAL/functions.json"
+  "$py" scripts/local_stack.py warm "$INVOKE_URL" "$state/functions.json"
+  spawn "$(out event-sources)" "$py" -u scripts/event_source.py "$INVOKE_URL" "$state/functions.json"
 
-  STACK_FILE="$LOCAL/stack.json"
-  "$py" - "$LOCAL/functions.json" "$STACK_FILE" <<PY
+  STACK_FILE="$state/stack.json"
+  "$py" - "$state/functions.json" "$STACK_FILE" <<PY
 import json, sys
 functions = json.load(open(sys.argv[1]))
 json.dump({
@@ -167,15 +188,15 @@ json.dump({
     "desk_url": "$DESK_URL",
     "desk_log": "$DESK_LOG",
     "aws_endpoint_url": "$AWS_ENDPOINT_URL",
-    "table": next(l.split("=", 1)[1].strip() for l in open("$LOCAL/resources.env") if l.startswith("BridgeTable=")),
+    "table": next(l.split("=", 1)[1].strip() for l in open("$state/resources.env") if l.startswith("BridgeTable=")),
 }, open(sys.argv[2], "w"), indent=2)
 PY
-  export WXBRIDGE_STACK="$STACK_FILE"
+  export WXBRIDGE_STACK="$state"
 }
 
 # print_stack: what runs where.
 print_stack() {
-  "$VENV/bin/python" - "$LOCAL/functions.json" "$LOCAL/resources.env" <<PY
+  "$VENV/bin/python" - "$STATE_DIR/functions.json" "$STATE_DIR/resources.env" <<PY
 import json, sys
 functions = json.load(open(sys.argv[1]))
 print()
@@ -187,6 +208,7 @@ for line in open(sys.argv[2]):
 print(f"  WeChat fake           $WECHAT_FAKE_URL   (what users received: /_fake/sent)")
 print(f"  partner desk          $DESK_URL/hooks/{{partner}}   (log: $DESK_LOG)")
 print(f"  configuration         $CONFIG_FILE")
+print(f"  state directory       $STATE_DIR   (stack.json: what the tools read)")
 print(f"  functions (cargo lambda watch, invoke endpoint $INVOKE_URL):")
 for f in functions:
     if f["http_routes"]:

@@ -8,7 +8,16 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_venv requirements-dev.txt
-trap stop_moto EXIT INT TERM
+# The tests' own state directory (moto's log): a running `make dev` keeps .local/dev.
+STATE="$LOCAL/test-$$"
+mkdir -p "$STATE"
+finish() {
+  local status=$?
+  stop_moto
+  if [ "$status" = 0 ]; then rm -rf "$STATE"; else log "moto's log is kept in $STATE"; fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
 
 # rustfmt and clippy are rustup components; a minimal toolchain may lack them.
 for component in rustfmt clippy; do
@@ -24,7 +33,7 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-start_moto
+start_moto "" "$STATE/moto.log"
 
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then

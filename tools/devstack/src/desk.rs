@@ -162,6 +162,19 @@ pub fn describe_webhook(received: &ReceivedWebhook) -> String {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ),
+        "push.status" => format!(
+            "push {} is {}{}{}",
+            body["push"]["id"].as_str().unwrap_or("?"),
+            body["push"]["status"].as_str().unwrap_or("?"),
+            body["push"]["path"]
+                .as_str()
+                .map(|p| format!(" by {p}"))
+                .unwrap_or_default(),
+            body["push"]["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
         _ if body["message"]["content"].is_object() => format!(
             "{}{}: {}",
             body["user"]["openid"].as_str().unwrap_or("?"),

@@ -5,8 +5,11 @@
 //!   the channel is in safe or compatible mode — and how it tells the WeChat fake about it.
 //! - [`desk`]: a partner's side — signed webhooks received and verified, signed requests
 //!   to the partner API.
-//! - [`stack`]: where the running local stack is (`.local/stack.json`, written by `make dev`).
+//! - [`stack`]: where the running local stack is (the `stack.json` in its state directory,
+//!   `.local/dev/` for `make dev`).
+//! - [`cli`]: what both tools share — options, failing, `received --wait-for`.
 
+pub mod cli;
 pub mod desk;
 pub mod stack;
 pub mod user;

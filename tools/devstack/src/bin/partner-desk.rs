@@ -4,13 +4,13 @@
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use wxbridge::config::BridgeConfig;
+use wxbridge::config::{field_limit, BridgeConfig};
+use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::desk::{describe_webhook, read_log, router, PartnerClient, Receiver};
 use wxbridge_devstack::stack::Stack;
 
 const USAGE: &str = "\
-usage: partner-desk [--partner ID] COMMAND
+usage: partner-desk [--stack DIR] [--partner ID] COMMAND
 
   serve [--port N] [--log FILE] [--config FILE] [--quiet]
                          receive the bridge's webhooks for every partner at
@@ -23,7 +23,8 @@ usage: partner-desk [--partner ID] COMMAND
                          reply with a text (POST /v1/messages)
   push (--openid OPENID [--channel ID] | --app-user ID) [--template ID] WORDS…
                          push a notification (POST /v1/pushes); --template adds a
-                         subscribe-message form used when the reply window is closed
+                         subscribe-message form used when the reply window is closed,
+                         the text in its field thing1 (cut to 20 characters)
   history CONVERSATION_ID
                          the conversation, newest first
   conversations (--openid OPENID [--channel ID] | --app-user ID)
@@ -32,31 +33,9 @@ usage: partner-desk [--partner ID] COMMAND
 
 The partner defaults to $WXBRIDGE_PARTNER or the configuration's default partner; the
 channel to $WXBRIDGE_CHANNEL or the first channel with an app_secret. Requests are signed
-with the partner's signing_secret from the stack's configuration. Exit status: 0 for a 2xx
-answer, 4 for 404, 1 otherwise.";
-
-fn fail(message: impl std::fmt::Display) -> ! {
-    eprintln!("partner-desk: {message}");
-    std::process::exit(1)
-}
-
-fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
-    let at = args.iter().position(|a| a == name)?;
-    if at + 1 >= args.len() {
-        fail(format!("{name} takes a value"));
-    }
-    let value = args.remove(at + 1);
-    args.remove(at);
-    Some(value)
-}
-
-fn take_flag(args: &mut Vec<String>, name: &str) -> bool {
-    let found = args.iter().position(|a| a == name);
-    if let Some(at) = found {
-        args.remove(at);
-    }
-    found.is_some()
-}
+with the partner's signing_secret from the stack's configuration. The stack is the one whose
+state directory --stack or $WXBRIDGE_STACK names, else `make dev`'s (.local/dev). Exit
+status: 0 for a 2xx answer, 4 for 404, 1 otherwise.";
 
 fn load_config(path: &std::path::Path) -> BridgeConfig {
     let text = std::fs::read_to_string(path)
@@ -71,22 +50,20 @@ async fn main() {
         println!("{USAGE}");
         return;
     }
+    let stack_dir = take_option(&mut args, "--stack");
     let partner = take_option(&mut args, "--partner").or(std::env::var("WXBRIDGE_PARTNER").ok());
+    if args.is_empty() {
+        fail(format!("a command is missing\n\n{USAGE}"));
+    }
     let command = args.remove(0);
     if command == "serve" {
-        return serve(args).await;
+        return serve(args, stack_dir.as_deref()).await;
     }
-    let stack = Stack::load().unwrap_or_else(|e| fail(e));
+    let stack = Stack::load(stack_dir.as_deref()).unwrap_or_else(|e| fail(e));
     let config = stack.bridge_config().unwrap_or_else(|e| fail(e));
     if command == "received" {
-        let wait_for = take_option(&mut args, "--wait-for");
-        let timeout = take_option(&mut args, "--timeout")
-            .map(|t| {
-                t.parse()
-                    .unwrap_or_else(|_| fail("--timeout takes seconds"))
-            })
-            .unwrap_or(30u64);
-        return received(&stack, partner.as_deref(), wait_for.as_deref(), timeout).await;
+        let wait = WaitFor::take(&mut args);
+        return received(&stack, partner.as_deref(), &wait).await;
     }
     let partner = partner
         .or(config.dialog.default_partner.clone())
@@ -127,9 +104,14 @@ async fn main() {
             });
             merge(&mut body, to);
             if let Some(template_id) = template {
+                // WeChat refuses (47003) a `thing` value over 20 characters.
+                let value = wxbridge::push::cut(&text, field_limit("thing1"));
+                if value != text {
+                    eprintln!("partner-desk: thing1 cut to {value:?}");
+                }
                 body["subscribe"] = json!({
                     "template_id": template_id,
-                    "data": {"thing1": {"value": text}},
+                    "data": {"thing1": {"value": value}},
                 });
             }
             ("POST".to_owned(), "/v1/pushes".to_owned(), body.to_string())
@@ -204,13 +186,13 @@ fn words(args: &[String]) -> String {
     args.join(" ")
 }
 
-async fn serve(mut args: Vec<String>) {
+async fn serve(mut args: Vec<String>, stack_dir: Option<&str>) {
     let quiet = take_flag(&mut args, "--quiet");
     let port = take_option(&mut args, "--port");
     let log = take_option(&mut args, "--log");
     let config_path = take_option(&mut args, "--config");
     let stack = if port.is_none() || log.is_none() || config_path.is_none() {
-        Some(Stack::load().unwrap_or_else(|e| fail(e)))
+        Some(Stack::load(stack_dir).unwrap_or_else(|e| fail(e)))
     } else {
         None
     };
@@ -246,34 +228,24 @@ async fn serve(mut args: Vec<String>) {
     axum::serve(listener, app).await.unwrap_or_else(|e| fail(e));
 }
 
-async fn received(stack: &Stack, partner: Option<&str>, wait_for: Option<&str>, timeout_secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    loop {
-        let lines: Vec<String> = read_log(&stack.desk_log)
-            .iter()
-            .filter(|w| partner.is_none_or(|p| w.partner == p))
-            .map(describe_webhook)
-            .collect();
-        let matching: Vec<&String> = lines
-            .iter()
-            .filter(|line| wait_for.is_none_or(|text| line.contains(text)))
-            .collect();
-        let found = wait_for.is_none() || !matching.is_empty();
-        if found || Instant::now() >= deadline {
-            if wait_for.is_none() {
-                println!("{} webhook(s) received:", lines.len());
-                lines.iter().for_each(|line| println!("  {line}"));
-            } else if found {
-                matching.iter().for_each(|line| println!("  {line}"));
-            } else {
-                lines.iter().for_each(|line| println!("  {line}"));
-                fail(format!(
-                    "no webhook containing {:?} arrived within {timeout_secs} s (received so far: above)",
-                    wait_for.unwrap_or_default()
-                ));
-            }
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+async fn received(stack: &Stack, partner: Option<&str>, wait: &WaitFor) {
+    show_received(
+        wait,
+        "webhook",
+        |n| format!("{n} webhook(s) received:"),
+        || async {
+            Ok(read_log(&stack.desk_log)
+                .iter()
+                .filter(|w| partner.is_none_or(|p| w.partner == p))
+                .map(|w| {
+                    let line = describe_webhook(w);
+                    Shown {
+                        line: format!("  {line}"),
+                        searched: line,
+                    }
+                })
+                .collect())
+        },
+    )
+    .await
 }

@@ -1,16 +1,16 @@
 //! A WeChat user in a terminal, for the local stack: sends what WeChat would push to the
 //! bridge for a user, and shows what the user received. See `wechat-user help`.
 
-use std::time::{Duration, Instant};
 use wxbridge::store::dynamo::DynamoStore;
 use wxbridge::store::Store;
+use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::stack::Stack;
 use wxbridge_devstack::user::{
     describe_received, pick_channel, signed_session_from, Simulator, UserInput,
 };
 
 const USAGE: &str = "\
-usage: wechat-user [--channel ID] [--openid OPENID] COMMAND
+usage: wechat-user [--stack DIR] [--channel ID] [--openid OPENID] COMMAND
 
 What a WeChat user does, pushed to the bridge's callback as WeChat pushes it (signed, and
 encrypted when the channel is in safe or compatible mode); the WeChat fake is told first,
@@ -33,8 +33,8 @@ so its reply window opens as WeChat's would.
                                  WeChat fake and in the local table
 
 The channel defaults to $WXBRIDGE_CHANNEL or the first channel with an app_secret; the
-user to $WXBRIDGE_OPENID or oDemoUser. The stack is found in .local/stack.json (written by
-`make dev`) or $WXBRIDGE_STACK.";
+user to $WXBRIDGE_OPENID or oDemoUser. The stack is the one whose state directory --stack
+or $WXBRIDGE_STACK names, else `make dev`'s (.local/dev).";
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
@@ -45,30 +45,6 @@ const PNG: &[u8] = &[
     0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
-fn fail(message: impl std::fmt::Display) -> ! {
-    eprintln!("wechat-user: {message}");
-    std::process::exit(1)
-}
-
-/// Takes `--name VALUE` out of `args`.
-fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
-    let at = args.iter().position(|a| a == name)?;
-    if at + 1 >= args.len() {
-        fail(format!("{name} takes a value"));
-    }
-    let value = args.remove(at + 1);
-    args.remove(at);
-    Some(value)
-}
-
-fn take_flag(args: &mut Vec<String>, name: &str) -> bool {
-    let found = args.iter().position(|a| a == name);
-    if let Some(at) = found {
-        args.remove(at);
-    }
-    found.is_some()
-}
-
 #[tokio::main]
 async fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -76,11 +52,15 @@ async fn main() {
         println!("{USAGE}");
         return;
     }
+    let stack_dir = take_option(&mut args, "--stack");
     let channel = take_option(&mut args, "--channel").or(std::env::var("WXBRIDGE_CHANNEL").ok());
     let openid = take_option(&mut args, "--openid")
         .or(std::env::var("WXBRIDGE_OPENID").ok())
         .unwrap_or_else(|| "oDemoUser".to_owned());
-    let stack = Stack::load().unwrap_or_else(|e| fail(e));
+    if args.is_empty() {
+        fail(format!("a command is missing\n\n{USAGE}"));
+    }
+    let stack = Stack::load(stack_dir.as_deref()).unwrap_or_else(|e| fail(e));
     let config = stack.bridge_config().unwrap_or_else(|e| fail(e));
     let channel = pick_channel(&config, channel.as_deref()).unwrap_or_else(|e| fail(e));
     let user = Simulator {
@@ -155,14 +135,8 @@ async fn main() {
             }
         }
         "received" => {
-            let wait_for = take_option(&mut args, "--wait-for");
-            let timeout = take_option(&mut args, "--timeout")
-                .map(|t| {
-                    t.parse()
-                        .unwrap_or_else(|_| fail("--timeout takes seconds"))
-                })
-                .unwrap_or(30u64);
-            return show_received(&user, &who, wait_for.as_deref(), timeout).await;
+            let wait = WaitFor::take(&mut args);
+            return received(&user, &who, &wait).await;
         }
         "time-passes" => {
             user.close_window().await.unwrap_or_else(|e| fail(e));
@@ -204,38 +178,27 @@ async fn main() {
     }
 }
 
-async fn show_received(user: &Simulator, who: &str, wait_for: Option<&str>, timeout_secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    loop {
-        let received = user.received().await.unwrap_or_else(|e| fail(e));
-        let found = wait_for.is_none_or(|text| {
-            received.iter().any(|item| {
-                describe_received(item).contains(text) || item["body"].to_string().contains(text)
-            })
-        });
-        if found || Instant::now() >= deadline {
-            let matches = |item: &serde_json::Value| {
-                wait_for.is_none_or(|text| {
-                    describe_received(item).contains(text)
-                        || item["body"].to_string().contains(text)
+async fn received(user: &Simulator, who: &str, wait: &WaitFor) {
+    show_received(
+        wait,
+        "item",
+        |n| format!("{who} received {n} item(s):"),
+        || async {
+            Ok(user
+                .received()
+                .await?
+                .iter()
+                .map(|item| {
+                    let line = describe_received(item);
+                    Shown {
+                        line: format!("  {who} ← {line}"),
+                        searched: format!("{line}\n{}", item["body"]),
+                    }
                 })
-            };
-            if wait_for.is_none() {
-                println!("{who} received {} item(s):", received.len());
-            }
-            for item in received.iter().filter(|item| !found || matches(item)) {
-                println!("  {who} ← {}", describe_received(item));
-            }
-            if !found {
-                fail(format!(
-                    "nothing containing {:?} arrived within {timeout_secs} s (received so far: above)",
-                    wait_for.unwrap_or_default()
-                ));
-            }
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+                .collect())
+        },
+    )
+    .await
 }
 
 /// The bridge keeps its own copy of the window: it runs out there too.
