@@ -27,6 +27,8 @@ pub mod routing;
 pub mod session_from;
 pub mod signature;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod token;
 pub mod vectors;
 pub mod webhook;

@@ -5,9 +5,7 @@ use super::*;
 use crate::queue::MemoryOutboundQueue;
 use crate::store::memory::MemoryStore;
 use crate::store::{ChannelUser, Conversation, Recorded};
-use crate::webhook;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use crate::test_support::{wechat, Calls, FakeWebhooks};
 
 const T: i64 = 1_764_150_000_000;
 
@@ -15,116 +13,15 @@ fn clock() -> i64 {
     T
 }
 
-/// Records every webhook (delivery id, body) and answers with the statuses it is given,
-/// then 200.
-#[derive(Default)]
-struct FakeWebhooks {
-    answers: Mutex<VecDeque<Option<u16>>>,
-    posts: Mutex<Vec<(String, serde_json::Value)>>,
-}
-
-impl FakeWebhooks {
-    fn answer(&self, status: Option<u16>) {
-        self.answers.lock().unwrap().push_back(status);
-    }
-
-    fn posts(&self) -> Vec<(String, serde_json::Value)> {
-        self.posts.lock().unwrap().clone()
-    }
-}
-
-impl WebhookSender for FakeWebhooks {
-    async fn post(
-        &self,
-        _: &str,
-        headers: &[(&'static str, String)],
-        body: Vec<u8>,
-    ) -> Option<u16> {
-        let delivery = headers
-            .iter()
-            .find(|(name, _)| *name == webhook::DELIVERY_HEADER)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default();
-        self.posts
-            .lock()
-            .unwrap()
-            .push((delivery, serde_json::from_slice(&body).unwrap()));
-        self.answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Some(200))
-    }
-}
-
-/// WeChat's token and send APIs on loopback: every send accepted and recorded.
-fn wechat() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let recorded = Arc::clone(&sent);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let recorded = Arc::clone(&recorded);
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut request = String::new();
-                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut length = 0;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end().to_ascii_lowercase();
-                        if line.is_empty() {
-                            break;
-                        }
-                        if let Some(value) = line.strip_prefix("content-length:") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let answer = if request.contains("/cgi-bin/stable_token") {
-                        r#"{"access_token":"token-1","expires_in":7200}"#
-                    } else {
-                        recorded
-                            .lock()
-                            .unwrap()
-                            .push(serde_json::from_slice(&body).unwrap_or_default());
-                        r#"{"errcode":0,"errmsg":"ok"}"#
-                    };
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if writer.write_all(response.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, sent)
-}
-
 type TestDispatch = Dispatch<MemoryStore, MemoryStore, FakeWebhooks, MemoryOutboundQueue>;
 
 struct Setup {
     dispatch: TestDispatch,
-    sent: Arc<Mutex<Vec<serde_json::Value>>>,
+    sent: Calls,
 }
 
 fn setup() -> Setup {
-    let (url, sent) = wechat();
+    let (url, sent, _) = wechat();
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}}],
@@ -198,7 +95,7 @@ impl Setup {
             .lock()
             .unwrap()
             .iter()
-            .map(|b| b["text"]["content"].as_str().unwrap_or_default().to_owned())
+            .map(|(_, b)| b["text"]["content"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
 }
