@@ -84,6 +84,8 @@ struct Bridge {
     dispatch:
         DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
     hotel: WebhookReceiver,
+    config: BridgeConfig,
+    table: String,
 }
 
 async fn bridge() -> Bridge {
@@ -106,7 +108,8 @@ async fn bridge() -> Bridge {
     let inbound_queues = create_inbound_queues(&sqs).await;
     let outbound_queues = create_fifo_queues(&sqs, "outbound").await;
     let dynamodb = dynamodb_client().await;
-    let store = DynamoStore::new(dynamodb.clone(), create_table(&dynamodb).await);
+    let table = create_table(&dynamodb).await;
+    let store = DynamoStore::new(dynamodb.clone(), table.clone());
     let wechat = WeChatApi::new(&fake_url);
     let outbound = SqsFifoQueue::new(sqs.clone(), &outbound_queues.queue_url);
     Bridge {
@@ -141,7 +144,7 @@ async fn bridge() -> Bridge {
         ),
         dispatch: DispatchHandler::new(
             Dispatch::new(
-                config,
+                config.clone(),
                 store.clone(),
                 Tokens::new(store, wechat.clone()),
                 wechat,
@@ -161,6 +164,8 @@ async fn bridge() -> Bridge {
         inbound_queues,
         outbound_queues,
         hotel,
+        config: config.clone(),
+        table,
     }
 }
 
@@ -428,4 +433,43 @@ async fn the_documented_curl_script_signs_requests_the_api_accepts() {
     let mut moved = signed("/v1/messages", &body);
     *moved.uri_mut() = "/v1/messages?x=1".parse().unwrap();
     assert_eq!(bridge.call(moved).await.0, 401);
+}
+
+/// What a reply through the API costs in AWS requests: checking the nonce, reading the
+/// conversation and the user, storing the message with its conversation, enqueueing.
+#[tokio::test]
+async fn aws_requests_per_api_reply_stay_within_five() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_ivy", 9, "Hi").await;
+    let (dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
+    let (sqs, sqs_requests) = counted_sqs_client().await;
+    let store = DynamoStore::new(dynamodb, bridge.table.clone());
+    let wechat = WeChatApi::new(&bridge.fake_url);
+    let counted = ApiService::new(
+        PartnerApi::new(
+            bridge.config.clone(),
+            store.clone(),
+            Tokens::new(store.clone(), wechat.clone()),
+            wechat,
+            SqsFifoQueue::new(sqs, &bridge.outbound_queues.queue_url),
+            system_clock_ms,
+        ),
+        store,
+    );
+    let replies = 5u64;
+    for n in 0..replies {
+        let body =
+            json!({"conversation_id": "mp:o_ivy:hotel-9", "client_message_id": format!("cost-{n}"),
+                          "content": {"type": "text", "text": format!("reply {n}")}})
+            .to_string();
+        let response = counted
+            .handle(HOTEL.request("POST", "/v1/messages", &body))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let (dynamodb, sqs) = (dynamodb_requests.count(), sqs_requests.count());
+    let per_reply = (dynamodb + sqs) as f64 / replies as f64;
+    println!("AWS requests per API reply: {per_reply:.2} (DynamoDB {dynamodb}, SQS {sqs}, {replies} replies)");
+    assert_eq!(sqs as u64, replies, "one enqueue each");
+    assert!(per_reply <= 5.0, "{per_reply}");
 }
