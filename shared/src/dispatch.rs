@@ -123,7 +123,8 @@ const CONFLICT_ATTEMPTS: usize = 3;
 
 /// What the window allows for a message now.
 enum Decision {
-    Send,
+    /// The window is open: the one read (to tell it from one the user opens meanwhile).
+    Send(Option<ReplyWindow>),
     /// Held, and on the user's `held` list.
     Held,
     Closed,
@@ -258,11 +259,11 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
             Ok(Some(content)) => content,
         };
         let message = parts[0].clone();
-        match self.decide(&parts).await? {
+        let window = match self.decide(&parts).await? {
             Decision::Closed => return self.window_closed(&parts).await,
             Decision::Held => return self.hold(&parts).await,
-            Decision::Send => {}
-        }
+            Decision::Send(window) => window,
+        };
         if !self
             .store
             .transition(&message, &[Queued, Held, Sending], Sending, None)
@@ -305,29 +306,40 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         };
         match failure {
             None => {
+                // The status first: a function stopped after it never sends again.
+                let outcome = self.finish_all(&claimed, Sent, None).await;
                 let now_ms = (self.clock)();
                 self.update_user(&message, |user| user.partner_sent(&message.partner, now_ms))
                     .await;
-                Ok(self.finish_all(&claimed, Sent, None).await)
+                Ok(outcome)
             }
-            // WeChat counts the quota used up (another of the user's conversations sent
-            // meanwhile): held until the user writes again, as if the bridge had known.
-            Some((_, Some(45047), reason)) => {
+            // WeChat's count wins over the bridge's record of the window it read: 45047,
+            // the quota is used up (another of the user's conversations sent meanwhile);
+            // 45015, the window has closed. The message is decided again as if the bridge
+            // had known: held (a released reply waits for the next message), fallen back,
+            // or `window_closed`. A window the user opened since is left alone.
+            Some((_, Some(code @ (45047 | 45015)), reason)) => {
                 self.unclaim(&claimed, &reason).await?;
+                let now_ms = (self.clock)();
                 self.update_user(&message, |user| {
-                    if let Some(window) = user.window.as_mut() {
-                        window.remaining = 0;
+                    if let Some(current) = user.window.as_mut() {
+                        if window.is_some_and(|read| read.closes_at_ms == current.closes_at_ms) {
+                            if code == 45047 {
+                                current.remaining = 0;
+                            } else {
+                                current.closes_at_ms = now_ms;
+                            }
+                        }
                     }
                 })
                 .await;
+                let claimed = self.reloaded(&claimed).await?;
                 match self.decide(&claimed).await? {
                     Decision::Held => self.hold(&claimed).await,
                     Decision::Closed => self.window_closed(&claimed).await,
-                    Decision::Send => Ok(DispatchOutcome::Retry(reason)),
+                    Decision::Send(_) => Ok(DispatchOutcome::Retry(reason)),
                 }
             }
-            // WeChat says the window has closed (its clock, not the bridge's record).
-            Some((_, Some(45015), _)) => self.window_closed(&claimed).await,
             Some((true, _, reason)) => Ok(self.finish_all(&claimed, Failed, Some(reason)).await),
             Some((false, _, reason)) => {
                 self.unclaim(&claimed, &reason).await?;
@@ -336,15 +348,26 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         }
     }
 
-    /// Back to `queued` after a send that did not happen.
+    /// Back to where each part was claimed from (`held` stays `held`: a released reply
+    /// keeps waiting for the user) after a send that did not happen.
     async fn unclaim(&self, claimed: &[StoredMessage], reason: &str) -> Result<(), StoreError> {
         use MessageStatus::*;
         for part in claimed {
+            let back = if part.status == Held { Held } else { Queued };
             self.store
-                .transition(part, &[Sending], Queued, Some(reason))
+                .transition(part, &[Sending], back, Some(reason))
                 .await?;
         }
         Ok(())
+    }
+
+    /// The parts as stored now (those still there).
+    async fn reloaded(&self, parts: &[StoredMessage]) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut fresh = Vec::new();
+        for part in parts {
+            fresh.extend(self.load(&OutboundRef::to(part)).await?);
+        }
+        Ok(fresh)
     }
 
     /// Held: on the user's `held` list (done by [`Self::decide`]) and so recorded.
@@ -429,7 +452,7 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
                 Allowance::Closed
                     if message.status == MessageStatus::Held && !self.falls_back(message) => {}
                 Allowance::Closed => return Ok(Decision::Closed),
-                Allowance::Open { .. } => return Ok(Decision::Send),
+                Allowance::Open { .. } => return Ok(Decision::Send(window.copied())),
                 Allowance::QuotaUsed => {}
             }
             let Some(mut user) = user else {
@@ -510,19 +533,26 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
         .await
     }
 
-    /// The message's partner sends replies the window no longer allows as subscribe
-    /// messages (and this function can hand them over).
+    /// The message can go on as a subscribe message: its partner falls back, this
+    /// function can hand it over, and it has something to say in a template (not an image).
     fn falls_back(&self, message: &StoredMessage) -> bool {
-        self.pushes.is_some()
-            && self
-                .config
-                .partner(&message.partner)
-                .is_some_and(|p| p.reply_fallback.is_some())
+        let Some(partner) = self.config.partner(&message.partner) else {
+            return false;
+        };
+        let (Some(fallback), Some(_)) = (partner.reply_fallback.as_ref(), self.pushes.as_ref())
+        else {
+            return false;
+        };
+        serde_json::from_value::<Content>(message.content.clone())
+            .ok()
+            .and_then(|content| crate::push::fallback_form(fallback, partner, &content))
+            .is_some()
     }
 
     /// Records a terminal status for every part first — a part left `sending` would be
-    /// sent again by a retry — and then reports each to its partner. A part another attempt
-    /// settled meanwhile is that attempt's to report.
+    /// sent again by a retry — and then reports each to its partner. A part found settled
+    /// already (another attempt, or this write landing on a call that timed out) has the
+    /// record retried: its redelivery reports whatever status it holds, once.
     async fn finish_all(
         &self,
         parts: &[StoredMessage],
@@ -531,6 +561,7 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
     ) -> DispatchOutcome {
         use MessageStatus::*;
         let mut settled = Vec::new();
+        let mut unsure = false;
         for part in parts {
             match self.settle_status(part, status, reason.as_deref()).await {
                 Ok(true) => settled.push(StoredMessage {
@@ -538,11 +569,11 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue>
                     status_reason: reason.clone(),
                     ..part.clone()
                 }),
-                Ok(false) => {}
+                Ok(false) => unsure = true,
                 Err(error) => return DispatchOutcome::Retry(error.to_string()),
             }
         }
-        let mut unreported = None;
+        let mut unreported = unsure.then(|| "a part was settled elsewhere: report it".into());
         for message in &settled {
             if let Err(reason) = self.report(message).await {
                 unreported = Some(reason);

@@ -596,9 +596,12 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                 .await;
             match sent {
                 Ok(()) => {
-                    self.update_user(user, |u| u.partner_sent(&message.partner, chain.now_ms))
+                    // The status first: a function stopped after it never sends again.
+                    let now_ms = chain.now_ms;
+                    let outcome = self.delivered(message, chain, path, user).await;
+                    self.update_user(user, |u| u.partner_sent(&message.partner, now_ms))
                         .await;
-                    return self.delivered(message, chain, path, user).await.map(Some);
+                    return outcome.map(Some);
                 }
                 Err(error) if error.is_final() => {
                     chain.attempt(
@@ -674,7 +677,8 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
             let template = form.template_id.as_str();
             match sent {
                 Ok(()) => {
-                    // One grant is one send.
+                    // The status first, then the grant it spent (one grant is one send).
+                    let outcome = self.delivered(message, chain, path, user).await;
                     self.update_user(user, |u| {
                         if let Some(left) = u.grants.get_mut(template) {
                             *left = left.saturating_sub(1);
@@ -684,7 +688,7 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
                         }
                     })
                     .await;
-                    return self.delivered(message, chain, path, user).await.map(Some);
+                    return outcome.map(Some);
                 }
                 Err(error) if error.is_final() => {
                     let errcode = error.errcode();
@@ -780,7 +784,11 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue> Push<S, T, W, 
         })
         .await?;
         if !recorded {
-            return Ok(PushOutcome::AlreadyDone);
+            // Settled already — by another attempt, or by this write landing on a call that
+            // timed out: the redelivery reports whatever status it holds, once.
+            return Ok(PushOutcome::Retry(
+                "the push was settled elsewhere: report it".into(),
+            ));
         }
         let path = record.path;
         let settled = StoredMessage {

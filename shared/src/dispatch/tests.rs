@@ -5,7 +5,7 @@ use super::*;
 use crate::queue::MemoryOutboundQueue;
 use crate::store::memory::MemoryStore;
 use crate::store::{ChannelUser, Conversation, Recorded};
-use crate::test_support::{wechat, Calls, FakeWebhooks};
+use crate::test_support::{wechat, Calls, FakeWebhooks, WeChatAnswers};
 
 const T: i64 = 1_764_150_000_000;
 
@@ -18,10 +18,11 @@ type TestDispatch = Dispatch<MemoryStore, MemoryStore, FakeWebhooks, MemoryOutbo
 struct Setup {
     dispatch: TestDispatch,
     sent: Calls,
+    answers: WeChatAnswers,
 }
 
 fn setup() -> Setup {
-    let (url, sent, _) = wechat();
+    let (url, sent, answers) = wechat();
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}}],
@@ -38,7 +39,11 @@ fn setup() -> Setup {
         MemoryOutboundQueue::default(),
         clock,
     );
-    Setup { dispatch, sent }
+    Setup {
+        dispatch,
+        sent,
+        answers,
+    }
 }
 
 impl Setup {
@@ -381,4 +386,62 @@ async fn a_released_reply_whose_window_closed_waits_for_the_next_message() {
         s.dispatch.process(&queued).await,
         DispatchOutcome::WindowClosed
     );
+}
+
+impl Setup {
+    /// WeChat answers the next send with `errcode`.
+    fn wechat_answers(&self, errcode: i64) {
+        self.answers
+            .lock()
+            .unwrap()
+            .push_back(("custom/send", errcode));
+    }
+}
+
+#[tokio::test]
+async fn wechats_45047_and_45015_hold_a_released_reply_for_the_next_message() {
+    for errcode in [45047, 45015] {
+        let s = setup();
+        s.window(3).await;
+        let released = s.reply(1, "your taxi is here", MessageStatus::Held).await;
+        s.wechat_answers(errcode);
+        assert_eq!(
+            s.dispatch.process(&released).await,
+            DispatchOutcome::Held,
+            "{errcode}"
+        );
+        assert_eq!(s.message(&released).await.status, MessageStatus::Held);
+        let user = s.user().await;
+        assert_eq!(user.held, std::slice::from_ref(&released), "{errcode}");
+        let window = user.window.unwrap();
+        match errcode {
+            45047 => assert_eq!(window.remaining, 0),
+            _ => assert!(window.closes_at_ms <= T, "closed by WeChat's word"),
+        }
+        assert!(s.texts().is_empty());
+        assert!(s.dispatch.webhooks.posts().is_empty(), "held is not final");
+    }
+}
+
+#[tokio::test]
+async fn a_45047_leaves_alone_a_window_the_user_opened_meanwhile() {
+    let s = setup();
+    s.window(1).await;
+    let reply = s.reply(1, "one more thing", MessageStatus::Queued).await;
+    s.wechat_answers(45047);
+    // The user writes after WeChat's answer, before the bridge marks the quota used.
+    s.store().before_next_put_user(|user| {
+        user.window = Some(ReplyWindow {
+            remaining: 5,
+            closes_at_ms: T + 48 * 3_600_000,
+        })
+    });
+    assert!(matches!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.user().await.window.unwrap().remaining, 5);
+    assert_eq!(s.message(&reply).await.status, MessageStatus::Queued);
+    // Tried again, it goes out in the fresh window.
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
 }

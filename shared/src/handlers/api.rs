@@ -448,6 +448,10 @@ mod tests {
         )
         .await;
         assert_eq!(status, 400, "{refusal}");
+        assert!(refusal["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("content.text:"));
     }
 
     #[tokio::test]
