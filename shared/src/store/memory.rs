@@ -20,8 +20,9 @@ struct Tables {
     dedupe: HashMap<String, MessageKey>,
     tokens: HashMap<String, TokenSlot>,
     nonces: HashMap<(String, String), i64>,
-    client_ids: HashMap<(String, String), MessageKey>,
-    push_ids: HashMap<(String, String), MessageKey>,
+    /// A partner's client message ids and push ids, each naming its message:
+    /// (kind, partner, id).
+    once_ids: HashMap<(&'static str, String, String), MessageKey>,
     /// Media ids by (appid, key), with when they expire.
     media: HashMap<(String, String), (String, i64)>,
 }
@@ -61,6 +62,32 @@ impl MemoryStore {
     /// stored user with `change` (and bumps its version), as if it had written first.
     pub fn before_next_put_user(&self, change: impl FnOnce(&mut ChannelUser) + Send + 'static) {
         *self.before_put_user.lock().expect("hook lock") = Some(UserChange(Box::new(change)));
+    }
+}
+
+impl MemoryStore {
+    /// Stores a partner's message once per `(kind, partner, id)`, with its conversation.
+    fn put_once(
+        &self,
+        kind: &'static str,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let once = (kind, message.partner.clone(), id.to_owned());
+        if let Some(key) = tables.once_ids.get(&once) {
+            let stored =
+                tables.messages.get(key).cloned().ok_or_else(|| {
+                    StoreError::Malformed(format!("{kind} id without its message"))
+                })?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let key = message_key(message);
+        tables.once_ids.insert(once, key.clone());
+        tables.messages.insert(key, message.clone());
+        tables.upsert(conversation);
+        Ok(Recorded::New)
     }
 }
 
@@ -191,21 +218,7 @@ impl Store for MemoryStore {
         conversation: &Conversation,
         client_message_id: &str,
     ) -> Result<Recorded, StoreError> {
-        let mut tables = self.tables();
-        let client = (message.partner.clone(), client_message_id.to_owned());
-        if let Some(key) = tables.client_ids.get(&client) {
-            let stored = tables
-                .messages
-                .get(key)
-                .cloned()
-                .ok_or_else(|| StoreError::Malformed("client id without its message".into()))?;
-            return Ok(Recorded::Duplicate(Box::new(stored)));
-        }
-        let key = message_key(message);
-        tables.client_ids.insert(client, key.clone());
-        tables.messages.insert(key, message.clone());
-        tables.upsert(conversation);
-        Ok(Recorded::New)
+        self.put_once("client", message, conversation, client_message_id)
     }
 
     async fn put_push(
@@ -214,21 +227,7 @@ impl Store for MemoryStore {
         conversation: &Conversation,
         push_id: &str,
     ) -> Result<Recorded, StoreError> {
-        let mut tables = self.tables();
-        let push = (message.partner.clone(), push_id.to_owned());
-        if let Some(key) = tables.push_ids.get(&push) {
-            let stored = tables
-                .messages
-                .get(key)
-                .cloned()
-                .ok_or_else(|| StoreError::Malformed("push id without its message".into()))?;
-            return Ok(Recorded::Duplicate(Box::new(stored)));
-        }
-        let key = message_key(message);
-        tables.push_ids.insert(push, key.clone());
-        tables.messages.insert(key, message.clone());
-        tables.upsert(conversation);
-        Ok(Recorded::New)
+        self.put_once("push", message, conversation, push_id)
     }
 
     async fn record_push(
