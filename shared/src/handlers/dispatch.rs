@@ -4,7 +4,7 @@
 //! Report jobs (a `message.status` webhook not delivered at once) sit in groups of their
 //! own and are retried the same way until the partner takes them or refuses them for good.
 
-use super::fifo::{read_body, FifoConsumer, RecordOutcome};
+use super::fifo::{FifoConsumer, RecordOutcome};
 use crate::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
 use crate::media::MediaCache;
 use crate::metrics;
@@ -64,28 +64,21 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
     pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
         let dispatch = &self.dispatch;
         self.consumer
-            .handle(&event, deadline_ms, |record| {
-                let target = read_body::<OutboundRef>(record);
-                async move {
-                    let target = match target {
-                        Ok(target) => target,
-                        Err(reason) => return RecordOutcome::Park(reason),
-                    };
-                    let outcome = dispatch.process(&target).await;
-                    count(&outcome);
-                    tracing::info!(
-                        conversation_id = %target.conversation_id,
-                        message_id = %target.message_id,
-                        ?outcome,
-                        "outbound record handled"
-                    );
-                    match outcome {
-                        DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                        DispatchOutcome::Failed(reason) if reason == "no such message" => {
-                            RecordOutcome::Park(reason)
-                        }
-                        _ => RecordOutcome::Done,
+            .handle_bodies(&event, deadline_ms, |target: OutboundRef| async move {
+                let outcome = dispatch.process(&target).await;
+                count(&outcome);
+                tracing::info!(
+                    conversation_id = %target.conversation_id,
+                    message_id = %target.message_id,
+                    ?outcome,
+                    "outbound record handled"
+                );
+                match outcome {
+                    DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    DispatchOutcome::Failed(reason) if reason == "no such message" => {
+                        RecordOutcome::Park(reason)
                     }
+                    _ => RecordOutcome::Done,
                 }
             })
             .await

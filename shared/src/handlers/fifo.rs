@@ -79,6 +79,31 @@ impl<P: Parking> FifoConsumer<P> {
         (self.clock)()
     }
 
+    /// Handles a batch whose bodies are JSON `T`: an unreadable body is parked, the others
+    /// go to `settle`.
+    pub async fn handle_bodies<T, F, Fut>(
+        &self,
+        event: &SqsEvent,
+        deadline_ms: Option<i64>,
+        mut settle: F,
+    ) -> SqsBatchResponse
+    where
+        T: serde::de::DeserializeOwned,
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = RecordOutcome>,
+    {
+        self.handle(event, deadline_ms, |record| {
+            let body = read_body::<T>(record).map(&mut settle);
+            async move {
+                match body {
+                    Ok(settling) => settling.await,
+                    Err(reason) => RecordOutcome::Park(reason),
+                }
+            }
+        })
+        .await
+    }
+
     /// Handles a batch with `settle` for each record; `deadline_ms` is when the invocation
     /// must have answered.
     pub async fn handle<F, Fut>(

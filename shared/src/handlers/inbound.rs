@@ -8,7 +8,7 @@
 //! times is parked too, with its reason, before SQS's own redrive would move it silently.
 //! Records the invocation has no time left for are returned untouched.
 
-use super::fifo::{read_body, FifoConsumer, RecordOutcome};
+use super::fifo::{FifoConsumer, RecordOutcome};
 use crate::inbound::{Inbound, Outcome};
 use crate::metrics;
 use crate::queue::{InboundMessage, OutboundQueue, Parking};
@@ -45,32 +45,25 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
         let inbound = &self.inbound;
         let now_ms = self.consumer.now_ms();
         self.consumer
-            .handle(&event, deadline_ms, |record| {
-                let message = read_body::<InboundMessage>(record);
-                async move {
-                    let message = match message {
-                        Ok(message) => message,
-                        Err(reason) => return RecordOutcome::Park(reason),
-                    };
-                    let outcome = inbound.process(&message, now_ms).await;
-                    tracing::info!(
-                        channel = %message.channel,
-                        message_id = %crate::store::keys::inbound_message_id(&message.dedupe_key),
-                        ?outcome,
-                        "inbound record handled"
-                    );
-                    match outcome {
-                        Outcome::Delivered => {
-                            metrics::count("delivered");
-                            RecordOutcome::Done
-                        }
-                        Outcome::AlreadyDone => RecordOutcome::Done,
-                        Outcome::Refused(reason) => {
-                            metrics::count_because("failed", "refused");
-                            RecordOutcome::Park(reason)
-                        }
-                        Outcome::Retry(reason) => RecordOutcome::Retry(reason),
+            .handle_bodies(&event, deadline_ms, |message: InboundMessage| async move {
+                let outcome = inbound.process(&message, now_ms).await;
+                tracing::info!(
+                    channel = %message.channel,
+                    message_id = %crate::store::keys::inbound_message_id(&message.dedupe_key),
+                    ?outcome,
+                    "inbound record handled"
+                );
+                match outcome {
+                    Outcome::Delivered => {
+                        metrics::count("delivered");
+                        RecordOutcome::Done
                     }
+                    Outcome::AlreadyDone => RecordOutcome::Done,
+                    Outcome::Refused(reason) => {
+                        metrics::count_because("failed", "refused");
+                        RecordOutcome::Park(reason)
+                    }
+                    Outcome::Retry(reason) => RecordOutcome::Retry(reason),
                 }
             })
             .await

@@ -5,7 +5,7 @@
 //! naming no stored push is parked with its reason. Report jobs (a `push.status` webhook
 //! not delivered at once) sit in groups of their own.
 
-use super::fifo::{read_body, FifoConsumer, RecordOutcome};
+use super::fifo::{FifoConsumer, RecordOutcome};
 use crate::dispatch::OutboundRef;
 use crate::metrics;
 use crate::push::{Push, PushOutcome, PushPath};
@@ -54,26 +54,19 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P: Parking>
     pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
         let push = &self.push;
         self.consumer
-            .handle(&event, deadline_ms, |record| {
-                let target = read_body::<OutboundRef>(record);
-                async move {
-                    let target = match target {
-                        Ok(target) => target,
-                        Err(reason) => return RecordOutcome::Park(reason),
-                    };
-                    let outcome = push.process(&target).await;
-                    count(&outcome);
-                    tracing::info!(
-                        conversation_id = %target.conversation_id,
-                        message_id = %target.message_id,
-                        ?outcome,
-                        "push record handled"
-                    );
-                    match outcome {
-                        PushOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                        PushOutcome::Unusable(reason) => RecordOutcome::Park(reason),
-                        _ => RecordOutcome::Done,
-                    }
+            .handle_bodies(&event, deadline_ms, |target: OutboundRef| async move {
+                let outcome = push.process(&target).await;
+                count(&outcome);
+                tracing::info!(
+                    conversation_id = %target.conversation_id,
+                    message_id = %target.message_id,
+                    ?outcome,
+                    "push record handled"
+                );
+                match outcome {
+                    PushOutcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    PushOutcome::Unusable(reason) => RecordOutcome::Park(reason),
+                    _ => RecordOutcome::Done,
                 }
             })
             .await
