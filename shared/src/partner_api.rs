@@ -362,7 +362,9 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                     app_user_id: Some(app_user),
                 }),
             ) => {
-                let user = self.bound_user(app_user, channel.as_deref()).await?;
+                let user = self
+                    .bound_user(partner, app_user, channel.as_deref())
+                    .await?;
                 (user.channel, user.openid)
             }
             (None, Some(_)) => {
@@ -402,13 +404,13 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
     }
 
     /// The one channel user bound to an app user (on `channel` if named).
-    async fn bound_user(&self, app_user_id: &str, channel: Option<&str>) -> Answer<ChannelUser> {
-        let mut users = self
-            .store
-            .users_of_app_user(app_user_id)
-            .await
-            .map_err(Refusal::store)?;
-        users.retain(|u| channel.is_none_or(|c| u.channel == c));
+    async fn bound_user(
+        &self,
+        partner: &str,
+        app_user_id: &str,
+        channel: Option<&str>,
+    ) -> Answer<ChannelUser> {
+        let mut users = self.bindings(partner, app_user_id, channel).await?;
         match users.len() {
             0 => Err(Refusal::not_found("user bound to this app user")),
             1 => Ok(users.remove(0)),
@@ -418,6 +420,25 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 "the app user is bound on several channels: name to.channel",
             )),
         }
+    }
+
+    /// The channel users bound to an app user on the channels the partner may use (only
+    /// `channel` if named).
+    async fn bindings(
+        &self,
+        partner: &str,
+        app_user_id: &str,
+        channel: Option<&str>,
+    ) -> Answer<Vec<ChannelUser>> {
+        let mut users = self
+            .store
+            .users_of_app_user(app_user_id)
+            .await
+            .map_err(Refusal::store)?;
+        users.retain(|u| {
+            channel.is_none_or(|c| u.channel == c) && self.config.may_use(partner, &u.channel)
+        });
+        Ok(users)
     }
 
     /// Stores the reply as `queued` and hands it to `dispatch`; a repeat of the request
@@ -622,15 +643,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                 if let Some(channel) = channel {
                     self.channel(partner, channel)?;
                 }
-                let mut users = self
-                    .store
-                    .users_of_app_user(app_user)
-                    .await
-                    .map_err(Refusal::store)?;
-                users.retain(|u| {
-                    channel.as_ref().is_none_or(|c| *c == u.channel)
-                        && self.config.may_use(partner, &u.channel)
-                });
+                let mut users = self.bindings(partner, app_user, channel.as_deref()).await?;
                 let open = users.iter().position(|u| {
                     matches!(
                         crate::reply_window::ReplyWindow::allowance(u.window.as_ref(), now_ms),
@@ -721,15 +734,7 @@ impl<S: Store, T: TokenStore, Q: OutboundQueue> PartnerApi<S, T, Q> {
                     .into_iter()
                     .collect()
             }
-            (channel, None, Some(app_user)) => {
-                let mut users = self
-                    .store
-                    .users_of_app_user(app_user)
-                    .await
-                    .map_err(Refusal::store)?;
-                users.retain(|u| channel.is_none_or(|c| u.channel == c));
-                users
-            }
+            (channel, None, Some(app_user)) => self.bindings(partner, app_user, channel).await?,
             _ => {
                 return Err(Refusal::field(
                     "query",
