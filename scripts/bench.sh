@@ -6,6 +6,6 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_venv requirements-test.txt requirements-bench.txt
 log "cargo bench (criterion)"
-cargo bench -p wxbridge --bench callback -- --noplot
+cargo bench -p wxbridge-wechat --bench callback -- --noplot
 log "wechatpy on the same payloads"
 "$VENV/bin/python" scripts/bench_wechatpy.py

@@ -1,0 +1,126 @@
+//! The queues on Amazon SQS: `inbound.fifo`, `outbound.fifo` and `push.fifo`, and the
+//! dead-letter queues records are parked in.
+
+use serde::Serialize;
+use wxbridge_core::model::{sqs_id, InboundMessage, OutboundRef};
+use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, Parking, QueueError};
+
+/// A FIFO queue on Amazon SQS: `inbound.fifo` or `outbound.fifo`.
+#[derive(Debug, Clone)]
+pub struct SqsFifoQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsFifoQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    async fn send<T: Serialize>(
+        &self,
+        body: &T,
+        group_id: String,
+        deduplication_id: String,
+    ) -> Result<(), QueueError> {
+        let body = serde_json::to_string(body).map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}
+
+impl InboundQueue for SqsFifoQueue {
+    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
+        self.send(message, message.group_id(), message.deduplication_id())
+            .await
+    }
+}
+
+impl OutboundQueue for SqsFifoQueue {
+    async fn enqueue(
+        &self,
+        target: &OutboundRef,
+        deduplication_id: &str,
+    ) -> Result<(), QueueError> {
+        self.send(target, sqs_id(&target.group_id()), sqs_id(deduplication_id))
+            .await
+    }
+}
+
+/// `inbound.fifo` and its dead-letter queue on Amazon SQS.
+#[derive(Debug, Clone)]
+pub struct SqsParking {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    dead_letter_url: String,
+}
+
+impl SqsParking {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        dead_letter_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+            dead_letter_url: dead_letter_url.into(),
+        }
+    }
+}
+
+fn sqs_error<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_sqs::error::SdkError<E, R>,
+) -> QueueError {
+    QueueError(aws_sdk_sqs::error::DisplayErrorContext(error).to_string())
+}
+
+impl Parking for SqsParking {
+    async fn park(
+        &self,
+        body: &str,
+        group_id: &str,
+        deduplication_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.dead_letter_url)
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id)
+            .message_attributes("reason", reason)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
+    async fn delay(&self, receipt_handle: &str, seconds: i32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}

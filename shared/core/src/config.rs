@@ -1,0 +1,678 @@
+//! The one configuration document of a deployment.
+//!
+//! JSON, read once at start (where from is the AWS adapters' business: the document itself,
+//! a file, or a Secrets Manager secret). Invalid configuration fails at start with the path
+//! of the offending field.
+//! Secrets (`token`, `encoding_aes_key`) never print: their `Debug` is redacted.
+
+use wxbridge_wechat::crypto::AesKey;
+use wxbridge_wechat::endpoint::PushEndpoint;
+pub use wxbridge_wechat::endpoint::{EncryptionMode, PushFormat};
+use wxbridge_wechat::subscribe;
+use serde::Deserialize;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// An invalid document: the path of the offending field and why.
+#[derive(Debug, Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn field(path: String, reason: &str) -> Self {
+        Self(format!("{path}: {reason}"))
+    }
+}
+
+/// A secret string: usable, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The `{channel}` segment of the push URL `/wechat/{channel}`.
+    pub id: String,
+    /// The mini program's AppID; safe-mode envelopes must name it.
+    pub app_id: String,
+    /// The mini program's original id (`gh_…`), the `ToUserName` of its pushes.
+    pub original_id: String,
+    pub token: Secret,
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    pub mode: EncryptionMode,
+    pub push_format: PushFormat,
+    /// In separate dialog mode, the partner this channel's conversations belong to.
+    #[serde(default)]
+    pub partner: Option<String>,
+    /// The AppSecret, for access tokens (needed by the functions that send to WeChat).
+    #[serde(default)]
+    pub app_secret: Option<Secret>,
+}
+
+/// A party on the app side who answers users: the platform's desk, a hotel, an airline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    pub id: String,
+    /// Shown to the user in merged mode, through `dialog.sender_template`.
+    pub display_name: String,
+    /// Where the bridge POSTs signed webhooks.
+    pub webhook_url: String,
+    /// Signs the webhooks (and verifies the partner's API requests).
+    pub signing_secret: Secret,
+    /// May bind WeChat users to app users through the API (`PUT /v1/bindings/...`).
+    /// Bindings are shared by every partner, so only the platform's own desk should.
+    #[serde(default)]
+    pub can_bind: bool,
+    /// The subscribe-message templates this partner's pushes may use: a user's grant is
+    /// for one template, so one partner must not spend grants meant for another's.
+    #[serde(default)]
+    pub subscribe_templates: Vec<String>,
+    /// Pushes leave the customer-service sends of a user's window to the partners' replies
+    /// waiting for that user (queued, held or being sent): a push takes a send only when
+    /// more are left than replies wait. Default `true`.
+    #[serde(default = "default_true")]
+    pub held_replies_first: bool,
+    /// A reply that finds the window closed goes on as a subscribe message with this
+    /// template (if the user granted one), else stays in the app inbox as `undeliverable`.
+    /// Without it such a reply ends `window_closed`.
+    #[serde(default)]
+    pub reply_fallback: Option<ReplyFallback>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// How a reply the window no longer allows becomes a subscribe message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyFallback {
+    /// A subscribe template of the mini program the user granted (`accept` in the pop-up).
+    pub template_id: String,
+    /// The template field the reply's text goes into, e.g. `thing1`.
+    pub field: String,
+    /// The most characters that field takes; by default by its kind (`thing` 20,
+    /// `character_string` / `number` / `letter` 32, `name` 10, `phrase` / `symbol` 5, else
+    /// 20). A longer text is cut and ends with `…`.
+    #[serde(default)]
+    pub max_chars: Option<usize>,
+    /// Further fields of the template, fixed: `{"name2": "{partner}"}` (`{partner}` becomes
+    /// the partner's display name).
+    #[serde(default)]
+    pub data: std::collections::BTreeMap<String, String>,
+    /// The mini-program page the notice opens (may carry a query).
+    #[serde(default)]
+    pub page: Option<String>,
+    #[serde(default)]
+    pub miniprogram_state: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+impl ReplyFallback {
+    /// How many characters the text field takes.
+    pub fn limit(&self) -> usize {
+        self.max_chars
+            .unwrap_or_else(|| subscribe::field_limit(&self.field))
+    }
+}
+
+/// How the partners share a user's WeChat conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialogMode {
+    /// Many partners share the one conversation of a mini program.
+    Merged,
+    /// Each partner has its own channel.
+    Separate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialogConfig {
+    pub mode: DialogMode,
+    /// Put before a partner's text in merged mode; `{partner}` is its display name.
+    #[serde(default = "default_sender_template")]
+    pub sender_template: String,
+    /// Who gets a user's message when no partner is active.
+    #[serde(default)]
+    pub default_partner: Option<String>,
+}
+
+impl Default for DialogConfig {
+    fn default() -> Self {
+        Self {
+            mode: DialogMode::Merged,
+            sender_template: default_sender_template(),
+            default_partner: None,
+        }
+    }
+}
+
+fn default_sender_template() -> String {
+    "【{partner}】".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub partners: Vec<PartnerConfig>,
+    #[serde(default)]
+    pub dialog: DialogConfig,
+    /// The key the app signs `session-from` values with (see README, "SessionFrom").
+    #[serde(default)]
+    pub session_from_secret: Option<Secret>,
+    /// Where WeChat's server API is: the real one, or the local fake.
+    #[serde(default = "default_wechat_api_base")]
+    pub wechat_api_base: String,
+    /// The typing-indicator path under `wechat_api_base`: WeChat's docs name two (protocol
+    /// notes §3.3); the newer page's is the default.
+    #[serde(default = "default_typing_path")]
+    pub typing_path: String,
+    /// How far a push's `timestamp` may be from now, in seconds; `null` turns the check
+    /// off (only for replaying recorded sample events locally).
+    #[serde(default = "default_timestamp_tolerance")]
+    pub timestamp_tolerance_secs: Option<u64>,
+    /// Lets the dispatcher download partners' images from loopback and private addresses
+    /// (a local stack, tests); off by default, so a partner's URL cannot reach inside.
+    #[serde(default)]
+    pub allow_private_image_hosts: bool,
+    /// Larger push bodies are refused with 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_wechat_api_base() -> String {
+    "https://api.weixin.qq.com".to_owned()
+}
+
+fn default_typing_path() -> String {
+    "cgi-bin/message/custom/business/typing".to_owned()
+}
+
+fn default_timestamp_tolerance() -> Option<u64> {
+    Some(300)
+}
+
+const MAX_BODY_LIMIT: usize = 128 * 1024;
+
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+
+/// Ids of channels and partners: they appear in URLs, keys and SQS group ids.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+const ID_RULE: &str = "1 to 64 characters of A-Z a-z 0-9 - _";
+
+impl BridgeConfig {
+    /// What the functions that deliver to partners need beyond the callback's needs.
+    pub fn check_partners(&self) -> Result<(), ConfigError> {
+        if self.partners.is_empty() {
+            return Err(ConfigError::field(
+                "partners".into(),
+                "at least one partner is required",
+            ));
+        }
+        if self.dialog.mode == DialogMode::Merged && self.dialog.default_partner.is_none() {
+            return Err(ConfigError::field(
+                "dialog.default_partner".into(),
+                "required in merged mode: it answers when no partner is active",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sender line put before a partner's text in merged mode (the sender template
+    /// with the partner's display name).
+    pub fn sender_prefix(&self, partner: &str) -> String {
+        let name = self
+            .partner(partner)
+            .map_or(partner, |p| p.display_name.as_str());
+        self.dialog.sender_template.replace("{partner}", name)
+    }
+
+    /// The sender line of a partner's texts: only in merged mode, where partners share the
+    /// user's one conversation.
+    pub fn sender_of(&self, partner: &str) -> Option<String> {
+        (self.dialog.mode == DialogMode::Merged).then(|| self.sender_prefix(partner))
+    }
+
+    pub fn partner(&self, id: &str) -> Option<&PartnerConfig> {
+        self.partners.iter().find(|p| p.id == id)
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+
+    /// Whether `partner` may act on `channel`: any channel in merged mode, its own in
+    /// separate mode.
+    pub fn may_use(&self, partner: &str, channel: &str) -> bool {
+        self.dialog.mode == DialogMode::Merged
+            || self
+                .channel(channel)
+                .is_some_and(|c| c.partner.as_deref() == Some(partner))
+    }
+
+    fn validate_partners(&self) -> Result<(), ConfigError> {
+        for (index, partner) in self.partners.iter().enumerate() {
+            let at = |field: &str| format!("partners[{index}].{field}");
+            if !valid_id(&partner.id) {
+                return Err(ConfigError::field(at("id"), ID_RULE));
+            }
+            if let Some(first) = self.partners[..index]
+                .iter()
+                .position(|p| p.id == partner.id)
+            {
+                return Err(ConfigError::field(
+                    at("id"),
+                    &format!("duplicates partners[{first}].id"),
+                ));
+            }
+            if partner.display_name.trim().is_empty() {
+                return Err(ConfigError::field(at("display_name"), "must not be empty"));
+            }
+            let url = partner.webhook_url.as_str();
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.contains(char::is_whitespace)
+            {
+                return Err(ConfigError::field(
+                    at("webhook_url"),
+                    "must be an http(s) URL",
+                ));
+            }
+            if partner.signing_secret.expose().len() < 16 {
+                return Err(ConfigError::field(
+                    at("signing_secret"),
+                    "must be at least 16 characters",
+                ));
+            }
+            if let Some(fallback) = &partner.reply_fallback {
+                let at = |field: &str| format!("partners[{index}].reply_fallback.{field}");
+                if fallback.template_id.trim().is_empty() {
+                    return Err(ConfigError::field(at("template_id"), "must not be empty"));
+                }
+                if fallback.field.trim().is_empty() {
+                    return Err(ConfigError::field(at("field"), "must not be empty"));
+                }
+                if fallback.data.contains_key(&fallback.field) {
+                    return Err(ConfigError::field(
+                        at("data"),
+                        "must not set the field the text goes into",
+                    ));
+                }
+                if fallback.limit() == 0 {
+                    return Err(ConfigError::field(at("max_chars"), "must be at least 1"));
+                }
+                if let Some(state) = &fallback.miniprogram_state {
+                    if !subscribe::MINIPROGRAM_STATES.contains(&state.as_str()) {
+                        return Err(ConfigError::field(
+                            at("miniprogram_state"),
+                            "developer, trial or formal",
+                        ));
+                    }
+                }
+                if let Some(lang) = &fallback.lang {
+                    if !subscribe::LANGS.contains(&lang.as_str()) {
+                        return Err(ConfigError::field(
+                            at("lang"),
+                            "zh_CN, en_US, zh_HK or zh_TW",
+                        ));
+                    }
+                }
+            }
+        }
+        let known = |id: &str| self.partner(id).is_some();
+        if let Some(default) = &self.dialog.default_partner {
+            if !known(default) {
+                return Err(ConfigError::field(
+                    "dialog.default_partner".into(),
+                    "names no partner",
+                ));
+            }
+        }
+        if !self.dialog.sender_template.contains("{partner}") {
+            return Err(ConfigError::field(
+                "dialog.sender_template".into(),
+                "must contain {partner}",
+            ));
+        }
+        for (index, channel) in self.channels.iter().enumerate() {
+            let at = format!("channels[{index}].partner");
+            match (&channel.partner, self.dialog.mode) {
+                (Some(partner), _) if !known(partner) => {
+                    return Err(ConfigError::field(at, "names no partner"))
+                }
+                (None, DialogMode::Separate) => {
+                    return Err(ConfigError::field(at, "required in separate dialog mode"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(secret) = &self.session_from_secret {
+            if secret.expose().len() < 16 {
+                return Err(ConfigError::field(
+                    "session_from_secret".into(),
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn from_json(document: &str) -> Result<Self, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(document);
+        let config: Self = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| ConfigError::field(e.path().to_string(), &e.inner().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.channels.is_empty() {
+            return Err(ConfigError::field(
+                "channels".into(),
+                "at least one channel is required",
+            ));
+        }
+        // Above this an opened push, JSON-escaped, could outgrow an SQS message (256 KiB).
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
+            return Err(ConfigError::field(
+                "max_body_bytes".into(),
+                &format!("must be from 1 to {MAX_BODY_LIMIT}"),
+            ));
+        }
+        self.validate_partners()?;
+        let mut seen = HashMap::new();
+        for (index, channel) in self.channels.iter().enumerate() {
+            let at = |field: &str| format!("channels[{index}].{field}");
+            if !valid_id(&channel.id) {
+                return Err(ConfigError::field(at("id"), ID_RULE));
+            }
+            if let Some(first) = seen.insert(channel.id.as_str(), index) {
+                return Err(ConfigError::field(
+                    at("id"),
+                    &format!("duplicates channels[{first}].id"),
+                ));
+            }
+            for (field, value) in [
+                ("app_id", &channel.app_id),
+                ("original_id", &channel.original_id),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::field(at(field), "must not be empty"));
+                }
+            }
+            if channel.token.expose().is_empty() {
+                return Err(ConfigError::field(at("token"), "must not be empty"));
+            }
+            match (&channel.encoding_aes_key, channel.mode) {
+                (Some(key), _) if AesKey::from_encoding_aes_key(key.expose()).is_err() => {
+                    return Err(ConfigError::field(
+                        at("encoding_aes_key"),
+                        "must be 43 base64 characters",
+                    ));
+                }
+                (None, EncryptionMode::Compatible | EncryptionMode::Safe) => {
+                    return Err(ConfigError::field(
+                        at("encoding_aes_key"),
+                        "required when mode is compatible or safe",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The push endpoints of a deployment's channels, by channel id.
+#[derive(Debug, Clone)]
+pub struct Channels(HashMap<String, PushEndpoint>);
+
+impl Channels {
+    pub fn new(config: &BridgeConfig) -> Self {
+        let endpoints = config
+            .channels
+            .iter()
+            // Validation already proved every key decodes.
+            .filter_map(|c| Some((c.id.clone(), c.endpoint().ok()?)))
+            .collect();
+        Self(endpoints)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&PushEndpoint> {
+        self.0.get(id)
+    }
+}
+
+impl ChannelConfig {
+    /// What WeChat signs and encrypts this channel's pushes with.
+    pub fn endpoint(&self) -> Result<PushEndpoint, wxbridge_wechat::crypto::CryptoError> {
+        PushEndpoint::new(
+            &self.id,
+            &self.app_id,
+            &self.original_id,
+            self.token.expose(),
+            self.encoding_aes_key.as_ref().map(Secret::expose),
+            self.mode,
+            self.push_format,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(channel: &str) -> String {
+        format!(r#"{{"channels":[{channel}]}}"#)
+    }
+
+    const GOOD: &str = r#"{"id":"mp-demo","app_id":"wxba5fad812f8e6fb9","original_id":"gh_97417a04a28d",
+        "token":"AAAAA","encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "mode":"safe","push_format":"json"}"#;
+
+    fn error_of(document: &str) -> String {
+        BridgeConfig::from_json(document).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_document_loads_with_defaults() {
+        let config = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        assert_eq!(config.timestamp_tolerance_secs, Some(300));
+        assert_eq!(config.max_body_bytes, 65536);
+        assert!(Channels::new(&config).get("mp-demo").unwrap().key.is_some());
+    }
+
+    #[test]
+    fn null_tolerance_turns_the_check_off() {
+        let config = BridgeConfig::from_json(&format!(
+            r#"{{"channels":[{GOOD}],"timestamp_tolerance_secs":null}}"#
+        ))
+        .unwrap();
+        assert_eq!(config.timestamp_tolerance_secs, None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(error_of(&document(
+            &GOOD.replace(r#""mode":"safe""#, r#""mode":"secret""#)
+        ))
+        .contains("channels[0].mode"));
+        assert!(error_of(&document(&GOOD.replace(r#""token":"AAAAA","#, ""))).contains("token"));
+        assert!(error_of(&document(&GOOD.replace("mp-demo", "mp demo"))).contains("channels[0].id"));
+        assert!(error_of(&document(
+            &GOOD.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "short")
+        ))
+        .contains("channels[0].encoding_aes_key"));
+        assert!(error_of(&document(
+            &GOOD.replace(r#""mode":"safe""#, r#""mode":"safe","colour":"red""#)
+        ))
+        .contains("colour"));
+        assert!(error_of(&format!(r#"{{"channels":[{GOOD},{GOOD}]}}"#))
+            .contains("channels[1].id: duplicates channels[0].id"));
+        assert!(error_of(r#"{"channels":[]}"#).contains("channels"));
+    }
+
+    #[test]
+    fn safe_mode_requires_a_key() {
+        let without_key = GOOD.replace(
+            r#""encoding_aes_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","#,
+            "",
+        );
+        assert!(
+            error_of(&document(&without_key)).contains("channels[0].encoding_aes_key: required")
+        );
+        let plaintext = without_key.replace(r#""mode":"safe""#, r#""mode":"plaintext""#);
+        assert!(BridgeConfig::from_json(&document(&plaintext)).is_ok());
+    }
+
+    const PARTNERS: &str = r#""partners":[
+        {"id":"platform","display_name":"Trip Service","webhook_url":"https://desk.example/hooks","signing_secret":"platform-secret-0123"},
+        {"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://127.0.0.1:9/h","signing_secret":"hotel-secret-456789"}]"#;
+
+    fn with_partners(extra: &str) -> String {
+        format!(r#"{{"channels":[{GOOD}],{PARTNERS}{extra}}}"#)
+    }
+
+    #[test]
+    fn partners_and_dialog_load_with_defaults() {
+        let config = BridgeConfig::from_json(&with_partners("")).unwrap();
+        assert_eq!(config.dialog.mode, DialogMode::Merged);
+        assert_eq!(config.dialog.sender_template, "【{partner}】");
+        assert_eq!(
+            config.partner("hotel-9").unwrap().display_name,
+            "Hotel Lotus"
+        );
+        let merged = with_partners(
+            r#","dialog":{"mode":"merged","default_partner":"platform","sender_template":"[{partner}] "}"#,
+        );
+        assert_eq!(
+            BridgeConfig::from_json(&merged)
+                .unwrap()
+                .dialog
+                .default_partner
+                .as_deref(),
+            Some("platform")
+        );
+    }
+
+    #[test]
+    fn partner_and_dialog_errors_name_the_field() {
+        let cases = [
+            (
+                with_partners(r#","dialog":{"mode":"merged","default_partner":"nobody"}"#),
+                "dialog.default_partner: names no partner",
+            ),
+            (
+                with_partners(r#","dialog":{"mode":"merged","sender_template":"no name"}"#),
+                "dialog.sender_template",
+            ),
+            (
+                with_partners(r#","dialog":{"mode":"separate"}"#),
+                "channels[0].partner: required in separate dialog mode",
+            ),
+            (
+                with_partners(r#","session_from_secret":"short""#),
+                "session_from_secret",
+            ),
+            (
+                with_partners("").replace("https://desk.example/hooks", "ftp://x"),
+                "partners[0].webhook_url",
+            ),
+            (
+                with_partners("").replace("hotel-secret-456789", "short"),
+                "partners[1].signing_secret",
+            ),
+            (
+                with_partners("").replace("hotel-9", "platform"),
+                "partners[1].id: duplicates partners[0].id",
+            ),
+            (
+                with_partners("")
+                    .replace(r#""display_name":"Trip Service""#, r#""display_name":" ""#),
+                "partners[0].display_name",
+            ),
+        ];
+        for (document, expected) in cases {
+            let error = error_of(&document);
+            assert!(error.contains(expected), "{error} should name {expected}");
+        }
+        let owned = GOOD.replace(
+            r#""push_format":"json""#,
+            r#""push_format":"json","partner":"hotel-9""#,
+        );
+        let separate =
+            format!(r#"{{"channels":[{owned}],{PARTNERS},"dialog":{{"mode":"separate"}}}}"#);
+        assert!(BridgeConfig::from_json(&separate).is_ok());
+        let unknown = separate.replace(r#""partner":"hotel-9""#, r#""partner":"ghost""#);
+        assert!(error_of(&unknown).contains("channels[0].partner: names no partner"));
+    }
+
+    #[test]
+    fn delivering_functions_need_partners_and_a_default() {
+        let no_partners = BridgeConfig::from_json(&document(GOOD)).unwrap();
+        assert!(no_partners
+            .check_partners()
+            .unwrap_err()
+            .to_string()
+            .contains("partners"));
+        let no_default = BridgeConfig::from_json(&with_partners("")).unwrap();
+        assert!(no_default
+            .check_partners()
+            .unwrap_err()
+            .to_string()
+            .contains("dialog.default_partner"));
+        let ready = with_partners(r#","dialog":{"mode":"merged","default_partner":"platform"}"#);
+        assert!(BridgeConfig::from_json(&ready)
+            .unwrap()
+            .check_partners()
+            .is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = BridgeConfig::from_json(&with_partners(
+            r#","session_from_secret":"session-from-secret-1""#,
+        ))
+        .unwrap();
+        let printed = format!("{config:?} {:?}", Channels::new(&config));
+        for secret in [
+            "AAAAA",
+            "platform-secret",
+            "hotel-secret",
+            "session-from-secret",
+        ] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Which partner a user's message goes to, and which conversation it belongs to.
+//!
+//! **Merged** mode: many partners share the user's one WeChat conversation. A message goes
+//! to the *active partner*: the one the latest vouched `session-from` named, or the one who
+//! last wrote to the user, whichever is newer; the user can also switch explicitly by
+//! writing `#` and a partner's number or name (`#2`, `#Hotel Lotus`), the numbers being
+//! the partners the user has talked to, most recent first. With no active partner the
+//! dialog's `default_partner` answers.
+//! **Separate** mode: the channel belongs to one partner.
+//!
+//! Conversation ids are derived, so get-or-create is one conditional write.
+
+use crate::config::{BridgeConfig, ChannelConfig, DialogMode};
+use serde::{Deserialize, Serialize};
+
+/// How many partners a user's switch list remembers.
+pub const RECENT_PARTNERS: usize = 9;
+
+/// Why a partner is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveBecause {
+    SessionFrom,
+    PartnerWrote,
+    UserSwitched,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivePartner {
+    pub partner: String,
+    pub since_ms: i64,
+    pub because: ActiveBecause,
+}
+
+/// Routing state kept on the channel user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    pub active: Option<ActivePartner>,
+    /// Partners the user has talked to, most recent first: the numbers of `#n`.
+    pub recent: Vec<String>,
+}
+
+impl Routing {
+    /// Makes `partner` active if this is newer than what made the current one active.
+    pub fn activate(&mut self, partner: &str, at_ms: i64, because: ActiveBecause) {
+        if self.active.as_ref().is_some_and(|a| a.since_ms > at_ms) {
+            return;
+        }
+        self.active = Some(ActivePartner {
+            partner: partner.to_owned(),
+            since_ms: at_ms,
+            because,
+        });
+        self.recent.retain(|p| p != partner);
+        self.recent.insert(0, partner.to_owned());
+        self.recent.truncate(RECENT_PARTNERS);
+    }
+}
+
+/// The partner a user's message on `channel` goes to, if any is known.
+pub fn partner_for<'c>(
+    config: &'c BridgeConfig,
+    channel: &'c ChannelConfig,
+    routing: &'c Routing,
+) -> Option<&'c str> {
+    match config.dialog.mode {
+        DialogMode::Separate => channel.partner.as_deref(),
+        DialogMode::Merged => routing
+            .active
+            .as_ref()
+            .map(|a| a.partner.as_str())
+            .or(config.dialog.default_partner.as_deref()),
+    }
+}
+
+/// The conversation of a user with a partner: per partner in merged mode, per channel in
+/// separate mode (where the channel is the partner's).
+pub fn conversation_id(mode: DialogMode, channel: &str, openid: &str, partner: &str) -> String {
+    match mode {
+        DialogMode::Merged => format!("{channel}:{openid}:{partner}"),
+        DialogMode::Separate => format!("{channel}:{openid}"),
+    }
+}
+
+/// A conversation id's channel and openid: `channel:openid:partner` in merged mode,
+/// `channel:openid` in separate mode (channel and partner ids have no `:`).
+pub fn parse_conversation_id(mode: DialogMode, id: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = id.split(':').collect();
+    let expected = match mode {
+        DialogMode::Merged => 3,
+        DialogMode::Separate => 2,
+    };
+    (parts.len() == expected && parts.iter().all(|p| !p.is_empty())).then(|| (parts[0], parts[1]))
+}
+
+
+/// Reads an explicit switch (`#2`, `#Hotel Lotus`, `#hotel-9`) from a user's text, and
+/// resolves it to a partner id. `None` when the text is no switch or names no partner.
+pub fn switch_target(config: &BridgeConfig, routing: &Routing, text: &str) -> Option<String> {
+    let wanted = text.trim().strip_prefix(['#', '＃'])?.trim();
+    if wanted.is_empty() {
+        return None;
+    }
+    if let Ok(number) = wanted.parse::<usize>() {
+        return routing.recent.get(number.checked_sub(1)?).cloned();
+    }
+    config
+        .partners
+        .iter()
+        .find(|p| p.id.eq_ignore_ascii_case(wanted) || p.display_name.eq_ignore_ascii_case(wanted))
+        .map(|p| p.id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: &str) -> BridgeConfig {
+        BridgeConfig::from_json(&format!(
+            r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"xml","partner":"hotel-9"}}],
+            "partners":[
+              {{"id":"platform","display_name":"Trip Service","webhook_url":"http://127.0.0.1/p","signing_secret":"platform-secret-0123"}},
+              {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://127.0.0.1/h","signing_secret":"hotel-secret-456789"}},
+              {{"id":"air-2","display_name":"Sky Air","webhook_url":"http://127.0.0.1/a","signing_secret":"airline-secret-0000"}}],
+            "dialog":{{"mode":"{mode}","default_partner":"platform"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn merged_routing_follows_the_newest_of_session_from_and_last_writer() {
+        let config = config("merged");
+        let channel = &config.channels[0];
+        let mut routing = Routing::default();
+        assert_eq!(
+            partner_for(&config, channel, &routing),
+            Some("platform"),
+            "default partner"
+        );
+        routing.activate("hotel-9", 1_000, ActiveBecause::SessionFrom);
+        assert_eq!(partner_for(&config, channel, &routing), Some("hotel-9"));
+        routing.activate("air-2", 2_000, ActiveBecause::PartnerWrote);
+        assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
+        // An older event arriving late does not take over.
+        routing.activate("hotel-9", 1_500, ActiveBecause::SessionFrom);
+        assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
+        assert_eq!(routing.recent, ["air-2", "hotel-9"]);
+    }
+
+    #[test]
+    fn separate_routing_is_by_channel() {
+        let config = config("separate");
+        let mut routing = Routing::default();
+        routing.activate("air-2", 1, ActiveBecause::PartnerWrote);
+        assert_eq!(
+            partner_for(&config, &config.channels[0], &routing),
+            Some("hotel-9")
+        );
+        assert_eq!(
+            conversation_id(DialogMode::Separate, "mp", "o1", "hotel-9"),
+            "mp:o1"
+        );
+        assert_eq!(
+            conversation_id(DialogMode::Merged, "mp", "o1", "hotel-9"),
+            "mp:o1:hotel-9"
+        );
+    }
+
+    #[test]
+    fn explicit_switch_by_number_or_name() {
+        let config = config("merged");
+        let mut routing = Routing::default();
+        routing.activate("hotel-9", 1, ActiveBecause::SessionFrom);
+        routing.activate("air-2", 2, ActiveBecause::PartnerWrote);
+        assert_eq!(
+            switch_target(&config, &routing, "#2").as_deref(),
+            Some("hotel-9")
+        );
+        assert_eq!(
+            switch_target(&config, &routing, " ＃1 ").as_deref(),
+            Some("air-2")
+        );
+        assert_eq!(
+            switch_target(&config, &routing, "#hotel lotus").as_deref(),
+            Some("hotel-9")
+        );
+        assert_eq!(
+            switch_target(&config, &routing, "#platform").as_deref(),
+            Some("platform")
+        );
+        for not_a_switch in ["#", "#0", "#7", "#Nobody", "hello #2", "2"] {
+            assert_eq!(
+                switch_target(&config, &routing, not_a_switch),
+                None,
+                "{not_a_switch}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_recent_list_is_bounded_and_deduplicated() {
+        let mut routing = Routing::default();
+        for n in 0..20 {
+            routing.activate(&format!("p{}", n % 12), n, ActiveBecause::PartnerWrote);
+        }
+        assert_eq!(routing.recent.len(), RECENT_PARTNERS);
+        assert_eq!(routing.recent[0], "p7");
+    }
+
+    #[test]
+    fn sender_prefix_uses_the_display_name() {
+        assert_eq!(
+            config("merged").sender_prefix("hotel-9"),
+            "【Hotel Lotus】"
+        );
+    }
+
+    #[test]
+    fn conversation_ids_name_their_channel_and_user() {
+        assert_eq!(
+            parse_conversation_id(DialogMode::Merged, "mp:o1:hotel-9"),
+            Some(("mp", "o1"))
+        );
+        assert_eq!(parse_conversation_id(DialogMode::Merged, "mp:o1"), None);
+        assert_eq!(
+            parse_conversation_id(DialogMode::Separate, "mp:o1"),
+            Some(("mp", "o1"))
+        );
+        assert_eq!(parse_conversation_id(DialogMode::Separate, "mp::x"), None);
+    }
+}

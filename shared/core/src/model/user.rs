@@ -1,0 +1,64 @@
+//! A WeChat user on a channel: binding, routing, reply window, grants and held replies.
+
+use super::queued::OutboundRef;
+use super::reply_window::ReplyWindow;
+use super::routing::{ActiveBecause, Routing};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A WeChat user on a channel, and what the bridge knows of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelUser {
+    pub channel: String,
+    pub openid: String,
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// The app user this WeChat user is bound to (by a vouched `session-from` or the API).
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub window: Option<ReplyWindow>,
+    /// Subscribe-message sends left, by template id.
+    #[serde(default)]
+    pub grants: BTreeMap<String, u32>,
+    /// The latest `session-from`, vouched or not, as context for partners.
+    #[serde(default)]
+    pub session_context: Vec<(String, String)>,
+    /// Partners' replies held because the quota was used up, in the order they were held;
+    /// released (sent) when the user acts again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<OutboundRef>,
+    /// Optimistic concurrency: a write succeeds only over the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl ChannelUser {
+    /// A partner's message reached the user: one send of the window is spent, and the
+    /// partner becomes the one who last wrote (merged routing).
+    pub fn partner_sent(&mut self, partner: &str, at_ms: i64) {
+        if let Some(window) = self.window.as_mut() {
+            window.spend();
+        }
+        self.routing
+            .activate(partner, at_ms, ActiveBecause::PartnerWrote);
+    }
+
+    pub fn new(channel: &str, openid: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            openid: openid.to_owned(),
+            unionid: None,
+            app_user_id: None,
+            routing: Routing::default(),
+            window: None,
+            grants: BTreeMap::new(),
+            session_context: Vec::new(),
+            held: Vec::new(),
+            version: 0,
+        }
+    }
+}
+

@@ -1,0 +1,197 @@
+//! The message store: channel users, conversations and every message, from either side.
+//!
+//! [`Store`] is the port; the AWS adapters keep it in DynamoDB and the test kit in memory,
+//! and one conformance suite (in the test kit) holds both to this contract.
+
+use crate::model::{
+    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
+};
+use std::future::Future;
+use thiserror::Error;
+
+/// The outcome of storing a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Stored now, with its conversation and the user's new state.
+    New,
+    /// Stored before (a retry or redelivery): nothing was written; the stored message is
+    /// returned so the caller can finish what the first attempt did not.
+    Duplicate(Box<StoredMessage>),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The user changed since it was read (another function wrote it): read and try again.
+    #[error("the channel user changed since it was read")]
+    Conflict,
+    #[error("message store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The port the functions use.
+pub trait Store: Send + Sync {
+    fn user(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> impl Future<Output = Result<Option<ChannelUser>, StoreError>> + Send;
+
+    /// Stores an inbound message once, keyed by its dedupe key, together with its
+    /// conversation (created if new) and the user's new state (written only over
+    /// `user.version`), all or nothing.
+    fn record_inbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// A conversation's messages, newest first.
+    fn history(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send {
+        self.history_page(conversation_id, limit, None)
+    }
+
+    /// A conversation's messages older than `before` (all when `None`), newest first.
+    fn history_page(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+        before: Option<&MessageCursor>,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
+
+    /// One conversation of a user.
+    fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Option<Conversation>, StoreError>> + Send;
+
+    /// The channel users bound to an app user.
+    fn users_of_app_user(
+        &self,
+        app_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChannelUser>, StoreError>> + Send;
+
+    /// A user's conversations.
+    fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> impl Future<Output = Result<Vec<Conversation>, StoreError>> + Send;
+
+    /// Stores a partner's message once per `(partner, client_message_id)`, with its
+    /// conversation (created if new): a repeat of the request writes nothing and returns
+    /// the message stored the first time.
+    fn put_outbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        client_message_id: &str,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Stores a push once per `(partner, push_id)`, with its conversation (created if new):
+    /// a repeat writes nothing and returns the push stored the first time.
+    fn put_push(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        push_id: &str,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// As [`Store::transition`], writing the message's push record in the same write.
+    fn record_push(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: &PushRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A message by its place: conversation, time and id.
+    fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
+
+    /// Writes the user over the version it was read at (and bumps the version).
+    fn put_user(&self, user: &ChannelUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves a message to `to` only if its status is one of `from`; `false` when it was not
+    /// (another attempt got there first).
+    fn transition(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the partner was told of `status` (`reported`), only while the message
+    /// is in that status; `false` when it is not (or the message is missing).
+    fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// How often a user write is tried again after another writer got there first.
+const USER_CHANGE_ATTEMPTS: usize = 3;
+
+/// Changes a stored user over the version read, reading again when another writer got
+/// there first. Best effort: a change not written is logged (`what` names it), and the
+/// window or grants the bridge keeps are then off by one, which WeChat's answers (45047,
+/// 43101) correct.
+pub async fn change_user<S: Store>(
+    store: &S,
+    channel: &str,
+    openid: &str,
+    what: &str,
+    change: impl Fn(&mut ChannelUser),
+) {
+    for _ in 0..USER_CHANGE_ATTEMPTS {
+        let Ok(Some(mut user)) = store.user(channel, openid).await else {
+            break;
+        };
+        change(&mut user);
+        match store.put_user(&user).await {
+            Ok(()) => return,
+            Err(StoreError::Conflict) => continue,
+            Err(error) => {
+                tracing::warn!(%error, what, "user not updated");
+                return;
+            }
+        }
+    }
+    tracing::warn!(what, "user not updated: it kept changing");
+}
+
+/// Runs a store write a few times through a hiccup (`Unavailable`): for the status written
+/// after WeChat accepted a send, which, if lost, would have a retry send it again.
+pub async fn through_hiccups<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Err(StoreError::Unavailable(_)) if tries < 2 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+

@@ -1,0 +1,706 @@
+//! Sending a partner's message to WeChat: the window decides, the send state is recorded
+//! before and after the call, and every end is reported to the partner.
+//!
+//! queued → sending → sent | failed | held | window_closed. A message found `sent`,
+//! `failed` or `window_closed` is not touched again, so a redelivery after a recorded send
+//! sends nothing. A message found `sending` was interrupted mid-call: the outcome is
+//! unknown and it is sent again (at least once rather than perhaps never).
+//!
+//! `held`: the quota is used up. The message's [`OutboundRef`] is appended to the channel
+//! user's `held` list over the version read; if the user changed meanwhile (the user wrote
+//! again), the window is read again and decided afresh. The user's next action releases
+//! the list ([`super::release`]); a release may pack several held texts into one send.
+//!
+//! Reports: every terminal status goes to the partner as a `message.status` webhook
+//! ([`super::report`]). One that is not delivered becomes a report job on `outbound.fifo` in
+//! a group of its own (`report:{message id}`), retried with the FIFO consumer's backoff
+//! until the partner takes it or refuses it for good; the message records the status it
+//! `reported`, so a settled job does nothing. The delivery id is the same on every attempt.
+//!
+//! `window_closed`, when the partner has a `reply_fallback`: the reply is handed to the push
+//! chain instead ([`super::push`]: a subscribe message if the user granted the template,
+//! else the app inbox, `undeliverable`), which settles and reports it.
+
+use super::images::{ImageError, Images};
+use crate::model::push::fallback_form;
+use super::report::{ReportOutcome, Reports, Unreported};
+use super::tokens::CallError;
+use super::Bridge;
+use crate::config::ChannelConfig;
+use crate::model::{
+    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, PushRecord,
+    ReplyWindow, StoredMessage,
+};
+use crate::ports::queue::{OutboundQueue, QueueError};
+use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
+use crate::ports::wechat::{ApiError, WechatApi};
+use crate::ports::Ports;
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Sent,
+    AlreadyDone,
+    /// The quota is used up: sent when the user writes again.
+    Held,
+    WindowClosed,
+    /// Refused for good.
+    Failed(Failure),
+    /// A report job: the partner has been told (or refused it for good).
+    Reported,
+    /// The window is closed and the reply went on to the push chain (the partner's
+    /// `reply_fallback`): `push` settles and reports it.
+    FellBack,
+    /// Not finished: try again later.
+    Retry(String),
+}
+
+/// Why a reply failed for good; its text is the `status_reason` the partner reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Failure {
+    /// The record names no stored message.
+    #[error("no such message")]
+    NoSuchMessage,
+    #[error("channel is not configured")]
+    ChannelNotConfigured,
+    #[error("stored content is unreadable")]
+    UnreadableContent,
+    /// WeChat refused the send (or an upload) for good.
+    #[error("WeChat answered errcode {errcode}: {errmsg}")]
+    WeChat { errcode: i64, errmsg: String },
+    /// Anything else that cannot succeed: the partner's image as it is, WeChat's HTTP 4xx.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Failure {
+    /// WeChat's errcode, when WeChat answered one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Failure::WeChat { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+}
+
+/// A send that did not happen: whether trying again can help, and what it was.
+struct SendError {
+    is_final: bool,
+    failure: Failure,
+}
+
+impl From<CallError> for SendError {
+    fn from(error: CallError) -> Self {
+        let is_final = error.is_final();
+        let failure = match error {
+            CallError::Api(ApiError::WeChat { errcode, errmsg }) => {
+                Failure::WeChat { errcode, errmsg }
+            }
+            other => Failure::Refused(other.to_string()),
+        };
+        Self { is_final, failure }
+    }
+}
+
+impl From<ImageError> for SendError {
+    fn from(error: ImageError) -> Self {
+        match error {
+            ImageError::WeChat(error) => error.into(),
+            other => Self {
+                is_final: other.is_final(),
+                failure: Failure::Refused(other.to_string()),
+            },
+        }
+    }
+}
+
+/// How often the user may change under a hold before the record is retried later.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// What the window allows for a message now.
+enum Decision {
+    /// The window is open: the one read (to tell it from one the user opens meanwhile).
+    Send(Option<ReplyWindow>),
+    /// Held, and on the user's `held` list.
+    Held,
+    Closed,
+}
+
+/// Why a record is not finished yet: it is retried.
+#[derive(Debug, Error)]
+enum Unfinished {
+    #[error(transparent)]
+    Unreported(#[from] Unreported),
+    #[error("packed message not requeued: {0}")]
+    NotUnpacked(QueueError),
+    #[error("fallback not queued: {0}")]
+    NotHandedOver(QueueError),
+}
+
+pub struct Dispatch<P: Ports> {
+    bridge: Bridge<P>,
+    images: Images<P>,
+    outbound: P::Queue,
+    /// `push.fifo`, for replies falling back through the push chain.
+    pushes: Option<P::Queue>,
+}
+
+impl<P: Ports> Dispatch<P> {
+    /// `outbound` is `outbound.fifo`, where status reports not delivered at once wait.
+    pub fn new(bridge: Bridge<P>, images: Images<P>, outbound: P::Queue) -> Self {
+        Self {
+            bridge,
+            images,
+            outbound,
+            pushes: None,
+        }
+    }
+
+    /// `push.fifo`: replies the window no longer allows go on through the push chain when
+    /// their partner has a `reply_fallback`.
+    pub fn with_push_queue(mut self, pushes: P::Queue) -> Self {
+        self.pushes = Some(pushes);
+        self
+    }
+
+    pub fn bridge(&self) -> &Bridge<P> {
+        &self.bridge
+    }
+
+    pub fn images(&self) -> &Images<P> {
+        &self.images
+    }
+
+    pub fn outbound(&self) -> &P::Queue {
+        &self.outbound
+    }
+
+    pub async fn process(&self, target: &OutboundRef) -> DispatchOutcome {
+        let result = if target.report {
+            self.try_report(target).await
+        } else {
+            self.try_process(target).await
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) => DispatchOutcome::Retry(error.to_string()),
+        }
+    }
+
+    async fn try_process(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
+        let Some(lead) = self.load(target).await? else {
+            return Ok(DispatchOutcome::Failed(Failure::NoSuchMessage));
+        };
+        // The message and those packed with it; the settled ones only need their report.
+        let mut parts = vec![lead];
+        for part in target.parts().iter().skip(1) {
+            parts.extend(self.load(part).await?);
+        }
+        // A report neither delivered nor queued has the record retried once the rest is
+        // done, so it is not lost.
+        let mut unreported = None;
+        for settled in parts.iter().filter(|m| !m.status.is_pending()) {
+            if let Err(error) = self.reports().ensure_reported(settled).await {
+                unreported = Some(Unfinished::from(error));
+            }
+        }
+        parts.retain(|m| m.status.is_pending());
+        // Handed to the push chain before (a redelivery): only put it on push.fifo again.
+        let (handed, rest): (Vec<StoredMessage>, Vec<StoredMessage>) =
+            parts.into_iter().partition(|m| m.push.is_some());
+        parts = rest;
+        for message in &handed {
+            let Some(pushes) = self.pushes.as_ref() else {
+                tracing::warn!(message_id = %message.id, "a reply handed to the push chain, and no push queue here");
+                continue;
+            };
+            if let Err(error) = self.hand_over(pushes, message).await {
+                unreported = Some(error);
+            }
+        }
+        let outcome = if parts.is_empty() {
+            DispatchOutcome::AlreadyDone
+        } else {
+            self.settle(parts).await?
+        };
+        Ok(match unreported {
+            Some(error) if !matches!(outcome, DispatchOutcome::Retry(_)) => {
+                DispatchOutcome::Retry(error.to_string())
+            }
+            _ => outcome,
+        })
+    }
+
+    /// Sends pending messages (one, or packed texts) as the window allows, and records how
+    /// each ends.
+    async fn settle(&self, mut parts: Vec<StoredMessage>) -> Result<DispatchOutcome, StoreError> {
+        use MessageStatus::*;
+        let Some(channel) = self.bridge.config.channel(&parts[0].channel) else {
+            return Ok(self
+                .fail_all(&parts, Failure::ChannelNotConfigured)
+                .await);
+        };
+        let content = match self.content(&mut parts).await {
+            Err(error) => return Ok(DispatchOutcome::Retry(error.to_string())),
+            Ok(None) => {
+                return Ok(self
+                    .fail_all(&parts, Failure::UnreadableContent)
+                    .await)
+            }
+            Ok(Some(content)) => content,
+        };
+        let message = parts[0].clone();
+        let window = match self.decide(&parts).await? {
+            Decision::Closed => return self.window_closed(&parts).await,
+            Decision::Held => return self.hold(&parts).await,
+            Decision::Send(window) => window,
+        };
+        if !self
+            .bridge
+            .store
+            .transition(&message, &[Queued, Held, Sending], Sending, None)
+            .await?
+        {
+            return Ok(DispatchOutcome::AlreadyDone);
+        }
+        let mut claimed = vec![message.clone()];
+        for part in &parts[1..] {
+            if self
+                .bridge
+                .store
+                .transition(part, &[Queued, Held, Sending], Sending, None)
+                .await?
+            {
+                claimed.push(part.clone());
+            }
+        }
+        let content = if claimed.len() == parts.len() {
+            content
+        } else {
+            // Another attempt took some of the packed texts: send only what is ours.
+            joined(&claimed).unwrap_or(content)
+        };
+        let sender = self.bridge.config.sender_of(&message.partner);
+        let sent: Result<(), SendError> = match &content {
+            Content::Image { .. } => self
+                .send_image(channel, &message.openid, &content)
+                .await
+                .map_err(SendError::from),
+            _ => {
+                let body = content.wechat_body(sender.as_deref(), None);
+                self.send(channel, &message.openid, &body)
+                    .await
+                    .map_err(SendError::from)
+            }
+        };
+        match sent.err() {
+            None => {
+                // The status first: a function stopped after it never sends again.
+                let outcome = self.finish_all(&claimed, Sent, None).await;
+                let now_ms = self.bridge.now_ms();
+                self.update_user(&message, |user| user.partner_sent(&message.partner, now_ms))
+                    .await;
+                Ok(outcome)
+            }
+            // WeChat's count wins over the bridge's record of the window it read: 45047,
+            // the quota is used up (another of the user's conversations sent meanwhile);
+            // 45015, the window has closed. The message is decided again as if the bridge
+            // had known: held (a released reply waits for the next message), fallen back,
+            // or `window_closed`. A window the user opened since is left alone.
+            Some(error) if matches!(error.failure.errcode(), Some(45047 | 45015)) => {
+                let reason = error.failure.to_string();
+                let code = error.failure.errcode();
+                self.unclaim(&claimed, &reason).await?;
+                let now_ms = self.bridge.now_ms();
+                self.update_user(&message, |user| {
+                    if let Some(current) = user.window.as_mut() {
+                        if window.is_some_and(|read| read.closes_at_ms == current.closes_at_ms) {
+                            if code == Some(45047) {
+                                current.remaining = 0;
+                            } else {
+                                current.closes_at_ms = now_ms;
+                            }
+                        }
+                    }
+                })
+                .await;
+                let claimed = self.reloaded(&claimed).await?;
+                match self.decide(&claimed).await? {
+                    Decision::Held => self.hold(&claimed).await,
+                    Decision::Closed => self.window_closed(&claimed).await,
+                    Decision::Send(_) => Ok(DispatchOutcome::Retry(reason)),
+                }
+            }
+            Some(error) if error.is_final => Ok(self.fail_all(&claimed, error.failure).await),
+            Some(error) => {
+                let reason = error.failure.to_string();
+                self.unclaim(&claimed, &reason).await?;
+                Ok(DispatchOutcome::Retry(reason))
+            }
+        }
+    }
+
+    /// Back to where each part was claimed from (`held` stays `held`: a released reply
+    /// keeps waiting for the user) after a send that did not happen.
+    async fn unclaim(&self, claimed: &[StoredMessage], reason: &str) -> Result<(), StoreError> {
+        use MessageStatus::*;
+        for part in claimed {
+            let back = if part.status == Held { Held } else { Queued };
+            self.bridge.store
+                .transition(part, &[Sending], back, Some(reason))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The parts as stored now (those still there).
+    async fn reloaded(&self, parts: &[StoredMessage]) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut fresh = Vec::new();
+        for part in parts {
+            fresh.extend(self.load(&OutboundRef::to(part)).await?);
+        }
+        Ok(fresh)
+    }
+
+    /// Held: on the user's `held` list (done by [`Self::decide`]) and so recorded.
+    async fn hold(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
+        use MessageStatus::*;
+        for part in parts {
+            self.bridge.store
+                .transition(part, &[Queued, Sending], Held, None)
+                .await?;
+        }
+        Ok(DispatchOutcome::Held)
+    }
+
+    /// No window: the push chain's fallback when the partner has one, else `window_closed`.
+    async fn window_closed(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
+        if let Some(outcome) = self.fall_back(parts).await? {
+            return Ok(outcome);
+        }
+        Ok(self
+            .finish_all(parts, MessageStatus::WindowClosed, None)
+            .await)
+    }
+
+    async fn load(&self, target: &OutboundRef) -> Result<Option<StoredMessage>, StoreError> {
+        self.bridge.store
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await
+    }
+
+    /// What to send for `parts`: the first one's content (`None`: unreadable), or, for
+    /// packed texts, their texts one per line. A packed part that is not a text (never
+    /// planned so) is put back on the queue on its own; if that fails, nothing is claimed
+    /// and the record is retried.
+    async fn content(
+        &self,
+        parts: &mut Vec<StoredMessage>,
+    ) -> Result<Option<Content>, Unfinished> {
+        let Ok(content) = serde_json::from_value::<Content>(parts[0].content.clone()) else {
+            return Ok(None);
+        };
+        if parts.len() == 1 {
+            return Ok(Some(content));
+        }
+        if !matches!(content, Content::Text { .. }) {
+            self.unpack(&parts[1..]).await?;
+            parts.truncate(1);
+            return Ok(Some(content));
+        }
+        let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) = parts
+            .drain(..)
+            .partition(|m| m.text().is_some());
+        self.unpack(&others).await?;
+        *parts = texts;
+        Ok(joined(parts))
+    }
+
+    async fn unpack(&self, alone: &[StoredMessage]) -> Result<(), Unfinished> {
+        for message in alone {
+            let target = OutboundRef::to(message);
+            let id = format!("{}:unpacked", message.id);
+            self.outbound
+                .enqueue(&target, &id)
+                .await
+                .map_err(Unfinished::NotUnpacked)?;
+        }
+        Ok(())
+    }
+
+    /// What the window allows: send, hold (the message put on the user's `held` list over
+    /// the version read) or closed. When the user changed meanwhile, decides again from the
+    /// fresh window: a user who wrote in between reopened it, and the message is sent.
+    async fn decide(&self, parts: &[StoredMessage]) -> Result<Decision, StoreError> {
+        let message = &parts[0];
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let user = self.bridge.store.user(&message.channel, &message.openid).await?;
+            let window = user.as_ref().and_then(|u| u.window.as_ref());
+            match ReplyWindow::allowance(window, self.bridge.now_ms()) {
+                // A held reply released into a window that closed before its turn (entering
+                // the session opens one minute) waits for the user's next message again,
+                // unless its partner falls back to subscribe messages.
+                Allowance::Closed
+                    if message.status == MessageStatus::Held && !self.falls_back(message) => {}
+                Allowance::Closed => return Ok(Decision::Closed),
+                Allowance::Open { .. } => return Ok(Decision::Send(window.copied())),
+                Allowance::QuotaUsed => {}
+            }
+            let Some(mut user) = user else {
+                return Ok(Decision::Closed);
+            };
+            let listed = user.held.iter().any(|h| {
+                h.parts().iter().any(|p| {
+                    p.conversation_id == message.conversation_id && p.message_id == message.id
+                })
+            });
+            if listed {
+                return Ok(Decision::Held);
+            }
+            let mut entry = OutboundRef::to(message);
+            entry.packed = parts[1..]
+                .iter()
+                .map(|m| PackedRef {
+                    created_at_ms: m.created_at_ms,
+                    message_id: m.id.clone(),
+                })
+                .collect();
+            user.held.push(entry);
+            match self.bridge.store.put_user(&user).await {
+                Ok(()) => return Ok(Decision::Held),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// One send, with one retry after refreshing a stale token.
+    async fn send(
+        &self,
+        channel: &ChannelConfig,
+        openid: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), CallError> {
+        let wechat = self.bridge.wechat();
+        self.bridge
+            .tokens
+            .call(channel, |token| async move {
+                wechat.send_custom(&token, openid, body).await
+            })
+            .await
+    }
+
+    /// An image, by its cached media id or uploaded first (see [`super::images`]).
+    async fn send_image(
+        &self,
+        channel: &ChannelConfig,
+        openid: &str,
+        content: &Content,
+    ) -> Result<(), ImageError> {
+        self.images
+            .send(&self.bridge, channel, content, |media_id| async move {
+                let body = content.wechat_body(None, Some(&media_id));
+                self.send(channel, openid, &body).await
+            })
+            .await
+    }
+
+    /// Changes the message's user: a sent message spends one send and makes its partner
+    /// the one who last wrote; a 45047 uses the quota up.
+    async fn update_user(&self, message: &StoredMessage, change: impl Fn(&mut ChannelUser)) {
+        change_user(
+            &self.bridge.store,
+            &message.channel,
+            &message.openid,
+            "reply window",
+            change,
+        )
+        .await
+    }
+
+    /// The message can go on as a subscribe message: its partner falls back, this
+    /// function can hand it over, and it has something to say in a template (not an image).
+    fn falls_back(&self, message: &StoredMessage) -> bool {
+        let Some(partner) = self.bridge.config.partner(&message.partner) else {
+            return false;
+        };
+        let (Some(fallback), Some(_)) = (partner.reply_fallback.as_ref(), self.pushes.as_ref())
+        else {
+            return false;
+        };
+        serde_json::from_value::<Content>(message.content.clone())
+            .ok()
+            .and_then(|content| fallback_form(fallback, partner, &content))
+            .is_some()
+    }
+
+    /// Records a terminal status for every part first — a part left `sending` would be
+    /// sent again by a retry — and then reports each to its partner. A part found settled
+    /// already (another attempt, or this write landing on a call that timed out) has the
+    /// record retried: its redelivery reports whatever status it holds, once.
+    async fn finish_all(
+        &self,
+        parts: &[StoredMessage],
+        status: MessageStatus,
+        failure: Option<Failure>,
+    ) -> DispatchOutcome {
+        use MessageStatus::*;
+        let reason = failure.as_ref().map(Failure::to_string);
+        let mut settled = Vec::new();
+        let mut unsure = false;
+        for part in parts {
+            match self.settle_status(part, status, reason.as_deref()).await {
+                Ok(true) => settled.push(StoredMessage {
+                    status,
+                    status_reason: reason.clone(),
+                    ..part.clone()
+                }),
+                Ok(false) => unsure = true,
+                Err(error) => return DispatchOutcome::Retry(error.to_string()),
+            }
+        }
+        let mut unreported = unsure.then(|| "a part was settled elsewhere: report it".into());
+        for message in &settled {
+            if let Err(error) = self.reports().report(message).await {
+                unreported = Some(error.to_string());
+            }
+        }
+        if let Some(reason) = unreported {
+            return DispatchOutcome::Retry(reason);
+        }
+        match (settled.is_empty(), status) {
+            (true, _) => DispatchOutcome::AlreadyDone,
+            (_, Sent) => DispatchOutcome::Sent,
+            (_, WindowClosed) => DispatchOutcome::WindowClosed,
+            _ => DispatchOutcome::Failed(failure.unwrap_or(Failure::Refused(String::new()))),
+        }
+    }
+
+    /// Every part failed for good.
+    async fn fail_all(&self, parts: &[StoredMessage], failure: Failure) -> DispatchOutcome {
+        self.finish_all(parts, MessageStatus::Failed, Some(failure))
+            .await
+    }
+
+    /// The terminal status, through a store hiccup (the send is done; a status not written
+    /// would send it again).
+    async fn settle_status(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        use MessageStatus::*;
+        through_hiccups(|| {
+            self.bridge.store
+                .transition(message, &[Queued, Held, Sending], status, reason)
+        })
+        .await
+    }
+
+    /// The reporting parts of this function: report jobs wait on `outbound.fifo`.
+    fn reports(&self) -> Reports<'_, P> {
+        Reports {
+            bridge: &self.bridge,
+            queue: &self.outbound,
+        }
+    }
+
+    /// A report job: tells the partner the message's status unless it was told already.
+    async fn try_report(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
+        Ok(match self.reports().try_report(target).await? {
+            ReportOutcome::Reported => DispatchOutcome::Reported,
+            ReportOutcome::AlreadyDone => DispatchOutcome::AlreadyDone,
+            ReportOutcome::NoSuchMessage => DispatchOutcome::Failed(Failure::NoSuchMessage),
+            ReportOutcome::Retry(reason) => DispatchOutcome::Retry(reason),
+        })
+    }
+
+    /// Replies the window no longer allows, handed to the push chain when the partner has
+    /// a `reply_fallback` (and this function a push queue): each gets a push record naming
+    /// the subscribe message it becomes, stays `queued`, and goes on `push.fifo`. `None`
+    /// when the partner has no fallback; a reply with nothing to say in a template (an
+    /// image) ends `window_closed`.
+    async fn fall_back(
+        &self,
+        parts: &[StoredMessage],
+    ) -> Result<Option<DispatchOutcome>, StoreError> {
+        use MessageStatus::*;
+        let (Some(pushes), Some(partner)) =
+            (self.pushes.as_ref(), self.bridge.config.partner(&parts[0].partner))
+        else {
+            return Ok(None);
+        };
+        let Some(fallback) = partner.reply_fallback.as_ref() else {
+            return Ok(None);
+        };
+        let now_ms = self.bridge.now_ms();
+        let mut outcome = DispatchOutcome::FellBack;
+        for part in parts {
+            let form = serde_json::from_value::<Content>(part.content.clone())
+                .ok()
+                .and_then(|content| fallback_form(fallback, partner, &content));
+            let Some(form) = form else {
+                let done = self
+                    .finish_all(std::slice::from_ref(part), WindowClosed, None)
+                    .await;
+                if matches!(done, DispatchOutcome::Retry(_)) {
+                    outcome = done;
+                }
+                continue;
+            };
+            let record = PushRecord::fallback(part, form, now_ms);
+            let reason = "window closed: falling back to a subscribe message";
+            if !self
+                .bridge
+                .store
+                .record_push(
+                    part,
+                    &[Queued, Held, Sending],
+                    Queued,
+                    Some(reason),
+                    &record,
+                )
+                .await?
+            {
+                continue;
+            }
+            let handed = StoredMessage {
+                push: Some(record),
+                ..part.clone()
+            };
+            if let Err(error) = self.hand_over(pushes, &handed).await {
+                outcome = DispatchOutcome::Retry(error.to_string());
+            }
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Puts a reply handed to the push chain on `push.fifo` (again, on a redelivery: SQS
+    /// drops a repeat within 5 minutes and `push` settles a message once).
+    async fn hand_over(
+        &self,
+        pushes: &P::Queue,
+        message: &StoredMessage,
+    ) -> Result<(), Unfinished> {
+        let id = format!("{}:fallback", message.id);
+        pushes
+            .enqueue(&OutboundRef::to(message), &id)
+            .await
+            .map_err(Unfinished::NotHandedOver)
+    }
+}
+
+/// Packed texts as one text, one per line, in order.
+fn joined(parts: &[StoredMessage]) -> Option<Content> {
+    let texts: Option<Vec<&str>> = parts.iter().map(StoredMessage::text).collect();
+    Some(Content::Text {
+        text: texts?.join("\n"),
+    })
+}
+

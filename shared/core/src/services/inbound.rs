@@ -1,0 +1,359 @@
+//! The fan-in: an opened push becomes the user's new state, a message in its
+//! conversation and a signed webhook to the partner it is routed to.
+//!
+//! The message is stored first and once (the store's dedupe record), so a WeChat retry or
+//! an SQS redelivery neither stores a second message nor sends a second webhook once the
+//! first was delivered; a redelivery of a message stored but not yet delivered delivers
+//! it (partners drop repeats by the delivery id).
+//!
+//! A user action that opens the reply window releases the user's held replies
+//! ([`super::release`]): taken out of the user in the same write that stores the message,
+//! kept on the message, enqueued on `outbound.fifo` before the webhook — and enqueued again
+//! on every redelivery, so a release is never lost.
+
+use super::release;
+use super::webhook::{self, Delivery};
+use super::Bridge;
+use crate::config::{BridgeConfig, DialogMode};
+use crate::model::routing::{self, ActiveBecause};
+use crate::model::session_from::SessionFrom;
+use crate::model::{
+    inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
+    MessageStatus, ReplyWindow, StoredMessage, UserAction,
+};
+use crate::ports::store::{Recorded, Store, StoreError};
+use crate::ports::Ports;
+use serde_json::json;
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
+
+/// What became of one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored and delivered now.
+    Delivered,
+    /// Stored and settled by an earlier attempt: nothing to do.
+    AlreadyDone,
+    /// The partner refused it for good: stored as failed; goes to the dead-letter queue.
+    Refused(String),
+    /// Not finished (store or partner unavailable): try again later.
+    Retry(String),
+}
+
+/// How often a user changed under us before the message is left for a later attempt.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+pub struct Inbound<P: Ports> {
+    bridge: Bridge<P>,
+    outbound: P::Queue,
+}
+
+impl<P: Ports> Inbound<P> {
+    /// `outbound` is `outbound.fifo`, where released held replies go.
+    pub fn new(bridge: Bridge<P>, outbound: P::Queue) -> Self {
+        Self { bridge, outbound }
+    }
+
+    pub fn bridge(&self) -> &Bridge<P> {
+        &self.bridge
+    }
+
+    pub fn outbound(&self) -> &P::Queue {
+        &self.outbound
+    }
+
+    pub async fn process(&self, inbound: &InboundMessage, now_ms: i64) -> Outcome {
+        for _ in 0..CONFLICT_ATTEMPTS {
+            match self.try_process(inbound, now_ms).await {
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Outcome::Retry(error.to_string()),
+                Ok(outcome) => return outcome,
+            }
+        }
+        Outcome::Retry("the channel user kept changing".into())
+    }
+
+    async fn try_process(
+        &self,
+        inbound: &InboundMessage,
+        now_ms: i64,
+    ) -> Result<Outcome, StoreError> {
+        let event = &inbound.event;
+        let Some(channel) = self.bridge.config.channel(&inbound.channel) else {
+            return Ok(Outcome::Refused(format!(
+                "channel {} is not configured",
+                inbound.channel
+            )));
+        };
+        let mut user = self
+            .bridge
+            .store
+            .user(&inbound.channel, &event.from_user_name)
+            .await?
+            .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
+        apply(&self.bridge.config, &mut user, event, inbound.received_at_ms);
+        // The user acted: the held replies go out now, in the same write as this message.
+        let released = if opens_window(event) && !user.held.is_empty() {
+            let sends_left = match ReplyWindow::allowance(user.window.as_ref(), now_ms) {
+                Allowance::Open { remaining } => remaining,
+                _ => 0,
+            };
+            let held = std::mem::take(&mut user.held);
+            release::plan(&self.bridge.store, &self.bridge.config, &held, sends_left).await?
+        } else {
+            Vec::new()
+        };
+
+        let routed = routing::partner_for(&self.bridge.config, channel, &user.routing)
+            .filter(|p| self.bridge.config.partner(p).is_some())
+            .or(self.bridge.config.dialog.default_partner.as_deref());
+        let Some(partner) = routed.map(str::to_owned) else {
+            return Ok(Outcome::Refused("no partner to deliver to".into()));
+        };
+        let conversation = Conversation {
+            id: routing::conversation_id(
+                self.bridge.config.dialog.mode,
+                &inbound.channel,
+                &event.from_user_name,
+                &partner,
+            ),
+            channel: inbound.channel.clone(),
+            openid: event.from_user_name.clone(),
+            partner: partner.clone(),
+            created_at_ms: inbound.received_at_ms,
+            last_message_at_ms: inbound.received_at_ms,
+        };
+        let message = StoredMessage {
+            id: inbound_message_id(&inbound.dedupe_key),
+            conversation_id: conversation.id.clone(),
+            channel: inbound.channel.clone(),
+            openid: event.from_user_name.clone(),
+            partner,
+            direction: Direction::In,
+            status: MessageStatus::Received,
+            status_reason: None,
+            created_at_ms: inbound.received_at_ms,
+            dedupe_key: Some(inbound.dedupe_key.clone()),
+            wechat_msg_id: event.msg_id().map(str::to_owned),
+            content: serde_json::to_value(&event.kind).unwrap_or_default(),
+            released,
+            reported: None,
+            push: None,
+        };
+        let recorded = self
+            .bridge
+            .store
+            .record_inbound(&message, &conversation, &user)
+            .await?;
+        // Released before the webhook, and again on every redelivery (SQS drops a repeat of
+        // the same deduplication id; dispatch sends a message once): never lost.
+        let stored = match &recorded {
+            Recorded::New => &message,
+            Recorded::Duplicate(prior) => prior,
+        };
+        if let Err(error) = release::enqueue(&self.outbound, &stored.released, &stored.id).await {
+            return Ok(Outcome::Retry(format!(
+                "held replies not released: {error}"
+            )));
+        }
+        match recorded {
+            Recorded::New => Ok(self
+                .deliver(&message, &conversation, &user, event, now_ms)
+                .await),
+            Recorded::Duplicate(prior) => match prior.status {
+                MessageStatus::Received => {
+                    let conversation = Conversation {
+                        id: prior.conversation_id.clone(),
+                        partner: prior.partner.clone(),
+                        ..conversation
+                    };
+                    Ok(self
+                        .deliver(&prior, &conversation, &user, event, now_ms)
+                        .await)
+                }
+                // Refused before: refused again, so it is parked again if parking failed
+                // (the dead-letter queue drops a repeat of the same SQS message).
+                MessageStatus::Failed => Ok(Outcome::Refused(
+                    prior
+                        .status_reason
+                        .clone()
+                        .unwrap_or_else(|| "refused before".into()),
+                )),
+                _ => Ok(Outcome::AlreadyDone),
+            },
+        }
+    }
+
+    async fn deliver(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+        event: &CallbackEvent,
+        now_ms: i64,
+    ) -> Outcome {
+        let Some(partner) = self.bridge.config.partner(&message.partner) else {
+            return self
+                .refuse(
+                    message,
+                    format!("partner {} is not configured", message.partner),
+                )
+                .await;
+        };
+        let event_type = webhook_event_type(event);
+        let body = json!({
+            "type": event_type,
+            "delivery_id": message.id,
+            "message": {
+                "id": message.id,
+                "direction": message.direction,
+                "created_at_ms": message.created_at_ms,
+                "wechat_msg_id": message.wechat_msg_id,
+                "content": message.content,
+            },
+            "conversation": {
+                "id": conversation.id,
+                "channel": conversation.channel,
+                "partner": conversation.partner,
+            },
+            "user": {
+                "channel": user.channel,
+                "openid": user.openid,
+                "unionid": user.unionid,
+                "app_user_id": user.app_user_id,
+                "session_context": user.session_context,
+            },
+        });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let now_secs = now_ms.div_euclid(1000);
+        match webhook::deliver(
+            &self.bridge.webhooks,
+            partner,
+            event_type,
+            &message.id,
+            body,
+            now_secs,
+        )
+        .await
+        {
+            Delivery::Delivered => match self
+                .bridge
+                .store
+                .transition(
+                    message,
+                    &[MessageStatus::Received],
+                    MessageStatus::Delivered,
+                    None,
+                )
+                .await
+            {
+                Ok(_) => Outcome::Delivered,
+                // The partner has it; a redelivery repeats the webhook, which it drops by id.
+                Err(error) => Outcome::Retry(format!("delivered, status not stored: {error}")),
+            },
+            Delivery::Refused(status) => {
+                self.refuse(message, format!("partner answered {status}"))
+                    .await
+            }
+            Delivery::Retry(reason) => Outcome::Retry(reason),
+        }
+    }
+
+    async fn refuse(&self, message: &StoredMessage, reason: String) -> Outcome {
+        match self
+            .bridge
+            .store
+            .transition(
+                message,
+                &[MessageStatus::Received],
+                MessageStatus::Failed,
+                Some(&reason),
+            )
+            .await
+        {
+            Ok(_) => Outcome::Refused(reason),
+            Err(error) => Outcome::Retry(format!("{reason}; status not stored: {error}")),
+        }
+    }
+}
+
+/// Whether the push is a user action that opens the reply window (and so releases held
+/// replies): a message, a card, entering the session.
+pub fn opens_window(event: &CallbackEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::Text { .. }
+            | EventKind::Image { .. }
+            | EventKind::MiniProgramPage { .. }
+            | EventKind::UserEnterTempSession { .. }
+    )
+}
+
+/// `conversation.started` for a session entry, `message.received` for everything else.
+pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
+    match event.kind {
+        EventKind::UserEnterTempSession { .. } => "conversation.started",
+        _ => "message.received",
+    }
+}
+
+/// What a push changes on its user: the reply window, routing, binding and grants.
+/// `at_ms` is when the bridge received the push: windows open and `session-from` values
+/// age from then, whenever the push is processed.
+pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEvent, at_ms: i64) {
+    let merged = config.dialog.mode == DialogMode::Merged;
+    match &event.kind {
+        EventKind::Text { content, .. } => {
+            user.window = Some(ReplyWindow::after(user.window, UserAction::Message, at_ms));
+            if let Some(partner) =
+                routing::switch_target(config, &user.routing, content).filter(|_| merged)
+            {
+                user.routing
+                    .activate(&partner, at_ms, ActiveBecause::UserSwitched);
+            }
+        }
+        EventKind::Image { .. } | EventKind::MiniProgramPage { .. } => {
+            user.window = Some(ReplyWindow::after(user.window, UserAction::Message, at_ms));
+        }
+        EventKind::UserEnterTempSession { session_from } => {
+            user.window = Some(ReplyWindow::after(
+                user.window,
+                UserAction::EnterSession,
+                at_ms,
+            ));
+            let read = SessionFrom::read(
+                session_from,
+                config.session_from_secret.as_ref(),
+                at_ms.div_euclid(1000),
+            );
+            if let Some(vouched) = &read.vouched {
+                // Binding an account needs the value to name this very WeChat user, so a
+                // signed value copied from someone else's page binds nothing.
+                let for_this_user = read.get("openid") == Some(event.from_user_name.as_str());
+                if let Some(app_user) = vouched.app_user_id.as_ref().filter(|_| for_this_user) {
+                    user.app_user_id = Some(app_user.clone());
+                }
+                if config.partner(&vouched.partner).is_some() {
+                    user.routing
+                        .activate(&vouched.partner, at_ms, ActiveBecause::SessionFrom);
+                }
+            }
+            user.session_context = read.context;
+        }
+        EventKind::SubscribePopup { entries } => {
+            for entry in entries {
+                if entry.accepted() {
+                    *user.grants.entry(entry.template_id.clone()).or_default() += 1;
+                } else {
+                    user.grants.remove(&entry.template_id);
+                }
+            }
+        }
+        EventKind::SubscribeChange { entries } => {
+            for entry in entries.iter().filter(|e| !e.accepted()) {
+                user.grants.remove(&entry.template_id);
+            }
+        }
+        EventKind::SubscribeSent { .. } | EventKind::Raw { .. } => {}
+    }
+}
+

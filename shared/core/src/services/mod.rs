@@ -1,0 +1,66 @@
+//! What the bridge does, over the ports: inbound fan-in, dispatch of replies, push
+//! delivery, the release of held replies, status reports, the partner operations, and the
+//! access tokens, images and webhooks they share.
+
+pub mod dispatch;
+pub mod images;
+pub mod inbound;
+pub mod partner;
+pub mod push;
+pub mod release;
+pub mod report;
+pub mod tokens;
+pub mod webhook;
+
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::BridgeConfig;
+use crate::ports::Ports;
+use std::sync::Arc;
+use tokens::Tokens;
+
+/// What every service works with: the configuration, the store, access tokens for
+/// WeChat's API, partners' webhooks and the clock.
+pub struct Bridge<P: Ports> {
+    pub config: BridgeConfig,
+    pub store: P::Store,
+    pub tokens: Tokens<P::TokenStore, P::Wechat>,
+    pub webhooks: P::Webhooks,
+    pub clock: SharedClock,
+}
+
+impl<P: Ports> Bridge<P> {
+    /// On the system clock.
+    pub fn new(
+        config: BridgeConfig,
+        store: P::Store,
+        tokens: P::TokenStore,
+        wechat: P::Wechat,
+        webhooks: P::Webhooks,
+    ) -> Self {
+        let clock: SharedClock = Arc::new(SystemClock);
+        Self {
+            config,
+            store,
+            tokens: Tokens::new(tokens, wechat, Arc::clone(&clock)),
+            webhooks,
+            clock,
+        }
+    }
+
+    /// Replaces the clock (of the tokens too), for tests.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        let clock: SharedClock = Arc::new(clock);
+        self.tokens.set_clock(Arc::clone(&clock));
+        self.clock = clock;
+        self
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// WeChat's server API.
+    pub fn wechat(&self) -> &P::Wechat {
+        self.tokens.api()
+    }
+}

@@ -1,0 +1,227 @@
+//! Writing to users: replies (to `dispatch`) and pushes (to `push`), each stored once per
+//! the partner's id for it.
+
+use super::{enqueue_queued, valid_client_id, Answer, PartnerApi, PartnerError};
+use super::{ConflictCode, PushAccepted, PushRequest, Recipient, SendRequest, Accepted};
+use crate::model::{
+    Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget,
+    ReplyWindow, StoredMessage,
+};
+use crate::ports::store::{Recorded, Store};
+use crate::ports::Ports;
+
+impl<P: Ports> PartnerApi<P> {
+    /// Stores the reply as `queued` and hands it to `dispatch`; a repeat of the request
+    /// (same `client_message_id`) answers the first message and writes nothing.
+    pub async fn send(&self, partner: &str, request: SendRequest) -> Answer<Accepted> {
+        if !valid_client_id(&request.client_message_id, 64) {
+            return Err(PartnerError::field(
+                "client_message_id",
+                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        request
+            .content
+            .validate()
+            .map_err(|e| PartnerError::field(e.field, e.reason))?;
+        self.fits_with_sender(partner, &request.content)?;
+        let now_ms = self.now_ms();
+        let mut conversation = self.target(partner, &request, now_ms).await?;
+        conversation.last_message_at_ms = now_ms;
+        let content = serde_json::to_value(&request.content)
+            .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
+        let message = StoredMessage::reply(
+            &conversation,
+            format!("out_{}", hex::encode(rand::random::<[u8; 12]>())),
+            now_ms,
+            content,
+        );
+        let stored = match self
+            .bridge
+            .store
+            .put_outbound(&message, &conversation, &request.client_message_id)
+            .await
+            .map_err(PartnerError::store)?
+        {
+            Recorded::New => message,
+            Recorded::Duplicate(first) => {
+                if first.conversation_id != message.conversation_id
+                    || first.content != message.content
+                {
+                    return Err(PartnerError::conflict(ConflictCode::ClientMessageIdReused, "client_message_id was used for a different message"));
+                }
+                *first
+            }
+        };
+        enqueue_queued(&self.queue, &stored, "client_message_id").await?;
+        tracing::info!(partner, message_id = %stored.id, "reply accepted");
+        Ok(Accepted {
+            message_id: stored.id,
+            conversation_id: stored.conversation_id,
+            status: stored.status,
+            created_at_ms: stored.created_at_ms,
+        })
+    }
+
+    /// Stores the push as `queued` in the partner's conversation with the user and hands it
+    /// to `push`; a repeat of the request (same `push_id`) answers the first push and
+    /// writes nothing.
+    pub async fn push(&self, partner: &str, request: PushRequest) -> Answer<PushAccepted> {
+        if !valid_client_id(&request.push_id, 64) {
+            return Err(PartnerError::field(
+                "push_id",
+                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        if matches!(request.content, Content::Image { .. }) {
+            return Err(PartnerError::field(
+                "content.type",
+                "a push is text, link or miniprogrampage",
+            ));
+        }
+        request
+            .content
+            .validate()
+            .map_err(|e| PartnerError::field(e.field, e.reason))?;
+        self.fits_with_sender(partner, &request.content)?;
+        if let Some(form) = &request.subscribe {
+            form.validate()
+                .map_err(|(field, reason)| PartnerError::field(&field, reason))?;
+            // A user's grant is for one template; another partner's push must not spend it.
+            let allowed = self
+                .bridge
+                .config
+                .partner(partner)
+                .is_some_and(|p| p.subscribe_templates.contains(&form.template_id));
+            if !allowed {
+                return Err(PartnerError::Forbidden("this partner may not use this subscribe template (partners[].subscribe_templates)"));
+            }
+        }
+        if request.expires_at_ms.is_some_and(|at| at <= 0) {
+            return Err(PartnerError::field(
+                "expires_at_ms",
+                "milliseconds since the epoch",
+            ));
+        }
+        let Some(pushes) = self.pushes.as_ref() else {
+            return Err(PartnerError::PushesNotSetUp);
+        };
+        let now_ms = self.now_ms();
+        let (user, to) = self.push_target(partner, &request.to, now_ms).await?;
+        let mut conversation = self
+            .conversation_with(partner, &user.channel, &user.openid, now_ms)
+            .await?;
+        conversation.last_message_at_ms = now_ms;
+        let content = serde_json::to_value(&request.content)
+            .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
+        let record = PushRecord {
+            push_id: Some(request.push_id.clone()),
+            to,
+            subscribe: request.subscribe,
+            expires_at_ms: request.expires_at_ms,
+            fallback: false,
+            attempts: Vec::new(),
+            path: None,
+        };
+        let message = StoredMessage {
+            id: format!("push_{}", hex::encode(rand::random::<[u8; 12]>())),
+            conversation_id: conversation.id.clone(),
+            channel: conversation.channel.clone(),
+            openid: conversation.openid.clone(),
+            partner: partner.to_owned(),
+            direction: Direction::Push,
+            status: MessageStatus::Queued,
+            status_reason: None,
+            created_at_ms: now_ms,
+            dedupe_key: None,
+            wechat_msg_id: None,
+            content,
+            released: Vec::new(),
+            reported: None,
+            push: Some(record.clone()),
+        };
+        let stored = match self
+            .bridge
+            .store
+            .put_push(&message, &conversation, &request.push_id)
+            .await
+            .map_err(PartnerError::store)?
+        {
+            Recorded::New => message,
+            Recorded::Duplicate(first) => {
+                let same = first.content == message.content
+                    && first.push.as_ref().is_some_and(|p| p.same_request(&record));
+                if !same {
+                    return Err(PartnerError::conflict(ConflictCode::PushIdReused, "push_id was used for a different push"));
+                }
+                *first
+            }
+        };
+        enqueue_queued(pushes, &stored, "push_id").await?;
+        tracing::info!(partner, message_id = %stored.id, "push accepted");
+        Ok(PushAccepted {
+            push_id: request.push_id,
+            message_id: stored.id,
+            conversation_id: stored.conversation_id,
+            status: stored.status,
+            created_at_ms: stored.created_at_ms,
+        })
+    }
+
+    /// The user a push is stored for, and the target as it is kept: a channel user; or an
+    /// app user's binding (on `channel` if named) — one with an open window, else the
+    /// first. The push function chooses again among all of them when it delivers.
+    async fn push_target(
+        &self,
+        partner: &str,
+        to: &Recipient,
+        now_ms: i64,
+    ) -> Answer<(ChannelUser, PushTarget)> {
+        match to {
+            Recipient {
+                channel: Some(channel),
+                openid: Some(openid),
+                app_user_id: None,
+            } => {
+                let channel = self.channel(partner, channel)?;
+                let user = self.user(&channel.id, openid).await?;
+                let target = PushTarget {
+                    app_user_id: None,
+                    channel: Some(user.channel.clone()),
+                    openid: Some(user.openid.clone()),
+                };
+                Ok((user, target))
+            }
+            Recipient {
+                channel,
+                openid: None,
+                app_user_id: Some(app_user),
+            } => {
+                if let Some(channel) = channel {
+                    self.channel(partner, channel)?;
+                }
+                let mut users = self.bindings(partner, app_user, channel.as_deref()).await?;
+                let open = users.iter().position(|u| {
+                    matches!(
+                        ReplyWindow::allowance(u.window.as_ref(), now_ms),
+                        Allowance::Open { .. }
+                    )
+                });
+                if users.is_empty() {
+                    return Err(PartnerError::NotFound("user bound to this app user"));
+                }
+                let user = users.swap_remove(open.unwrap_or(0));
+                let target = PushTarget {
+                    app_user_id: Some(app_user.clone()),
+                    channel: channel.clone(),
+                    openid: None,
+                };
+                Ok((user, target))
+            }
+            _ => Err(PartnerError::field(
+                "to",
+                "give channel and openid, or app_user_id (and channel)",
+            )),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The partner operations' requests and answers, as partners send and read them (JSON).
+
+use crate::model::{Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage, SubscribeForm};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// History pages: 20 messages unless asked, at most 100.
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+/// Media answered through the API: a Lambda answer is at most 6 MB once base64-encoded.
+pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
+
+
+/// `POST /v1/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub to: Option<Recipient>,
+    pub client_message_id: String,
+    pub content: Content,
+}
+
+/// `POST /v1/pushes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub to: Recipient,
+    /// The partner's id for this push: a repeat answers the first push, delivered once.
+    pub push_id: String,
+    pub content: Content,
+    /// The subscribe message to send when the window does not allow a customer-service
+    /// message and the user granted the template.
+    #[serde(default)]
+    pub subscribe: Option<SubscribeForm>,
+    /// After this (ms since the epoch) the push is not worth sending: it ends `expired`.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushAccepted {
+    pub push_id: String,
+    pub message_id: String,
+    pub conversation_id: String,
+    pub status: MessageStatus,
+    pub created_at_ms: i64,
+}
+
+/// A user to write to without a conversation id: a channel user, or an app user (with a
+/// channel when they are bound on several).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub openid: Option<String>,
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Accepted {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub status: MessageStatus,
+    pub created_at_ms: i64,
+}
+
+/// A message as partners read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub direction: Direction,
+    pub partner: String,
+    pub status: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub content: Value,
+    /// Pushes (and replies that fell back through the push chain): the request, each
+    /// attempt and the path that settled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushRecord>,
+}
+
+impl From<StoredMessage> for MessageView {
+    /// A base64 image is not repeated in history (a page of them would pass the 6 MB a
+    /// Lambda may answer): `base64` gives way to `base64_bytes`, its length.
+    fn from(mut message: StoredMessage) -> Self {
+        if let Some(content) = message.content.as_object_mut() {
+            if let Some(Value::String(image)) = content.remove("base64") {
+                content.insert("base64_bytes".into(), json!(image.len()));
+            }
+        }
+        Self {
+            id: message.id,
+            conversation_id: message.conversation_id,
+            direction: message.direction,
+            partner: message.partner,
+            status: message.status,
+            status_reason: message.status_reason,
+            created_at_ms: message.created_at_ms,
+            content: message.content,
+            push: message.push,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPage {
+    pub messages: Vec<MessageView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationView {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub app_user_id: Option<String>,
+}
+
+/// `GET /v1/conversations`: a channel user (`channel` and `openid`), or an app user's
+/// bindings (`app_user_id`, and `channel` to keep to one).
+#[derive(Debug, Default, Deserialize)]
+pub struct ConversationsQuery {
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub openid: Option<String>,
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+}
+
+/// `PUT /v1/bindings/{channel}/{openid}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindRequest {
+    pub app_user_id: String,
+    /// Rebinds a user already bound to another app user.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// A user bound to an app user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Binding {
+    pub channel: String,
+    pub openid: String,
+    pub app_user_id: String,
+}
+
+/// `POST /v1/conversations/{id}/typing`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypingRequest {
+    #[serde(default = "typing_default")]
+    pub typing: bool,
+}
+
+/// Whether the typing indicator is now shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypingAnswer {
+    pub typing: bool,
+}
+
+fn typing_default() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Conversation;
+
+    #[test]
+    fn history_shows_a_base64_images_length_not_its_body() {
+        let conversation = Conversation::new("mp:o:h", "mp", "o", "h", 1);
+        let image = StoredMessage::reply(
+            &conversation,
+            "out_1",
+            1,
+            json!({"type": "image", "base64": "R0lGODlh"}),
+        );
+        let view = MessageView::from(image);
+        assert_eq!(view.content, json!({"type": "image", "base64_bytes": 8}));
+        let text = StoredMessage::reply(
+            &conversation,
+            "out_2",
+            2,
+            json!({"type": "text", "text": "hi"}),
+        );
+        assert_eq!(MessageView::from(text).content["text"], "hi");
+    }
+}

@@ -1,0 +1,113 @@
+//! Acting on a user: binding them to an app user, the typing indicator, media they sent.
+
+use super::{valid_client_id, Answer, BindRequest, Binding, PartnerApi, PartnerError};
+use super::{TypingAnswer, TypingRequest};
+use super::{ConflictCode, MAX_MEDIA_BYTES};
+use crate::ports::store::{Store, StoreError};
+use crate::ports::wechat::{ApiError, Media, Remedy, WechatApi};
+use crate::ports::Ports;
+use crate::services::tokens::CallError;
+
+impl<P: Ports> PartnerApi<P> {
+    /// Binds a channel user the partner talks with to an app user.
+    pub async fn bind(
+        &self,
+        partner: &str,
+        channel: &str,
+        openid: &str,
+        request: BindRequest,
+    ) -> Answer<Binding> {
+        if !valid_client_id(&request.app_user_id, 128) {
+            return Err(PartnerError::field(
+                "app_user_id",
+                "1 to 128 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        if !self.bridge.config.partner(partner).is_some_and(|p| p.can_bind) {
+            return Err(PartnerError::Forbidden("this partner may not bind users (partners[].can_bind)"));
+        }
+        self.channel(partner, channel)?;
+        let talks_with = self
+            .bridge
+            .store
+            .conversations(channel, openid)
+            .await
+            .map_err(PartnerError::store)?
+            .iter()
+            .any(|c| c.partner == partner);
+        if !talks_with {
+            return Err(PartnerError::NotFound("user in your conversations"));
+        }
+        for _ in 0..3 {
+            let mut user = self.user(channel, openid).await?;
+            match user.app_user_id.as_deref() {
+                Some(bound) if bound == request.app_user_id => {}
+                Some(_) if !request.replace => {
+                    return Err(PartnerError::conflict(ConflictCode::AlreadyBound, "the user is bound to another app user; send replace: true to rebind"))
+                }
+                _ => {
+                    user.app_user_id = Some(request.app_user_id.clone());
+                    match self.bridge.store.put_user(&user).await {
+                        Err(StoreError::Conflict) => continue,
+                        Err(error) => return Err(PartnerError::store(error)),
+                        Ok(()) => {}
+                    }
+                }
+            }
+            return Ok(Binding {
+                channel: channel.to_owned(),
+                openid: openid.to_owned(),
+                app_user_id: request.app_user_id,
+            });
+        }
+        Err(PartnerError::conflict(ConflictCode::Changed, "the user changed meanwhile; retry"))
+    }
+
+    /// Shows (or stops) the typing indicator in the user's chat.
+    pub async fn typing(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        request: TypingRequest,
+    ) -> Answer<TypingAnswer> {
+        let conversation = self.own_conversation(partner, conversation_id).await?;
+        let channel = self.channel(partner, &conversation.channel)?;
+        let (wechat, openid) = (self.bridge.wechat(), conversation.openid.as_str());
+        self.bridge
+            .tokens
+            .call(channel, |token| async move {
+                wechat.typing(&token, openid, request.typing).await
+            })
+            .await
+            .map_err(PartnerError::wechat)?;
+        Ok(TypingAnswer {
+            typing: request.typing,
+        })
+    }
+
+    /// An image WeChat holds (a user sent it): its bytes and type.
+    pub async fn media(&self, partner: &str, channel: &str, media_id: &str) -> Answer<Media> {
+        if !valid_client_id(media_id, 256) {
+            return Err(PartnerError::field("media_id", "not a WeChat media id"));
+        }
+        let channel = self.channel(partner, channel)?;
+        let wechat = self.bridge.wechat();
+        self.bridge
+            .tokens
+            .call(channel, |token| async move {
+                wechat.media(&token, media_id, MAX_MEDIA_BYTES).await
+            })
+            .await
+            .map_err(|error| match error {
+                CallError::Api(error @ ApiError::WeChat { .. })
+                    if error.remedy() == Remedy::Final =>
+                {
+                    PartnerError::MediaNotFound(error.to_string())
+                }
+                CallError::Api(ApiError::TooLarge(_)) => {
+                    PartnerError::MediaTooLarge
+                }
+                error => PartnerError::wechat(error),
+            })
+    }
+}

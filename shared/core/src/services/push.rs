@@ -1,0 +1,601 @@
+//! Push delivery: an app notification reaches the user by the best path WeChat allows now.
+//!
+//! A push is a message (direction `push`) in the partner's conversation with the user,
+//! stored by the API with its [`PushRecord`] and put on `push.fifo`. The `push` function
+//! settles it, trying in order:
+//!
+//! 0. **expired** — `expires_at_ms` passed: `expired`, nothing is sent;
+//! 1. **customer service** — a user (of the target's channels) whose reply window is open:
+//!    the one with the most sends left first. With the partner's `held_replies_first`
+//!    (default), a push takes a send only when more are left than the partner replies
+//!    waiting for that user (queued, held or being sent). Spends one send, as a reply does;
+//! 2. **subscribe** — the push carries a subscribe form and a user has a grant for its
+//!    template: the grant is spent on success; 43101 (refused, or no grant left at WeChat)
+//!    clears it and the chain goes on;
+//! 3. **inbox** — otherwise it stays in the store as the app's inbox item: `undeliverable`
+//!    with the reason, so the app can use its own channels.
+//!
+//! Every attempt (skipped, refused, sent, to retry) is appended to the push record with its
+//! path, channel and reason, and the path that delivered it is kept; the partner gets a
+//! signed `push.status` webhook ([`super::report`]). A transient WeChat error (-1, 45011,
+//! HTTP 5xx, no answer) puts the push back to `queued` and the record is retried by the
+//! FIFO consumer. A push found settled only has its report finished.
+//!
+//! A partner reply that found the window closed comes here too when the partner has a
+//! `reply_fallback` ([`PushRecord::fallback`]): only the subscribe and inbox branches, and
+//! the partner hears of it by `message.status`.
+
+use super::report::{self, ReportOutcome, Reports};
+use super::tokens::CallError;
+use super::Bridge;
+use crate::config::ChannelConfig;
+use crate::model::{
+    status_name, Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, OutboundRef,
+    PushAttempt, PushPath, PushRecord, ReplyWindow, StoredMessage,
+};
+use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
+use crate::ports::wechat::WechatApi;
+use crate::ports::Ports;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Sent(PushPath),
+    Undeliverable(String),
+    Expired,
+    /// Settled before (a redelivery): at most its report was finished.
+    AlreadyDone,
+    /// A report job: the partner has been told (or refused it for good).
+    Reported,
+    /// Nothing to deliver: no such message, or not a push. Parked.
+    Unusable(String),
+    Retry(String),
+}
+
+/// How far back in each of the user's conversations waiting replies are counted.
+const WAITING_LOOKBACK: usize = 50;
+
+pub struct Push<P: Ports> {
+    bridge: Bridge<P>,
+    /// `push.fifo`: report jobs wait here.
+    queue: P::Queue,
+}
+
+/// Why the chain did not deliver, step by step.
+struct Chain {
+    record: PushRecord,
+    now_ms: i64,
+}
+
+impl Chain {
+    fn attempt(
+        &mut self,
+        path: PushPath,
+        outcome: AttemptOutcome,
+        user: Option<&ChannelUser>,
+        reason: Option<String>,
+        errcode: Option<i64>,
+    ) {
+        self.record.attempts.push(PushAttempt {
+            path,
+            outcome,
+            channel: user.map(|u| u.channel.clone()),
+            openid: user.map(|u| u.openid.clone()),
+            reason,
+            errcode,
+            at_ms: self.now_ms,
+        });
+    }
+
+    /// The reasons of this run's attempts that did not deliver, for `undeliverable`.
+    fn why_not(&self, since: usize) -> String {
+        let reasons: Vec<String> = self.record.attempts[since..]
+            .iter()
+            .filter(|a| matches!(a.outcome, AttemptOutcome::Skipped | AttemptOutcome::Refused))
+            .map(|a| {
+                let path = match a.path {
+                    PushPath::CustomerService => "customer service",
+                    PushPath::Subscribe => "subscribe",
+                    PushPath::Inbox => "inbox",
+                };
+                format!("{path}: {}", a.reason.as_deref().unwrap_or("not possible"))
+            })
+            .collect();
+        reasons.join("; ")
+    }
+}
+
+impl<P: Ports> Push<P> {
+    /// `queue` is `push.fifo`, where status reports not delivered at once wait.
+    pub fn new(bridge: Bridge<P>, queue: P::Queue) -> Self {
+        Self { bridge, queue }
+    }
+
+    pub fn bridge(&self) -> &Bridge<P> {
+        &self.bridge
+    }
+
+    pub fn queue(&self) -> &P::Queue {
+        &self.queue
+    }
+
+    fn reports(&self) -> Reports<'_, P> {
+        Reports {
+            bridge: &self.bridge,
+            queue: &self.queue,
+        }
+    }
+
+    pub async fn process(&self, target: &OutboundRef) -> PushOutcome {
+        let result = if target.report {
+            self.reports()
+                .try_report(target)
+                .await
+                .map(|outcome| match outcome {
+                    ReportOutcome::Reported => PushOutcome::Reported,
+                    ReportOutcome::AlreadyDone => PushOutcome::AlreadyDone,
+                    ReportOutcome::NoSuchMessage => PushOutcome::Unusable("no such message".into()),
+                    ReportOutcome::Retry(reason) => PushOutcome::Retry(reason),
+                })
+        } else {
+            self.deliver(target).await
+        };
+        result.unwrap_or_else(|error| PushOutcome::Retry(error.to_string()))
+    }
+
+    async fn deliver(&self, target: &OutboundRef) -> Result<PushOutcome, StoreError> {
+        use MessageStatus::*;
+        let message = self
+            .bridge
+            .store
+            .message(
+                &target.conversation_id,
+                target.created_at_ms,
+                &target.message_id,
+            )
+            .await?;
+        let Some(message) = message else {
+            return Ok(PushOutcome::Unusable("no such message".into()));
+        };
+        if report::terminal(message.status) {
+            return Ok(match self.reports().ensure_reported(&message).await {
+                Ok(()) => PushOutcome::AlreadyDone,
+                Err(error) => PushOutcome::Retry(error.to_string()),
+            });
+        }
+        let Some(record) = message.push.clone() else {
+            return Ok(PushOutcome::Unusable("the message is not a push".into()));
+        };
+        if !matches!(message.status, Queued | Sending) {
+            return Ok(PushOutcome::Unusable(format!(
+                "a push is not {}",
+                status_name(message.status)
+            )));
+        }
+        let mut chain = Chain {
+            record,
+            now_ms: self.bridge.now_ms(),
+        };
+        if chain
+            .record
+            .expires_at_ms
+            .is_some_and(|at| chain.now_ms >= at)
+        {
+            return self
+                .settle(
+                    &message,
+                    chain.record,
+                    Expired,
+                    Some("expired before delivery".into()),
+                )
+                .await;
+        }
+        if !self
+            .bridge
+            .store
+            .record_push(&message, &[Queued, Sending], Sending, None, &chain.record)
+            .await?
+        {
+            return Ok(PushOutcome::AlreadyDone);
+        }
+        let since = chain.record.attempts.len();
+        let users = self.candidates(&message, &chain.record).await?;
+
+        // 1. A customer-service message, while the window allows it.
+        if !chain.record.fallback {
+            if let Some(outcome) = self.customer_service(&message, &mut chain, &users).await? {
+                return Ok(outcome);
+            }
+        }
+        // 2. A subscribe message, with a grant.
+        if let Some(outcome) = self.subscribe(&message, &mut chain, &users).await? {
+            return Ok(outcome);
+        }
+        // 3. The app's inbox.
+        let reason = chain.why_not(since);
+        chain.attempt(
+            PushPath::Inbox,
+            AttemptOutcome::Kept,
+            None,
+            Some("kept for the app".into()),
+            None,
+        );
+        chain.record.path = Some(PushPath::Inbox);
+        self.settle(&message, chain.record, Undeliverable, Some(reason))
+            .await
+    }
+
+    /// The channel users the push may reach: the app user's bindings now, on channels the
+    /// partner may use (only `to.channel` if named) — not the user it was stored for, who
+    /// may have been bound to someone else since; for a channel user, that user.
+    async fn candidates(
+        &self,
+        message: &StoredMessage,
+        record: &PushRecord,
+    ) -> Result<Vec<ChannelUser>, StoreError> {
+        let Some(app_user) = &record.to.app_user_id else {
+            return Ok(self
+                .bridge
+                .store
+                .user(&message.channel, &message.openid)
+                .await?
+                .into_iter()
+                .collect());
+        };
+        let mut users = self.bridge.store.users_of_app_user(app_user).await?;
+        users.retain(|u| {
+            record.to.channel.as_ref().is_none_or(|c| *c == u.channel)
+                && self.bridge.config.may_use(&message.partner, &u.channel)
+        });
+        Ok(users)
+    }
+
+    fn channel(&self, id: &str) -> Option<&ChannelConfig> {
+        self.bridge.config.channel(id)
+    }
+
+    async fn customer_service(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::CustomerService;
+        let mut open: Vec<(&ChannelUser, u32, i64)> = users
+            .iter()
+            .filter_map(
+                |u| match ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) {
+                    Allowance::Open { remaining } => {
+                        Some((u, remaining, u.window.map_or(0, |w| w.closes_at_ms)))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        if open.is_empty() {
+            let reason = match users.iter().find(|u| {
+                ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) == Allowance::QuotaUsed
+            }) {
+                Some(user) => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some("the window's sends are used up".into()),
+                        None,
+                    );
+                    return Ok(None);
+                }
+                None if users.is_empty() => "no such user (or the app user is bound to none now)",
+                None => "the reply window is closed",
+            };
+            let user = users.first();
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                user,
+                Some(reason.into()),
+                None,
+            );
+            return Ok(None);
+        }
+        // The open window with the most sends left, then the one open longest.
+        open.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+        let Ok(content) = serde_json::from_value::<Content>(message.content.clone()) else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("stored content is unreadable".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let held_first = self
+            .bridge
+            .config
+            .partner(&message.partner)
+            .is_none_or(|p| p.held_replies_first);
+        for (user, remaining, _) in open {
+            if held_first {
+                let waiting = self.waiting_replies(user).await?;
+                if waiting as u32 >= remaining {
+                    let reason = format!(
+                        "{remaining} send(s) left, kept for {waiting} waiting repl{}",
+                        if waiting == 1 { "y" } else { "ies" }
+                    );
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some(reason),
+                        None,
+                    );
+                    continue;
+                }
+            }
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let sender = self.bridge.config.sender_of(&message.partner);
+            let body = content.wechat_body(sender.as_deref(), None);
+            let openid = user.openid.as_str();
+            let wechat = self.bridge.wechat();
+            let sent = self
+                .bridge
+                .tokens
+                .call(channel, |token| {
+                    let body = &body;
+                    async move { wechat.send_custom(&token, openid, body).await }
+                })
+                .await;
+            match sent {
+                Ok(()) => {
+                    // The status first: a function stopped after it never sends again.
+                    let now_ms = chain.now_ms;
+                    let outcome = self.delivered(message, chain, path, user).await;
+                    self.update_user(user, |u| u.partner_sent(&message.partner, now_ms))
+                        .await;
+                    return outcome.map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        error.errcode(),
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn subscribe(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::Subscribe;
+        let Some(form) = chain.record.subscribe.clone() else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("no subscribe form".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let granted: Vec<&ChannelUser> = users
+            .iter()
+            .filter(|u| u.grants.get(&form.template_id).is_some_and(|n| *n > 0))
+            .collect();
+        if granted.is_empty() {
+            let reason = format!("no grant for template {}", form.template_id);
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                users.first(),
+                Some(reason),
+                None,
+            );
+            return Ok(None);
+        }
+        for user in granted {
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let openid = user.openid.as_str();
+            let wechat = self.bridge.wechat();
+            let sent = self
+                .bridge
+                .tokens
+                .call(channel, |token| {
+                    let form = &form;
+                    async move { wechat.send_subscribe(&token, openid, form).await }
+                })
+                .await;
+            let template = form.template_id.as_str();
+            match sent {
+                Ok(()) => {
+                    // The status first, then the grant it spent (one grant is one send).
+                    let outcome = self.delivered(message, chain, path, user).await;
+                    self.update_user(user, |u| {
+                        if let Some(left) = u.grants.get_mut(template) {
+                            *left = left.saturating_sub(1);
+                            if *left == 0 {
+                                u.grants.remove(template);
+                            }
+                        }
+                    })
+                    .await;
+                    return outcome.map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    let errcode = error.errcode();
+                    if errcode == Some(43101) {
+                        // Refused, or no grant left at WeChat: ours is wrong, forget it.
+                        self.update_user(user, |u| {
+                            u.grants.remove(template);
+                        })
+                        .await;
+                    }
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        errcode,
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sent by `path`: recorded, settled and reported.
+    async fn delivered(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+    ) -> Result<PushOutcome, StoreError> {
+        chain.attempt(path, AttemptOutcome::Sent, Some(user), None, None);
+        chain.record.path = Some(path);
+        let record = chain.record.clone();
+        self.settle(message, record, MessageStatus::Sent, None)
+            .await
+    }
+
+    /// WeChat was busy or did not answer: the attempt is recorded, the push goes back to
+    /// `queued` and the record is retried.
+    async fn retry(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+        error: CallError,
+    ) -> Result<PushOutcome, StoreError> {
+        let reason = error.to_string();
+        chain.attempt(
+            path,
+            AttemptOutcome::Retry,
+            Some(user),
+            Some(reason.clone()),
+            error.errcode(),
+        );
+        self.bridge.store
+            .record_push(
+                message,
+                &[MessageStatus::Sending],
+                MessageStatus::Queued,
+                Some(&reason),
+                &chain.record,
+            )
+            .await?;
+        Ok(PushOutcome::Retry(reason))
+    }
+
+    /// Records the end and reports it to the partner.
+    async fn settle(
+        &self,
+        message: &StoredMessage,
+        record: PushRecord,
+        status: MessageStatus,
+        reason: Option<String>,
+    ) -> Result<PushOutcome, StoreError> {
+        use MessageStatus::*;
+        // Through a store hiccup: after a send, a status not written would send it again.
+        let recorded = through_hiccups(|| {
+            self.bridge.store.record_push(
+                message,
+                &[Queued, Sending],
+                status,
+                reason.as_deref(),
+                &record,
+            )
+        })
+        .await?;
+        if !recorded {
+            // Settled already — by another attempt, or by this write landing on a call that
+            // timed out: the redelivery reports whatever status it holds, once.
+            return Ok(PushOutcome::Retry(
+                "the push was settled elsewhere: report it".into(),
+            ));
+        }
+        let path = record.path;
+        let settled = StoredMessage {
+            status,
+            status_reason: reason.clone(),
+            push: Some(record),
+            ..message.clone()
+        };
+        if let Err(error) = self.reports().report(&settled).await {
+            return Ok(PushOutcome::Retry(error.to_string()));
+        }
+        Ok(match status {
+            Sent => PushOutcome::Sent(path.unwrap_or(PushPath::CustomerService)),
+            Expired => PushOutcome::Expired,
+            _ => PushOutcome::Undeliverable(reason.unwrap_or_default()),
+        })
+    }
+
+    /// Partners' replies waiting for this user (queued, held or being sent, not handed to
+    /// the push chain), in the user's conversations.
+    async fn waiting_replies(&self, user: &ChannelUser) -> Result<usize, StoreError> {
+        let mut waiting = 0;
+        for conversation in self
+            .bridge
+            .store
+            .conversations(&user.channel, &user.openid)
+            .await?
+        {
+            waiting += self
+                .bridge
+                .store
+                .history(&conversation.id, WAITING_LOOKBACK)
+                .await?
+                .iter()
+                .filter(|m| {
+                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
+                })
+                .count();
+        }
+        Ok(waiting)
+    }
+
+    async fn update_user(&self, user: &ChannelUser, change: impl Fn(&mut ChannelUser)) {
+        change_user(&self.bridge.store, &user.channel, &user.openid, "push", change).await
+    }
+}
+

@@ -1,0 +1,514 @@
+//! Inbound fan-in on memory adapters: stored once, delivered signed, routed, windows
+//! opened and held replies released.
+
+use serde_json::json;
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::session_from::sign;
+use wxbridge_core::model::{
+    inbound_message_id, ChannelUser, Conversation, InboundMessage, MessageStatus, OutboundRef,
+    ReplyWindow, StoredMessage,
+};
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::webhook;
+use wxbridge_testkit::{Memory, MemoryOutboundQueue, MemoryPorts, MemoryStore, RecordingWebhooks};
+use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
+
+const T: i64 = 1_764_150_000_000;
+
+/// One webhook as sent: URL, headers, body.
+type Post = (String, Vec<(&'static str, String)>, serde_json::Value);
+
+fn config(mode: &str) -> BridgeConfig {
+    BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"air-2"}}],
+        "partners":[
+          {{"id":"platform","display_name":"Trip Service","webhook_url":"http://desk/p","signing_secret":"platform-secret-0123"}},
+          {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}},
+          {{"id":"air-2","display_name":"Sky Air","webhook_url":"http://air/a","signing_secret":"airline-secret-0000"}}],
+        "dialog":{{"mode":"{mode}","default_partner":"platform"}},
+        "session_from_secret":"session-from-secret-1"}}"#
+    ))
+    .unwrap()
+}
+
+/// The service, with handles on its memory adapters named as it names them.
+struct TestInbound {
+    service: Inbound<MemoryPorts>,
+    config: BridgeConfig,
+    store: MemoryStore,
+    webhooks: RecordingWebhooks,
+    outbound: MemoryOutboundQueue,
+}
+
+impl TestInbound {
+    async fn process(&self, message: &InboundMessage, now_ms: i64) -> Outcome {
+        self.service.process(message, now_ms).await
+    }
+
+    /// Every webhook: URL, headers, body.
+    fn posts(&self) -> Vec<Post> {
+        self.webhooks
+            .posts()
+            .into_iter()
+            .map(|p| (p.url, p.headers, p.body))
+            .collect()
+    }
+}
+
+fn inbound(mode: &str) -> TestInbound {
+    let memory = Memory::default();
+    TestInbound {
+        service: Inbound::new(memory.bridge(config(mode), T), memory.outbound.clone()),
+        config: config(mode),
+        store: memory.store,
+        webhooks: memory.webhooks,
+        outbound: memory.outbound,
+    }
+}
+
+fn push(kind: EventKind, n: i64) -> InboundMessage {
+    let event = CallbackEvent {
+        to_user_name: "gh_1".into(),
+        from_user_name: "o_alice".into(),
+        create_time: (T / 1000) + n,
+        kind,
+    };
+    InboundMessage::new("mp", event, T + n * 1000)
+}
+
+fn text(n: i64, content: &str) -> InboundMessage {
+    push(
+        EventKind::Text {
+            msg_id: n.to_string(),
+            content: content.into(),
+        },
+        n,
+    )
+}
+
+fn entered(n: i64, session_from: &str) -> InboundMessage {
+    push(
+        EventKind::UserEnterTempSession {
+            session_from: session_from.into(),
+        },
+        n,
+    )
+}
+
+async fn history(
+    inbound: &TestInbound,
+) -> Vec<StoredMessage> {
+    inbound
+        .store
+        .history("mp:o_alice:platform", 10)
+        .await
+        .unwrap()
+}
+
+fn header<'h>(headers: &'h [(&'static str, String)], name: &str) -> &'h str {
+    &headers.iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+#[tokio::test]
+async fn a_message_is_stored_then_delivered_with_a_verifiable_signature() {
+    let inbound = inbound("merged");
+    let message = text(1, "Is breakfast included?");
+    assert_eq!(
+        inbound.process(&message, T + 2000).await,
+        Outcome::Delivered
+    );
+    let posts = inbound.posts();
+    assert_eq!(posts.len(), 1);
+    let (url, headers, body) = &posts[0];
+    assert_eq!(
+        url, "http://desk/p",
+        "no active partner: the default partner"
+    );
+    assert_eq!(body["type"], "message.received");
+    assert_eq!(
+        body["message"]["content"]["content"],
+        "Is breakfast included?"
+    );
+    assert_eq!(body["conversation"]["id"], "mp:o_alice:platform");
+    let timestamp: i64 = header(headers, webhook::TIMESTAMP_HEADER).parse().unwrap();
+    let secret = &inbound.config.partner("platform").unwrap().signing_secret;
+    let raw = serde_json::to_vec(body).unwrap();
+    assert!(webhook::verify(
+        secret,
+        timestamp,
+        &raw,
+        header(headers, webhook::SIGNATURE_HEADER),
+        timestamp,
+        300
+    ));
+    assert_eq!(
+        header(headers, webhook::DELIVERY_HEADER),
+        body["delivery_id"].as_str().unwrap()
+    );
+
+    let history = history(&inbound).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, MessageStatus::Delivered);
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(
+        user.window,
+        Some(ReplyWindow {
+            remaining: 5,
+            closes_at_ms: T + 1000 + 48 * 3_600_000
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_stores_and_sends_nothing_twice() {
+    let inbound = inbound("merged");
+    let message = text(1, "hello");
+    assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+    assert_eq!(inbound.process(&message, T).await, Outcome::AlreadyDone);
+    assert_eq!(inbound.posts().len(), 1);
+    assert_eq!(history(&inbound).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_partner_that_is_down_gets_the_same_delivery_again_later() {
+    let inbound = inbound("merged");
+    inbound.webhooks.answer(Some(503));
+    inbound.webhooks.answer(None);
+    let message = text(1, "hello");
+    assert!(matches!(
+        inbound.process(&message, T).await,
+        Outcome::Retry(_)
+    ));
+    assert!(matches!(
+        inbound.process(&message, T).await,
+        Outcome::Retry(_)
+    ));
+    let stored = history(&inbound).await;
+    assert_eq!(stored[0].status, MessageStatus::Received);
+    assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+    let ids: Vec<String> = inbound
+        .posts()
+        .iter()
+        .map(|(_, _, b)| b["delivery_id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one delivery id for every attempt"
+    );
+    assert_eq!(history(&inbound).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_partner_refusal_is_stored_as_failed() {
+    let inbound = inbound("merged");
+    inbound.webhooks.answer(Some(400));
+    assert_eq!(
+        inbound.process(&text(1, "hello"), T).await,
+        Outcome::Refused("partner answered 400".into())
+    );
+    let stored = history(&inbound).await;
+    assert_eq!(stored[0].status, MessageStatus::Failed);
+    assert_eq!(
+        stored[0].status_reason.as_deref(),
+        Some("partner answered 400")
+    );
+    // A redelivery is refused again (to be parked again), without a second webhook.
+    assert_eq!(
+        inbound.process(&text(1, "hello"), T).await,
+        Outcome::Refused("partner answered 400".into())
+    );
+    assert_eq!(inbound.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_vouched_session_from_binds_the_user_and_routes_to_its_partner() {
+    let inbound = inbound("merged");
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(
+        &format!(
+            "partner=hotel-9&uid=app-42&openid=o_alice&order=7&ts={}",
+            T / 1000
+        ),
+        &secret,
+    );
+    assert_eq!(
+        inbound.process(&entered(1, &from), T).await,
+        Outcome::Delivered
+    );
+    assert_eq!(
+        inbound.process(&text(2, "late check-out?"), T).await,
+        Outcome::Delivered
+    );
+    let posts = inbound.posts();
+    assert_eq!(posts[0].2["type"], "conversation.started");
+    assert_eq!(posts[0].0, "http://hotel/h");
+    assert_eq!(posts[1].0, "http://hotel/h");
+    assert_eq!(posts[1].2["user"]["app_user_id"], "app-42");
+    assert_eq!(
+        posts[1].2["user"]["session_context"][3],
+        json!(["order", "7"])
+    );
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.app_user_id.as_deref(), Some("app-42"));
+}
+
+#[tokio::test]
+async fn a_signed_session_from_for_another_user_routes_but_binds_nothing() {
+    let inbound = inbound("merged");
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    for (n, extra) in [(1, ""), (2, "&openid=o_mallory")] {
+        let from = sign(
+            &format!("partner=hotel-9&uid=app-42{extra}&ts={}", T / 1000),
+            &secret,
+        );
+        inbound.process(&entered(n, &from), T).await;
+    }
+    let posts = inbound.posts();
+    assert!(posts.iter().all(|(url, _, _)| url == "http://hotel/h"));
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.app_user_id, None);
+}
+
+#[tokio::test]
+async fn an_unsigned_session_from_is_context_only() {
+    let inbound = inbound("merged");
+    assert_eq!(
+        inbound
+            .process(&entered(1, "partner=hotel-9&uid=app-42"), T)
+            .await,
+        Outcome::Delivered
+    );
+    let posts = inbound.posts();
+    assert_eq!(
+        posts[0].0, "http://desk/p",
+        "not routed by an unsigned value"
+    );
+    assert_eq!(posts[0].2["user"]["app_user_id"], serde_json::Value::Null);
+    assert_eq!(
+        posts[0].2["user"]["session_context"][0],
+        json!(["partner", "hotel-9"])
+    );
+}
+
+#[tokio::test]
+async fn the_user_switches_partner_explicitly() {
+    let inbound = inbound("merged");
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(&format!("partner=hotel-9&ts={}", T / 1000), &secret);
+    inbound.process(&entered(1, &from), T).await;
+    inbound.process(&text(2, "#Sky Air"), T).await;
+    inbound.process(&text(3, "my flight?"), T).await;
+    inbound.process(&text(4, "#2"), T).await;
+    inbound.process(&text(5, "and the room?"), T).await;
+    let urls: Vec<String> = inbound
+        .posts()
+        .into_iter()
+        .map(|(url, _, _)| url)
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://hotel/h",
+            "http://air/a",
+            "http://air/a",
+            "http://hotel/h",
+            "http://hotel/h"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn separate_mode_routes_by_channel() {
+    let inbound = inbound("separate");
+    inbound.process(&text(1, "#Hotel Lotus"), T).await;
+    let posts = inbound.posts();
+    assert_eq!(posts[0].0, "http://air/a");
+    assert_eq!(posts[0].2["conversation"]["id"], "mp:o_alice");
+}
+
+#[tokio::test]
+async fn subscribe_answers_change_the_grants() {
+    let inbound = inbound("merged");
+    let decision = |template: &str, status: &str| SubscribeDecision {
+        template_id: template.into(),
+        status: status.into(),
+        popup_scene: Some(0),
+    };
+    let popup = |n, entries| push(EventKind::SubscribePopup { entries }, n);
+    inbound
+        .process(
+            &popup(1, vec![decision("t1", "accept"), decision("t2", "accept")]),
+            T,
+        )
+        .await;
+    inbound
+        .process(
+            &popup(2, vec![decision("t1", "accept"), decision("t2", "reject")]),
+            T,
+        )
+        .await;
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(
+        user.grants.into_iter().collect::<Vec<_>>(),
+        [("t1".to_owned(), 2)]
+    );
+    let change = push(
+        EventKind::SubscribeChange {
+            entries: vec![decision("t1", "reject")],
+        },
+        3,
+    );
+    inbound.process(&change, T).await;
+    assert!(inbound
+        .store
+        .user("mp", "o_alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .grants
+        .is_empty());
+    assert_eq!(
+        inbound.posts().len(),
+        3,
+        "grants changes are delivered too"
+    );
+}
+
+/// A held reply of the platform to o_alice.
+async fn held_reply(
+    inbound: &TestInbound,
+    n: i64,
+) -> OutboundRef {
+    let conversation = Conversation::new(
+        "mp:o_alice:platform",
+        "mp",
+        "o_alice",
+        "platform",
+        T - 100_000,
+    );
+    let message = StoredMessage {
+        status: MessageStatus::Held,
+        ..StoredMessage::reply(
+            &conversation,
+            format!("out_{n}"),
+            T - 100_000 + n,
+            json!({"type": "text", "text": format!("reply {n}")}),
+        )
+    };
+    inbound
+        .store
+        .put_outbound(&message, &conversation, &message.id)
+        .await
+        .unwrap();
+    OutboundRef::to(&message)
+}
+
+/// o_alice with a used-up window and `count` held replies; returns them.
+async fn holding(
+    inbound: &TestInbound,
+    count: i64,
+) -> Vec<OutboundRef> {
+    let mut held = Vec::new();
+    for n in 1..=count {
+        held.push(held_reply(inbound, n).await);
+    }
+    let mut user = ChannelUser::new("mp", "o_alice");
+    user.window = Some(ReplyWindow {
+        remaining: 0,
+        closes_at_ms: T + 3_600_000,
+    });
+    user.held = held.clone();
+    inbound.store.put_user(&user).await.unwrap();
+    held
+}
+
+fn inbound_id(message: &InboundMessage) -> String {
+    inbound_message_id(&message.dedupe_key)
+}
+
+#[tokio::test]
+async fn a_user_message_releases_held_replies_in_order_in_the_same_write() {
+    let inbound = inbound("merged");
+    let held = holding(&inbound, 3).await;
+    // A subscribe answer is no user message: nothing is released.
+    let popup = push(EventKind::SubscribePopup { entries: vec![] }, 1);
+    assert_eq!(inbound.process(&popup, T).await, Outcome::Delivered);
+    assert!(inbound.outbound.sent().is_empty());
+    let before = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(before.held, held);
+
+    let message = text(2, "hello again");
+    assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+    let id = inbound_id(&message);
+    let expected: Vec<(OutboundRef, String)> = held
+        .iter()
+        .map(|r| (r.clone(), format!("{}:release:{id}", r.message_id)))
+        .collect();
+    assert_eq!(inbound.outbound.sent(), expected, "in order, once each");
+    let after = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert!(after.held.is_empty());
+    assert_eq!(after.version, before.version + 1, "one write");
+    assert_eq!(after.window.unwrap().remaining, 5);
+    let stored = history(&inbound).await;
+    let stored = stored.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(stored.released, held, "kept on the user's message");
+}
+
+#[tokio::test]
+async fn a_redelivery_enqueues_the_stored_release_list_again() {
+    let inbound = inbound("merged");
+    let held = holding(&inbound, 2).await;
+    let message = text(1, "hello again");
+    inbound.outbound.fail(true);
+    assert!(matches!(
+        inbound.process(&message, T).await,
+        Outcome::Retry(reason) if reason.contains("not released")
+    ));
+    assert!(
+        inbound.posts().is_empty(),
+        "released before the webhook"
+    );
+    // The user's write happened: the list now lives on the message only.
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert!(user.held.is_empty());
+    inbound.outbound.fail(false);
+    assert_eq!(inbound.process(&message, T).await, Outcome::Delivered);
+    assert_eq!(inbound.process(&message, T).await, Outcome::AlreadyDone);
+    let sent = inbound.outbound.sent();
+    let ids: Vec<&str> = sent.iter().map(|(r, _)| r.message_id.as_str()).collect();
+    assert_eq!(ids, ["out_1", "out_2", "out_1", "out_2"]);
+    assert_eq!(sent[0].1, sent[2].1, "the same deduplication id every time");
+    assert_eq!(sent[0].0, held[0]);
+    assert_eq!(inbound.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn held_texts_are_packed_only_when_the_fresh_window_is_too_small() {
+    let inbound = inbound("merged");
+    let held = holding(&inbound, 5).await;
+    inbound.process(&text(1, "hi"), T).await;
+    assert_eq!(inbound.outbound.sent().len(), 5, "five sends, five replies");
+
+    let inbound = self::inbound("merged");
+    let held7 = holding(&inbound, 7).await;
+    inbound.process(&text(1, "hi"), T).await;
+    let sent = inbound.outbound.sent();
+    assert_eq!(sent.len(), 1, "seven short texts in one send");
+    let lead = &sent[0].0;
+    assert_eq!(lead.message_id, "out_1");
+    let packed: Vec<&str> = lead.packed.iter().map(|p| p.message_id.as_str()).collect();
+    assert_eq!(
+        packed,
+        ["out_2", "out_3", "out_4", "out_5", "out_6", "out_7"]
+    );
+    assert_eq!(lead.parts(), held7);
+    let _ = held;
+
+    // Entering the session opens only two sends: five held texts pack too.
+    let inbound = self::inbound("merged");
+    holding(&inbound, 5).await;
+    inbound.process(&entered(1, ""), T).await;
+    assert_eq!(inbound.outbound.sent().len(), 1);
+}

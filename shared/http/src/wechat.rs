@@ -1,0 +1,196 @@
+//! WeChat's server API over HTTPS (protocol notes §3–§5). The base URL and the typing path
+//! are configuration, so the real API and the local fake are swapped by configuration only.
+
+use crate::read_at_most;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wxbridge_core::model::SubscribeForm;
+use wxbridge_core::ports::wechat::{AccessToken, ApiError, Media, WechatApi};
+
+/// How long one call to WeChat may take.
+pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct WechatClient {
+    http: reqwest::Client,
+    base: String,
+    typing_path: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: i64,
+}
+
+impl WechatClient {
+    /// A client of the API at `base`; `typing_path` is the typing indicator's path under it
+    /// (the docs name two, protocol notes §3.3).
+    pub fn new(base: impl Into<String>, typing_path: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(WECHAT_TIMEOUT)
+            .build()
+            .expect("an HTTP client with a timeout builds");
+        Self {
+            http,
+            base: base.into().trim_end_matches('/').to_owned(),
+            typing_path: typing_path.into().trim_start_matches('/').to_owned(),
+        }
+    }
+
+    /// The client a deployment's configuration names.
+    pub fn for_config(config: &wxbridge_core::config::BridgeConfig) -> Self {
+        Self::new(&config.wechat_api_base, &config.typing_path)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    /// Sends a request; an answer other than HTTP 200 is an error.
+    async fn answered(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        match response.status().as_u16() {
+            200 => Ok(response),
+            status => Err(ApiError::Http(status)),
+        }
+    }
+
+    /// A JSON call: WeChat's `errcode` (other than 0) is the error.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ApiError> {
+        let response = Self::answered(request).await?;
+        let body: Value = response.json().await.map_err(|_| ApiError::Malformed)?;
+        match body.get("errcode").and_then(Value::as_i64) {
+            Some(0) | None => Ok(body),
+            Some(errcode) => Err(ApiError::WeChat {
+                errcode,
+                errmsg: body["errmsg"].as_str().unwrap_or_default().to_owned(),
+            }),
+        }
+    }
+
+    /// POSTs a JSON body with the access token; the answer's errcode decides.
+    async fn post(&self, path: &str, token: &str, body: &Value) -> Result<(), ApiError> {
+        self.call(
+            self.http
+                .post(self.url(path))
+                .query(&[("access_token", token)])
+                .json(body),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+impl WechatApi for WechatClient {
+    async fn stable_token(
+        &self,
+        appid: &str,
+        secret: &str,
+        force_refresh: bool,
+        now_ms: i64,
+    ) -> Result<AccessToken, ApiError> {
+        let body = json!({"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh});
+        let answer = self
+            .call(self.http.post(self.url("cgi-bin/stable_token")).json(&body))
+            .await?;
+        let token: TokenAnswer = serde_json::from_value(answer).map_err(|_| ApiError::Malformed)?;
+        Ok(AccessToken {
+            value: token.access_token,
+            expires_at_ms: now_ms + token.expires_in * 1000,
+        })
+    }
+
+    async fn send_custom(&self, token: &str, touser: &str, message: &Value) -> Result<(), ApiError> {
+        let mut body = message.clone();
+        body["touser"] = json!(touser);
+        self.post("cgi-bin/message/custom/send", token, &body).await
+    }
+
+    async fn send_subscribe(
+        &self,
+        token: &str,
+        touser: &str,
+        form: &SubscribeForm,
+    ) -> Result<(), ApiError> {
+        let mut body = json!({
+            "touser": touser,
+            "template_id": form.template_id,
+            "data": form.data,
+        });
+        if let Some(page) = &form.page {
+            body["page"] = json!(page);
+        }
+        if let Some(state) = &form.miniprogram_state {
+            body["miniprogram_state"] = json!(state);
+        }
+        if let Some(lang) = &form.lang {
+            body["lang"] = json!(lang);
+        }
+        self.post("cgi-bin/message/subscribe/send", token, &body)
+            .await
+    }
+
+    async fn typing(&self, token: &str, touser: &str, typing: bool) -> Result<(), ApiError> {
+        let command = if typing { "Typing" } else { "CancelTyping" };
+        let body = json!({ "touser": touser, "command": command });
+        self.post(&self.typing_path, token, &body).await
+    }
+
+    async fn upload_image(
+        &self,
+        token: &str,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ApiError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str(content_type)
+            .map_err(|_| ApiError::Malformed)?;
+        let form = reqwest::multipart::Form::new().part("media", part);
+        let answer = self
+            .call(
+                self.http
+                    .post(self.url("cgi-bin/media/upload"))
+                    .query(&[("access_token", token), ("type", "image")])
+                    .multipart(form),
+            )
+            .await?;
+        answer["media_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(ApiError::Malformed)
+    }
+
+    async fn media(&self, token: &str, media_id: &str, max_bytes: usize) -> Result<Media, ApiError> {
+        let response = Self::answered(
+            self.http
+                .get(self.url("cgi-bin/media/get"))
+                .query(&[("access_token", token), ("media_id", media_id)]),
+        )
+        .await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = read_at_most(response, max_bytes).await?;
+        if content_type.starts_with("application/json") || content_type.starts_with("text/") {
+            let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::Malformed)?;
+            return Err(ApiError::WeChat {
+                errcode: body["errcode"].as_i64().ok_or(ApiError::Malformed)?,
+                errmsg: body["errmsg"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(Media {
+            content_type,
+            bytes,
+        })
+    }
+}

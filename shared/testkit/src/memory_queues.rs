@@ -1,0 +1,89 @@
+//! In-memory queues for unit tests: what FIFO SQS would keep, every attempt recorded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use wxbridge_core::model::{InboundMessage, OutboundRef};
+use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, QueueError};
+
+/// An in-memory queue for unit tests: records every attempt, keeps what FIFO SQS would
+/// keep (repeats of a deduplication id dropped), and can be told to fail.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryQueue {
+    attempts: Arc<Mutex<Vec<InboundMessage>>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl MemoryQueue {
+    /// Every message handed to the queue, repeats included.
+    pub fn attempts(&self) -> Vec<InboundMessage> {
+        self.attempts.lock().expect("queue lock").clone()
+    }
+
+    /// What the queue holds: the first message of each deduplication id.
+    pub fn sent(&self) -> Vec<InboundMessage> {
+        let mut kept: Vec<InboundMessage> = Vec::new();
+        for message in self.attempts() {
+            if !kept
+                .iter()
+                .any(|m| m.deduplication_id() == message.deduplication_id())
+            {
+                kept.push(message);
+            }
+        }
+        kept
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, Ordering::SeqCst);
+    }
+}
+
+impl InboundQueue for MemoryQueue {
+    async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError("memory queue told to fail".into()));
+        }
+        self.attempts
+            .lock()
+            .expect("queue lock")
+            .push(message.clone());
+        Ok(())
+    }
+}
+
+/// An in-memory `outbound.fifo` for unit tests: every enqueue with its deduplication id.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryOutboundQueue {
+    sent: Arc<Mutex<Vec<(OutboundRef, String)>>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl MemoryOutboundQueue {
+    pub fn sent(&self) -> Vec<(OutboundRef, String)> {
+        self.sent.lock().expect("queue lock").clone()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, Ordering::SeqCst);
+    }
+}
+
+impl OutboundQueue for MemoryOutboundQueue {
+    async fn enqueue(
+        &self,
+        target: &OutboundRef,
+        deduplication_id: &str,
+    ) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError("memory queue told to fail".into()));
+        }
+        self.sent
+            .lock()
+            .expect("queue lock")
+            .push((target.clone(), deduplication_id.to_owned()));
+        Ok(())
+    }
+}
+

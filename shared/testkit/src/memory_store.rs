@@ -1,0 +1,421 @@
+//! The store in memory, with the same conditions as DynamoDB: for unit tests.
+
+use wxbridge_core::model::{
+    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
+};
+use wxbridge_core::ports::media::MediaCache;
+use wxbridge_core::ports::nonces::{NonceError, NonceStore};
+use wxbridge_core::ports::store::{Recorded, Store, StoreError};
+use wxbridge_core::ports::tokens::{
+    CachedToken, TokenStore, TokenStoreError, LEASE_MS, REFRESH_MARGIN_MS,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+type MessageKey = (String, i64, String);
+
+#[derive(Debug, Default)]
+struct Tables {
+    users: HashMap<(String, String), ChannelUser>,
+    conversations: BTreeMap<(String, String, String), Conversation>,
+    messages: BTreeMap<MessageKey, StoredMessage>,
+    dedupe: HashMap<String, MessageKey>,
+    tokens: HashMap<String, TokenSlot>,
+    nonces: HashMap<(String, String), i64>,
+    /// A partner's client message ids and push ids, each naming its message:
+    /// (kind, partner, id).
+    once_ids: HashMap<(&'static str, String, String), MessageKey>,
+    /// Media ids by (appid, key), with when they expire.
+    media: HashMap<(String, String), (String, i64)>,
+}
+
+/// A channel's cached token and its refresh lease (owner, end).
+type TokenSlot = (Option<CachedToken>, Option<(String, i64)>);
+
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+    before_put_user: Arc<Mutex<Option<UserChange>>>,
+}
+
+/// A change another function makes to a user, for tests of races.
+pub struct UserChange(Box<dyn FnOnce(&mut ChannelUser) + Send>);
+
+impl std::fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserChange")
+    }
+}
+
+fn message_key(message: &StoredMessage) -> MessageKey {
+    (
+        message.conversation_id.clone(),
+        message.created_at_ms,
+        message.id.clone(),
+    )
+}
+
+impl MemoryStore {
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().expect("memory store lock")
+    }
+
+    /// For tests of races: just before the next `put_user`, another writer changes the
+    /// stored user with `change` (and bumps its version), as if it had written first.
+    pub fn before_next_put_user(&self, change: impl FnOnce(&mut ChannelUser) + Send + 'static) {
+        *self.before_put_user.lock().expect("hook lock") = Some(UserChange(Box::new(change)));
+    }
+}
+
+impl MemoryStore {
+    /// Stores a partner's message once per `(kind, partner, id)`, with its conversation.
+    fn put_once(
+        &self,
+        kind: &'static str,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let once = (kind, message.partner.clone(), id.to_owned());
+        if let Some(key) = tables.once_ids.get(&once) {
+            let stored =
+                tables.messages.get(key).cloned().ok_or_else(|| {
+                    StoreError::Malformed(format!("{kind} id without its message"))
+                })?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let key = message_key(message);
+        tables.once_ids.insert(once, key.clone());
+        tables.messages.insert(key, message.clone());
+        tables.upsert(conversation);
+        Ok(Recorded::New)
+    }
+}
+
+impl Tables {
+    fn upsert(&mut self, conversation: &Conversation) {
+        let key = (
+            conversation.channel.clone(),
+            conversation.openid.clone(),
+            conversation.id.clone(),
+        );
+        let entry = self
+            .conversations
+            .entry(key)
+            .or_insert_with(|| conversation.clone());
+        // As DynamoDB's SET: the latest write wins.
+        entry.last_message_at_ms = conversation.last_message_at_ms;
+    }
+}
+
+impl Store for MemoryStore {
+    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
+        Ok(self
+            .tables()
+            .users
+            .get(&(channel.to_owned(), openid.to_owned()))
+            .cloned())
+    }
+
+    async fn record_inbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let dedupe_key = message
+            .dedupe_key
+            .clone()
+            .unwrap_or_else(|| message.id.clone());
+        if let Some(key) = tables.dedupe.get(&dedupe_key) {
+            let stored =
+                tables.messages.get(key).cloned().ok_or_else(|| {
+                    StoreError::Malformed("dedupe record without its message".into())
+                })?;
+            return Ok(Recorded::Duplicate(Box::new(stored)));
+        }
+        let user_key = (user.channel.clone(), user.openid.clone());
+        let stored_version = tables.users.get(&user_key).map_or(0, |u| u.version);
+        if stored_version != user.version {
+            return Err(StoreError::Conflict);
+        }
+        let key = message_key(message);
+        tables.dedupe.insert(dedupe_key, key.clone());
+        tables.messages.insert(key, message.clone());
+        tables.upsert(conversation);
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(user_key, written);
+        Ok(Recorded::New)
+    }
+
+    async fn history_page(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+        before: Option<&MessageCursor>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        Ok(self
+            .tables()
+            .messages
+            .iter()
+            .rev()
+            .filter(|((conversation, at, id), _)| {
+                conversation == conversation_id
+                    && before.is_none_or(|b| (*at, id.as_str()) < (b.created_at_ms, b.id.as_str()))
+            })
+            .take(limit)
+            .map(|(_, message)| message.clone())
+            .collect())
+    }
+
+    async fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .get(&(
+                channel.to_owned(),
+                openid.to_owned(),
+                conversation_id.to_owned(),
+            ))
+            .cloned())
+    }
+
+    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
+        let mut users: Vec<ChannelUser> = self
+            .tables()
+            .users
+            .values()
+            .filter(|u| u.app_user_id.as_deref() == Some(app_user_id))
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| (&a.channel, &a.openid).cmp(&(&b.channel, &b.openid)));
+        Ok(users)
+    }
+
+    async fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .iter()
+            .filter(|((c, o, _), _)| c == channel && o == openid)
+            .map(|(_, conversation)| conversation.clone())
+            .collect())
+    }
+
+    async fn put_outbound(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        client_message_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        self.put_once("client", message, conversation, client_message_id)
+    }
+
+    async fn put_push(
+        &self,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        push_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        self.put_once("push", message, conversation, push_id)
+    }
+
+    async fn record_push(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+        push: &PushRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
+            return Ok(false);
+        };
+        if !from.contains(&stored.status) {
+            return Ok(false);
+        }
+        stored.status = to;
+        stored.status_reason = reason.map(str::to_owned);
+        stored.push = Some(push.clone());
+        Ok(true)
+    }
+
+    async fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(self
+            .tables()
+            .messages
+            .get(&(conversation_id.to_owned(), created_at_ms, id.to_owned()))
+            .cloned())
+    }
+
+    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
+        let change = self.before_put_user.lock().expect("hook lock").take();
+        let mut tables = self.tables();
+        let key = (user.channel.clone(), user.openid.clone());
+        if let Some(UserChange(change)) = change {
+            if let Some(stored) = tables.users.get_mut(&key) {
+                change(stored);
+                stored.version += 1;
+            }
+        }
+        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(key, written);
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
+            return Ok(false);
+        };
+        if !from.contains(&stored.status) {
+            return Ok(false);
+        }
+        stored.status = to;
+        stored.status_reason = reason.map(str::to_owned);
+        Ok(true)
+    }
+
+    async fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        match tables.messages.get_mut(&message_key(message)) {
+            Some(stored) if stored.status == status => {
+                stored.reported = Some(status);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl TokenStore for MemoryStore {
+    async fn cached(&self, appid: &str) -> Result<Option<CachedToken>, TokenStoreError> {
+        Ok(self
+            .tables()
+            .tokens
+            .get(appid)
+            .and_then(|(token, _)| token.clone()))
+    }
+
+    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, TokenStoreError> {
+        let mut tables = self.tables();
+        let (token, lease) = tables.tokens.entry(appid.to_owned()).or_default();
+        let held = lease.as_ref().is_some_and(|(_, until)| *until >= now_ms);
+        let fresh = token
+            .as_ref()
+            .is_some_and(|t| t.expires_at_ms >= now_ms + REFRESH_MARGIN_MS);
+        if held || fresh {
+            return Ok(false);
+        }
+        *lease = Some((owner.to_owned(), now_ms + LEASE_MS));
+        Ok(true)
+    }
+
+    async fn save(&self, appid: &str, token: &CachedToken) -> Result<(), TokenStoreError> {
+        self.tables()
+            .tokens
+            .insert(appid.to_owned(), (Some(token.clone()), None));
+        Ok(())
+    }
+
+    async fn expire_if(&self, appid: &str, failed: &str) -> Result<(), TokenStoreError> {
+        if let Some((Some(token), _)) = self.tables().tokens.get_mut(appid) {
+            if token.value == failed {
+                token.expires_at_ms = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NonceStore for MemoryStore {
+    async fn claim(
+        &self,
+        partner: &str,
+        nonce: &str,
+        expires_at_secs: i64,
+    ) -> Result<bool, NonceError> {
+        let mut tables = self.tables();
+        let key = (partner.to_owned(), nonce.to_owned());
+        if tables.nonces.contains_key(&key) {
+            return Ok(false);
+        }
+        tables.nonces.insert(key, expires_at_secs);
+        Ok(true)
+    }
+}
+
+impl MediaCache for MemoryStore {
+    async fn cached_media(
+        &self,
+        appid: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tables()
+            .media
+            .get(&(appid.to_owned(), key.to_owned()))
+            .filter(|(_, expires_at_ms)| *expires_at_ms > now_ms)
+            .map(|(media_id, _)| media_id.clone()))
+    }
+
+    async fn save_media(
+        &self,
+        appid: &str,
+        key: &str,
+        media_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tables().media.insert(
+            (appid.to_owned(), key.to_owned()),
+            (media_id.to_owned(), expires_at_ms),
+        );
+        Ok(())
+    }
+
+    async fn forget_media(&self, appid: &str, key: &str, media_id: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let slot = (appid.to_owned(), key.to_owned());
+        if tables
+            .media
+            .get(&slot)
+            .is_some_and(|(id, _)| id == media_id)
+        {
+            tables.media.remove(&slot);
+        }
+        Ok(())
+    }
+}
