@@ -25,7 +25,12 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
+/// A function cannot start without this environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set")]
+pub struct MissingEnv(pub String);
+
 /// An environment variable a function cannot start without.
-pub fn required_env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set"))
+pub fn required_env(name: &str) -> Result<String, MissingEnv> {
+    std::env::var(name).map_err(|_| MissingEnv(name.to_owned()))
 }

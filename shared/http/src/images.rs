@@ -2,7 +2,7 @@
 //! only from addresses anyone on the internet could reach (unless a local stack allows
 //! private hosts), so a partner's URL cannot reach inside the bridge's network.
 
-use crate::read_at_most;
+use crate::{read_at_most, LazyClient};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use wxbridge_core::model::{Image, ImageType, MAX_IMAGE_BYTES};
@@ -122,7 +122,7 @@ fn literal_private(url: &reqwest::Url) -> bool {
 /// (unless `allow_private_image_hosts`, for a local stack and tests).
 #[derive(Debug, Clone)]
 pub struct Downloader {
-    http: reqwest::Client,
+    http: LazyClient,
     public_only: bool,
 }
 
@@ -138,26 +138,25 @@ impl Downloader {
     }
 
     pub fn new(timeout: Duration, public_only: bool) -> Self {
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if public_only && literal_private(attempt.url()) {
-                attempt.error(PrivateHost)
+        let http = LazyClient::new(move || {
+            let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else if public_only && literal_private(attempt.url()) {
+                    attempt.error(PrivateHost)
+                } else {
+                    attempt.follow()
+                }
+            });
+            let builder = reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(redirects);
+            if public_only {
+                builder.dns_resolver(PublicAddresses)
             } else {
-                attempt.follow()
+                builder
             }
         });
-        let builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(redirects);
-        let builder = if public_only {
-            builder.dns_resolver(PublicAddresses)
-        } else {
-            builder
-        };
-        let http = builder
-            .build()
-            .expect("an HTTP client with a timeout builds");
         Self { http, public_only }
     }
 
@@ -170,7 +169,7 @@ impl ImageSource for Downloader {
         if self.public_only && reqwest::Url::parse(url).is_ok_and(|u| literal_private(&u)) {
             return Err(FetchError::Refused(PrivateHost.to_string()));
         }
-        let response = self.http.get(url).send().await.map_err(request_failed)?;
+        let response = self.http.get().get(url).send().await.map_err(request_failed)?;
         check_status(response.status().as_u16())?;
         let bytes = read_at_most(response, MAX_IMAGE_BYTES)
             .await
@@ -237,10 +236,50 @@ mod tests {
         }
     }
 
+    /// A partner's image host on loopback (axum): each path answers one way.
+    async fn image_host() -> String {
+        use axum::body::Body;
+        use axum::http::{header, StatusCode};
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        let mut big = JPEG.to_vec();
+        big.resize(MAX_IMAGE_BYTES + 1, 0);
+        let app = axum::Router::new()
+            // The bytes decide, not the header.
+            .route("/gif", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], GIF) }))
+            .route("/html", get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>") }))
+            // Over 2 MiB, streamed without a length to refuse it by.
+            .route(
+                "/big",
+                get(move || {
+                    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                        big.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+                    async move { Body::from_stream(futures_util::stream::iter(chunks)) }
+                }),
+            )
+            .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+            .route("/busy", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .route(
+                "/silent",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    StatusCode::OK
+                }),
+            )
+            .route(
+                "/loop",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response() }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
     #[tokio::test]
     async fn a_url_inside_the_network_is_refused_for_good() {
         let public_only = Downloader::new(Duration::from_millis(300), true);
-        let gif = serve(answer("200 OK", "", GIF));
+        let gif = format!("{}/gif", image_host().await);
         let by_name = gif.replace("127.0.0.1", "localhost");
         for url in [gif.as_str(), by_name.as_str(), "http://[::1]:9/x.png"] {
             let error = public_only.fetch(url).await.unwrap_err();
@@ -254,44 +293,24 @@ mod tests {
     #[tokio::test]
     async fn downloads_are_checked_and_their_failures_classified() {
         let downloader = Downloader::new(Duration::from_millis(300), false);
-        let gif = serve(answer(
-            "200 OK",
-            &format!(
-                "content-type: text/plain\r\ncontent-length: {}\r\n",
-                GIF.len()
-            ),
-            GIF,
-        ));
-        let image = downloader.fetch(&gif).await.unwrap();
-        assert_eq!(
-            image.kind,
-            ImageType::Gif,
-            "the bytes decide, not the header"
-        );
+        let host = image_host().await;
+        let at = |path: &str| format!("{host}/{path}");
+        let image = downloader.fetch(&at("gif")).await.unwrap();
+        assert_eq!(image.kind, ImageType::Gif, "the bytes decide, not the header");
 
-        let html = serve(answer("200 OK", "content-type: text/html\r\n", b"<html>"));
-        let error = downloader.fetch(&html).await.unwrap_err();
+        let error = downloader.fetch(&at("html")).await.unwrap_err();
         assert!(is_final(&error) && error.to_string().contains("JPEG, PNG or GIF"));
 
-        // Over 2 MiB, without a length to refuse it by: cut off once it is over.
-        let mut big = JPEG.to_vec();
-        big.resize(MAX_IMAGE_BYTES + 1, 0);
-        let error = downloader
-            .fetch(&serve(answer("200 OK", "", &big)))
-            .await
-            .unwrap_err();
+        let error = downloader.fetch(&at("big")).await.unwrap_err();
         assert!(
             is_final(&error) && error.to_string().contains("2 MiB"),
             "{error}"
         );
 
-        let missing = serve(answer("404 Not Found", "content-length: 0\r\n", b""));
-        assert!(is_final(&downloader.fetch(&missing).await.unwrap_err()));
-        let busy = serve(answer("503 Busy", "content-length: 0\r\n", b""));
-        assert!(!is_final(&downloader.fetch(&busy).await.unwrap_err()));
+        assert!(is_final(&downloader.fetch(&at("missing")).await.unwrap_err()));
+        assert!(!is_final(&downloader.fetch(&at("busy")).await.unwrap_err()));
 
-        let silent = serve(None);
-        let error = downloader.fetch(&silent).await.unwrap_err();
+        let error = downloader.fetch(&at("silent")).await.unwrap_err();
         assert!(
             !is_final(&error) && error.to_string().contains("timed out"),
             "{error}"
@@ -304,12 +323,7 @@ mod tests {
         let error = downloader.fetch(&closed).await.unwrap_err();
         assert!(!is_final(&error), "{error}");
 
-        let looping = serve(answer(
-            "302 Found",
-            "location: /image\r\ncontent-length: 0\r\n",
-            b"",
-        ));
-        let error = downloader.fetch(&looping).await.unwrap_err();
+        let error = downloader.fetch(&at("loop")).await.unwrap_err();
         assert!(
             is_final(&error) && error.to_string().contains("redirects"),
             "{error}"

@@ -1,21 +1,22 @@
 //! Partners' webhooks over HTTPS: no redirects followed, 5 seconds to answer.
 
+use crate::LazyClient;
 use wxbridge_core::ports::webhook::WebhookSender;
 use wxbridge_core::services::webhook::WEBHOOK_TIMEOUT;
 
 /// Webhooks over HTTPS.
 #[derive(Debug, Clone)]
 pub struct HttpWebhookSender {
-    client: reqwest::Client,
+    client: LazyClient,
 }
 
 impl HttpWebhookSender {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(WEBHOOK_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with a timeout builds");
+        let client = LazyClient::new(|| {
+            reqwest::Client::builder()
+                .timeout(WEBHOOK_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+        });
         Self { client }
     }
 }
@@ -35,6 +36,7 @@ impl WebhookSender for HttpWebhookSender {
     ) -> Option<u16> {
         let mut request = self
             .client
+            .get()
             .post(url)
             .header("content-type", "application/json")
             .body(body);

@@ -1,7 +1,7 @@
 //! WeChat's server API over HTTPS (protocol notes §3–§5). The base URL and the typing path
 //! are configuration, so the real API and the local fake are swapped by configuration only.
 
-use crate::read_at_most;
+use crate::{read_at_most, LazyClient};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -13,7 +13,7 @@ pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct WechatClient {
-    http: reqwest::Client,
+    http: LazyClient,
     base: String,
     typing_path: String,
 }
@@ -28,10 +28,7 @@ impl WechatClient {
     /// A client of the API at `base`; `typing_path` is the typing indicator's path under it
     /// (the docs name two, protocol notes §3.3).
     pub fn new(base: impl Into<String>, typing_path: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(WECHAT_TIMEOUT)
-            .build()
-            .expect("an HTTP client with a timeout builds");
+        let http = LazyClient::new(|| reqwest::Client::builder().timeout(WECHAT_TIMEOUT));
         Self {
             http,
             base: base.into().trim_end_matches('/').to_owned(),
@@ -77,6 +74,7 @@ impl WechatClient {
     async fn post(&self, path: &str, token: &str, body: &Value) -> Result<(), ApiError> {
         self.call(
             self.http
+                .get()
                 .post(self.url(path))
                 .query(&[("access_token", token)])
                 .json(body),
@@ -96,7 +94,7 @@ impl WechatApi for WechatClient {
     ) -> Result<AccessToken, ApiError> {
         let body = json!({"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh});
         let answer = self
-            .call(self.http.post(self.url("cgi-bin/stable_token")).json(&body))
+            .call(self.http.get().post(self.url("cgi-bin/stable_token")).json(&body))
             .await?;
         let token: TokenAnswer = serde_json::from_value(answer).map_err(|_| ApiError::Malformed)?;
         Ok(AccessToken {
@@ -156,6 +154,7 @@ impl WechatApi for WechatClient {
         let answer = self
             .call(
                 self.http
+                .get()
                     .post(self.url("cgi-bin/media/upload"))
                     .query(&[("access_token", token), ("type", "image")])
                     .multipart(form),
@@ -170,6 +169,7 @@ impl WechatApi for WechatClient {
     async fn media(&self, token: &str, media_id: &str, max_bytes: usize) -> Result<Media, ApiError> {
         let response = Self::answered(
             self.http
+                .get()
                 .get(self.url("cgi-bin/media/get"))
                 .query(&[("access_token", token), ("media_id", media_id)]),
         )

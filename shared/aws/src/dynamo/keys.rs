@@ -16,8 +16,6 @@
 //! messages sort by time inside their conversation, so history is one query, newest first.
 //! `gsi1` finds a bound app user's channel users: `gsi1pk = APPUSER#{app user id}`.
 
-use sha2::{Digest, Sha256};
-
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const GSI1_PK: &str = "gsi1pk";
@@ -84,15 +82,6 @@ pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")
 }
 
-/// The id of the message an inbound push becomes: derived from its dedupe key, so every
-/// retry and redelivery names the same message.
-pub fn inbound_message_id(dedupe_key: &str) -> String {
-    format!(
-        "in_{}",
-        hex::encode(&Sha256::digest(dedupe_key.as_bytes())[..12])
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,18 +91,5 @@ mod tests {
         let early = message_sk(999, "b");
         let late = message_sk(1_764_150_000_000, "a");
         assert!(early < late, "{early} {late}");
-    }
-
-    #[test]
-    fn inbound_ids_are_stable_and_distinct() {
-        assert_eq!(
-            inbound_message_id("mp:msg:1"),
-            inbound_message_id("mp:msg:1")
-        );
-        assert_ne!(
-            inbound_message_id("mp:msg:1"),
-            inbound_message_id("mp:msg:2")
-        );
-        assert_eq!(inbound_message_id("x").len(), 3 + 24);
     }
 }

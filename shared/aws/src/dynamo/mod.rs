@@ -1,97 +1,78 @@
-//! The store in DynamoDB: one table, keys from [`super::keys`].
-//!
-//! Storing an inbound message is one `TransactWriteItems`: the dedupe record (only if
-//! absent), the message, the conversation (created if new) and the user (only over the
-//! version read). A repeat of the push fails on the dedupe record and nothing is written;
-//! a concurrent change of the user fails on its version and the caller reads again.
+//! The bridge's one DynamoDB table, one adapter per port: [`DynamoStore`] (users,
+//! conversations and messages), [`DynamoTokenStore`], [`DynamoNonceStore`] and
+//! [`DynamoMediaCache`]. Every key is built in [`keys`].
 
-use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
-use super::{
-    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, Recorded, Store,
-    StoreError, StoredMessage,
-};
-use crate::api_auth::NonceStore;
-use crate::media::MediaCache;
-use crate::token::{CachedToken, TokenStore};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+pub mod keys;
+mod media_cache;
+mod messages;
+mod nonces;
+mod tokens;
+
+pub use media_cache::DynamoMediaCache;
+pub use messages::DynamoStore;
+pub use nonces::DynamoNonceStore;
+pub use tokens::DynamoTokenStore;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use keys::{PK, SK};
 use std::collections::HashMap;
+use thiserror::Error;
+use wxbridge_core::ports::nonces::NonceError;
+use wxbridge_core::ports::store::StoreError;
+use wxbridge_core::ports::tokens::TokenStoreError;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// How long a dedupe record outlives its push: longer than a message can live in SQS (4
-/// days in `inbound.fifo`, then up to 14 more in its dead-letter queue, from which it may be
-/// redriven).
-const DEDUPE_TTL_SECS: i64 = 30 * 24 * 3600;
-
+/// The table: a client and its name. Each port's adapter is a handle on it.
 #[derive(Debug, Clone)]
-pub struct DynamoStore {
+pub struct Table {
     client: Client,
-    table: String,
+    name: String,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn unavailable<E>(error: SdkError<E, HttpResponse>) -> StoreError
-where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-{
-    StoreError::Unavailable(DisplayErrorContext(error).to_string())
-}
-
-fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Malformed(e.to_string()))
-}
-
-/// An item: the record's fields plus its keys.
-fn item<T: serde::Serialize>(
-    record: &T,
-    keys: &[(&str, AttributeValue)],
-) -> Result<Item, StoreError> {
-    let mut item: Item = built(serde_dynamo::to_item(record))?;
-    for (name, value) in keys {
-        item.insert((*name).to_owned(), value.clone());
-    }
-    Ok(item)
-}
-
-fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    built(serde_dynamo::from_item(item))
-}
-
-fn records<T: serde::de::DeserializeOwned>(items: Option<Vec<Item>>) -> Result<Vec<T>, StoreError> {
-    items.unwrap_or_default().into_iter().map(record).collect()
-}
-
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
         Self {
             client,
-            table: table.into(),
+            name: name.into(),
         }
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    /// Users, conversations and messages.
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore(self.clone())
+    }
+
+    /// Access tokens and their refresh leases.
+    pub fn tokens(&self) -> DynamoTokenStore {
+        DynamoTokenStore(self.clone())
+    }
+
+    /// Nonces of the partner API's requests.
+    pub fn nonces(&self) -> DynamoNonceStore {
+        DynamoNonceStore(self.clone())
+    }
+
+    /// Media ids of uploaded images.
+    pub fn media_cache(&self) -> DynamoMediaCache {
+        DynamoMediaCache(self.clone())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, Failure> {
         let output = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.name)
             .key(PK, s(pk))
             .key(SK, s(sk))
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(Failure::from_sdk)?;
         Ok(output.item)
     }
 
@@ -101,7 +82,7 @@ impl DynamoStore {
         &self,
         query: QueryFluentBuilder,
         limit: Option<usize>,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<T>, Failure> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -112,7 +93,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(Failure::from_sdk)?;
             found.extend(records::<T>(output.items)?);
             start = output.last_evaluated_key;
             if start.is_none() || limit.is_some_and(|l| found.len() >= l) {
@@ -122,690 +103,83 @@ impl DynamoStore {
         }
     }
 
-    /// The items of a partition whose sort key begins with `prefix`, in key order.
-    async fn query_prefix<T: serde::de::DeserializeOwned>(
-        &self,
-        pk: String,
-        prefix: &str,
-    ) -> Result<Vec<T>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix));
-        self.query_all(query, None).await
-    }
+}
 
-    /// The message a pointer item (dedupe record, client message id) names.
-    async fn pointed(&self, pk: String, sk: &str) -> Result<StoredMessage, StoreError> {
-        let pointer = self
-            .get(pk, sk)
-            .await?
-            .ok_or_else(|| StoreError::Malformed("pointer item vanished".into()))?;
-        let text = |name: &str| match pointer.get(name) {
-            Some(AttributeValue::S(value)) => Ok(value.clone()),
-            _ => Err(StoreError::Malformed(format!("pointer item lacks {name}"))),
-        };
-        let message = self
-            .get(text("message_pk")?, &text("message_sk")?)
-            .await?
-            .ok_or_else(|| StoreError::Malformed("pointed message is missing".into()))?;
-        record(message)
-    }
+/// Why a call to the table failed, before each port names it its own way.
+#[derive(Debug, Error)]
+enum Failure {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Malformed(String),
+}
 
-    /// A pointer item, written only if absent.
-    fn pointer(
-        &self,
-        pk: String,
-        sk: &str,
-        message: &StoredMessage,
-        expires_at: Option<i64>,
-    ) -> Result<Put, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .item(PK, s(pk))
-            .item(SK, s(sk))
-            .item("message_pk", s(keys::message_pk(&message.conversation_id)))
-            .item(
-                "message_sk",
-                s(keys::message_sk(message.created_at_ms, &message.id)),
-            )
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
-        let put = match expires_at {
-            Some(at) => put.item(EXPIRES_AT, n(at)),
-            None => put,
-        };
-        built(put.build())
+impl Failure {
+    fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + 'static,
+    {
+        Self::Unavailable(DisplayErrorContext(error).to_string())
     }
+}
 
-    /// The user item at `user.version + 1`, written only over `user.version` (a new user,
-    /// version 0, only if absent).
-    fn user_put(&self, user: &ChannelUser) -> Result<Put, StoreError> {
-        let user_pk = keys::user_pk(&user.channel, &user.openid);
-        let mut written = user.clone();
-        written.version += 1;
-        let mut user_keys = vec![(PK, s(&user_pk)), (SK, s(USER_SK))];
-        if let Some(app_user) = &user.app_user_id {
-            user_keys.push((GSI1_PK, s(keys::app_user_gsi1pk(app_user))));
-            user_keys.push((GSI1_SK, s(&user_pk)));
-        }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item(&written, &user_keys)?))
-            .expression_attribute_names("#pk", PK);
-        let put = if user.version == 0 {
-            put.condition_expression("attribute_not_exists(#pk)")
-        } else {
-            put.condition_expression("attribute_exists(#pk) AND #version = :read")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":read", n(user.version))
-        };
-        built(put.build())
-    }
-
-    /// The conversation, created if new; its latest message time set.
-    fn conversation_upsert(&self, conversation: &Conversation) -> Result<Update, StoreError> {
-        built(
-            Update::builder()
-                .table_name(&self.table)
-                .key(
-                    PK,
-                    s(keys::user_pk(&conversation.channel, &conversation.openid)),
-                )
-                .key(SK, s(keys::conversation_sk(&conversation.id)))
-                // Every attribute through an alias: DynamoDB reserves many common words.
-                .update_expression(
-                    "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
-                     #created = if_not_exists(#created, :created), #last = :last",
-                )
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#channel", "channel")
-                .expression_attribute_names("#openid", "openid")
-                .expression_attribute_names("#partner", "partner")
-                .expression_attribute_names("#created", "created_at_ms")
-                .expression_attribute_names("#last", "last_message_at_ms")
-                .expression_attribute_values(":id", s(&conversation.id))
-                .expression_attribute_values(":channel", s(&conversation.channel))
-                .expression_attribute_values(":openid", s(&conversation.openid))
-                .expression_attribute_values(":partner", s(&conversation.partner))
-                .expression_attribute_values(":created", n(conversation.created_at_ms))
-                .expression_attribute_values(":last", n(conversation.last_message_at_ms))
-                .build(),
-        )
-    }
-
-    /// The message item, written only if absent.
-    fn new_message(&self, message: &StoredMessage) -> Result<Put, StoreError> {
-        let keys = [
-            (PK, s(keys::message_pk(&message.conversation_id))),
-            (SK, s(keys::message_sk(message.created_at_ms, &message.id))),
-        ];
-        built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item(message, &keys)?))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK)
-                .build(),
-        )
-    }
-
-    /// A message stored once per pointer (a client message id, a push id), with its
-    /// conversation: a repeat writes nothing and returns the message stored first.
-    async fn put_once(
-        &self,
-        pointer_pk: String,
-        pointer_sk: &str,
-        message: &StoredMessage,
-        conversation: &Conversation,
-    ) -> Result<Recorded, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.pointer(pointer_pk.clone(), pointer_sk, message, None)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.new_message(message)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(self.conversation_upsert(conversation)?)
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::New),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
-                    self.pointed(pointer_pk, pointer_sk).await?,
-                ))),
-                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
-                None => Err(unavailable(error)),
-            },
-        }
-    }
-    /// Moves a message to `to` only from one of `from`, setting its reason (and its push
-    /// record, when given) in the same write.
-    async fn set_status(
-        &self,
-        message: &StoredMessage,
-        from: &[MessageStatus],
-        to: MessageStatus,
-        reason: Option<&str>,
-        push: Option<AttributeValue>,
-    ) -> Result<bool, StoreError> {
-        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(&message.conversation_id)))
-            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
-            .condition_expression(format!(
-                "attribute_exists(#pk) AND #status IN ({})",
-                allowed.join(", ")
-            ))
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#reason", "status_reason")
-            .expression_attribute_values(":to", s(status_name(to)));
-        for (name, status) in allowed.iter().zip(from) {
-            update = update.expression_attribute_values(name, s(status_name(*status)));
-        }
-        let mut set = vec!["#status = :to"];
-        if let Some(reason) = reason {
-            set.push("#reason = :reason");
-            update = update.expression_attribute_values(":reason", s(reason));
-        }
-        if let Some(push) = push {
-            set.push("#push = :push");
-            update = update
-                .expression_attribute_names("#push", "push")
-                .expression_attribute_values(":push", push);
-        }
-        let remove = if reason.is_none() {
-            " REMOVE #reason"
-        } else {
-            ""
-        };
-        let update = update.update_expression(format!("SET {}{remove}", set.join(", ")));
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
+impl From<Failure> for StoreError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unavailable(reason) => StoreError::Unavailable(reason),
+            Failure::Malformed(reason) => StoreError::Malformed(reason),
         }
     }
 }
 
-/// The indexes of a cancelled transaction's items whose condition failed.
-fn failed_conditions(
-    error: &SdkError<TransactWriteItemsError, HttpResponse>,
-) -> Option<Vec<usize>> {
-    let SdkError::ServiceError(context) = error else {
-        return None;
-    };
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = context.err() else {
-        return None;
-    };
-    Some(
-        cancelled
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(index, _)| index)
-            .collect(),
-    )
-}
-
-impl Store for DynamoStore {
-    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
-        self.get(keys::user_pk(channel, openid), USER_SK)
-            .await?
-            .map(record)
-            .transpose()
-    }
-
-    async fn record_inbound(
-        &self,
-        message: &StoredMessage,
-        conversation: &Conversation,
-        user: &ChannelUser,
-    ) -> Result<Recorded, StoreError> {
-        let dedupe_key = message
-            .dedupe_key
-            .clone()
-            .unwrap_or_else(|| message.id.clone());
-        let dedupe = self.pointer(
-            keys::dedupe_pk(&dedupe_key),
-            DEDUPE_SK,
-            message,
-            Some(message.created_at_ms / 1000 + DEDUPE_TTL_SECS),
-        )?;
-        // Never over a stored message, even if its dedupe record has expired.
-        let stored_message = self.new_message(message)?;
-        let upsert_conversation = self.conversation_upsert(conversation)?;
-        let put_user = self.user_put(user)?;
-
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(dedupe).build())
-            .transact_items(TransactWriteItem::builder().put(stored_message).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(upsert_conversation)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().put(put_user).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::New),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.contains(&1) => {
-                    let stored = self
-                        .message(&message.conversation_id, message.created_at_ms, &message.id)
-                        .await?;
-                    let stored =
-                        stored.ok_or_else(|| StoreError::Malformed("message vanished".into()))?;
-                    Ok(Recorded::Duplicate(Box::new(stored)))
-                }
-                Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
-                    self.pointed(keys::dedupe_pk(&dedupe_key), DEDUPE_SK)
-                        .await?,
-                ))),
-                Some(failed) if failed.contains(&3) => Err(StoreError::Conflict),
-                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
-                None => Err(unavailable(error)),
-            },
-        }
-    }
-
-    async fn history_page(
-        &self,
-        conversation_id: &str,
-        limit: usize,
-        before: Option<&MessageCursor>,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        // A message partition holds only messages, so "older than the cursor" is the
-        // whole key condition.
-        let upper = match before {
-            Some(cursor) => keys::message_sk(cursor.created_at_ms, &cursor.id),
-            None => "MSG$".to_owned(),
-        };
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk < :before")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(keys::message_pk(conversation_id)))
-            .expression_attribute_values(":before", s(upper))
-            .scan_index_forward(false);
-        self.query_all(query, Some(limit.max(1))).await
-    }
-
-    async fn conversation(
-        &self,
-        channel: &str,
-        openid: &str,
-        conversation_id: &str,
-    ) -> Result<Option<Conversation>, StoreError> {
-        self.get(
-            keys::user_pk(channel, openid),
-            &keys::conversation_sk(conversation_id),
-        )
-        .await?
-        .map(record)
-        .transpose()
-    }
-
-    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::app_user_gsi1pk(app_user_id)));
-        self.query_all(query, None).await
-    }
-
-    async fn conversations(
-        &self,
-        channel: &str,
-        openid: &str,
-    ) -> Result<Vec<Conversation>, StoreError> {
-        self.query_prefix(keys::user_pk(channel, openid), "CONV#")
-            .await
-    }
-
-    async fn put_outbound(
-        &self,
-        message: &StoredMessage,
-        conversation: &Conversation,
-        client_message_id: &str,
-    ) -> Result<Recorded, StoreError> {
-        let pk = keys::client_message_pk(&message.partner, client_message_id);
-        self.put_once(pk, keys::CLIENT_SK, message, conversation)
-            .await
-    }
-
-    async fn put_push(
-        &self,
-        message: &StoredMessage,
-        conversation: &Conversation,
-        push_id: &str,
-    ) -> Result<Recorded, StoreError> {
-        let pk = keys::push_pk(&message.partner, push_id);
-        self.put_once(pk, keys::PUSH_SK, message, conversation)
-            .await
-    }
-
-    async fn record_push(
-        &self,
-        message: &StoredMessage,
-        from: &[MessageStatus],
-        to: MessageStatus,
-        reason: Option<&str>,
-        push: &crate::push::PushRecord,
-    ) -> Result<bool, StoreError> {
-        let push = built(serde_dynamo::to_attribute_value::<_, AttributeValue>(push))?;
-        self.set_status(message, from, to, reason, Some(push)).await
-    }
-
-    async fn message(
-        &self,
-        conversation_id: &str,
-        created_at_ms: i64,
-        id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        self.get(
-            keys::message_pk(conversation_id),
-            &keys::message_sk(created_at_ms, id),
-        )
-        .await?
-        .map(record)
-        .transpose()
-    }
-
-    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
-        let put = self.user_put(user)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if condition_failed(&error) => Err(StoreError::Conflict),
-            Err(error) => Err(unavailable(error)),
-        }
-    }
-
-    async fn transition(
-        &self,
-        message: &StoredMessage,
-        from: &[MessageStatus],
-        to: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        self.set_status(message, from, to, reason, None).await
-    }
-
-    async fn mark_reported(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(&message.conversation_id)))
-            .key(SK, s(keys::message_sk(message.created_at_ms, &message.id)))
-            .update_expression("SET #reported = :status")
-            .condition_expression("attribute_exists(#pk) AND #status = :status")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#reported", "reported")
-            .expression_attribute_values(":status", s(status_name(status)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
+impl From<Failure> for TokenStoreError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unavailable(reason) => TokenStoreError::Unavailable(reason),
+            Failure::Malformed(reason) => TokenStoreError::Malformed(reason),
         }
     }
 }
 
-fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    error: &SdkError<E, HttpResponse>,
-) -> bool {
+impl From<Failure> for NonceError {
+    fn from(failure: Failure) -> Self {
+        NonceError::Unavailable(failure.to_string())
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Failure> {
+    result.map_err(|e| Failure::Malformed(e.to_string()))
+}
+
+/// An item: the record's fields plus its keys.
+fn item<T: serde::Serialize>(
+    record: &T,
+    keys: &[(&str, AttributeValue)],
+) -> Result<Item, Failure> {
+    let mut item: Item = built(serde_dynamo::to_item(record))?;
+    for (name, value) in keys {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    Ok(item)
+}
+
+fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Failure> {
+    built(serde_dynamo::from_item(item))
+}
+
+fn records<T: serde::de::DeserializeOwned>(items: Option<Vec<Item>>) -> Result<Vec<T>, Failure> {
+    items.unwrap_or_default().into_iter().map(record).collect()
+}
+
+/// A conditional write that found its condition false.
+fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     matches!(error, SdkError::ServiceError(context) if context.err().code() == Some("ConditionalCheckFailedException"))
-}
-
-impl TokenStore for DynamoStore {
-    async fn cached(&self, appid: &str) -> Result<Option<CachedToken>, String> {
-        let item = self
-            .get(keys::token_pk(appid), keys::TOKEN_SK)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(item.and_then(|item| {
-            let value = match item.get("token") {
-                Some(AttributeValue::S(value)) => value.clone(),
-                _ => return None,
-            };
-            let expires_at_ms = match item.get("expires_at_ms") {
-                Some(AttributeValue::N(n)) => n.parse().ok()?,
-                _ => return None,
-            };
-            Some(CachedToken {
-                value,
-                expires_at_ms,
-            })
-        }))
-    }
-
-    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, String> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::token_pk(appid)))
-            .key(SK, s(keys::TOKEN_SK))
-            .update_expression("SET #owner = :owner, #until = :until")
-            // Free, and no fresh token saved meanwhile by the last holder.
-            .condition_expression(
-                "(attribute_not_exists(#until) OR #until < :now) \
-                 AND (attribute_not_exists(#expires) OR #expires < :stale_before)",
-            )
-            .expression_attribute_names("#owner", "lease_owner")
-            .expression_attribute_names("#until", "lease_until_ms")
-            .expression_attribute_names("#expires", "expires_at_ms")
-            .expression_attribute_values(
-                ":stale_before",
-                n(now_ms + crate::token::REFRESH_MARGIN_MS),
-            )
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":until", n(now_ms + crate::token::LEASE_MS))
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await;
-        match result {
-            // Read back: the lease is ours only if we are its owner now (a fence that costs
-            // one read on the rare refresh path).
-            Ok(_) => {
-                let item = self
-                    .get(keys::token_pk(appid), keys::TOKEN_SK)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(
-                    matches!(item.as_ref().and_then(|i| i.get("lease_owner")), Some(AttributeValue::S(o)) if o == owner),
-                )
-            }
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(DisplayErrorContext(error).to_string()),
-        }
-    }
-
-    async fn save(&self, appid: &str, token: &CachedToken) -> Result<(), String> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::token_pk(appid)))
-            .key(SK, s(keys::TOKEN_SK))
-            .update_expression("SET #token = :token, #expires = :expires REMOVE #owner, #until")
-            .expression_attribute_names("#token", "token")
-            .expression_attribute_names("#expires", "expires_at_ms")
-            .expression_attribute_names("#owner", "lease_owner")
-            .expression_attribute_names("#until", "lease_until_ms")
-            .expression_attribute_values(":token", s(&token.value))
-            .expression_attribute_values(":expires", n(token.expires_at_ms))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| DisplayErrorContext(e).to_string())
-    }
-
-    async fn expire_if(&self, appid: &str, failed: &str) -> Result<(), String> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::token_pk(appid)))
-            .key(SK, s(keys::TOKEN_SK))
-            .update_expression("SET #expires = :zero")
-            .condition_expression("#token = :failed")
-            .expression_attribute_names("#expires", "expires_at_ms")
-            .expression_attribute_names("#token", "token")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":failed", s(failed))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another instance already replaced it: nothing to expire.
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(DisplayErrorContext(error).to_string()),
-        }
-    }
-}
-
-impl NonceStore for DynamoStore {
-    async fn claim(
-        &self,
-        partner: &str,
-        nonce: &str,
-        expires_at_secs: i64,
-    ) -> Result<bool, String> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(keys::nonce_pk(partner, nonce)))
-            .item(SK, s(keys::NONCE_SK))
-            .item(EXPIRES_AT, n(expires_at_secs))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(DisplayErrorContext(error).to_string()),
-        }
-    }
-}
-
-/// Media ids carry the TTL attribute in seconds, but DynamoDB deletes expired items late
-/// (within days): an item read after its time is treated as absent.
-impl MediaCache for DynamoStore {
-    async fn cached_media(
-        &self,
-        appid: &str,
-        key: &str,
-        now_ms: i64,
-    ) -> Result<Option<String>, StoreError> {
-        let Some(item) = self.get(keys::media_pk(appid, key), keys::MEDIA_SK).await? else {
-            return Ok(None);
-        };
-        let expires_at_secs: i64 = match item.get(EXPIRES_AT) {
-            Some(AttributeValue::N(n)) => n
-                .parse()
-                .map_err(|_| StoreError::Malformed("media expires_at".into()))?,
-            _ => return Err(StoreError::Malformed("media item lacks expires_at".into())),
-        };
-        if expires_at_secs * 1000 <= now_ms {
-            return Ok(None);
-        }
-        match item.get("media_id") {
-            Some(AttributeValue::S(media_id)) => Ok(Some(media_id.clone())),
-            _ => Err(StoreError::Malformed("media item lacks media_id".into())),
-        }
-    }
-
-    async fn save_media(
-        &self,
-        appid: &str,
-        key: &str,
-        media_id: &str,
-        expires_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(keys::media_pk(appid, key)))
-            .item(SK, s(keys::MEDIA_SK))
-            .item("media_id", s(media_id))
-            .item(EXPIRES_AT, n(expires_at_ms.div_euclid(1000)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(unavailable)
-    }
-
-    async fn forget_media(&self, appid: &str, key: &str, media_id: &str) -> Result<(), StoreError> {
-        // Expired rather than deleted (the TTL removes it): the function needs no delete right.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::media_pk(appid, key)))
-            .key(SK, s(keys::MEDIA_SK))
-            .update_expression("SET #expires = :zero")
-            .condition_expression("#media_id = :failed")
-            .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_names("#media_id", "media_id")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":failed", s(media_id))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Gone, or replaced by a newer upload: nothing to forget.
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
-    }
 }
