@@ -5,27 +5,36 @@
 //! well inside WeChat's 5 seconds. Every refusal is a 4xx with a reason and a log line
 //! that names the channel and the reason, never the content.
 
-use super::{error_response, text_response};
-use crate::callback::{open_push, verify_url, CallbackError, Freshness, PushQuery};
-use crate::config::{BridgeConfig, Channel, Channels};
-use crate::queue::{InboundMessage, InboundQueue};
+use crate::http::{error_response, text_response};
 use lambda_http::{Body, Request, RequestExt, Response};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use wxbridge_core::clock::{Clock, SharedClock, SystemClock};
+use wxbridge_core::config::{BridgeConfig, Channels};
+use wxbridge_core::metrics;
+use wxbridge_core::model::InboundMessage;
+use wxbridge_core::ports::queue::InboundQueue;
+use wxbridge_wechat::callback::{open_push, verify_url, CallbackError, Freshness, PushQuery};
+use wxbridge_wechat::endpoint::PushEndpoint;
 
 pub struct CallbackService<Q> {
     channels: Channels,
     queue: Q,
     tolerance_secs: Option<u64>,
     max_body_bytes: usize,
-    clock: fn() -> i64,
+    clock: SharedClock,
 }
 
-/// Milliseconds since the epoch.
-pub fn system_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// The HTTP status a refusal answers with: 401 when the request is not WeChat's (or no
+/// longer fresh), 413 when it is too large, 400 when it is malformed.
+pub fn status_of(error: &CallbackError) -> u16 {
+    match error {
+        CallbackError::BadSignature
+        | CallbackError::StaleTimestamp
+        | CallbackError::EncryptionRequired => 401,
+        CallbackError::BodyTooLarge(_) => 413,
+        CallbackError::NoKey => 500,
+        _ => 400,
+    }
 }
 
 impl<Q: InboundQueue> CallbackService<Q> {
@@ -35,13 +44,13 @@ impl<Q: InboundQueue> CallbackService<Q> {
             queue,
             tolerance_secs: config.timestamp_tolerance_secs,
             max_body_bytes: config.max_body_bytes,
-            clock: system_clock_ms,
+            clock: Arc::new(SystemClock),
         }
     }
 
-    /// Replaces the clock (milliseconds since the epoch), for tests.
-    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
-        self.clock = clock;
+    /// Replaces the clock, for tests.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -63,7 +72,7 @@ impl<Q: InboundQueue> CallbackService<Q> {
                 .into_iter()
                 .flat_map(|q| q.iter()),
         );
-        let now_ms = (self.clock)();
+        let now_ms = self.clock.now_ms();
         let freshness = Freshness {
             now_secs: now_ms.div_euclid(1000),
             tolerance_secs: self.tolerance_secs,
@@ -86,13 +95,13 @@ impl<Q: InboundQueue> CallbackService<Q> {
 
     async fn accept_push(
         &self,
-        channel: &Channel,
+        channel: &PushEndpoint,
         query: &PushQuery,
         body: &Body,
         freshness: Freshness,
         now_ms: i64,
     ) -> Response<Body> {
-        let channel_id = channel.config.id.as_str();
+        let channel_id = channel.name.as_str();
         let bytes: &[u8] = body.as_ref();
         if bytes.len() > self.max_body_bytes {
             return refuse(
@@ -107,7 +116,7 @@ impl<Q: InboundQueue> CallbackService<Q> {
         let message = InboundMessage::new(channel_id, event, now_ms);
         match self.queue.enqueue(&message).await {
             Ok(()) => {
-                crate::metrics::count("received");
+                metrics::count("received");
                 tracing::info!(
                     channel = channel_id,
                     msg_type = message.event.msg_type(),
@@ -133,9 +142,9 @@ impl<Q: InboundQueue> CallbackService<Q> {
 fn refuse(channel: &str, error: &CallbackError) -> Response<Body> {
     let reason = error.reason();
     tracing::warn!(channel, code = error.code(), %reason, "push refused");
-    crate::metrics::count_because("refused", error.code());
+    metrics::count_because("refused", error.code());
     tracing::debug!(channel, detail = %error, "push refused");
-    error_response(error.status(), error.code(), &reason)
+    error_response(status_of(error), error.code(), &reason)
 }
 
 /// The `{channel}` of `/wechat/{channel}`: from API Gateway's path parameters, or from the
@@ -160,11 +169,11 @@ fn channel_of(request: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BridgeConfig;
-    use crate::encode::{http_api_event, http_api_request, seal};
-    use crate::event::{CallbackEvent, EventKind};
-    use crate::queue::MemoryQueue;
-    use crate::vectors::*;
+    use wxbridge_testkit::events::http_api_event;
+    use wxbridge_testkit::MemoryQueue;
+    use wxbridge_wechat::encode::seal;
+    use wxbridge_wechat::event::{CallbackEvent, EventKind};
+    use wxbridge_wechat::vectors::*;
 
     const NOW_MS: i64 = 1_714_112_445_000;
 
@@ -185,7 +194,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        http_api_request(method, channel, &query, body)
+        crate::http::event_request(&http_api_event(method, channel, &query, body))
     }
 
     fn safe_vector(body: &str) -> Request {
@@ -279,7 +288,11 @@ mod tests {
             },
         };
         let push = seal(&channel, &event, NOW_MS / 1000, "n");
-        let response = service.handle(push.request("mp")).await;
+        let response = service
+            .handle(crate::http::event_request(
+                &wxbridge_testkit::events::push_event(&push, "mp"),
+            ))
+            .await;
         assert_eq!(response.status(), 200);
         assert!(!text_of(&response).contains("secret"));
         assert_eq!(service.queue().sent()[0].event, event);
@@ -303,9 +316,7 @@ mod tests {
         let mut event: serde_json::Value =
             serde_json::from_str(&http_api_event("GET", "mp", &[], None).to_string()).unwrap();
         event.as_object_mut().unwrap().remove("pathParameters");
-        let response = service
-            .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
-            .await;
+        let response = service.handle(crate::http::event_request(&event)).await;
         // Known channel, missing parameters: 400, not 404.
         assert_eq!(response.status(), 400);
     }

@@ -1,12 +1,4 @@
-//! Entry-point logic of each Lambda function. Each function's `main.rs` only builds the
-//! configuration and clients and hands requests to these.
-
-pub mod api;
-pub mod callback;
-pub mod dispatch;
-pub mod fifo;
-pub mod inbound;
-pub mod push;
+//! What the HTTP functions' answers share.
 
 use lambda_http::{Body, Response};
 
@@ -27,4 +19,10 @@ pub fn text_response(text: impl Into<String>) -> Response<Body> {
         .header("content-type", "text/plain; charset=utf-8")
         .body(Body::Text(text.into()))
         .expect("static response parts are valid")
+}
+
+/// An API Gateway HTTP API event (JSON) as the request the runtime hands a function: for
+/// sample events and tests.
+pub fn event_request(event: &serde_json::Value) -> lambda_http::Request {
+    lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event the runtime reads")
 }

@@ -12,7 +12,7 @@ pub mod scripted_wechat;
 pub mod webhooks;
 
 pub use images::MemoryImages;
-pub use memory_queues::{MemoryOutboundQueue, MemoryQueue};
+pub use memory_queues::{MemoryOutboundQueue, MemoryParking, MemoryQueue};
 pub use memory_store::MemoryStore;
 pub use scripted_wechat::ScriptedWechat;
 pub use webhooks::RecordingWebhooks;

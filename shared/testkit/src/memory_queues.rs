@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{InboundMessage, OutboundRef};
-use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, QueueError};
+use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, Parking, QueueError};
 
 /// An in-memory queue for unit tests: records every attempt, keeps what FIFO SQS would
 /// keep (repeats of a deduplication id dropped), and can be told to fail.
@@ -87,3 +87,39 @@ impl OutboundQueue for MemoryOutboundQueue {
     }
 }
 
+
+/// A dead-letter queue and visibility changes in memory: what a FIFO consumer parked (record
+/// id, reason) and delayed (receipt, seconds).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryParking {
+    parked: Arc<Mutex<Vec<(String, String)>>>,
+    delays: Arc<Mutex<Vec<(String, i32)>>>,
+}
+
+impl MemoryParking {
+    pub fn parked(&self) -> Vec<(String, String)> {
+        self.parked.lock().expect("parking lock").clone()
+    }
+
+    pub fn delays(&self) -> Vec<(String, i32)> {
+        self.delays.lock().expect("parking lock").clone()
+    }
+}
+
+impl Parking for MemoryParking {
+    async fn park(&self, _: &str, _: &str, id: &str, reason: &str) -> Result<(), QueueError> {
+        self.parked
+            .lock()
+            .expect("parking lock")
+            .push((id.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+
+    async fn delay(&self, receipt: &str, seconds: i32) -> Result<(), QueueError> {
+        self.delays
+            .lock()
+            .expect("parking lock")
+            .push((receipt.to_owned(), seconds));
+        Ok(())
+    }
+}

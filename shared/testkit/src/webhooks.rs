@@ -2,6 +2,7 @@
 //! statuses it is told (then 200).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::ports::webhook::WebhookSender;
 use wxbridge_core::services::webhook::DELIVERY_HEADER;
@@ -32,12 +33,18 @@ impl Posted {
 pub struct RecordingWebhooks {
     answers: Arc<Mutex<VecDeque<Option<u16>>>>,
     posts: Arc<Mutex<Vec<Posted>>>,
+    down: Arc<AtomicBool>,
 }
 
 impl RecordingWebhooks {
     /// The next webhook is answered `status` (`None`: no answer in time).
     pub fn answer(&self, status: Option<u16>) {
         self.answers.lock().unwrap().push_back(status);
+    }
+
+    /// The partner answers nothing at all, until told otherwise.
+    pub fn go_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn posts(&self) -> Vec<Posted> {
@@ -65,6 +72,9 @@ impl WebhookSender for RecordingWebhooks {
             headers: headers.to_vec(),
             body: serde_json::from_slice(&body).unwrap_or_default(),
         });
+        if self.down.load(Ordering::SeqCst) {
+            return None;
+        }
         self.answers
             .lock()
             .unwrap()

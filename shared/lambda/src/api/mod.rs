@@ -1,1088 +1,177 @@
-//! The `api` function: the partners' HTTP API under `/v1`.
+//! The `api` function: the partners' HTTP API under `/v1`, an axum [`Router`] that
+//! `lambda_http` runs (as the runtime's `http-axum` example does).
 //!
-//! Every request: size checked (413), routed (404, 405), signed by a partner (401, see
-//! [`crate::api_auth`]), its JSON read into the request type (400 naming the field), then
-//! [`crate::partner_api`] decides. Answers are JSON, except media (the image bytes).
+//! Every request goes through the [`signature`] layer first (413, 401, 503), is then routed
+//! (404, 405) with typed path and query extractors, and its JSON is read into the partner
+//! operation's request type ([`extract`], 400 naming the field). The partner operations
+//! decide; [`error`] gives each refusal its status and code. Answers are JSON, except media
+//! (the image bytes).
 
-use super::error_response;
-use crate::api_auth::{self, AuthError, NonceStore, SignedRequest};
-use crate::partner_api::{PartnerApi, Refusal};
-use crate::queue::OutboundQueue;
-use crate::store::Store;
-use crate::token::TokenStore;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-/// Every route, as the OpenAPI document (`api/openapi.json`) names it.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/messages"),
-    ("POST", "/v1/pushes"),
-    ("GET", "/v1/conversations"),
-    ("GET", "/v1/conversations/{conversation_id}/messages"),
-    ("POST", "/v1/conversations/{conversation_id}/typing"),
-    ("PUT", "/v1/bindings/{channel}/{openid}"),
-    ("GET", "/v1/media/{channel}/{media_id}"),
-];
-
-/// Requests larger than this are refused with 413: a base64 image is at most 256 KiB.
-pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
-
-pub struct ApiService<S, T, Q, N> {
-    api: PartnerApi<S, T, Q>,
-    nonces: N,
-}
-
-/// A route matched: its template and the captured path segments, decoded.
-#[derive(Debug)]
-struct Matched {
-    route: (&'static str, &'static str),
-    params: Vec<String>,
-}
-
-fn match_route(method: &str, path: &str) -> Result<Matched, Refusal> {
-    let segments: Vec<String> = path
-        .trim_end_matches('/')
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
-    let mut path_known = false;
-    for &(route_method, template) in ROUTES {
-        let parts: Vec<&str> = template.split('/').collect();
-        if parts.len() != segments.len() {
-            continue;
-        }
-        let mut params = Vec::new();
-        let fits = parts.iter().zip(&segments).all(|(part, segment)| {
-            if part.starts_with('{') {
-                params.push(segment.clone());
-                !segment.is_empty()
-            } else {
-                part == segment
-            }
-        });
-        if !fits {
-            continue;
-        }
-        path_known = true;
-        if route_method == method {
-            return Ok(Matched {
-                route: (route_method, template),
-                params,
-            });
-        }
-    }
-    Err(if path_known {
-        Refusal::new(405, "method_not_allowed", "this path takes another method")
-    } else {
-        Refusal::new(404, "not_found", "no such route")
-    })
-}
-
-/// Reads a JSON body into `T`; a refusal names the field that is wrong.
-fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    let mut reader = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut reader).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return Refusal::new(400, "invalid_json", "the body is not JSON");
-        }
-        // serde names fields and variants, not values, in these messages.
-        let message = inner.to_string();
-        let reason = ["missing field", "unknown field", "unknown variant"]
-            .iter()
-            .find(|prefix| message.starts_with(*prefix))
-            .map(|_| {
-                message
-                    .split(" at line")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .unwrap_or_else(|| "has the wrong type or value".to_owned());
-        let field = if path == "." { "body".to_owned() } else { path };
-        Refusal::field(&field, &reason)
-    })
-}
-
-fn json_response<T: Serialize>(status: u16, body: &T) -> Response<Body> {
-    let body = serde_json::to_string(body).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body))
-        .expect("static response parts are valid")
-}
-
-fn refused(refusal: Refusal) -> Response<Body> {
-    error_response(refusal.status, refusal.code, &refusal.reason)
-}
-
-fn unauthorized(error: AuthError) -> Refusal {
-    match error {
-        AuthError::Unavailable(error) => {
-            tracing::warn!(%error, "nonce store unavailable");
-            Refusal::new(503, "unavailable", "cannot check the request now; retry")
-        }
-        error => Refusal::new(401, "unauthorized", error.to_string()),
-    }
-}
-
-impl<S, T, Q, N> ApiService<S, T, Q, N>
-where
-    S: Store,
-    T: TokenStore,
-    Q: OutboundQueue,
-    N: NonceStore,
-{
-    pub fn new(api: PartnerApi<S, T, Q>, nonces: N) -> Self {
-        Self { api, nonces }
-    }
-
-    pub fn api(&self) -> &PartnerApi<S, T, Q> {
-        &self.api
-    }
-
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        match self.answer(&request).await {
-            Ok(response) => response,
-            Err(refusal) => {
-                crate::metrics::count_because("requests_refused", refusal.code);
-                tracing::info!(status = refusal.status, code = refusal.code, path = %request.uri().path(), "API request refused");
-                refused(refusal)
-            }
-        }
-    }
-
-    async fn answer(&self, request: &Request) -> Result<Response<Body>, Refusal> {
-        let body: &[u8] = request.body().as_ref();
-        if body.len() > MAX_REQUEST_BYTES {
-            return Err(Refusal::new(413, "too_large", "the body is over 512 KiB"));
-        }
-        // The path as the partner sent and signed it (API Gateway's raw path).
-        let raw_path = request.raw_http_path();
-        let path = if raw_path.is_empty() {
-            request.uri().path()
-        } else {
-            raw_path
-        };
-        let method = request.method().as_str();
-        let matched = match_route(method, path)?;
-        let path_and_query = match request.uri().query() {
-            Some(query) if !query.is_empty() => format!("{path}?{query}"),
-            _ => path.to_owned(),
-        };
-        let signed = SignedRequest {
-            method,
-            path_and_query: &path_and_query,
-            body,
-        };
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let now_secs = self.api.now_ms().div_euclid(1000);
-        let partner =
-            api_auth::authenticate(self.api.config(), &self.nonces, &signed, header, now_secs)
-                .await
-                .map_err(unauthorized)?;
-        let partner = partner.as_str();
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let p = &matched.params;
-        match matched.route.1 {
-            "/v1/messages" => {
-                let accepted = self.api.send(partner, read_json(body)?).await?;
-                crate::metrics::count("replies_accepted");
-                Ok(json_response(202, &accepted))
-            }
-            "/v1/pushes" => {
-                let accepted = self.api.push(partner, read_json(body)?).await?;
-                Ok(json_response(202, &accepted))
-            }
-            "/v1/conversations" => {
-                let conversations = self.api.conversations(partner, &query).await?;
-                Ok(json_response(
-                    200,
-                    &serde_json::json!({ "conversations": conversations }),
-                ))
-            }
-            "/v1/conversations/{conversation_id}/messages" => {
-                let page = self
-                    .api
-                    .history(partner, &p[0], param("limit"), param("cursor"))
-                    .await?;
-                Ok(json_response(200, &page))
-            }
-            "/v1/conversations/{conversation_id}/typing" => {
-                let answer = self.api.typing(partner, &p[0], read_json(body)?).await?;
-                Ok(json_response(200, &answer))
-            }
-            "/v1/bindings/{channel}/{openid}" => {
-                let answer = self
-                    .api
-                    .bind(partner, &p[0], &p[1], read_json(body)?)
-                    .await?;
-                Ok(json_response(200, &answer))
-            }
-            "/v1/media/{channel}/{media_id}" => {
-                let media = self.api.media(partner, &p[0], &p[1]).await?;
-                let content_type = http::HeaderValue::try_from(media.content_type)
-                    .unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
-                Ok(Response::builder()
-                    .status(200)
-                    .header("content-type", content_type)
-                    .body(Body::Binary(media.bytes))
-                    .expect("static response parts are valid"))
-            }
-            _ => Err(Refusal::new(404, "not_found", "no such route")),
-        }
-    }
-}
-
+pub mod error;
+pub mod extract;
+pub mod signature;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{BridgeConfig, Secret};
-    use crate::queue::MemoryOutboundQueue;
-    use crate::store::memory::MemoryStore;
-    use crate::store::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
-    use crate::token::Tokens;
-    use crate::wechat_api::WeChatApi;
-    use serde_json::{json, Value};
+mod tests;
 
-    const NOW_MS: i64 = 1_764_150_000_000;
-    type Service = ApiService<MemoryStore, MemoryStore, MemoryOutboundQueue, MemoryStore>;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use error::ApiError;
+use extract::{Partner, PartnerJson};
+use serde::Deserialize;
+use std::sync::Arc;
+use wxbridge_core::metrics;
+use wxbridge_core::ports::nonces::NonceStore;
+use wxbridge_core::ports::Ports;
+use wxbridge_core::services::partner::{
+    Accepted, BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage,
+    PartnerApi, PartnerError, PushAccepted, PushRequest, SendRequest, TypingAnswer,
+    TypingRequest,
+};
 
-    /// Two partners; in separate mode the one channel is the hotel's. Both may bind.
-    fn config(mode: &str) -> BridgeConfig {
-        BridgeConfig::from_json(&format!(
-            r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9"}}],
-            "partners":[
-              {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true,"subscribe_templates":["tpl-order"]}},
-              {{"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456","can_bind":{}}}],
-            "dialog":{{"mode":"{mode}","default_partner":"hotel-9"}}}}"#,
-            mode == "separate"
-        ))
-        .unwrap()
+pub use signature::MAX_REQUEST_BYTES;
+
+/// What the handlers share: the partner operations and where nonces are kept.
+pub struct ApiState<P: Ports, N> {
+    pub api: PartnerApi<P>,
+    pub nonces: N,
+}
+
+type Shared<P, N> = State<Arc<ApiState<P, N>>>;
+type Answer<T> = Result<T, ApiError>;
+
+/// The partner API: every route, behind the signature layer.
+pub fn router<P: Ports, N: NonceStore + 'static>(state: Arc<ApiState<P, N>>) -> Router {
+    let routes = Router::new()
+        .route("/v1/messages", post(send_message::<P, N>))
+        .route("/v1/pushes", post(push::<P, N>))
+        .route("/v1/conversations", get(conversations::<P, N>))
+        .route(
+            "/v1/conversations/{conversation_id}/messages",
+            get(history::<P, N>),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/typing",
+            post(typing::<P, N>),
+        )
+        .route("/v1/bindings/{channel}/{openid}", put(bind::<P, N>))
+        .route("/v1/media/{channel}/{media_id}", get(media::<P, N>))
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::WrongMethod })
+        .with_state(Arc::clone(&state));
+    Router::new()
+        .fallback_service(routes)
+        .layer(from_fn_with_state(state, signature::check::<P, N>))
+}
+
+/// Answers one request (as `lambda_http` hands it over) with the router.
+pub async fn answer(router: &Router, request: lambda_http::Request) -> Response {
+    use tower::ServiceExt;
+    match router.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
+}
 
-    async fn service() -> Service {
-        service_in("merged").await
-    }
+/// `POST /v1/messages`: a reply, stored `queued` and handed to `dispatch`.
+async fn send_message<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    PartnerJson(request): PartnerJson<SendRequest>,
+) -> Answer<(StatusCode, Json<Accepted>)> {
+    let accepted = state.api.send(&partner, request).await?;
+    metrics::count("replies_accepted");
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
 
-    /// Alice wrote to the hotel.
-    async fn service_in(mode: &str) -> Service {
-        let store = MemoryStore::default();
-        let id = match mode {
-            "separate" => "mp:o_alice",
-            _ => "mp:o_alice:hotel-9",
-        };
-        let conversation = Conversation::new(id, "mp", "o_alice", "hotel-9", NOW_MS - 60_000);
-        let message = StoredMessage {
-            id: "in_1".into(),
-            conversation_id: conversation.id.clone(),
-            channel: "mp".into(),
-            openid: "o_alice".into(),
-            partner: "hotel-9".into(),
-            direction: Direction::In,
-            status: MessageStatus::Delivered,
-            status_reason: None,
-            created_at_ms: NOW_MS - 60_000,
-            dedupe_key: Some("mp:1".into()),
-            wechat_msg_id: None,
-            content: json!({"MsgType": "text", "Content": "hi"}),
-            released: Vec::new(),
-            reported: None,
-            push: None,
-        };
-        store
-            .record_inbound(&message, &conversation, &ChannelUser::new("mp", "o_alice"))
-            .await
-            .unwrap();
-        let wechat = WeChatApi::new("http://127.0.0.1:9");
-        let api = PartnerApi::new(
-            config(mode),
-            store,
-            Tokens::new(MemoryStore::default(), wechat.clone()),
-            wechat,
-            MemoryOutboundQueue::default(),
-            || NOW_MS,
+/// `POST /v1/pushes`: a push, stored `queued` and handed to `push`.
+async fn push<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    PartnerJson(request): PartnerJson<PushRequest>,
+) -> Answer<(StatusCode, Json<PushAccepted>)> {
+    let accepted = state.api.push(&partner, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The partner's conversations, as `GET /v1/conversations` lists them.
+#[derive(Debug, serde::Serialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationView>,
+}
+
+/// `GET /v1/conversations?channel=&openid=` or `?app_user_id=`.
+async fn conversations<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    query: Result<Query<ConversationsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer<Json<ConversationList>> {
+    let Query(query) = query.map_err(|_| PartnerError::field("query", "cannot be read"))?;
+    let conversations = state.api.conversations(&partner, &query).await?;
+    Ok(Json(ConversationList { conversations }))
+}
+
+/// `GET /v1/conversations/{id}/messages`: `limit` (1–100) and `cursor` as given.
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+async fn history<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path(conversation_id): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer<Json<HistoryPage>> {
+    let Query(query) = query.map_err(|_| PartnerError::field("query", "cannot be read"))?;
+    let page = state
+        .api
+        .history(
+            &partner,
+            &conversation_id,
+            query.limit.as_deref(),
+            query.cursor.as_deref(),
         )
-        .with_push_queue(MemoryOutboundQueue::default());
-        ApiService::new(api, MemoryStore::default())
-    }
+        .await?;
+    Ok(Json(page))
+}
 
-    fn request(partner: &str, method: &str, path: &str, body: &str, nonce: &str) -> Request {
-        let secret = match partner {
-            "air-3" => "air-secret-0123456",
-            _ => "hotel-secret-456789",
-        };
-        let signed = SignedRequest {
-            method,
-            path_and_query: path,
-            body: body.as_bytes(),
-        };
-        let mut builder = http::Request::builder().method(method).uri(path);
-        for (name, value) in
-            api_auth::sign(partner, &Secret::new(secret), &signed, NOW_MS / 1000, nonce)
-        {
-            builder = builder.header(name, value);
-        }
-        builder.body(Body::Text(body.to_owned())).unwrap()
-    }
+/// `POST /v1/conversations/{id}/typing`.
+async fn typing<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path(conversation_id): Path<String>,
+    PartnerJson(request): PartnerJson<TypingRequest>,
+) -> Answer<Json<TypingAnswer>> {
+    let answer = state.api.typing(&partner, &conversation_id, request).await?;
+    Ok(Json(answer))
+}
 
-    async fn call(service: &Service, request: Request) -> (u16, Value) {
-        let response = service.handle(request).await;
-        let status = response.status().as_u16();
-        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
-        (status, body)
-    }
+/// `PUT /v1/bindings/{channel}/{openid}`.
+async fn bind<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path((channel, openid)): Path<(String, String)>,
+    PartnerJson(request): PartnerJson<BindRequest>,
+) -> Answer<Json<Binding>> {
+    let binding = state.api.bind(&partner, &channel, &openid, request).await?;
+    Ok(Json(binding))
+}
 
-    fn reply(client_id: &str, text: &str) -> String {
-        json!({"conversation_id": "mp:o_alice:hotel-9", "client_message_id": client_id,
-               "content": {"type": "text", "text": text}})
-        .to_string()
-    }
-
-    #[tokio::test]
-    async fn a_reply_is_stored_queued_and_enqueued_once_per_client_id() {
-        let service = service().await;
-        let body = reply("c-1", "Breakfast is included.");
-        let (status, first) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-0001"),
-        )
-        .await;
-        assert_eq!(status, 202, "{first}");
-        assert_eq!(first["status"], "queued");
-        let (status, again) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-0002"),
-        )
-        .await;
-        assert_eq!((status, &again), (202, &first), "same answer");
-        let history = service
-            .api()
-            .store()
-            .history("mp:o_alice:hotel-9", 10)
-            .await
-            .unwrap();
-        assert_eq!(history.len(), 2, "one reply stored");
-        let sent = service.api().queue().sent();
-        assert!(sent
-            .iter()
-            .all(|(target, dedup)| target.message_id == first["message_id"]
-                && dedup == &target.message_id));
-        assert!(!sent.is_empty());
-
-        let other = reply("c-1", "Something else");
-        let (status, refusal) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &other, "nonce-0003"),
-        )
-        .await;
-        assert_eq!(
-            (status, refusal["error"].as_str()),
-            (409, Some("client_message_id_reused"))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_push_may_use_only_its_partners_subscribe_templates() {
-        let service = service().await;
-        let push = |template: &str, text: &str| {
-            json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": format!("p-{template}-{}", text.len()),
-                "content": {"type": "text", "text": text},
-                "subscribe": {"template_id": template, "data": {"thing1": {"value": "x"}}}})
-            .to_string()
-        };
-        // The airline may not spend grants for the hotel's template.
-        let (status, refusal) = call(
-            &service,
-            request(
-                "air-3",
-                "POST",
-                "/v1/pushes",
-                &push("tpl-order", "hi"),
-                "nonce-tpl-1",
-            ),
-        )
-        .await;
-        assert_eq!(
-            (status, refusal["error"].as_str()),
-            (403, Some("forbidden"))
-        );
-        // Nor may a push text overflow with the sender's name.
-        let long = "x".repeat(crate::outbound::MAX_TEXT_BYTES - 3);
-        let (status, refusal) = call(
-            &service,
-            request(
-                "hotel-9",
-                "POST",
-                "/v1/pushes",
-                &push("tpl-order", &long),
-                "nonce-tpl-2",
-            ),
-        )
-        .await;
-        assert_eq!(status, 400, "{refusal}");
-        assert!(refusal["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("content.text:"));
-    }
-
-    #[tokio::test]
-    async fn a_push_is_stored_in_the_conversation_and_queued_once_per_push_id() {
-        let service = service().await;
-        let body = json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": "order-42",
-            "content": {"type": "text", "text": "Your order is confirmed."},
-            "subscribe": {"template_id": "tpl-order", "data": {"thing1": {"value": "Order 42 confirmed"}}, "page": "pages/order?id=42"},
-            "expires_at_ms": NOW_MS + 3_600_000})
-        .to_string();
-        let (status, first) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-1"),
-        )
-        .await;
-        assert_eq!(status, 202, "{first}");
-        assert_eq!(first["push_id"], "order-42");
-        assert_eq!(first["status"], "queued");
-        assert_eq!(first["conversation_id"], "mp:o_alice:hotel-9");
-        let (status, again) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-2"),
-        )
-        .await;
-        assert_eq!((status, &again), (202, &first), "same answer");
-        let history = service
-            .api()
-            .store()
-            .history("mp:o_alice:hotel-9", 10)
-            .await
-            .unwrap();
-        assert_eq!(
-            history.len(),
-            2,
-            "one push stored beside the user's message"
-        );
-        assert_eq!(history[0].direction, Direction::Push);
-        let record = history[0].push.as_ref().unwrap();
-        assert_eq!(record.push_id.as_deref(), Some("order-42"));
-        assert_eq!(record.subscribe.as_ref().unwrap().template_id, "tpl-order");
-        let queued = service.api().push_queue().unwrap().sent();
-        assert!(!queued.is_empty());
-        assert!(queued
-            .iter()
-            .all(|(target, dedup)| target.message_id == first["message_id"]
-                && *dedup == target.message_id));
-        assert!(
-            service.api().queue().sent().is_empty(),
-            "not on outbound.fifo"
-        );
-
-        let other = body.replace("order is confirmed", "order is shipped");
-        let (status, refusal) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/pushes", &other, "nonce-push-3"),
-        )
-        .await;
-        assert_eq!(
-            (status, refusal["error"].as_str()),
-            (409, Some("push_id_reused"))
-        );
-
-        let (status, page) = call(
-            &service,
-            request(
-                "hotel-9",
-                "GET",
-                "/v1/conversations/mp:o_alice:hotel-9/messages",
-                "",
-                "nonce-push-4",
-            ),
-        )
-        .await;
-        assert_eq!(status, 200);
-        assert_eq!(page["messages"][0]["direction"], "push");
-        assert_eq!(page["messages"][0]["push"]["push_id"], "order-42");
-    }
-
-    #[tokio::test]
-    async fn bad_pushes_name_what_is_wrong() {
-        let service = service().await;
-        let to = json!({"channel": "mp", "openid": "o_alice"});
-        let cases = [
-            (
-                json!({"to": to, "push_id": "p1", "content": {"type": "image", "url": "https://i/x.png"}}),
-                400,
-                "content.type:",
-            ),
-            (
-                json!({"to": to, "content": {"type": "text", "text": "a"}}),
-                400,
-                "body: missing field `push_id`",
-            ),
-            (
-                json!({"to": to, "push_id": "p 1", "content": {"type": "text", "text": "a"}}),
-                400,
-                "push_id:",
-            ),
-            (
-                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {}}}),
-                400,
-                "subscribe.data:",
-            ),
-            (
-                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": "x"}}}),
-                400,
-                "subscribe.data.thing1:",
-            ),
-            (
-                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": {"value": "x"}}, "lang": "fr"}}),
-                400,
-                "subscribe.lang:",
-            ),
-            (
-                json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "expires_at_ms": 0}),
-                400,
-                "expires_at_ms:",
-            ),
-            (
-                json!({"to": {"channel": "mp"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
-                400,
-                "to:",
-            ),
-            (
-                json!({"to": {"channel": "mp", "openid": "o_nobody"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
-                404,
-                "no such user",
-            ),
-            (
-                json!({"to": {"app_user_id": "u-none"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
-                404,
-                "no such user bound",
-            ),
-        ];
-        for (n, (body, status, reason)) in cases.into_iter().enumerate() {
-            let body = body.to_string();
-            let (got, answer) = call(
-                &service,
-                request(
-                    "hotel-9",
-                    "POST",
-                    "/v1/pushes",
-                    &body,
-                    &format!("nonce-badpush-{n}"),
-                ),
-            )
-            .await;
-            assert_eq!(got, status, "{body}: {answer}");
-            let said = answer["reason"].as_str().unwrap_or_default();
-            assert!(said.contains(reason), "{body}: {said}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_replayed_request_is_refused() {
-        let service = service().await;
-        let body = reply("c-2", "Hello");
-        let (status, _) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-0004"),
-        )
-        .await;
-        assert_eq!(status, 202);
-        let (status, refusal) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-0004"),
-        )
-        .await;
-        assert_eq!(
-            (status, refusal["reason"].as_str()),
-            (401, Some("this nonce was used before"))
-        );
-    }
-
-    #[tokio::test]
-    async fn another_partners_conversation_is_not_found() {
-        let service = service().await;
-        let path = "/v1/conversations/mp:o_alice:hotel-9/messages";
-        let (status, _) = call(&service, request("air-3", "GET", path, "", "nonce-0005")).await;
-        assert_eq!(status, 404);
-        let body = reply("c-3", "I am the airline");
-        let (status, _) = call(
-            &service,
-            request("air-3", "POST", "/v1/messages", &body, "nonce-0006"),
-        )
-        .await;
-        assert_eq!(status, 404);
-        let (status, page) =
-            call(&service, request("hotel-9", "GET", path, "", "nonce-0007")).await;
-        assert_eq!(status, 200);
-        assert_eq!(page["messages"].as_array().unwrap().len(), 1);
-        // The airline may start its own conversation with a user of the channel.
-        let own = json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "c-4",
-                         "content": {"type": "text", "text": "Your flight is on time."}})
-        .to_string();
-        let (status, accepted) = call(
-            &service,
-            request("air-3", "POST", "/v1/messages", &own, "nonce-0008"),
-        )
-        .await;
-        assert_eq!(
-            (status, accepted["conversation_id"].as_str()),
-            (202, Some("mp:o_alice:air-3"))
-        );
-        let (status, listed) = call(
-            &service,
-            request(
-                "air-3",
-                "GET",
-                "/v1/conversations?channel=mp&openid=o_alice",
-                "",
-                "nonce-0009",
-            ),
-        )
-        .await;
-        assert_eq!(status, 200);
-        let ids: Vec<&str> = listed["conversations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["mp:o_alice:air-3"]);
-    }
-
-    #[tokio::test]
-    async fn history_pages_newest_first() {
-        let service = service().await;
-        for n in 0..5 {
-            let body = reply(&format!("page-{n}"), &format!("update {n}"));
-            let nonce = format!("nonce-page-{n}");
-            assert_eq!(
-                call(
-                    &service,
-                    request("hotel-9", "POST", "/v1/messages", &body, &nonce)
-                )
-                .await
-                .0,
-                202
-            );
-        }
-        // Same clock: ids break the tie, so order them by the store.
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        for n in 0..4 {
-            let path = match &cursor {
-                None => "/v1/conversations/mp:o_alice:hotel-9/messages?limit=2".to_owned(),
-                Some(c) => {
-                    format!("/v1/conversations/mp:o_alice:hotel-9/messages?limit=2&cursor={c}")
-                }
-            };
-            let (status, page) = call(
-                &service,
-                request("hotel-9", "GET", &path, "", &format!("nonce-read-{n}")),
-            )
-            .await;
-            assert_eq!(status, 200, "{page}");
-            seen.extend(
-                page["messages"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m["id"].as_str().unwrap().to_owned()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-        }
-        let all: Vec<String> = service
-            .api()
-            .store()
-            .history("mp:o_alice:hotel-9", 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(seen, all, "pages cover the history once, newest first");
-        assert_eq!(all.len(), 6);
-    }
-
-    #[tokio::test]
-    async fn bad_requests_name_what_is_wrong() {
-        let service = service().await;
-        let cases = [
-            ("POST", "/v1/messages", "{", 400, "the body is not JSON"),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"video"}}"#,
-                400,
-                "content.type: unknown variant `video`",
-            ),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"conversation_id":"mp:o_alice:hotel-9","content":{"type":"text","text":"a"}}"#,
-                400,
-                "body: missing field `client_message_id`",
-            ),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"text","text":" "}}"#,
-                400,
-                "content.text: must not be empty",
-            ),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x y","content":{"type":"text","text":"a"}}"#,
-                400,
-                "client_message_id:",
-            ),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"client_message_id":"x","content":{"type":"text","text":"a"}}"#,
-                400,
-                "conversation_id:",
-            ),
-            (
-                "POST",
-                "/v1/messages",
-                r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"text","text":1}}"#,
-                400,
-                "content: has the wrong type",
-            ),
-            (
-                "GET",
-                "/v1/conversations/mp:o_alice:hotel-9/messages?limit=0",
-                "",
-                400,
-                "limit:",
-            ),
-            (
-                "GET",
-                "/v1/conversations/mp:o_alice:hotel-9/messages?cursor=%%%",
-                "",
-                400,
-                "cursor:",
-            ),
-            ("GET", "/v1/conversations", "", 400, "query:"),
-            ("DELETE", "/v1/messages", "", 405, "another method"),
-            ("GET", "/v2/things", "", 404, "no such route"),
-            (
-                "PUT",
-                "/v1/bindings/mp/o_alice",
-                r#"{"app_user_id":""}"#,
-                400,
-                "app_user_id:",
-            ),
-            (
-                "PUT",
-                "/v1/bindings/mp/o_nobody",
-                r#"{"app_user_id":"u1"}"#,
-                404,
-                "no such user",
-            ),
-            (
-                "PUT",
-                "/v1/bindings/zz/o_alice",
-                r#"{"app_user_id":"u1"}"#,
-                404,
-                "no such channel",
-            ),
-        ];
-        for (n, (method, path, body, status, reason)) in cases.into_iter().enumerate() {
-            let (got, answer) = call(
-                &service,
-                request("hotel-9", method, path, body, &format!("nonce-bad-{n}")),
-            )
-            .await;
-            assert_eq!(got, status, "{method} {path} {body}: {answer}");
-            let said = answer["reason"].as_str().unwrap_or_default();
-            assert!(said.contains(reason), "{method} {path} {body}: {said}");
-        }
-        let huge = "x".repeat(MAX_REQUEST_BYTES + 1);
-        assert_eq!(
-            call(
-                &service,
-                request("hotel-9", "POST", "/v1/messages", &huge, "nonce-huge")
-            )
-            .await
-            .0,
-            413
-        );
-        let mut unsigned = request(
-            "hotel-9",
-            "GET",
-            "/v1/conversations?channel=mp&openid=o_alice",
-            "",
-            "nonce-unsigned",
-        );
-        unsigned.headers_mut().remove(api_auth::SIGNATURE_HEADER);
-        assert_eq!(call(&service, unsigned).await.0, 401);
-    }
-
-    #[tokio::test]
-    async fn bindings_are_kept_and_not_silently_replaced() {
-        let service = service().await;
-        let bind = |body: &str, nonce: &str| {
-            request("hotel-9", "PUT", "/v1/bindings/mp/o_alice", body, nonce).map(|b| b)
-        };
-        assert_eq!(
-            call(&service, bind(r#"{"app_user_id":"u-1"}"#, "nonce-bind-1"))
-                .await
-                .0,
-            200
-        );
-        assert_eq!(
-            call(&service, bind(r#"{"app_user_id":"u-1"}"#, "nonce-bind-2"))
-                .await
-                .0,
-            200,
-            "idempotent"
-        );
-        assert_eq!(
-            call(&service, bind(r#"{"app_user_id":"u-2"}"#, "nonce-bind-3"))
-                .await
-                .0,
-            409
-        );
-        assert_eq!(
-            call(
-                &service,
-                bind(r#"{"app_user_id":"u-2","replace":true}"#, "nonce-bind-4")
-            )
-            .await
-            .0,
-            200
-        );
-        let (status, listed) = call(
-            &service,
-            request(
-                "hotel-9",
-                "GET",
-                "/v1/conversations?app_user_id=u-2",
-                "",
-                "nonce-bind-5",
-            ),
-        )
-        .await;
-        assert_eq!(status, 200);
-        assert_eq!(listed["conversations"][0]["app_user_id"], "u-2");
-        // Writing to the app user reaches the bound channel user.
-        let body = json!({"to": {"app_user_id": "u-2"}, "client_message_id": "c-app", "content": {"type": "text", "text": "Your room is ready."}}).to_string();
-        let (status, accepted) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-bind-6"),
-        )
-        .await;
-        assert_eq!(
-            (status, accepted["conversation_id"].as_str()),
-            (202, Some("mp:o_alice:hotel-9"))
-        );
-        let body = json!({"to": {"app_user_id": "u-1"}, "client_message_id": "c-app-2", "content": {"type": "text", "text": "x"}}).to_string();
-        assert_eq!(
-            call(
-                &service,
-                request("hotel-9", "POST", "/v1/messages", &body, "nonce-bind-7")
-            )
-            .await
-            .0,
-            404
-        );
-    }
-
-    #[test]
-    fn the_openapi_document_describes_exactly_the_routes() {
-        let doc: Value =
-            serde_json::from_str(include_str!("../../../api/openapi.json")).expect("valid JSON");
-        let mut documented = Vec::new();
-        for (path, operations) in doc["paths"].as_object().unwrap() {
-            for (method, operation) in operations.as_object().unwrap() {
-                let method = method.to_ascii_uppercase();
-                documented.push((method.clone(), path.clone()));
-                // Path parameters as the template names them, in order.
-                let named: Vec<String> = operation["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| match p["$ref"].as_str() {
-                        Some(reference) => {
-                            let name = reference.rsplit('/').next().unwrap();
-                            doc["components"]["parameters"][name].clone()
-                        }
-                        None => p.clone(),
-                    })
-                    .filter(|p| p["in"] == "path")
-                    .map(|p| p["name"].as_str().unwrap().to_owned())
-                    .collect();
-                let in_template: Vec<String> = path
-                    .split('/')
-                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-                    .map(str::to_owned)
-                    .collect();
-                assert_eq!(named, in_template, "{method} {path}");
-                // What any route can answer: bad request, unsigned, wrong method, too
-                // large, store unavailable.
-                let responses = operation["responses"].as_object().unwrap();
-                for status in ["400", "401", "405", "413", "503"] {
-                    assert!(
-                        responses.contains_key(status),
-                        "{method} {path} documents {status}"
-                    );
-                }
-            }
-        }
-        let mut routes: Vec<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-            .collect();
-        routes.sort();
-        documented.sort();
-        assert_eq!(documented, routes);
-    }
-
-    #[tokio::test]
-    async fn only_binding_partners_bind() {
-        let service = service().await;
-        let bind = r#"{"app_user_id":"u-1"}"#;
-        let (status, refusal) = call(
-            &service,
-            request(
-                "air-3",
-                "PUT",
-                "/v1/bindings/mp/o_alice",
-                bind,
-                "nonce-cb-1",
-            ),
-        )
-        .await;
-        assert_eq!(
-            (status, refusal["error"].as_str()),
-            (403, Some("forbidden"))
-        );
-    }
-
-    #[tokio::test]
-    async fn in_separate_mode_another_partners_channel_is_forbidden() {
-        let service = service_in("separate").await;
-        let to_alice =
-            json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "s-1",
-                              "content": {"type": "text", "text": "hi"}})
-            .to_string();
-        let cases = [
-            ("POST", "/v1/messages", to_alice.as_str(), 403),
-            (
-                "PUT",
-                "/v1/bindings/mp/o_alice",
-                r#"{"app_user_id":"u-1"}"#,
-                403,
-            ),
-            ("GET", "/v1/media/mp/m-1", "", 403),
-            (
-                "GET",
-                "/v1/conversations?channel=mp&openid=o_alice",
-                "",
-                403,
-            ),
-            ("GET", "/v1/conversations/mp:o_alice/messages", "", 404),
-            ("POST", "/v1/conversations/mp:o_alice/typing", "", 404),
-        ];
-        for (n, (method, path, body, status)) in cases.into_iter().enumerate() {
-            let (got, answer) = call(
-                &service,
-                request("air-3", method, path, body, &format!("nonce-sep-{n}")),
-            )
-            .await;
-            assert_eq!(got, status, "{method} {path}: {answer}");
-        }
-        // The hotel owns the channel and its conversations.
-        let (status, page) = call(
-            &service,
-            request(
-                "hotel-9",
-                "GET",
-                "/v1/conversations/mp:o_alice/messages",
-                "",
-                "nonce-sep-own",
-            ),
-        )
-        .await;
-        assert_eq!(
-            (status, page["messages"].as_array().map(Vec::len)),
-            (200, Some(1))
-        );
-        let (status, _) = call(
-            &service,
-            request(
-                "hotel-9",
-                "POST",
-                "/v1/messages",
-                &to_alice,
-                "nonce-sep-send",
-            ),
-        )
-        .await;
-        assert_eq!(status, 202);
-    }
-
-    #[tokio::test]
-    async fn a_text_too_long_with_the_sender_name_is_refused_at_once() {
-        let service = service().await;
-        let text = "x".repeat(crate::outbound::MAX_TEXT_BYTES - 3);
-        let body = reply("long-1", &text);
-        let (status, refusal) = call(
-            &service,
-            request("hotel-9", "POST", "/v1/messages", &body, "nonce-long-1"),
-        )
-        .await;
-        assert_eq!(status, 400);
-        assert!(refusal["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("content.text:"));
-    }
-
-    #[test]
-    fn routes_match_templates_and_decode_segments() {
-        let matched = match_route("GET", "/v1/conversations/mp%3Ao1%3Ahotel-9/messages").unwrap();
-        assert_eq!(matched.params, ["mp:o1:hotel-9"]);
-        assert_eq!(match_route("PUT", "/v1/messages").unwrap_err().status, 405);
-        assert_eq!(match_route("GET", "/v1/media/mp").unwrap_err().status, 404);
-        assert_eq!(
-            match_route("GET", "/v1/conversations//messages")
-                .unwrap_err()
-                .status,
-            404
-        );
-    }
+/// `GET /v1/media/{channel}/{media_id}`: the bytes, with WeChat's content type.
+async fn media<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path((channel, media_id)): Path<(String, String)>,
+) -> Answer<Response> {
+    let media = state.api.media(&partner, &channel, &media_id).await?;
+    let content_type = HeaderValue::try_from(media.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok(([(header::CONTENT_TYPE, content_type)], media.bytes).into_response())
 }

@@ -5,18 +5,17 @@
 //! own and are retried the same way until the partner takes them or refuses them for good.
 
 use super::fifo::{FifoConsumer, RecordOutcome};
-use crate::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
-use crate::media::MediaCache;
-use crate::metrics;
-use crate::queue::{OutboundQueue, Parking};
-use crate::store::Store;
-use crate::token::TokenStore;
-use crate::webhook::WebhookSender;
+use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use wxbridge_core::metrics;
+use wxbridge_core::model::OutboundRef;
+use wxbridge_core::ports::queue::Parking;
+use wxbridge_core::ports::Ports;
+use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome, Failure};
 
-pub struct DispatchHandler<S, T, W, Q, P> {
-    dispatch: Dispatch<S, T, W, Q>,
-    consumer: FifoConsumer<P>,
+pub struct DispatchHandler<P: Ports, K> {
+    dispatch: Dispatch<P>,
+    consumer: FifoConsumer<K>,
 }
 
 /// What one outbound record may take at worst: an image waits for a token (6 s), downloads
@@ -31,37 +30,27 @@ fn count(outcome: &DispatchOutcome) {
         DispatchOutcome::Held => metrics::count("held"),
         DispatchOutcome::WindowClosed => metrics::count("window_closed"),
         DispatchOutcome::FellBack => metrics::count("fell_back"),
-        DispatchOutcome::Failed(reason) => {
-            metrics::count_because("failed", errcode_of(reason).unwrap_or("other"))
-        }
+        DispatchOutcome::Failed(failure) => match failure.errcode() {
+            Some(errcode) => metrics::count_because("failed", &errcode.to_string()),
+            None => metrics::count_because("failed", "other"),
+        },
         _ => {}
     }
 }
 
-/// The errcode in a reason such as "WeChat answered errcode 45047: …".
-fn errcode_of(reason: &str) -> Option<&str> {
-    let rest = reason.split_once("errcode ")?.1;
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
-}
-
-impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P: Parking>
-    DispatchHandler<S, T, W, Q, P>
-{
-    pub fn new(dispatch: Dispatch<S, T, W, Q>, parking: P) -> Self {
+impl<P: Ports, K: Parking> DispatchHandler<P, K> {
+    pub fn new(dispatch: Dispatch<P>, parking: K) -> Self {
         Self {
             dispatch,
             consumer: FifoConsumer::new(parking).with_record_budget_ms(RECORD_BUDGET_MS),
         }
     }
 
-    pub fn dispatch(&self) -> &Dispatch<S, T, W, Q> {
+    pub fn dispatch(&self) -> &Dispatch<P> {
         &self.dispatch
     }
 
-    pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+    async fn handle_batch(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
         let dispatch = &self.dispatch;
         self.consumer
             .handle_bodies(&event, deadline_ms, |target: OutboundRef| async move {
@@ -75,8 +64,8 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
                 );
                 match outcome {
                     DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    DispatchOutcome::Failed(reason) if reason == "no such message" => {
-                        RecordOutcome::Park(reason)
+                    DispatchOutcome::Failed(failure @ Failure::NoSuchMessage) => {
+                        RecordOutcome::Park(failure.to_string())
                     }
                     _ => RecordOutcome::Done,
                 }
@@ -85,19 +74,9 @@ impl<S: Store + MediaCache, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn failures_are_counted_by_wechats_errcode() {
-        assert_eq!(
-            super::errcode_of("WeChat answered errcode 45047: out of response count limit"),
-            Some("45047")
-        );
-        assert_eq!(
-            super::errcode_of("WeChat answered errcode -1: busy"),
-            Some("-1")
-        );
-        assert_eq!(super::errcode_of("image over 2 MiB"), None);
-        assert_eq!(super::errcode_of("errcode x"), None);
+impl<P: Ports, K: Parking + 'static> BatchHandler for DispatchHandler<P, K> {
+    /// Handles a batch; `deadline_ms` is when the invocation must have answered.
+    async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+        self.handle_batch(event, deadline_ms).await
     }
 }

@@ -7,10 +7,14 @@
 //! `max_receives` times is parked, with its reason, before SQS's own redrive would move it
 //! silently. Records the invocation has no time left for are returned untouched.
 
-use crate::queue::Parking;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
+use thiserror::Error;
+use wxbridge_core::clock::{system_clock_ms, Clock, SharedClock};
+use wxbridge_core::metrics;
+use wxbridge_core::ports::queue::Parking;
 
 /// Backoff before a retried record is seen again: 30 s, doubling per receive, at most 15 min.
 pub fn backoff_secs(receive_count: u32) -> i32 {
@@ -40,8 +44,8 @@ pub enum RecordOutcome {
 }
 
 pub struct FifoConsumer<P> {
-    pub parking: P,
-    clock: fn() -> i64,
+    parking: P,
+    clock: SharedClock,
     max_receives: u32,
     record_budget_ms: i64,
 }
@@ -58,7 +62,7 @@ impl<P: Parking> FifoConsumer<P> {
     pub fn new(parking: P) -> Self {
         Self {
             parking,
-            clock: super::callback::system_clock_ms,
+            clock: Arc::new(system_clock_ms),
             max_receives: DEFAULT_MAX_RECEIVES,
             record_budget_ms: DEFAULT_RECORD_BUDGET_MS,
         }
@@ -75,8 +79,14 @@ impl<P: Parking> FifoConsumer<P> {
         self
     }
 
+    /// Replaces the clock, for tests.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     pub fn now_ms(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_ms()
     }
 
     /// Handles a batch whose bodies are JSON `T`: an unreadable body is parked, the others
@@ -97,7 +107,7 @@ impl<P: Parking> FifoConsumer<P> {
             async move {
                 match body {
                     Ok(settling) => settling.await,
-                    Err(reason) => RecordOutcome::Park(reason),
+                    Err(unreadable) => RecordOutcome::Park(unreadable.to_string()),
                 }
             }
         })
@@ -172,7 +182,7 @@ impl<P: Parking> FifoConsumer<P> {
             RecordOutcome::Retry(reason) => {
                 let message_id = record.message_id.as_deref().unwrap_or_default();
                 tracing::warn!(message_id, receives = receives(record), %reason, "record will be retried");
-                crate::metrics::count("retried");
+                metrics::count("retried");
                 self.back_off(record).await;
                 false
             }
@@ -195,7 +205,7 @@ impl<P: Parking> FifoConsumer<P> {
         let body = record.body.as_deref().unwrap_or_default();
         let message_id = record.message_id.as_deref().unwrap_or_default();
         tracing::warn!(message_id, %reason, "record parked in the dead-letter queue");
-        crate::metrics::count("parked");
+        metrics::count("parked");
         match self.parking.park(body, group, message_id, reason).await {
             Ok(()) => true,
             Err(error) => {
@@ -206,16 +216,24 @@ impl<P: Parking> FifoConsumer<P> {
     }
 }
 
-/// A record's body as `T`; the parser's message may quote the body, so only where it failed
-/// is kept.
-pub fn read_body<T: serde::de::DeserializeOwned>(record: &SqsMessage) -> Result<T, String> {
+/// A record whose body is not what its queue carries. The parser's message may quote the
+/// body, so only where it failed is kept.
+#[derive(Debug, Error)]
+#[error("unreadable record ({category:?} error at line {line} column {column})")]
+pub struct UnreadableRecord {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+/// A record's body as `T`.
+pub fn read_body<T: serde::de::DeserializeOwned>(record: &SqsMessage) -> Result<T, UnreadableRecord> {
     serde_json::from_str(record.body.as_deref().unwrap_or_default()).map_err(|error| {
-        format!(
-            "unreadable record ({:?} error at line {} column {})",
-            error.classify(),
-            error.line(),
-            error.column()
-        )
+        UnreadableRecord {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
     })
 }
 
@@ -225,22 +243,7 @@ mod tests {
 
     #[test]
     fn a_time_budget_in_place_of_a_deadline_counts_from_now() {
-        struct NoParking;
-        impl Parking for NoParking {
-            async fn park(
-                &self,
-                _: &str,
-                _: &str,
-                _: &str,
-                _: &str,
-            ) -> Result<(), crate::queue::QueueError> {
-                Ok(())
-            }
-            async fn delay(&self, _: &str, _: i32) -> Result<(), crate::queue::QueueError> {
-                Ok(())
-            }
-        }
-        let consumer = FifoConsumer::new(NoParking);
+        let consumer = FifoConsumer::new(wxbridge_testkit::MemoryParking::default());
         let now = consumer.now_ms();
         let budget = consumer.deadline(Some(600_000)).unwrap();
         assert!((now + 600_000..now + 601_000).contains(&budget));

@@ -9,22 +9,23 @@
 //! Records the invocation has no time left for are returned untouched.
 
 use super::fifo::{FifoConsumer, RecordOutcome};
-use crate::inbound::{Inbound, Outcome};
-use crate::metrics;
-use crate::queue::{InboundMessage, OutboundQueue, Parking};
-use crate::store::Store;
-use crate::webhook::WebhookSender;
+use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use wxbridge_core::metrics;
+use wxbridge_core::model::{inbound_message_id, InboundMessage};
+use wxbridge_core::ports::queue::Parking;
+use wxbridge_core::ports::Ports;
+use wxbridge_core::services::inbound::{Inbound, Outcome};
 
 pub use super::fifo::DEFAULT_MAX_RECEIVES;
 
-pub struct InboundHandler<S, W, Q, P> {
-    inbound: Inbound<S, W, Q>,
-    consumer: FifoConsumer<P>,
+pub struct InboundHandler<P: Ports, K> {
+    inbound: Inbound<P>,
+    consumer: FifoConsumer<K>,
 }
 
-impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S, W, Q, P> {
-    pub fn new(inbound: Inbound<S, W, Q>, parking: P) -> Self {
+impl<P: Ports, K: Parking> InboundHandler<P, K> {
+    pub fn new(inbound: Inbound<P>, parking: K) -> Self {
         Self {
             inbound,
             consumer: FifoConsumer::new(parking),
@@ -36,12 +37,11 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
         self
     }
 
-    pub fn inbound(&self) -> &Inbound<S, W, Q> {
+    pub fn inbound(&self) -> &Inbound<P> {
         &self.inbound
     }
 
-    /// Handles a batch; `deadline_ms` is when the invocation must have answered.
-    pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+    async fn handle_batch(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
         let inbound = &self.inbound;
         let now_ms = self.consumer.now_ms();
         self.consumer
@@ -49,7 +49,7 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
                 let outcome = inbound.process(&message, now_ms).await;
                 tracing::info!(
                     channel = %message.channel,
-                    message_id = %crate::store::keys::inbound_message_id(&message.dedupe_key),
+                    message_id = %inbound_message_id(&message.dedupe_key),
                     ?outcome,
                     "inbound record handled"
                 );
@@ -70,65 +70,39 @@ impl<S: Store, W: WebhookSender, Q: OutboundQueue, P: Parking> InboundHandler<S,
     }
 }
 
+impl<P: Ports, K: Parking + 'static> BatchHandler for InboundHandler<P, K> {
+    /// Handles a batch; `deadline_ms` is when the invocation must have answered.
+    async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+        self.handle_batch(event, deadline_ms).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BridgeConfig;
-    use crate::event::{CallbackEvent, EventKind};
-    use crate::queue::{MemoryOutboundQueue, QueueError};
-    use crate::store::memory::MemoryStore;
-    use std::sync::Mutex;
+    use wxbridge_core::clock::system_clock_ms;
+    use wxbridge_core::config::BridgeConfig;
+    use wxbridge_core::ports::store::Store;
+    use wxbridge_testkit::{Memory, MemoryParking, MemoryPorts};
+    use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
-    /// A partner that never answers.
-    struct Down;
-
-    impl WebhookSender for Down {
-        async fn post(&self, _: &str, _: &[(&'static str, String)], _: Vec<u8>) -> Option<u16> {
-            None
-        }
-    }
-
-    #[derive(Default)]
-    struct Recorded {
-        parked: Mutex<Vec<(String, String)>>,
-        delays: Mutex<Vec<(String, i32)>>,
-    }
-
-    impl Parking for Recorded {
-        async fn park(&self, _: &str, _: &str, id: &str, reason: &str) -> Result<(), QueueError> {
-            self.parked
-                .lock()
-                .unwrap()
-                .push((id.to_owned(), reason.to_owned()));
-            Ok(())
-        }
-
-        async fn delay(&self, receipt: &str, seconds: i32) -> Result<(), QueueError> {
-            self.delays
-                .lock()
-                .unwrap()
-                .push((receipt.to_owned(), seconds));
-            Ok(())
-        }
-    }
-
-    fn handler() -> InboundHandler<MemoryStore, Down, MemoryOutboundQueue, Recorded> {
+    /// The handler on memory adapters, with a partner that never answers.
+    fn handler() -> (InboundHandler<MemoryPorts, MemoryParking>, Memory, MemoryParking) {
         let config = BridgeConfig::from_json(
             r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
             "partners":[{"id":"platform","display_name":"Desk","webhook_url":"http://desk/p","signing_secret":"platform-secret-0123"}],
             "dialog":{"mode":"merged","default_partner":"platform"}}"#,
         )
         .unwrap();
-        InboundHandler::new(
-            Inbound::new(
-                config,
-                MemoryStore::default(),
-                Down,
-                MemoryOutboundQueue::default(),
-            ),
-            Recorded::default(),
-        )
-        .with_max_receives(3)
+        let memory = Memory::default();
+        memory.webhooks.go_down(true);
+        let parking = MemoryParking::default();
+        let inbound = Inbound::new(
+            memory.bridge(config, system_clock_ms()),
+            memory.outbound.clone(),
+        );
+        let handler = InboundHandler::new(inbound, parking.clone()).with_max_receives(3);
+        (handler, memory, parking)
     }
 
     /// Records of `openid`'s texts as Lambda hands them over, received `receives` times.
@@ -163,24 +137,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_holds_back_its_group_and_every_held_record_waits_as_long() {
-        let handler = handler();
+        let (handler, _, parking) = handler();
         let response = handler.handle(batch("o1", 3, 2), None).await;
         assert_eq!(failures(&response), ["o1-0", "o1-1", "o1-2"]);
-        let delays = handler.consumer.parking.delays.lock().unwrap().clone();
+        let delays = parking.delays();
         assert_eq!(delays.len(), 3);
         assert!(
             delays.iter().all(|(_, seconds)| *seconds == 60),
             "{delays:?}"
         );
-        assert!(handler.consumer.parking.parked.lock().unwrap().is_empty());
+        assert!(parking.parked().is_empty());
     }
 
     #[tokio::test]
     async fn a_record_out_of_retries_is_parked_with_its_reason() {
-        let handler = handler();
+        let (handler, _, parking) = handler();
         let response = handler.handle(batch("o1", 1, 3), None).await;
         assert!(failures(&response).is_empty(), "parked counts as done");
-        let parked = handler.consumer.parking.parked.lock().unwrap().clone();
+        let parked = parking.parked();
         assert_eq!(parked.len(), 1);
         assert!(
             parked[0]
@@ -192,13 +166,12 @@ mod tests {
 
     #[tokio::test]
     async fn records_without_time_left_are_returned_untouched() {
-        let handler = handler();
-        let deadline = super::super::callback::system_clock_ms() + 1_000;
+        let (handler, memory, _) = handler();
+        let deadline = system_clock_ms() + 1_000;
         let response = handler.handle(batch("o1", 2, 1), Some(deadline)).await;
         assert_eq!(failures(&response), ["o1-0", "o1-1"]);
-        assert!(handler
-            .inbound
-            .store()
+        assert!(memory
+            .store
             .history("mp:o1:platform", 10)
             .await
             .unwrap()
@@ -207,12 +180,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_is_no_inbound_message_is_parked_without_quoting_it() {
-        let handler = handler();
+        let (handler, _, parking) = handler();
         let mut event = batch("o1", 1, 1);
         event.records[0].body = Some(r#"{"secret words": 1}"#.into());
         let response = handler.handle(event, None).await;
         assert!(failures(&response).is_empty());
-        let parked = handler.consumer.parking.parked.lock().unwrap().clone();
+        let parked = parking.parked();
         assert!(parked[0].1.starts_with("unreadable record"), "{parked:?}");
         assert!(!parked[0].1.contains("secret"), "{parked:?}");
     }

@@ -6,14 +6,13 @@
 //! not delivered at once) sit in groups of their own.
 
 use super::fifo::{FifoConsumer, RecordOutcome};
-use crate::dispatch::OutboundRef;
-use crate::metrics;
-use crate::push::{Push, PushOutcome, PushPath};
-use crate::queue::{OutboundQueue, Parking};
-use crate::store::Store;
-use crate::token::TokenStore;
-use crate::webhook::WebhookSender;
+use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use wxbridge_core::metrics;
+use wxbridge_core::model::{OutboundRef, PushPath};
+use wxbridge_core::ports::queue::Parking;
+use wxbridge_core::ports::Ports;
+use wxbridge_core::services::push::{Push, PushOutcome};
 
 /// A settled push in the function's metrics: `pushed` by path, `undeliverable`, `expired`.
 fn count(outcome: &PushOutcome) {
@@ -32,26 +31,24 @@ fn count(outcome: &PushOutcome) {
     }
 }
 
-pub struct PushHandler<S, T, W, Q, P> {
-    push: Push<S, T, W, Q>,
-    consumer: FifoConsumer<P>,
+pub struct PushHandler<P: Ports, K> {
+    push: Push<P>,
+    consumer: FifoConsumer<K>,
 }
 
-impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P: Parking>
-    PushHandler<S, T, W, Q, P>
-{
-    pub fn new(push: Push<S, T, W, Q>, parking: P) -> Self {
+impl<P: Ports, K: Parking> PushHandler<P, K> {
+    pub fn new(push: Push<P>, parking: K) -> Self {
         Self {
             push,
             consumer: FifoConsumer::new(parking),
         }
     }
 
-    pub fn push(&self) -> &Push<S, T, W, Q> {
+    pub fn push(&self) -> &Push<P> {
         &self.push
     }
 
-    pub async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+    async fn handle_batch(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
         let push = &self.push;
         self.consumer
             .handle_bodies(&event, deadline_ms, |target: OutboundRef| async move {
@@ -70,5 +67,12 @@ impl<S: Store, T: TokenStore, W: WebhookSender, Q: OutboundQueue, P: Parking>
                 }
             })
             .await
+    }
+}
+
+impl<P: Ports, K: Parking + 'static> BatchHandler for PushHandler<P, K> {
+    /// Handles a batch; `deadline_ms` is when the invocation must have answered.
+    async fn handle(&self, event: SqsEvent, deadline_ms: Option<i64>) -> SqsBatchResponse {
+        self.handle_batch(event, deadline_ms).await
     }
 }

@@ -1,0 +1,814 @@
+//! The partner API's routes on memory adapters: signed requests, answers and refusals.
+
+use super::*;
+use axum::body::to_bytes;
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use wxbridge_core::config::{BridgeConfig, Secret};
+use wxbridge_core::model::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
+use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};
+
+const NOW_MS: i64 = 1_764_150_000_000;
+
+/// The API on memory adapters, and the adapters to look into.
+struct Service {
+    router: Router,
+    memory: Memory,
+}
+
+/// Two partners; in separate mode the one channel is the hotel's. Both may bind.
+fn config(mode: &str) -> BridgeConfig {
+    BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9"}}],
+        "partners":[
+          {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true,"subscribe_templates":["tpl-order"]}},
+          {{"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456","can_bind":{}}}],
+        "dialog":{{"mode":"{mode}","default_partner":"hotel-9"}}}}"#,
+        mode == "separate"
+    ))
+    .unwrap()
+}
+
+async fn service() -> Service {
+    service_in("merged").await
+}
+
+/// Alice wrote to the hotel.
+async fn service_in(mode: &str) -> Service {
+    let store = MemoryStore::default();
+    let id = match mode {
+        "separate" => "mp:o_alice",
+        _ => "mp:o_alice:hotel-9",
+    };
+    let conversation = Conversation::new(id, "mp", "o_alice", "hotel-9", NOW_MS - 60_000);
+    let message = StoredMessage {
+        id: "in_1".into(),
+        conversation_id: conversation.id.clone(),
+        channel: "mp".into(),
+        openid: "o_alice".into(),
+        partner: "hotel-9".into(),
+        direction: Direction::In,
+        status: MessageStatus::Delivered,
+        status_reason: None,
+        created_at_ms: NOW_MS - 60_000,
+        dedupe_key: Some("mp:1".into()),
+        wechat_msg_id: None,
+        content: json!({"MsgType": "text", "Content": "hi"}),
+        released: Vec::new(),
+        reported: None,
+        push: None,
+    };
+    store
+        .record_inbound(&message, &conversation, &ChannelUser::new("mp", "o_alice"))
+        .await
+        .unwrap();
+    let memory = Memory {
+        store,
+        ..Memory::default()
+    };
+    let api = PartnerApi::new(memory.bridge(config(mode), NOW_MS), memory.outbound.clone())
+        .with_push_queue(memory.pushes.clone());
+    let state = Arc::new(ApiState::<MemoryPorts, MemoryStore> {
+        api,
+        nonces: MemoryStore::default(),
+    });
+    Service {
+        router: router(state),
+        memory,
+    }
+}
+
+fn request(partner: &str, method: &str, path: &str, body: &str, nonce: &str) -> Request {
+    let secret = match partner {
+        "air-3" => "air-secret-0123456",
+        _ => "hotel-secret-456789",
+    };
+    let signed = SignedRequest {
+        method,
+        path_and_query: path,
+        body: body.as_bytes(),
+    };
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in
+        api_auth::sign(partner, &Secret::new(secret), &signed, NOW_MS / 1000, nonce)
+    {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::Text(body.to_owned())).unwrap()
+}
+
+async fn call(service: &Service, request: Request) -> (u16, Value) {
+    let response = answer(&service.router, request).await;
+    let status = response.status().as_u16();
+    let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn reply(client_id: &str, text: &str) -> String {
+    json!({"conversation_id": "mp:o_alice:hotel-9", "client_message_id": client_id,
+           "content": {"type": "text", "text": text}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_reply_is_stored_queued_and_enqueued_once_per_client_id() {
+    let service = service().await;
+    let body = reply("c-1", "Breakfast is included.");
+    let (status, first) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-0001"),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["status"], "queued");
+    let (status, again) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-0002"),
+    )
+    .await;
+    assert_eq!((status, &again), (202, &first), "same answer");
+    let history = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "one reply stored");
+    let sent = service.memory.outbound.sent();
+    assert!(sent
+        .iter()
+        .all(|(target, dedup)| target.message_id == first["message_id"]
+            && dedup == &target.message_id));
+    assert!(!sent.is_empty());
+
+    let other = reply("c-1", "Something else");
+    let (status, refusal) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &other, "nonce-0003"),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (409, Some("client_message_id_reused"))
+    );
+}
+
+#[tokio::test]
+async fn a_push_may_use_only_its_partners_subscribe_templates() {
+    let service = service().await;
+    let push = |template: &str, text: &str| {
+        json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": format!("p-{template}-{}", text.len()),
+            "content": {"type": "text", "text": text},
+            "subscribe": {"template_id": template, "data": {"thing1": {"value": "x"}}}})
+        .to_string()
+    };
+    // The airline may not spend grants for the hotel's template.
+    let (status, refusal) = call(
+        &service,
+        request(
+            "air-3",
+            "POST",
+            "/v1/pushes",
+            &push("tpl-order", "hi"),
+            "nonce-tpl-1",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (403, Some("forbidden"))
+    );
+    // Nor may a push text overflow with the sender's name.
+    let long = "x".repeat(wxbridge_core::model::MAX_TEXT_BYTES - 3);
+    let (status, refusal) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            "/v1/pushes",
+            &push("tpl-order", &long),
+            "nonce-tpl-2",
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{refusal}");
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("content.text:"));
+}
+
+#[tokio::test]
+async fn a_push_is_stored_in_the_conversation_and_queued_once_per_push_id() {
+    let service = service().await;
+    let body = json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": "order-42",
+        "content": {"type": "text", "text": "Your order is confirmed."},
+        "subscribe": {"template_id": "tpl-order", "data": {"thing1": {"value": "Order 42 confirmed"}}, "page": "pages/order?id=42"},
+        "expires_at_ms": NOW_MS + 3_600_000})
+    .to_string();
+    let (status, first) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["push_id"], "order-42");
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["conversation_id"], "mp:o_alice:hotel-9");
+    let (status, again) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/pushes", &body, "nonce-push-2"),
+    )
+    .await;
+    assert_eq!((status, &again), (202, &first), "same answer");
+    let history = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        2,
+        "one push stored beside the user's message"
+    );
+    assert_eq!(history[0].direction, Direction::Push);
+    let record = history[0].push.as_ref().unwrap();
+    assert_eq!(record.push_id.as_deref(), Some("order-42"));
+    assert_eq!(record.subscribe.as_ref().unwrap().template_id, "tpl-order");
+    let queued = service.memory.pushes.sent();
+    assert!(!queued.is_empty());
+    assert!(queued
+        .iter()
+        .all(|(target, dedup)| target.message_id == first["message_id"]
+            && *dedup == target.message_id));
+    assert!(
+        service.memory.outbound.sent().is_empty(),
+        "not on outbound.fifo"
+    );
+
+    let other = body.replace("order is confirmed", "order is shipped");
+    let (status, refusal) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/pushes", &other, "nonce-push-3"),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (409, Some("push_id_reused"))
+    );
+
+    let (status, page) = call(
+        &service,
+        request(
+            "hotel-9",
+            "GET",
+            "/v1/conversations/mp:o_alice:hotel-9/messages",
+            "",
+            "nonce-push-4",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["messages"][0]["direction"], "push");
+    assert_eq!(page["messages"][0]["push"]["push_id"], "order-42");
+}
+
+#[tokio::test]
+async fn bad_pushes_name_what_is_wrong() {
+    let service = service().await;
+    let to = json!({"channel": "mp", "openid": "o_alice"});
+    let cases = [
+        (
+            json!({"to": to, "push_id": "p1", "content": {"type": "image", "url": "https://i/x.png"}}),
+            400,
+            "content.type:",
+        ),
+        (
+            json!({"to": to, "content": {"type": "text", "text": "a"}}),
+            400,
+            "body: missing field `push_id`",
+        ),
+        (
+            json!({"to": to, "push_id": "p 1", "content": {"type": "text", "text": "a"}}),
+            400,
+            "push_id:",
+        ),
+        (
+            json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {}}}),
+            400,
+            "subscribe.data:",
+        ),
+        (
+            json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": "x"}}}),
+            400,
+            "subscribe.data.thing1:",
+        ),
+        (
+            json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "subscribe": {"template_id": "t", "data": {"thing1": {"value": "x"}}, "lang": "fr"}}),
+            400,
+            "subscribe.lang:",
+        ),
+        (
+            json!({"to": to, "push_id": "p1", "content": {"type": "text", "text": "a"}, "expires_at_ms": 0}),
+            400,
+            "expires_at_ms:",
+        ),
+        (
+            json!({"to": {"channel": "mp"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+            400,
+            "to:",
+        ),
+        (
+            json!({"to": {"channel": "mp", "openid": "o_nobody"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+            404,
+            "no such user",
+        ),
+        (
+            json!({"to": {"app_user_id": "u-none"}, "push_id": "p1", "content": {"type": "text", "text": "a"}}),
+            404,
+            "no such user bound",
+        ),
+    ];
+    for (n, (body, status, reason)) in cases.into_iter().enumerate() {
+        let body = body.to_string();
+        let (got, answer) = call(
+            &service,
+            request(
+                "hotel-9",
+                "POST",
+                "/v1/pushes",
+                &body,
+                &format!("nonce-badpush-{n}"),
+            ),
+        )
+        .await;
+        assert_eq!(got, status, "{body}: {answer}");
+        let said = answer["reason"].as_str().unwrap_or_default();
+        assert!(said.contains(reason), "{body}: {said}");
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_request_is_refused() {
+    let service = service().await;
+    let body = reply("c-2", "Hello");
+    let (status, _) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-0004"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, refusal) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-0004"),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["reason"].as_str()),
+        (401, Some("this nonce was used before"))
+    );
+}
+
+#[tokio::test]
+async fn another_partners_conversation_is_not_found() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/messages";
+    let (status, _) = call(&service, request("air-3", "GET", path, "", "nonce-0005")).await;
+    assert_eq!(status, 404);
+    let body = reply("c-3", "I am the airline");
+    let (status, _) = call(
+        &service,
+        request("air-3", "POST", "/v1/messages", &body, "nonce-0006"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, page) =
+        call(&service, request("hotel-9", "GET", path, "", "nonce-0007")).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    // The airline may start its own conversation with a user of the channel.
+    let own = json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "c-4",
+                     "content": {"type": "text", "text": "Your flight is on time."}})
+    .to_string();
+    let (status, accepted) = call(
+        &service,
+        request("air-3", "POST", "/v1/messages", &own, "nonce-0008"),
+    )
+    .await;
+    assert_eq!(
+        (status, accepted["conversation_id"].as_str()),
+        (202, Some("mp:o_alice:air-3"))
+    );
+    let (status, listed) = call(
+        &service,
+        request(
+            "air-3",
+            "GET",
+            "/v1/conversations?channel=mp&openid=o_alice",
+            "",
+            "nonce-0009",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mp:o_alice:air-3"]);
+}
+
+#[tokio::test]
+async fn history_pages_newest_first() {
+    let service = service().await;
+    for n in 0..5 {
+        let body = reply(&format!("page-{n}"), &format!("update {n}"));
+        let nonce = format!("nonce-page-{n}");
+        assert_eq!(
+            call(
+                &service,
+                request("hotel-9", "POST", "/v1/messages", &body, &nonce)
+            )
+            .await
+            .0,
+            202
+        );
+    }
+    // Same clock: ids break the tie, so order them by the store.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for n in 0..4 {
+        let path = match &cursor {
+            None => "/v1/conversations/mp:o_alice:hotel-9/messages?limit=2".to_owned(),
+            Some(c) => {
+                format!("/v1/conversations/mp:o_alice:hotel-9/messages?limit=2&cursor={c}")
+            }
+        };
+        let (status, page) = call(
+            &service,
+            request("hotel-9", "GET", &path, "", &format!("nonce-read-{n}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let all: Vec<String> = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(seen, all, "pages cover the history once, newest first");
+    assert_eq!(all.len(), 6);
+}
+
+#[tokio::test]
+async fn bad_requests_name_what_is_wrong() {
+    let service = service().await;
+    let cases = [
+        ("POST", "/v1/messages", "{", 400, "the body is not JSON"),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"video"}}"#,
+            400,
+            "content.type: unknown variant `video`",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"conversation_id":"mp:o_alice:hotel-9","content":{"type":"text","text":"a"}}"#,
+            400,
+            "body: missing field `client_message_id`",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"text","text":" "}}"#,
+            400,
+            "content.text: must not be empty",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x y","content":{"type":"text","text":"a"}}"#,
+            400,
+            "client_message_id:",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"client_message_id":"x","content":{"type":"text","text":"a"}}"#,
+            400,
+            "conversation_id:",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"conversation_id":"mp:o_alice:hotel-9","client_message_id":"x","content":{"type":"text","text":1}}"#,
+            400,
+            "content: has the wrong type",
+        ),
+        (
+            "GET",
+            "/v1/conversations/mp:o_alice:hotel-9/messages?limit=0",
+            "",
+            400,
+            "limit:",
+        ),
+        (
+            "GET",
+            "/v1/conversations/mp:o_alice:hotel-9/messages?cursor=%%%",
+            "",
+            400,
+            "cursor:",
+        ),
+        ("GET", "/v1/conversations", "", 400, "query:"),
+        ("DELETE", "/v1/messages", "", 405, "another method"),
+        ("GET", "/v2/things", "", 404, "no such route"),
+        (
+            "PUT",
+            "/v1/bindings/mp/o_alice",
+            r#"{"app_user_id":""}"#,
+            400,
+            "app_user_id:",
+        ),
+        (
+            "PUT",
+            "/v1/bindings/mp/o_nobody",
+            r#"{"app_user_id":"u1"}"#,
+            404,
+            "no such user",
+        ),
+        (
+            "PUT",
+            "/v1/bindings/zz/o_alice",
+            r#"{"app_user_id":"u1"}"#,
+            404,
+            "no such channel",
+        ),
+    ];
+    for (n, (method, path, body, status, reason)) in cases.into_iter().enumerate() {
+        let (got, answer) = call(
+            &service,
+            request("hotel-9", method, path, body, &format!("nonce-bad-{n}")),
+        )
+        .await;
+        assert_eq!(got, status, "{method} {path} {body}: {answer}");
+        let said = answer["reason"].as_str().unwrap_or_default();
+        assert!(said.contains(reason), "{method} {path} {body}: {said}");
+    }
+    let huge = "x".repeat(MAX_REQUEST_BYTES + 1);
+    assert_eq!(
+        call(
+            &service,
+            request("hotel-9", "POST", "/v1/messages", &huge, "nonce-huge")
+        )
+        .await
+        .0,
+        413
+    );
+    let mut unsigned = request(
+        "hotel-9",
+        "GET",
+        "/v1/conversations?channel=mp&openid=o_alice",
+        "",
+        "nonce-unsigned",
+    );
+    unsigned.headers_mut().remove(api_auth::SIGNATURE_HEADER);
+    assert_eq!(call(&service, unsigned).await.0, 401);
+}
+
+#[tokio::test]
+async fn bindings_are_kept_and_not_silently_replaced() {
+    let service = service().await;
+    let bind = |body: &str, nonce: &str| {
+        request("hotel-9", "PUT", "/v1/bindings/mp/o_alice", body, nonce).map(|b| b)
+    };
+    assert_eq!(
+        call(&service, bind(r#"{"app_user_id":"u-1"}"#, "nonce-bind-1"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&service, bind(r#"{"app_user_id":"u-1"}"#, "nonce-bind-2"))
+            .await
+            .0,
+        200,
+        "idempotent"
+    );
+    assert_eq!(
+        call(&service, bind(r#"{"app_user_id":"u-2"}"#, "nonce-bind-3"))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        call(
+            &service,
+            bind(r#"{"app_user_id":"u-2","replace":true}"#, "nonce-bind-4")
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, listed) = call(
+        &service,
+        request(
+            "hotel-9",
+            "GET",
+            "/v1/conversations?app_user_id=u-2",
+            "",
+            "nonce-bind-5",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["conversations"][0]["app_user_id"], "u-2");
+    // Writing to the app user reaches the bound channel user.
+    let body = json!({"to": {"app_user_id": "u-2"}, "client_message_id": "c-app", "content": {"type": "text", "text": "Your room is ready."}}).to_string();
+    let (status, accepted) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-bind-6"),
+    )
+    .await;
+    assert_eq!(
+        (status, accepted["conversation_id"].as_str()),
+        (202, Some("mp:o_alice:hotel-9"))
+    );
+    let body = json!({"to": {"app_user_id": "u-1"}, "client_message_id": "c-app-2", "content": {"type": "text", "text": "x"}}).to_string();
+    assert_eq!(
+        call(
+            &service,
+            request("hotel-9", "POST", "/v1/messages", &body, "nonce-bind-7")
+        )
+        .await
+        .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn only_binding_partners_bind() {
+    let service = service().await;
+    let bind = r#"{"app_user_id":"u-1"}"#;
+    let (status, refusal) = call(
+        &service,
+        request(
+            "air-3",
+            "PUT",
+            "/v1/bindings/mp/o_alice",
+            bind,
+            "nonce-cb-1",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (403, Some("forbidden"))
+    );
+}
+
+#[tokio::test]
+async fn in_separate_mode_another_partners_channel_is_forbidden() {
+    let service = service_in("separate").await;
+    let to_alice =
+        json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "s-1",
+                          "content": {"type": "text", "text": "hi"}})
+        .to_string();
+    let cases = [
+        ("POST", "/v1/messages", to_alice.as_str(), 403),
+        (
+            "PUT",
+            "/v1/bindings/mp/o_alice",
+            r#"{"app_user_id":"u-1"}"#,
+            403,
+        ),
+        ("GET", "/v1/media/mp/m-1", "", 403),
+        (
+            "GET",
+            "/v1/conversations?channel=mp&openid=o_alice",
+            "",
+            403,
+        ),
+        ("GET", "/v1/conversations/mp:o_alice/messages", "", 404),
+        ("POST", "/v1/conversations/mp:o_alice/typing", "", 404),
+    ];
+    for (n, (method, path, body, status)) in cases.into_iter().enumerate() {
+        let (got, answer) = call(
+            &service,
+            request("air-3", method, path, body, &format!("nonce-sep-{n}")),
+        )
+        .await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+    }
+    // The hotel owns the channel and its conversations.
+    let (status, page) = call(
+        &service,
+        request(
+            "hotel-9",
+            "GET",
+            "/v1/conversations/mp:o_alice/messages",
+            "",
+            "nonce-sep-own",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, page["messages"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, _) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            "/v1/messages",
+            &to_alice,
+            "nonce-sep-send",
+        ),
+    )
+    .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn a_text_too_long_with_the_sender_name_is_refused_at_once() {
+    let service = service().await;
+    let text = "x".repeat(wxbridge_core::model::MAX_TEXT_BYTES - 3);
+    let body = reply("long-1", &text);
+    let (status, refusal) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-long-1"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("content.text:"));
+}
+
+#[tokio::test]
+async fn routes_decode_their_segments_and_refuse_what_they_do_not_know() {
+    let service = service().await;
+    let encoded = "/v1/conversations/mp%3Ao_alice%3Ahotel-9/messages";
+    let (status, page) = call(&service, request("hotel-9", "GET", encoded, "", "nonce-route-1")).await;
+    assert_eq!(
+        (status, page["messages"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "the conversation id decoded: {page}"
+    );
+    let cases = [
+        ("PUT", "/v1/messages", 405, "method_not_allowed"),
+        ("GET", "/v1/media/mp", 404, "not_found"),
+        ("GET", "/v1/conversations//messages", 404, "not_found"),
+    ];
+    for (n, (method, path, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = call(
+            &service,
+            request("hotel-9", method, path, "", &format!("nonce-route-x{n}")),
+        )
+        .await;
+        assert_eq!((got, answer["error"].as_str()), (status, Some(code)), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn an_unsigned_caller_learns_nothing_about_routes() {
+    let service = service().await;
+    for (method, path) in [
+        ("GET", "/v2/things"),
+        ("DELETE", "/v1/messages"),
+        ("GET", "/v1/conversations"),
+    ] {
+        let mut unsigned = request("hotel-9", method, path, "", "nonce-anon-1");
+        unsigned.headers_mut().remove(api_auth::SIGNATURE_HEADER);
+        let (status, answer) = call(&service, unsigned).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{method} {path}"
+        );
+    }
+}

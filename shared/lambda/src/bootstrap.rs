@@ -1,0 +1,150 @@
+//! How every function starts: tracing, the SDK configuration, the deployment's
+//! configuration (from the environment, a file or Secrets Manager), and the adapters of
+//! the ports on AWS and HTTPS; then the runtime loop, with the invocation's metrics
+//! written after each. A function's `main.rs` only says which parts it needs.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use std::future::Future;
+use std::sync::Arc;
+use wxbridge_aws::dynamo::Table;
+use wxbridge_aws::{load_config, load_sdk_config, required_env, SqsFifoQueue, SqsParking};
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::metrics;
+use wxbridge_core::ports::Ports;
+use wxbridge_core::services::images::Images;
+use wxbridge_core::services::Bridge;
+use wxbridge_http::{Downloader, HttpWebhookSender, WechatClient};
+
+pub use lambda_runtime::Error;
+
+/// The ports of a deployed function: DynamoDB, SQS, and WeChat, partners and images over
+/// HTTPS.
+#[derive(Debug)]
+pub struct AwsPorts;
+
+impl Ports for AwsPorts {
+    type Store = wxbridge_aws::DynamoStore;
+    type TokenStore = wxbridge_aws::DynamoTokenStore;
+    type Wechat = WechatClient;
+    type Webhooks = HttpWebhookSender;
+    type Queue = SqsFifoQueue;
+    type MediaCache = wxbridge_aws::DynamoMediaCache;
+    type Images = Downloader;
+}
+
+/// What a function needs of its deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Only the channels (`callback`).
+    Channels,
+    /// Partners to deliver to, and a default one in merged mode.
+    Partners,
+}
+
+/// A started function's deployment: its configuration and the AWS clients.
+pub struct Deployment {
+    pub config: BridgeConfig,
+    aws: aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Deployment {
+    /// Starts tracing and reads the configuration; fails (and the function with it) when
+    /// the configuration is missing or invalid.
+    pub async fn start(needs: Needs) -> Result<Self, Error> {
+        lambda_runtime::tracing::init_default_subscriber();
+        let aws = load_sdk_config().await;
+        let config = load_config(&aws).await?;
+        if needs == Needs::Partners {
+            config.check_partners()?;
+        }
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        Ok(Self { config, aws, sqs })
+    }
+
+    /// The table `TABLE_NAME` names.
+    pub fn table(&self) -> Result<Table, Error> {
+        let client = aws_sdk_dynamodb::Client::new(&self.aws);
+        Ok(Table::new(client, required_env("TABLE_NAME")?))
+    }
+
+    /// The FIFO queue the environment variable `url_env` names.
+    pub fn queue(&self, url_env: &str) -> Result<SqsFifoQueue, Error> {
+        Ok(SqsFifoQueue::new(self.sqs.clone(), required_env(url_env)?))
+    }
+
+    /// Where a consumer of the queue `url_env` parks records (the dead-letter queue
+    /// `dlq_env`) and delays them.
+    pub fn parking(&self, url_env: &str, dlq_env: &str) -> Result<SqsParking, Error> {
+        Ok(SqsParking::new(
+            self.sqs.clone(),
+            required_env(url_env)?,
+            required_env(dlq_env)?,
+        ))
+    }
+
+    /// The services' shared parts on the table, WeChat's API and partners' webhooks.
+    pub fn bridge(&self) -> Result<Bridge<AwsPorts>, Error> {
+        let table = self.table()?;
+        Ok(Bridge::new(
+            self.config.clone(),
+            table.store(),
+            table.tokens(),
+            WechatClient::for_config(&self.config),
+            HttpWebhookSender::new(),
+        ))
+    }
+
+    /// What `dispatch` sends images with: the media cache and partners' image URLs.
+    pub fn images(&self) -> Result<Images<AwsPorts>, Error> {
+        Ok(Images::new(
+            self.table()?.media_cache(),
+            Downloader::for_config(&self.config),
+        ))
+    }
+}
+
+/// An SQS-triggered function's handler: a batch in, the batch's item failures out.
+pub trait BatchHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        event: SqsEvent,
+        deadline_ms: Option<i64>,
+    ) -> impl Future<Output = SqsBatchResponse> + Send;
+}
+
+/// Runs an SQS-triggered function: each batch through `handler` with the invocation's
+/// deadline, the metrics written after each.
+pub async fn run_sqs<H: BatchHandler>(function: &'static str, handler: H) -> Result<(), Error> {
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = Arc::clone(&handler);
+        let deadline_ms = i64::try_from(event.context.deadline).ok();
+        async move {
+            let response = handler.handle(event.payload, deadline_ms).await;
+            metrics::flush(function);
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}
+
+/// Runs an HTTP function: each request through `handle`, the metrics written after each.
+pub async fn run_http<F, Fut, R>(function: &'static str, handle: F) -> Result<(), Error>
+where
+    F: Fn(lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send,
+    R: lambda_http::IntoResponse,
+{
+    let handle = Arc::new(handle);
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let handle = Arc::clone(&handle);
+        async move {
+            let response = handle(request).await;
+            metrics::flush(function);
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}
