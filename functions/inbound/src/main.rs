@@ -1,48 +1,22 @@
 //! `inbound`: consumes `inbound.fifo`. Wiring only; the logic is
-//! `wxbridge::handlers::inbound` and `wxbridge::inbound`.
+//! `wxbridge_core::services::inbound`.
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use std::sync::Arc;
-use wxbridge::aws::{load_sdk_config, required_env as env};
-use wxbridge::config::BridgeConfig;
-use wxbridge::handlers::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
-use wxbridge::inbound::Inbound;
-use wxbridge::queue::{SqsFifoQueue, SqsParking};
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::webhook::HttpWebhookSender;
+use wxbridge_core::services::inbound::Inbound;
+use wxbridge_lambda::bootstrap::{run_sqs, Deployment, Error, Needs};
+use wxbridge_lambda::sqs::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let aws = load_sdk_config().await;
-    let config = BridgeConfig::load(&aws).await?;
-    config.check_partners()?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env("TABLE_NAME")?);
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let parking = SqsParking::new(
-        sqs.clone(),
-        env("INBOUND_QUEUE_URL")?,
-        env("INBOUND_DLQ_URL")?,
-    );
+    let deployment = Deployment::start(Needs::Partners).await?;
     // Held replies the user's next message releases go to dispatch through outbound.fifo.
-    let outbound = SqsFifoQueue::new(sqs, env("OUTBOUND_QUEUE_URL")?);
-    let inbound = Inbound::new(config, store, HttpWebhookSender::new(), outbound);
+    let inbound = Inbound::new(deployment.bridge()?, deployment.queue("OUTBOUND_QUEUE_URL")?);
+    let parking = deployment.parking("INBOUND_QUEUE_URL", "INBOUND_DLQ_URL")?;
     let max_receives = match std::env::var("INBOUND_MAX_RECEIVES") {
         Ok(value) => value
             .parse()
             .map_err(|_| "INBOUND_MAX_RECEIVES is not a number")?,
         Err(_) => DEFAULT_MAX_RECEIVES,
     };
-    let handler = Arc::new(InboundHandler::new(inbound, parking).with_max_receives(max_receives));
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let handler = Arc::clone(&handler);
-        let deadline_ms = i64::try_from(event.context.deadline).ok();
-        async move {
-            let response = handler.handle(event.payload, deadline_ms).await;
-            wxbridge::metrics::flush("inbound");
-            Ok::<_, Error>(response)
-        }
-    }))
-    .await
+    let handler = InboundHandler::new(inbound, parking).with_max_receives(max_receives);
+    run_sqs("inbound", handler).await
 }
