@@ -2,39 +2,71 @@
 //! (protocol notes §3–§5). For the tests and the local stack; the bridge reaches it by
 //! configuration only (the WeChat base URL).
 //!
-//! What it enforces: access tokens (`stable_token` returns the same token while valid;
-//! `force_refresh` at most every 30 s and 20 times a day; `cgi-bin/token` replaces the
-//! previous classic token, which stays valid 5 minutes) — 40001 for an unknown token, 42001
-//! for an expired one; openids it was told about (40003 otherwise); the reply window and
-//! quota per user, driven by the user actions it is told about (45015 closed, 45047 used);
-//! subscribe grants (43101 without one); uploads (images only, at most 2 MB: 40004,
-//! 40005, 40006) and media ids (40007). It can be told to inject an
-//! errcode (-1, 45009, 45011, …), an HTTP status, or a delay, for the next N calls of a path.
-//! It records every accepted send and every upload.
+//! The fake is a test oracle: its rules ([`rules`], [`tokens`]) are written from the
+//! protocol notes (`shared/wechat-protocol.md`) and the official pages they cite, and it
+//! depends on no crate of the bridge. Its [`UserAction`] is its own.
+//!
+//! What it enforces:
+//! - access tokens ([`tokens`], §4): `stable_token` returns the same token while it has 5
+//!   minutes left, then renews it; `force_refresh` at most every 30 s and 20 times a day;
+//!   `cgi-bin/token` replaces the previous classic token, which keeps working 5 minutes;
+//!   41001 without a token, 40001 for an unknown or replaced one, 42001 for an expired one;
+//!   45009 / 45011 when a token API's quota is used up;
+//! - openids it was told about, per app (40003 otherwise);
+//! - the reply window and quota per user ([`rules::Window`], §3.2), driven by the user
+//!   actions it is told about: a message opens 5 sends for 48 hours, entering the session 2
+//!   sends for 1 minute; 45015 outside the window, 45047 when its sends are used;
+//! - typing (§3.3): the send conditions, an exchange in the last 30 s (45080), 15 s of
+//!   typing that cannot be repeated (45081), ended by a send;
+//! - subscribe grants (§5): one send per acceptance, 43101 without one;
+//! - uploads (§3.4): images only, at most 2 MB (40004, 40005, 40006); media ids live 3
+//!   days (40007 after, and for unknown ids).
+//!
+//! It can be told to inject an errcode (-1, 45009, 45011, …), an HTTP status, or a delay,
+//! for the next N calls of a path. It records every accepted send and every upload. Its
+//! clock is the system clock plus what [`Fake::advance`] added, so tests can let windows,
+//! tokens and media run out.
+//!
+//! # Entering the session while a window is open
+//!
+//! WeChat's docs leave open whether the user entering the session (2 sends, 1 minute)
+//! narrows a window a user message opened (5 sends, 48 hours). The fake does either, by
+//! [`EntryPolicy`]:
+//! - [`EntryPolicy::KeepsOpenWindow`] (the default): the open window stays as it is, its
+//!   closing time and its count left;
+//! - [`EntryPolicy::Replaces`]: the entry's window replaces it, 2 sends for 1 minute.
+//!
+//! Set it with [`Fake::with_entry_policy`] or [`Fake::set_entry_policy`], on the binary
+//! with `--entry-policy keep|replace`, or at run time with `POST /_fake/entry-policy
+//! {"policy": "keep" | "replace"}`. The other open points are decided in [`rules`] and
+//! [`tokens`], each marked **Open point**.
+//!
+//! # Control API
 //!
 //! Run as a server (`wechat-fake`, for the local stack), it also answers a control API
 //! under `/_fake/` that no WeChat path can collide with: what the user did (sent a message,
 //! entered the session, accepted a subscribe pop-up, let the window run out), images the
 //! user sends, and what the user received. The WeChat user simulator drives it.
 
+pub mod rules;
+pub mod tokens;
+
+pub use rules::{EntryPolicy, UserAction};
+
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rules::{errcode, Grants, UserState, WxError, MAX_IMAGE_BYTES, MEDIA_LIFETIME_MS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use wxbridge::reply_window::{Allowance, ReplyWindow, UserAction};
+use tokens::Tokens;
 
-const TOKEN_LIFETIME_MS: i64 = 7_200_000;
-const OVERLAP_MS: i64 = 300_000;
-/// The image upload limit of the docs (§3.4).
-const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
-
-fn now_ms() -> i64 {
+fn system_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -45,14 +77,9 @@ fn errcode(code: i64, message: &str) -> Response {
     Json(json!({ "errcode": code, "errmsg": message })).into_response()
 }
 
-/// A WeChat error answer: HTTP 200 with `errcode` and `errmsg`, as WeChat sends them.
-#[derive(Debug, Clone, Copy)]
-struct WxError(i64, &'static str);
-
-impl IntoResponse for WxError {
-    fn into_response(self) -> Response {
-        errcode(self.0, self.1)
-    }
+/// WeChat's error answer: HTTP 200 with `errcode` and `errmsg`.
+fn refuse(error: WxError) -> Response {
+    errcode(error.errcode, error.errmsg)
 }
 
 fn ok() -> Response {
@@ -85,27 +112,64 @@ pub struct Injection {
     pub times: u32,
 }
 
-#[derive(Debug)]
-struct Token {
-    appid: String,
+/// A temporary media: an upload, or an image a user sent.
+///
+/// **Open point**: WeChat scopes media ids to an account; the fake does not (an image a user
+/// sends is added without an app), so any app's token reads any media id.
+#[derive(Debug, Clone)]
+struct Media {
+    content_type: String,
+    bytes: Vec<u8>,
+    /// 3 days after it was made (protocol notes §3.4).
     expires_at_ms: i64,
 }
 
 #[derive(Debug, Default)]
 struct World {
+    /// Added to the system clock by [`Fake::advance`].
+    clock_offset_ms: i64,
+    entry_policy: EntryPolicy,
     secrets: HashMap<String, String>,
-    tokens: HashMap<String, Token>,
-    stable: HashMap<String, String>,
-    classic: HashMap<String, String>,
-    forced_at_ms: HashMap<String, i64>,
-    forced_today: HashMap<String, u32>,
-    windows: HashMap<(String, String), Option<ReplyWindow>>,
-    grants: HashMap<(String, String, String), u32>,
-    media: HashMap<String, (String, Vec<u8>)>,
+    tokens: Tokens,
+    /// Every (appid, openid) the fake was told about; the others answer 40003.
+    users: HashMap<(String, String), UserState>,
+    grants: HashMap<(String, String, String), Grants>,
+    media: HashMap<String, Media>,
     uploads: u32,
     sent: Vec<Sent>,
     injections: Vec<Injection>,
     token_fetches: HashMap<String, u32>,
+}
+
+impl World {
+    fn now_ms(&self) -> i64 {
+        system_now_ms() + self.clock_offset_ms
+    }
+
+    fn live_media(&self, media_id: &str) -> Option<&Media> {
+        let now = self.now_ms();
+        self.media.get(media_id).filter(|m| now < m.expires_at_ms)
+    }
+
+    fn add_media(&mut self, content_type: String, bytes: Vec<u8>) -> String {
+        let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
+        let expires_at_ms = self.now_ms() + MEDIA_LIFETIME_MS;
+        self.media.insert(
+            media_id.clone(),
+            Media {
+                content_type,
+                bytes,
+                expires_at_ms,
+            },
+        );
+        media_id
+    }
+
+    fn user(&mut self, appid: &str, openid: &str) -> &mut UserState {
+        self.users
+            .entry((appid.to_owned(), openid.to_owned()))
+            .or_default()
+    }
 }
 
 /// A handle on the fake: tell it about apps and users, inject failures, read what was sent.
@@ -119,69 +183,81 @@ impl Fake {
         self.world.lock().expect("fake lock")
     }
 
+    /// The fake with `policy` for entries into the session while a window is open (see the
+    /// crate docs).
+    pub fn with_entry_policy(self, policy: EntryPolicy) -> Self {
+        self.set_entry_policy(policy);
+        self
+    }
+
+    /// Sets the policy for entries into the session from now on (see the crate docs).
+    pub fn set_entry_policy(&self, policy: EntryPolicy) {
+        self.world().entry_policy = policy;
+    }
+
+    pub fn entry_policy(&self) -> EntryPolicy {
+        self.world().entry_policy
+    }
+
+    /// Moves the fake's clock forward: windows, tokens, typing and media run out as if the
+    /// time had passed.
+    pub fn advance(&self, by: Duration) {
+        self.world().clock_offset_ms += i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+    }
+
     pub fn add_app(&self, appid: &str, secret: &str) {
         self.world()
             .secrets
             .insert(appid.to_owned(), secret.to_owned());
     }
 
-    /// The user sent a message / entered the session: the window opens as WeChat opens it.
+    /// The user sent a message / entered the session: the window opens as WeChat opens it
+    /// ([`rules::Window::after`], under the fake's [`EntryPolicy`]).
     pub fn user_acts(&self, appid: &str, openid: &str, action: UserAction) {
         let mut world = self.world();
-        let key = (appid.to_owned(), openid.to_owned());
-        let previous = world.windows.get(&key).copied().flatten();
-        world
-            .windows
-            .insert(key, Some(ReplyWindow::after(previous, action, now_ms())));
+        let (now, policy) = (world.now_ms(), world.entry_policy);
+        world.user(appid, openid).acts(action, policy, now);
     }
 
     /// The user's window runs out now (as if 48 hours passed since the last action).
     pub fn close_window(&self, appid: &str, openid: &str) {
         let mut world = self.world();
-        if let Some(Some(window)) = world
-            .windows
+        let now = world.now_ms();
+        if let Some(window) = world
+            .users
             .get_mut(&(appid.to_owned(), openid.to_owned()))
+            .and_then(|u| u.window.as_mut())
         {
-            window.closes_at_ms = window.closes_at_ms.min(now_ms());
+            window.close(now);
         }
     }
 
-    /// An image a user sends: WeChat keeps it under a media id (and a `PicUrl`).
+    /// An image a user sends: WeChat keeps it under a media id (and a `PicUrl`), 3 days.
     pub fn add_media(&self, content_type: &str, bytes: Vec<u8>) -> String {
-        let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
-        self.world()
-            .media
-            .insert(media_id.clone(), (content_type.to_owned(), bytes));
-        media_id
+        self.world().add_media(content_type.to_owned(), bytes)
     }
 
-    /// The user accepted a subscribe pop-up for `template_id`.
+    /// The user accepted a subscribe pop-up for `template_id`: one more send of it. The
+    /// user becomes known to the app (no more 40003); no window opens.
     pub fn grant(&self, appid: &str, openid: &str, template_id: &str) {
         let mut world = self.world();
+        world.user(appid, openid);
         world
-            .windows
-            .entry((appid.to_owned(), openid.to_owned()))
-            .or_default();
-        *world
             .grants
             .entry((appid.to_owned(), openid.to_owned(), template_id.to_owned()))
-            .or_default() += 1;
+            .or_default()
+            .accept();
     }
 
     pub fn inject(&self, injection: Injection) {
         self.world().injections.push(injection);
     }
 
-    /// Ends every token of `appid` now (as if its lifetime ran out).
+    /// Ends every token of `appid` now (as if its lifetime ran out): 42001.
     pub fn expire_tokens(&self, appid: &str) {
-        for token in self
-            .world()
-            .tokens
-            .values_mut()
-            .filter(|t| t.appid == appid)
-        {
-            token.expires_at_ms = 0;
-        }
+        let mut world = self.world();
+        let now = world.now_ms();
+        world.tokens.expire(appid, now);
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -193,9 +269,11 @@ impl Fake {
         self.world().uploads
     }
 
-    /// The content type and bytes an uploaded media id holds.
+    /// The content type and bytes a live media id holds.
     pub fn media(&self, media_id: &str) -> Option<(String, Vec<u8>)> {
-        self.world().media.get(media_id).cloned()
+        self.world()
+            .live_media(media_id)
+            .map(|m| (m.content_type.clone(), m.bytes.clone()))
     }
 
     /// Ends every media id now (as if their 3 days ran out): sends with one answer 40007.
@@ -203,7 +281,7 @@ impl Fake {
         self.world().media.clear();
     }
 
-    /// How many token requests for `appid` were answered (both APIs).
+    /// How many token requests for `appid` were answered with a token (both APIs).
     pub fn token_fetches(&self, appid: &str) -> u32 {
         self.world().token_fetches.get(appid).copied().unwrap_or(0)
     }
@@ -213,6 +291,8 @@ impl Fake {
             .route("/cgi-bin/stable_token", post(stable_token))
             .route("/cgi-bin/token", get(classic_token))
             .route("/cgi-bin/message/custom/send", post(custom_send))
+            // Both typing paths, with the same rules (protocol notes §3.3, §9: the docs
+            // disagree on the path).
             .route("/cgi-bin/message/custom/typing", post(typing))
             .route("/cgi-bin/message/custom/business/typing", post(typing))
             .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
@@ -225,6 +305,7 @@ impl Fake {
             .route("/_fake/users/act", post(control_act))
             .route("/_fake/users/grant", post(control_grant))
             .route("/_fake/users/close-window", post(control_close_window))
+            .route("/_fake/entry-policy", post(control_entry_policy))
             .route("/_fake/sent", get(control_sent))
             .route(
                 "/_fake/media",
@@ -245,7 +326,8 @@ impl Fake {
         url
     }
 
-    /// An injected failure for `path`, if one is due: it is counted off.
+    /// An injected failure for `path`, if one is due: it is counted off. Injections come
+    /// before every rule, so they answer even without a valid token.
     async fn injected(&self, path: &str) -> Option<Response> {
         let injection = {
             let mut world = self.world();
@@ -272,29 +354,16 @@ impl Fake {
     /// The app a valid token belongs to, or WeChat's answer for a bad one.
     fn app_of(&self, token: Option<&String>) -> Result<String, WxError> {
         let world = self.world();
-        let Some(token) = token else {
-            return Err(WxError(41001, "access_token missing"));
-        };
-        match world.tokens.get(token) {
-            None => Err(WxError(
-                40001,
-                "invalid credential, access_token is invalid or not latest",
-            )),
-            Some(t) if t.expires_at_ms <= now_ms() => Err(WxError(42001, "access_token expired")),
-            Some(t) => Ok(t.appid.clone()),
-        }
+        world
+            .tokens
+            .check(token.map(String::as_str), world.now_ms())
     }
 
-    fn issue(&self, world: &mut World, appid: &str) -> String {
-        let token = format!("fake-{}", uuid::Uuid::new_v4().simple());
-        world.tokens.insert(
-            token.clone(),
-            Token {
-                appid: appid.to_owned(),
-                expires_at_ms: now_ms() + TOKEN_LIFETIME_MS,
-            },
-        );
-        token
+    /// An answered token request is counted.
+    fn fetched(world: &mut World, appid: &str, issued: tokens::Issued) -> Response {
+        *world.token_fetches.entry(appid.to_owned()).or_default() += 1;
+        Json(json!({ "access_token": issued.access_token, "expires_in": issued.expires_in_s }))
+            .into_response()
     }
 }
 
@@ -309,108 +378,77 @@ struct StableTokenRequest {
     force_refresh: bool,
 }
 
+/// `POST /cgi-bin/stable_token` (protocol notes §4.2).
 async fn stable_token(State(fake): State<Fake>, body: axum::body::Bytes) -> Response {
     if let Some(injected) = fake.injected("/cgi-bin/stable_token").await {
         return injected;
     }
     let Ok(request) = serde_json::from_slice::<StableTokenRequest>(&body) else {
-        return errcode(47001, "data format error");
+        return refuse(errcode::DATA_FORMAT);
     };
     if request.grant_type != "client_credential" {
-        return errcode(40002, "invalid grant_type");
+        return refuse(errcode::INVALID_GRANT_TYPE);
     }
     let mut world = fake.world();
     match world.secrets.get(&request.appid) {
-        None => return errcode(40013, "invalid appid"),
-        Some(secret) if *secret != request.secret => return errcode(40125, "invalid appsecret"),
+        None => return refuse(errcode::INVALID_APPID),
+        Some(secret) if *secret != request.secret => return refuse(errcode::INVALID_SECRET_STABLE),
         Some(_) => {}
     }
-    let now = now_ms();
-    let current = world.stable.get(&request.appid).cloned();
-    let valid = current
-        .as_ref()
-        .and_then(|t| world.tokens.get(t))
-        .filter(|t| t.expires_at_ms > now);
-    let force = request.force_refresh && {
-        let recent = world
-            .forced_at_ms
-            .get(&request.appid)
-            .is_some_and(|at| now - at < 30_000);
-        let spent = world.forced_today.get(&request.appid).copied().unwrap_or(0) >= 20;
-        !recent && !spent
-    };
-    let (token, expires_at_ms) = match (valid, force) {
-        (Some(t), false) => (current.unwrap_or_default(), t.expires_at_ms),
-        _ => {
-            if force {
-                world.forced_at_ms.insert(request.appid.clone(), now);
-                *world.forced_today.entry(request.appid.clone()).or_default() += 1;
-                // A forced refresh voids the previous token at once: "not latest" (40001).
-                if let Some(old) = current {
-                    world.tokens.remove(&old);
-                }
-            }
-            let token = fake.issue(&mut world, &request.appid);
-            world.stable.insert(request.appid.clone(), token.clone());
-            (token, now + TOKEN_LIFETIME_MS)
-        }
-    };
-    *world
-        .token_fetches
-        .entry(request.appid.clone())
-        .or_default() += 1;
-    Json(json!({ "access_token": token, "expires_in": (expires_at_ms - now) / 1000 }))
-        .into_response()
+    let now = world.now_ms();
+    match world
+        .tokens
+        .stable(&request.appid, request.force_refresh, now)
+    {
+        Ok(issued) => Fake::fetched(&mut world, &request.appid, issued),
+        Err(error) => refuse(error),
+    }
 }
 
+/// `GET /cgi-bin/token` (protocol notes §4.1).
 async fn classic_token(State(fake): State<Fake>, Query(params): Params) -> Response {
     if let Some(injected) = fake.injected("/cgi-bin/token").await {
         return injected;
     }
     if params.get("grant_type").map(String::as_str) != Some("client_credential") {
-        return errcode(40002, "invalid grant_type");
+        return refuse(errcode::INVALID_GRANT_TYPE);
     }
     let appid = params.get("appid").cloned().unwrap_or_default();
     let mut world = fake.world();
     match world.secrets.get(&appid) {
-        None => return errcode(40013, "invalid appid"),
+        None => return refuse(errcode::INVALID_APPID),
         Some(secret) if Some(secret) != params.get("secret") => {
-            return errcode(40001, "invalid appsecret")
+            return refuse(errcode::INVALID_SECRET_CLASSIC)
         }
         Some(_) => {}
     }
-    // A new classic token replaces the previous one, which keeps working 5 minutes.
-    if let Some(previous) = world.classic.get(&appid).cloned() {
-        if let Some(token) = world.tokens.get_mut(&previous) {
-            token.expires_at_ms = token.expires_at_ms.min(now_ms() + OVERLAP_MS);
-        }
+    let now = world.now_ms();
+    match world.tokens.classic(&appid, now) {
+        Ok(issued) => Fake::fetched(&mut world, &appid, issued),
+        Err(error) => refuse(error),
     }
-    let token = fake.issue(&mut world, &appid);
-    *world.token_fetches.entry(appid.clone()).or_default() += 1;
-    world.classic.insert(appid, token.clone());
-    Json(json!({ "access_token": token, "expires_in": TOKEN_LIFETIME_MS / 1000 })).into_response()
 }
 
-/// Checks token, JSON and openid; returns (appid, touser, body).
+/// Checks token, JSON and openid, in that order; returns (appid, touser, body).
 fn authorize(
     fake: &Fake,
     params: &HashMap<String, String>,
     body: &[u8],
 ) -> Result<(String, String, Value), WxError> {
     let appid = fake.app_of(params.get("access_token"))?;
-    let body: Value =
-        serde_json::from_slice(body).map_err(|_| WxError(47001, "data format error"))?;
+    let body: Value = serde_json::from_slice(body).map_err(|_| errcode::DATA_FORMAT)?;
     let touser = body["touser"].as_str().unwrap_or_default().to_owned();
     if !fake
         .world()
-        .windows
+        .users
         .contains_key(&(appid.clone(), touser.clone()))
     {
-        return Err(WxError(40003, "invalid openid"));
+        return Err(errcode::INVALID_OPENID);
     }
     Ok((appid, touser, body))
 }
 
+/// The fields each `msgtype` needs (protocol notes §3.1); anything else is 47001.
 fn valid_custom(body: &Value) -> bool {
     match body["msgtype"].as_str() {
         Some("text") => body["text"]["content"].is_string(),
@@ -425,6 +463,20 @@ fn valid_custom(body: &Value) -> bool {
     }
 }
 
+/// The media ids a customer-service message refers to: an image's `media_id`, a card's
+/// `thumb_media_id` (protocol notes §3.1). Each must be live, or 40007.
+fn media_ids(body: &Value) -> impl Iterator<Item = &str> {
+    [
+        body["image"]["media_id"].as_str(),
+        body["miniprogrampage"]["thumb_media_id"].as_str(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `POST /cgi-bin/message/custom/send` (protocol notes §3.1, §3.2). Checked in this order:
+/// token (41001/40001/42001), JSON (47001), openid (40003), the message's fields (47001),
+/// its media (40007), then the window (45015) and its count (45047).
 async fn custom_send(
     State(fake): State<Fake>,
     Query(params): Params,
@@ -435,34 +487,21 @@ async fn custom_send(
     }
     let (appid, touser, body) = match authorize(&fake, &params, &body) {
         Ok(found) => found,
-        Err(answer) => return answer.into_response(),
+        Err(answer) => return refuse(answer),
     };
     if !valid_custom(&body) {
-        return errcode(47001, "data format error");
+        return refuse(errcode::DATA_FORMAT);
     }
     let mut world = fake.world();
-    if let Some(media_id) = body["image"]["media_id"].as_str() {
-        if !world.media.contains_key(media_id) {
-            return errcode(40007, "invalid media_id");
-        }
+    if media_ids(&body).any(|id| world.live_media(id).is_none()) {
+        return refuse(errcode::INVALID_MEDIA_ID);
     }
-    let window = world
-        .windows
-        .get_mut(&(appid.clone(), touser.clone()))
-        .and_then(Option::as_mut);
-    match ReplyWindow::allowance(window.as_deref(), now_ms()) {
-        Allowance::Closed => {
-            return errcode(
-                45015,
-                "response out of time limit or subscription is canceled",
-            )
-        }
-        Allowance::QuotaUsed => return errcode(45047, "out of response count limit"),
-        Allowance::Open { .. } => {}
+    let now = world.now_ms();
+    let user = world.user(&appid, &touser);
+    if let Err(refusal) = user.check_send(now) {
+        return refuse(refusal);
     }
-    if let Some(window) = window {
-        window.spend();
-    }
+    user.sent(now);
     world.sent.push(Sent {
         appid,
         api: "custom",
@@ -472,19 +511,35 @@ async fn custom_send(
     ok()
 }
 
+/// `POST /cgi-bin/message/custom/typing` and `…/custom/business/typing` (protocol notes
+/// §3.3): token, JSON, openid, `command` (45072), then [`UserState::start_typing`] for
+/// `Typing`; `CancelTyping` is always accepted.
 async fn typing(
     State(fake): State<Fake>,
+    uri: axum::http::Uri,
     Query(params): Params,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(injected) = fake.injected(uri.path()).await {
+        return injected;
+    }
     let (appid, touser, body) = match authorize(&fake, &params, &body) {
         Ok(found) => found,
-        Err(answer) => return answer.into_response(),
+        Err(answer) => return refuse(answer),
     };
-    if !matches!(body["command"].as_str(), Some("Typing" | "CancelTyping")) {
-        return errcode(45072, "command invalid");
+    let mut world = fake.world();
+    let now = world.now_ms();
+    let user = world.user(&appid, &touser);
+    match body["command"].as_str() {
+        Some("Typing") => {
+            if let Err(refusal) = user.start_typing(now) {
+                return refuse(refusal);
+            }
+        }
+        Some("CancelTyping") => user.cancel_typing(),
+        _ => return refuse(errcode::INVALID_COMMAND),
     }
-    fake.world().sent.push(Sent {
+    world.sent.push(Sent {
         appid,
         api: "typing",
         touser,
@@ -493,6 +548,9 @@ async fn typing(
     ok()
 }
 
+/// `POST /cgi-bin/message/subscribe/send` (protocol notes §5): token, JSON, openid,
+/// `template_id` (40037), `data` (47003), then one grant of the template (43101). The
+/// customer-service window plays no part.
 async fn subscribe_send(
     State(fake): State<Fake>,
     Query(params): Params,
@@ -503,23 +561,23 @@ async fn subscribe_send(
     }
     let (appid, touser, body) = match authorize(&fake, &params, &body) {
         Ok(found) => found,
-        Err(answer) => return answer.into_response(),
+        Err(answer) => return refuse(answer),
     };
     let Some(template) = body["template_id"].as_str().map(str::to_owned) else {
-        return errcode(40037, "invalid template_id");
+        return refuse(errcode::INVALID_TEMPLATE_ID);
     };
     if !body["data"].is_object() {
-        return errcode(47003, "argument invalid! data is empty");
+        return refuse(errcode::DATA_EMPTY);
     }
     let mut world = fake.world();
-    let grants = world
+    let spent = world
         .grants
         .entry((appid.clone(), touser.clone(), template))
-        .or_default();
-    if *grants == 0 {
-        return errcode(43101, "user refuse to accept the msg");
+        .or_default()
+        .spend();
+    if let Err(refusal) = spent {
+        return refuse(refusal);
     }
-    *grants -= 1;
     world.sent.push(Sent {
         appid,
         api: "subscribe",
@@ -529,6 +587,7 @@ async fn subscribe_send(
     ok()
 }
 
+/// `POST /cgi-bin/media/upload` (protocol notes §3.4): [`rules::check_upload`].
 async fn media_upload(
     State(fake): State<Fake>,
     Query(params): Params,
@@ -538,10 +597,10 @@ async fn media_upload(
         return injected;
     }
     if let Err(answer) = fake.app_of(params.get("access_token")) {
-        return answer.into_response();
+        return refuse(answer);
     }
     if params.get("type").map(String::as_str) != Some("image") {
-        return errcode(40004, "invalid media type");
+        return refuse(errcode::INVALID_MEDIA_TYPE);
     }
     while let Ok(Some(field)) = form.next_field().await {
         if field.name() == Some("media") {
@@ -550,45 +609,39 @@ async fn media_upload(
                 .unwrap_or("application/octet-stream")
                 .to_owned();
             let Ok(bytes) = field.bytes().await else {
-                return errcode(47001, "data format error");
+                return refuse(errcode::DATA_FORMAT);
             };
-            if !matches!(
-                content_type.as_str(),
-                "image/jpeg" | "image/png" | "image/gif"
-            ) {
-                return errcode(40005, "invalid file type");
+            let media_type = params.get("type").map(String::as_str);
+            if let Err(refusal) = rules::check_upload(media_type, &content_type, bytes.len()) {
+                return refuse(refusal);
             }
-            if bytes.len() > MAX_IMAGE_BYTES {
-                // sic: WeChat's spelling.
-                return errcode(40006, "invalid meida size");
-            }
-            let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
             let mut world = fake.world();
             world.uploads += 1;
-            world
-                .media
-                .insert(media_id.clone(), (content_type, bytes.to_vec()));
+            let media_id = world.add_media(content_type, bytes.to_vec());
             return Json(
-                json!({ "type": "image", "media_id": media_id, "created_at": now_ms() / 1000 }),
+                json!({ "type": "image", "media_id": media_id, "created_at": world.now_ms() / 1000 }),
             )
             .into_response();
         }
     }
-    errcode(41005, "media data missing")
+    refuse(errcode::MEDIA_DATA_MISSING)
 }
 
+/// `GET /cgi-bin/media/get` (protocol notes §3.4): the bytes with their Content-Type, or a
+/// JSON 40007 for an unknown or expired id.
 async fn media_get(State(fake): State<Fake>, Query(params): Params) -> Response {
-    if let Err(answer) = fake.app_of(params.get("access_token")) {
-        return answer.into_response();
+    if let Some(injected) = fake.injected("/cgi-bin/media/get").await {
+        return injected;
     }
-    let found = params
-        .get("media_id")
-        .and_then(|id| fake.world().media.get(id).cloned());
+    if let Err(answer) = fake.app_of(params.get("access_token")) {
+        return refuse(answer);
+    }
+    let found = params.get("media_id").and_then(|id| fake.media(id));
     match found {
         Some((content_type, bytes)) => {
             ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
-        None => errcode(40007, "invalid media_id"),
+        None => refuse(errcode::INVALID_MEDIA_ID),
     }
 }
 
@@ -631,6 +684,25 @@ async fn control_grant(State(fake): State<Fake>, Json(user): Json<ControlUser>) 
 async fn control_close_window(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
     fake.close_window(&user.appid, &user.openid);
     Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ControlPolicy {
+    policy: String,
+}
+
+/// `POST /_fake/entry-policy` `{"policy": "keep" | "replace"}`: see [`EntryPolicy`].
+async fn control_entry_policy(
+    State(fake): State<Fake>,
+    Json(request): Json<ControlPolicy>,
+) -> Response {
+    match request.policy.parse::<EntryPolicy>() {
+        Ok(policy) => {
+            fake.set_entry_policy(policy);
+            Json(json!({ "ok": true, "policy": policy.as_str() })).into_response()
+        }
+        Err(reason) => control_error(StatusCode::BAD_REQUEST, &reason),
+    }
 }
 
 /// `GET /_fake/sent[?appid=][&touser=]`: accepted sends, oldest first, each with its index.
