@@ -193,7 +193,7 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 /// A DynamoDB client for the emulator with its own request counter.
 pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, RequestCounter) {
     emulator_endpoint();
-    let sdk = wxbridge::aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config().await;
     let counter = RequestCounter::default();
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .interceptor(counter.clone())
@@ -207,7 +207,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
-    use wxbridge::store::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+    use wxbridge_aws::dynamo::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK};
     let name = unique_name("table");
     let attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -567,14 +567,15 @@ fn serve_images(
 
 /// Stores a reply of `hotel-9` to `openid` on channel `mp` (the `n`th, at now + n ms), as
 /// the API would, and names it as `outbound.fifo` does.
-pub async fn store_reply<S: wxbridge::store::Store>(
+pub async fn store_reply<S: wxbridge_core::ports::store::Store>(
     store: &S,
     openid: &str,
     n: u32,
     content: serde_json::Value,
-) -> wxbridge::dispatch::OutboundRef {
-    use wxbridge::store::{Conversation, Recorded, StoredMessage};
-    let at_ms = wxbridge::handlers::callback::system_clock_ms() + n as i64;
+) -> wxbridge_core::model::OutboundRef {
+    use wxbridge_core::model::{Conversation, StoredMessage};
+    use wxbridge_core::ports::store::Recorded;
+    let at_ms = wxbridge_core::clock::system_clock_ms() + n as i64;
     let conversation = Conversation::new(
         &format!("mp:{openid}:hotel-9"),
         "mp",
@@ -590,5 +591,82 @@ pub async fn store_reply<S: wxbridge::store::Store>(
             .unwrap(),
         Recorded::New
     );
-    wxbridge::dispatch::OutboundRef::to(&message)
+    wxbridge_core::model::OutboundRef::to(&message)
+}
+
+/// The ports the integration tests run the services on, as a function does: DynamoDB and
+/// SQS (the emulator), WeChat (the fake, at the configuration's `wechat_api_base`),
+/// partners' webhooks and images over HTTP (loopback servers).
+pub use wxbridge_lambda::bootstrap::AwsPorts;
+
+/// A fresh table on the emulator, shaped as `template.yaml` deploys it.
+pub async fn new_table() -> wxbridge_aws::Table {
+    let client = dynamodb_client().await;
+    let name = create_table(&client).await;
+    wxbridge_aws::Table::new(client, name)
+}
+
+/// The services' shared parts on `table`, WeChat's API as `config` names it, webhooks over
+/// HTTP, and the system clock (`.with_clock` for another).
+pub fn bridge_on(
+    config: &wxbridge_core::config::BridgeConfig,
+    table: &wxbridge_aws::Table,
+) -> wxbridge_core::services::Bridge<AwsPorts> {
+    wxbridge_core::services::Bridge::new(
+        config.clone(),
+        table.store(),
+        table.tokens(),
+        wxbridge_http::WechatClient::for_config(config),
+        wxbridge_http::HttpWebhookSender::new(),
+    )
+}
+
+/// What `dispatch` sends images with, on `table` and partners' URLs as `config` allows.
+pub fn images_on(
+    config: &wxbridge_core::config::BridgeConfig,
+    table: &wxbridge_aws::Table,
+) -> wxbridge_core::services::images::Images<AwsPorts> {
+    wxbridge_core::services::images::Images::new(
+        table.media_cache(),
+        wxbridge_http::Downloader::for_config(config),
+    )
+}
+
+/// A FIFO queue of the emulator, as the functions send to it.
+pub fn fifo_queue(client: &aws_sdk_sqs::Client, url: &str) -> wxbridge_aws::SqsFifoQueue {
+    wxbridge_aws::SqsFifoQueue::new(client.clone(), url)
+}
+
+/// A queue and its dead-letter queue, as a FIFO consumer parks and delays records in them.
+pub fn parking(client: &aws_sdk_sqs::Client, queues: &InboundQueues) -> wxbridge_aws::SqsParking {
+    wxbridge_aws::SqsParking::new(client.clone(), &queues.queue_url, &queues.dlq_url)
+}
+
+/// A Lambda HTTP event (JSON) as the request the runtime hands the function.
+pub fn http_request(event: &serde_json::Value) -> lambda_http::Request {
+    wxbridge_lambda::http::event_request(event)
+}
+
+/// The partner API's answer to a request: status and JSON body (`Null` when not JSON).
+pub async fn api_answer(
+    router: &axum::Router,
+    request: lambda_http::Request,
+) -> (u16, serde_json::Value) {
+    let response = wxbridge_lambda::api::answer(router, request).await;
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body read in memory");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A sealed push as the request `callback` receives for it.
+pub fn push_request(
+    push: &wxbridge_wechat::encode::SignedPush,
+    channel: &str,
+) -> lambda_http::Request {
+    http_request(&wxbridge_testkit::events::push_event(push, channel))
 }

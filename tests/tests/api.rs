@@ -5,25 +5,25 @@
 
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use wechat_fake::Fake;
-use wxbridge::api_auth::{self, SignedRequest};
-use wxbridge::config::{BridgeConfig, Channels, Secret};
-use wxbridge::dispatch::Dispatch;
-use wxbridge::encode::seal;
-use wxbridge::event::{CallbackEvent, EventKind};
-use wxbridge::handlers::api::ApiService;
-use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
-use wxbridge::handlers::dispatch::DispatchHandler;
-use wxbridge::handlers::inbound::InboundHandler;
-use wxbridge::inbound::Inbound;
-use wxbridge::partner_api::PartnerApi;
-use wxbridge::queue::{SqsFifoQueue, SqsParking};
-use wxbridge::reply_window::UserAction;
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::token::Tokens;
-use wxbridge::webhook::HttpWebhookSender;
-use wxbridge::wechat_api::WeChatApi;
+use std::sync::Arc;
+use wechat_fake::{Fake, UserAction};
+use wxbridge_aws::{DynamoNonceStore, SqsFifoQueue, SqsParking, Table};
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::{BridgeConfig, Channels, Secret};
+use wxbridge_core::ports::wechat::WechatApi;
+use wxbridge_core::services::dispatch::Dispatch;
+use wxbridge_core::services::inbound::Inbound;
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
+use wxbridge_core::services::partner::PartnerApi;
+use wxbridge_http::WechatClient;
 use wxbridge_integration::*;
+use wxbridge_lambda::api::{router, ApiState};
+use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_lambda::callback::CallbackService;
+use wxbridge_lambda::sqs::dispatch::DispatchHandler;
+use wxbridge_lambda::sqs::inbound::InboundHandler;
+use wxbridge_wechat::encode::seal;
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx0000000000000088";
 const APP_SECRET: &str = "the-app-secret";
@@ -79,13 +79,20 @@ struct Bridge {
     inbound_queues: InboundQueues,
     outbound_queues: InboundQueues,
     callback: CallbackService<SqsFifoQueue>,
-    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
-    api: ApiService<DynamoStore, DynamoStore, SqsFifoQueue, DynamoStore>,
-    dispatch:
-        DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
+    inbound: InboundHandler<AwsPorts, SqsParking>,
+    api: axum::Router,
+    dispatch: DispatchHandler<AwsPorts, SqsParking>,
     hotel: WebhookReceiver,
     config: BridgeConfig,
-    table: String,
+    table: Table,
+}
+
+/// The partner API on `table`, sending to `outbound`.
+fn api_on(config: &BridgeConfig, table: &Table, outbound: SqsFifoQueue) -> axum::Router {
+    router(Arc::new(ApiState::<AwsPorts, DynamoNonceStore> {
+        api: PartnerApi::new(bridge_on(config, table), outbound),
+        nonces: table.nonces(),
+    }))
 }
 
 async fn bridge() -> Bridge {
@@ -107,56 +114,23 @@ async fn bridge() -> Bridge {
     let sqs = sqs_client().await;
     let inbound_queues = create_inbound_queues(&sqs).await;
     let outbound_queues = create_fifo_queues(&sqs, "outbound").await;
-    let dynamodb = dynamodb_client().await;
-    let table = create_table(&dynamodb).await;
-    let store = DynamoStore::new(dynamodb.clone(), table.clone());
-    let wechat = WeChatApi::new(&fake_url);
-    let outbound = SqsFifoQueue::new(sqs.clone(), &outbound_queues.queue_url);
+    let table = new_table().await;
+    let outbound = fifo_queue(&sqs, &outbound_queues.queue_url);
     Bridge {
         channels: Channels::new(&config),
-        callback: CallbackService::new(
-            &config,
-            SqsFifoQueue::new(sqs.clone(), &inbound_queues.queue_url),
-        ),
+        callback: CallbackService::new(&config, fifo_queue(&sqs, &inbound_queues.queue_url)),
         inbound: InboundHandler::new(
-            Inbound::new(
-                config.clone(),
-                store.clone(),
-                HttpWebhookSender::new(),
-                outbound.clone(),
-            ),
-            SqsParking::new(
-                sqs.clone(),
-                &inbound_queues.queue_url,
-                &inbound_queues.dlq_url,
-            ),
+            Inbound::new(bridge_on(&config, &table), outbound.clone()),
+            parking(&sqs, &inbound_queues),
         ),
-        api: ApiService::new(
-            PartnerApi::new(
-                config.clone(),
-                store.clone(),
-                Tokens::new(store.clone(), wechat.clone()),
-                wechat.clone(),
-                outbound.clone(),
-                system_clock_ms,
-            ),
-            store.clone(),
-        ),
+        api: api_on(&config, &table, outbound.clone()),
         dispatch: DispatchHandler::new(
             Dispatch::new(
-                config.clone(),
-                store.clone(),
-                Tokens::new(store, wechat.clone()),
-                wechat,
-                HttpWebhookSender::new(),
+                bridge_on(&config, &table),
+                images_on(&config, &table),
                 outbound,
-                system_clock_ms,
             ),
-            SqsParking::new(
-                sqs.clone(),
-                &outbound_queues.queue_url,
-                &outbound_queues.dlq_url,
-            ),
+            parking(&sqs, &outbound_queues),
         ),
         fake,
         fake_url,
@@ -189,7 +163,13 @@ impl Bridge {
             event.create_time,
             "n0nce",
         );
-        assert_eq!(self.callback.handle(push.request("mp")).await.status(), 200);
+        assert_eq!(
+            self.callback
+                .handle(push_request(&push, "mp"))
+                .await
+                .status(),
+            200
+        );
         let batch = receive_batch(&self.sqs, &self.inbound_queues.queue_url).await;
         let response = self.inbound.handle(batch.clone(), None).await;
         assert!(response.batch_item_failures.is_empty());
@@ -197,12 +177,7 @@ impl Bridge {
     }
 
     async fn call(&self, request: Request) -> (u16, Value) {
-        let response = self.api.handle(request).await;
-        let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
-        )
+        api_answer(&self.api, request).await
     }
 
     /// One batch of outbound.fifo through the dispatch function.
@@ -369,7 +344,7 @@ async fn typing_and_media_go_through_wechat() {
     assert_eq!(typing[0].body["command"], "Typing");
 
     // An image the user sent: WeChat holds it under a media id.
-    let wechat = WeChatApi::new(&bridge.fake_url);
+    let wechat = WechatClient::new(&bridge.fake_url, &bridge.config.typing_path);
     let token = wechat
         .stable_token(APP, APP_SECRET, false, system_clock_ms())
         .await
@@ -379,13 +354,17 @@ async fn typing_and_media_go_through_wechat() {
         .upload_image(&token.value, "t.png", "image/png", png.clone())
         .await
         .unwrap();
-    let response = bridge
-        .api
-        .handle(HOTEL.request("GET", &format!("/v1/media/mp/{media_id}"), ""))
-        .await;
+    let response = wxbridge_lambda::api::answer(
+        &bridge.api,
+        HOTEL.request("GET", &format!("/v1/media/mp/{media_id}"), ""),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");
-    assert_eq!(response.body().as_ref(), png.as_slice());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), png.as_slice());
     let (status, refusal) = bridge
         .call(HOTEL.request("GET", "/v1/media/mp/no-such-media", ""))
         .await;
@@ -443,18 +422,11 @@ async fn aws_requests_per_api_reply_stay_within_four() {
     bridge.user_writes("o_ivy", 9, "Hi").await;
     let (dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
     let (sqs, sqs_requests) = counted_sqs_client().await;
-    let store = DynamoStore::new(dynamodb, bridge.table.clone());
-    let wechat = WeChatApi::new(&bridge.fake_url);
-    let counted = ApiService::new(
-        PartnerApi::new(
-            bridge.config.clone(),
-            store.clone(),
-            Tokens::new(store.clone(), wechat.clone()),
-            wechat,
-            SqsFifoQueue::new(sqs, &bridge.outbound_queues.queue_url),
-            system_clock_ms,
-        ),
-        store,
+    let table = Table::new(dynamodb, bridge.table.name());
+    let counted = api_on(
+        &bridge.config,
+        &table,
+        fifo_queue(&sqs, &bridge.outbound_queues.queue_url),
     );
     let replies = 5u64;
     for n in 0..replies {
@@ -462,10 +434,9 @@ async fn aws_requests_per_api_reply_stay_within_four() {
             json!({"conversation_id": "mp:o_ivy:hotel-9", "client_message_id": format!("cost-{n}"),
                           "content": {"type": "text", "text": format!("reply {n}")}})
             .to_string();
-        let response = counted
-            .handle(HOTEL.request("POST", "/v1/messages", &body))
-            .await;
-        assert_eq!(response.status(), 202);
+        let (status, answer) =
+            api_answer(&counted, HOTEL.request("POST", "/v1/messages", &body)).await;
+        assert_eq!(status, 202, "{answer}");
     }
     let (dynamodb, sqs) = (dynamodb_requests.count(), sqs_requests.count());
     let per_reply = (dynamodb + sqs) as f64 / replies as f64;

@@ -2,14 +2,17 @@
 //! in a real `inbound.fifo` out.
 
 use lambda_http::{Body, Response};
-use wxbridge::config::{BridgeConfig, Channels};
-use wxbridge::encode::{seal, SignedPush};
-use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
-use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
-use wxbridge::queue::{InboundMessage, SqsFifoQueue};
+use wxbridge_aws::SqsFifoQueue;
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::{BridgeConfig, Channels};
+use wxbridge_core::model::InboundMessage;
 use wxbridge_integration::{
-    counted_sqs_client, create_inbound_queues, drain, sqs_client, InboundQueues, RequestCounter,
+    counted_sqs_client, create_inbound_queues, drain, push_request, sqs_client, InboundQueues,
+    RequestCounter,
 };
+use wxbridge_lambda::callback::CallbackService;
+use wxbridge_wechat::encode::{seal, SignedPush};
+use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
 
 const CONFIG: &str = r#"{"channels":[
   {"id":"mp-safe","app_id":"wx1111111111111111","original_id":"gh_safe","token":"safe-token",
@@ -59,7 +62,7 @@ impl Harness {
     }
 
     async fn post(&self, channel: &str, push: &SignedPush) -> Response<Body> {
-        self.service.handle(push.request(channel)).await
+        self.service.handle(push_request(push, channel)).await
     }
 
     async fn landed(&self) -> Vec<(InboundMessage, wxbridge_integration::Received)> {
@@ -205,7 +208,7 @@ async fn an_unreachable_queue_answers_503_and_a_retry_lands() {
         SqsFifoQueue::new(h.client.clone(), format!("{}-missing", h.queues.queue_url)),
     );
     let push = h.seal("mp-safe", &text("gh_safe", "o_dave", 9_001, "hello?"));
-    let response = broken.handle(push.request("mp-safe")).await;
+    let response = broken.handle(push_request(&push, "mp-safe")).await;
     assert_eq!(response.status(), 503, "WeChat must retry");
     assert_eq!(h.post("mp-safe", &push).await.status(), 200);
     assert_eq!(h.landed().await.len(), 1);
@@ -217,7 +220,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
     // A listener that accepts and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let sdk = wxbridge::aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config().await;
     let client = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&sdk)
             .endpoint_url(endpoint)
@@ -226,7 +229,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
     let stuck = CallbackService::new(&h.config, SqsFifoQueue::new(client, "http://q/1/x.fifo"));
     let push = h.seal("mp-safe", &text("gh_safe", "o_erin", 9_101, "anyone?"));
     let started = std::time::Instant::now();
-    let response = stuck.handle(push.request("mp-safe")).await;
+    let response = stuck.handle(push_request(&push, "mp-safe")).await;
     assert_eq!(response.status(), 503);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
@@ -238,7 +241,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
 
 #[tokio::test]
 async fn the_configuration_is_read_from_a_secrets_manager_secret() {
-    let sdk = wxbridge::aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = wxbridge_integration::unique_name("config");
     secrets
@@ -248,9 +251,12 @@ async fn the_configuration_is_read_from_a_secrets_manager_secret() {
         .send()
         .await
         .expect("create secret");
-    let config = BridgeConfig::from_secret(&secrets, &name).await.unwrap();
+    let config = wxbridge_aws::config_loader::config_from_secret(&secrets, &name)
+        .await
+        .unwrap();
     assert_eq!(config.channels.len(), 3);
-    let missing = BridgeConfig::from_secret(&secrets, &format!("{name}-missing")).await;
+    let missing =
+        wxbridge_aws::config_loader::config_from_secret(&secrets, &format!("{name}-missing")).await;
     let message = missing.unwrap_err().to_string();
     assert!(message.contains("cannot read secret"), "{message}");
     assert!(!message.contains("safe-token"), "{message}");

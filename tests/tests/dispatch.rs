@@ -4,29 +4,29 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::time::Duration;
-use wechat_fake::{Fake, Injection};
-use wxbridge::config::BridgeConfig;
-use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
-use wxbridge::event::{CallbackEvent, EventKind};
-use wxbridge::handlers::callback::system_clock_ms;
-use wxbridge::handlers::dispatch::DispatchHandler;
-use wxbridge::inbound::{Inbound, Outcome};
-use wxbridge::queue::{InboundMessage, OutboundQueue, SqsFifoQueue, SqsParking};
-use wxbridge::reply_window::UserAction;
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{MessageStatus, Store, StoredMessage};
-use wxbridge::token::Tokens;
-use wxbridge::webhook::{self, HttpWebhookSender};
-use wxbridge::wechat_api::WeChatApi;
+use wechat_fake::{Fake, Injection, UserAction};
+use wxbridge_aws::{DynamoStore, SqsParking};
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::{InboundMessage, MessageStatus, OutboundRef, StoredMessage};
+use wxbridge_core::ports::queue::OutboundQueue;
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::wechat::WechatApi;
+use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
+use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::webhook;
+use wxbridge_http::WechatClient;
 use wxbridge_integration::{
-    create_fifo_queues, create_table, drain, dynamodb_client, receive_batch, settle_batch,
-    sqs_client, store_reply, InboundQueues, WebhookReceiver,
+    bridge_on, create_fifo_queues, drain, fifo_queue, images_on, new_table, parking, receive_batch,
+    settle_batch, sqs_client, store_reply, AwsPorts, InboundQueues, WebhookReceiver,
 };
+use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_lambda::sqs::dispatch::DispatchHandler;
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx0000000000000077";
 
-type Handler =
-    DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>;
+type Handler = DispatchHandler<AwsPorts, SqsParking>;
 
 struct Setup {
     fake: Fake,
@@ -35,7 +35,8 @@ struct Setup {
     sqs: aws_sdk_sqs::Client,
     outbound: InboundQueues,
     handler: Handler,
-    inbound: Inbound<DynamoStore, HttpWebhookSender, SqsFifoQueue>,
+    inbound: Inbound<AwsPorts>,
+    config: BridgeConfig,
     msg_ids: std::sync::atomic::AtomicU64,
 }
 
@@ -44,8 +45,7 @@ async fn setup() -> Setup {
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
     let hotel = WebhookReceiver::start();
-    let client = dynamodb_client().await;
-    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    let table = new_table().await;
     let sqs = sqs_client().await;
     let outbound = create_fifo_queues(&sqs, "outbound").await;
     let config = BridgeConfig::from_json(&format!(
@@ -55,23 +55,14 @@ async fn setup() -> Setup {
         hotel.url
     ))
     .unwrap();
-    let api = WeChatApi::new(&fake_url);
-    let tokens = Tokens::new(store.clone(), api.clone());
-    let queue = SqsFifoQueue::new(sqs.clone(), &outbound.queue_url);
+    let queue = fifo_queue(&sqs, &outbound.queue_url);
     let dispatch = Dispatch::new(
-        config.clone(),
-        store.clone(),
-        tokens,
-        api,
-        HttpWebhookSender::new(),
+        bridge_on(&config, &table),
+        images_on(&config, &table),
         queue.clone(),
-        system_clock_ms,
     );
-    let handler = DispatchHandler::new(
-        dispatch,
-        SqsParking::new(sqs.clone(), &outbound.queue_url, &outbound.dlq_url),
-    );
-    let inbound = Inbound::new(config, store, HttpWebhookSender::new(), queue);
+    let handler = DispatchHandler::new(dispatch, parking(&sqs, &outbound));
+    let inbound = Inbound::new(bridge_on(&config, &table), queue);
     Setup {
         fake,
         fake_url,
@@ -80,13 +71,18 @@ async fn setup() -> Setup {
         outbound,
         handler,
         inbound,
+        config,
         msg_ids: std::sync::atomic::AtomicU64::new(1),
     }
 }
 
 impl Setup {
-    fn dispatch(&self) -> &Dispatch<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue> {
+    fn dispatch(&self) -> &Dispatch<AwsPorts> {
         self.handler.dispatch()
+    }
+
+    fn store(&self) -> &DynamoStore {
+        &self.dispatch().bridge().store
     }
 
     /// The user writes: WeChat opens the window, and the bridge's `inbound` stores the
@@ -115,12 +111,11 @@ impl Setup {
 
     async fn reply(&self, openid: &str, n: u32, text: &str) -> OutboundRef {
         let text = serde_json::json!({"type": "text", "text": text});
-        store_reply(self.dispatch().store(), openid, n, text).await
+        store_reply(self.store(), openid, n, text).await
     }
 
     async fn stored(&self, target: &OutboundRef) -> StoredMessage {
-        self.dispatch()
-            .store()
+        self.store()
             .message(
                 &target.conversation_id,
                 target.created_at_ms,
@@ -194,13 +189,7 @@ async fn a_reply_reaches_the_user_with_the_partners_name_once() {
         DispatchOutcome::AlreadyDone
     );
     assert_eq!(s.fake.sent().len(), 1);
-    let user = s
-        .dispatch()
-        .store()
-        .user("mp", "o_amy")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.store().user("mp", "o_amy").await.unwrap().unwrap();
     assert_eq!(user.window.unwrap().remaining, 4);
     assert_eq!(user.routing.active.unwrap().partner, "hotel-9");
 }
@@ -216,7 +205,7 @@ async fn the_sixth_reply_is_held_and_released_by_the_users_next_message() {
     let sixth = s.reply("o_ben", 6, "reply 6").await;
     assert_eq!(s.dispatch().process(&sixth).await, DispatchOutcome::Held);
     assert_eq!(s.status(&sixth).await, MessageStatus::Held);
-    let store = s.dispatch().store();
+    let store = s.store();
     let user = store.user("mp", "o_ben").await.unwrap().unwrap();
     assert_eq!(user.held, std::slice::from_ref(&sixth));
     assert!(receive_batch(&s.sqs, &s.outbound.queue_url)
@@ -274,13 +263,7 @@ async fn seven_held_texts_go_out_packed_after_one_user_message() {
         assert_eq!(s.status(update).await, MessageStatus::Sent);
     }
     assert_eq!(s.statuses().len(), 12, "each message reported");
-    let user = s
-        .dispatch()
-        .store()
-        .user("mp", "o_pia")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.store().user("mp", "o_pia").await.unwrap().unwrap();
     assert_eq!(user.window.unwrap().remaining, 4, "one send spent");
 }
 
@@ -301,7 +284,7 @@ async fn a_status_webhook_refused_with_503_is_retried_from_the_queue_and_deliver
     let s = setup().await;
     s.user_writes("o_rex").await;
     let reply = s.reply("o_rex", 1, "your taxi is here").await;
-    let queue = SqsFifoQueue::new(s.sqs.clone(), &s.outbound.queue_url);
+    let queue = fifo_queue(&s.sqs, &s.outbound.queue_url);
     queue.enqueue(&reply, &reply.message_id).await.unwrap();
     s.hotel.answer(503);
     let (_, response) = s.poll().await;
@@ -351,7 +334,7 @@ async fn a_token_voided_mid_flight_is_refreshed_and_the_send_retried_once() {
     let first = s.reply("o_dan", 1, "one").await;
     assert_eq!(s.dispatch().process(&first).await, DispatchOutcome::Sent);
     // Someone force-refreshes the stable token: the cached one answers 40001 now.
-    WeChatApi::new(&s.fake_url)
+    WechatClient::new(&s.fake_url, &s.config.typing_path)
         .stable_token(APP, "the-app-secret", true, 0)
         .await
         .unwrap();
@@ -396,10 +379,10 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
     // A final refusal: failed, with WeChat's errcode, and reported.
     inject(48001);
     let refused = s.reply("o_eve", 2, "one more").await;
-    let DispatchOutcome::Failed(reason) = s.dispatch().process(&refused).await else {
+    let DispatchOutcome::Failed(failure) = s.dispatch().process(&refused).await else {
         panic!()
     };
-    assert!(reason.contains("48001"), "{reason}");
+    assert_eq!(failure.errcode(), Some(48001), "{failure}");
     assert_eq!(s.status(&refused).await, MessageStatus::Failed);
 
     // The bridge thinks sends are left; WeChat counts the quota used up (45047): held
@@ -408,13 +391,7 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
     let over = s.reply("o_eve", 3, "over the quota").await;
     assert_eq!(s.dispatch().process(&over).await, DispatchOutcome::Held);
     assert_eq!(s.status(&over).await, MessageStatus::Held);
-    let user = s
-        .dispatch()
-        .store()
-        .user("mp", "o_eve")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.store().user("mp", "o_eve").await.unwrap().unwrap();
     assert_eq!(user.window.unwrap().remaining, 0);
     assert_eq!(user.held.len(), 1);
 
@@ -438,7 +415,7 @@ async fn the_dispatch_function_sends_a_conversations_replies_in_order_from_outbo
         s.reply("o_fin", 2, "second").await,
     ];
     let ghost = OutboundRef::new("mp:o_fin:hotel-9", 1, "out_ghost");
-    let queue = SqsFifoQueue::new(s.sqs.clone(), &s.outbound.queue_url);
+    let queue = fifo_queue(&s.sqs, &s.outbound.queue_url);
     for target in replies.iter().chain([&ghost]) {
         queue.enqueue(target, &target.message_id).await.unwrap();
     }

@@ -1,19 +1,17 @@
 //! Image replies: downloaded from the partner's URL on a loopback image server (or decoded
 //! from base64), uploaded to the WeChat fake, cached in DynamoDB on the emulator, sent.
 
-use wechat_fake::Fake;
-use wxbridge::config::BridgeConfig;
-use wxbridge::dispatch::{Dispatch, DispatchOutcome, OutboundRef};
-use wxbridge::handlers::callback::system_clock_ms;
-use wxbridge::queue::MemoryOutboundQueue;
-use wxbridge::reply_window::{ReplyWindow, UserAction};
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{ChannelUser, MessageStatus, Store, StoredMessage};
-use wxbridge::token::Tokens;
-use wxbridge::webhook::HttpWebhookSender;
-use wxbridge::wechat_api::WeChatApi;
+use wechat_fake::{Fake, UserAction as UserDid};
+use wxbridge_aws::DynamoStore;
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::reply_window::{ReplyWindow, UserAction};
+use wxbridge_core::model::{ChannelUser, MessageStatus, OutboundRef, StoredMessage};
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_integration::{
-    create_table, dynamodb_client, store_reply, ImageServer, WebhookReceiver,
+    bridge_on, create_fifo_queues, fifo_queue, images_on, new_table, sqs_client, store_reply,
+    AwsPorts, ImageServer, WebhookReceiver,
 };
 
 const APP: &str = "wx0000000000000078";
@@ -28,7 +26,8 @@ struct Setup {
     fake: Fake,
     hotel: WebhookReceiver,
     images: ImageServer,
-    dispatch: Dispatch<DynamoStore, DynamoStore, HttpWebhookSender, MemoryOutboundQueue>,
+    store: DynamoStore,
+    dispatch: Dispatch<AwsPorts>,
 }
 
 async fn setup() -> Setup {
@@ -36,8 +35,9 @@ async fn setup() -> Setup {
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
     let hotel = WebhookReceiver::start();
-    let client = dynamodb_client().await;
-    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    let table = new_table().await;
+    let sqs = sqs_client().await;
+    let outbound = create_fifo_queues(&sqs, "outbound").await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
@@ -45,29 +45,24 @@ async fn setup() -> Setup {
         hotel.url
     ))
     .unwrap();
-    let api = WeChatApi::new(&fake_url);
-    let tokens = Tokens::new(store.clone(), api.clone());
     let dispatch = Dispatch::new(
-        config,
-        store,
-        tokens,
-        api,
-        HttpWebhookSender::new(),
-        MemoryOutboundQueue::default(),
-        system_clock_ms,
+        bridge_on(&config, &table),
+        images_on(&config, &table),
+        fifo_queue(&sqs, &outbound.queue_url),
     );
     Setup {
         fake,
         hotel,
         images: ImageServer::start(),
+        store: table.store(),
         dispatch,
     }
 }
 
 impl Setup {
     async fn user_writes(&self, openid: &str) {
-        self.fake.user_acts(APP, openid, UserAction::Message);
-        let store = self.dispatch.store();
+        self.fake.user_acts(APP, openid, UserDid::Message);
+        let store = &self.store;
         let mut user = store
             .user("mp", openid)
             .await
@@ -82,7 +77,7 @@ impl Setup {
     }
 
     async fn reply(&self, openid: &str, n: u32, content: serde_json::Value) -> OutboundRef {
-        store_reply(self.dispatch.store(), openid, n, content).await
+        store_reply(&self.store, openid, n, content).await
     }
 
     async fn image_at(&self, openid: &str, n: u32, path: &str) -> OutboundRef {
@@ -92,8 +87,7 @@ impl Setup {
     }
 
     async fn stored(&self, target: &OutboundRef) -> StoredMessage {
-        self.dispatch
-            .store()
+        self.store
             .message(
                 &target.conversation_id,
                 target.created_at_ms,
@@ -223,9 +217,10 @@ async fn images_the_partner_cannot_serve_fail_with_the_reason_and_are_reported()
     ];
     for (n, (path, expected)) in (1..).zip(cases) {
         let reply = s.image_at("o_dee", n, path).await;
-        let DispatchOutcome::Failed(reason) = s.dispatch.process(&reply).await else {
+        let DispatchOutcome::Failed(failure) = s.dispatch.process(&reply).await else {
             panic!("{path} did not fail")
         };
+        let reason = failure.to_string();
         assert!(reason.contains(expected), "{path}: {reason}");
         let stored = s.stored(&reply).await;
         assert_eq!(stored.status, MessageStatus::Failed);

@@ -3,24 +3,26 @@
 //! the DynamoDB store on the emulator and partners on loopback HTTP receivers.
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use wxbridge::config::{BridgeConfig, Channels};
-use wxbridge::encode::seal;
-use wxbridge::event::{CallbackEvent, EventKind};
-use wxbridge::handlers::callback::{system_clock_ms, CallbackService};
-use wxbridge::handlers::inbound::InboundHandler;
-use wxbridge::inbound::Inbound;
-use wxbridge::queue::{SqsFifoQueue, SqsParking};
-use wxbridge::session_from::sign;
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{MessageStatus, Store};
-use wxbridge::webhook::{self, HttpWebhookSender};
+use wxbridge_aws::{DynamoStore, SqsFifoQueue, SqsParking, Table};
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::{BridgeConfig, Channels};
+use wxbridge_core::model::session_from::sign;
+use wxbridge_core::model::MessageStatus;
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::inbound::Inbound;
+use wxbridge_core::services::webhook;
 use wxbridge_integration::*;
+use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_lambda::callback::CallbackService;
+use wxbridge_lambda::sqs::inbound::InboundHandler;
+use wxbridge_wechat::encode::seal;
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 struct Bridge {
     config: BridgeConfig,
     channels: Channels,
     callback: CallbackService<SqsFifoQueue>,
-    inbound: InboundHandler<DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
+    inbound: InboundHandler<AwsPorts, SqsParking>,
     sqs: aws_sdk_sqs::Client,
     queues: InboundQueues,
     desk: WebhookReceiver,
@@ -53,19 +55,17 @@ async fn bridge_in(mode: &str) -> Bridge {
     let sqs = sqs_client().await;
     let queues = create_inbound_queues(&sqs).await;
     let outbound = create_fifo_queues(&sqs, "outbound").await;
-    let dynamodb = dynamodb_client().await;
-    let table = create_table(&dynamodb).await;
+    let table = new_table().await;
     let (counted_sqs, sqs_requests) = counted_sqs_client().await;
     let (counted_dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
-    let callback = CallbackService::new(&config, SqsFifoQueue::new(sqs.clone(), &queues.queue_url));
+    let counted_table = Table::new(counted_dynamodb, table.name());
+    let callback = CallbackService::new(&config, fifo_queue(&sqs, &queues.queue_url));
     let inbound = InboundHandler::new(
         Inbound::new(
-            config.clone(),
-            DynamoStore::new(counted_dynamodb, table),
-            HttpWebhookSender::new(),
-            SqsFifoQueue::new(counted_sqs.clone(), &outbound.queue_url),
+            bridge_on(&config, &counted_table),
+            fifo_queue(&counted_sqs, &outbound.queue_url),
         ),
-        SqsParking::new(counted_sqs, &queues.queue_url, &queues.dlq_url),
+        parking(&counted_sqs, &queues),
     );
     Bridge {
         channels: Channels::new(&config),
@@ -96,7 +96,13 @@ impl Bridge {
             "n0nce",
         );
         for _ in 0..times {
-            assert_eq!(self.callback.handle(push.request("mp")).await.status(), 200);
+            assert_eq!(
+                self.callback
+                    .handle(push_request(&push, "mp"))
+                    .await
+                    .status(),
+                200
+            );
         }
     }
 
@@ -152,7 +158,7 @@ impl Bridge {
     }
 
     fn store(&self) -> &DynamoStore {
-        self.inbound.inbound().store()
+        &self.inbound.inbound().bridge().store
     }
 }
 
@@ -305,7 +311,7 @@ async fn merged_routing_follows_a_signed_session_from_and_the_users_switch() {
     let now = system_clock_ms() / 1000;
     let from = sign(
         &format!("partner=hotel-9&uid=app-7&openid=o_fay&ts={now}"),
-        &wxbridge::config::Secret::new(SESSION_SECRET),
+        &wxbridge_core::config::Secret::new(SESSION_SECRET),
     );
     bridge
         .push(

@@ -7,27 +7,25 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use wechat_fake::Fake;
-use wxbridge::api_auth::{self, SignedRequest};
-use wxbridge::config::{BridgeConfig, Secret};
-use wxbridge::dispatch::Dispatch;
-use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
-use wxbridge::handlers::api::ApiService;
-use wxbridge::handlers::callback::system_clock_ms;
-use wxbridge::handlers::dispatch::DispatchHandler;
-use wxbridge::handlers::push::PushHandler;
-use wxbridge::inbound::{Inbound, Outcome};
-use wxbridge::partner_api::PartnerApi;
-use wxbridge::push::Push;
-use wxbridge::queue::OutboundQueue;
-use wxbridge::queue::{InboundMessage, SqsFifoQueue, SqsParking};
-use wxbridge::reply_window::UserAction;
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{ChannelUser, Store};
-use wxbridge::token::Tokens;
-use wxbridge::webhook::HttpWebhookSender;
-use wxbridge::wechat_api::WeChatApi;
+use std::sync::Arc;
+use wechat_fake::{Fake, UserAction};
+use wxbridge_aws::{DynamoNonceStore, DynamoStore, SqsParking};
+use wxbridge_core::clock::system_clock_ms;
+use wxbridge_core::config::{BridgeConfig, Secret};
+use wxbridge_core::model::{ChannelUser, InboundMessage};
+use wxbridge_core::ports::queue::OutboundQueue;
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::dispatch::Dispatch;
+use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
+use wxbridge_core::services::partner::PartnerApi;
+use wxbridge_core::services::push::Push;
 use wxbridge_integration::*;
+use wxbridge_lambda::api::{router, ApiState};
+use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_lambda::sqs::dispatch::DispatchHandler;
+use wxbridge_lambda::sqs::push::PushHandler;
+use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
 
 const APP: &str = "wx0000000000000099";
 const APP_SECRET: &str = "the-app-secret";
@@ -39,11 +37,10 @@ struct Bridge {
     outbound_queues: InboundQueues,
     push_queues: InboundQueues,
     store: DynamoStore,
-    inbound: Inbound<DynamoStore, HttpWebhookSender, SqsFifoQueue>,
-    api: ApiService<DynamoStore, DynamoStore, SqsFifoQueue, DynamoStore>,
-    dispatch:
-        DispatchHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
-    push: PushHandler<DynamoStore, DynamoStore, HttpWebhookSender, SqsFifoQueue, SqsParking>,
+    inbound: Inbound<AwsPorts>,
+    api: axum::Router,
+    dispatch: DispatchHandler<AwsPorts, SqsParking>,
+    push: PushHandler<AwsPorts, SqsParking>,
     hotel: WebhookReceiver,
     events: std::sync::atomic::AtomicU64,
 }
@@ -66,58 +63,29 @@ async fn bridge() -> Bridge {
     let sqs = sqs_client().await;
     let outbound_queues = create_fifo_queues(&sqs, "outbound").await;
     let push_queues = create_fifo_queues(&sqs, "push").await;
-    let dynamodb = dynamodb_client().await;
-    let store = DynamoStore::new(dynamodb.clone(), create_table(&dynamodb).await);
-    let wechat = WeChatApi::new(&fake_url);
-    let outbound = SqsFifoQueue::new(sqs.clone(), &outbound_queues.queue_url);
-    let pushes = SqsFifoQueue::new(sqs.clone(), &push_queues.queue_url);
+    let table = new_table().await;
+    let store = table.store();
+    let outbound = fifo_queue(&sqs, &outbound_queues.queue_url);
+    let pushes = fifo_queue(&sqs, &push_queues.queue_url);
     Bridge {
-        inbound: Inbound::new(
-            config.clone(),
-            store.clone(),
-            HttpWebhookSender::new(),
-            outbound.clone(),
-        ),
-        api: ApiService::new(
-            PartnerApi::new(
-                config.clone(),
-                store.clone(),
-                Tokens::new(store.clone(), wechat.clone()),
-                wechat.clone(),
-                outbound.clone(),
-                system_clock_ms,
-            )
-            .with_push_queue(pushes.clone()),
-            store.clone(),
-        ),
+        inbound: Inbound::new(bridge_on(&config, &table), outbound.clone()),
+        api: router(Arc::new(ApiState::<AwsPorts, DynamoNonceStore> {
+            api: PartnerApi::new(bridge_on(&config, &table), outbound.clone())
+                .with_push_queue(pushes.clone()),
+            nonces: table.nonces(),
+        })),
         dispatch: DispatchHandler::new(
             Dispatch::new(
-                config.clone(),
-                store.clone(),
-                Tokens::new(store.clone(), wechat.clone()),
-                wechat.clone(),
-                HttpWebhookSender::new(),
+                bridge_on(&config, &table),
+                images_on(&config, &table),
                 outbound,
-                system_clock_ms,
             )
             .with_push_queue(pushes.clone()),
-            SqsParking::new(
-                sqs.clone(),
-                &outbound_queues.queue_url,
-                &outbound_queues.dlq_url,
-            ),
+            parking(&sqs, &outbound_queues),
         ),
         push: PushHandler::new(
-            Push::new(
-                config,
-                store.clone(),
-                Tokens::new(store.clone(), wechat.clone()),
-                wechat,
-                HttpWebhookSender::new(),
-                pushes,
-                system_clock_ms,
-            ),
-            SqsParking::new(sqs.clone(), &push_queues.queue_url, &push_queues.dlq_url),
+            Push::new(bridge_on(&config, &table), pushes),
+            parking(&sqs, &push_queues),
         ),
         fake,
         sqs,
@@ -148,12 +116,7 @@ impl Bridge {
             builder = builder.header(name, value);
         }
         let request: Request = builder.body(Body::Text(body.to_owned())).unwrap();
-        let response = self.api.handle(request).await;
-        let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
-        )
+        api_answer(&self.api, request).await
     }
 
     async fn push(&self, body: Value) -> Value {
@@ -483,13 +446,13 @@ async fn a_reply_that_finds_the_window_closed_falls_back_to_a_subscribe_message(
     assert_eq!(history[0]["status"], "sent");
     assert_eq!(history[0]["push"]["fallback"], true);
     // The reply redelivered to both functions (new deduplication ids): nothing more is sent.
-    let reply = wxbridge::dispatch::OutboundRef::new(
+    let reply = wxbridge_core::model::OutboundRef::new(
         "mp:o_fay:hotel-9",
         accepted["created_at_ms"].as_i64().unwrap(),
         accepted["message_id"].as_str().unwrap(),
     );
     for queue in [&b.outbound_queues.queue_url, &b.push_queues.queue_url] {
-        SqsFifoQueue::new(b.sqs.clone(), queue)
+        fifo_queue(&b.sqs, queue)
             .enqueue(&reply, "redelivered")
             .await
             .unwrap();

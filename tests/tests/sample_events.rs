@@ -7,15 +7,17 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use wxbridge::config::{BridgeConfig, EncryptionMode, PushFormat};
-use wxbridge::crypto::AesKey;
-use wxbridge::encode::{fields_to_xml, http_api_event, wechat_fields};
-use wxbridge::event::{CallbackEvent, EventKind};
-use wxbridge::handlers::callback::CallbackService;
-use wxbridge::queue::{InboundMessage, SqsFifoQueue};
-use wxbridge::signature::{msg_signature, to_text};
-use wxbridge::vectors::*;
+use wxbridge_aws::SqsFifoQueue;
+use wxbridge_core::config::{BridgeConfig, EncryptionMode, PushFormat};
+use wxbridge_core::model::InboundMessage;
 use wxbridge_integration::{create_inbound_queues, drain, sqs_client};
+use wxbridge_lambda::callback::CallbackService;
+use wxbridge_testkit::events::http_api_event;
+use wxbridge_wechat::crypto::AesKey;
+use wxbridge_wechat::encode::{fields_to_xml, wechat_fields};
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
+use wxbridge_wechat::signature::{msg_signature, to_text};
+use wxbridge_wechat::vectors::*;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

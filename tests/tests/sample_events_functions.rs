@@ -12,26 +12,25 @@
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use wechat_fake::Fake;
-use wxbridge::api_auth::{self, SignedRequest};
-use wxbridge::config::{BridgeConfig, Secret};
-use wxbridge::dispatch::{Dispatch, OutboundRef};
-use wxbridge::event::{CallbackEvent, EventKind};
-use wxbridge::handlers::api::ApiService;
-use wxbridge::handlers::dispatch::DispatchHandler;
-use wxbridge::handlers::inbound::InboundHandler;
-use wxbridge::handlers::push::PushHandler;
-use wxbridge::inbound::Inbound;
-use wxbridge::partner_api::PartnerApi;
-use wxbridge::push::Push;
-use wxbridge::queue::{InboundMessage, SqsFifoQueue, SqsParking};
-use wxbridge::reply_window::UserAction;
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::{Conversation, MessageStatus, Store, StoredMessage};
-use wxbridge::token::Tokens;
-use wxbridge::webhook::HttpWebhookSender;
-use wxbridge::wechat_api::WeChatApi;
+use std::sync::Arc;
+use wechat_fake::{Fake, UserAction};
+use wxbridge_core::config::{BridgeConfig, Secret};
+use wxbridge_core::model::{
+    Conversation, InboundMessage, MessageStatus, OutboundRef, StoredMessage,
+};
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::dispatch::Dispatch;
+use wxbridge_core::services::inbound::Inbound;
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
+use wxbridge_core::services::partner::PartnerApi;
+use wxbridge_core::services::push::Push;
 use wxbridge_integration::*;
+use wxbridge_lambda::api::{router, ApiState};
+use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_lambda::sqs::dispatch::DispatchHandler;
+use wxbridge_lambda::sqs::inbound::InboundHandler;
+use wxbridge_lambda::sqs::push::PushHandler;
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx00000000000000e1";
 const OPENID: &str = "o_sample_user";
@@ -221,25 +220,15 @@ async fn function_samples_run_through_their_handlers() {
     let sqs = sqs_client().await;
     let inbound_queues = create_inbound_queues(&sqs).await;
     let outbound_queues = create_fifo_queues(&sqs, "outbound").await;
-    let dynamodb = dynamodb_client().await;
-    let store = DynamoStore::new(dynamodb.clone(), create_table(&dynamodb).await);
-    let wechat = WeChatApi::new(&fake_url);
-    let outbound = || SqsFifoQueue::new(sqs.clone(), &outbound_queues.queue_url);
+    let table = new_table().await;
+    let store = table.store();
+    let outbound = || fifo_queue(&sqs, &outbound_queues.queue_url);
 
     // inbound: the user's first message is stored and delivered to the hotel.
     let event = sample("inbound-text.json", &inbound_event());
     let inbound = InboundHandler::new(
-        Inbound::new(
-            config.clone(),
-            store.clone(),
-            HttpWebhookSender::new(),
-            outbound(),
-        ),
-        SqsParking::new(
-            sqs.clone(),
-            &inbound_queues.queue_url,
-            &inbound_queues.dlq_url,
-        ),
+        Inbound::new(bridge_on(&config, &table), outbound()),
+        parking(&sqs, &inbound_queues),
     );
     let response = inbound
         .handle(serde_json::from_str(&event).unwrap(), None)
@@ -254,21 +243,16 @@ async fn function_samples_run_through_their_handlers() {
 
     // api: the hotel's answer is accepted at the time it was signed.
     let event = sample("api-post-message.json", &api_event());
-    let api = ApiService::new(
-        PartnerApi::new(
-            config.clone(),
-            store.clone(),
-            Tokens::new(store.clone(), wechat.clone()),
-            wechat.clone(),
+    let api = router(Arc::new(ApiState {
+        api: PartnerApi::new(
+            bridge_on(&config, &table).with_clock(|| API_CALLED_AT_MS),
             outbound(),
-            || API_CALLED_AT_MS,
         ),
-        store.clone(),
-    );
-    let response = api
-        .handle(lambda_http::request::from_str(&event).unwrap())
-        .await;
-    assert_eq!(response.status(), 202);
+        nonces: table.nonces(),
+    }));
+    let event: Value = serde_json::from_str(&event).unwrap();
+    let (status, answer) = api_answer(&api, http_request(&event)).await;
+    assert_eq!(status, 202, "{answer}");
     assert_eq!(
         drain(&sqs, &outbound_queues.queue_url).await.len(),
         1,
@@ -291,22 +275,13 @@ async fn function_samples_run_through_their_handlers() {
         .await
         .unwrap();
     fake.user_acts(APP, OPENID, UserAction::Message);
-    let (push_config, wechat_for_push) = (config.clone(), wechat.clone());
     let dispatch = DispatchHandler::new(
         Dispatch::new(
-            config,
-            store.clone(),
-            Tokens::new(store.clone(), wechat.clone()),
-            wechat,
-            HttpWebhookSender::new(),
+            bridge_on(&config, &table).with_clock(|| DISPATCHED_AT_MS),
+            images_on(&config, &table),
             outbound(),
-            || DISPATCHED_AT_MS,
         ),
-        SqsParking::new(
-            sqs.clone(),
-            &outbound_queues.queue_url,
-            &outbound_queues.dlq_url,
-        ),
+        parking(&sqs, &outbound_queues),
     );
     let response = dispatch
         .handle(serde_json::from_str(&event).unwrap(), None)
@@ -334,19 +309,10 @@ async fn function_samples_run_through_their_handlers() {
         .unwrap();
     let push = PushHandler::new(
         Push::new(
-            push_config,
-            store.clone(),
-            Tokens::new(store.clone(), wechat_for_push.clone()),
-            wechat_for_push,
-            HttpWebhookSender::new(),
+            bridge_on(&config, &table).with_clock(|| DISPATCHED_AT_MS + 1),
             outbound(),
-            || DISPATCHED_AT_MS + 1,
         ),
-        SqsParking::new(
-            sqs.clone(),
-            &outbound_queues.queue_url,
-            &outbound_queues.dlq_url,
-        ),
+        parking(&sqs, &outbound_queues),
     );
     let response = push
         .handle(serde_json::from_str(&event).unwrap(), None)

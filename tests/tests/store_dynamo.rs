@@ -1,21 +1,19 @@
 //! The DynamoDB store against the local emulator keeps the same contract as the memory
-//! store (`wxbridge::store::conformance`).
+//! store (`wxbridge_testkit::conformance`).
 
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge_integration::{create_table, dynamodb_client};
+use wxbridge_aws::DynamoStore;
+use wxbridge_integration::{create_table, dynamodb_client, new_table};
 
-#[tokio::test]
-async fn the_dynamodb_store_keeps_the_contract() {
-    let client = dynamodb_client().await;
-    let table = create_table(&client).await;
-    wxbridge::store::conformance::check(&DynamoStore::new(client, table), "mp").await;
-}
+// Every rule of the contract, one test each, on a table of its own.
+wxbridge_testkit::store_conformance!(
+    store: new_table().await.store(),
+    cache: new_table().await.media_cache()
+);
 
 #[tokio::test]
 async fn a_nonce_is_claimed_once_per_partner() {
-    use wxbridge::api_auth::NonceStore;
-    let client = dynamodb_client().await;
-    let store = DynamoStore::new(client.clone(), create_table(&client).await);
+    use wxbridge_core::ports::nonces::NonceStore;
+    let store = new_table().await.nonces();
     assert!(store
         .claim("hotel-9", "nonce-0001", 1_764_150_600)
         .await
@@ -30,18 +28,12 @@ async fn a_nonce_is_claimed_once_per_partner() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn media_ids_are_cached_until_they_expire() {
-    let client = dynamodb_client().await;
-    let store = DynamoStore::new(client.clone(), create_table(&client).await);
-    wxbridge::store::conformance::check_media_cache(&store, "wx0000000000000077").await;
-}
-
 /// DynamoDB answers at most 1 MB a page: history of large messages (base64 images are
 /// stored whole) still comes whole, and pages walk all of it.
 #[tokio::test]
 async fn history_of_large_messages_crosses_dynamodbs_pages() {
-    use wxbridge::store::{Conversation, MessageCursor, Store, StoredMessage};
+    use wxbridge_core::model::{Conversation, MessageCursor, StoredMessage};
+    use wxbridge_core::ports::store::Store;
     let client = dynamodb_client().await;
     let store = DynamoStore::new(client.clone(), create_table(&client).await);
     let conversation = Conversation::new("mp:o_big:hotel-9", "mp", "o_big", "hotel-9", 1_000);

@@ -9,8 +9,11 @@ use wxbridge_lambda::bootstrap::{run_http, Deployment, Error, Needs};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let deployment = Deployment::start(Needs::Partners).await?;
-    let api = PartnerApi::new(deployment.bridge()?, deployment.queue("OUTBOUND_QUEUE_URL")?)
-        .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?);
+    let api = PartnerApi::new(
+        deployment.bridge()?,
+        deployment.queue("OUTBOUND_QUEUE_URL")?,
+    )
+    .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?);
     let nonces = deployment.table()?.nonces();
     let router = router(Arc::new(ApiState { api, nonces }));
     run_http("api", move |request| {

@@ -53,7 +53,9 @@ pub async fn config_from_secret(
         .secret_id(secret)
         .send()
         .await
-        .map_err(|e| unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(|e| {
+            unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+        })?;
     let document = output
         .secret_string()
         .ok_or_else(|| unreadable("the secret has no SecretString".into()))?;

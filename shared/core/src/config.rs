@@ -5,13 +5,13 @@
 //! of the offending field.
 //! Secrets (`token`, `encoding_aes_key`) never print: their `Debug` is redacted.
 
+use serde::Deserialize;
+use std::collections::HashMap;
+use thiserror::Error;
 use wxbridge_wechat::crypto::AesKey;
 use wxbridge_wechat::endpoint::PushEndpoint;
 pub use wxbridge_wechat::endpoint::{EncryptionMode, PushFormat};
 use wxbridge_wechat::subscribe;
-use serde::Deserialize;
-use std::collections::HashMap;
-use thiserror::Error;
 
 /// An invalid document: the path of the offending field and why.
 #[derive(Debug, Error)]

@@ -3,8 +3,7 @@
 
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{
-    ChannelUser, Conversation, MessageStatus, OutboundRef, PackedRef, ReplyWindow,
-    StoredMessage,
+    ChannelUser, Conversation, MessageStatus, OutboundRef, PackedRef, ReplyWindow, StoredMessage,
 };
 use wxbridge_core::ports::store::{Recorded, Store};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
@@ -412,7 +411,10 @@ async fn wechats_45047_and_45015_hold_a_released_reply_for_the_next_message() {
             _ => assert!(window.closes_at_ms <= T, "closed by WeChat's word"),
         }
         assert!(s.texts().is_empty());
-        assert!(s.memory.webhooks.deliveries().is_empty(), "held is not final");
+        assert!(
+            s.memory.webhooks.deliveries().is_empty(),
+            "held is not final"
+        );
     }
 }
 

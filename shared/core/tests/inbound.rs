@@ -96,9 +96,7 @@ fn entered(n: i64, session_from: &str) -> InboundMessage {
     )
 }
 
-async fn history(
-    inbound: &TestInbound,
-) -> Vec<StoredMessage> {
+async fn history(inbound: &TestInbound) -> Vec<StoredMessage> {
     inbound
         .store
         .history("mp:o_alice:platform", 10)
@@ -302,11 +300,7 @@ async fn the_user_switches_partner_explicitly() {
     inbound.process(&text(3, "my flight?"), T).await;
     inbound.process(&text(4, "#2"), T).await;
     inbound.process(&text(5, "and the room?"), T).await;
-    let urls: Vec<String> = inbound
-        .posts()
-        .into_iter()
-        .map(|(url, _, _)| url)
-        .collect();
+    let urls: Vec<String> = inbound.posts().into_iter().map(|(url, _, _)| url).collect();
     assert_eq!(
         urls,
         [
@@ -369,18 +363,11 @@ async fn subscribe_answers_change_the_grants() {
         .unwrap()
         .grants
         .is_empty());
-    assert_eq!(
-        inbound.posts().len(),
-        3,
-        "grants changes are delivered too"
-    );
+    assert_eq!(inbound.posts().len(), 3, "grants changes are delivered too");
 }
 
 /// A held reply of the platform to o_alice.
-async fn held_reply(
-    inbound: &TestInbound,
-    n: i64,
-) -> OutboundRef {
+async fn held_reply(inbound: &TestInbound, n: i64) -> OutboundRef {
     let conversation = Conversation::new(
         "mp:o_alice:platform",
         "mp",
@@ -406,10 +393,7 @@ async fn held_reply(
 }
 
 /// o_alice with a used-up window and `count` held replies; returns them.
-async fn holding(
-    inbound: &TestInbound,
-    count: i64,
-) -> Vec<OutboundRef> {
+async fn holding(inbound: &TestInbound, count: i64) -> Vec<OutboundRef> {
     let mut held = Vec::new();
     for n in 1..=count {
         held.push(held_reply(inbound, n).await);
@@ -466,10 +450,7 @@ async fn a_redelivery_enqueues_the_stored_release_list_again() {
         inbound.process(&message, T).await,
         Outcome::Retry(reason) if reason.contains("not released")
     ));
-    assert!(
-        inbound.posts().is_empty(),
-        "released before the webhook"
-    );
+    assert!(inbound.posts().is_empty(), "released before the webhook");
     // The user's write happened: the list now lives on the message only.
     let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
     assert!(user.held.is_empty());

@@ -406,7 +406,7 @@ fn a_reply_becomes_a_subscribe_form_cut_to_the_fields_length() {
         base64: None,
     };
     assert_eq!(fallback_form(fallback, partner, &image), None);
-        assert!(BridgeConfig::from_json(
+    assert!(BridgeConfig::from_json(
         r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
         "partners":[{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789",
           "reply_fallback":{"template_id":"tpl-reply","field":"thing2","data":{"thing2":"x"}}}]}"#,

@@ -1,7 +1,9 @@
 //! Planning the release of held replies: packed only when sends are scarce.
 
 use wxbridge_core::config::BridgeConfig;
-use wxbridge_core::model::{Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES};
+use wxbridge_core::model::{
+    Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
+};
 use wxbridge_core::ports::store::{Recorded, Store};
 use wxbridge_core::services::release::plan;
 use wxbridge_testkit::MemoryStore;

@@ -159,7 +159,6 @@ impl Downloader {
         });
         Self { http, public_only }
     }
-
 }
 
 impl ImageSource for Downloader {
@@ -169,7 +168,13 @@ impl ImageSource for Downloader {
         if self.public_only && reqwest::Url::parse(url).is_ok_and(|u| literal_private(&u)) {
             return Err(FetchError::Refused(PrivateHost.to_string()));
         }
-        let response = self.http.get().get(url).send().await.map_err(request_failed)?;
+        let response = self
+            .http
+            .get()
+            .get(url)
+            .send()
+            .await
+            .map_err(request_failed)?;
         check_status(response.status().as_u16())?;
         let bytes = read_at_most(response, MAX_IMAGE_BYTES)
             .await
@@ -246,8 +251,14 @@ mod tests {
         big.resize(MAX_IMAGE_BYTES + 1, 0);
         let app = axum::Router::new()
             // The bytes decide, not the header.
-            .route("/gif", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], GIF) }))
-            .route("/html", get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>") }))
+            .route(
+                "/gif",
+                get(|| async { ([(header::CONTENT_TYPE, "text/plain")], GIF) }),
+            )
+            .route(
+                "/html",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>") }),
+            )
             // Over 2 MiB, streamed without a length to refuse it by.
             .route(
                 "/big",
@@ -268,7 +279,9 @@ mod tests {
             )
             .route(
                 "/loop",
-                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response() }),
+                get(|| async {
+                    (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response()
+                }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -296,7 +309,11 @@ mod tests {
         let host = image_host().await;
         let at = |path: &str| format!("{host}/{path}");
         let image = downloader.fetch(&at("gif")).await.unwrap();
-        assert_eq!(image.kind, ImageType::Gif, "the bytes decide, not the header");
+        assert_eq!(
+            image.kind,
+            ImageType::Gif,
+            "the bytes decide, not the header"
+        );
 
         let error = downloader.fetch(&at("html")).await.unwrap_err();
         assert!(is_final(&error) && error.to_string().contains("JPEG, PNG or GIF"));
@@ -307,7 +324,9 @@ mod tests {
             "{error}"
         );
 
-        assert!(is_final(&downloader.fetch(&at("missing")).await.unwrap_err()));
+        assert!(is_final(
+            &downloader.fetch(&at("missing")).await.unwrap_err()
+        ));
         assert!(!is_final(&downloader.fetch(&at("busy")).await.unwrap_err()));
 
         let error = downloader.fetch(&at("silent")).await.unwrap_err();

@@ -94,7 +94,12 @@ impl WechatApi for WechatClient {
     ) -> Result<AccessToken, ApiError> {
         let body = json!({"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh});
         let answer = self
-            .call(self.http.get().post(self.url("cgi-bin/stable_token")).json(&body))
+            .call(
+                self.http
+                    .get()
+                    .post(self.url("cgi-bin/stable_token"))
+                    .json(&body),
+            )
             .await?;
         let token: TokenAnswer = serde_json::from_value(answer).map_err(|_| ApiError::Malformed)?;
         Ok(AccessToken {
@@ -103,7 +108,12 @@ impl WechatApi for WechatClient {
         })
     }
 
-    async fn send_custom(&self, token: &str, touser: &str, message: &Value) -> Result<(), ApiError> {
+    async fn send_custom(
+        &self,
+        token: &str,
+        touser: &str,
+        message: &Value,
+    ) -> Result<(), ApiError> {
         let mut body = message.clone();
         body["touser"] = json!(touser);
         self.post("cgi-bin/message/custom/send", token, &body).await
@@ -154,7 +164,7 @@ impl WechatApi for WechatClient {
         let answer = self
             .call(
                 self.http
-                .get()
+                    .get()
                     .post(self.url("cgi-bin/media/upload"))
                     .query(&[("access_token", token), ("type", "image")])
                     .multipart(form),
@@ -166,7 +176,12 @@ impl WechatApi for WechatClient {
             .ok_or(ApiError::Malformed)
     }
 
-    async fn media(&self, token: &str, media_id: &str, max_bytes: usize) -> Result<Media, ApiError> {
+    async fn media(
+        &self,
+        token: &str,
+        media_id: &str,
+        max_bytes: usize,
+    ) -> Result<Media, ApiError> {
         let response = Self::answered(
             self.http
                 .get()

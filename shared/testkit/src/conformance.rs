@@ -92,7 +92,11 @@ async fn first_message<S: Store>(store: &S, channel: &str) -> (StoredMessage, Ch
         .await
         .unwrap();
     assert_eq!(recorded, Recorded::New);
-    let user = store.user(channel, OPENID).await.unwrap().expect("user stored");
+    let user = store
+        .user(channel, OPENID)
+        .await
+        .unwrap()
+        .expect("user stored");
     (first, user)
 }
 
@@ -181,10 +185,7 @@ pub async fn a_stale_user_is_refused<S: Store>(store: &S, channel: &str) {
 
 /// Held replies released by a message leave the user in the same write and round-trip on
 /// the message.
-pub async fn released_replies_leave_the_user_in_the_same_write<S: Store>(
-    store: &S,
-    channel: &str,
-) {
+pub async fn released_replies_leave_the_user_in_the_same_write<S: Store>(store: &S, channel: &str) {
     let (_, user) = first_message(store, channel).await;
     let second = StoredMessage {
         released: user.held.clone(),
@@ -205,7 +206,13 @@ pub async fn released_replies_leave_the_user_in_the_same_write<S: Store>(
         "released replies round-trip"
     );
     assert!(
-        store.user(channel, OPENID).await.unwrap().unwrap().held.is_empty(),
+        store
+            .user(channel, OPENID)
+            .await
+            .unwrap()
+            .unwrap()
+            .held
+            .is_empty(),
         "released in the same write"
     );
 }
@@ -262,10 +269,7 @@ pub async fn history_is_newest_first<S: Store>(store: &S, channel: &str) {
 }
 
 /// A conversation is created once and keeps the time of its latest message.
-pub async fn a_conversation_is_kept_once_with_its_latest_time<S: Store>(
-    store: &S,
-    channel: &str,
-) {
+pub async fn a_conversation_is_kept_once_with_its_latest_time<S: Store>(store: &S, channel: &str) {
     two_settled_messages(store, channel).await;
     let later = Conversation {
         last_message_at_ms: inbound(&conversation(channel), 2).created_at_ms,
@@ -400,10 +404,7 @@ pub async fn a_status_moves_only_from_where_it_may<S: Store>(store: &S, channel:
 
 /// The reported status is recorded only while the message is in it, and leaves the
 /// status as it was.
-pub async fn a_reported_status_is_recorded_only_while_it_holds<S: Store>(
-    store: &S,
-    channel: &str,
-) {
+pub async fn a_reported_status_is_recorded_only_while_it_holds<S: Store>(store: &S, channel: &str) {
     use MessageStatus::*;
     let (reply, _) = partner_reply(store, channel).await;
     assert!(store
@@ -534,13 +535,25 @@ pub async fn a_push_record_is_written_with_its_status<S: Store>(store: &S, chann
     progressed.path = Some(PushPath::Inbox);
     assert!(
         !store
-            .record_push(&push, &[Sending], Undeliverable, Some("no grant"), &progressed)
+            .record_push(
+                &push,
+                &[Sending],
+                Undeliverable,
+                Some("no grant"),
+                &progressed
+            )
             .await
             .unwrap(),
         "not sending"
     );
     assert!(store
-        .record_push(&push, &[Queued], Undeliverable, Some("no grant"), &progressed)
+        .record_push(
+            &push,
+            &[Queued],
+            Undeliverable,
+            Some("no grant"),
+            &progressed
+        )
         .await
         .unwrap());
     let settled = stored(store, &push).await.unwrap();
@@ -600,10 +613,7 @@ pub async fn media_ids_are_kept_until_they_expire<C: MediaCache>(cache: &C, appi
 }
 
 /// A media id is forgotten only if it is still the one cached: a replaced one stays.
-pub async fn a_media_id_is_forgotten_only_if_still_cached<C: MediaCache>(
-    cache: &C,
-    appid: &str,
-) {
+pub async fn a_media_id_is_forgotten_only_if_still_cached<C: MediaCache>(cache: &C, appid: &str) {
     let (now, expires) = (T0, T0 + MEDIA_LIFETIME_MS);
     cache
         .save_media(appid, "k1", "media-1", expires)

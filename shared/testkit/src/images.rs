@@ -19,12 +19,18 @@ impl MemoryImages {
             bytes: bytes.to_vec(),
             kind,
         };
-        self.answers.lock().unwrap().insert(url.to_owned(), Ok(image));
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), Ok(image));
     }
 
     /// `url` fails so.
     pub fn fail(&self, url: &str, error: FetchError) {
-        self.answers.lock().unwrap().insert(url.to_owned(), Err(error));
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), Err(error));
     }
 
     /// Every URL fetched, in order.
@@ -41,6 +47,10 @@ impl ImageSource for MemoryImages {
             .unwrap()
             .get(url)
             .cloned()
-            .unwrap_or_else(|| Err(FetchError::Refused("the image URL answered HTTP 404".into())))
+            .unwrap_or_else(|| {
+                Err(FetchError::Refused(
+                    "the image URL answered HTTP 404".into(),
+                ))
+            })
     }
 }

@@ -34,8 +34,7 @@ impl MemoryQueue {
     }
 
     pub fn fail(&self, failing: bool) {
-        self.failing
-            .store(failing, Ordering::SeqCst);
+        self.failing.store(failing, Ordering::SeqCst);
     }
 }
 
@@ -65,8 +64,7 @@ impl MemoryOutboundQueue {
     }
 
     pub fn fail(&self, failing: bool) {
-        self.failing
-            .store(failing, Ordering::SeqCst);
+        self.failing.store(failing, Ordering::SeqCst);
     }
 }
 
@@ -86,7 +84,6 @@ impl OutboundQueue for MemoryOutboundQueue {
         Ok(())
     }
 }
-
 
 /// A dead-letter queue and visibility changes in memory: what a FIFO consumer parked (record
 /// id, reason) and delayed (receipt, seconds).

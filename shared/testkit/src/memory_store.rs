@@ -1,5 +1,7 @@
 //! The store in memory, with the same conditions as DynamoDB: for unit tests.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{
     ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
 };
@@ -9,8 +11,6 @@ use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 use wxbridge_core::ports::tokens::{
     CachedToken, TokenStore, TokenStoreError, LEASE_MS, REFRESH_MARGIN_MS,
 };
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 type MessageKey = (String, i64, String);
 
@@ -329,7 +329,12 @@ impl TokenStore for MemoryStore {
             .and_then(|(token, _)| token.clone()))
     }
 
-    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, TokenStoreError> {
+    async fn try_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<bool, TokenStoreError> {
         let mut tables = self.tables();
         let (token, lease) = tables.tokens.entry(appid.to_owned()).or_default();
         let held = lease.as_ref().is_some_and(|(_, until)| *until >= now_ms);

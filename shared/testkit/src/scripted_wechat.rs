@@ -81,7 +81,12 @@ impl WechatApi for ScriptedWechat {
         })
     }
 
-    async fn send_custom(&self, _token: &str, touser: &str, message: &Value) -> Result<(), ApiError> {
+    async fn send_custom(
+        &self,
+        _token: &str,
+        touser: &str,
+        message: &Value,
+    ) -> Result<(), ApiError> {
         let mut body = message.clone();
         body["touser"] = json!(touser);
         self.call(CUSTOM_SEND, body)
@@ -109,12 +114,18 @@ impl WechatApi for ScriptedWechat {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Result<String, ApiError> {
-        let body = json!({ "file_name": file_name, "content_type": content_type, "bytes": bytes.len() });
+        let body =
+            json!({ "file_name": file_name, "content_type": content_type, "bytes": bytes.len() });
         self.call(UPLOAD, body)?;
         Ok(format!("media-{}", self.calls().len()))
     }
 
-    async fn media(&self, _token: &str, media_id: &str, max_bytes: usize) -> Result<Media, ApiError> {
+    async fn media(
+        &self,
+        _token: &str,
+        media_id: &str,
+        max_bytes: usize,
+    ) -> Result<Media, ApiError> {
         self.call(MEDIA_GET, json!({ "media_id": media_id }))?;
         let held = self.media.lock().unwrap();
         let media = held

@@ -290,9 +290,9 @@ mod tests {
     use super::*;
     use crate::endpoint::PushFormat;
     use crate::event::EventKind;
-    use std::collections::HashMap;
     use crate::vectors::*;
     use proptest::prelude::Strategy;
+    use std::collections::HashMap;
 
     /// The official mini-program endpoint in each mode, and the Official Accounts sample.
     fn channels() -> HashMap<&'static str, PushEndpoint> {

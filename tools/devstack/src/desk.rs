@@ -12,9 +12,9 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use wxbridge::api_auth::{self, SignedRequest};
-use wxbridge::config::BridgeConfig;
-use wxbridge::webhook;
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
+use wxbridge_core::services::webhook;
 
 /// How far a webhook's timestamp may be from now, as the README asks partners to check.
 pub const TOLERANCE_SECS: u64 = 300;
@@ -201,7 +201,7 @@ pub struct PartnerClient {
     /// The API's base URL, without `/v1`.
     pub api_url: String,
     pub partner: String,
-    pub secret: wxbridge::config::Secret,
+    pub secret: wxbridge_core::config::Secret,
 }
 
 impl PartnerClient {

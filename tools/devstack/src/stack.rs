@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use wxbridge::config::BridgeConfig;
+use wxbridge_core::config::BridgeConfig;
 
 /// Names the state directory of the stack to use (or its `stack.json`).
 pub const STACK_ENV: &str = "WXBRIDGE_STACK";

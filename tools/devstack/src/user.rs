@@ -3,9 +3,10 @@
 //! would.
 
 use serde_json::{json, Value};
-use wxbridge::config::{BridgeConfig, Channel, Channels, PushFormat, Secret};
-use wxbridge::encode::{seal, SignedPush};
-use wxbridge::event::{CallbackEvent, EventKind, SubscribeDecision};
+use wxbridge_core::config::{BridgeConfig, Channels, PushFormat, Secret};
+use wxbridge_wechat::encode::{seal, SignedPush};
+use wxbridge_wechat::endpoint::PushEndpoint;
+use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
 
 /// What the user does.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +67,12 @@ pub fn new_msg_id() -> String {
 }
 
 /// The push event for what the user did.
-pub fn event(channel: &Channel, openid: &str, input: &UserInput, now_secs: i64) -> CallbackEvent {
+pub fn event(
+    channel: &PushEndpoint,
+    openid: &str,
+    input: &UserInput,
+    now_secs: i64,
+) -> CallbackEvent {
     let msg_id = new_msg_id();
     let kind = match input.clone() {
         UserInput::Text(content) => EventKind::Text { msg_id, content },
@@ -83,7 +89,7 @@ pub fn event(channel: &Channel, openid: &str, input: &UserInput, now_secs: i64) 
         } => EventKind::MiniProgramPage {
             msg_id,
             title,
-            app_id: channel.config.app_id.clone(),
+            app_id: channel.app_id.clone(),
             page_path,
             thumb_url,
             thumb_media_id,
@@ -101,7 +107,7 @@ pub fn event(channel: &Channel, openid: &str, input: &UserInput, now_secs: i64) 
         },
     };
     CallbackEvent {
-        to_user_name: channel.config.original_id.clone(),
+        to_user_name: channel.original_id.clone(),
         from_user_name: openid.to_owned(),
         create_time: now_secs,
         kind,
@@ -109,7 +115,7 @@ pub fn event(channel: &Channel, openid: &str, input: &UserInput, now_secs: i64) 
 }
 
 /// The push as WeChat sends it for `channel`: signed, encrypted in safe and compatible mode.
-pub fn push(channel: &Channel, event: &CallbackEvent, now_secs: i64) -> SignedPush {
+pub fn push(channel: &PushEndpoint, event: &CallbackEvent, now_secs: i64) -> SignedPush {
     let nonce = (u32::from_be_bytes(
         uuid::Uuid::new_v4().into_bytes()[..4]
             .try_into()
@@ -137,14 +143,14 @@ pub fn signed_session_from(
         ("order", order),
     ]);
     pairs.push_str(&format!("&ts={now_secs}"));
-    wxbridge::session_from::sign(&pairs, secret)
+    wxbridge_core::model::session_from::sign(&pairs, secret)
 }
 
 fn form_pairs(pairs: &[(&str, Option<&str>)]) -> String {
     pairs
         .iter()
         .filter_map(|(name, value)| {
-            value.map(|v| format!("{name}={}", wxbridge::encode::percent_encode(v)))
+            value.map(|v| format!("{name}={}", wxbridge_wechat::encode::percent_encode(v)))
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -152,7 +158,7 @@ fn form_pairs(pairs: &[(&str, Option<&str>)]) -> String {
 
 /// The channel a user writes on: `wanted`, or else the first channel the bridge can answer
 /// on (one with an `app_secret`), or else the first.
-pub fn pick_channel(config: &BridgeConfig, wanted: Option<&str>) -> Result<Channel, String> {
+pub fn pick_channel(config: &BridgeConfig, wanted: Option<&str>) -> Result<PushEndpoint, String> {
     let channels = Channels::new(config);
     let id = match wanted {
         Some(id) => id.to_owned(),
@@ -176,7 +182,7 @@ pub struct Simulator {
     /// `…/wechat`: the channel id is appended.
     pub callback_url: String,
     pub fake_url: String,
-    pub channel: Channel,
+    pub channel: PushEndpoint,
     pub openid: String,
 }
 
@@ -190,7 +196,7 @@ pub struct Answer {
 impl Simulator {
     /// Tells the fake, then pushes to the callback as WeChat does.
     pub async fn act(&self, input: &UserInput) -> Result<Answer, String> {
-        let appid = &self.channel.config.app_id;
+        let appid = &self.channel.app_id;
         match input.fake_action() {
             Some(FakeAction::Act(action)) => {
                 self.control(
@@ -214,10 +220,10 @@ impl Simulator {
         let url = format!(
             "{}/{}?{}",
             self.callback_url.trim_end_matches('/'),
-            self.channel.config.id,
+            self.channel.name,
             push.query_string()
         );
-        let content_type = match self.channel.config.push_format {
+        let content_type = match self.channel.format {
             PushFormat::Xml => "text/xml",
             PushFormat::Json => "application/json",
         };
@@ -264,7 +270,7 @@ impl Simulator {
     pub async fn close_window(&self) -> Result<(), String> {
         self.control(
             "users/close-window",
-            json!({"appid": self.channel.config.app_id, "openid": self.openid}),
+            json!({"appid": self.channel.app_id, "openid": self.openid}),
         )
         .await
         .map(|_| ())
@@ -276,7 +282,7 @@ impl Simulator {
             .client
             .get(format!("{}/_fake/sent", self.fake_url))
             .query(&[
-                ("appid", self.channel.config.app_id.as_str()),
+                ("appid", self.channel.app_id.as_str()),
                 ("touser", self.openid.as_str()),
             ])
             .send()

@@ -6,14 +6,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use wxbridge::api_auth::{self, SignedRequest};
-use wxbridge::config::{BridgeConfig, Secret};
-use wxbridge::handlers::callback::CallbackService;
-use wxbridge::queue::MemoryQueue;
-use wxbridge::session_from::SessionFrom;
-use wxbridge::store::memory::MemoryStore;
+use wxbridge_core::config::{BridgeConfig, Secret};
+use wxbridge_core::model::session_from::SessionFrom;
+use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
 use wxbridge_devstack::desk::{read_log, router, PartnerClient, Receiver};
 use wxbridge_devstack::user::{self, pick_channel, Simulator, UserInput};
+use wxbridge_lambda::callback::CallbackService;
+use wxbridge_testkit::MemoryQueue;
+use wxbridge_testkit::MemoryStore;
 
 const APP: &str = "wx00000000000000d1";
 const APP_SECRET: &str = "devstack-app-secret";
@@ -97,7 +97,10 @@ async fn every_push_the_simulator_builds_is_accepted_by_the_callback_in_every_mo
                     "safe mode carries only ciphertext"
                 );
             }
-            let response = service.handle(push.request(&channel_config.id)).await;
+            let request = wxbridge_lambda::http::event_request(
+                &wxbridge_testkit::events::push_event(&push, &channel_config.id),
+            );
+            let response = service.handle(request).await;
             let body = String::from_utf8(response.body().to_vec()).unwrap();
             assert_eq!(
                 (response.status().as_u16(), body.as_str()),
@@ -302,9 +305,9 @@ async fn the_simulator_tells_the_fake_pushes_over_http_and_shows_what_the_user_r
         .sent()
         .iter()
         .map(|m| match &m.event.kind {
-            wxbridge::event::EventKind::Text { .. } => "text",
-            wxbridge::event::EventKind::SubscribePopup { .. } => "subscribe",
-            wxbridge::event::EventKind::Image { .. } => "image",
+            wxbridge_wechat::event::EventKind::Text { .. } => "text",
+            wxbridge_wechat::event::EventKind::SubscribePopup { .. } => "subscribe",
+            wxbridge_wechat::event::EventKind::Image { .. } => "image",
             _ => "other",
         })
         .collect();
@@ -328,8 +331,11 @@ async fn the_desk_logs_verified_webhooks_and_refuses_tampered_ones() {
     .to_string();
     let now = wxbridge_devstack::now_ms() / 1000;
     let post = |partner: &str, secret: &str, body: String, timestamp: i64| {
-        let signature =
-            wxbridge::webhook::signature(&Secret::new(secret), timestamp, body.as_bytes());
+        let signature = wxbridge_core::services::webhook::signature(
+            &Secret::new(secret),
+            timestamp,
+            body.as_bytes(),
+        );
         reqwest::Client::new()
             .post(format!("{desk}/hooks/{partner}"))
             .header("x-wxbridge-timestamp", timestamp.to_string())
@@ -374,8 +380,11 @@ async fn the_desk_logs_verified_webhooks_and_refuses_tampered_ones() {
         401,
         "stale"
     );
-    let signature =
-        wxbridge::webhook::signature(&Secret::new("hotel-secret-456789"), now, body.as_bytes());
+    let signature = wxbridge_core::services::webhook::signature(
+        &Secret::new("hotel-secret-456789"),
+        now,
+        body.as_bytes(),
+    );
     let tampered = reqwest::Client::new()
         .post(format!("{desk}/hooks/hotel-9"))
         .header("x-wxbridge-timestamp", now.to_string())

@@ -19,7 +19,11 @@ impl MediaCache for DynamoMediaCache {
         key: &str,
         now_ms: i64,
     ) -> Result<Option<String>, StoreError> {
-        let Some(item) = self.0.get(keys::media_pk(appid, key), keys::MEDIA_SK).await? else {
+        let Some(item) = self
+            .0
+            .get(keys::media_pk(appid, key), keys::MEDIA_SK)
+            .await?
+        else {
             return Ok(None);
         };
         let expires_at_secs: i64 = match item.get(EXPIRES_AT) {
@@ -44,7 +48,8 @@ impl MediaCache for DynamoMediaCache {
         media_id: &str,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.0.client
+        self.0
+            .client
             .put_item()
             .table_name(&self.0.name)
             .item(PK, s(keys::media_pk(appid, key)))

@@ -12,8 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
-    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord,
-    StoredMessage,
+    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
 };
 use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 
@@ -542,4 +541,3 @@ impl Store for DynamoStore {
         }
     }
 }
-

@@ -42,6 +42,11 @@ impl Table {
         }
     }
 
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Users, conversations and messages.
     pub fn store(&self) -> DynamoStore {
         DynamoStore(self.clone())
@@ -102,7 +107,6 @@ impl Table {
             }
         }
     }
-
 }
 
 /// Why a call to the table failed, before each port names it its own way.
@@ -160,10 +164,7 @@ fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Failure> {
 }
 
 /// An item: the record's fields plus its keys.
-fn item<T: serde::Serialize>(
-    record: &T,
-    keys: &[(&str, AttributeValue)],
-) -> Result<Item, Failure> {
+fn item<T: serde::Serialize>(record: &T, keys: &[(&str, AttributeValue)]) -> Result<Item, Failure> {
     let mut item: Item = built(serde_dynamo::to_item(record))?;
     for (name, value) in keys {
         item.insert((*name).to_owned(), value.clone());

@@ -34,4 +34,3 @@ impl NonceStore for DynamoNonceStore {
         }
     }
 }
-

@@ -31,7 +31,12 @@ impl TokenStore for DynamoTokenStore {
         }))
     }
 
-    async fn try_lease(&self, appid: &str, owner: &str, now_ms: i64) -> Result<bool, TokenStoreError> {
+    async fn try_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<bool, TokenStoreError> {
         let result = self
             .0
             .client
@@ -48,10 +53,7 @@ impl TokenStore for DynamoTokenStore {
             .expression_attribute_names("#owner", "lease_owner")
             .expression_attribute_names("#until", "lease_until_ms")
             .expression_attribute_names("#expires", "expires_at_ms")
-            .expression_attribute_values(
-                ":stale_before",
-                n(now_ms + REFRESH_MARGIN_MS),
-            )
+            .expression_attribute_values(":stale_before", n(now_ms + REFRESH_MARGIN_MS))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(now_ms + LEASE_MS))
             .expression_attribute_values(":now", n(now_ms))
@@ -72,7 +74,8 @@ impl TokenStore for DynamoTokenStore {
     }
 
     async fn save(&self, appid: &str, token: &CachedToken) -> Result<(), TokenStoreError> {
-        self.0.client
+        self.0
+            .client
             .update_item()
             .table_name(&self.0.name)
             .key(PK, s(keys::token_pk(appid)))
@@ -114,4 +117,3 @@ impl TokenStore for DynamoTokenStore {
         }
     }
 }
-

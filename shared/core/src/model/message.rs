@@ -1,7 +1,7 @@
 //! Conversations and the messages in them, from either side, as the store keeps them.
 
-use super::queued::OutboundRef;
 use super::push::PushRecord;
+use super::queued::OutboundRef;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -17,9 +17,7 @@ pub use message::{
     inbound_message_id, status_name, Conversation, Direction, MessageCursor, MessageStatus,
     StoredMessage,
 };
-pub use push::{
-    AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, SubscribeForm,
-};
+pub use push::{AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, SubscribeForm};
 pub use queued::{sqs_id, InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
 pub use reply_window::{Allowance, ReplyWindow, UserAction};
 pub use routing::{ActiveBecause, ActivePartner, Routing};

@@ -217,4 +217,3 @@ pub fn cut(text: &str, limit: usize) -> String {
     kept.push('…');
     kept
 }
-

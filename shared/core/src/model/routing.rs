@@ -93,7 +93,6 @@ pub fn parse_conversation_id(mode: DialogMode, id: &str) -> Option<(&str, &str)>
     (parts.len() == expected && parts.iter().all(|p| !p.is_empty())).then(|| (parts[0], parts[1]))
 }
 
-
 /// Reads an explicit switch (`#2`, `#Hotel Lotus`, `#hotel-9`) from a user's text, and
 /// resolves it to a partner id. `None` when the text is no switch or names no partner.
 pub fn switch_target(config: &BridgeConfig, routing: &Routing, text: &str) -> Option<String> {
@@ -209,10 +208,7 @@ mod tests {
 
     #[test]
     fn sender_prefix_uses_the_display_name() {
-        assert_eq!(
-            config("merged").sender_prefix("hotel-9"),
-            "【Hotel Lotus】"
-        );
+        assert_eq!(config("merged").sender_prefix("hotel-9"), "【Hotel Lotus】");
     }
 
     #[test]

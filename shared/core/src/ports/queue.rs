@@ -51,4 +51,3 @@ pub trait Parking: Send + Sync {
         seconds: i32,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
-

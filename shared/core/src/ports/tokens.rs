@@ -57,4 +57,3 @@ pub trait TokenStore: Send + Sync {
         failed: &str,
     ) -> impl Future<Output = Result<(), TokenStoreError>> + Send;
 }
-

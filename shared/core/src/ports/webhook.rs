@@ -12,4 +12,3 @@ pub trait WebhookSender: Send + Sync {
         body: Vec<u8>,
     ) -> impl Future<Output = Option<u16>> + Send;
 }
-

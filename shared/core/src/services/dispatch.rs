@@ -22,11 +22,11 @@
 //! else the app inbox, `undeliverable`), which settles and reports it.
 
 use super::images::{ImageError, Images};
-use crate::model::push::fallback_form;
 use super::report::{ReportOutcome, Reports, Unreported};
 use super::tokens::CallError;
 use super::Bridge;
 use crate::config::ChannelConfig;
+use crate::model::push::fallback_form;
 use crate::model::{
     Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, PushRecord,
     ReplyWindow, StoredMessage,
@@ -236,17 +236,11 @@ impl<P: Ports> Dispatch<P> {
     async fn settle(&self, mut parts: Vec<StoredMessage>) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
         let Some(channel) = self.bridge.config.channel(&parts[0].channel) else {
-            return Ok(self
-                .fail_all(&parts, Failure::ChannelNotConfigured)
-                .await);
+            return Ok(self.fail_all(&parts, Failure::ChannelNotConfigured).await);
         };
         let content = match self.content(&mut parts).await {
             Err(error) => return Ok(DispatchOutcome::Retry(error.to_string())),
-            Ok(None) => {
-                return Ok(self
-                    .fail_all(&parts, Failure::UnreadableContent)
-                    .await)
-            }
+            Ok(None) => return Ok(self.fail_all(&parts, Failure::UnreadableContent).await),
             Ok(Some(content)) => content,
         };
         let message = parts[0].clone();
@@ -346,7 +340,8 @@ impl<P: Ports> Dispatch<P> {
         use MessageStatus::*;
         for part in claimed {
             let back = if part.status == Held { Held } else { Queued };
-            self.bridge.store
+            self.bridge
+                .store
                 .transition(part, &[Sending], back, Some(reason))
                 .await?;
         }
@@ -366,7 +361,8 @@ impl<P: Ports> Dispatch<P> {
     async fn hold(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
         for part in parts {
-            self.bridge.store
+            self.bridge
+                .store
                 .transition(part, &[Queued, Sending], Held, None)
                 .await?;
         }
@@ -384,7 +380,8 @@ impl<P: Ports> Dispatch<P> {
     }
 
     async fn load(&self, target: &OutboundRef) -> Result<Option<StoredMessage>, StoreError> {
-        self.bridge.store
+        self.bridge
+            .store
             .message(
                 &target.conversation_id,
                 target.created_at_ms,
@@ -397,10 +394,7 @@ impl<P: Ports> Dispatch<P> {
     /// packed texts, their texts one per line. A packed part that is not a text (never
     /// planned so) is put back on the queue on its own; if that fails, nothing is claimed
     /// and the record is retried.
-    async fn content(
-        &self,
-        parts: &mut Vec<StoredMessage>,
-    ) -> Result<Option<Content>, Unfinished> {
+    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Result<Option<Content>, Unfinished> {
         let Ok(content) = serde_json::from_value::<Content>(parts[0].content.clone()) else {
             return Ok(None);
         };
@@ -412,9 +406,8 @@ impl<P: Ports> Dispatch<P> {
             parts.truncate(1);
             return Ok(Some(content));
         }
-        let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) = parts
-            .drain(..)
-            .partition(|m| m.text().is_some());
+        let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) =
+            parts.drain(..).partition(|m| m.text().is_some());
         self.unpack(&others).await?;
         *parts = texts;
         Ok(joined(parts))
@@ -438,7 +431,11 @@ impl<P: Ports> Dispatch<P> {
     async fn decide(&self, parts: &[StoredMessage]) -> Result<Decision, StoreError> {
         let message = &parts[0];
         for _ in 0..CONFLICT_ATTEMPTS {
-            let user = self.bridge.store.user(&message.channel, &message.openid).await?;
+            let user = self
+                .bridge
+                .store
+                .user(&message.channel, &message.openid)
+                .await?;
             let window = user.as_ref().and_then(|u| u.window.as_ref());
             match ReplyWindow::allowance(window, self.bridge.now_ms()) {
                 // A held reply released into a window that closed before its turn (entering
@@ -597,7 +594,8 @@ impl<P: Ports> Dispatch<P> {
     ) -> Result<bool, StoreError> {
         use MessageStatus::*;
         through_hiccups(|| {
-            self.bridge.store
+            self.bridge
+                .store
                 .transition(message, &[Queued, Held, Sending], status, reason)
         })
         .await
@@ -631,9 +629,10 @@ impl<P: Ports> Dispatch<P> {
         parts: &[StoredMessage],
     ) -> Result<Option<DispatchOutcome>, StoreError> {
         use MessageStatus::*;
-        let (Some(pushes), Some(partner)) =
-            (self.pushes.as_ref(), self.bridge.config.partner(&parts[0].partner))
-        else {
+        let (Some(pushes), Some(partner)) = (
+            self.pushes.as_ref(),
+            self.bridge.config.partner(&parts[0].partner),
+        ) else {
             return Ok(None);
         };
         let Some(fallback) = partner.reply_fallback.as_ref() else {
@@ -703,4 +702,3 @@ fn joined(parts: &[StoredMessage]) -> Option<Content> {
         text: texts?.join("\n"),
     })
 }
-

@@ -133,7 +133,10 @@ impl<P: Ports> Images<P> {
         let source = Source::of(content)?;
         let key = source.key();
         let appid = channel.app_id.as_str();
-        let cached = self.cache.cached_media(appid, &key, bridge.now_ms()).await?;
+        let cached = self
+            .cache
+            .cached_media(appid, &key, bridge.now_ms())
+            .await?;
         let media_id = match cached {
             Some(media_id) => media_id,
             None => self.upload(bridge, channel, &key, &source).await?,

@@ -90,7 +90,12 @@ impl<P: Ports> Inbound<P> {
             .user(&inbound.channel, &event.from_user_name)
             .await?
             .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
-        apply(&self.bridge.config, &mut user, event, inbound.received_at_ms);
+        apply(
+            &self.bridge.config,
+            &mut user,
+            event,
+            inbound.received_at_ms,
+        );
         // The user acted: the held replies go out now, in the same write as this message.
         let released = if opens_window(event) && !user.held.is_empty() {
             let sends_left = match ReplyWindow::allowance(user.window.as_ref(), now_ms) {
@@ -356,4 +361,3 @@ pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEven
         EventKind::SubscribeSent { .. } | EventKind::Raw { .. } => {}
     }
 }
-

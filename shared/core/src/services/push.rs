@@ -30,8 +30,8 @@ use super::tokens::CallError;
 use super::Bridge;
 use crate::config::ChannelConfig;
 use crate::model::{
-    status_name, Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, OutboundRef,
-    PushAttempt, PushPath, PushRecord, ReplyWindow, StoredMessage,
+    status_name, Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus,
+    OutboundRef, PushAttempt, PushPath, PushRecord, ReplyWindow, StoredMessage,
 };
 use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
 use crate::ports::wechat::WechatApi;
@@ -514,7 +514,8 @@ impl<P: Ports> Push<P> {
             Some(reason.clone()),
             error.errcode(),
         );
-        self.bridge.store
+        self.bridge
+            .store
             .record_push(
                 message,
                 &[MessageStatus::Sending],
@@ -595,7 +596,13 @@ impl<P: Ports> Push<P> {
     }
 
     async fn update_user(&self, user: &ChannelUser, change: impl Fn(&mut ChannelUser)) {
-        change_user(&self.bridge.store, &user.channel, &user.openid, "push", change).await
+        change_user(
+            &self.bridge.store,
+            &user.channel,
+            &user.openid,
+            "push",
+            change,
+        )
+        .await
     }
 }
-

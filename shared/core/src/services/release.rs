@@ -111,4 +111,3 @@ pub async fn enqueue<Q: OutboundQueue>(
     }
     Ok(())
 }
-

@@ -120,11 +120,7 @@ impl<T: TokenStore, A: WechatApi> Tokens<T, A> {
                     return Ok(self.remember(appid, token));
                 }
             }
-            if self
-                .store
-                .try_lease(appid, &self.owner, now)
-                .await?
-            {
+            if self.store.try_lease(appid, &self.owner, now).await? {
                 let secret = channel
                     .app_secret
                     .as_ref()

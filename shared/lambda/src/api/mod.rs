@@ -27,9 +27,8 @@ use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::partner::{
-    Accepted, BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage,
-    PartnerApi, PartnerError, PushAccepted, PushRequest, SendRequest, TypingAnswer,
-    TypingRequest,
+    Accepted, BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage, PartnerApi,
+    PartnerError, PushAccepted, PushRequest, SendRequest, TypingAnswer, TypingRequest,
 };
 
 pub use signature::MAX_REQUEST_BYTES;
@@ -149,7 +148,10 @@ async fn typing<P: Ports, N: NonceStore>(
     Path(conversation_id): Path<String>,
     PartnerJson(request): PartnerJson<TypingRequest>,
 ) -> Answer<Json<TypingAnswer>> {
-    let answer = state.api.typing(&partner, &conversation_id, request).await?;
+    let answer = state
+        .api
+        .typing(&partner, &conversation_id, request)
+        .await?;
     Ok(Json(answer))
 }
 

@@ -386,8 +386,7 @@ async fn another_partners_conversation_is_not_found() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, page) =
-        call(&service, request("hotel-9", "GET", path, "", "nonce-0007")).await;
+    let (status, page) = call(&service, request("hotel-9", "GET", path, "", "nonce-0007")).await;
     assert_eq!(status, 200);
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
     // The airline may start its own conversation with a user of the channel.
@@ -692,10 +691,9 @@ async fn only_binding_partners_bind() {
 #[tokio::test]
 async fn in_separate_mode_another_partners_channel_is_forbidden() {
     let service = service_in("separate").await;
-    let to_alice =
-        json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "s-1",
+    let to_alice = json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "s-1",
                           "content": {"type": "text", "text": "hi"}})
-        .to_string();
+    .to_string();
     let cases = [
         ("POST", "/v1/messages", to_alice.as_str(), 403),
         (
@@ -773,7 +771,11 @@ async fn a_text_too_long_with_the_sender_name_is_refused_at_once() {
 async fn routes_decode_their_segments_and_refuse_what_they_do_not_know() {
     let service = service().await;
     let encoded = "/v1/conversations/mp%3Ao_alice%3Ahotel-9/messages";
-    let (status, page) = call(&service, request("hotel-9", "GET", encoded, "", "nonce-route-1")).await;
+    let (status, page) = call(
+        &service,
+        request("hotel-9", "GET", encoded, "", "nonce-route-1"),
+    )
+    .await;
     assert_eq!(
         (status, page["messages"].as_array().map(Vec::len)),
         (200, Some(1)),
@@ -790,7 +792,11 @@ async fn routes_decode_their_segments_and_refuse_what_they_do_not_know() {
             request("hotel-9", method, path, "", &format!("nonce-route-x{n}")),
         )
         .await;
-        assert_eq!((got, answer["error"].as_str()), (status, Some(code)), "{method} {path}");
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(code)),
+            "{method} {path}"
+        );
     }
 }
 

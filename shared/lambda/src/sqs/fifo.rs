@@ -227,7 +227,9 @@ pub struct UnreadableRecord {
 }
 
 /// A record's body as `T`.
-pub fn read_body<T: serde::de::DeserializeOwned>(record: &SqsMessage) -> Result<T, UnreadableRecord> {
+pub fn read_body<T: serde::de::DeserializeOwned>(
+    record: &SqsMessage,
+) -> Result<T, UnreadableRecord> {
     serde_json::from_str(record.body.as_deref().unwrap_or_default()).map_err(|error| {
         UnreadableRecord {
             category: error.classify(),

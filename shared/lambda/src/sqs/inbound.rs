@@ -87,7 +87,11 @@ mod tests {
     use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
     /// The handler on memory adapters, with a partner that never answers.
-    fn handler() -> (InboundHandler<MemoryPorts, MemoryParking>, Memory, MemoryParking) {
+    fn handler() -> (
+        InboundHandler<MemoryPorts, MemoryParking>,
+        Memory,
+        MemoryParking,
+    ) {
         let config = BridgeConfig::from_json(
             r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
             "partners":[{"id":"platform","display_name":"Desk","webhook_url":"http://desk/p","signing_secret":"platform-secret-0123"}],

@@ -4,10 +4,11 @@
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use wxbridge::config::{field_limit, BridgeConfig};
+use wxbridge_core::config::BridgeConfig;
 use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::desk::{describe_webhook, read_log, router, PartnerClient, Receiver};
 use wxbridge_devstack::stack::Stack;
+use wxbridge_wechat::subscribe::field_limit;
 
 const USAGE: &str = "\
 usage: partner-desk [--stack DIR] [--partner ID] COMMAND
@@ -105,7 +106,7 @@ async fn main() {
             merge(&mut body, to);
             if let Some(template_id) = template {
                 // WeChat refuses (47003) a `thing` value over 20 characters.
-                let value = wxbridge::push::cut(&text, field_limit("thing1"));
+                let value = wxbridge_core::model::push::cut(&text, field_limit("thing1"));
                 if value != text {
                     eprintln!("partner-desk: thing1 cut to {value:?}");
                 }
@@ -120,7 +121,7 @@ async fn main() {
             "GET".to_owned(),
             format!(
                 "/v1/conversations/{}/messages",
-                wxbridge::encode::percent_encode(&args[0]).replace("%3A", ":")
+                wxbridge_wechat::encode::percent_encode(&args[0]).replace("%3A", ":")
             ),
             String::new(),
         ),

@@ -1,8 +1,8 @@
 //! A WeChat user in a terminal, for the local stack: sends what WeChat would push to the
 //! bridge for a user, and shows what the user received. See `wechat-user help`.
 
-use wxbridge::store::dynamo::DynamoStore;
-use wxbridge::store::Store;
+use wxbridge_aws::DynamoStore;
+use wxbridge_core::ports::store::Store;
 use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::stack::Stack;
 use wxbridge_devstack::user::{
@@ -74,7 +74,7 @@ async fn main() {
         openid,
     };
     let command = args.remove(0);
-    let who = format!("{}@{}", user.openid, user.channel.config.id);
+    let who = format!("{}@{}", user.openid, user.channel.name);
     let input = match command.as_str() {
         "text" if !args.is_empty() => UserInput::Text(args.join(" ")),
         "image" => {
@@ -215,7 +215,7 @@ async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), St
     let now = wxbridge_devstack::now_ms();
     for _ in 0..5 {
         let Some(mut state) = store
-            .user(&user.channel.config.id, &user.openid)
+            .user(&user.channel.name, &user.openid)
             .await
             .map_err(|e| e.to_string())?
         else {
@@ -227,7 +227,7 @@ async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), St
         window.closes_at_ms = window.closes_at_ms.min(now);
         match store.put_user(&state).await {
             Ok(()) => return Ok(()),
-            Err(wxbridge::store::StoreError::Conflict) => continue,
+            Err(wxbridge_core::ports::store::StoreError::Conflict) => continue,
             Err(error) => return Err(error.to_string()),
         }
     }

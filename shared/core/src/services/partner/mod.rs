@@ -20,7 +20,9 @@ pub use types::*;
 use super::Bridge;
 use crate::config::ChannelConfig;
 use crate::model::routing;
-use crate::model::{ChannelUser, Content, Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES};
+use crate::model::{
+    ChannelUser, Content, Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
+};
 use crate::ports::queue::OutboundQueue;
 use crate::ports::store::Store;
 use crate::ports::Ports;
@@ -82,9 +84,11 @@ impl<P: Ports> PartnerApi<P> {
             .bridge
             .config
             .channel(channel_id)
-            .ok_or_else(|| PartnerError::NotFound("channel"))?;
+            .ok_or(PartnerError::NotFound("channel"))?;
         if !self.bridge.config.may_use(partner, channel_id) {
-            return Err(PartnerError::Forbidden("this channel belongs to another partner"));
+            return Err(PartnerError::Forbidden(
+                "this channel belongs to another partner",
+            ));
         }
         Ok(channel)
     }
@@ -107,7 +111,7 @@ impl<P: Ports> PartnerApi<P> {
     /// The partner's conversation with this id; 404 when it is not the partner's.
     pub async fn own_conversation(&self, partner: &str, id: &str) -> Answer<Conversation> {
         let (channel, openid) = routing::parse_conversation_id(self.bridge.config.dialog.mode, id)
-            .ok_or_else(|| PartnerError::NotFound("conversation"))?;
+            .ok_or(PartnerError::NotFound("conversation"))?;
         let conversation = self
             .bridge
             .store
@@ -115,16 +119,17 @@ impl<P: Ports> PartnerApi<P> {
             .await
             .map_err(PartnerError::store)?
             .filter(|c| c.partner == partner)
-            .ok_or_else(|| PartnerError::NotFound("conversation"))?;
+            .ok_or(PartnerError::NotFound("conversation"))?;
         Ok(conversation)
     }
 
     async fn user(&self, channel: &str, openid: &str) -> Answer<ChannelUser> {
-        self.bridge.store
+        self.bridge
+            .store
             .user(channel, openid)
             .await
             .map_err(PartnerError::store)?
-            .ok_or_else(|| PartnerError::NotFound("user on this channel"))
+            .ok_or(PartnerError::NotFound("user on this channel"))
     }
 
     /// The conversation a message goes to: named, or the partner's with a user (created
@@ -206,7 +211,10 @@ impl<P: Ports> PartnerApi<P> {
         match users.len() {
             0 => Err(PartnerError::NotFound("user bound to this app user")),
             1 => Ok(users.remove(0)),
-            _ => Err(PartnerError::conflict(ConflictCode::AmbiguousRecipient, "the app user is bound on several channels: name to.channel")),
+            _ => Err(PartnerError::conflict(
+                ConflictCode::AmbiguousRecipient,
+                "the app user is bound on several channels: name to.channel",
+            )),
         }
     }
 
@@ -225,7 +233,8 @@ impl<P: Ports> PartnerApi<P> {
             .await
             .map_err(PartnerError::store)?;
         users.retain(|u| {
-            channel.is_none_or(|c| u.channel == c) && self.bridge.config.may_use(partner, &u.channel)
+            channel.is_none_or(|c| u.channel == c)
+                && self.bridge.config.may_use(partner, &u.channel)
         });
         Ok(users)
     }
@@ -250,4 +259,3 @@ async fn enqueue_queued<Q: OutboundQueue>(
             PartnerError::NotQueued(id_field)
         })
 }
-

@@ -68,7 +68,8 @@ impl<P: Ports> PartnerApi<P> {
         ) {
             (Some(channel), Some(openid), None) => {
                 self.channel(partner, channel)?;
-                self.bridge.store
+                self.bridge
+                    .store
                     .user(channel, openid)
                     .await
                     .map_err(PartnerError::store)?

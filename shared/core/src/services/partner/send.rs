@@ -2,10 +2,10 @@
 //! the partner's id for it.
 
 use super::{enqueue_queued, valid_client_id, Answer, PartnerApi, PartnerError};
-use super::{ConflictCode, PushAccepted, PushRequest, Recipient, SendRequest, Accepted};
+use super::{Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, SendRequest};
 use crate::model::{
-    Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget,
-    ReplyWindow, StoredMessage,
+    Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
+    StoredMessage,
 };
 use crate::ports::store::{Recorded, Store};
 use crate::ports::Ports;
@@ -48,7 +48,10 @@ impl<P: Ports> PartnerApi<P> {
                 if first.conversation_id != message.conversation_id
                     || first.content != message.content
                 {
-                    return Err(PartnerError::conflict(ConflictCode::ClientMessageIdReused, "client_message_id was used for a different message"));
+                    return Err(PartnerError::conflict(
+                        ConflictCode::ClientMessageIdReused,
+                        "client_message_id was used for a different message",
+                    ));
                 }
                 *first
             }
@@ -152,7 +155,10 @@ impl<P: Ports> PartnerApi<P> {
                 let same = first.content == message.content
                     && first.push.as_ref().is_some_and(|p| p.same_request(&record));
                 if !same {
-                    return Err(PartnerError::conflict(ConflictCode::PushIdReused, "push_id was used for a different push"));
+                    return Err(PartnerError::conflict(
+                        ConflictCode::PushIdReused,
+                        "push_id was used for a different push",
+                    ));
                 }
                 *first
             }

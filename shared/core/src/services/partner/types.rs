@@ -1,6 +1,8 @@
 //! The partner operations' requests and answers, as partners send and read them (JSON).
 
-use crate::model::{Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage, SubscribeForm};
+use crate::model::{
+    Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage, SubscribeForm,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -9,7 +11,6 @@ pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 /// Media answered through the API: a Lambda answer is at most 6 MB once base64-encoded.
 pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
-
 
 /// `POST /v1/messages`.
 #[derive(Debug, Deserialize)]

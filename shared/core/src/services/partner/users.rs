@@ -1,8 +1,8 @@
 //! Acting on a user: binding them to an app user, the typing indicator, media they sent.
 
 use super::{valid_client_id, Answer, BindRequest, Binding, PartnerApi, PartnerError};
-use super::{TypingAnswer, TypingRequest};
 use super::{ConflictCode, MAX_MEDIA_BYTES};
+use super::{TypingAnswer, TypingRequest};
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::{ApiError, Media, Remedy, WechatApi};
 use crate::ports::Ports;
@@ -23,8 +23,15 @@ impl<P: Ports> PartnerApi<P> {
                 "1 to 128 characters of A-Z a-z 0-9 - _ . : @",
             ));
         }
-        if !self.bridge.config.partner(partner).is_some_and(|p| p.can_bind) {
-            return Err(PartnerError::Forbidden("this partner may not bind users (partners[].can_bind)"));
+        if !self
+            .bridge
+            .config
+            .partner(partner)
+            .is_some_and(|p| p.can_bind)
+        {
+            return Err(PartnerError::Forbidden(
+                "this partner may not bind users (partners[].can_bind)",
+            ));
         }
         self.channel(partner, channel)?;
         let talks_with = self
@@ -43,7 +50,10 @@ impl<P: Ports> PartnerApi<P> {
             match user.app_user_id.as_deref() {
                 Some(bound) if bound == request.app_user_id => {}
                 Some(_) if !request.replace => {
-                    return Err(PartnerError::conflict(ConflictCode::AlreadyBound, "the user is bound to another app user; send replace: true to rebind"))
+                    return Err(PartnerError::conflict(
+                        ConflictCode::AlreadyBound,
+                        "the user is bound to another app user; send replace: true to rebind",
+                    ))
                 }
                 _ => {
                     user.app_user_id = Some(request.app_user_id.clone());
@@ -60,7 +70,10 @@ impl<P: Ports> PartnerApi<P> {
                 app_user_id: request.app_user_id,
             });
         }
-        Err(PartnerError::conflict(ConflictCode::Changed, "the user changed meanwhile; retry"))
+        Err(PartnerError::conflict(
+            ConflictCode::Changed,
+            "the user changed meanwhile; retry",
+        ))
     }
 
     /// Shows (or stops) the typing indicator in the user's chat.
@@ -104,9 +117,7 @@ impl<P: Ports> PartnerApi<P> {
                 {
                     PartnerError::MediaNotFound(error.to_string())
                 }
-                CallError::Api(ApiError::TooLarge(_)) => {
-                    PartnerError::MediaTooLarge
-                }
+                CallError::Api(ApiError::TooLarge(_)) => PartnerError::MediaTooLarge,
                 error => PartnerError::wechat(error),
             })
     }
