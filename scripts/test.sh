@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: formatting and lints, every unit and integration test against the
+# The test command: formatting and lints, the crate graph's direction, every unit and integration test against the
 # local AWS emulator (moto server, started here and stopped whatever happens), the local
 # stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
 # the demo conversation through the whole local stack (scripts/demo.sh).
@@ -32,6 +32,9 @@ cargo fmt --all -- --check
 
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "crate graph: arrows point one way"
+scripts/check_layers.sh
 
 start_moto "" "$STATE/moto.log"
 
