@@ -120,11 +120,13 @@ impl<T: TokenStore, A: WechatApi> Tokens<T, A> {
                     return Ok(self.remember(appid, token));
                 }
             }
+            // Checked before a lease is taken: a lease taken for nothing would hold back
+            // every other instance until it runs out.
+            let secret = channel
+                .app_secret
+                .as_ref()
+                .ok_or_else(|| TokenError::NoSecret(channel.id.clone()))?;
             if self.store.try_lease(appid, &self.owner, now).await? {
-                let secret = channel
-                    .app_secret
-                    .as_ref()
-                    .ok_or_else(|| TokenError::NoSecret(channel.id.clone()))?;
                 let fetched = self
                     .api
                     .stable_token(appid, secret.expose(), false, now)

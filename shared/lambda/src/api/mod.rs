@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod signature;
 #[cfg(test)]
 mod tests;
@@ -75,7 +76,24 @@ pub async fn answer(router: &Router, request: lambda_http::Request) -> Response 
     }
 }
 
-/// `POST /v1/messages`: a reply, stored `queued` and handed to `dispatch`.
+/// Reply to a user: stored as `queued`, sent by `dispatch` in order per conversation; a
+/// repeat of the same `client_message_id` answers the first message.
+#[utoipa::path(
+    post,
+    path = "/v1/messages",
+    request_body = SendRequest,
+    responses(
+        (status = 202, description = "Accepted: stored and queued", body = Accepted),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn send_message<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -86,7 +104,25 @@ async fn send_message<P: Ports, N: NonceStore>(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// `POST /v1/pushes`: a push, stored `queued` and handed to `push`.
+/// Push an app notification: a customer-service message while the window allows, else a
+/// subscribe message the user granted, else kept in the app inbox (undeliverable); reported
+/// by a `push.status` webhook. A repeat of the same `push_id` answers the first push.
+#[utoipa::path(
+    post,
+    path = "/v1/pushes",
+    request_body = PushRequest,
+    responses(
+        (status = 202, description = "Accepted: stored and queued", body = PushAccepted),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn push<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -97,12 +133,28 @@ async fn push<P: Ports, N: NonceStore>(
 }
 
 /// The partner's conversations, as `GET /v1/conversations` lists them.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
     pub conversations: Vec<ConversationView>,
 }
 
-/// `GET /v1/conversations?channel=&openid=` or `?app_user_id=`.
+/// The partner's conversations with a channel user (`channel` and `openid`), or with the
+/// users bound to an app user (`app_user_id`, and `channel` to keep to one), latest first.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    params(ConversationsQuery),
+    responses(
+        (status = 200, description = "The partner's conversations", body = ConversationList),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 413, response = openapi::TooLarge),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn conversations<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -114,14 +166,34 @@ async fn conversations<P: Ports, N: NonceStore>(
 }
 
 /// `GET /v1/conversations/{id}/messages`: `limit` (1–100) and `cursor` as given.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// How many messages, 1 to 100 (20 unless given).
+    #[param(value_type = Option<u32>)]
     #[serde(default)]
     pub limit: Option<String>,
+    /// Where the page starts: the `next_cursor` of the page before.
     #[serde(default)]
     pub cursor: Option<String>,
 }
 
+/// A conversation's messages, newest first, a page at a time (pass `next_cursor` as
+/// `cursor` for the next, older page).
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/messages",
+    params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = HistoryPage),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 413, response = openapi::TooLarge),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn history<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -141,7 +213,25 @@ async fn history<P: Ports, N: NonceStore>(
     Ok(Json(page))
 }
 
-/// `POST /v1/conversations/{id}/typing`.
+/// Show (or stop) the typing indicator in the user's WeChat chat (it lasts 15 s).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/typing",
+    params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it")),
+    request_body = TypingRequest,
+    responses(
+        (status = 200, description = "The indicator is shown (or stopped)", body = TypingAnswer),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 502, response = openapi::WeChatUnavailable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn typing<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -155,7 +245,28 @@ async fn typing<P: Ports, N: NonceStore>(
     Ok(Json(answer))
 }
 
-/// `PUT /v1/bindings/{channel}/{openid}`.
+/// Bind a WeChat user (channel and openid) the partner talks with to an app user; only
+/// partners with `can_bind` may, and rebinding needs `replace`.
+#[utoipa::path(
+    put,
+    path = "/v1/bindings/{channel}/{openid}",
+    params(
+        ("channel" = String, Path, description = "The channel (mini program) id"),
+        ("openid" = String, Path, description = "The user's openid on that channel"),
+    ),
+    request_body = BindRequest,
+    responses(
+        (status = 200, description = "The user is bound", body = Binding),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn bind<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
@@ -166,7 +277,27 @@ async fn bind<P: Ports, N: NonceStore>(
     Ok(Json(binding))
 }
 
-/// `GET /v1/media/{channel}/{media_id}`: the bytes, with WeChat's content type.
+/// An image a user sent (its `MediaId`), as WeChat holds it for 3 days: the bytes, with
+/// WeChat's content type.
+#[utoipa::path(
+    get,
+    path = "/v1/media/{channel}/{media_id}",
+    params(
+        ("channel" = String, Path, description = "The channel (mini program) id"),
+        ("media_id" = String, Path, description = "The MediaId of the user's message"),
+    ),
+    responses(
+        (status = 200, description = "The image", content_type = "image/*", body = Vec<u8>),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 413, response = openapi::TooLarge),
+        (status = 502, response = openapi::WeChatUnavailable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn media<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,

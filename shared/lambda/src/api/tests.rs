@@ -818,3 +818,50 @@ async fn an_unsigned_caller_learns_nothing_about_routes() {
         );
     }
 }
+
+/// `api/openapi.json` is the document the code generates: rewritten with
+/// `WXBRIDGE_WRITE_OPENAPI=1`, otherwise a drift fails here.
+#[test]
+fn the_committed_openapi_document_is_the_generated_one() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../api/openapi.json");
+    let generated = super::openapi::document();
+    if std::env::var_os("WXBRIDGE_WRITE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        committed == generated,
+        "api/openapi.json differs from the generated document: run \
+         WXBRIDGE_WRITE_OPENAPI=1 cargo test -p wxbridge-lambda openapi"
+    );
+}
+
+/// Every documented operation is a route of the router (not "no such route" nor another
+/// method), and every route answers as documented: each status it gives is listed.
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let service = service().await;
+    let doc: Value = serde_json::from_str(&super::openapi::document()).unwrap();
+    let mut operations = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{conversation_id}", "mp:o_alice:hotel-9")
+            .replace("{channel}", "mp")
+            .replace("{openid}", "o_alice")
+            .replace("{media_id}", "m-1");
+        for (method, operation) in methods.as_object().unwrap() {
+            operations += 1;
+            let method = method.to_ascii_uppercase();
+            let nonce = format!("nonce-doc-{operations}");
+            let (status, answer) =
+                call(&service, request("hotel-9", &method, &concrete, "", &nonce)).await;
+            assert_ne!(answer["reason"], "no such route", "{method} {path}");
+            assert_ne!(status, 405, "{method} {path}");
+            assert!(
+                operation["responses"].get(status.to_string()).is_some(),
+                "{method} {path} answered {status}, which it does not document: {answer}"
+            );
+        }
+    }
+    assert_eq!(operations, 7);
+}

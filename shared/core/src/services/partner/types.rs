@@ -15,6 +15,7 @@ pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
 /// `POST /v1/messages`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendRequest {
     #[serde(default)]
     pub conversation_id: Option<String>,
@@ -27,6 +28,7 @@ pub struct SendRequest {
 /// `POST /v1/pushes`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub to: Recipient,
     /// The partner's id for this push: a repeat answers the first push, delivered once.
@@ -42,6 +44,7 @@ pub struct PushRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushAccepted {
     pub push_id: String,
     pub message_id: String,
@@ -54,6 +57,7 @@ pub struct PushAccepted {
 /// channel when they are bound on several).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recipient {
     #[serde(default)]
     pub channel: Option<String>,
@@ -64,6 +68,7 @@ pub struct Recipient {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     pub message_id: String,
     pub conversation_id: String,
@@ -73,6 +78,7 @@ pub struct Accepted {
 
 /// A message as partners read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
@@ -82,6 +88,7 @@ pub struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub created_at_ms: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub content: Value,
     /// Pushes (and replies that fell back through the push chain): the request, each
     /// attempt and the path that settled it.
@@ -113,6 +120,7 @@ impl From<StoredMessage> for MessageView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     pub messages: Vec<MessageView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
@@ -121,6 +129,7 @@ pub struct HistoryPage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationView {
     #[serde(flatten)]
     pub conversation: Conversation,
@@ -130,11 +139,16 @@ pub struct ConversationView {
 /// `GET /v1/conversations`: a channel user (`channel` and `openid`), or an app user's
 /// bindings (`app_user_id`, and `channel` to keep to one).
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ConversationsQuery {
+    /// The channel (with `openid`; with `app_user_id`, to keep to one channel).
     #[serde(default)]
     pub channel: Option<String>,
+    /// The user's openid on `channel`.
     #[serde(default)]
     pub openid: Option<String>,
+    /// The app user whose bindings to look at.
     #[serde(default)]
     pub app_user_id: Option<String>,
 }
@@ -142,6 +156,7 @@ pub struct ConversationsQuery {
 /// `PUT /v1/bindings/{channel}/{openid}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BindRequest {
     pub app_user_id: String,
     /// Rebinds a user already bound to another app user.
@@ -151,6 +166,7 @@ pub struct BindRequest {
 
 /// A user bound to an app user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Binding {
     pub channel: String,
     pub openid: String,
@@ -160,6 +176,7 @@ pub struct Binding {
 /// `POST /v1/conversations/{id}/typing`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypingRequest {
     #[serde(default = "typing_default")]
     pub typing: bool,
@@ -167,6 +184,7 @@ pub struct TypingRequest {
 
 /// Whether the typing indicator is now shown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypingAnswer {
     pub typing: bool,
 }

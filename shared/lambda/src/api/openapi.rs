@@ -1,0 +1,109 @@
+//! The partner API's OpenAPI document, generated from the handlers and the operations'
+//! request and answer types. `api/openapi.json` is this document, committed; a test keeps
+//! the two equal (`WXBRIDGE_WRITE_OPENAPI=1 cargo test -p wxbridge-lambda openapi` rewrites
+//! the file).
+
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+/// A refused request: a stable code (`error`) and a reason that names fields and rules,
+/// never their content.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Refusal {
+    /// `invalid_request`, `invalid_json`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `client_message_id_reused`, `push_id_reused`,
+    /// `ambiguous_recipient`, `already_bound`, `conflict`, `wechat_refused`, `too_large`,
+    /// `media_not_found`, `media_too_large`, `wechat_unavailable` or `unavailable`.
+    pub error: String,
+    pub reason: String,
+}
+
+macro_rules! refusals {
+    ($($name:ident: $description:literal),+ $(,)?) => {
+        $(
+            #[derive(ToResponse)]
+            #[response(description = $description)]
+            #[allow(dead_code)]
+            pub struct $name(Refusal);
+        )+
+    };
+}
+
+refusals! {
+    BadRequest: "`invalid_request` (the reason names the field) or `invalid_json`",
+    Unauthorized: "`unauthorized`: not signed by a partner, stale, or a replay",
+    Forbidden: "`forbidden`: another partner's channel, a template or right the partner lacks",
+    NotFound: "`not_found` (nothing this partner may see by that name, or no such route) or `media_not_found`",
+    MethodNotAllowed: "`method_not_allowed`: the path takes another method",
+    Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict` or `wechat_refused`",
+    TooLarge: "`too_large`: the body is over 512 KiB",
+    WeChatUnavailable: "`wechat_unavailable` (retry) or `media_too_large`",
+    Unavailable: "`unavailable`: the store, the queue or the nonces cannot be reached now; repeat the request with the same id",
+}
+
+/// The signature every request carries (the other headers it needs are in its
+/// description).
+struct PartnerSignature;
+
+impl Modify for PartnerSignature {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = ApiKey::Header(ApiKeyValue::with_description(
+            "X-Wxbridge-Signature",
+            "v1= + hex HMAC-SHA256(signing_secret, METHOD\\npath?query\\ntimestamp\\nnonce\\nhex SHA-256(body)), \
+             with X-Wxbridge-Partner, X-Wxbridge-Timestamp (within 5 minutes) and X-Wxbridge-Nonce \
+             (8-64 of A-Z a-z 0-9 - _, used once). A request is authenticated before it is routed.",
+        ));
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("partnerSignature", SecurityScheme::ApiKey(scheme));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wxbridge partner API",
+        version = "1",
+        description = "Partners (the platform's agents, hotels, airlines, shops) answer WeChat users \
+            from the app IM, and push app notifications to them, through this API. Every request is \
+            signed (docs/partner-api.md, Authentication). A partner sees only its own conversations: \
+            another partner's are not found."
+    ),
+    paths(
+        super::send_message,
+        super::push,
+        super::conversations,
+        super::history,
+        super::typing,
+        super::bind,
+        super::media,
+    ),
+    components(
+        schemas(Refusal),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            TooLarge,
+            WeChatUnavailable,
+            Unavailable
+        )
+    ),
+    modifiers(&PartnerSignature),
+    security(("partnerSignature" = []))
+)]
+pub struct ApiDoc;
+
+/// The document as committed: pretty JSON with a final newline.
+pub fn document() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the document serializes");
+    json.push('\n');
+    json
+}
