@@ -5,11 +5,11 @@
 //! version read). A repeat of the push fails on the dedupe record and nothing is written;
 //! a concurrent change of the user fails on its version and the caller reads again.
 
-use super::keys::{self, DEDUPE_SK, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
-use super::{condition_failed, n, s, Failure, Item, Table};
+use super::items::failed_conditions;
+use super::keys::{self, DEDUPE_SK, GSI1, GSI1_PK, PK, SK, USER_SK};
+use super::{condition_failed, s, Failure, Item, Table};
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
     status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
@@ -32,7 +32,7 @@ where
     Failure::from_sdk(error).into()
 }
 
-fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+pub(super) fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
     Ok(super::built(result)?)
 }
 
@@ -40,7 +40,7 @@ fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     Ok(super::record(item)?)
 }
 
-fn item<T: serde::Serialize>(
+pub(super) fn item<T: serde::Serialize>(
     record: &T,
     keys: &[(&str, AttributeValue)],
 ) -> Result<Item, StoreError> {
@@ -91,104 +91,6 @@ impl DynamoStore {
             .await?
             .ok_or_else(|| StoreError::Malformed("pointed message is missing".into()))?;
         record(message)
-    }
-
-    /// A pointer item, written only if absent.
-    fn pointer(
-        &self,
-        pk: String,
-        sk: &str,
-        message: &StoredMessage,
-        expires_at: Option<i64>,
-    ) -> Result<Put, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.0.name)
-            .item(PK, s(pk))
-            .item(SK, s(sk))
-            .item("message_pk", s(keys::message_pk(&message.conversation_id)))
-            .item(
-                "message_sk",
-                s(keys::message_sk(message.created_at_ms, &message.id)),
-            )
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
-        let put = match expires_at {
-            Some(at) => put.item(EXPIRES_AT, n(at)),
-            None => put,
-        };
-        built(put.build())
-    }
-
-    /// The user item at `user.version + 1`, written only over `user.version` (a new user,
-    /// version 0, only if absent).
-    fn user_put(&self, user: &ChannelUser) -> Result<Put, StoreError> {
-        let user_pk = keys::user_pk(&user.channel, &user.openid);
-        let mut written = user.clone();
-        written.version += 1;
-        let mut user_keys = vec![(PK, s(&user_pk)), (SK, s(USER_SK))];
-        if let Some(app_user) = &user.app_user_id {
-            user_keys.push((GSI1_PK, s(keys::app_user_gsi1pk(app_user))));
-            user_keys.push((GSI1_SK, s(&user_pk)));
-        }
-        let put = Put::builder()
-            .table_name(&self.0.name)
-            .set_item(Some(item(&written, &user_keys)?))
-            .expression_attribute_names("#pk", PK);
-        let put = if user.version == 0 {
-            put.condition_expression("attribute_not_exists(#pk)")
-        } else {
-            put.condition_expression("attribute_exists(#pk) AND #version = :read")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":read", n(user.version))
-        };
-        built(put.build())
-    }
-
-    /// The conversation, created if new; its latest message time set.
-    fn conversation_upsert(&self, conversation: &Conversation) -> Result<Update, StoreError> {
-        built(
-            Update::builder()
-                .table_name(&self.0.name)
-                .key(
-                    PK,
-                    s(keys::user_pk(&conversation.channel, &conversation.openid)),
-                )
-                .key(SK, s(keys::conversation_sk(&conversation.id)))
-                // Every attribute through an alias: DynamoDB reserves many common words.
-                .update_expression(
-                    "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
-                     #created = if_not_exists(#created, :created), #last = :last",
-                )
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#channel", "channel")
-                .expression_attribute_names("#openid", "openid")
-                .expression_attribute_names("#partner", "partner")
-                .expression_attribute_names("#created", "created_at_ms")
-                .expression_attribute_names("#last", "last_message_at_ms")
-                .expression_attribute_values(":id", s(&conversation.id))
-                .expression_attribute_values(":channel", s(&conversation.channel))
-                .expression_attribute_values(":openid", s(&conversation.openid))
-                .expression_attribute_values(":partner", s(&conversation.partner))
-                .expression_attribute_values(":created", n(conversation.created_at_ms))
-                .expression_attribute_values(":last", n(conversation.last_message_at_ms))
-                .build(),
-        )
-    }
-
-    /// The message item, written only if absent.
-    fn new_message(&self, message: &StoredMessage) -> Result<Put, StoreError> {
-        let keys = [
-            (PK, s(keys::message_pk(&message.conversation_id))),
-            (SK, s(keys::message_sk(message.created_at_ms, &message.id))),
-        ];
-        built(
-            Put::builder()
-                .table_name(&self.0.name)
-                .set_item(Some(item(message, &keys)?))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK)
-                .build(),
-        )
     }
 
     /// A message stored once per pointer (a client message id, a push id), with its
@@ -284,27 +186,6 @@ impl DynamoStore {
             Err(error) => Err(unavailable(error)),
         }
     }
-}
-
-/// The indexes of a cancelled transaction's items whose condition failed.
-fn failed_conditions(
-    error: &SdkError<TransactWriteItemsError, HttpResponse>,
-) -> Option<Vec<usize>> {
-    let SdkError::ServiceError(context) = error else {
-        return None;
-    };
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = context.err() else {
-        return None;
-    };
-    Some(
-        cancelled
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(index, _)| index)
-            .collect(),
-    )
 }
 
 impl Store for DynamoStore {

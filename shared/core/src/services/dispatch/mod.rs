@@ -21,98 +21,25 @@
 //! chain instead ([`super::push`]: a subscribe message if the user granted the template,
 //! else the app inbox, `undeliverable`), which settles and reports it.
 
+mod failure;
+mod fallback;
+mod settle;
+
+pub use failure::{DispatchOutcome, Failure};
+
 use super::images::{ImageError, Images};
-use super::report::{ReportOutcome, Reports, Unreported};
 use super::tokens::CallError;
 use super::Bridge;
 use crate::config::ChannelConfig;
-use crate::model::push::fallback_form;
 use crate::model::{
-    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, PushRecord,
-    ReplyWindow, StoredMessage,
+    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow,
+    StoredMessage,
 };
-use crate::ports::queue::{OutboundQueue, QueueError};
-use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
-use crate::ports::wechat::{ApiError, WechatApi};
+use crate::ports::queue::OutboundQueue;
+use crate::ports::store::{change_user, Store, StoreError};
+use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
-use thiserror::Error;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchOutcome {
-    Sent,
-    AlreadyDone,
-    /// The quota is used up: sent when the user writes again.
-    Held,
-    WindowClosed,
-    /// Refused for good.
-    Failed(Failure),
-    /// A report job: the partner has been told (or refused it for good).
-    Reported,
-    /// The window is closed and the reply went on to the push chain (the partner's
-    /// `reply_fallback`): `push` settles and reports it.
-    FellBack,
-    /// Not finished: try again later.
-    Retry(String),
-}
-
-/// Why a reply failed for good; its text is the `status_reason` the partner reads.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Failure {
-    /// The record names no stored message.
-    #[error("no such message")]
-    NoSuchMessage,
-    #[error("channel is not configured")]
-    ChannelNotConfigured,
-    #[error("stored content is unreadable")]
-    UnreadableContent,
-    /// WeChat refused the send (or an upload) for good.
-    #[error("WeChat answered errcode {errcode}: {errmsg}")]
-    WeChat { errcode: i64, errmsg: String },
-    /// Anything else that cannot succeed: the partner's image as it is, WeChat's HTTP 4xx.
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl Failure {
-    /// WeChat's errcode, when WeChat answered one.
-    pub fn errcode(&self) -> Option<i64> {
-        match self {
-            Failure::WeChat { errcode, .. } => Some(*errcode),
-            _ => None,
-        }
-    }
-}
-
-/// A send that did not happen: whether trying again can help, and what it was.
-struct SendError {
-    is_final: bool,
-    failure: Failure,
-}
-
-impl From<CallError> for SendError {
-    fn from(error: CallError) -> Self {
-        let is_final = error.is_final();
-        let failure = match error {
-            CallError::Api(ApiError::WeChat { errcode, errmsg }) => {
-                Failure::WeChat { errcode, errmsg }
-            }
-            other => Failure::Refused(other.to_string()),
-        };
-        Self { is_final, failure }
-    }
-}
-
-impl From<ImageError> for SendError {
-    fn from(error: ImageError) -> Self {
-        match error {
-            ImageError::WeChat(error) => error.into(),
-            other => Self {
-                is_final: other.is_final(),
-                failure: Failure::Refused(other.to_string()),
-            },
-        }
-    }
-}
+use failure::{SendError, Unfinished};
 
 /// How often the user may change under a hold before the record is retried later.
 const CONFLICT_ATTEMPTS: usize = 3;
@@ -124,17 +51,6 @@ enum Decision {
     /// Held, and on the user's `held` list.
     Held,
     Closed,
-}
-
-/// Why a record is not finished yet: it is retried.
-#[derive(Debug, Error)]
-enum Unfinished {
-    #[error(transparent)]
-    Unreported(#[from] Unreported),
-    #[error("packed message not requeued: {0}")]
-    NotUnpacked(QueueError),
-    #[error("fallback not queued: {0}")]
-    NotHandedOver(QueueError),
 }
 
 pub struct Dispatch<P: Ports> {
@@ -518,180 +434,6 @@ impl<P: Ports> Dispatch<P> {
             change,
         )
         .await
-    }
-
-    /// The message can go on as a subscribe message: its partner falls back, this
-    /// function can hand it over, and it has something to say in a template (not an image).
-    fn falls_back(&self, message: &StoredMessage) -> bool {
-        let Some(partner) = self.bridge.config.partner(&message.partner) else {
-            return false;
-        };
-        let (Some(fallback), Some(_)) = (partner.reply_fallback.as_ref(), self.pushes.as_ref())
-        else {
-            return false;
-        };
-        serde_json::from_value::<Content>(message.content.clone())
-            .ok()
-            .and_then(|content| fallback_form(fallback, partner, &content))
-            .is_some()
-    }
-
-    /// Records a terminal status for every part first — a part left `sending` would be
-    /// sent again by a retry — and then reports each to its partner. A part found settled
-    /// already (another attempt, or this write landing on a call that timed out) has the
-    /// record retried: its redelivery reports whatever status it holds, once.
-    async fn finish_all(
-        &self,
-        parts: &[StoredMessage],
-        status: MessageStatus,
-        failure: Option<Failure>,
-    ) -> DispatchOutcome {
-        use MessageStatus::*;
-        let reason = failure.as_ref().map(Failure::to_string);
-        let mut settled = Vec::new();
-        let mut unsure = false;
-        for part in parts {
-            match self.settle_status(part, status, reason.as_deref()).await {
-                Ok(true) => settled.push(StoredMessage {
-                    status,
-                    status_reason: reason.clone(),
-                    ..part.clone()
-                }),
-                Ok(false) => unsure = true,
-                Err(error) => return DispatchOutcome::Retry(error.to_string()),
-            }
-        }
-        let mut unreported = unsure.then(|| "a part was settled elsewhere: report it".into());
-        for message in &settled {
-            if let Err(error) = self.reports().report(message).await {
-                unreported = Some(error.to_string());
-            }
-        }
-        if let Some(reason) = unreported {
-            return DispatchOutcome::Retry(reason);
-        }
-        match (settled.is_empty(), status) {
-            (true, _) => DispatchOutcome::AlreadyDone,
-            (_, Sent) => DispatchOutcome::Sent,
-            (_, WindowClosed) => DispatchOutcome::WindowClosed,
-            _ => DispatchOutcome::Failed(failure.unwrap_or(Failure::Refused(String::new()))),
-        }
-    }
-
-    /// Every part failed for good.
-    async fn fail_all(&self, parts: &[StoredMessage], failure: Failure) -> DispatchOutcome {
-        self.finish_all(parts, MessageStatus::Failed, Some(failure))
-            .await
-    }
-
-    /// The terminal status, through a store hiccup (the send is done; a status not written
-    /// would send it again).
-    async fn settle_status(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        use MessageStatus::*;
-        through_hiccups(|| {
-            self.bridge
-                .store
-                .transition(message, &[Queued, Held, Sending], status, reason)
-        })
-        .await
-    }
-
-    /// The reporting parts of this function: report jobs wait on `outbound.fifo`.
-    fn reports(&self) -> Reports<'_, P> {
-        Reports {
-            bridge: &self.bridge,
-            queue: &self.outbound,
-        }
-    }
-
-    /// A report job: tells the partner the message's status unless it was told already.
-    async fn try_report(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
-        Ok(match self.reports().try_report(target).await? {
-            ReportOutcome::Reported => DispatchOutcome::Reported,
-            ReportOutcome::AlreadyDone => DispatchOutcome::AlreadyDone,
-            ReportOutcome::NoSuchMessage => DispatchOutcome::Failed(Failure::NoSuchMessage),
-            ReportOutcome::Retry(reason) => DispatchOutcome::Retry(reason),
-        })
-    }
-
-    /// Replies the window no longer allows, handed to the push chain when the partner has
-    /// a `reply_fallback` (and this function a push queue): each gets a push record naming
-    /// the subscribe message it becomes, stays `queued`, and goes on `push.fifo`. `None`
-    /// when the partner has no fallback; a reply with nothing to say in a template (an
-    /// image) ends `window_closed`.
-    async fn fall_back(
-        &self,
-        parts: &[StoredMessage],
-    ) -> Result<Option<DispatchOutcome>, StoreError> {
-        use MessageStatus::*;
-        let (Some(pushes), Some(partner)) = (
-            self.pushes.as_ref(),
-            self.bridge.config.partner(&parts[0].partner),
-        ) else {
-            return Ok(None);
-        };
-        let Some(fallback) = partner.reply_fallback.as_ref() else {
-            return Ok(None);
-        };
-        let now_ms = self.bridge.now_ms();
-        let mut outcome = DispatchOutcome::FellBack;
-        for part in parts {
-            let form = serde_json::from_value::<Content>(part.content.clone())
-                .ok()
-                .and_then(|content| fallback_form(fallback, partner, &content));
-            let Some(form) = form else {
-                let done = self
-                    .finish_all(std::slice::from_ref(part), WindowClosed, None)
-                    .await;
-                if matches!(done, DispatchOutcome::Retry(_)) {
-                    outcome = done;
-                }
-                continue;
-            };
-            let record = PushRecord::fallback(part, form, now_ms);
-            let reason = "window closed: falling back to a subscribe message";
-            if !self
-                .bridge
-                .store
-                .record_push(
-                    part,
-                    &[Queued, Held, Sending],
-                    Queued,
-                    Some(reason),
-                    &record,
-                )
-                .await?
-            {
-                continue;
-            }
-            let handed = StoredMessage {
-                push: Some(record),
-                ..part.clone()
-            };
-            if let Err(error) = self.hand_over(pushes, &handed).await {
-                outcome = DispatchOutcome::Retry(error.to_string());
-            }
-        }
-        Ok(Some(outcome))
-    }
-
-    /// Puts a reply handed to the push chain on `push.fifo` (again, on a redelivery: SQS
-    /// drops a repeat within 5 minutes and `push` settles a message once).
-    async fn hand_over(
-        &self,
-        pushes: &P::Queue,
-        message: &StoredMessage,
-    ) -> Result<(), Unfinished> {
-        let id = format!("{}:fallback", message.id);
-        pushes
-            .enqueue(&OutboundRef::to(message), &id)
-            .await
-            .map_err(Unfinished::NotHandedOver)
     }
 }
 

@@ -1,0 +1,96 @@
+//! How a dispatched record ends, and why a reply failed for good.
+
+use crate::ports::queue::QueueError;
+use crate::ports::wechat::ApiError;
+use crate::services::images::ImageError;
+use crate::services::report::Unreported;
+use crate::services::tokens::CallError;
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Sent,
+    AlreadyDone,
+    /// The quota is used up: sent when the user writes again.
+    Held,
+    WindowClosed,
+    /// Refused for good.
+    Failed(Failure),
+    /// A report job: the partner has been told (or refused it for good).
+    Reported,
+    /// The window is closed and the reply went on to the push chain (the partner's
+    /// `reply_fallback`): `push` settles and reports it.
+    FellBack,
+    /// Not finished: try again later.
+    Retry(String),
+}
+
+/// Why a reply failed for good; its text is the `status_reason` the partner reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Failure {
+    /// The record names no stored message.
+    #[error("no such message")]
+    NoSuchMessage,
+    #[error("channel is not configured")]
+    ChannelNotConfigured,
+    #[error("stored content is unreadable")]
+    UnreadableContent,
+    /// WeChat refused the send (or an upload) for good.
+    #[error("WeChat answered errcode {errcode}: {errmsg}")]
+    WeChat { errcode: i64, errmsg: String },
+    /// Anything else that cannot succeed: the partner's image as it is, WeChat's HTTP 4xx.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Failure {
+    /// WeChat's errcode, when WeChat answered one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Failure::WeChat { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+}
+
+/// A send that did not happen: whether trying again can help, and what it was.
+pub(super) struct SendError {
+    pub(super) is_final: bool,
+    pub(super) failure: Failure,
+}
+
+impl From<CallError> for SendError {
+    fn from(error: CallError) -> Self {
+        let is_final = error.is_final();
+        let failure = match error {
+            CallError::Api(ApiError::WeChat { errcode, errmsg }) => {
+                Failure::WeChat { errcode, errmsg }
+            }
+            other => Failure::Refused(other.to_string()),
+        };
+        Self { is_final, failure }
+    }
+}
+
+impl From<ImageError> for SendError {
+    fn from(error: ImageError) -> Self {
+        match error {
+            ImageError::WeChat(error) => error.into(),
+            other => Self {
+                is_final: other.is_final(),
+                failure: Failure::Refused(other.to_string()),
+            },
+        }
+    }
+}
+
+/// Why a record is not finished yet: it is retried.
+#[derive(Debug, Error)]
+pub(super) enum Unfinished {
+    #[error(transparent)]
+    Unreported(#[from] Unreported),
+    #[error("packed message not requeued: {0}")]
+    NotUnpacked(QueueError),
+    #[error("fallback not queued: {0}")]
+    NotHandedOver(QueueError),
+}

@@ -1,0 +1,266 @@
+//! The two WeChat paths of the chain: a customer-service message while the window allows
+//! it, a subscribe message where the user granted one.
+
+use super::chain::Chain;
+use super::{Push, PushOutcome, WAITING_LOOKBACK};
+use crate::model::{
+    Allowance, AttemptOutcome, ChannelUser, Content, Direction, PushPath, ReplyWindow,
+    StoredMessage,
+};
+use crate::ports::store::{Store, StoreError};
+use crate::ports::wechat::WechatApi;
+use crate::ports::Ports;
+
+impl<P: Ports> Push<P> {
+    pub(super) async fn customer_service(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::CustomerService;
+        let mut open: Vec<(&ChannelUser, u32, i64)> = users
+            .iter()
+            .filter_map(
+                |u| match ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) {
+                    Allowance::Open { remaining } => {
+                        Some((u, remaining, u.window.map_or(0, |w| w.closes_at_ms)))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        if open.is_empty() {
+            let reason = match users.iter().find(|u| {
+                ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) == Allowance::QuotaUsed
+            }) {
+                Some(user) => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some("the window's sends are used up".into()),
+                        None,
+                    );
+                    return Ok(None);
+                }
+                None if users.is_empty() => "no such user (or the app user is bound to none now)",
+                None => "the reply window is closed",
+            };
+            let user = users.first();
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                user,
+                Some(reason.into()),
+                None,
+            );
+            return Ok(None);
+        }
+        // The open window with the most sends left, then the one open longest.
+        open.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+        let Ok(content) = serde_json::from_value::<Content>(message.content.clone()) else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("stored content is unreadable".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let held_first = self
+            .bridge
+            .config
+            .partner(&message.partner)
+            .is_none_or(|p| p.held_replies_first);
+        for (user, remaining, _) in open {
+            if held_first {
+                let waiting = self.waiting_replies(user).await?;
+                if waiting as u32 >= remaining {
+                    let reason = format!(
+                        "{remaining} send(s) left, kept for {waiting} waiting repl{}",
+                        if waiting == 1 { "y" } else { "ies" }
+                    );
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Skipped,
+                        Some(user),
+                        Some(reason),
+                        None,
+                    );
+                    continue;
+                }
+            }
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let sender = self.bridge.config.sender_of(&message.partner);
+            let body = content.wechat_body(sender.as_deref(), None);
+            let openid = user.openid.as_str();
+            let wechat = self.bridge.wechat();
+            let sent = self
+                .bridge
+                .tokens
+                .call(channel, |token| {
+                    let body = &body;
+                    async move { wechat.send_custom(&token, openid, body).await }
+                })
+                .await;
+            match sent {
+                Ok(()) => {
+                    // The status first: a function stopped after it never sends again.
+                    let now_ms = chain.now_ms;
+                    let outcome = self.delivered(message, chain, path, user).await;
+                    self.update_user(user, |u| u.partner_sent(&message.partner, now_ms))
+                        .await;
+                    return outcome.map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        error.errcode(),
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn subscribe(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        users: &[ChannelUser],
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        let path = PushPath::Subscribe;
+        let Some(form) = chain.record.subscribe.clone() else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                None,
+                Some("no subscribe form".into()),
+                None,
+            );
+            return Ok(None);
+        };
+        let granted: Vec<&ChannelUser> = users
+            .iter()
+            .filter(|u| u.grants.get(&form.template_id).is_some_and(|n| *n > 0))
+            .collect();
+        if granted.is_empty() {
+            let reason = format!("no grant for template {}", form.template_id);
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                users.first(),
+                Some(reason),
+                None,
+            );
+            return Ok(None);
+        }
+        for user in granted {
+            let Some(channel) = self.channel(&user.channel) else {
+                chain.attempt(
+                    path,
+                    AttemptOutcome::Skipped,
+                    Some(user),
+                    Some("channel is not configured".into()),
+                    None,
+                );
+                continue;
+            };
+            let openid = user.openid.as_str();
+            let wechat = self.bridge.wechat();
+            let sent = self
+                .bridge
+                .tokens
+                .call(channel, |token| {
+                    let form = &form;
+                    async move { wechat.send_subscribe(&token, openid, form).await }
+                })
+                .await;
+            let template = form.template_id.as_str();
+            match sent {
+                Ok(()) => {
+                    // The status first, then the grant it spent (one grant is one send).
+                    let outcome = self.delivered(message, chain, path, user).await;
+                    self.update_user(user, |u| {
+                        if let Some(left) = u.grants.get_mut(template) {
+                            *left = left.saturating_sub(1);
+                            if *left == 0 {
+                                u.grants.remove(template);
+                            }
+                        }
+                    })
+                    .await;
+                    return outcome.map(Some);
+                }
+                Err(error) if error.is_final() => {
+                    let errcode = error.errcode();
+                    if errcode == Some(43101) {
+                        // Refused, or no grant left at WeChat: ours is wrong, forget it.
+                        self.update_user(user, |u| {
+                            u.grants.remove(template);
+                        })
+                        .await;
+                    }
+                    chain.attempt(
+                        path,
+                        AttemptOutcome::Refused,
+                        Some(user),
+                        Some(error.to_string()),
+                        errcode,
+                    );
+                }
+                Err(error) => {
+                    return self
+                        .retry(message, chain, path, user, error)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Partners' replies waiting for this user (queued, held or being sent, not handed to
+    /// the push chain), in the user's conversations.
+    async fn waiting_replies(&self, user: &ChannelUser) -> Result<usize, StoreError> {
+        let mut waiting = 0;
+        for conversation in self
+            .bridge
+            .store
+            .conversations(&user.channel, &user.openid)
+            .await?
+        {
+            waiting += self
+                .bridge
+                .store
+                .history(&conversation.id, WAITING_LOOKBACK)
+                .await?
+                .iter()
+                .filter(|m| {
+                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
+                })
+                .count();
+        }
+        Ok(waiting)
+    }
+}
