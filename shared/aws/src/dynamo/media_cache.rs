@@ -1,7 +1,7 @@
 //! Media ids of uploaded images in DynamoDB, per app and image, with a TTL.
 
 use super::keys::{self, EXPIRES_AT, PK, SK};
-use super::{condition_failed, n, s, Failure, Table};
+use super::{n, s, Failure, Table};
 use aws_sdk_dynamodb::types::AttributeValue;
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::store::StoreError;
@@ -63,27 +63,10 @@ impl MediaCache for DynamoMediaCache {
     }
 
     async fn forget_media(&self, appid: &str, key: &str, media_id: &str) -> Result<(), StoreError> {
-        // Expired rather than deleted (the TTL removes it): the function needs no delete right.
-        let result = self
+        let key = (keys::media_pk(appid, key), keys::MEDIA_SK);
+        Ok(self
             .0
-            .client
-            .update_item()
-            .table_name(&self.0.name)
-            .key(PK, s(keys::media_pk(appid, key)))
-            .key(SK, s(keys::MEDIA_SK))
-            .update_expression("SET #expires = :zero")
-            .condition_expression("#media_id = :failed")
-            .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_names("#media_id", "media_id")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":failed", s(media_id))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Gone, or replaced by a newer upload: nothing to forget.
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(Failure::from_sdk(error).into()),
-        }
+            .expire_if(key, EXPIRES_AT, "media_id", media_id)
+            .await?)
     }
 }

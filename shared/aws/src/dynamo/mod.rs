@@ -110,6 +110,40 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Expires an item (sets its expiry attribute `expires` to 0) if its `field` still holds
+    /// `value`: a token or media id that failed, unless another instance replaced it since.
+    /// Expired rather than deleted, so a function needs no delete right; a replaced or
+    /// missing item is left alone.
+    async fn expire_if(
+        &self,
+        (pk, sk): (String, &str),
+        expires: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<(), Failure> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .update_expression("SET #expires = :zero")
+            .condition_expression("#field = :failed")
+            .expression_attribute_names("#expires", expires)
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":failed", s(value))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(Failure::from_sdk(error)),
+        }
+    }
+}
+
 /// Why a call to the table failed, before each port names it its own way.
 #[derive(Debug, Error)]
 enum Failure {

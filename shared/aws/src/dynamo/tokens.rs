@@ -94,26 +94,10 @@ impl TokenStore for DynamoTokenStore {
     }
 
     async fn expire_if(&self, appid: &str, failed: &str) -> Result<(), TokenStoreError> {
-        let result = self
+        let key = (keys::token_pk(appid), keys::TOKEN_SK);
+        Ok(self
             .0
-            .client
-            .update_item()
-            .table_name(&self.0.name)
-            .key(PK, s(keys::token_pk(appid)))
-            .key(SK, s(keys::TOKEN_SK))
-            .update_expression("SET #expires = :zero")
-            .condition_expression("#token = :failed")
-            .expression_attribute_names("#expires", "expires_at_ms")
-            .expression_attribute_names("#token", "token")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":failed", s(failed))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another instance already replaced it: nothing to expire.
-            Err(error) if condition_failed(&error) => Ok(()),
-            Err(error) => Err(Failure::from_sdk(error).into()),
-        }
+            .expire_if(key, "expires_at_ms", "token", failed)
+            .await?)
     }
 }

@@ -4,7 +4,7 @@
 //! and one conformance suite (in the test kit) holds both to this contract.
 
 use crate::model::{
-    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
+    ChannelUser, Conversation, MessageCursor, MessageStatus, OutboundRef, PushRecord, StoredMessage,
 };
 use std::future::Future;
 use thiserror::Error;
@@ -122,6 +122,18 @@ pub trait Store: Send + Sync {
         created_at_ms: i64,
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
+
+    /// The message a queue record names.
+    fn message_at(
+        &self,
+        target: &OutboundRef,
+    ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send {
+        self.message(
+            &target.conversation_id,
+            target.created_at_ms,
+            &target.message_id,
+        )
+    }
 
     /// Writes the user over the version it was read at (and bumps the version).
     fn put_user(&self, user: &ChannelUser) -> impl Future<Output = Result<(), StoreError>> + Send;

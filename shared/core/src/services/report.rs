@@ -80,15 +80,7 @@ impl<P: Ports> Reports<'_, P> {
 
     /// A report job: tells the partner the message's status unless it was told already.
     pub async fn try_report(&self, target: &OutboundRef) -> Result<ReportOutcome, StoreError> {
-        let message = self
-            .bridge
-            .store
-            .message(
-                &target.conversation_id,
-                target.created_at_ms,
-                &target.message_id,
-            )
-            .await?;
+        let message = self.bridge.store.message_at(target).await?;
         let Some(message) = message else {
             return Ok(ReportOutcome::NoSuchMessage);
         };

@@ -83,15 +83,10 @@ pub async fn answer(router: &Router, request: lambda_http::Request) -> Response 
     path = "/v1/messages",
     request_body = SendRequest,
     responses(
+        openapi::AnyRoute,
         (status = 202, description = "Accepted: stored and queued", body = Accepted),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
         (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn send_message<P: Ports, N: NonceStore>(
@@ -112,15 +107,10 @@ async fn send_message<P: Ports, N: NonceStore>(
     path = "/v1/pushes",
     request_body = PushRequest,
     responses(
+        openapi::AnyRoute,
         (status = 202, description = "Accepted: stored and queued", body = PushAccepted),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
         (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn push<P: Ports, N: NonceStore>(
@@ -145,14 +135,9 @@ pub struct ConversationList {
     path = "/v1/conversations",
     params(ConversationsQuery),
     responses(
+        openapi::AnyRoute,
         (status = 200, description = "The partner's conversations", body = ConversationList),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
-        (status = 413, response = openapi::TooLarge),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn conversations<P: Ports, N: NonceStore>(
@@ -185,13 +170,8 @@ pub struct HistoryQuery {
     path = "/v1/conversations/{conversation_id}/messages",
     params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it"), HistoryQuery),
     responses(
+        openapi::AnyRoute,
         (status = 200, description = "A page of messages", body = HistoryPage),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
-        (status = 413, response = openapi::TooLarge),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn history<P: Ports, N: NonceStore>(
@@ -220,16 +200,11 @@ async fn history<P: Ports, N: NonceStore>(
     params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it")),
     request_body = TypingRequest,
     responses(
+        openapi::AnyRoute,
         (status = 200, description = "The indicator is shown (or stopped)", body = TypingAnswer),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
         (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
         (status = 502, response = openapi::WeChatUnavailable),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn typing<P: Ports, N: NonceStore>(
@@ -256,15 +231,10 @@ async fn typing<P: Ports, N: NonceStore>(
     ),
     request_body = BindRequest,
     responses(
+        openapi::AnyRoute,
         (status = 200, description = "The user is bound", body = Binding),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
         (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn bind<P: Ports, N: NonceStore>(
@@ -287,15 +257,10 @@ async fn bind<P: Ports, N: NonceStore>(
         ("media_id" = String, Path, description = "The MediaId of the user's message"),
     ),
     responses(
+        openapi::AnyRoute,
         (status = 200, description = "The image", content_type = "image/*", body = Vec<u8>),
-        (status = 400, response = openapi::BadRequest),
-        (status = 401, response = openapi::Unauthorized),
         (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 405, response = openapi::MethodNotAllowed),
-        (status = 413, response = openapi::TooLarge),
         (status = 502, response = openapi::WeChatUnavailable),
-        (status = 503, response = openapi::Unavailable),
     )
 )]
 async fn media<P: Ports, N: NonceStore>(

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
 /// A refused request: a stable code (`error`) and a reason that names fields and rules,
 /// never their content.
@@ -40,6 +40,24 @@ refusals! {
     TooLarge: "`too_large`: the body is over 512 KiB",
     WeChatUnavailable: "`wechat_unavailable` (retry) or `media_too_large`",
     Unavailable: "`unavailable`: the store, the queue or the nonces cannot be reached now; repeat the request with the same id",
+}
+
+/// What any route may answer besides its own answers.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AnyRoute {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 405)]
+    MethodNotAllowed(#[ref_response] MethodNotAllowed),
+    #[response(status = 413)]
+    TooLarge(#[ref_response] TooLarge),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
 }
 
 /// The signature every request carries (the other headers it needs are in its

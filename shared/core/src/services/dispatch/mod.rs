@@ -104,13 +104,13 @@ impl<P: Ports> Dispatch<P> {
     }
 
     async fn try_process(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
-        let Some(lead) = self.load(target).await? else {
+        let Some(lead) = self.bridge.store.message_at(target).await? else {
             return Ok(DispatchOutcome::Failed(Failure::NoSuchMessage));
         };
         // The message and those packed with it; the settled ones only need their report.
         let mut parts = vec![lead];
         for part in target.parts().iter().skip(1) {
-            parts.extend(self.load(part).await?);
+            parts.extend(self.bridge.store.message_at(part).await?);
         }
         // A report neither delivered nor queued has the record retried once the rest is
         // done, so it is not lost.
@@ -268,7 +268,7 @@ impl<P: Ports> Dispatch<P> {
     async fn reloaded(&self, parts: &[StoredMessage]) -> Result<Vec<StoredMessage>, StoreError> {
         let mut fresh = Vec::new();
         for part in parts {
-            fresh.extend(self.load(&OutboundRef::to(part)).await?);
+            fresh.extend(self.bridge.store.message_at(&OutboundRef::to(part)).await?);
         }
         Ok(fresh)
     }
@@ -293,17 +293,6 @@ impl<P: Ports> Dispatch<P> {
         Ok(self
             .finish_all(parts, MessageStatus::WindowClosed, None)
             .await)
-    }
-
-    async fn load(&self, target: &OutboundRef) -> Result<Option<StoredMessage>, StoreError> {
-        self.bridge
-            .store
-            .message(
-                &target.conversation_id,
-                target.created_at_ms,
-                &target.message_id,
-            )
-            .await
     }
 
     /// What to send for `parts`: the first one's content (`None`: unreadable), or, for

@@ -104,15 +104,7 @@ impl<P: Ports> Push<P> {
 
     async fn deliver(&self, target: &OutboundRef) -> Result<PushOutcome, StoreError> {
         use MessageStatus::*;
-        let message = self
-            .bridge
-            .store
-            .message(
-                &target.conversation_id,
-                target.created_at_ms,
-                &target.message_id,
-            )
-            .await?;
+        let message = self.bridge.store.message_at(target).await?;
         let Some(message) = message else {
             return Ok(PushOutcome::Unusable("no such message".into()));
         };

@@ -5,13 +5,60 @@ use super::chain::Chain;
 use super::{Push, PushOutcome, WAITING_LOOKBACK};
 use crate::model::{
     Allowance, AttemptOutcome, ChannelUser, Content, Direction, PushPath, ReplyWindow,
-    StoredMessage,
+    StoredMessage, SubscribeForm,
 };
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
+use crate::services::tokens::CallError;
+use serde_json::Value;
+
+/// What a path sends to WeChat.
+enum Outgoing<'a> {
+    /// A customer-service message body (without `touser`).
+    Custom(&'a Value),
+    Subscribe(&'a SubscribeForm),
+}
 
 impl<P: Ports> Push<P> {
+    /// Sends to `user` on their channel (with a fresh token after a stale one); `None` when
+    /// the channel is not configured, which is recorded as a skipped attempt.
+    async fn send_to(
+        &self,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+        outgoing: Outgoing<'_>,
+    ) -> Option<Result<(), CallError>> {
+        let Some(channel) = self.channel(&user.channel) else {
+            chain.attempt(
+                path,
+                AttemptOutcome::Skipped,
+                Some(user),
+                Some("channel is not configured".into()),
+                None,
+            );
+            return None;
+        };
+        let (wechat, openid) = (self.bridge.wechat(), user.openid.as_str());
+        let sent = self
+            .bridge
+            .tokens
+            .call(channel, |token| {
+                let outgoing = &outgoing;
+                async move {
+                    match outgoing {
+                        Outgoing::Custom(body) => wechat.send_custom(&token, openid, body).await,
+                        Outgoing::Subscribe(form) => {
+                            wechat.send_subscribe(&token, openid, form).await
+                        }
+                    }
+                }
+            })
+            .await;
+        Some(sent)
+    }
+
     pub(super) async fn customer_service(
         &self,
         message: &StoredMessage,
@@ -92,28 +139,14 @@ impl<P: Ports> Push<P> {
                     continue;
                 }
             }
-            let Some(channel) = self.channel(&user.channel) else {
-                chain.attempt(
-                    path,
-                    AttemptOutcome::Skipped,
-                    Some(user),
-                    Some("channel is not configured".into()),
-                    None,
-                );
-                continue;
-            };
             let sender = self.bridge.config.sender_of(&message.partner);
             let body = content.wechat_body(sender.as_deref(), None);
-            let openid = user.openid.as_str();
-            let wechat = self.bridge.wechat();
-            let sent = self
-                .bridge
-                .tokens
-                .call(channel, |token| {
-                    let body = &body;
-                    async move { wechat.send_custom(&token, openid, body).await }
-                })
-                .await;
+            let Some(sent) = self
+                .send_to(chain, path, user, Outgoing::Custom(&body))
+                .await
+            else {
+                continue;
+            };
             match sent {
                 Ok(()) => {
                     // The status first: a function stopped after it never sends again.
@@ -176,26 +209,12 @@ impl<P: Ports> Push<P> {
             return Ok(None);
         }
         for user in granted {
-            let Some(channel) = self.channel(&user.channel) else {
-                chain.attempt(
-                    path,
-                    AttemptOutcome::Skipped,
-                    Some(user),
-                    Some("channel is not configured".into()),
-                    None,
-                );
+            let Some(sent) = self
+                .send_to(chain, path, user, Outgoing::Subscribe(&form))
+                .await
+            else {
                 continue;
             };
-            let openid = user.openid.as_str();
-            let wechat = self.bridge.wechat();
-            let sent = self
-                .bridge
-                .tokens
-                .call(channel, |token| {
-                    let form = &form;
-                    async move { wechat.send_subscribe(&token, openid, form).await }
-                })
-                .await;
             let template = form.template_id.as_str();
             match sent {
                 Ok(()) => {
