@@ -58,12 +58,7 @@ impl<P: Ports> PartnerApi<P> {
         };
         enqueue_queued(&self.queue, &stored, "client_message_id").await?;
         tracing::info!(partner, message_id = %stored.id, "reply accepted");
-        Ok(Accepted {
-            message_id: stored.id,
-            conversation_id: stored.conversation_id,
-            status: stored.status,
-            created_at_ms: stored.created_at_ms,
-        })
+        Ok(Accepted::of(stored))
     }
 
     /// Stores the push as `queued` in the partner's conversation with the user and hands it
@@ -167,10 +162,7 @@ impl<P: Ports> PartnerApi<P> {
         tracing::info!(partner, message_id = %stored.id, "push accepted");
         Ok(PushAccepted {
             push_id: request.push_id,
-            message_id: stored.id,
-            conversation_id: stored.conversation_id,
-            status: stored.status,
-            created_at_ms: stored.created_at_ms,
+            message: Accepted::of(stored),
         })
     }
 

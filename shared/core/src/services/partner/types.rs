@@ -47,10 +47,8 @@ pub struct PushRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushAccepted {
     pub push_id: String,
-    pub message_id: String,
-    pub conversation_id: String,
-    pub status: MessageStatus,
-    pub created_at_ms: i64,
+    #[serde(flatten)]
+    pub message: Accepted,
 }
 
 /// A user to write to without a conversation id: a channel user, or an app user (with a
@@ -74,6 +72,18 @@ pub struct Accepted {
     pub conversation_id: String,
     pub status: MessageStatus,
     pub created_at_ms: i64,
+}
+
+impl Accepted {
+    /// What the partner is told of a message it stored (or had stored before).
+    pub fn of(stored: StoredMessage) -> Self {
+        Self {
+            message_id: stored.id,
+            conversation_id: stored.conversation_id,
+            status: stored.status,
+            created_at_ms: stored.created_at_ms,
+        }
+    }
 }
 
 /// A message as partners read it.

@@ -156,20 +156,10 @@ impl<P: Ports> Push<P> {
                         .await;
                     return outcome.map(Some);
                 }
-                Err(error) if error.is_final() => {
-                    chain.attempt(
-                        path,
-                        AttemptOutcome::Refused,
-                        Some(user),
-                        Some(error.to_string()),
-                        error.errcode(),
-                    );
-                }
                 Err(error) => {
-                    return self
-                        .retry(message, chain, path, user, error)
-                        .await
-                        .map(Some);
+                    if let Some(outcome) = self.not_sent(message, chain, path, user, error).await? {
+                        return Ok(Some(outcome));
+                    }
                 }
             }
         }
@@ -231,32 +221,46 @@ impl<P: Ports> Push<P> {
                     .await;
                     return outcome.map(Some);
                 }
-                Err(error) if error.is_final() => {
-                    let errcode = error.errcode();
-                    if errcode == Some(43101) {
+                Err(error) => {
+                    if error.errcode() == Some(43101) {
                         // Refused, or no grant left at WeChat: ours is wrong, forget it.
                         self.update_user(user, |u| {
                             u.grants.remove(template);
                         })
                         .await;
                     }
-                    chain.attempt(
-                        path,
-                        AttemptOutcome::Refused,
-                        Some(user),
-                        Some(error.to_string()),
-                        errcode,
-                    );
-                }
-                Err(error) => {
-                    return self
-                        .retry(message, chain, path, user, error)
-                        .await
-                        .map(Some);
+                    if let Some(outcome) = self.not_sent(message, chain, path, user, error).await? {
+                        return Ok(Some(outcome));
+                    }
                 }
             }
         }
         Ok(None)
+    }
+
+    /// A send WeChat did not take: refused for good, it is recorded and the chain goes on
+    /// (`None`); otherwise the push goes back to `queued` to be retried.
+    async fn not_sent(
+        &self,
+        message: &StoredMessage,
+        chain: &mut Chain,
+        path: PushPath,
+        user: &ChannelUser,
+        error: CallError,
+    ) -> Result<Option<PushOutcome>, StoreError> {
+        if error.is_final() {
+            chain.attempt(
+                path,
+                AttemptOutcome::Refused,
+                Some(user),
+                Some(error.to_string()),
+                error.errcode(),
+            );
+            return Ok(None);
+        }
+        self.retry(message, chain, path, user, error)
+            .await
+            .map(Some)
     }
 
     /// Partners' replies waiting for this user (queued, held or being sent, not handed to
