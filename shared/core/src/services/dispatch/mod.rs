@@ -83,14 +83,6 @@ impl<P: Ports> Dispatch<P> {
         &self.bridge
     }
 
-    pub fn images(&self) -> &Images<P> {
-        &self.images
-    }
-
-    pub fn outbound(&self) -> &P::Queue {
-        &self.outbound
-    }
-
     pub async fn process(&self, target: &OutboundRef) -> DispatchOutcome {
         let result = if target.report {
             self.try_report(target).await

@@ -29,7 +29,6 @@ mod chain;
 mod paths;
 
 use super::report::{self, ReportOutcome, Reports};
-use super::tokens::CallError;
 use super::Bridge;
 use crate::config::ChannelConfig;
 use crate::model::{
@@ -217,37 +216,6 @@ impl<P: Ports> Push<P> {
         let record = chain.record.clone();
         self.settle(message, record, MessageStatus::Sent, None)
             .await
-    }
-
-    /// WeChat was busy or did not answer: the attempt is recorded, the push goes back to
-    /// `queued` and the record is retried.
-    async fn retry(
-        &self,
-        message: &StoredMessage,
-        chain: &mut Chain,
-        path: PushPath,
-        user: &ChannelUser,
-        error: CallError,
-    ) -> Result<PushOutcome, StoreError> {
-        let reason = error.to_string();
-        chain.attempt(
-            path,
-            AttemptOutcome::Retry,
-            Some(user),
-            Some(reason.clone()),
-            error.errcode(),
-        );
-        self.bridge
-            .store
-            .record_push(
-                message,
-                &[MessageStatus::Sending],
-                MessageStatus::Queued,
-                Some(&reason),
-                &chain.record,
-            )
-            .await?;
-        Ok(PushOutcome::Retry(reason))
     }
 
     /// Records the end and reports it to the partner.

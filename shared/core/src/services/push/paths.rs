@@ -4,8 +4,8 @@
 use super::chain::Chain;
 use super::{Push, PushOutcome, WAITING_LOOKBACK};
 use crate::model::{
-    Allowance, AttemptOutcome, ChannelUser, Content, Direction, PushPath, ReplyWindow,
-    StoredMessage, SubscribeForm,
+    Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, PushPath,
+    ReplyWindow, StoredMessage, SubscribeForm,
 };
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::WechatApi;
@@ -239,7 +239,7 @@ impl<P: Ports> Push<P> {
     }
 
     /// A send WeChat did not take: refused for good, it is recorded and the chain goes on
-    /// (`None`); otherwise the push goes back to `queued` to be retried.
+    /// (`None`); otherwise it goes back to `queued` to be retried.
     async fn not_sent(
         &self,
         message: &StoredMessage,
@@ -258,9 +258,27 @@ impl<P: Ports> Push<P> {
             );
             return Ok(None);
         }
-        self.retry(message, chain, path, user, error)
-            .await
-            .map(Some)
+        // WeChat was busy or did not answer: the attempt is recorded, the push goes back to
+        // `queued` and the record is retried.
+        let reason = error.to_string();
+        chain.attempt(
+            path,
+            AttemptOutcome::Retry,
+            Some(user),
+            Some(reason.clone()),
+            error.errcode(),
+        );
+        self.bridge
+            .store
+            .record_push(
+                message,
+                &[MessageStatus::Sending],
+                MessageStatus::Queued,
+                Some(&reason),
+                &chain.record,
+            )
+            .await?;
+        Ok(Some(PushOutcome::Retry(reason)))
     }
 
     /// Partners' replies waiting for this user (queued, held or being sent, not handed to
