@@ -25,14 +25,15 @@ pub struct CallbackService<Q> {
 }
 
 /// The HTTP status a refusal answers with: 401 when the request is not WeChat's (or no
-/// longer fresh), 413 when it is too large, 400 when it is malformed.
+/// longer fresh), 413 when it is too large, 400 when it is malformed or does not match the
+/// channel's settings. Every refusal is the request's fault: 5xx is kept for the bridge's
+/// own (a queue out of reach).
 pub fn status_of(error: &CallbackError) -> u16 {
     match error {
         CallbackError::BadSignature
         | CallbackError::StaleTimestamp
         | CallbackError::EncryptionRequired => 401,
         CallbackError::BodyTooLarge(_) => 413,
-        CallbackError::NoKey => 500,
         _ => 400,
     }
 }
@@ -319,5 +320,93 @@ mod tests {
         let response = service.handle(crate::http::event_request(&event)).await;
         // Known channel, missing parameters: 400, not 404.
         assert_eq!(response.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_push_to_a_plaintext_channel_is_the_requests_fault() {
+        let document = format!(
+            r#"{{"channels":[{{"id":"plain","app_id":"{MP_APPID}","original_id":"{MP_ORIGINAL_ID}","token":"{MP_TOKEN}",
+            "mode":"plaintext","push_format":"json"}}]}}"#
+        );
+        let service = CallbackService::new(
+            &BridgeConfig::from_json(&document).unwrap(),
+            MemoryQueue::default(),
+        )
+        .with_clock(|| NOW_MS);
+        let response = service
+            .handle(request("POST", "plain", &MP_SAFE_QUERY, Some(MP_SAFE_BODY)))
+            .await;
+        assert_eq!(response.status(), 400);
+        assert!(text_of(&response).contains("encryption_not_configured"));
+        assert!(service.queue().sent().is_empty());
+    }
+
+    /// One refusal of each kind the callback answers. The match has no wildcard, so a new
+    /// kind cannot be added without being listed (and documented) here.
+    fn every_refusal() -> Vec<CallbackError> {
+        use wxbridge_wechat::crypto::CryptoError;
+        use wxbridge_wechat::event::EventError;
+        use wxbridge_wechat::xml::XmlError;
+        let all = vec![
+            CallbackError::MissingParameter("nonce"),
+            CallbackError::BadSignature,
+            CallbackError::BadTimestamp,
+            CallbackError::StaleTimestamp,
+            CallbackError::EncryptionRequired,
+            CallbackError::NoKey,
+            CallbackError::BodyTooLarge(1),
+            CallbackError::BodyNotUtf8,
+            CallbackError::UnknownFormat,
+            CallbackError::Json(String::new()),
+            CallbackError::Xml(XmlError::Doctype),
+            CallbackError::Crypto(CryptoError::BadBase64),
+            CallbackError::Crypto(CryptoError::AppIdMismatch),
+            CallbackError::Event(EventError::NotAnObject),
+            CallbackError::WrongRecipient,
+        ];
+        for error in &all {
+            match error {
+                CallbackError::MissingParameter(_)
+                | CallbackError::BadSignature
+                | CallbackError::BadTimestamp
+                | CallbackError::StaleTimestamp
+                | CallbackError::EncryptionRequired
+                | CallbackError::NoKey
+                | CallbackError::BodyTooLarge(_)
+                | CallbackError::BodyNotUtf8
+                | CallbackError::UnknownFormat
+                | CallbackError::Json(_)
+                | CallbackError::Xml(_)
+                | CallbackError::Crypto(_)
+                | CallbackError::Event(_)
+                | CallbackError::WrongRecipient => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_answer_table_lists_every_status_and_code_the_callback_gives() {
+        let docs = include_str!("../../../docs/architecture.md");
+        let mut rows: Vec<(u16, &str)> = every_refusal()
+            .iter()
+            .map(|error| (status_of(error), error.code()))
+            .collect();
+        rows.extend([
+            (404, "not_found"),
+            (404, "unknown_channel"),
+            (405, "method_not_allowed"),
+            (503, "queue_unavailable"),
+        ]);
+        for (status, code) in rows {
+            assert!(
+                docs.contains(&format!("| {status} `{code}` |")),
+                "docs/architecture.md does not list {status} {code}"
+            );
+            assert!(
+                status < 500 || code == "queue_unavailable",
+                "{code} is the request's fault"
+            );
+        }
     }
 }

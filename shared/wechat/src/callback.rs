@@ -28,7 +28,9 @@ pub enum CallbackError {
     StaleTimestamp,
     #[error("this channel accepts only encrypted pushes (encrypt_type=aes)")]
     EncryptionRequired,
-    #[error("this channel has no EncodingAESKey configured")]
+    /// An encrypted push to an endpoint that takes plaintext (no EncodingAESKey): the
+    /// request does not match the endpoint's message-push settings.
+    #[error("this channel takes plaintext pushes: no EncodingAESKey is configured for it")]
     NoKey,
     #[error("body is larger than {0} bytes")]
     BodyTooLarge(usize),
@@ -70,7 +72,7 @@ impl CallbackError {
             Self::BadTimestamp => "bad_timestamp",
             Self::StaleTimestamp => "stale_timestamp",
             Self::EncryptionRequired => "encryption_required",
-            Self::NoKey => "channel_misconfigured",
+            Self::NoKey => "encryption_not_configured",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::WrongRecipient => "wrong_recipient",
             Self::Crypto(CryptoError::AppIdMismatch) => "wrong_appid",

@@ -1,6 +1,7 @@
 //! The partner API's routes on memory adapters: signed requests, answers and refusals.
 
 use super::*;
+use crate::api::error::ApiError;
 use axum::body::to_bytes;
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
@@ -864,4 +865,86 @@ async fn every_documented_operation_is_routed() {
         }
     }
     assert_eq!(operations, 7);
+}
+
+/// One refusal of each kind the API answers. The matches have no wildcard, so a new kind
+/// cannot be added without being listed (and documented) here.
+fn every_refusal() -> Vec<ApiError> {
+    use crate::api::error::ApiError as A;
+    use wxbridge_core::ports::nonces::NonceError;
+    use wxbridge_core::ports::store::StoreError;
+    use wxbridge_core::services::partner::auth::AuthError;
+    use wxbridge_core::services::partner::{ConflictCode as C, PartnerError as P};
+    let conflicts = [
+        C::ClientMessageIdReused,
+        C::PushIdReused,
+        C::AmbiguousRecipient,
+        C::AlreadyBound,
+        C::Changed,
+    ];
+    for code in conflicts {
+        match code {
+            C::ClientMessageIdReused
+            | C::PushIdReused
+            | C::AmbiguousRecipient
+            | C::AlreadyBound
+            | C::Changed => {}
+        }
+    }
+    let mut all: Vec<A> = vec![
+        P::field("content.text", "must not be empty").into(),
+        P::NotFound("conversation").into(),
+        P::Forbidden("rule").into(),
+        P::Store(StoreError::Unavailable(String::new())).into(),
+        P::NotQueued("client_message_id").into(),
+        P::PushesNotSetUp.into(),
+        P::WeChatRefused(String::new()).into(),
+        P::WeChatUnavailable.into(),
+        P::MediaNotFound(String::new()).into(),
+        P::MediaTooLarge.into(),
+        A::Unauthorized(AuthError::BadSignature),
+        A::NoncesUnavailable(NonceError::Unavailable(String::new())),
+        A::InvalidJson,
+        A::TooLarge,
+        A::NoRoute,
+        A::WrongMethod,
+    ];
+    all.extend(conflicts.map(|code| P::Conflict { code, reason: "" }.into()));
+    for error in &all {
+        match error {
+            A::Partner(partner) => match partner {
+                P::InvalidField { .. }
+                | P::NotFound(_)
+                | P::Forbidden(_)
+                | P::Conflict { .. }
+                | P::Store(_)
+                | P::NotQueued(_)
+                | P::PushesNotSetUp
+                | P::WeChatRefused(_)
+                | P::WeChatUnavailable
+                | P::MediaNotFound(_)
+                | P::MediaTooLarge => {}
+            },
+            A::Unauthorized(_)
+            | A::NoncesUnavailable(_)
+            | A::InvalidJson
+            | A::TooLarge
+            | A::NoRoute
+            | A::WrongMethod => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn the_answer_table_lists_every_status_and_code_the_api_gives() {
+    let docs = include_str!("../../../../docs/partner-api.md");
+    for error in every_refusal() {
+        let (status, code) = error.status_and_code();
+        let row = format!("| {} | `{code}` |", status.as_u16());
+        assert!(
+            docs.contains(&row),
+            "docs/partner-api.md does not list {row}"
+        );
+    }
 }
