@@ -83,14 +83,17 @@ pub fn conversation_id(mode: DialogMode, channel: &str, openid: &str, partner: &
 }
 
 /// A conversation id's channel and openid: `channel:openid:partner` in merged mode,
-/// `channel:openid` in separate mode (channel and partner ids have no `:`).
+/// `channel:openid` in separate mode. Channel and partner ids have no `:` (configuration
+/// refuses them), so they are read from the ends and everything between is the openid:
+/// an openid with a `:` in it (WeChat's have none, a forged push's may) still reads back
+/// as the id [`conversation_id`] made.
 pub fn parse_conversation_id(mode: DialogMode, id: &str) -> Option<(&str, &str)> {
-    let parts: Vec<&str> = id.split(':').collect();
-    let expected = match mode {
-        DialogMode::Merged => 3,
-        DialogMode::Separate => 2,
+    let (channel, rest) = id.split_once(':')?;
+    let openid = match mode {
+        DialogMode::Merged => rest.rsplit_once(':')?.0,
+        DialogMode::Separate => rest,
     };
-    (parts.len() == expected && parts.iter().all(|p| !p.is_empty())).then(|| (parts[0], parts[1]))
+    (!channel.is_empty() && !openid.is_empty()).then_some((channel, openid))
 }
 
 /// Reads an explicit switch (`#2`, `#Hotel Lotus`, `#hotel-9`) from a user's text, and
@@ -219,9 +222,33 @@ mod tests {
         );
         assert_eq!(parse_conversation_id(DialogMode::Merged, "mp:o1"), None);
         assert_eq!(
+            parse_conversation_id(DialogMode::Merged, "mp::hotel-9"),
+            None
+        );
+        assert_eq!(
             parse_conversation_id(DialogMode::Separate, "mp:o1"),
             Some(("mp", "o1"))
         );
-        assert_eq!(parse_conversation_id(DialogMode::Separate, "mp::x"), None);
+        assert_eq!(parse_conversation_id(DialogMode::Separate, "mp:"), None);
+    }
+
+    #[test]
+    fn every_id_the_bridge_issues_reads_back_whatever_the_openid_holds() {
+        for openid in [
+            "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+            "o:with:colons",
+            ":",
+            "o:",
+            "中文",
+        ] {
+            for mode in [DialogMode::Merged, DialogMode::Separate] {
+                let id = conversation_id(mode, "mp", openid, "hotel-9");
+                assert_eq!(
+                    parse_conversation_id(mode, &id),
+                    Some(("mp", openid)),
+                    "{mode:?} {id}"
+                );
+            }
+        }
     }
 }

@@ -5,7 +5,8 @@ use crate::api::error::ApiError;
 use axum::body::to_bytes;
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
-use wxbridge_core::config::{BridgeConfig, Secret};
+use wxbridge_core::config::{BridgeConfig, DialogMode, Secret};
+use wxbridge_core::model::routing::conversation_id;
 use wxbridge_core::model::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
@@ -39,32 +40,12 @@ async fn service() -> Service {
 /// Alice wrote to the hotel.
 async fn service_in(mode: &str) -> Service {
     let store = MemoryStore::default();
-    let id = match mode {
-        "separate" => "mp:o_alice",
-        _ => "mp:o_alice:hotel-9",
+    let mode_of = if mode == "separate" {
+        DialogMode::Separate
+    } else {
+        DialogMode::Merged
     };
-    let conversation = Conversation::new(id, "mp", "o_alice", "hotel-9", NOW_MS - 60_000);
-    let message = StoredMessage {
-        id: "in_1".into(),
-        conversation_id: conversation.id.clone(),
-        channel: "mp".into(),
-        openid: "o_alice".into(),
-        partner: "hotel-9".into(),
-        direction: Direction::In,
-        status: MessageStatus::Delivered,
-        status_reason: None,
-        created_at_ms: NOW_MS - 60_000,
-        dedupe_key: Some("mp:1".into()),
-        wechat_msg_id: None,
-        content: json!({"MsgType": "text", "Content": "hi"}),
-        released: Vec::new(),
-        reported: None,
-        push: None,
-    };
-    store
-        .record_inbound(&message, &conversation, &ChannelUser::new("mp", "o_alice"))
-        .await
-        .unwrap();
+    wrote(&store, mode_of, "o_alice").await;
     let memory = Memory {
         store,
         ..Memory::default()
@@ -79,6 +60,33 @@ async fn service_in(mode: &str) -> Service {
         router: router(state),
         memory,
     }
+}
+
+/// `openid` wrote to the hotel: their message stored in their conversation.
+async fn wrote(store: &MemoryStore, mode: DialogMode, openid: &str) {
+    let id = conversation_id(mode, "mp", openid, "hotel-9");
+    let conversation = Conversation::new(&id, "mp", openid, "hotel-9", NOW_MS - 60_000);
+    let message = StoredMessage {
+        id: format!("in_{openid}"),
+        conversation_id: conversation.id.clone(),
+        channel: "mp".into(),
+        openid: openid.into(),
+        partner: "hotel-9".into(),
+        direction: Direction::In,
+        status: MessageStatus::Delivered,
+        status_reason: None,
+        created_at_ms: NOW_MS - 60_000,
+        dedupe_key: Some(format!("mp:{openid}")),
+        wechat_msg_id: None,
+        content: json!({"MsgType": "text", "Content": "hi"}),
+        released: Vec::new(),
+        reported: None,
+        push: None,
+    };
+    store
+        .record_inbound(&message, &conversation, &ChannelUser::new("mp", openid))
+        .await
+        .unwrap();
 }
 
 fn request(partner: &str, method: &str, path: &str, body: &str, nonce: &str) -> Request {
@@ -947,4 +955,21 @@ fn the_answer_table_lists_every_status_and_code_the_api_gives() {
             "docs/partner-api.md does not list {row}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_conversation_whose_openid_holds_a_colon_is_found_by_the_id_the_bridge_gave() {
+    let service = service().await;
+    wrote(&service.memory.store, DialogMode::Merged, "o:with:colons").await;
+    let path = "/v1/conversations/mp:o:with:colons:hotel-9/messages";
+    let (status, page) = call(
+        &service,
+        request("hotel-9", "GET", path, "", "nonce-colon-1"),
+    )
+    .await;
+    assert_eq!(
+        (status, page["messages"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{page}"
+    );
 }
