@@ -2,6 +2,7 @@
 //! ([`WechatClient`]), partners' webhooks ([`HttpWebhookSender`]) and partners' images
 //! ([`Downloader`], public addresses only).
 
+pub mod addresses;
 pub mod images;
 pub mod webhooks;
 pub mod wechat;
