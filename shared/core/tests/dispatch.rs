@@ -440,3 +440,47 @@ async fn a_45047_leaves_alone_a_window_the_user_opened_meanwhile() {
     // Tried again, it goes out in the fresh window.
     assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_image_url_that_does_not_answer_fails_its_reply_and_releases_the_next() {
+    use wxbridge_core::ports::media::FetchError;
+    use wxbridge_core::services::images::FETCH_TRIES;
+    let s = setup();
+    s.window(5).await;
+    let url = "https://img.example/gone.png";
+    s.memory.images.fail(
+        url,
+        FetchError::Unreachable("the image URL did not answer: no connection".into()),
+    );
+    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
+    let image = StoredMessage::reply(
+        &conversation,
+        "out_image",
+        T - 9_000,
+        serde_json::json!({"type": "image", "url": url}),
+    );
+    s.store()
+        .put_outbound(&image, &conversation, &image.id)
+        .await
+        .unwrap();
+    let target = OutboundRef::to(&image);
+    let DispatchOutcome::Failed(failure) = s.dispatch.process(&target).await else {
+        panic!("an unreachable image must fail its reply, not hold the conversation")
+    };
+    assert!(failure.to_string().contains("3 tries"), "{failure}");
+    assert_eq!(s.memory.images.fetches().len(), FETCH_TRIES as usize);
+    assert_eq!(s.message(&target).await.status, MessageStatus::Failed);
+    let reported: Vec<String> = s
+        .memory
+        .webhooks
+        .deliveries()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(reported, ["out_image:failed"]);
+    // The conversation's next reply is not held behind it.
+    let next = s
+        .reply(1, "Here is the address instead.", MessageStatus::Queued)
+        .await;
+    assert_eq!(s.dispatch.process(&next).await, DispatchOutcome::Sent);
+}

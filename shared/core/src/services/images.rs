@@ -7,8 +7,11 @@
 //! media id) forgets the cached id and uploads once more.
 //!
 //! Failures are final when trying again cannot help (the URL answers 4xx, the image is too
-//! large or not an image, WeChat refuses it) and retried later otherwise (the URL answers
-//! 5xx, times out or refuses the connection; WeChat is busy).
+//! large or not an image, WeChat refuses it) and retried later when WeChat is busy. A URL
+//! that does not answer (5xx, a timeout, a refused connection, a name that does not
+//! resolve) gets a few tries a moment apart and then fails its reply for good: a partner's
+//! broken link must not hold back the later replies of its conversation, which wait behind
+//! it in their queue group.
 
 use super::tokens::CallError;
 use super::Bridge;
@@ -20,12 +23,17 @@ use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
 use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::time::Duration;
 use thiserror::Error;
 
 /// How long a cached media id is used: WeChat keeps it 3 days; an hour less for safety.
 pub const MEDIA_LIFETIME_MS: i64 = (3 * 24 - 1) * 3_600_000;
 /// WeChat's answer for a media id it does not know (any more).
 const INVALID_MEDIA_ID: i64 = 40007;
+/// How often a partner's image URL is tried before its reply fails.
+pub const FETCH_TRIES: u32 = 3;
+/// The pause before the second try; it doubles before each later one.
+const FETCH_PAUSE: Duration = Duration::from_millis(500);
 
 /// Why an image was not sent.
 #[derive(Debug, Error)]
@@ -152,6 +160,28 @@ impl<P: Ports> Images<P> {
         }
     }
 
+    /// The image at a partner's URL, with a few tries while it does not answer; then the
+    /// reply fails for good.
+    async fn fetch_patiently(&self, url: &str) -> Result<Image, ImageError> {
+        let mut pause = FETCH_PAUSE;
+        for _ in 1..FETCH_TRIES {
+            match self.source.fetch(url).await {
+                Err(FetchError::Unreachable(reason)) => {
+                    tracing::info!(%reason, "image URL did not answer; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => return Ok(other?),
+            }
+        }
+        self.source.fetch(url).await.map_err(|error| match error {
+            FetchError::Unreachable(reason) => {
+                ImageError::Refused(format!("{reason} ({FETCH_TRIES} tries)"))
+            }
+            refused => refused.into(),
+        })
+    }
+
     /// Fetches (or takes the decoded) image, uploads it and caches its media id.
     async fn upload(
         &self,
@@ -163,7 +193,7 @@ impl<P: Ports> Images<P> {
         let fetched;
         let image = match source {
             Source::Url(url) => {
-                fetched = self.source.fetch(url).await?;
+                fetched = self.fetch_patiently(url).await?;
                 &fetched
             }
             Source::Decoded(image) => image,
