@@ -9,7 +9,7 @@
 use crate::crypto::CryptoError;
 use crate::document::Node;
 use crate::endpoint::{EncryptionMode, PushEndpoint};
-use crate::event::{CallbackEvent, EventError, EventKind};
+use crate::event::{CallbackEvent, EventError, EventKind, MAX_ACCOUNT_ID_BYTES};
 use crate::signature::{msg_signature, signature_matches, url_signature};
 use crate::xml::{self, XmlError};
 use serde::Deserialize;
@@ -230,7 +230,13 @@ fn unreadable_event(
     ]);
     CallbackEvent {
         to_user_name: endpoint.original_id.clone(),
-        from_user_name: query.openid.clone().unwrap_or_else(|| "unknown".to_owned()),
+        // The query's openid is not signed: kept only when it could be an openid.
+        from_user_name: query
+            .openid
+            .clone()
+            .filter(|openid| openid.len() <= MAX_ACCOUNT_ID_BYTES && !openid.is_empty())
+            .filter(|openid| !openid.chars().any(char::is_control))
+            .unwrap_or_else(|| "unknown".to_owned()),
         create_time: timestamp.parse().unwrap_or_default(),
         kind: EventKind::Raw {
             msg_type: UNREADABLE.to_owned(),

@@ -174,8 +174,8 @@ impl CallbackEvent {
         let Node::Object(fields) = document else {
             return Err(EventError::NotAnObject);
         };
-        let to_user_name = required_string(&fields, "ToUserName")?;
-        let from_user_name = required_string(&fields, "FromUserName")?;
+        let to_user_name = account_id(&fields, "ToUserName")?;
+        let from_user_name = account_id(&fields, "FromUserName")?;
         let create_time = fields
             .get("CreateTime")
             .and_then(Node::loose_i64)
@@ -295,6 +295,20 @@ fn send_result(entry: &Fields<'_>) -> Option<SubscribeSendResult> {
         error_code: entry.get("ErrorCode").and_then(Node::loose_i64),
         error_status: text(entry, "ErrorStatus"),
     })
+}
+
+/// The longest account id a push may carry. WeChat's are short (an openid is 28
+/// characters, an original id 15): a longer one is not WeChat's, and would make keys no
+/// store takes.
+pub const MAX_ACCOUNT_ID_BYTES: usize = 128;
+
+/// `ToUserName` or `FromUserName`: present, and an id WeChat could have given.
+fn account_id(fields: &Fields<'_>, key: &'static str) -> Result<String, EventError> {
+    let id = required_string(fields, key)?;
+    if id.len() > MAX_ACCOUNT_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(EventError::InvalidField(key));
+    }
+    Ok(id)
 }
 
 fn required_string(fields: &Fields<'_>, key: &'static str) -> Result<String, EventError> {
@@ -549,5 +563,24 @@ mod tests {
         stored_before["type"] = "user_enter_temp_session".into();
         let read: CallbackEvent = serde_json::from_value(stored_before).unwrap();
         assert_eq!(read, event);
+    }
+
+    #[test]
+    fn an_account_id_no_wechat_user_has_is_refused() {
+        let push = |from: &str| {
+            format!(
+                r#"{{"ToUserName":"gh_1","FromUserName":"{from}","CreateTime":1,"MsgType":"text","Content":"hi","MsgId":1}}"#
+            )
+        };
+        let read = |text: &str| CallbackEvent::from_document(serde_json::from_str(text).unwrap());
+        assert!(read(&push("o9AgO5Kd5ggOC-bXrbNODIiE3bGY")).is_ok());
+        assert_eq!(
+            read(&push(&"o".repeat(2000))),
+            Err(EventError::InvalidField("FromUserName"))
+        );
+        assert_eq!(
+            read(&push("o\\u0000x")),
+            Err(EventError::InvalidField("FromUserName"))
+        );
     }
 }

@@ -135,3 +135,26 @@ pub(super) fn failed_conditions(
             .collect(),
     )
 }
+
+/// A cancelled transaction whose cancellation was no failed condition: refused for good
+/// when an item of it cannot be stored (`ValidationError`), else unavailable.
+pub(super) fn cancelled(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> StoreError {
+    let reasons: Vec<&str> = match error {
+        SdkError::ServiceError(context) => match context.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .filter(|code| *code != "None")
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let described = format!("transaction cancelled ({})", reasons.join(", "));
+    if reasons.contains(&"ValidationError") {
+        StoreError::Rejected(described)
+    } else {
+        StoreError::Unavailable(described)
+    }
+}

@@ -5,7 +5,7 @@
 //! version read). A repeat of the push fails on the dedupe record and nothing is written;
 //! a concurrent change of the user fails on its version and the caller reads again.
 
-use super::items::failed_conditions;
+use super::items::{cancelled, failed_conditions};
 use super::keys::{self, DEDUPE_SK, GSI1, GSI1_PK, PK, SK, USER_SK};
 use super::{condition_failed, s, Failure, Item, Table};
 use aws_sdk_dynamodb::error::SdkError;
@@ -129,7 +129,7 @@ impl DynamoStore {
                 Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
                     self.pointed(pointer_pk, pointer_sk).await?,
                 ))),
-                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
+                Some(_) => Err(cancelled(&error)),
                 None => Err(unavailable(error)),
             },
         }
@@ -247,7 +247,7 @@ impl Store for DynamoStore {
                         .await?,
                 ))),
                 Some(failed) if failed.contains(&3) => Err(StoreError::Conflict),
-                Some(_) => Err(StoreError::Unavailable("transaction cancelled".into())),
+                Some(_) => Err(cancelled(&error)),
                 None => Err(unavailable(error)),
             },
         }

@@ -151,14 +151,24 @@ enum Failure {
     Unavailable(String),
     #[error("{0}")]
     Malformed(String),
+    #[error("{0}")]
+    Rejected(String),
 }
 
 impl Failure {
+    /// A failed call: refused for good when DynamoDB says the request itself is wrong
+    /// (`ValidationException`: a key over its size, an item over 400 KB), else unavailable.
     fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Self
     where
         E: std::error::Error + ProvideErrorMetadata + 'static,
     {
-        Self::Unavailable(DisplayErrorContext(error).to_string())
+        let permanent = error.code() == Some("ValidationException");
+        let description = DisplayErrorContext(error).to_string();
+        if permanent {
+            Self::Rejected(description)
+        } else {
+            Self::Unavailable(description)
+        }
     }
 }
 
@@ -167,6 +177,7 @@ impl From<Failure> for StoreError {
         match failure {
             Failure::Unavailable(reason) => StoreError::Unavailable(reason),
             Failure::Malformed(reason) => StoreError::Malformed(reason),
+            Failure::Rejected(reason) => StoreError::Rejected(reason),
         }
     }
 }
@@ -174,7 +185,9 @@ impl From<Failure> for StoreError {
 impl From<Failure> for TokenStoreError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Unavailable(reason) => TokenStoreError::Unavailable(reason),
+            Failure::Unavailable(reason) | Failure::Rejected(reason) => {
+                TokenStoreError::Unavailable(reason)
+            }
             Failure::Malformed(reason) => TokenStoreError::Malformed(reason),
         }
     }

@@ -26,6 +26,10 @@ pub enum StoreError {
     Conflict,
     #[error("message store unavailable: {0}")]
     Unavailable(String),
+    /// The store refuses this write for good (a key or item it cannot hold): trying again
+    /// cannot help, and the record that asked for it is parked.
+    #[error("message store refuses the write for good: {0}")]
+    Rejected(String),
     #[error("stored item is malformed: {0}")]
     Malformed(String),
 }

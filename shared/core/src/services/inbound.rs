@@ -65,6 +65,8 @@ impl<P: Ports> Inbound<P> {
         for _ in 0..CONFLICT_ATTEMPTS {
             match self.try_process(inbound, now_ms).await {
                 Err(StoreError::Conflict) => continue,
+                // Nothing can be stored for it (an impossible key): parked with the reason.
+                Err(StoreError::Rejected(reason)) => return Outcome::Refused(reason),
                 Err(error) => return Outcome::Retry(error.to_string()),
                 Ok(outcome) => return outcome,
             }

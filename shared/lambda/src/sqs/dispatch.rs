@@ -64,9 +64,9 @@ impl<P: Ports, K: Parking> DispatchHandler<P, K> {
                 );
                 match outcome {
                     DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    DispatchOutcome::Failed(failure @ Failure::NoSuchMessage) => {
-                        RecordOutcome::Park(failure.to_string())
-                    }
+                    DispatchOutcome::Failed(
+                        failure @ (Failure::NoSuchMessage | Failure::Unstorable(_)),
+                    ) => RecordOutcome::Park(failure.to_string()),
                     _ => RecordOutcome::Done,
                 }
             })

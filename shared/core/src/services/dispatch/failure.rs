@@ -31,6 +31,9 @@ pub enum Failure {
     /// The record names no stored message.
     #[error("no such message")]
     NoSuchMessage,
+    /// The store refuses what the record needs written, for good.
+    #[error("{0}")]
+    Unstorable(String),
     #[error("channel is not configured")]
     ChannelNotConfigured,
     #[error("stored content is unreadable")]

@@ -91,6 +91,9 @@ impl<P: Ports> Dispatch<P> {
         };
         match result {
             Ok(outcome) => outcome,
+            Err(StoreError::Rejected(reason)) => {
+                DispatchOutcome::Failed(Failure::Unstorable(reason))
+            }
             Err(error) => DispatchOutcome::Retry(error.to_string()),
         }
     }

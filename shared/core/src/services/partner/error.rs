@@ -69,8 +69,12 @@ impl PartnerError {
         Self::Conflict { code, reason }
     }
 
-    /// A store failure, logged here: the answer does not say more than "retry".
+    /// A store failure, logged here: the answer does not say more than "retry". One the
+    /// store refuses for good is the request's (an id too long to keep).
     pub(crate) fn store(error: StoreError) -> Self {
+        if let StoreError::Rejected(_) = error {
+            return Self::field("request", "names an id too long to keep");
+        }
         tracing::warn!(%error, "store unavailable for an API request");
         Self::Store(error)
     }

@@ -98,7 +98,10 @@ impl<P: Ports> Push<P> {
         } else {
             self.deliver(target).await
         };
-        result.unwrap_or_else(|error| PushOutcome::Retry(error.to_string()))
+        result.unwrap_or_else(|error| match error {
+            StoreError::Rejected(reason) => PushOutcome::Unusable(reason),
+            error => PushOutcome::Retry(error.to_string()),
+        })
     }
 
     async fn deliver(&self, target: &OutboundRef) -> Result<PushOutcome, StoreError> {
