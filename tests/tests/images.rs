@@ -242,24 +242,25 @@ async fn images_the_partner_cannot_serve_fail_with_the_reason_and_are_reported()
 }
 
 #[tokio::test]
-async fn an_image_url_answering_503_is_retried_later_and_the_message_stays_queued() {
+async fn an_image_url_answering_503_is_tried_a_few_times_then_fails_and_releases_the_next() {
     let s = setup().await;
     s.images
         .serve("/busy.png", 503, "text/plain", b"busy".to_vec());
     s.user_writes("o_eli").await;
     let reply = s.image_at("o_eli", 1, "/busy.png").await;
-    let DispatchOutcome::Retry(reason) = s.dispatch.process(&reply).await else {
-        panic!("not retried")
+    let DispatchOutcome::Failed(failure) = s.dispatch.process(&reply).await else {
+        panic!("a busy image host must not hold the conversation")
     };
-    assert!(reason.contains("HTTP 503"), "{reason}");
-    let stored = s.stored(&reply).await;
-    assert_eq!(stored.status, MessageStatus::Queued);
-    assert!(s.reports().is_empty(), "nothing final to report yet");
+    let reason = failure.to_string();
+    assert!(reason.contains("HTTP 503") && reason.contains("3 tries"), "{reason}");
+    assert_eq!(s.images.hits("/busy.png"), 3, "a short, bounded effort");
+    assert_eq!(s.stored(&reply).await.status, MessageStatus::Failed);
+    assert_eq!(s.reports(), [("failed".to_owned(), Some(reason))]);
     assert_eq!(s.fake.uploads(), 0);
 
-    // The host is back: the retry sends it.
-    s.images.serve("/busy.png", 200, "image/png", png());
-    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    // The conversation's next reply goes out at once.
+    s.images.serve("/ok.png", 200, "image/png", png());
+    let next = s.image_at("o_eli", 2, "/ok.png").await;
+    assert_eq!(s.dispatch.process(&next).await, DispatchOutcome::Sent);
     assert_eq!(s.sent_media().len(), 1);
-    assert_eq!(s.reports(), [("sent".to_owned(), None)]);
 }

@@ -7,26 +7,9 @@ use wxbridge_integration::{create_table, dynamodb_client, new_table};
 // Every rule of the contract, one test each, on a table of its own.
 wxbridge_testkit::store_conformance!(
     store: new_table().await.store(),
-    cache: new_table().await.media_cache()
+    cache: new_table().await.media_cache(),
+    nonces: new_table().await.nonces()
 );
-
-#[tokio::test]
-async fn a_nonce_is_claimed_once_per_partner() {
-    use wxbridge_core::ports::nonces::NonceStore;
-    let store = new_table().await.nonces();
-    assert!(store
-        .claim("hotel-9", "nonce-0001", 1_764_150_600)
-        .await
-        .unwrap());
-    assert!(!store
-        .claim("hotel-9", "nonce-0001", 1_764_150_600)
-        .await
-        .unwrap());
-    assert!(store
-        .claim("air-2", "nonce-0001", 1_764_150_600)
-        .await
-        .unwrap());
-}
 
 /// DynamoDB answers at most 1 MB a page: history of large messages (base64 images are
 /// stored whole) still comes whole, and pages walk all of it.

@@ -1,4 +1,4 @@
-//! What every [`Store`] and [`MediaCache`] must do, one rule per function, so the memory
+//! What every [`Store`], [`MediaCache`] and [`NonceStore`] must do, one rule per function, so the memory
 //! adapters and DynamoDB (through the local emulator) keep one contract and a broken rule
 //! does not hide the others. [`crate::store_conformance!`] turns the rules into one test
 //! each for a given store.
@@ -13,6 +13,7 @@ use wxbridge_core::model::{
     PushTarget, StoredMessage, SubscribeForm,
 };
 use wxbridge_core::ports::media::MediaCache;
+use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 use wxbridge_core::services::images::MEDIA_LIFETIME_MS;
 
@@ -637,12 +638,31 @@ pub async fn a_media_id_is_forgotten_only_if_still_cached<C: MediaCache>(cache: 
     cache.forget_media(appid, "k1", "media-2").await.unwrap();
 }
 
+/// A nonce is claimed once per partner; the same claimant claiming it again (its write sent
+/// twice) still has it, anyone else does not.
+pub async fn a_nonce_is_claimed_once_per_partner<N: NonceStore>(nonces: &N, channel: &str) {
+    let nonce = format!("nonce-{channel}");
+    let claim = |partner: &'static str, claimant: &'static str| {
+        let nonce = nonce.clone();
+        async move {
+            nonces
+                .claim(partner, &nonce, claimant, 1_764_150_600)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(claim("hotel-9", "first").await);
+    assert!(claim("hotel-9", "first").await, "its own write, sent again");
+    assert!(!claim("hotel-9", "replay").await, "a replay");
+    assert!(claim("air-2", "other").await, "per partner");
+}
+
 /// One `#[tokio::test]` per rule of the store contract for the store `$store` builds (an
-/// expression, awaited inside each test; it may use `.await`), and per rule of the media
-/// cache for `$cache`.
+/// expression, awaited inside each test; it may use `.await`), per rule of the media cache
+/// for `$cache`, and of the nonce store for `$nonces`.
 #[macro_export]
 macro_rules! store_conformance {
-    (store: $store:expr, cache: $cache:expr) => {
+    (store: $store:expr, cache: $cache:expr, nonces: $nonces:expr) => {
         $crate::store_conformance!(@rules store $store;
             an_inbound_message_is_stored_with_its_user,
             a_repeated_inbound_message_writes_nothing,
@@ -661,6 +681,9 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@rules cache $cache;
             media_ids_are_kept_until_they_expire,
             a_media_id_is_forgotten_only_if_still_cached,
+        );
+        $crate::store_conformance!(@rules nonces $nonces;
+            a_nonce_is_claimed_once_per_partner,
         );
     };
     (@rules $kind:ident $make:expr; $($rule:ident),+ $(,)?) => {

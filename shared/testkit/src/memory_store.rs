@@ -21,7 +21,8 @@ struct Tables {
     messages: BTreeMap<MessageKey, StoredMessage>,
     dedupe: HashMap<String, MessageKey>,
     tokens: HashMap<String, TokenSlot>,
-    nonces: HashMap<(String, String), i64>,
+    /// Nonces by (partner, nonce): who claimed them.
+    nonces: HashMap<(String, String), String>,
     /// A partner's client message ids and push ids, each naming its message:
     /// (kind, partner, id).
     once_ids: HashMap<(&'static str, String, String), MessageKey>,
@@ -370,15 +371,16 @@ impl NonceStore for MemoryStore {
         &self,
         partner: &str,
         nonce: &str,
-        expires_at_secs: i64,
+        claimant: &str,
+        _expires_at_secs: i64,
     ) -> Result<bool, NonceError> {
         let mut tables = self.tables();
         let key = (partner.to_owned(), nonce.to_owned());
-        if tables.nonces.contains_key(&key) {
-            return Ok(false);
-        }
-        tables.nonces.insert(key, expires_at_secs);
-        Ok(true)
+        let holder = tables
+            .nonces
+            .entry(key)
+            .or_insert_with(|| claimant.to_owned());
+        Ok(holder == claimant)
     }
 }
 

@@ -2,4 +2,8 @@
 
 use wxbridge_testkit::MemoryStore;
 
-wxbridge_testkit::store_conformance!(store: MemoryStore::default(), cache: MemoryStore::default());
+wxbridge_testkit::store_conformance!(
+    store: MemoryStore::default(),
+    cache: MemoryStore::default(),
+    nonces: MemoryStore::default()
+);

@@ -13,6 +13,7 @@ impl NonceStore for DynamoNonceStore {
         &self,
         partner: &str,
         nonce: &str,
+        claimant: &str,
         expires_at_secs: i64,
     ) -> Result<bool, NonceError> {
         let result = self
@@ -23,8 +24,12 @@ impl NonceStore for DynamoNonceStore {
             .item(PK, s(keys::nonce_pk(partner, nonce)))
             .item(SK, s(keys::NONCE_SK))
             .item(EXPIRES_AT, n(expires_at_secs))
-            .condition_expression("attribute_not_exists(#pk)")
+            .item("claimant", s(claimant))
+            // Unclaimed, or claimed by this very claimant (a write sent again).
+            .condition_expression("attribute_not_exists(#pk) OR #claimant = :claimant")
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#claimant", "claimant")
+            .expression_attribute_values(":claimant", s(claimant))
             .send()
             .await;
         match result {

@@ -128,8 +128,11 @@ pub async fn authenticate<N: NonceStore>(
     .verify_slice(&received)
     .map_err(|_| AuthError::BadSignature)?;
     // Claimed only once the signature holds, so nobody can burn a partner's nonces.
+    // This handling of the request claims the nonce under an id of its own, so a claim
+    // whose answer was lost and which the store's client sends again is still ours.
+    let claimant = hex::encode(rand::random::<[u8; 8]>());
     match nonces
-        .claim(&partner_id, &nonce, now_secs + NONCE_TTL_SECS)
+        .claim(&partner_id, &nonce, &claimant, now_secs + NONCE_TTL_SECS)
         .await
     {
         Ok(true) => Ok(partner_id),
@@ -149,7 +152,13 @@ mod tests {
     struct Nonces(Mutex<HashSet<(String, String)>>);
 
     impl NonceStore for Nonces {
-        async fn claim(&self, partner: &str, nonce: &str, _: i64) -> Result<bool, NonceError> {
+        async fn claim(
+            &self,
+            partner: &str,
+            nonce: &str,
+            _: &str,
+            _: i64,
+        ) -> Result<bool, NonceError> {
             let key = (partner.to_owned(), nonce.to_owned());
             Ok(self.0.lock().unwrap().insert(key))
         }
