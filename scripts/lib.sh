@@ -141,7 +141,7 @@ start_stack() {
   "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
-  for f in "${functions[@]}" wechat-fake wechat-user partner-desk; do bins+=(--bin "$f"); done
+  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source; do bins+=(--bin "$f"); done
   cargo build --quiet "${bins[@]}"
 
   local invoke_port fake_port desk_port
@@ -175,7 +175,8 @@ start_stack() {
   "$py" scripts/local_stack.py wait "$INVOKE_URL/" 120
   log "starting every function once"
   "$py" scripts/local_stack.py warm "$INVOKE_URL" "$state/functions.json"
-  spawn "$(out event-sources)" "$py" -u scripts/event_source.py "$INVOKE_URL" "$state/functions.json"
+  # Lambda's SQS event source mappings (tools/devstack: event-source), one poller per queue.
+  spawn "$(out event-sources)" "$TARGET_DIR/debug/event-source" "$INVOKE_URL" "$state/functions.json"
 
   STACK_FILE="$state/stack.json"
   "$py" - "$state/functions.json" "$STACK_FILE" <<PY

@@ -1,22 +1,30 @@
 //! Support for the integration tests: clients for the local AWS emulator (moto server,
 //! started by `scripts/test.sh`), uniquely named queues shaped as `template.yaml` deploys
-//! them, and a request counter so tests can assert how many AWS calls a handler made.
+//! them, batches handed to the handlers by the local stack's event source mapping, partners'
+//! webhook receivers and image hosts on loopback, and a request counter so tests can
+//! assert how many AWS calls a handler made.
 
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
+use wxbridge_lambda::bootstrap::BatchHandler;
 
-/// The emulator's endpoint; the tests refuse to run against anything implicit.
-pub fn emulator_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the integration tests through scripts/test.sh, which starts the local AWS emulator")
-    })
-}
+/// The emulator's clients, names and template-shaped queues, shared with the event source
+/// mapping's own tests.
+pub use wxbridge_devstack::emulator::{
+    create_fifo_queues, endpoint as emulator_endpoint, sqs_client, unique_name, FifoQueues,
+};
 
 /// Counts every request an SDK client transmits.
 #[derive(Debug, Clone, Default)]
@@ -44,20 +52,9 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// An SQS client for the emulator, for setting up and inspecting queues.
-pub async fn sqs_client() -> aws_sdk_sqs::Client {
-    counted_sqs_client().await.0
-}
-
 /// An SQS client for the emulator with its own request counter, for handlers under test.
 pub async fn counted_sqs_client() -> (aws_sdk_sqs::Client, RequestCounter) {
-    let endpoint = emulator_endpoint();
-    let shared = aws_config::from_env()
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
-        .load()
-        .await;
+    let shared = wxbridge_devstack::emulator::sdk_config().await;
     let counter = RequestCounter::default();
     let config = aws_sdk_sqs::config::Builder::from(&shared)
         .interceptor(counter.clone())
@@ -65,64 +62,32 @@ pub async fn counted_sqs_client() -> (aws_sdk_sqs::Client, RequestCounter) {
     (aws_sdk_sqs::Client::from_conf(config), counter)
 }
 
-/// A short unique name prefix for this test's resources.
-pub fn unique_name(purpose: &str) -> String {
-    format!(
-        "wxb-{purpose}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
 /// The inbound FIFO queue and its DLQ, with the attributes `template.yaml` gives them.
-pub struct InboundQueues {
-    pub queue_url: String,
-    pub dlq_url: String,
-}
-
-pub async fn create_inbound_queues(client: &aws_sdk_sqs::Client) -> InboundQueues {
+pub async fn create_inbound_queues(client: &aws_sdk_sqs::Client) -> FifoQueues {
     create_fifo_queues(client, "inbound").await
 }
 
-/// A FIFO queue and its DLQ shaped as `template.yaml`'s `inbound.fifo` and `outbound.fifo`.
-pub async fn create_fifo_queues(client: &aws_sdk_sqs::Client, purpose: &str) -> InboundQueues {
-    let name = unique_name(purpose);
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
+/// One batch of `source`'s queue handed to `handler` in process by the event source
+/// mapping — received, invoked and settled as Lambda does — with no wait for a first
+/// record: the batch and the handler's answer (no records and an empty answer when the
+/// queue had nothing visible, as the handler is then not invoked).
+pub async fn poll_handler<H: BatchHandler>(
+    sqs: &aws_sdk_sqs::Client,
+    source: &EventSourceMapping,
+    handler: &H,
+) -> (SqsEvent, SqsBatchResponse) {
+    let handed = Mutex::new(None);
+    let seen = &handed;
+    source
+        .poll(sqs, std::time::Duration::ZERO, move |event| async move {
+            let response = handler.handle(event.clone(), None).await;
+            let invocation = Invocation::answered(&response);
+            *seen.lock().unwrap() = Some((event, response));
+            invocation
+        })
         .await
-        .expect("create DLQ")
-        .queue_url
-        .expect("DLQ url");
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("DLQ attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("DLQ arn");
-    let queue_url = client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
-        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
-        .attributes(QueueAttributeName::VisibilityTimeout, "540")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 110 })
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("create inbound queue")
-        .queue_url
-        .expect("queue url");
-    InboundQueues { queue_url, dlq_url }
+        .expect("poll the emulator's queue");
+    handed.into_inner().unwrap().unwrap_or_default()
 }
 
 /// A message as it sits in the queue.
@@ -133,7 +98,8 @@ pub struct Received {
     pub deduplication_id: String,
 }
 
-/// Up to 10 visible messages, with their system attributes, without waiting.
+/// Up to 10 visible messages, with their system attributes, without waiting (for
+/// inspecting a queue; batches for the handlers come from [`poll_handler`]).
 async fn receive(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
@@ -265,18 +231,43 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
+/// Serves `app` on a free loopback port for as long as the test's runtime runs; its base
+/// URL.
+async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("bound address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The request target as the client wrote it: path and query.
+fn target(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned())
+}
+
 /// A partner's webhook endpoint on loopback: records what it receives and answers with the
 /// statuses it is told (then 200).
 pub struct WebhookReceiver {
     pub url: String,
-    received: Arc<std::sync::Mutex<Vec<ReceivedWebhook>>>,
-    answers: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    hooks: WebhookLog,
+}
+
+/// What a [`WebhookReceiver`] shares with its server.
+#[derive(Clone, Default)]
+struct WebhookLog {
+    received: Arc<Mutex<Vec<ReceivedWebhook>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ReceivedWebhook {
     pub path: String,
-    pub headers: std::collections::HashMap<String, String>,
+    /// By lowercase name; of a repeated header, the last value.
+    pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
 
@@ -294,169 +285,62 @@ impl ReceivedWebhook {
 }
 
 impl WebhookReceiver {
-    pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let answers = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
-        let (r, a) = (Arc::clone(&received), Arc::clone(&answers));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (r, a) = (Arc::clone(&r), Arc::clone(&a));
-                std::thread::spawn(move || serve(stream, &r, &a));
-            }
-        });
+    pub async fn start() -> Self {
+        let hooks = WebhookLog::default();
+        let app = axum::Router::new()
+            .fallback(receive_webhook)
+            .with_state(hooks.clone());
         Self {
-            url,
-            received,
-            answers,
+            url: serve_on_loopback(app).await,
+            hooks,
         }
     }
 
+    /// The next request gets `status` (each call queues one answer).
     pub fn answer(&self, status: u16) {
-        self.answers.lock().unwrap().push_back(status);
+        self.hooks.answers.lock().unwrap().push_back(status);
     }
 
     pub fn received(&self) -> Vec<ReceivedWebhook> {
-        self.received.lock().unwrap().clone()
+        self.hooks.received.lock().unwrap().clone()
     }
 }
 
-/// Serves HTTP/1.1 requests on one connection until the client closes it.
-fn serve(
-    stream: std::net::TcpStream,
-    received: &std::sync::Mutex<Vec<ReceivedWebhook>>,
-    answers: &std::sync::Mutex<std::collections::VecDeque<u16>>,
-) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut writer = stream.try_clone().expect("clone stream");
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let mut headers = std::collections::HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        received.lock().unwrap().push(ReceivedWebhook {
-            path,
-            headers,
-            body,
-        });
-        let status = answers.lock().unwrap().pop_front().unwrap_or(200);
-        let response = format!("HTTP/1.1 {status} Answer\r\ncontent-length: 0\r\n\r\n");
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-/// Receives a batch the way Lambda's event source mapping does and hands it over as the
-/// `SqsEvent` the function gets.
-pub async fn receive_batch(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<serde_json::Value> = receive(client, queue_url)
-        .await
-        .into_iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, serde_json::Value> = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::from(v)))
-                .collect();
-            serde_json::json!({
-                "messageId": m.message_id,
-                "receiptHandle": m.receipt_handle,
-                "body": m.body,
-                "attributes": attributes,
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo",
-                "awsRegion": "us-east-1"
-            })
+async fn receive_webhook(
+    State(hooks): State<WebhookLog>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let headers = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
         })
         .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("SQS event")
-}
-
-/// What the event source mapping does with the answer: deletes every record that did not
-/// fail; failed ones stay for a later receive.
-pub async fn settle_batch(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    event: &aws_lambda_events::event::sqs::SqsEvent,
-    response: &aws_lambda_events::event::sqs::SqsBatchResponse,
-) {
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    for record in &event.records {
-        if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
-            client
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-        }
-    }
-}
-
-/// Makes every in-flight message visible again at once (a backoff that has elapsed, or a
-/// Lambda that crashed before answering).
-pub async fn make_visible(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    event: &aws_lambda_events::event::sqs::SqsEvent,
-) {
-    for record in &event.records {
-        let _ = client
-            .change_message_visibility()
-            .queue_url(queue_url)
-            .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
-            .visibility_timeout(0)
-            .send()
-            .await;
-    }
+    hooks.received.lock().unwrap().push(ReceivedWebhook {
+        path: target(&uri),
+        headers,
+        body: body.to_vec(),
+    });
+    let status = hooks.answers.lock().unwrap().pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).expect("a status code the test chose")
 }
 
 /// A partner's image host on loopback: answers each path as it is told (404 otherwise)
 /// and counts the requests per path.
 pub struct ImageServer {
     pub url: String,
-    routes: Arc<std::sync::Mutex<std::collections::HashMap<String, ImageRoute>>>,
-    hits: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    images: ImageRoutes,
+}
+
+/// What an [`ImageServer`] shares with its server: the answer for each path, the requests
+/// each path got.
+#[derive(Clone, Default)]
+struct ImageRoutes {
+    routes: Arc<Mutex<HashMap<String, ImageRoute>>>,
+    hits: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -467,19 +351,15 @@ struct ImageRoute {
 }
 
 impl ImageServer {
-    pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind image server");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let routes = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-        let hits = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-        let (r, h) = (Arc::clone(&routes), Arc::clone(&hits));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (r, h) = (Arc::clone(&r), Arc::clone(&h));
-                std::thread::spawn(move || serve_images(stream, &r, &h));
-            }
-        });
-        Self { url, routes, hits }
+    pub async fn start() -> Self {
+        let images = ImageRoutes::default();
+        let app = axum::Router::new()
+            .fallback(serve_image)
+            .with_state(images.clone());
+        Self {
+            url: serve_on_loopback(app).await,
+            images,
+        }
     }
 
     /// `path` answers `status` with `content_type` and `body`.
@@ -499,7 +379,7 @@ impl ImageServer {
     }
 
     fn route(&self, path: &str, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
-        self.routes.lock().unwrap().insert(
+        self.images.routes.lock().unwrap().insert(
             path.to_owned(),
             ImageRoute {
                 status,
@@ -511,58 +391,32 @@ impl ImageServer {
 
     /// How many requests `path` got.
     pub fn hits(&self, path: &str) -> u32 {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.images
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
-fn serve_images(
-    stream: std::net::TcpStream,
-    routes: &std::sync::Mutex<std::collections::HashMap<String, ImageRoute>>,
-    hits: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
-) {
-    use std::io::{BufRead, BufReader, Write};
-    let mut writer = stream.try_clone().expect("clone stream");
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        // GET requests: no body to read, only the headers.
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line.trim_end().is_empty() {
-                break;
-            }
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-        let route = routes.lock().unwrap().get(&path).cloned();
-        let route = route.unwrap_or(ImageRoute {
-            status: 404,
-            headers: vec![],
-            body: vec![],
-        });
-        let mut head = format!(
-            "HTTP/1.1 {} Answer\r\ncontent-length: {}\r\n",
-            route.status,
-            route.body.len()
-        );
-        for (name, value) in &route.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&route.body).is_err() {
-            return;
-        }
+async fn serve_image(State(images): State<ImageRoutes>, uri: Uri) -> Response {
+    let path = target(&uri);
+    *images.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let route = images.routes.lock().unwrap().get(&path).cloned();
+    let route = route.unwrap_or(ImageRoute {
+        status: 404,
+        headers: vec![],
+        body: vec![],
+    });
+    let mut response = Response::builder().status(route.status);
+    for (name, value) in &route.headers {
+        response = response.header(name, value);
     }
+    response
+        .body(Body::from(route.body))
+        .expect("a response the test described")
 }
 
 /// Stores a reply of `hotel-9` to `openid` on channel `mp` (the `n`th, at now + n ms), as
@@ -638,7 +492,7 @@ pub fn fifo_queue(client: &aws_sdk_sqs::Client, url: &str) -> wxbridge_aws::SqsF
 }
 
 /// A queue and its dead-letter queue, as a FIFO consumer parks and delays records in them.
-pub fn parking(client: &aws_sdk_sqs::Client, queues: &InboundQueues) -> wxbridge_aws::SqsParking {
+pub fn parking(client: &aws_sdk_sqs::Client, queues: &FifoQueues) -> wxbridge_aws::SqsParking {
     wxbridge_aws::SqsParking::new(client.clone(), &queues.queue_url, &queues.dlq_url)
 }
 

@@ -18,7 +18,6 @@ use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_http::WechatClient;
 use wxbridge_integration::*;
 use wxbridge_lambda::api::{router, ApiState};
-use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::callback::CallbackService;
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 use wxbridge_lambda::sqs::inbound::InboundHandler;
@@ -76,8 +75,8 @@ struct Bridge {
     fake_url: String,
     channels: Channels,
     sqs: aws_sdk_sqs::Client,
-    inbound_queues: InboundQueues,
-    outbound_queues: InboundQueues,
+    inbound_queues: FifoQueues,
+    outbound_queues: FifoQueues,
     callback: CallbackService<SqsFifoQueue>,
     inbound: InboundHandler<AwsPorts, SqsParking>,
     api: axum::Router,
@@ -99,8 +98,8 @@ async fn bridge() -> Bridge {
     let fake = Fake::default();
     fake.add_app(APP, APP_SECRET);
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
-    let airline = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
+    let airline = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
           "partners":[
@@ -170,10 +169,9 @@ impl Bridge {
                 .status(),
             200
         );
-        let batch = receive_batch(&self.sqs, &self.inbound_queues.queue_url).await;
-        let response = self.inbound.handle(batch.clone(), None).await;
+        let source = self.inbound_queues.event_source("inbound");
+        let (_, response) = poll_handler(&self.sqs, &source, &self.inbound).await;
         assert!(response.batch_item_failures.is_empty());
-        settle_batch(&self.sqs, &self.inbound_queues.queue_url, &batch, &response).await;
     }
 
     async fn call(&self, request: Request) -> (u16, Value) {
@@ -182,15 +180,8 @@ impl Bridge {
 
     /// One batch of outbound.fifo through the dispatch function.
     async fn dispatch(&self) -> usize {
-        let batch = receive_batch(&self.sqs, &self.outbound_queues.queue_url).await;
-        let response = self.dispatch.handle(batch.clone(), None).await;
-        settle_batch(
-            &self.sqs,
-            &self.outbound_queues.queue_url,
-            &batch,
-            &response,
-        )
-        .await;
+        let source = self.outbound_queues.event_source("dispatch");
+        let (batch, _) = poll_handler(&self.sqs, &source, &self.dispatch).await;
         batch.records.len()
     }
 }

@@ -7,7 +7,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
 use wxbridge_core::model::InboundMessage;
 use wxbridge_integration::{
-    counted_sqs_client, create_inbound_queues, drain, push_request, sqs_client, InboundQueues,
+    counted_sqs_client, create_inbound_queues, drain, push_request, sqs_client, FifoQueues,
     RequestCounter,
 };
 use wxbridge_lambda::callback::CallbackService;
@@ -28,7 +28,7 @@ struct Harness {
     service: CallbackService<SqsFifoQueue>,
     client: aws_sdk_sqs::Client,
     counter: RequestCounter,
-    queues: InboundQueues,
+    queues: FifoQueues,
 }
 
 async fn harness() -> Harness {

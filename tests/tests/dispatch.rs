@@ -15,12 +15,12 @@ use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::webhook;
+use wxbridge_devstack::event_source::EventSourceMapping;
 use wxbridge_http::WechatClient;
 use wxbridge_integration::{
-    bridge_on, create_fifo_queues, drain, fifo_queue, images_on, new_table, parking, receive_batch,
-    settle_batch, sqs_client, store_reply, AwsPorts, InboundQueues, WebhookReceiver,
+    bridge_on, create_fifo_queues, drain, fifo_queue, images_on, new_table, parking, poll_handler,
+    sqs_client, store_reply, AwsPorts, FifoQueues, WebhookReceiver,
 };
-use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
@@ -33,7 +33,7 @@ struct Setup {
     fake_url: String,
     hotel: WebhookReceiver,
     sqs: aws_sdk_sqs::Client,
-    outbound: InboundQueues,
+    outbound: FifoQueues,
     handler: Handler,
     inbound: Inbound<AwsPorts>,
     config: BridgeConfig,
@@ -44,7 +44,7 @@ async fn setup() -> Setup {
     let fake = Fake::default();
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let table = new_table().await;
     let sqs = sqs_client().await;
     let outbound = create_fifo_queues(&sqs, "outbound").await;
@@ -161,10 +161,22 @@ impl Setup {
 
     /// One batch of `outbound.fifo` through the `dispatch` handler, settled as Lambda does.
     async fn poll(&self) -> (SqsEvent, SqsBatchResponse) {
-        let event = receive_batch(&self.sqs, &self.outbound.queue_url).await;
-        let response = self.handler.handle(event.clone(), None).await;
-        settle_batch(&self.sqs, &self.outbound.queue_url, &event, &response).await;
-        (event, response)
+        poll_handler(&self.sqs, &self.source(), &self.handler).await
+    }
+
+    /// `dispatch` fed from `outbound.fifo`, as the template maps it.
+    fn source(&self) -> EventSourceMapping {
+        self.outbound.event_source("dispatch")
+    }
+
+    /// Whether `outbound.fifo` has nothing to receive.
+    async fn outbound_is_empty(&self) -> bool {
+        self.source()
+            .receive(&self.sqs, Duration::ZERO)
+            .await
+            .expect("receive")
+            .records
+            .is_empty()
     }
 }
 
@@ -208,10 +220,7 @@ async fn the_sixth_reply_is_held_and_released_by_the_users_next_message() {
     let store = s.store();
     let user = store.user("mp", "o_ben").await.unwrap().unwrap();
     assert_eq!(user.held, std::slice::from_ref(&sixth));
-    assert!(receive_batch(&s.sqs, &s.outbound.queue_url)
-        .await
-        .records
-        .is_empty());
+    assert!(s.outbound_is_empty().await);
 
     // The user writes again: inbound releases the held reply onto outbound.fifo, and the
     // dispatch function sends it from there.
@@ -430,8 +439,5 @@ async fn the_dispatch_function_sends_a_conversations_replies_in_order_from_outbo
         "a record naming no stored message is parked"
     );
     assert!(parked[0].body.contains("out_ghost"));
-    assert!(receive_batch(&s.sqs, &s.outbound.queue_url)
-        .await
-        .records
-        .is_empty());
+    assert!(s.outbound_is_empty().await);
 }

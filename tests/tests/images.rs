@@ -34,7 +34,7 @@ async fn setup() -> Setup {
     let fake = Fake::default();
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let table = new_table().await;
     let sqs = sqs_client().await;
     let outbound = create_fifo_queues(&sqs, "outbound").await;
@@ -53,7 +53,7 @@ async fn setup() -> Setup {
     Setup {
         fake,
         hotel,
-        images: ImageServer::start(),
+        images: ImageServer::start().await,
         store: table.store(),
         dispatch,
     }

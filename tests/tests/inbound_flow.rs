@@ -2,7 +2,8 @@
 //! real `inbound` handler (batches as Lambda's event source mapping hands them over) with
 //! the DynamoDB store on the emulator and partners on loopback HTTP receivers.
 
-use aws_lambda_events::event::sqs::SqsBatchResponse;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::time::Duration;
 use wxbridge_aws::{DynamoStore, SqsFifoQueue, SqsParking, Table};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
@@ -11,6 +12,7 @@ use wxbridge_core::model::MessageStatus;
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::webhook;
+use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
 use wxbridge_integration::*;
 use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::callback::CallbackService;
@@ -24,7 +26,7 @@ struct Bridge {
     callback: CallbackService<SqsFifoQueue>,
     inbound: InboundHandler<AwsPorts, SqsParking>,
     sqs: aws_sdk_sqs::Client,
-    queues: InboundQueues,
+    queues: FifoQueues,
     desk: WebhookReceiver,
     hotel: WebhookReceiver,
     requests: (RequestCounter, RequestCounter),
@@ -38,8 +40,8 @@ async fn bridge() -> Bridge {
 
 /// In separate mode the one channel belongs to the hotel.
 async fn bridge_in(mode: &str) -> Bridge {
-    let desk = WebhookReceiver::start();
-    let hotel = WebhookReceiver::start();
+    let desk = WebhookReceiver::start().await;
+    let hotel = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"wx1111111111111111","original_id":"gh_mp","token":"mp-token",
             "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"safe","push_format":"xml",
@@ -118,39 +120,54 @@ impl Bridge {
         .await;
     }
 
+    /// `inbound` fed from `inbound.fifo`, as the template maps it.
+    fn source(&self) -> EventSourceMapping {
+        self.queues.event_source("inbound")
+    }
+
     /// One batch through the inbound handler, settled as Lambda settles it.
-    async fn poll(&self) -> (usize, SqsBatchResponse) {
-        let event = receive_batch(&self.sqs, &self.queues.queue_url).await;
-        let response = self.inbound.handle(event.clone(), None).await;
-        settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
-        (event.records.len(), response)
+    async fn poll(&self) -> (SqsEvent, SqsBatchResponse) {
+        poll_handler(&self.sqs, &self.source(), &self.inbound).await
     }
 
     /// Two consumers processing batches at once, as concurrent Lambda invocations do. Their
     /// receives take turns: the emulator's receive is not atomic under concurrent calls
-    /// (SQS's is), so two racing receives could both get one group's messages.
+    /// (SQS's is), so two racing receives could both get one group's messages. A consumer
+    /// gives up its turn once its batch is received, before the handler runs.
     async fn drain_concurrently(&self) {
         let receiving = tokio::sync::Mutex::new(());
+        let source = self.source();
         let consumer = || async {
             for _ in 0..20 {
-                let event = {
-                    let _turn = receiving.lock().await;
-                    receive_batch(&self.sqs, &self.queues.queue_url).await
-                };
-                if event.records.is_empty() {
+                let turn = receiving.lock().await;
+                let polled = source
+                    .poll(&self.sqs, Duration::ZERO, move |event| {
+                        drop(turn);
+                        async move { Invocation::answered(&self.inbound.handle(event, None).await) }
+                    })
+                    .await
+                    .expect("poll");
+                if polled.records == 0 {
                     return;
                 }
-                let response = self.inbound.handle(event.clone(), None).await;
-                settle_batch(&self.sqs, &self.queues.queue_url, &event, &response).await;
             }
         };
         tokio::join!(consumer(), consumer());
     }
 
+    /// Makes the batch's records visible again at once: their backoff or the visibility
+    /// timeout has elapsed.
+    async fn make_visible(&self, event: &SqsEvent) {
+        self.source()
+            .make_visible(&self.sqs, event)
+            .await
+            .expect("records visible again");
+    }
+
     /// Polls until the queue has nothing visible.
     async fn drain(&self) {
         for _ in 0..20 {
-            if self.poll().await.0 == 0 {
+            if self.poll().await.0.records.is_empty() {
                 return;
             }
         }
@@ -227,11 +244,22 @@ async fn messages_reach_the_partner_once_each_in_order_per_user() {
 async fn an_sqs_redelivery_stores_and_delivers_nothing_twice() {
     let bridge = bridge().await;
     bridge.text("o_carol", 300, "hello").await;
-    // The function processes the batch but dies before Lambda deletes it.
-    let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
-    let response = bridge.inbound.handle(event.clone(), None).await;
-    assert!(response.batch_item_failures.is_empty());
-    make_visible(&bridge.sqs, &bridge.queues.queue_url, &event).await;
+    // The function processes the batch but dies before Lambda deletes it: to Lambda, a
+    // function error, which leaves the whole batch.
+    let processed = std::sync::Mutex::new(SqsEvent::default());
+    let (inbound, processing) = (&bridge.inbound, &processed);
+    let polled = bridge
+        .source()
+        .poll(&bridge.sqs, Duration::ZERO, move |event| async move {
+            let response = inbound.handle(event.clone(), None).await;
+            assert!(response.batch_item_failures.is_empty());
+            *processing.lock().unwrap() = event;
+            Invocation::FunctionError("the function died before answering".into())
+        })
+        .await
+        .expect("poll");
+    assert_eq!((polled.records, polled.deleted), (1, 0));
+    bridge.make_visible(&processed.into_inner().unwrap()).await;
     bridge.drain().await;
     assert_eq!(bridge.desk.received().len(), 1);
     assert_eq!(
@@ -251,12 +279,10 @@ async fn a_partner_that_is_down_is_retried_and_gets_it_once_back() {
     bridge.desk.answer(503);
     bridge.text("o_dave", 400, "anyone there?").await;
     bridge.text("o_dave", 401, "hello?").await;
-    let event = receive_batch(&bridge.sqs, &bridge.queues.queue_url).await;
+    let (event, response) = bridge.poll().await;
     assert_eq!(event.records.len(), 2);
-    let response = bridge.inbound.handle(event.clone(), None).await;
     // The first fails, and the second waits behind it: order per user.
     assert_eq!(response.batch_item_failures.len(), event.records.len());
-    settle_batch(&bridge.sqs, &bridge.queues.queue_url, &event, &response).await;
     let stored = bridge
         .store()
         .history("mp:o_dave:platform", 10)
@@ -265,7 +291,7 @@ async fn a_partner_that_is_down_is_retried_and_gets_it_once_back() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].status, MessageStatus::Received);
     // The backoff elapses; the partner is back.
-    make_visible(&bridge.sqs, &bridge.queues.queue_url, &event).await;
+    bridge.make_visible(&event).await;
     bridge.drain().await;
     let received = bridge.desk.received();
     assert_eq!(

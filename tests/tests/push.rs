@@ -22,7 +22,6 @@ use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_core::services::push::Push;
 use wxbridge_integration::*;
 use wxbridge_lambda::api::{router, ApiState};
-use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 use wxbridge_lambda::sqs::push::PushHandler;
 use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
@@ -34,8 +33,8 @@ const HOTEL_SECRET: &str = "hotel-secret-456789";
 struct Bridge {
     fake: Fake,
     sqs: aws_sdk_sqs::Client,
-    outbound_queues: InboundQueues,
-    push_queues: InboundQueues,
+    outbound_queues: FifoQueues,
+    push_queues: FifoQueues,
     store: DynamoStore,
     inbound: Inbound<AwsPorts>,
     api: axum::Router,
@@ -49,7 +48,7 @@ async fn bridge() -> Bridge {
     let fake = Fake::default();
     fake.add_app(APP, APP_SECRET);
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
           "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{HOTEL_SECRET}",
@@ -183,23 +182,13 @@ impl Bridge {
 
     /// One batch of a queue through its handler, settled as Lambda does.
     async fn poll_pushes(&self) -> (SqsEvent, SqsBatchResponse) {
-        let event = receive_batch(&self.sqs, &self.push_queues.queue_url).await;
-        let response = self.push.handle(event.clone(), None).await;
-        settle_batch(&self.sqs, &self.push_queues.queue_url, &event, &response).await;
-        (event, response)
+        let source = self.push_queues.event_source("push");
+        poll_handler(&self.sqs, &source, &self.push).await
     }
 
     async fn poll_outbound(&self) -> (SqsEvent, SqsBatchResponse) {
-        let event = receive_batch(&self.sqs, &self.outbound_queues.queue_url).await;
-        let response = self.dispatch.handle(event.clone(), None).await;
-        settle_batch(
-            &self.sqs,
-            &self.outbound_queues.queue_url,
-            &event,
-            &response,
-        )
-        .await;
-        (event, response)
+        let source = self.outbound_queues.event_source("dispatch");
+        poll_handler(&self.sqs, &source, &self.dispatch).await
     }
 
     /// The status webhooks (`push.status` or `message.status`) the hotel received.

@@ -209,7 +209,7 @@ async fn function_samples_run_through_their_handlers() {
     let fake = Fake::default();
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_sample","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
           "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{HOTEL_SECRET}"}}],

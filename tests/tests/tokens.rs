@@ -103,7 +103,7 @@ async fn twenty_dispatchers_with_a_voided_token_fetch_one_new_token() {
     let store = table.store();
     let sqs = sqs_client().await;
     let outbound = create_fifo_queues(&sqs, "outbound").await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext",
         "push_format":"json","app_secret":"the-app-secret"}}],

@@ -1,4 +1,4 @@
-//! The local stack's terminal tools, as a library so that the tests drive the same code:
+//! The local stack's tools, as a library so that the tests drive the same code:
 //!
 //! - [`user`]: what WeChat sends when a user writes, sends an image or a card, enters the
 //!   customer-service session or answers a subscribe pop-up — signed, and encrypted when
@@ -8,9 +8,15 @@
 //! - [`stack`]: where the running local stack is (the `stack.json` in its state directory,
 //!   `.local/dev/` for `make dev`).
 //! - [`cli`]: what both tools share — options, failing, `received --wait-for`.
+//! - [`event_source`]: Lambda's SQS event source mapping — the `event-source` binary
+//!   feeds the local stack's functions with it, and the integration tests their handlers.
+//! - [`emulator`]: clients and template-shaped queues on the local AWS emulator, for the
+//!   tests.
 
 pub mod cli;
 pub mod desk;
+pub mod emulator;
+pub mod event_source;
 pub mod stack;
 pub mod user;
 

@@ -1,0 +1,725 @@
+//! Lambda's SQS event source mapping, emulated once for everything that runs the bridge
+//! without Lambda: the local stack's `event-source` binary feeds the functions `cargo
+//! lambda watch` runs, and the integration tests hand the same batches to the handlers in
+//! process. Both therefore see batches shaped, and answers settled, exactly as Lambda
+//! shapes and settles them — one place to get that right.
+//!
+//! A poll is: [`EventSourceMapping::receive`] one batch (up to the source's `BatchSize`),
+//! invoke the function with it (the caller says how: in process, or over HTTP with
+//! [`HttpInvoker`]), and [`EventSourceMapping::settle`] the answer:
+//!
+//! - a function error (an error answer, a timeout, …): nothing is deleted; the records
+//!   come back after the queue's visibility timeout, or the backoff the function set;
+//! - with `ReportBatchItemFailures`: every record not listed in `batchItemFailures` is
+//!   deleted; an `itemIdentifier` that is empty or not in the batch fails the whole batch;
+//! - without it: a successful invocation deletes the whole batch;
+//! - no runtime to invoke at all (the local stack still starting): the batch is made
+//!   visible again at once rather than after the visibility timeout.
+//!
+//! Records that keep failing go to the dead-letter queue by SQS itself (the queue's
+//! `RedrivePolicy`), as they do in AWS.
+
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+/// The most records one SQS receive returns, and so the largest batch the emulation hands
+/// over (Lambda can gather more over a batching window; the local stack does not need to).
+pub const MAX_BATCH_SIZE: i32 = 10;
+
+/// Lambda's own `BatchSize` default for SQS.
+fn default_batch_size() -> i32 {
+    MAX_BATCH_SIZE
+}
+
+/// One SQS event source of a function, as `scripts/local_aws.py functions` prints it from
+/// the template.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SqsSource {
+    pub queue_url: String,
+    pub queue_arn: String,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: i32,
+    #[serde(default)]
+    pub report_batch_item_failures: bool,
+}
+
+/// A function of the template as `scripts/local_aws.py functions` prints it; only what the
+/// event source mapping needs (the rest of each entry is ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateFunction {
+    pub name: String,
+    #[serde(default)]
+    pub sqs_sources: Vec<SqsSource>,
+}
+
+/// One function fed from one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSourceMapping {
+    /// The function's name (its binary, as `cargo lambda watch` serves it).
+    pub function: String,
+    pub queue_url: String,
+    /// Named in every record (`eventSourceARN`), as Lambda names it.
+    pub queue_arn: String,
+    /// 1 to [`MAX_BATCH_SIZE`] records per invocation.
+    pub batch_size: i32,
+    /// The function answers with `batchItemFailures` (`FunctionResponseTypes:
+    /// ReportBatchItemFailures`); without it only a function error keeps records.
+    pub report_batch_item_failures: bool,
+    /// Named in every record (`awsRegion`).
+    pub region: String,
+}
+
+/// Why a poll could not do its part with the queue (the emulator restarting, say).
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} on {queue}: {detail}")]
+pub struct QueueError {
+    pub operation: &'static str,
+    pub queue: String,
+    pub detail: String,
+}
+
+/// What became of an invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// The function returned this answer (`{}` when it returned nothing).
+    Answered(Value),
+    /// The function failed: an error answer, `X-Amz-Function-Error`, an unreadable answer,
+    /// a timeout. The reason names the kind of failure only, never the records' content.
+    FunctionError(String),
+    /// Nothing took the invocation (no runtime listening): the reason, for the log.
+    Unreachable(String),
+}
+
+impl Invocation {
+    /// A handler's answer, as the runtime would return it to Lambda.
+    pub fn answered(response: &SqsBatchResponse) -> Self {
+        Self::Answered(serde_json::to_value(response).expect("a batch response is JSON"))
+    }
+}
+
+/// What one poll did: how many records it handled and what became of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polled {
+    pub function: String,
+    /// The queue's name, for the log.
+    pub queue: String,
+    /// How many records the batch had (0: the queue had nothing visible, nothing invoked).
+    pub records: usize,
+    /// Deleted: the function is done with them.
+    pub deleted: usize,
+    /// Left on the queue for a retry (after the visibility timeout or the function's own
+    /// backoff), or returned to it at once when the runtime was unreachable.
+    pub left: usize,
+    pub outcome: Outcome,
+}
+
+/// How the function answered a batch, as the log tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was received, so nothing invoked.
+    Empty,
+    Answered,
+    FunctionError(String),
+    /// The runtime was unreachable and the batch went back to the queue at once.
+    Returned(String),
+}
+
+/// One line per batch, without the records' content: how many, how many done, how many
+/// left and why.
+impl std::fmt::Display for Polled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (function, queue, records) = (&self.function, &self.queue, self.records);
+        write!(f, "[{function}] {records} record(s) from {queue}: ")?;
+        if let Outcome::Returned(reason) = &self.outcome {
+            return write!(f, "cannot invoke ({reason}); batch returned to {queue}");
+        }
+        write!(f, "{} done", self.deleted)?;
+        if self.left > 0 {
+            write!(f, ", {} left for a retry", self.left)?;
+        }
+        if let Outcome::FunctionError(reason) = &self.outcome {
+            write!(f, " (function error: {reason})")?;
+        }
+        Ok(())
+    }
+}
+
+impl EventSourceMapping {
+    /// `function` fed from `source`, its batch size kept to what one receive can return.
+    pub fn new(function: &str, source: &SqsSource, region: &str) -> Self {
+        Self {
+            function: function.to_owned(),
+            queue_url: source.queue_url.clone(),
+            queue_arn: source.queue_arn.clone(),
+            batch_size: source.batch_size.clamp(1, MAX_BATCH_SIZE),
+            report_batch_item_failures: source.report_batch_item_failures,
+            region: region.to_owned(),
+        }
+    }
+
+    /// One mapping for each SQS source of each function.
+    pub fn for_functions(functions: &[TemplateFunction], region: &str) -> Vec<Self> {
+        functions
+            .iter()
+            .flat_map(|function| {
+                function
+                    .sqs_sources
+                    .iter()
+                    .map(|source| Self::new(&function.name, source, region))
+            })
+            .collect()
+    }
+
+    /// The queue's name: the last segment of its URL.
+    pub fn queue_name(&self) -> &str {
+        self.queue_url.rsplit('/').next().unwrap_or(&self.queue_url)
+    }
+
+    /// The line that says what the mapping feeds from where.
+    pub fn describe(&self) -> String {
+        format!(
+            "event source mapping: {} → {} (batch {}{})",
+            self.queue_name(),
+            self.function,
+            self.batch_size,
+            if self.report_batch_item_failures {
+                ", partial batch failures"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn queue_error(&self, operation: &'static str, detail: impl std::fmt::Display) -> QueueError {
+        QueueError {
+            operation,
+            queue: self.queue_name().to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Receives one batch (waiting up to `wait` for a first record) as the event Lambda
+    /// hands the function: every system attribute and message attribute, each record
+    /// shaped as Lambda shapes it. No records when the queue had nothing visible.
+    pub async fn receive(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        wait: Duration,
+    ) -> Result<SqsEvent, QueueError> {
+        let received = sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.batch_size)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| self.queue_error("ReceiveMessage", DisplayErrorContext(e)))?;
+        let mut event = SqsEvent::default();
+        event.records = received
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|message| self.record(message))
+            .collect();
+        Ok(event)
+    }
+
+    /// A received message as the record of the SQS event Lambda hands a function.
+    fn record(&self, message: Message) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = message.message_id;
+        record.receipt_handle = message.receipt_handle;
+        record.body = message.body;
+        record.md5_of_body = message.md5_of_body;
+        record.md5_of_message_attributes = message.md5_of_message_attributes;
+        record.attributes = message
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value))
+            .collect();
+        record.message_attributes = message
+            .message_attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| {
+                let mut attribute = SqsMessageAttribute::default();
+                attribute.string_value = value.string_value().map(str::to_owned);
+                attribute.binary_value = value.binary_value().map(|blob| {
+                    let mut data = Base64Data::default();
+                    data.0 = blob.as_ref().to_vec();
+                    data
+                });
+                // Lambda hands the list values over empty: SQS reserves them.
+                attribute.data_type = Some(value.data_type().to_owned());
+                (name, attribute)
+            })
+            .collect();
+        record.event_source = Some("aws:sqs".to_owned());
+        record.event_source_arn = Some(self.queue_arn.clone());
+        record.aws_region = Some(self.region.clone());
+        record
+    }
+
+    /// Settles the function's answer to `event` as Lambda does: deletes what the function
+    /// is done with and leaves the rest (see [`failed_ids`]); an unreachable runtime gets
+    /// the whole batch back at once.
+    pub async fn settle(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        event: &SqsEvent,
+        invocation: &Invocation,
+    ) -> Result<Polled, QueueError> {
+        let records = event.records.len();
+        let polled = |deleted, left, outcome| Polled {
+            function: self.function.clone(),
+            queue: self.queue_name().to_owned(),
+            records,
+            deleted,
+            left,
+            outcome,
+        };
+        let (answer, outcome) = match invocation {
+            Invocation::Unreachable(reason) => {
+                self.make_visible(sqs, event).await?;
+                return Ok(polled(0, records, Outcome::Returned(reason.clone())));
+            }
+            Invocation::FunctionError(reason) => (None, Outcome::FunctionError(reason.clone())),
+            Invocation::Answered(answer) => (Some(answer), Outcome::Answered),
+        };
+        let ids: Vec<&str> = event.records.iter().map(message_id).collect();
+        let failed = failed_ids(&ids, answer, self.report_batch_item_failures);
+        let done: Vec<&SqsMessage> = event
+            .records
+            .iter()
+            .filter(|record| !failed.contains(message_id(record)))
+            .collect();
+        if !done.is_empty() {
+            let entries = done
+                .iter()
+                .enumerate()
+                .map(|(i, record)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt_handle(record))
+                        .build()
+                        .expect("id and receipt handle are set")
+                })
+                .collect();
+            let answer = sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| self.queue_error("DeleteMessageBatch", DisplayErrorContext(e)))?;
+            if let Some(refused) = answer.failed.first() {
+                return Err(self.queue_error(
+                    "DeleteMessageBatch",
+                    format!(
+                        "{} record(s) not deleted: {}",
+                        answer.failed.len(),
+                        refused.code
+                    ),
+                ));
+            }
+        }
+        Ok(polled(done.len(), failed.len(), outcome))
+    }
+
+    /// One poll: receives a batch (waiting up to `wait`), hands it to `invoke` and settles
+    /// what it answers. An empty receive invokes nothing, as Lambda never invokes a
+    /// function with no records.
+    pub async fn poll<F, Fut>(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        wait: Duration,
+        invoke: F,
+    ) -> Result<Polled, QueueError>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: Future<Output = Invocation>,
+    {
+        let event = self.receive(sqs, wait).await?;
+        if event.records.is_empty() {
+            return Ok(Polled {
+                function: self.function.clone(),
+                queue: self.queue_name().to_owned(),
+                records: 0,
+                deleted: 0,
+                left: 0,
+                outcome: Outcome::Empty,
+            });
+        }
+        let invocation = invoke(event.clone()).await;
+        self.settle(sqs, &event, &invocation).await
+    }
+
+    /// Makes every record of `event` visible again at once: for a batch no runtime took,
+    /// and for tests standing in for a visibility timeout or a backoff that has elapsed.
+    pub async fn make_visible(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        event: &SqsEvent,
+    ) -> Result<(), QueueError> {
+        if event.records.is_empty() {
+            return Ok(());
+        }
+        let entries = event
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt_handle(record))
+                    .visibility_timeout(0)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let answer = sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                self.queue_error("ChangeMessageVisibilityBatch", DisplayErrorContext(e))
+            })?;
+        match answer.failed.first() {
+            Some(refused) => Err(self.queue_error(
+                "ChangeMessageVisibilityBatch",
+                format!(
+                    "{} record(s) not returned: {}",
+                    answer.failed.len(),
+                    refused.code
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+fn message_id(record: &SqsMessage) -> &str {
+    record.message_id.as_deref().unwrap_or_default()
+}
+
+fn receipt_handle(record: &SqsMessage) -> String {
+    record.receipt_handle.clone().unwrap_or_default()
+}
+
+/// The message ids Lambda leaves on the queue, given the function's `answer` to a batch of
+/// `batch_ids` (`None` for a function error, which leaves the whole batch).
+///
+/// With `report_batch_item_failures`, the records listed in `batchItemFailures` are left
+/// and the rest deleted; a list Lambda cannot take at its word (an `itemIdentifier` empty,
+/// missing, or not in the batch, or `batchItemFailures` not a list) fails the whole batch,
+/// as Lambda does, so no record is deleted that the function did not finish. An answer
+/// without the list (or not an object) fails nothing. Without the setting, any answer
+/// deletes the whole batch.
+pub fn failed_ids(
+    batch_ids: &[&str],
+    answer: Option<&Value>,
+    report_batch_item_failures: bool,
+) -> BTreeSet<String> {
+    let whole_batch = || batch_ids.iter().map(|id| (*id).to_owned()).collect();
+    let Some(answer) = answer else {
+        return whole_batch();
+    };
+    if !report_batch_item_failures {
+        return BTreeSet::new();
+    }
+    let failures = match answer.get("batchItemFailures") {
+        None | Some(Value::Null) => return BTreeSet::new(),
+        Some(Value::Array(failures)) => failures,
+        Some(_) => return whole_batch(),
+    };
+    let mut failed = BTreeSet::new();
+    for failure in failures {
+        match failure.get("itemIdentifier").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() && batch_ids.contains(&id) => {
+                failed.insert(id.to_owned());
+            }
+            _ => return whole_batch(),
+        }
+    }
+    failed
+}
+
+/// Invokes functions through Lambda's invoke API as `cargo lambda watch` serves it
+/// (`POST {base}/2015-03-31/functions/{name}/invocations`), and reads the answer as the
+/// event source mapping must: what counts as a function error, what as no runtime at all.
+#[derive(Debug, Clone)]
+pub struct HttpInvoker {
+    client: reqwest::Client,
+    base: String,
+    timeout: Duration,
+}
+
+impl HttpInvoker {
+    /// Invocations at `base` (cargo lambda's invoke address), each given up after
+    /// `timeout` as a function error.
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("an HTTP client with a timeout"),
+            base: base.trim_end_matches('/').to_owned(),
+            timeout,
+        }
+    }
+
+    /// Where `function` is invoked.
+    pub fn invocations_url(&self, function: &str) -> String {
+        format!("{}/2015-03-31/functions/{function}/invocations", self.base)
+    }
+
+    /// Invokes `function` with `event`. A function error is: a non-2xx answer, an
+    /// `X-Amz-Function-Error` header, an answer that is `{"errorType", "errorMessage"}`,
+    /// an answer that is not JSON, or no answer within the timeout. Only the error's type
+    /// is kept, never its message, which could quote a record.
+    pub async fn invoke(&self, function: &str, event: &SqsEvent) -> Invocation {
+        let sent = self
+            .client
+            .post(self.invocations_url(function))
+            .json(event)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => return self.timed_out(),
+            Err(error) => return Invocation::Unreachable(error_chain(&error)),
+        };
+        let status = response.status();
+        let function_error = response
+            .headers()
+            .get("x-amz-function-error")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let payload = match response.bytes().await {
+            Ok(payload) => payload,
+            Err(error) if error.is_timeout() => return self.timed_out(),
+            Err(_) => return Invocation::FunctionError("answer cut short".to_owned()),
+        };
+        let answer: Option<Value> = if payload.trim_ascii().is_empty() {
+            Some(Value::Object(Default::default()))
+        } else {
+            serde_json::from_slice(&payload).ok()
+        };
+        let error_type = answer
+            .as_ref()
+            .filter(|a| a.get("errorMessage").is_some())
+            .and_then(|a| a.get("errorType"))
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| t.to_string())
+            });
+        let with_type = |what: String| match &error_type {
+            Some(error_type) => format!("{what}, {error_type}"),
+            None => what,
+        };
+        if !status.is_success() {
+            return Invocation::FunctionError(with_type(format!("HTTP {}", status.as_u16())));
+        }
+        if let Some(kind) = function_error {
+            return Invocation::FunctionError(with_type(format!("X-Amz-Function-Error {kind}")));
+        }
+        match (answer, error_type) {
+            (None, _) => Invocation::FunctionError("unreadable answer".to_owned()),
+            (Some(_), Some(error_type)) => Invocation::FunctionError(error_type),
+            (Some(answer), None) => Invocation::Answered(answer),
+        }
+    }
+
+    fn timed_out(&self) -> Invocation {
+        Invocation::FunctionError(format!("no answer within {} s", self.timeout.as_secs()))
+    }
+}
+
+/// An error and its causes on one line (reqwest's own says only "error sending request").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        line.push_str(": ");
+        line.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|id| (*id).to_owned()).collect()
+    }
+
+    #[test]
+    fn what_lambda_leaves_on_the_queue() {
+        let ids = ["m1", "m2", "m3"];
+        let all = set(&ids);
+        let failures = |list: Value| json!({ "batchItemFailures": list });
+        assert_eq!(failed_ids(&ids, None, true), all, "a function error");
+        assert_eq!(failed_ids(&ids, None, false), all, "a function error");
+        assert_eq!(failed_ids(&ids, Some(&json!({})), true), set(&[]));
+        assert_eq!(failed_ids(&ids, Some(&failures(json!([]))), true), set(&[]));
+        assert_eq!(
+            failed_ids(&ids, Some(&failures(Value::Null)), true),
+            set(&[])
+        );
+        assert_eq!(
+            failed_ids(
+                &ids,
+                Some(&failures(json!([{"itemIdentifier": "m2"}]))),
+                true
+            ),
+            set(&["m2"])
+        );
+        assert_eq!(
+            failed_ids(&ids, Some(&failures(json!([{"itemIdentifier": ""}]))), true),
+            all,
+            "an empty itemIdentifier"
+        );
+        assert_eq!(
+            failed_ids(&ids, Some(&failures(json!([{"nope": 1}]))), true),
+            all,
+            "no itemIdentifier"
+        );
+        assert_eq!(
+            failed_ids(
+                &ids,
+                Some(&failures(
+                    json!([{"itemIdentifier": "m2"}, {"itemIdentifier": "elsewhere"}])
+                )),
+                true
+            ),
+            all,
+            "an itemIdentifier not in the batch"
+        );
+        assert_eq!(
+            failed_ids(&ids, Some(&failures(json!("m2"))), true),
+            all,
+            "not a list"
+        );
+        assert_eq!(
+            failed_ids(
+                &ids,
+                Some(&failures(json!([{"itemIdentifier": "m2"}]))),
+                false
+            ),
+            set(&[]),
+            "without ReportBatchItemFailures"
+        );
+    }
+
+    #[test]
+    fn a_handlers_answer_is_read_as_lambda_reads_the_runtimes() {
+        let mut response = SqsBatchResponse::default();
+        response.add_failure("m2");
+        let Invocation::Answered(answer) = Invocation::answered(&response) else {
+            panic!("an answer");
+        };
+        assert_eq!(failed_ids(&["m1", "m2"], Some(&answer), true), set(&["m2"]));
+    }
+
+    fn mapping(batch_size: i32, report: bool) -> EventSourceMapping {
+        let source = SqsSource {
+            queue_url: "http://127.0.0.1:5000/123456789012/s-inbound.fifo".into(),
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:s-inbound.fifo".into(),
+            batch_size,
+            report_batch_item_failures: report,
+        };
+        EventSourceMapping::new("inbound", &source, "us-east-1")
+    }
+
+    #[test]
+    fn the_batch_size_is_kept_to_what_one_receive_returns() {
+        assert_eq!(mapping(25, true).batch_size, 10);
+        assert_eq!(mapping(0, true).batch_size, 1);
+        assert_eq!(mapping(5, true).batch_size, 5);
+    }
+
+    #[test]
+    fn the_start_line_names_queue_function_batch_and_partial_failures() {
+        assert_eq!(
+            mapping(10, true).describe(),
+            "event source mapping: s-inbound.fifo → inbound (batch 10, partial batch failures)"
+        );
+        assert_eq!(
+            mapping(5, false).describe(),
+            "event source mapping: s-inbound.fifo → inbound (batch 5)"
+        );
+    }
+
+    #[test]
+    fn the_template_functions_are_read_as_local_aws_prints_them() {
+        let functions: Vec<TemplateFunction> = serde_json::from_value(json!([
+            {"logical_id": "CallbackFunction", "name": "callback", "timeout": 10, "env": {},
+             "http_routes": [{"method": "POST", "path": "/wechat/{channel}"}], "sqs_sources": []},
+            {"logical_id": "InboundFunction", "name": "inbound", "timeout": 90, "env": {}, "http_routes": [],
+             "sqs_sources": [{"queue_url": "http://q/s-inbound.fifo", "queue_arn": "arn:inbound",
+                              "batch_size": 10, "report_batch_item_failures": true}]},
+            {"name": "push", "sqs_sources": [{"queue_url": "http://q/s-push.fifo", "queue_arn": "arn:push"}]}
+        ]))
+        .unwrap();
+        let mappings = EventSourceMapping::for_functions(&functions, "us-east-1");
+        assert_eq!(mappings.len(), 2);
+        assert_eq!(
+            (mappings[0].function.as_str(), mappings[0].queue_name()),
+            ("inbound", "s-inbound.fifo")
+        );
+        assert_eq!(
+            (
+                mappings[1].batch_size,
+                mappings[1].report_batch_item_failures
+            ),
+            (10, false),
+            "Lambda's defaults"
+        );
+    }
+
+    #[test]
+    fn one_line_per_batch_says_what_became_of_it() {
+        let polled = |deleted, left, outcome| Polled {
+            function: "inbound".into(),
+            queue: "s-inbound.fifo".into(),
+            records: 3,
+            deleted,
+            left,
+            outcome,
+        };
+        assert_eq!(
+            polled(3, 0, Outcome::Answered).to_string(),
+            "[inbound] 3 record(s) from s-inbound.fifo: 3 done"
+        );
+        assert_eq!(
+            polled(2, 1, Outcome::Answered).to_string(),
+            "[inbound] 3 record(s) from s-inbound.fifo: 2 done, 1 left for a retry"
+        );
+        assert_eq!(
+            polled(0, 3, Outcome::FunctionError("HTTP 500".into())).to_string(),
+            "[inbound] 3 record(s) from s-inbound.fifo: 0 done, 3 left for a retry (function error: HTTP 500)"
+        );
+        assert_eq!(
+            polled(0, 3, Outcome::Returned("connection refused".into())).to_string(),
+            "[inbound] 3 record(s) from s-inbound.fifo: cannot invoke (connection refused); batch returned to s-inbound.fifo"
+        );
+    }
+}
