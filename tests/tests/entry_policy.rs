@@ -32,7 +32,7 @@ async fn stack(policy: EntryPolicy) -> Stack {
     let fake = Fake::default().with_entry_policy(policy);
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
-    let hotel = WebhookReceiver::start();
+    let hotel = WebhookReceiver::start().await;
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],

@@ -252,7 +252,10 @@ async fn an_image_url_answering_503_is_tried_a_few_times_then_fails_and_releases
         panic!("a busy image host must not hold the conversation")
     };
     let reason = failure.to_string();
-    assert!(reason.contains("HTTP 503") && reason.contains("3 tries"), "{reason}");
+    assert!(
+        reason.contains("HTTP 503") && reason.contains("3 tries"),
+        "{reason}"
+    );
     assert_eq!(s.images.hits("/busy.png"), 3, "a short, bounded effort");
     assert_eq!(s.stored(&reply).await.status, MessageStatus::Failed);
     assert_eq!(s.reports(), [("failed".to_owned(), Some(reason))]);
