@@ -1,6 +1,7 @@
 //! The store in memory, with the same conditions as DynamoDB: for unit tests.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{
     ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
@@ -37,6 +38,7 @@ type TokenSlot = (Option<CachedToken>, Option<(String, i64)>);
 pub struct MemoryStore {
     tables: Arc<Mutex<Tables>>,
     before_put_user: Arc<Mutex<Option<UserChange>>>,
+    lose_next_answer: Arc<AtomicBool>,
 }
 
 /// A change another function makes to a user, for tests of races.
@@ -59,6 +61,12 @@ fn message_key(message: &StoredMessage) -> MessageKey {
 impl MemoryStore {
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables.lock().expect("memory store lock")
+    }
+
+    /// For tests of lost answers: the next partner message or push is stored, and then the
+    /// write answers as if the store had not been reached (a timeout after it landed).
+    pub fn lose_next_answer(&self) {
+        self.lose_next_answer.store(true, Ordering::SeqCst);
     }
 
     /// For tests of races: just before the next `put_user`, another writer changes the
@@ -90,6 +98,9 @@ impl MemoryStore {
         tables.once_ids.insert(once, key.clone());
         tables.messages.insert(key, message.clone());
         tables.upsert(conversation);
+        if self.lose_next_answer.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("the answer was lost".into()));
+        }
         Ok(Recorded::New)
     }
 }

@@ -166,6 +166,52 @@ async fn a_reply_is_stored_queued_and_enqueued_once_per_client_id() {
 }
 
 #[tokio::test]
+async fn a_reply_whose_write_answer_was_lost_is_still_accepted_and_enqueued() {
+    let service = service().await;
+    service.memory.store.lose_next_answer();
+    let (status, accepted) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            "/v1/messages",
+            &reply("c-lost", "Late checkout is fine."),
+            "nonce-lost-1",
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let sent = service.memory.outbound.sent();
+    assert_eq!(sent.len(), 1, "enqueued once: {sent:?}");
+    assert_eq!(sent[0].0.message_id, accepted["message_id"]);
+    let history = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "the reply stored once");
+}
+
+#[tokio::test]
+async fn a_push_whose_write_answer_was_lost_is_still_accepted_and_enqueued() {
+    let service = service().await;
+    service.memory.store.lose_next_answer();
+    let body = json!({"to": {"channel": "mp", "openid": "o_alice"}, "push_id": "order-lost",
+        "content": {"type": "text", "text": "Your order shipped."}})
+    .to_string();
+    let (status, accepted) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/pushes", &body, "nonce-lost-2"),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let queued = service.memory.pushes.sent();
+    assert_eq!(queued.len(), 1, "enqueued once: {queued:?}");
+    assert_eq!(queued[0].0.message_id, accepted["message_id"]);
+}
+
+#[tokio::test]
 async fn a_push_may_use_only_its_partners_subscribe_templates() {
     let service = service().await;
     let push = |template: &str, text: &str| {

@@ -7,7 +7,7 @@ use crate::model::{
     Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
     StoredMessage,
 };
-use crate::ports::store::{Recorded, Store};
+use crate::ports::store::{through_hiccups, Recorded, Store};
 use crate::ports::Ports;
 
 impl<P: Ports> PartnerApi<P> {
@@ -36,12 +36,17 @@ impl<P: Ports> PartnerApi<P> {
             now_ms,
             content,
         );
-        let stored = match self
-            .bridge
-            .store
-            .put_outbound(&message, &conversation, &request.client_message_id)
-            .await
-            .map_err(PartnerError::store)?
+        // Through a hiccup: the write is idempotent, and one whose answer was lost after it
+        // landed comes back as the message stored, which is then queued — never a 503 for
+        // a stored message nobody would enqueue.
+        let client_message_id = request.client_message_id.as_str();
+        let stored = match through_hiccups(|| {
+            self.bridge
+                .store
+                .put_outbound(&message, &conversation, client_message_id)
+        })
+        .await
+        .map_err(PartnerError::store)?
         {
             Recorded::New => message,
             Recorded::Duplicate(first) => {
@@ -138,26 +143,25 @@ impl<P: Ports> PartnerApi<P> {
             reported: None,
             push: Some(record.clone()),
         };
-        let stored = match self
-            .bridge
-            .store
-            .put_push(&message, &conversation, &request.push_id)
-            .await
-            .map_err(PartnerError::store)?
-        {
-            Recorded::New => message,
-            Recorded::Duplicate(first) => {
-                let same = first.content == message.content
-                    && first.push.as_ref().is_some_and(|p| p.same_request(&record));
-                if !same {
-                    return Err(PartnerError::conflict(
-                        ConflictCode::PushIdReused,
-                        "push_id was used for a different push",
-                    ));
+        let push_id = request.push_id.as_str();
+        let stored =
+            match through_hiccups(|| self.bridge.store.put_push(&message, &conversation, push_id))
+                .await
+                .map_err(PartnerError::store)?
+            {
+                Recorded::New => message,
+                Recorded::Duplicate(first) => {
+                    let same = first.content == message.content
+                        && first.push.as_ref().is_some_and(|p| p.same_request(&record));
+                    if !same {
+                        return Err(PartnerError::conflict(
+                            ConflictCode::PushIdReused,
+                            "push_id was used for a different push",
+                        ));
+                    }
+                    *first
                 }
-                *first
-            }
-        };
+            };
         enqueue_queued(pushes, &stored, "push_id").await?;
         tracing::info!(partner, message_id = %stored.id, "push accepted");
         Ok(PushAccepted {
