@@ -45,7 +45,7 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-log "local stack scripts (event source mapping, template reading)"
+log "local stack scripts (template reading, protocol citations)"
 "$VENV/bin/python" -m unittest discover -s scripts/tests
 
 log "template: cfn-lint"
