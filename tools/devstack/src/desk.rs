@@ -78,6 +78,9 @@ pub struct Receiver {
     pub config: BridgeConfig,
     pub log: PathBuf,
     seen: Mutex<std::collections::HashSet<String>>,
+    /// Webhooks arrive together: each line is written whole, one writer at a time, so no
+    /// two land on one line of the log.
+    log_writes: Mutex<()>,
     quiet: bool,
 }
 
@@ -87,8 +90,22 @@ impl Receiver {
             config,
             log,
             seen: Mutex::default(),
+            log_writes: Mutex::default(),
             quiet,
         })
+    }
+
+    /// One `write` of the whole line, newline included (`writeln!` writes the line and its
+    /// newline apart, and two webhooks then share a line), under the receiver's lock.
+    fn append_to_log(&self, received: &ReceivedWebhook) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(received).unwrap_or_default();
+        line.push('\n');
+        let _one_writer = self.log_writes.lock().expect("log lock");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?
+            .write_all(line.as_bytes())
     }
 }
 
@@ -118,12 +135,7 @@ async fn receive(
     if !receiver.quiet {
         println!("{}", describe_webhook(&received));
     }
-    let line = serde_json::to_string(&received).unwrap_or_default();
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&receiver.log)
-        .and_then(|mut file| writeln!(file, "{line}"));
+    let written = receiver.append_to_log(&received);
     if let Err(error) = written {
         eprintln!("[desk] cannot log to {}: {error}", receiver.log.display());
         return StatusCode::SERVICE_UNAVAILABLE;

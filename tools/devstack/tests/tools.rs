@@ -314,14 +314,77 @@ async fn the_simulator_tells_the_fake_pushes_over_http_and_shows_what_the_user_r
     assert_eq!(kinds, ["text", "subscribe", "image"]);
 }
 
-#[tokio::test]
-async fn the_desk_logs_verified_webhooks_and_refuses_tampered_ones() {
-    let config = config("http://127.0.0.1:1", "http://127.0.0.1:2");
+/// A webhook to the desk at `desk`, signed with `secret` as the bridge signs it.
+fn signed_webhook(
+    desk: &str,
+    partner: &str,
+    secret: &str,
+    delivery: &str,
+    body: String,
+    timestamp: i64,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    let signature = wxbridge_core::services::webhook::signature(
+        &Secret::new(secret),
+        timestamp,
+        body.as_bytes(),
+    );
+    reqwest::Client::new()
+        .post(format!("{desk}/hooks/{partner}"))
+        .header("x-wxbridge-timestamp", timestamp.to_string())
+        .header("x-wxbridge-signature", signature)
+        .header("x-wxbridge-delivery", delivery)
+        .header("x-wxbridge-event", "message.received")
+        .body(body)
+        .send()
+}
+
+/// A desk on a free port, logging to a fresh file: its URL and its log.
+async fn start_desk(config: &BridgeConfig) -> (String, std::path::PathBuf) {
     let log = std::env::temp_dir().join(format!("desk-{}.jsonl", uuid::Uuid::new_v4().simple()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let desk = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Receiver::new(config.clone(), log.clone(), true));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (desk, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_arriving_together_are_logged_one_per_line() {
+    let config = config("http://127.0.0.1:1", "http://127.0.0.1:2");
+    let (desk, log) = start_desk(&config).await;
+    let now = wxbridge_devstack::now_ms() / 1000;
+    let deliveries: Vec<String> = (0..200).map(|i| format!("in_{i}")).collect();
+    let mut sends = tokio::task::JoinSet::new();
+    for delivery in deliveries.clone() {
+        let desk = desk.clone();
+        sends.spawn(async move {
+            let body = json!({"type": "message.received", "delivery_id": delivery,
+                "message": {"id": delivery, "content": {"type": "text", "content": "x".repeat(2000)}}})
+            .to_string();
+            signed_webhook(&desk, "hotel-9", "hotel-secret-456789", &delivery, body, now).await
+        });
+    }
+    while let Some(answer) = sends.join_next().await {
+        assert_eq!(answer.unwrap().unwrap().status(), 200);
+    }
+    let raw = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = raw.lines().collect();
+    assert_eq!(lines.len(), deliveries.len(), "one line per webhook");
+    assert!(lines
+        .iter()
+        .all(|line| serde_json::from_str::<Value>(line).is_ok()));
+    let mut logged: Vec<String> = read_log(&log).into_iter().map(|w| w.delivery).collect();
+    let mut expected = deliveries.clone();
+    logged.sort();
+    expected.sort();
+    assert_eq!(logged, expected);
+    let _ = std::fs::remove_file(log);
+}
+
+#[tokio::test]
+async fn the_desk_logs_verified_webhooks_and_refuses_tampered_ones() {
+    let config = config("http://127.0.0.1:1", "http://127.0.0.1:2");
+    let (desk, log) = start_desk(&config).await;
 
     let body = json!({
         "type": "message.received", "delivery_id": "in_1",
@@ -331,19 +394,7 @@ async fn the_desk_logs_verified_webhooks_and_refuses_tampered_ones() {
     .to_string();
     let now = wxbridge_devstack::now_ms() / 1000;
     let post = |partner: &str, secret: &str, body: String, timestamp: i64| {
-        let signature = wxbridge_core::services::webhook::signature(
-            &Secret::new(secret),
-            timestamp,
-            body.as_bytes(),
-        );
-        reqwest::Client::new()
-            .post(format!("{desk}/hooks/{partner}"))
-            .header("x-wxbridge-timestamp", timestamp.to_string())
-            .header("x-wxbridge-signature", signature)
-            .header("x-wxbridge-delivery", "in_1")
-            .header("x-wxbridge-event", "message.received")
-            .body(body)
-            .send()
+        signed_webhook(&desk, partner, secret, "in_1", body, timestamp)
     };
     let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(
