@@ -8,6 +8,7 @@ use wechat_fake::{Fake, Injection, UserAction};
 use wxbridge_aws::{DynamoStore, SqsParking};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{InboundMessage, MessageStatus, OutboundRef, StoredMessage};
 use wxbridge_core::ports::queue::OutboundQueue;
 use wxbridge_core::ports::store::Store;
@@ -41,6 +42,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// With more top-level settings: `extra` is `,"name":value…`.
+async fn setup_with(extra: &str) -> Setup {
     let fake = Fake::default();
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
@@ -51,7 +57,7 @@ async fn setup() -> Setup {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"the-app-secret"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"hotel-secret-456789"}}],
-        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{fake_url}"}}"#,
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},"wechat_api_base":"{fake_url}"{extra}}}"#,
         hotel.url
     ))
     .unwrap();
@@ -365,9 +371,8 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
     s.fake.inject(Injection {
         path: "/cgi-bin/message/custom/send".into(),
         errcode: Some(-1),
-        http_status: None,
-        delay: Duration::ZERO,
         times: 1,
+        ..Default::default()
     });
     assert!(matches!(
         s.dispatch().process(&reply).await,
@@ -380,9 +385,8 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         s.fake.inject(Injection {
             path: "/cgi-bin/message/custom/send".into(),
             errcode: Some(errcode),
-            http_status: None,
-            delay: Duration::ZERO,
             times: 1,
+            ..Default::default()
         })
     };
     // A final refusal: failed, with WeChat's errcode, and reported.
@@ -413,6 +417,58 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         DispatchOutcome::WindowClosed
     );
     assert_eq!(s.statuses(), ["sent", "failed", "window_closed"]);
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_is_sent_again_or_reported_uncertain_as_set() {
+    let lose_answer = Injection {
+        path: "/cgi-bin/message/custom/send".into(),
+        times: 1,
+        lose_answer: true,
+        ..Default::default()
+    };
+    let reasons = |s: &Setup| -> Vec<String> {
+        s.status_hooks()
+            .iter()
+            .map(|h| {
+                h.json()["message"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    // Default: sent again; the user may have it twice, and the report says so.
+    let s = setup().await;
+    s.user_writes("o_lou").await;
+    let reply = s.reply("o_lou", 1, "Your taxi is booked.").await;
+    s.fake.inject(lose_answer.clone());
+    assert!(matches!(
+        s.dispatch().process(&reply).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts().len(), 2, "WeChat took both");
+    assert_eq!(s.statuses(), ["sent"]);
+    assert_eq!(reasons(&s), [lost_answer::RESENT]);
+
+    // `report`: not sent again; `uncertain`, reported once.
+    let s = setup_with(r#","lost_send_answer":"report""#).await;
+    s.user_writes("o_lou").await;
+    let reply = s.reply("o_lou", 1, "Your taxi is booked.").await;
+    s.fake.inject(lose_answer);
+    assert_eq!(
+        s.dispatch().process(&reply).await,
+        DispatchOutcome::Uncertain
+    );
+    assert_eq!(
+        s.dispatch().process(&reply).await,
+        DispatchOutcome::AlreadyDone
+    );
+    assert_eq!(s.texts().len(), 1, "WeChat took it once");
+    assert_eq!(s.status(&reply).await, MessageStatus::Uncertain);
+    assert_eq!(s.statuses(), ["uncertain"]);
+    assert_eq!(reasons(&s), [lost_answer::UNCERTAIN]);
 }
 
 #[tokio::test]

@@ -201,6 +201,24 @@ pub struct BridgeConfig {
     /// Larger push bodies are refused with 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// What the bridge does when WeChat's answer to a send is lost (WeChat may have
+    /// delivered it; its send has no idempotency key).
+    #[serde(default)]
+    pub lost_send_answer: LostSendAnswer,
+}
+
+/// What to do about a send whose answer was lost — a timeout or a broken connection after
+/// the request went out, a 5xx from between, or a function stopped mid-call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LostSendAnswer {
+    /// (default) Send it again: the user has it at least once, perhaps twice; the `sent`
+    /// report says so in its `reason`.
+    #[default]
+    Resend,
+    /// Do not send it again: the message ends `uncertain` and is reported so, and the
+    /// partner decides whether to send it anew.
+    Report,
 }
 
 fn default_wechat_api_base() -> String {

@@ -2,12 +2,16 @@
 //! WeChat.
 
 use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{
     ChannelUser, Conversation, MessageStatus, OutboundRef, PackedRef, ReplyWindow, StoredMessage,
 };
 use wxbridge_core::ports::store::{Recorded, Store};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
-use wxbridge_testkit::scripted_wechat::CUSTOM_SEND;
+use wxbridge_testkit::scripted_wechat::{CUSTOM_SEND, UPLOAD};
+
+/// A 1×1 GIF, base64.
+const BASE64_GIF: &str = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
 use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};
 
 const T: i64 = 1_764_150_000_000;
@@ -18,11 +22,17 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let config = BridgeConfig::from_json(
-        r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}],
-        "partners":[{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}],
-        "dialog":{"mode":"merged","default_partner":"hotel-9"}}"#,
-    )
+    setup_losing_answers("resend")
+}
+
+/// With the setting `lost_send_answer`.
+fn setup_losing_answers(lost_send_answer: &str) -> Setup {
+    let config = BridgeConfig::from_json(&format!(
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
+        "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789"}}],
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
+        "lost_send_answer":"{lost_send_answer}"}}"#,
+    ))
     .unwrap();
     let memory = Memory::default();
     let dispatch = Dispatch::new(
@@ -483,4 +493,121 @@ async fn an_image_url_that_does_not_answer_fails_its_reply_and_releases_the_next
         .reply(1, "Here is the address instead.", MessageStatus::Queued)
         .await;
     assert_eq!(s.dispatch.process(&next).await, DispatchOutcome::Sent);
+}
+
+/// The `message.status` reports delivered, as (status, reason).
+fn reported(s: &Setup) -> Vec<(String, Option<String>)> {
+    s.memory
+        .webhooks
+        .deliveries()
+        .iter()
+        .map(|(_, body)| {
+            let message = &body["message"];
+            (
+                message["status"].as_str().unwrap_or_default().to_owned(),
+                message["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn by_default_a_send_whose_answer_was_lost_is_sent_again_and_reported_as_perhaps_twice() {
+    let s = setup();
+    s.window(5).await;
+    let reply = s.reply(1, "see you at 3", MessageStatus::Queued).await;
+    s.memory.wechat.lose_answer(CUSTOM_SEND);
+    assert!(matches!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::Retry(_)
+    ));
+    let waiting = s.message(&reply).await;
+    assert_eq!(waiting.status, MessageStatus::Queued);
+    assert_eq!(
+        waiting.status_reason.as_deref(),
+        Some(lost_answer::RETRYING)
+    );
+    assert!(reported(&s).is_empty(), "not settled yet");
+
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts().len(), 2, "WeChat took both sends");
+    let sent = s.message(&reply).await;
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(
+        reported(&s),
+        [("sent".to_owned(), Some(lost_answer::RESENT.to_owned()))]
+    );
+}
+
+#[tokio::test]
+async fn reporting_lost_answers_a_send_whose_answer_was_lost_ends_uncertain_and_is_not_sent_again()
+{
+    let s = setup_losing_answers("report");
+    s.window(5).await;
+    let reply = s.reply(1, "see you at 3", MessageStatus::Queued).await;
+    s.memory.wechat.lose_answer(CUSTOM_SEND);
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Uncertain);
+    assert_eq!(s.message(&reply).await.status, MessageStatus::Uncertain);
+    assert_eq!(
+        reported(&s),
+        [(
+            "uncertain".to_owned(),
+            Some(lost_answer::UNCERTAIN.to_owned())
+        )]
+    );
+    // A redelivery sends nothing.
+    assert_eq!(
+        s.dispatch.process(&reply).await,
+        DispatchOutcome::AlreadyDone
+    );
+    assert_eq!(s.texts().len(), 1);
+    assert_eq!(reported(&s).len(), 1);
+}
+
+#[tokio::test]
+async fn a_reply_found_mid_send_follows_the_setting() {
+    // A function stopped between `sending` and the answer.
+    let s = setup_losing_answers("report");
+    s.window(5).await;
+    let reply = s.reply(1, "interrupted", MessageStatus::Sending).await;
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Uncertain);
+    assert!(s.texts().is_empty(), "not sent again");
+    assert_eq!(s.message(&reply).await.status, MessageStatus::Uncertain);
+
+    let s = setup_losing_answers("resend");
+    s.window(5).await;
+    let reply = s.reply(1, "interrupted", MessageStatus::Sending).await;
+    assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
+    assert_eq!(s.texts().len(), 1);
+    assert_eq!(
+        reported(&s),
+        [("sent".to_owned(), Some(lost_answer::RESENT.to_owned()))]
+    );
+}
+
+#[tokio::test]
+async fn an_upload_whose_answer_was_lost_is_only_retried() {
+    // Nothing reached the user: even when reporting lost answers, the image is retried.
+    let s = setup_losing_answers("report");
+    s.window(5).await;
+    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
+    let image = StoredMessage::reply(
+        &conversation,
+        "out_img",
+        T - 5_000,
+        serde_json::json!({"type": "image", "base64": BASE64_GIF}),
+    );
+    s.store()
+        .put_outbound(&image, &conversation, &image.id)
+        .await
+        .unwrap();
+    let target = OutboundRef::to(&image);
+    s.memory.wechat.lose_answer(UPLOAD);
+    assert!(matches!(
+        s.dispatch.process(&target).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.message(&target).await.status, MessageStatus::Queued);
+    assert_eq!(s.dispatch.process(&target).await, DispatchOutcome::Sent);
+    assert_eq!(reported(&s), [("sent".to_owned(), None)]);
 }

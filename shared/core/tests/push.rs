@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::push::{cut, fallback_form};
 use wxbridge_core::model::{
     AttemptOutcome, ChannelUser, Content, Conversation, Direction, MessageStatus, OutboundRef,
@@ -20,11 +21,17 @@ struct Setup {
 }
 
 fn setup(held_replies_first: bool) -> Setup {
+    setup_losing_answers(held_replies_first, "resend")
+}
+
+/// With the setting `lost_send_answer`.
+fn setup_losing_answers(held_replies_first: bool, lost_send_answer: &str) -> Setup {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}},
                         {{"id":"mp2","app_id":"wx2","original_id":"gh_2","token":"t","mode":"plaintext","push_format":"json","app_secret":"s"}}],
         "partners":[{{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789","held_replies_first":{held_replies_first}}}],
-        "dialog":{{"mode":"merged","default_partner":"hotel-9"}}}}"#
+        "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
+        "lost_send_answer":"{lost_send_answer}"}}"#
     ))
     .unwrap();
     let memory = Memory::default();
@@ -375,6 +382,51 @@ async fn a_busy_wechat_leaves_the_push_queued_for_a_retry_with_the_attempt_recor
             (PushPath::CustomerService, AttemptOutcome::Sent)
         ]
     );
+}
+
+#[tokio::test]
+async fn a_push_whose_answer_was_lost_is_sent_again_by_default_with_the_attempt_saying_so() {
+    let s = setup(true);
+    s.user(Some(5), 0).await;
+    s.memory.wechat.lose_answer(CUSTOM_SEND);
+    let push = s.push(1, None, None).await;
+    assert!(matches!(s.push.process(&push).await, PushOutcome::Retry(_)));
+    assert_eq!(s.stored(&push).await.status, MessageStatus::Queued);
+    assert_eq!(
+        s.push.process(&push).await,
+        PushOutcome::Sent(PushPath::CustomerService)
+    );
+    assert_eq!(s.paths(), ["custom/send", "custom/send"], "perhaps twice");
+    let (_, report) = &s.hooks()[0];
+    let attempts: Vec<&str> = report["push"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(attempts, ["answer_lost", "sent"]);
+}
+
+#[tokio::test]
+async fn reporting_lost_answers_a_push_whose_answer_was_lost_ends_uncertain() {
+    let s = setup_losing_answers(true, "report");
+    s.user(Some(5), 1).await;
+    s.memory.wechat.lose_answer(CUSTOM_SEND);
+    let push = s.push(1, Some(form()), None).await;
+    assert_eq!(s.push.process(&push).await, PushOutcome::Uncertain);
+    let stored = s.stored(&push).await;
+    assert_eq!(stored.status, MessageStatus::Uncertain);
+    assert_eq!(
+        outcomes(stored.push.as_ref().unwrap()),
+        [(PushPath::CustomerService, AttemptOutcome::AnswerLost)]
+    );
+    let (_, report) = &s.hooks()[0];
+    assert_eq!(report["push"]["status"], "uncertain");
+    assert_eq!(report["push"]["reason"], lost_answer::UNCERTAIN);
+    // Not sent again, not even as the subscribe message the user granted.
+    assert_eq!(s.push.process(&push).await, PushOutcome::AlreadyDone);
+    assert_eq!(s.paths(), ["custom/send"]);
+    assert_eq!(s.stored_user().await.grants.get("tpl-order"), Some(&1));
 }
 
 #[test]

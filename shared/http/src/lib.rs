@@ -57,11 +57,7 @@ pub async fn read_at_most(
         return Err(ApiError::TooLarge(max_bytes));
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ApiError::Transport(e.without_url().to_string()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(wechat::unanswered)? {
         if bytes.len() + chunk.len() > max_bytes {
             return Err(ApiError::TooLarge(max_bytes));
         }

@@ -18,6 +18,18 @@ pub struct WechatClient {
     typing_path: String,
 }
 
+/// A call without a whole answer: not reached when no connection was made, else the
+/// answer was lost — WeChat may have carried it out.
+pub(crate) fn unanswered(error: reqwest::Error) -> ApiError {
+    let connect = error.is_connect();
+    let reason = error.without_url().to_string();
+    if connect {
+        ApiError::Transport(reason)
+    } else {
+        ApiError::AnswerLost(reason)
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -47,10 +59,7 @@ impl WechatClient {
 
     /// Sends a request; an answer other than HTTP 200 is an error.
     async fn answered(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        let response = request.send().await.map_err(unanswered)?;
         match response.status().as_u16() {
             200 => Ok(response),
             status => Err(ApiError::Http(status)),
@@ -60,7 +69,8 @@ impl WechatClient {
     /// A JSON call: WeChat's `errcode` (other than 0) is the error.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ApiError> {
         let response = Self::answered(request).await?;
-        let body: Value = response.json().await.map_err(|_| ApiError::Malformed)?;
+        let body = response.bytes().await.map_err(unanswered)?;
+        let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Malformed)?;
         match body.get("errcode").and_then(Value::as_i64) {
             Some(0) | None => Ok(body),
             Some(errcode) => Err(ApiError::WeChat {
@@ -207,5 +217,58 @@ impl WechatApi for WechatClient {
             content_type,
             bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that reads each request and then answers as `answer` says: bytes to write
+    /// before closing the connection.
+    async fn server(answer: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = vec![0; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(answer).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        url
+    }
+
+    async fn send(base: &str) -> Result<(), ApiError> {
+        WechatClient::new(base, "typing")
+            .send_custom("token", "o_user", &serde_json::json!({"msgtype": "text"}))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_send_without_a_whole_answer_is_a_lost_answer_and_one_never_sent_is_not() {
+        // The request went out; the connection closed without an answer.
+        let closed = send(&server(b"").await).await.unwrap_err();
+        assert!(matches!(closed, ApiError::AnswerLost(_)), "{closed:?}");
+        assert!(closed.answer_lost());
+        // An answer cut short mid-body.
+        let cut = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"errcode\":0,";
+        let cut = send(&server(cut).await).await.unwrap_err();
+        assert!(matches!(cut, ApiError::AnswerLost(_)), "{cut:?}");
+        // Nothing listens: the request never left.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let refused = send(&format!("http://127.0.0.1:{port}")).await.unwrap_err();
+        assert!(matches!(refused, ApiError::Transport(_)), "{refused:?}");
+        assert!(!refused.answer_lost());
+        // A whole answer that is not JSON is not a lost one.
+        let garbage = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let garbage = send(&server(garbage).await).await.unwrap_err();
+        assert_eq!(garbage, ApiError::Malformed);
+        let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"errcode\":0}";
+        assert_eq!(send(&server(&whole[..]).await).await, Ok(()));
     }
 }

@@ -16,6 +16,9 @@ pub const TYPING: &str = "typing";
 pub const UPLOAD: &str = "media/upload";
 pub const MEDIA_GET: &str = "media/get";
 
+/// In the script: carried out, and the answer lost.
+const LOST_ANSWER: i64 = i64::MIN;
+
 #[derive(Debug, Default, Clone)]
 pub struct ScriptedWechat {
     answers: Arc<Mutex<VecDeque<(&'static str, i64)>>>,
@@ -29,7 +32,13 @@ impl ScriptedWechat {
         self.answers.lock().unwrap().push_back((api, errcode));
     }
 
-    /// Every call answered 0, as (api, body).
+    /// The next call of `api` is carried out (recorded as answered 0) and its answer lost
+    /// on the way back, as a timeout after the request went out.
+    pub fn lose_answer(&self, api: &'static str) {
+        self.answer(api, LOST_ANSWER);
+    }
+
+    /// Every call carried out, as (api, body).
     pub fn calls(&self) -> Vec<(&'static str, Value)> {
         self.calls.lock().unwrap().clone()
     }
@@ -56,13 +65,16 @@ impl ScriptedWechat {
         let due = answers.iter().position(|(a, _)| *a == api);
         let errcode = due.and_then(|i| answers.remove(i)).map_or(0, |(_, c)| c);
         drop(answers);
-        if errcode != 0 {
+        if errcode != 0 && errcode != LOST_ANSWER {
             return Err(ApiError::WeChat {
                 errcode,
                 errmsg: "told so".into(),
             });
         }
         self.calls.lock().unwrap().push((api, body));
+        if errcode == LOST_ANSWER {
+            return Err(ApiError::AnswerLost("operation timed out".into()));
+        }
         Ok(())
     }
 }

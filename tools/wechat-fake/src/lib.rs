@@ -22,8 +22,9 @@
 //! - uploads (§3.4): images only, at most 2 MB (40004, 40005, 40006); media ids live 3
 //!   days (40007 after, and for unknown ids).
 //!
-//! It can be told to inject an errcode (-1, 45009, 45011, …), an HTTP status, or a delay,
-//! for the next N calls of a path. It records every accepted send and every upload. Its
+//! It can be told to inject an errcode (-1, 45009, 45011, …), an HTTP status, a delay, or a
+//! lost answer (a send carried out whose answer breaks off) for the next N calls of a
+//! path. It records every accepted send and every upload. Its
 //! clock is the system clock plus what [`Fake::advance`] added, so tests can let windows,
 //! tokens and media run out.
 //!
@@ -102,7 +103,7 @@ impl Sent {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Injection {
     /// The API path, e.g. `/cgi-bin/message/custom/send`.
     pub path: String,
@@ -110,6 +111,10 @@ pub struct Injection {
     pub http_status: Option<u16>,
     pub delay: Duration,
     pub times: u32,
+    /// The call is carried out as WeChat would (a send reaches the user), and then its
+    /// answer is lost: the connection drops before a whole answer is out. Only the
+    /// sends (`custom/send`, `subscribe/send`) take it.
+    pub lose_answer: bool,
 }
 
 /// A temporary media: an upload, or an image a user sent.
@@ -334,7 +339,7 @@ impl Fake {
             let found = world
                 .injections
                 .iter_mut()
-                .find(|i| i.path == path && i.times > 0)?;
+                .find(|i| i.path == path && i.times > 0 && !i.lose_answer)?;
             found.times -= 1;
             found.clone()
         };
@@ -349,6 +354,31 @@ impl Fake {
             );
         }
         injection.errcode.map(|code| errcode(code, "injected"))
+    }
+
+    /// The answer to a call carried out: `ok`, or — when a lost answer is injected for
+    /// `path` — a body that breaks off after its first bytes.
+    fn carried_out(&self, path: &str) -> Response {
+        let lost = {
+            let mut world = self.world();
+            let found = world
+                .injections
+                .iter_mut()
+                .find(|i| i.path == path && i.times > 0 && i.lose_answer);
+            found.map(|injection| injection.times -= 1).is_some()
+        };
+        if !lost {
+            return ok();
+        }
+        let broken = futures_util::stream::iter([
+            Ok(axum::body::Bytes::from_static(b"{\"errcode\":")),
+            Err(std::io::Error::other("the answer is lost")),
+        ]);
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(broken),
+        )
+            .into_response()
     }
 
     /// The app a valid token belongs to, or WeChat's answer for a bad one.
@@ -508,7 +538,8 @@ async fn custom_send(
         touser,
         body,
     });
-    ok()
+    drop(world);
+    fake.carried_out("/cgi-bin/message/custom/send")
 }
 
 /// `POST /cgi-bin/message/custom/typing` and `…/custom/business/typing` (protocol notes
@@ -584,7 +615,8 @@ async fn subscribe_send(
         touser,
         body,
     });
-    ok()
+    drop(world);
+    fake.carried_out("/cgi-bin/message/subscribe/send")
 }
 
 /// `POST /cgi-bin/media/upload` (protocol notes §3.4): [`rules::check_upload`].

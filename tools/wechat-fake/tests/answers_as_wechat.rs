@@ -148,18 +148,16 @@ async fn expired_tokens_and_injected_failures() {
         fake.inject(Injection {
             path: "/cgi-bin/message/custom/send".into(),
             errcode: Some(code),
-            http_status: None,
-            delay: Duration::ZERO,
             times: 1,
+            ..Default::default()
         });
         assert_eq!(send_text(&client, &base, &token, "o1").await, code);
     }
     fake.inject(Injection {
         path: "/cgi-bin/message/custom/send".into(),
-        errcode: None,
         http_status: Some(503),
-        delay: Duration::ZERO,
         times: 1,
+        ..Default::default()
     });
     let status = client
         .post(format!(
@@ -177,6 +175,40 @@ async fn expired_tokens_and_injected_failures() {
         "injections are used up"
     );
     assert_eq!(fake.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_a_send_carried_out_whose_answer_breaks_off() {
+    let (fake, base, client) = fake().await;
+    fake.user_acts(APP, "o1", UserAction::Message);
+    let token = stable(&client, &base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fake.inject(Injection {
+        path: "/cgi-bin/message/custom/send".into(),
+        times: 1,
+        lose_answer: true,
+        ..Default::default()
+    });
+    let answer = client
+        .post(format!(
+            "{base}/cgi-bin/message/custom/send?access_token={token}"
+        ))
+        .json(&json!({"touser": "o1", "msgtype": "text", "text": {"content": "x"}}))
+        .send()
+        .await;
+    let whole = match answer {
+        Ok(answer) => answer.bytes().await.is_ok(),
+        Err(error) => {
+            assert!(!error.is_connect(), "the request went out: {error}");
+            false
+        }
+    };
+    assert!(!whole, "the answer breaks off");
+    assert_eq!(fake.sent().len(), 1, "the user has it");
+    assert_eq!(send_text(&client, &base, &token, "o1").await, 0);
+    assert_eq!(fake.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -984,6 +1016,7 @@ async fn injections_answer_on_every_path_before_the_rules_and_run_out() {
             http_status,
             delay,
             times: 1,
+            ..Default::default()
         })
     };
     inject("/cgi-bin/stable_token", Some(-1), None, Duration::ZERO);

@@ -49,6 +49,23 @@ pub enum MessageStatus {
     /// A push (or a reply falling back) that no WeChat path could take: it stays in the
     /// store as the app's inbox item; `status_reason` says why.
     Undeliverable,
+    /// WeChat's answer to the send was lost, so the user may or may not have the message;
+    /// with `lost_send_answer: "report"` it is not sent again ([`lost_answer`]).
+    Uncertain,
+}
+
+/// What the partner reads when WeChat's answer to a send was lost (setting
+/// `lost_send_answer`): WeChat's send has no idempotency key, so the bridge either sends
+/// again, and says the user may see it twice, or stops, and says the user may not have it.
+pub mod lost_answer {
+    /// `status_reason` of an `uncertain` message.
+    pub const UNCERTAIN: &str =
+        "WeChat's answer to the send was lost: the user may or may not have it; not sent again";
+    /// `status_reason` of a `sent` message that was sent again after a lost answer.
+    pub const RESENT: &str =
+        "sent again after WeChat's answer to an earlier send was lost: the user may see it twice";
+    /// The reason a message waits with for its next send after a lost answer.
+    pub const RETRYING: &str = "WeChat's answer to the send was lost: sending again";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

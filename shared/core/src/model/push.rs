@@ -102,6 +102,9 @@ pub enum AttemptOutcome {
     Refused,
     /// WeChat did not answer or was busy: the push is retried.
     Retry,
+    /// WeChat's answer was lost: the user may have it (setting `lost_send_answer`: sent
+    /// again, or the push ends `uncertain`).
+    AnswerLost,
     /// Kept in the store as the app's inbox item.
     Kept,
 }

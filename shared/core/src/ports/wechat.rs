@@ -12,8 +12,13 @@ pub enum ApiError {
     WeChat { errcode: i64, errmsg: String },
     #[error("WeChat answered HTTP {0}")]
     Http(u16),
-    #[error("no answer from WeChat: {0}")]
+    /// The request did not reach WeChat (no connection): nothing was carried out.
+    #[error("WeChat was not reached: {0}")]
     Transport(String),
+    /// The request went out and its answer did not come back whole (a timeout, a
+    /// connection closed mid-answer): WeChat may have carried the call out.
+    #[error("WeChat's answer was lost: {0}")]
+    AnswerLost(String),
     #[error("WeChat's answer is not what the API documents")]
     Malformed,
     #[error("the answer is over {0} bytes")]
@@ -45,9 +50,17 @@ impl ApiError {
                 ..
             } => Remedy::RetryLater,
             ApiError::Http(status) if *status >= 500 => Remedy::RetryLater,
-            ApiError::Transport(_) => Remedy::RetryLater,
+            ApiError::Transport(_) | ApiError::AnswerLost(_) => Remedy::RetryLater,
             _ => Remedy::Final,
         }
+    }
+
+    /// WeChat may have carried the call out though the bridge has no answer: its answer was
+    /// lost, or a 5xx other than 503 came from somewhere between (WeChat's send has no
+    /// idempotency key, so a retry may send twice).
+    pub fn answer_lost(&self) -> bool {
+        matches!(self, ApiError::AnswerLost(_))
+            || matches!(self, ApiError::Http(status) if *status >= 500 && *status != 503)
     }
 
     pub fn errcode(&self) -> Option<i64> {
@@ -150,8 +163,26 @@ mod tests {
         assert_eq!(ApiError::Http(502).remedy(), Remedy::RetryLater);
         assert_eq!(ApiError::Http(404).remedy(), Remedy::Final);
         assert_eq!(
-            ApiError::Transport("timeout".into()).remedy(),
+            ApiError::Transport("connection refused".into()).remedy(),
             Remedy::RetryLater
         );
+        assert_eq!(
+            ApiError::AnswerLost("timeout".into()).remedy(),
+            Remedy::RetryLater
+        );
+    }
+
+    #[test]
+    fn an_answer_is_lost_only_where_wechat_may_have_acted() {
+        assert!(ApiError::AnswerLost("timeout".into()).answer_lost());
+        assert!(ApiError::Http(502).answer_lost());
+        assert!(ApiError::Http(504).answer_lost());
+        assert!(!ApiError::Http(503).answer_lost(), "503: not served");
+        assert!(!ApiError::Transport("connection refused".into()).answer_lost());
+        assert!(!ApiError::WeChat {
+            errcode: -1,
+            errmsg: String::new()
+        }
+        .answer_lost());
     }
 }

@@ -44,7 +44,10 @@ pub enum ImageError {
     /// The partner's server did not give the image this time (5xx, timeout, no connection).
     #[error("{0}")]
     Unreachable(String),
-    /// Uploading or sending to WeChat failed.
+    /// Uploading to WeChat failed (an upload whose answer was lost only costs another).
+    #[error(transparent)]
+    Upload(CallError),
+    /// Sending to WeChat failed.
     #[error(transparent)]
     WeChat(#[from] CallError),
     #[error(transparent)]
@@ -56,7 +59,7 @@ impl ImageError {
     pub fn is_final(&self) -> bool {
         match self {
             ImageError::Refused(_) => true,
-            ImageError::WeChat(error) => error.is_final(),
+            ImageError::Upload(error) | ImageError::WeChat(error) => error.is_final(),
             ImageError::Unreachable(_) | ImageError::Store(_) => false,
         }
     }
@@ -64,7 +67,7 @@ impl ImageError {
     /// WeChat's errcode, when WeChat answered one.
     pub fn errcode(&self) -> Option<i64> {
         match self {
-            ImageError::WeChat(error) => error.errcode(),
+            ImageError::Upload(error) | ImageError::WeChat(error) => error.errcode(),
             _ => None,
         }
     }
@@ -210,7 +213,8 @@ impl<P: Ports> Images<P> {
                         .await
                 }
             })
-            .await?;
+            .await
+            .map_err(ImageError::Upload)?;
         let expires_at_ms = bridge.now_ms() + MEDIA_LIFETIME_MS;
         if let Err(error) = self
             .cache

@@ -23,7 +23,7 @@ pub fn terminal(status: MessageStatus) -> bool {
     use MessageStatus::*;
     matches!(
         status,
-        Sent | Failed | WindowClosed | Expired | Undeliverable
+        Sent | Failed | WindowClosed | Expired | Undeliverable | Uncertain
     )
 }
 

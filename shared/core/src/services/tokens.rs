@@ -47,6 +47,12 @@ impl CallError {
         matches!(self, CallError::Api(error) if error.remedy() == Remedy::Final)
     }
 
+    /// WeChat may have carried the call out though its answer was lost
+    /// ([`ApiError::answer_lost`]).
+    pub fn answer_lost(&self) -> bool {
+        matches!(self, CallError::Api(error) if error.answer_lost())
+    }
+
     /// WeChat's errcode, when WeChat answered one.
     pub fn errcode(&self) -> Option<i64> {
         match self {

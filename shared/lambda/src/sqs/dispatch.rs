@@ -30,6 +30,7 @@ fn count(outcome: &DispatchOutcome) {
         DispatchOutcome::Held => metrics::count("held"),
         DispatchOutcome::WindowClosed => metrics::count("window_closed"),
         DispatchOutcome::FellBack => metrics::count("fell_back"),
+        DispatchOutcome::Uncertain => metrics::count("uncertain"),
         DispatchOutcome::Failed(failure) => match failure.errcode() {
             Some(errcode) => metrics::count_because("failed", &errcode.to_string()),
             None => metrics::count_because("failed", "other"),

@@ -27,6 +27,7 @@ fn count(outcome: &PushOutcome) {
         ),
         PushOutcome::Undeliverable(_) => metrics::count("undeliverable"),
         PushOutcome::Expired => metrics::count("expired"),
+        PushOutcome::Uncertain => metrics::count("uncertain"),
         _ => {}
     }
 }

@@ -16,6 +16,8 @@ pub enum DispatchOutcome {
     WindowClosed,
     /// Refused for good.
     Failed(Failure),
+    /// WeChat's answer to the send was lost, and the setting says not to send again.
+    Uncertain,
     /// A report job: the partner has been told (or refused it for good).
     Reported,
     /// The window is closed and the reply went on to the push chain (the partner's
@@ -56,22 +58,29 @@ impl Failure {
     }
 }
 
-/// A send that did not happen: whether trying again can help, and what it was.
+/// A send that did not happen, or whose answer was lost: whether trying again can help,
+/// and what it was.
 pub(super) struct SendError {
     pub(super) is_final: bool,
+    /// WeChat may have delivered it (see [`crate::config::LostSendAnswer`]).
+    pub(super) answer_lost: bool,
     pub(super) failure: Failure,
 }
 
 impl From<CallError> for SendError {
     fn from(error: CallError) -> Self {
-        let is_final = error.is_final();
+        let (is_final, answer_lost) = (error.is_final(), error.answer_lost());
         let failure = match error {
             CallError::Api(ApiError::WeChat { errcode, errmsg }) => {
                 Failure::WeChat { errcode, errmsg }
             }
             other => Failure::Refused(other.to_string()),
         };
-        Self { is_final, failure }
+        Self {
+            is_final,
+            answer_lost,
+            failure,
+        }
     }
 }
 
@@ -79,8 +88,14 @@ impl From<ImageError> for SendError {
     fn from(error: ImageError) -> Self {
         match error {
             ImageError::WeChat(error) => error.into(),
+            // Nothing reached the user before the send.
+            ImageError::Upload(error) => Self {
+                answer_lost: false,
+                ..error.into()
+            },
             other => Self {
                 is_final: other.is_final(),
+                answer_lost: false,
                 failure: Failure::Refused(other.to_string()),
             },
         }

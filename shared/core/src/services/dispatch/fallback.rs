@@ -3,6 +3,7 @@
 //! inbox.
 
 use super::failure::Unfinished;
+use super::settle::End;
 use super::{Dispatch, DispatchOutcome};
 use crate::model::push::fallback_form;
 use crate::model::{Content, MessageStatus, OutboundRef, PushRecord, StoredMessage};
@@ -54,7 +55,7 @@ impl<P: Ports> Dispatch<P> {
                 .and_then(|content| fallback_form(fallback, partner, &content));
             let Some(form) = form else {
                 let done = self
-                    .finish_all(std::slice::from_ref(part), WindowClosed, None)
+                    .finish_all(std::slice::from_ref(part), End::WindowClosed)
                     .await;
                 if matches!(done, DispatchOutcome::Retry(_)) {
                     outcome = done;

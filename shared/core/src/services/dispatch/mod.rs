@@ -2,9 +2,15 @@
 //! before and after the call, and every end is reported to the partner.
 //!
 //! queued → sending → sent | failed | held | window_closed. A message found `sent`,
-//! `failed` or `window_closed` is not touched again, so a redelivery after a recorded send
-//! sends nothing. A message found `sending` was interrupted mid-call: the outcome is
-//! unknown and it is sent again (at least once rather than perhaps never).
+//! `failed`, `window_closed` or `uncertain` is not touched again, so a redelivery after a
+//! recorded send sends nothing.
+//!
+//! Lost answers: WeChat's send has no idempotency key, so a send whose answer was lost (a
+//! timeout or broken connection after the request went out, a 5xx from between) or a
+//! message found `sending` (a call interrupted) may or may not have reached the user. The
+//! setting [`LostSendAnswer`] decides: `resend` (default) sends it again and reports `sent`
+//! with [`lost_answer::RESENT`] as its reason; `report` sends nothing more and ends it
+//! `uncertain`, reported with [`lost_answer::UNCERTAIN`].
 //!
 //! `held`: the quota is used up. The message's [`OutboundRef`] is appended to the channel
 //! user's `held` list over the version read; if the user changed meanwhile (the user wrote
@@ -30,7 +36,8 @@ pub use failure::{DispatchOutcome, Failure};
 use super::images::{ImageError, Images};
 use super::tokens::CallError;
 use super::Bridge;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, LostSendAnswer};
+use crate::model::message::lost_answer;
 use crate::model::{
     Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow,
     StoredMessage,
@@ -40,6 +47,7 @@ use crate::ports::store::{change_user, Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
 use failure::{SendError, Unfinished};
+use settle::End;
 
 /// How often the user may change under a hold before the record is retried later.
 const CONFLICT_ATTEMPTS: usize = 3;
@@ -146,6 +154,18 @@ impl<P: Ports> Dispatch<P> {
     /// each ends.
     async fn settle(&self, mut parts: Vec<StoredMessage>) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
+        if self.bridge.config.lost_send_answer == LostSendAnswer::Report {
+            // Interrupted mid-call: WeChat may have taken it, and it is not sent again.
+            let (interrupted, rest): (Vec<_>, Vec<_>) =
+                parts.into_iter().partition(|m| m.status == Sending);
+            if !interrupted.is_empty() {
+                let outcome = self.finish_all(&interrupted, End::Uncertain).await;
+                if rest.is_empty() || matches!(outcome, DispatchOutcome::Retry(_)) {
+                    return Ok(outcome);
+                }
+            }
+            parts = rest;
+        }
         let Some(channel) = self.bridge.config.channel(&parts[0].channel) else {
             return Ok(self.fail_all(&parts, Failure::ChannelNotConfigured).await);
         };
@@ -185,6 +205,10 @@ impl<P: Ports> Dispatch<P> {
             // Another attempt took some of the packed texts: send only what is ours.
             joined(&claimed).unwrap_or(content)
         };
+        // Sent before with its answer lost (or interrupted): a success now may be a second.
+        let resent = claimed.iter().any(|m| {
+            m.status == Sending || m.status_reason.as_deref() == Some(lost_answer::RETRYING)
+        });
         let sender = self.bridge.config.sender_of(&message.partner);
         let sent: Result<(), SendError> = match &content {
             Content::Image { .. } => self
@@ -201,7 +225,7 @@ impl<P: Ports> Dispatch<P> {
         match sent.err() {
             None => {
                 // The status first: a function stopped after it never sends again.
-                let outcome = self.finish_all(&claimed, Sent, None).await;
+                let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
                 let now_ms = self.bridge.now_ms();
                 self.update_user(&message, |user| user.partner_sent(&message.partner, now_ms))
                     .await;
@@ -234,6 +258,20 @@ impl<P: Ports> Dispatch<P> {
                     Decision::Held => self.hold(&claimed).await,
                     Decision::Closed => self.window_closed(&claimed).await,
                     Decision::Send(_) => Ok(DispatchOutcome::Retry(reason)),
+                }
+            }
+            Some(error) if error.answer_lost => {
+                tracing::warn!(message_id = %message.id, error = %error.failure, "WeChat's answer to a send was lost");
+                match self.bridge.config.lost_send_answer {
+                    LostSendAnswer::Report => Ok(self.finish_all(&claimed, End::Uncertain).await),
+                    LostSendAnswer::Resend => {
+                        self.unclaim(&claimed, lost_answer::RETRYING).await?;
+                        Ok(DispatchOutcome::Retry(format!(
+                            "{}: {}",
+                            lost_answer::RETRYING,
+                            error.failure
+                        )))
+                    }
                 }
             }
             Some(error) if error.is_final => Ok(self.fail_all(&claimed, error.failure).await),
@@ -272,9 +310,14 @@ impl<P: Ports> Dispatch<P> {
     async fn hold(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
         for part in parts {
+            // A reply retried after a lost answer keeps saying so until it is sent.
+            let reason = part
+                .status_reason
+                .as_deref()
+                .filter(|r| *r == lost_answer::RETRYING);
             self.bridge
                 .store
-                .transition(part, &[Queued, Sending], Held, None)
+                .transition(part, &[Queued, Sending], Held, reason)
                 .await?;
         }
         Ok(DispatchOutcome::Held)
@@ -285,9 +328,7 @@ impl<P: Ports> Dispatch<P> {
         if let Some(outcome) = self.fall_back(parts).await? {
             return Ok(outcome);
         }
-        Ok(self
-            .finish_all(parts, MessageStatus::WindowClosed, None)
-            .await)
+        Ok(self.finish_all(parts, End::WindowClosed).await)
     }
 
     /// What to send for `parts`: the first one's content (`None`: unreadable), or, for

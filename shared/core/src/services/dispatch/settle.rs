@@ -2,6 +2,7 @@
 //! partner; report jobs retried from the queue.
 
 use super::{Dispatch, DispatchOutcome, Failure};
+use crate::model::message::lost_answer;
 use crate::model::{MessageStatus, OutboundRef, StoredMessage};
 use crate::ports::store::{through_hiccups, Store, StoreError};
 use crate::ports::Ports;
@@ -12,14 +13,8 @@ impl<P: Ports> Dispatch<P> {
     /// sent again by a retry — and then reports each to its partner. A part found settled
     /// already (another attempt, or this write landing on a call that timed out) has the
     /// record retried: its redelivery reports whatever status it holds, once.
-    pub(super) async fn finish_all(
-        &self,
-        parts: &[StoredMessage],
-        status: MessageStatus,
-        failure: Option<Failure>,
-    ) -> DispatchOutcome {
-        use MessageStatus::*;
-        let reason = failure.as_ref().map(Failure::to_string);
+    pub(super) async fn finish_all(&self, parts: &[StoredMessage], end: End) -> DispatchOutcome {
+        let (status, reason) = (end.status(), end.reason());
         let mut settled = Vec::new();
         let mut unsure = false;
         for part in parts {
@@ -42,12 +37,10 @@ impl<P: Ports> Dispatch<P> {
         if let Some(reason) = unreported {
             return DispatchOutcome::Retry(reason);
         }
-        match (settled.is_empty(), status) {
-            (true, _) => DispatchOutcome::AlreadyDone,
-            (_, Sent) => DispatchOutcome::Sent,
-            (_, WindowClosed) => DispatchOutcome::WindowClosed,
-            _ => DispatchOutcome::Failed(failure.unwrap_or(Failure::Refused(String::new()))),
+        if settled.is_empty() {
+            return DispatchOutcome::AlreadyDone;
         }
+        end.outcome()
     }
 
     /// Every part failed for good.
@@ -56,8 +49,7 @@ impl<P: Ports> Dispatch<P> {
         parts: &[StoredMessage],
         failure: Failure,
     ) -> DispatchOutcome {
-        self.finish_all(parts, MessageStatus::Failed, Some(failure))
-            .await
+        self.finish_all(parts, End::Failed(failure)).await
     }
 
     /// The terminal status, through a store hiccup (the send is done; a status not written
@@ -96,5 +88,46 @@ impl<P: Ports> Dispatch<P> {
             ReportOutcome::NoSuchMessage => DispatchOutcome::Failed(Failure::NoSuchMessage),
             ReportOutcome::Retry(reason) => DispatchOutcome::Retry(reason),
         })
+    }
+}
+
+/// How a reply ends: its terminal status, and the reason the partner reads with it.
+pub(super) enum End {
+    /// `resent`: sent again after WeChat's answer to an earlier send was lost.
+    Sent {
+        resent: bool,
+    },
+    WindowClosed,
+    Failed(Failure),
+    /// WeChat's answer was lost, and the setting says not to send again.
+    Uncertain,
+}
+
+impl End {
+    fn status(&self) -> MessageStatus {
+        match self {
+            End::Sent { .. } => MessageStatus::Sent,
+            End::WindowClosed => MessageStatus::WindowClosed,
+            End::Failed(_) => MessageStatus::Failed,
+            End::Uncertain => MessageStatus::Uncertain,
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        match self {
+            End::Sent { resent: true } => Some(lost_answer::RESENT.into()),
+            End::Sent { resent: false } | End::WindowClosed => None,
+            End::Failed(failure) => Some(failure.to_string()),
+            End::Uncertain => Some(lost_answer::UNCERTAIN.into()),
+        }
+    }
+
+    fn outcome(self) -> DispatchOutcome {
+        match self {
+            End::Sent { .. } => DispatchOutcome::Sent,
+            End::WindowClosed => DispatchOutcome::WindowClosed,
+            End::Failed(failure) => DispatchOutcome::Failed(failure),
+            End::Uncertain => DispatchOutcome::Uncertain,
+        }
     }
 }

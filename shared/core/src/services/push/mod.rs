@@ -19,7 +19,9 @@
 //! path, channel and reason, and the path that delivered it is kept; the partner gets a
 //! signed `push.status` webhook ([`super::report`]). A transient WeChat error (-1, 45011,
 //! HTTP 5xx, no answer) puts the push back to `queued` and the record is retried by the
-//! FIFO consumer. A push found settled only has its report finished.
+//! FIFO consumer. A send whose answer was lost is recorded as such (`answer_lost`) and, by
+//! the setting `lost_send_answer`, sent again or settled `uncertain` — as is a push found
+//! `sending` (interrupted mid-call). A push found settled only has its report finished.
 //!
 //! A partner reply that found the window closed comes here too when the partner has a
 //! `reply_fallback` ([`PushRecord::fallback`]): only the subscribe and inbox branches, and
@@ -30,7 +32,8 @@ mod paths;
 
 use super::report::{self, ReportOutcome, Reports};
 use super::Bridge;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, LostSendAnswer};
+use crate::model::message::lost_answer;
 use crate::model::{
     status_name, AttemptOutcome, ChannelUser, MessageStatus, OutboundRef, PushPath, PushRecord,
     StoredMessage,
@@ -43,6 +46,8 @@ pub enum PushOutcome {
     Sent(PushPath),
     Undeliverable(String),
     Expired,
+    /// WeChat's answer was lost, and the setting says not to send again.
+    Uncertain,
     /// Settled before (a redelivery): at most its report was finished.
     AlreadyDone,
     /// A report job: the partner has been told (or refused it for good).
@@ -129,6 +134,15 @@ impl<P: Ports> Push<P> {
             record,
             now_ms: self.bridge.now_ms(),
         };
+        if message.status == Sending
+            && self.bridge.config.lost_send_answer == LostSendAnswer::Report
+        {
+            // Interrupted mid-call: WeChat may have taken it, and it is not sent again.
+            let uncertain = Some(lost_answer::UNCERTAIN.to_owned());
+            return self
+                .settle(&message, chain.record, Uncertain, uncertain)
+                .await;
+        }
         if chain
             .record
             .expires_at_ms
@@ -261,6 +275,7 @@ impl<P: Ports> Push<P> {
         Ok(match status {
             Sent => PushOutcome::Sent(path.unwrap_or(PushPath::CustomerService)),
             Expired => PushOutcome::Expired,
+            Uncertain => PushOutcome::Uncertain,
             _ => PushOutcome::Undeliverable(reason.unwrap_or_default()),
         })
     }

@@ -3,6 +3,8 @@
 
 use super::chain::Chain;
 use super::{Push, PushOutcome, WAITING_LOOKBACK};
+use crate::config::LostSendAnswer;
+use crate::model::message::lost_answer;
 use crate::model::{
     Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, PushPath,
     ReplyWindow, StoredMessage, SubscribeForm,
@@ -258,16 +260,32 @@ impl<P: Ports> Push<P> {
             );
             return Ok(None);
         }
-        // WeChat was busy or did not answer: the attempt is recorded, the push goes back to
-        // `queued` and the record is retried.
+        // WeChat may have delivered it: the setting decides between sending again and
+        // ending it `uncertain`; the attempt says so either way.
+        let lost = error.answer_lost();
         let reason = error.to_string();
         chain.attempt(
             path,
-            AttemptOutcome::Retry,
+            if lost {
+                AttemptOutcome::AnswerLost
+            } else {
+                AttemptOutcome::Retry
+            },
             Some(user),
             Some(reason.clone()),
             error.errcode(),
         );
+        if lost && self.bridge.config.lost_send_answer == LostSendAnswer::Report {
+            chain.record.path = Some(path);
+            let record = chain.record.clone();
+            let uncertain = Some(lost_answer::UNCERTAIN.to_owned());
+            return Ok(Some(
+                self.settle(message, record, MessageStatus::Uncertain, uncertain)
+                    .await?,
+            ));
+        }
+        // WeChat was busy, or the answer was lost and it is sent again: the push goes back
+        // to `queued` and the record is retried.
         self.bridge
             .store
             .record_push(
