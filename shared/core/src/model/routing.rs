@@ -41,6 +41,12 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// The user has been routed to `partner`: it is active, or among those talked to.
+    pub fn knows(&self, partner: &str) -> bool {
+        self.active.as_ref().is_some_and(|a| a.partner == partner)
+            || self.recent.iter().any(|p| p == partner)
+    }
+
     /// Makes `partner` active if this is newer than what made the current one active.
     pub fn activate(&mut self, partner: &str, at_ms: i64, because: ActiveBecause) {
         if self.active.as_ref().is_some_and(|a| a.since_ms > at_ms) {

@@ -6,7 +6,7 @@ use axum::body::to_bytes;
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use wxbridge_core::config::{BridgeConfig, DialogMode, Secret};
-use wxbridge_core::model::routing::conversation_id;
+use wxbridge_core::model::routing::{conversation_id, ActiveBecause};
 use wxbridge_core::model::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
@@ -444,7 +444,19 @@ async fn another_partners_conversation_is_not_found() {
     let (status, page) = call(&service, request("hotel-9", "GET", path, "", "nonce-0007")).await;
     assert_eq!(status, 200);
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
-    // The airline may start its own conversation with a user of the channel.
+    // Once Alice enters from the airline's page, the airline may start its own
+    // conversation with her.
+    let mut alice = service
+        .memory
+        .store
+        .user("mp", "o_alice")
+        .await
+        .unwrap()
+        .unwrap();
+    alice
+        .routing
+        .activate("air-3", NOW_MS - 1_000, ActiveBecause::SessionFrom);
+    service.memory.store.put_user(&alice).await.unwrap();
     let own = json!({"to": {"channel": "mp", "openid": "o_alice"}, "client_message_id": "c-4",
                      "content": {"type": "text", "text": "Your flight is on time."}})
     .to_string();
@@ -476,6 +488,114 @@ async fn another_partners_conversation_is_not_found() {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["mp:o_alice:air-3"]);
+}
+
+#[tokio::test]
+async fn a_partner_reaches_no_user_it_has_no_relationship_with_and_learns_nothing_of_them() {
+    // Alice wrote to the hotel and is bound to app user u-alice; the airline (no
+    // can_bind) never talked with her. Everything the airline asks of her is answered as
+    // of a user who does not exist.
+    let service = service().await;
+    let mut alice = service
+        .memory
+        .store
+        .user("mp", "o_alice")
+        .await
+        .unwrap()
+        .unwrap();
+    alice.app_user_id = Some("u-alice".into());
+    service.memory.store.put_user(&alice).await.unwrap();
+    let nonce = std::sync::atomic::AtomicU32::new(0);
+    let ask = |method: &'static str, path: String, body: Value| {
+        let n = nonce.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let service = &service;
+        async move {
+            call(
+                service,
+                request("air-3", method, &path, &body, &format!("nonce-privacy-{n}")),
+            )
+            .await
+        }
+    };
+    fn message(to: Value) -> Value {
+        json!({"to": to, "client_message_id": "c-p", "content": {"type": "text", "text": "Hello"}})
+    }
+    fn push(to: Value) -> Value {
+        json!({"to": to, "push_id": "p-p", "content": {"type": "text", "text": "Hello"}})
+    }
+    let pairs = [
+        (
+            json!({"channel": "mp", "openid": "o_alice"}),
+            json!({"channel": "mp", "openid": "o_nobody"}),
+        ),
+        (
+            json!({"app_user_id": "u-alice"}),
+            json!({"app_user_id": "u-nobody"}),
+        ),
+        (
+            json!({"app_user_id": "u-alice", "channel": "mp"}),
+            json!({"app_user_id": "u-nobody", "channel": "mp"}),
+        ),
+    ];
+    for (known, unknown) in pairs {
+        for (path, body) in [
+            ("/v1/messages", message as fn(Value) -> Value),
+            ("/v1/pushes", push),
+        ] {
+            let to_known = ask("POST", path.into(), body(known.clone())).await;
+            let to_unknown = ask("POST", path.into(), body(unknown.clone())).await;
+            assert_eq!(to_known.0, 404, "{path} {known}: {}", to_known.1);
+            assert_eq!(to_known, to_unknown, "{path} {known}");
+        }
+    }
+    for (known, unknown) in [
+        ("channel=mp&openid=o_alice", "channel=mp&openid=o_nobody"),
+        ("app_user_id=u-alice", "app_user_id=u-nobody"),
+    ] {
+        let listed = ask("GET", format!("/v1/conversations?{known}"), Value::Null).await;
+        let none = ask("GET", format!("/v1/conversations?{unknown}"), Value::Null).await;
+        assert_eq!(listed.0, 200);
+        assert_eq!(listed, none, "{known}");
+    }
+    assert!(service.memory.outbound.sent().is_empty());
+    assert!(service.memory.pushes.sent().is_empty());
+    let stored = service
+        .memory
+        .store
+        .conversations("mp", "o_alice")
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "no conversation opened for the airline");
+
+    // The hotel, whom Alice wrote to, reaches her by openid and by app user.
+    let hotel = |path: &str, body: Value, nonce: &str| {
+        request("hotel-9", "POST", path, &body.to_string(), nonce)
+    };
+    let (status, _) = call(
+        &service,
+        hotel(
+            "/v1/messages",
+            message(json!({"app_user_id": "u-alice"})),
+            "nonce-privacy-hotel-1",
+        ),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, _) = call(
+        &service,
+        hotel(
+            "/v1/pushes",
+            push(json!({"channel": "mp", "openid": "o_alice"})),
+            "nonce-privacy-hotel-2",
+        ),
+    )
+    .await;
+    assert_eq!(status, 202);
 }
 
 #[tokio::test]

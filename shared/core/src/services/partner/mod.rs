@@ -6,6 +6,15 @@
 //! A partner sees only its own conversations (`Conversation::partner`): another
 //! partner's conversation is not found, as one that does not exist. In separate mode a
 //! channel belongs to one partner; another partner's request on it is forbidden.
+//!
+//! A partner reaches only the users it has a relationship with ([`PartnerApi::may_reach`]):
+//! a user it has a conversation with (the user wrote while it answered, or it wrote to
+//! them), one routed to it (entered from its page with a vouched `session-from`, or
+//! switched to it), any user of its own channel in separate mode, and any user for a
+//! partner with `can_bind` (the platform's own service). Every route that takes a user —
+//! replies and pushes by openid or app user, the conversation list — answers a user it
+//! may not reach exactly as one that does not exist, so no answer tells whether an openid
+//! or an app user is known.
 
 pub mod auth;
 mod error;
@@ -18,7 +27,7 @@ pub use error::{ConflictCode, PartnerError};
 pub use types::*;
 
 use super::Bridge;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, DialogMode};
 use crate::model::routing;
 use crate::model::{
     ChannelUser, Content, Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
@@ -123,13 +132,39 @@ impl<P: Ports> PartnerApi<P> {
         Ok(conversation)
     }
 
-    async fn user(&self, channel: &str, openid: &str) -> Answer<ChannelUser> {
-        self.bridge
+    /// The user, if the partner may reach them; one it may not is not found, exactly as
+    /// one that does not exist.
+    async fn user(&self, partner: &str, channel: &str, openid: &str) -> Answer<ChannelUser> {
+        let user = self
+            .bridge
             .store
             .user(channel, openid)
             .await
-            .map_err(PartnerError::store)?
-            .ok_or(PartnerError::NotFound("user on this channel"))
+            .map_err(PartnerError::store)?;
+        match user {
+            Some(user) if self.may_reach(partner, &user).await? => Ok(user),
+            _ => Err(PartnerError::NotFound("user on this channel")),
+        }
+    }
+
+    /// Whether the partner has a relationship with the user (see the module's docs).
+    async fn may_reach(&self, partner: &str, user: &ChannelUser) -> Answer<bool> {
+        let config = &self.bridge.config;
+        if !config.may_use(partner, &user.channel) {
+            return Ok(false);
+        }
+        let trusted = config.partner(partner).is_some_and(|p| p.can_bind);
+        if trusted || config.dialog.mode == DialogMode::Separate || user.routing.knows(partner) {
+            return Ok(true);
+        }
+        let id = routing::conversation_id(config.dialog.mode, &user.channel, &user.openid, partner);
+        let conversation = self
+            .bridge
+            .store
+            .conversation(&user.channel, &user.openid, &id)
+            .await
+            .map_err(PartnerError::store)?;
+        Ok(conversation.is_some())
     }
 
     /// The conversation a message goes to: named, or the partner's with a user (created
@@ -177,7 +212,7 @@ impl<P: Ports> PartnerApi<P> {
             }
         };
         let channel = self.channel(partner, &channel_id)?;
-        self.user(&channel.id, &openid).await?;
+        self.user(partner, &channel.id, &openid).await?;
         self.conversation_with(partner, &channel.id, &openid, now_ms)
             .await
     }
@@ -218,7 +253,7 @@ impl<P: Ports> PartnerApi<P> {
         }
     }
 
-    /// The channel users bound to an app user on the channels the partner may use (only
+    /// The channel users bound to an app user that the partner may reach (only on
     /// `channel` if named).
     async fn bindings(
         &self,
@@ -232,11 +267,14 @@ impl<P: Ports> PartnerApi<P> {
             .users_of_app_user(app_user_id)
             .await
             .map_err(PartnerError::store)?;
-        users.retain(|u| {
-            channel.is_none_or(|c| u.channel == c)
-                && self.bridge.config.may_use(partner, &u.channel)
-        });
-        Ok(users)
+        users.retain(|u| channel.is_none_or(|c| u.channel == c));
+        let mut reachable = Vec::with_capacity(users.len());
+        for user in users {
+            if self.may_reach(partner, &user).await? {
+                reachable.push(user);
+            }
+        }
+        Ok(reachable)
     }
 }
 

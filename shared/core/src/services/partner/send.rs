@@ -186,7 +186,7 @@ impl<P: Ports> PartnerApi<P> {
                 app_user_id: None,
             } => {
                 let channel = self.channel(partner, channel)?;
-                let user = self.user(&channel.id, openid).await?;
+                let user = self.user(partner, &channel.id, openid).await?;
                 let target = PushTarget {
                     app_user_id: None,
                     channel: Some(user.channel.clone()),

@@ -46,7 +46,7 @@ impl<P: Ports> PartnerApi<P> {
             return Err(PartnerError::NotFound("user in your conversations"));
         }
         for _ in 0..3 {
-            let mut user = self.user(channel, openid).await?;
+            let mut user = self.user(partner, channel, openid).await?;
             match user.app_user_id.as_deref() {
                 Some(bound) if bound == request.app_user_id => {}
                 Some(_) if !request.replace => {
