@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench demo
+.PHONY: dev test bench demo attack
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -16,3 +16,7 @@ bench:
 ## A scripted conversation through the whole local stack (run by `make test` too).
 demo:
 	@scripts/demo.sh
+
+## An adversarial run through the whole local stack, with its figures.
+attack:
+	@scripts/attack.sh
