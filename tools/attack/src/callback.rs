@@ -25,6 +25,24 @@ fn endpoint(target: &Target, id: &str) -> PushEndpoint {
     user::pick_channel(&target.config, Some(id)).expect("the local stack's channels")
 }
 
+/// A POST of `body` (JSON) to the channel's callback with this query.
+async fn post_to(
+    target: &Target,
+    channel: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> crate::target::Answer {
+    target
+        .push(
+            Method::POST,
+            &format!("/wechat/{channel}"),
+            query,
+            JSON,
+            body,
+        )
+        .await
+}
+
 fn query_string(pairs: &[(String, String)]) -> String {
     pairs
         .iter()
@@ -128,11 +146,8 @@ async fn forged(target: &Target, report: &mut Report) {
     let plain = endpoint(target, PLAIN);
     let now = now_secs();
     let push = text_push(target, &safe, "forged", now);
-    let post = |query: String, body: String| async move {
-        target
-            .push(Method::POST, &format!("/wechat/{SAFE}"), &query, JSON, body)
-            .await
-    };
+    let post =
+        |query: String, body: String| async move { post_to(target, SAFE, &query, body).await };
     let flipped = |s: &str| -> String {
         let mut chars: Vec<char> = s.chars().collect();
         chars[0] = if chars[0] == 'a' { 'b' } else { 'a' };
@@ -246,15 +261,7 @@ async fn forged(target: &Target, report: &mut Report) {
                 .join("&"),
         ),
     ] {
-        let answer = target
-            .push(
-                Method::POST,
-                &format!("/wechat/{PLAIN}"),
-                &query,
-                JSON,
-                body.clone(),
-            )
-            .await;
+        let answer = post_to(target, PLAIN, &query, body.clone()).await;
         let expect = if name.ends_with("missing") {
             Expect::Refused(400, Some("missing_parameter"))
         } else {
@@ -299,15 +306,7 @@ async fn stale(target: &Target, report: &mut Report) {
         ("far future (2^40)", 1 << 40),
     ] {
         let push = text_push(target, &safe, "stale", timestamp);
-        let answer = target
-            .push(
-                Method::POST,
-                &format!("/wechat/{SAFE}"),
-                &push.query_string(),
-                JSON,
-                push.body,
-            )
-            .await;
+        let answer = post_to(target, SAFE, &push.query_string(), push.body).await;
         report.add(answer.tried(GROUP, name, Expect::Refused(401, Some("stale_timestamp"))));
     }
     let overflow = text_push(target, &safe, "stale", now);
@@ -316,15 +315,7 @@ async fn stale(target: &Target, report: &mut Report) {
         &json_encrypt(&overflow.body),
         "99999999999999999999999",
     );
-    let answer = target
-        .push(
-            Method::POST,
-            &format!("/wechat/{SAFE}"),
-            &query,
-            JSON,
-            overflow.body,
-        )
-        .await;
+    let answer = post_to(target, SAFE, &query, overflow.body).await;
     report.add(answer.tried(
         GROUP,
         "timestamp past i64",
@@ -342,15 +333,7 @@ async fn oversized(target: &Target, report: &mut Report) {
         ("5 MiB", 5 << 20),
     ] {
         let body = plain_fields(target, &plain, json!({"Content": "x".repeat(size)}));
-        let answer = target
-            .push(
-                Method::POST,
-                &format!("/wechat/{PLAIN}"),
-                &plain_query(&plain, now_secs()),
-                JSON,
-                body,
-            )
-            .await;
+        let answer = post_to(target, PLAIN, &plain_query(&plain, now_secs()), body).await;
         // A body over the function URL's own limit (6 MB) may be refused before the bridge.
         report.add(answer.tried(GROUP, name, Expect::Refused(413, None)));
     }
@@ -408,15 +391,7 @@ async fn bombs(target: &Target, report: &mut Report) {
         ),
     ];
     for (name, body) in json_cases {
-        let answer = target
-            .push(
-                Method::POST,
-                &format!("/wechat/{PLAIN}"),
-                &plain_query(&plain, now_secs()),
-                JSON,
-                body,
-            )
-            .await;
+        let answer = post_to(target, PLAIN, &plain_query(&plain, now_secs()), body).await;
         let expect = if name == "JSON number as ToUserName" {
             Expect::Refused(400, None)
         } else {
@@ -425,15 +400,7 @@ async fn bombs(target: &Target, report: &mut Report) {
         report.add(answer.tried(GROUP, name, expect));
     }
     let not_utf8: Vec<u8> = vec![0xff, 0xfe, b'{', b'}'];
-    let answer = target
-        .push(
-            Method::POST,
-            &format!("/wechat/{PLAIN}"),
-            &plain_query(&plain, now_secs()),
-            JSON,
-            not_utf8,
-        )
-        .await;
+    let answer = post_to(target, PLAIN, &plain_query(&plain, now_secs()), not_utf8).await;
     report.add(answer.tried(
         GROUP,
         "not UTF-8",
@@ -453,11 +420,7 @@ async fn envelopes(target: &Target, report: &mut Report) {
     let post = |encrypt: String| {
         let body = json!({"ToUserName": safe.original_id, "Encrypt": encrypt}).to_string();
         let query = sealed_query(&safe, &encrypt, now);
-        async move {
-            target
-                .push(Method::POST, &format!("/wechat/{SAFE}"), &query, JSON, body)
-                .await
-        }
+        async move { post_to(target, SAFE, &query, body).await }
     };
     let valid = key.encrypt(inner.as_bytes(), &safe.app_id);
     let cut = |n: usize| {
@@ -518,15 +481,7 @@ async fn envelopes(target: &Target, report: &mut Report) {
     }
     // Plaintext where encryption is required, and the other way round.
     let body = json!({"ToUserName": safe.original_id, "FromUserName": openid, "CreateTime": now, "MsgType": "text", "Content": "plain", "MsgId": user::new_msg_id()}).to_string();
-    let answer = target
-        .push(
-            Method::POST,
-            &format!("/wechat/{SAFE}"),
-            &plain_query(&safe, now),
-            JSON,
-            body,
-        )
-        .await;
+    let answer = post_to(target, SAFE, &plain_query(&safe, now), body).await;
     report.add(answer.tried(
         GROUP,
         "plaintext to a safe-mode channel",
@@ -534,30 +489,14 @@ async fn envelopes(target: &Target, report: &mut Report) {
     ));
     let sealed = text_push(target, &safe, "sealed", now);
     let query = sealed_query(&plain, &json_encrypt(&sealed.body), now);
-    let answer = target
-        .push(
-            Method::POST,
-            &format!("/wechat/{PLAIN}"),
-            &query,
-            JSON,
-            sealed.body,
-        )
-        .await;
+    let answer = post_to(target, PLAIN, &query, sealed.body).await;
     report.add(answer.tried(
         GROUP,
         "encrypted to a plaintext channel",
         Expect::Refused(400, Some("encryption_not_configured")),
     ));
     let body = plain_fields(target, &plain, json!({"ToUserName": "gh_0000000bad0"}));
-    let answer = target
-        .push(
-            Method::POST,
-            &format!("/wechat/{PLAIN}"),
-            &plain_query(&plain, now),
-            JSON,
-            body,
-        )
-        .await;
+    let answer = post_to(target, PLAIN, &plain_query(&plain, now), body).await;
     report.add(answer.tried(
         GROUP,
         "plaintext for another account",
@@ -641,15 +580,7 @@ async fn odd_but_signed(target: &Target, report: &mut Report) {
     ];
     for (name, overrides, expect) in cases {
         let body = plain_fields(target, &plain, overrides);
-        let answer = target
-            .push(
-                Method::POST,
-                &format!("/wechat/{PLAIN}"),
-                &plain_query(&plain, now_secs()),
-                JSON,
-                body,
-            )
-            .await;
+        let answer = post_to(target, PLAIN, &plain_query(&plain, now_secs()), body).await;
         report.add(answer.tried(GROUP, name, expect));
     }
 }
