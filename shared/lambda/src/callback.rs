@@ -323,6 +323,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_binary_body_that_is_not_utf8_is_a_malformed_push() {
+        let mut event = http_api_event("POST", "mp", &[], None);
+        event["body"] = serde_json::json!("//4=");
+        event["isBase64Encoded"] = serde_json::json!(true);
+        let query: Vec<(String, String)> = MP_SAFE_QUERY
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let with_query = http_api_event("POST", "mp", &query, None);
+        event["rawQueryString"] = with_query["rawQueryString"].clone();
+        event["queryStringParameters"] = with_query["queryStringParameters"].clone();
+        let response = service().handle(crate::http::event_request(&event)).await;
+        assert_eq!(response.status(), 400);
+        assert!(text_of(&response).contains("malformed_body"));
+    }
+
+    #[tokio::test]
     async fn an_encrypted_push_to_a_plaintext_channel_is_the_requests_fault() {
         let document = format!(
             r#"{{"channels":[{{"id":"plain","app_id":"{MP_APPID}","original_id":"{MP_ORIGINAL_ID}","token":"{MP_TOKEN}",
