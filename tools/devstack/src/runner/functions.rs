@@ -155,27 +155,30 @@ fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
+    /// `text` in a file of its own, for `read` to read; removed afterwards.
+    fn with_file<T>(text: &str, read: impl FnOnce(&Path) -> T) -> T {
         let dir = std::env::temp_dir().join(format!("runner-spec-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let path = dir.join("functions.json");
         std::fs::write(&path, text).unwrap();
-        path
+        let read = read(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        read
     }
 
     #[test]
     fn functions_are_read_as_local_aws_prints_them_with_the_stacks_overrides_on_top() {
-        let path = write(
-            "functions.json",
+        let overrides = [("RUST_LOG".to_owned(), "info".to_owned())];
+        let functions = with_file(
             r#"[
               {"logical_id": "CallbackFunction", "name": "callback", "timeout": 6, "memory_size": 256,
                "env": {"INBOUND_QUEUE_URL": "http://q/inbound", "RUST_LOG": "warn"},
                "http_routes": [{"method": "GET", "path": "/wechat/{channel}"}], "sqs_sources": []},
               {"name": "inbound", "binary": "/elsewhere/inbound"}
             ]"#,
-        );
-        let overrides = [("RUST_LOG".to_owned(), "info".to_owned())];
-        let functions = read_functions(&path, Path::new("/bin/dir"), &overrides).unwrap();
+            |path| read_functions(path, Path::new("/bin/dir"), &overrides),
+        )
+        .unwrap();
         assert_eq!(functions.len(), 2);
         let callback = &functions[0];
         assert_eq!(callback.binary, Path::new("/bin/dir/callback"));
@@ -201,8 +204,8 @@ mod tests {
             r#"[{"name": "../a"}]"#,
             r#"{"name": "a"}"#,
         ] {
-            let path = write("functions.json", text);
-            let error = read_functions(&path, Path::new("/b"), &[]).unwrap_err();
+            let error =
+                with_file(text, |path| read_functions(path, Path::new("/b"), &[])).unwrap_err();
             assert!(error.to_string().contains("functions.json"), "{error}");
         }
     }
