@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv requirements-dev.txt
+ensure_venv requirements-test.txt
 # The demo's own state directory: a running `make dev` (.local/dev) is left alone.
 STATE="$LOCAL/demo-$$"
 # How long a step waits for what it checks: a first record that fails transiently comes

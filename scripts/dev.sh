@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole bridge locally: the local AWS emulator (moto) with the queues and table of
-# template.yaml, every function of template.yaml under `cargo lambda watch` (their
-# environment from the template), Lambda's SQS event source mappings feeding the SQS
-# functions from their queues, the WeChat fake, and a partner desk receiving the webhooks.
+# template.yaml, every function of template.yaml under the local Lambda runner (their
+# environment and timeout from the template; a rebuilt function is picked up at its next
+# invocation), Lambda's SQS event source mappings feeding the SQS functions from their
+# queues, the WeChat fake, and a partner desk receiving the webhooks.
 # Prints what runs where and how to chat through it. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv requirements-dev.txt
+ensure_venv requirements-test.txt
 export PATH="$VENV/bin:$PATH"
 # make dev's state directory (make demo and make test use their own).
 STATE="$LOCAL/dev"
@@ -55,8 +56,11 @@ Chat through it from another terminal (in this directory; the tools find the sta
 pushes, history, any signed API request). 'make demo' runs a whole conversation.
 
 The official sample pushes work too, e.g.
-  .venv/bin/cargo-lambda lambda invoke --invoke-address 127.0.0.1 --invoke-port ${INVOKE_URL##*:} \\
-    --data-file events/callback-post-safe-xml.json callback
+  curl -s --data-binary @events/callback-post-safe-xml.json \\
+    $INVOKE_URL/2015-03-31/functions/callback/invocations
+
+A function rebuilt from another terminal (cargo build --bin api) is picked up at its next
+invocation.
 
 Ctrl-C stops everything.
 

@@ -82,8 +82,8 @@ stop_moto() {
 
 # ---------------------------------------------------------------------------------------
 # The local stack (make dev, make demo): moto with the template's queues and table, the
-# WeChat fake, the partner desk, every function of template.yaml under `cargo lambda
-# watch`, and the SQS event source mappings. Each part runs in its own process group, so
+# WeChat fake, the partner desk, every function of template.yaml under the local Lambda
+# runner (tools/devstack: lambda-runner), and the SQS event source mappings. Each part runs in its own process group, so
 # stop_stack ends it with everything it started. Each stack keeps every file it writes in
 # a state directory of its own (make dev: .local/dev; make demo: .local/demo-PID), so two
 # stacks never share a file.
@@ -141,7 +141,7 @@ start_stack() {
   "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
-  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source; do bins+=(--bin "$f"); done
+  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner; do bins+=(--bin "$f"); done
   cargo build --quiet "${bins[@]}"
 
   local invoke_port fake_port desk_port
@@ -156,7 +156,8 @@ start_stack() {
   : > "$DESK_LOG"
   "$py" scripts/local_stack.py config "${WXBRIDGE_LOCAL_CONFIG:-$ROOT/config/local-stack.json}" \
     "$CONFIG_FILE" "$WECHAT_FAKE_URL" "$DESK_URL"
-  "$py" scripts/local_stack.py env "$state/functions.json" "$state/functions.env" \
+  # What every function gets on top of its own variables from the template.
+  "$py" scripts/local_stack.py env "$state/functions.env" \
     "WXBRIDGE_CONFIG_FILE=$CONFIG_FILE" "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" \
     "AWS_REGION=$AWS_REGION" "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
     "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" "RUST_LOG=${RUST_LOG:-info}"
@@ -164,15 +165,15 @@ start_stack() {
   spawn "$(out wechat-fake)" "$TARGET_DIR/debug/wechat-fake" --port "$fake_port" --config "$CONFIG_FILE"
   spawn "$(out desk)" "$TARGET_DIR/debug/partner-desk" serve --port "$desk_port" \
     --log "$DESK_LOG" --config "$CONFIG_FILE"
-  # One deadline for every invocation (cargo lambda watch has no per-function timeout): the
-  # longest Timeout of the template, so no function runs short of the time it has in AWS.
-  local watch_options=(--timeout "$("$py" -c 'import json,sys; print(max(f["timeout"] for f in json.load(open(sys.argv[1]))))' "$state/functions.json")")
-  [ "$logs" = "-" ] || watch_options+=(--ignore-changes)
-  spawn "$(out functions)" "$VENV/bin/cargo-lambda" lambda watch --quiet "${watch_options[@]}" \
-    --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --env-file "$state/functions.env"
+  # Lambda, locally: one instance per function from its binary, each invocation held to the
+  # function's own Timeout, an instance that crashed or timed out replaced, a rebuilt binary
+  # picked up at the next invocation.
+  spawn "$(out functions)" "$TARGET_DIR/debug/lambda-runner" --address 127.0.0.1 \
+    --port "$invoke_port" --bin-dir "$TARGET_DIR/debug" --env-file "$state/functions.env" \
+    "$state/functions.json"
   "$py" scripts/local_stack.py wait "$WECHAT_FAKE_URL/_fake/sent" 30
   "$py" scripts/local_stack.py wait "$DESK_URL/" 30
-  "$py" scripts/local_stack.py wait "$INVOKE_URL/" 120
+  "$py" scripts/local_stack.py wait "$INVOKE_URL/" 30
   log "starting every function once"
   "$py" scripts/local_stack.py warm "$INVOKE_URL" "$state/functions.json"
   # Lambda's SQS event source mappings (tools/devstack: event-source), one poller per queue.
@@ -210,7 +211,7 @@ print(f"  WeChat fake           $WECHAT_FAKE_URL   (what users received: /_fake/
 print(f"  partner desk          $DESK_URL/hooks/{{partner}}   (log: $DESK_LOG)")
 print(f"  configuration         $CONFIG_FILE")
 print(f"  state directory       $STATE_DIR   (stack.json: what the tools read)")
-print(f"  functions (cargo lambda watch, invoke endpoint $INVOKE_URL):")
+print(f"  functions (lambda-runner, invoke endpoint $INVOKE_URL):")
 for f in functions:
     if f["http_routes"]:
         paths = sorted({r["path"] for r in f["http_routes"]})

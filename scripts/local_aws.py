@@ -5,8 +5,9 @@
                           print the queue URLs and table names as KEY=VALUE lines (and, with
                           JSON, write every created resource's Ref, Arn and name there)
   functions STACK JSON    print the template's functions as JSON, with what the local stack
-                          needs to run them: binary, environment (references resolved against
-                          the resources in JSON), HTTP routes, SQS event sources
+                          needs to run them: binary, timeout, memory size, environment
+                          (references resolved against the resources in JSON), HTTP routes,
+                          SQS event sources
   tail QUEUE_URL          print what lands in a queue (and take it off), until Ctrl-C
 
 The template is the one source of truth: names and attributes come from it, with
@@ -154,14 +155,13 @@ def create(stack, out=None):
 
 def functions(stack, created, template=None):
     """The template's functions as the local stack runs them: for each, its binary (the
-    cargo-lambda build property, else its logical id), its environment (Globals first),
-    its HTTP API routes and its SQS event sources (queue URL, batch size, whether it
-    reports partial batch failures)."""
+    cargo-lambda build property, else its logical id), its timeout and memory size, its
+    environment (Globals first), its HTTP API routes and its SQS event sources (queue URL,
+    batch size, whether it reports partial batch failures)."""
     template = template or load_template()
     parameters = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
-    global_env = (
-        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    )
+    global_function = template.get("Globals", {}).get("Function", {})
+    global_env = global_function.get("Environment", {}).get("Variables", {})
     found = []
     for logical, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -193,7 +193,8 @@ def functions(stack, created, template=None):
             {
                 "logical_id": logical,
                 "name": binary,
-                "timeout": int(props.get("Timeout", template.get("Globals", {}).get("Function", {}).get("Timeout", 3))),
+                "timeout": int(props.get("Timeout", global_function.get("Timeout", 3))),
+                "memory_size": int(props.get("MemorySize", global_function.get("MemorySize", 128))),
                 "env": env,
                 "http_routes": routes,
                 "sqs_sources": sources,

@@ -6,9 +6,9 @@
                                     the configuration the local stack runs with: SOURCE with
                                     wechat_api_base set to the WeChat fake and every partner's
                                     webhook_url pointed at the partner desk (/hooks/{partner})
-  env FUNCTIONS_JSON OUT KEY=VALUE… one environment file for `cargo lambda watch`: every
-                                    function's variables from the template, then KEY=VALUE;
-                                    a variable two functions set differently is refused
+  env OUT KEY=VALUE…                the local stack's environment file for the Lambda runner
+                                    (lambda-runner --env-file): what every function gets on
+                                    top of its own variables from the template
   wait URL SECONDS                  wait until URL answers HTTP at all (any status)
   warm INVOKE_URL FUNCTIONS_JSON    start every function once (an HTTP GET for HTTP
                                     functions, an empty SQS batch for the others) and fail
@@ -42,23 +42,10 @@ def config(source, out, fake_url, desk_url):
         json.dump(document, f, indent=2, ensure_ascii=False)
 
 
-def env(functions_json, out, extra):
-    with open(functions_json, encoding="utf-8") as f:
-        functions = json.load(f)
-    merged, owner = {}, {}
-    for function in functions:
-        for key, value in function["env"].items():
-            if key in merged and merged[key] != value:
-                sys.exit(
-                    f"{function['name']} and {owner[key]} set {key} differently; the local stack runs "
-                    "every function with one environment (cargo lambda watch)"
-                )
-            merged[key], owner[key] = value, function["name"]
-    for pair in extra:
-        key, value = pair.split("=", 1)
-        merged[key] = value
+def env(out, pairs):
     with open(out, "w", encoding="utf-8") as f:
-        for key, value in merged.items():
+        for pair in pairs:
+            key, value = pair.split("=", 1)
             if "\n" in value:
                 sys.exit(f"{key}: a value with a newline cannot go in an environment file")
             f.write(f"{key}={value}\n")
@@ -121,8 +108,8 @@ if __name__ == "__main__":
         print(port(args[0]))
     elif command == "config" and len(args) == 4:
         config(*args)
-    elif command == "env" and len(args) >= 2:
-        env(args[0], args[1], args[2:])
+    elif command == "env" and len(args) >= 1:
+        env(args[0], args[1:])
     elif command == "wait" and len(args) == 2:
         wait(*args)
     elif command == "warm" and len(args) == 2:

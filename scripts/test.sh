@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv requirements-dev.txt
+ensure_venv requirements-test.txt
 # The tests' own state directory (moto's log): a running `make dev` keeps .local/dev.
 STATE="$LOCAL/test-$$"
 mkdir -p "$STATE"

@@ -47,6 +47,9 @@ class TemplateFunctionsTest(unittest.TestCase):
         self.assertEqual(found["inbound"]["env"]["TABLE_NAME"], "s-bridge")
         self.assertEqual(found["inbound"]["env"]["INBOUND_DLQ_URL"], "http://q/inbound-dlq.fifo")
         self.assertEqual(found["api"]["env"]["WXBRIDGE_CONFIG_SECRET"], "wxbridge/config", "a parameter's default")
+        self.assertEqual(found["callback"]["timeout"], 6, "Globals' Timeout")
+        self.assertEqual(found["inbound"]["timeout"], 90, "the function's own Timeout")
+        self.assertEqual(found["callback"]["memory_size"], 256, "Globals' MemorySize")
 
     def test_a_new_function_with_its_queue_is_picked_up_from_the_template(self):
         template = local_aws.load_template()
@@ -66,6 +69,7 @@ class TemplateFunctionsTest(unittest.TestCase):
         push = next(f for f in local_aws.functions("s", self.created_for(template), template) if f["name"] == "push")
         self.assertEqual(push["env"], {"PUSH_QUEUE_URL": "http://q/PushQueue", "TABLE_NAME": "s-bridge"})
         self.assertEqual(push["timeout"], 30)
+        self.assertEqual(push["memory_size"], 256)
         self.assertEqual(
             push["sqs_sources"],
             [{"queue_url": "http://q/PushQueue", "queue_arn": "arn:PushQueue", "batch_size": 5, "report_batch_item_failures": False}],

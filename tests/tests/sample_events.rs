@@ -1,4 +1,4 @@
-//! The sample events under `events/` (for `cargo lambda invoke --data-file`) are built from
+//! The sample events under `events/` (to post to a running stack's Invoke API) are built from
 //! the official WeChat vectors here, and each one is run through the real handler with the
 //! local configuration (`config/local.json`) and a real queue on the emulator.
 //!

@@ -149,7 +149,7 @@ fn refuse(channel: &str, error: &CallbackError) -> Response<Body> {
 }
 
 /// The `{channel}` of `/wechat/{channel}`: from API Gateway's path parameters, or from the
-/// raw path where none are set (function URLs, `cargo lambda watch`).
+/// raw path where none are set (function URLs, as the local stack serves them too).
 fn channel_of(request: &Request) -> Option<String> {
     if let Some(channel) = request
         .path_parameters_ref()

@@ -1,6 +1,6 @@
-//! What both terminal tools share: options taken out of the arguments, failing with a
-//! message, and `received --wait-for TEXT`: polling until something arrives or the
-//! time runs out.
+//! What the tools share: options taken out of the arguments, failing with a message,
+//! stopping on SIGINT or SIGTERM, and `received --wait-for TEXT`: polling until something
+//! arrives or the time runs out.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -23,6 +23,25 @@ pub fn fail(message: impl std::fmt::Display) -> ! {
         .unwrap_or_else(|| "wxbridge-devstack".to_owned());
     eprintln!("{tool}: {message}");
     std::process::exit(1)
+}
+
+/// Resolves at the first SIGINT or SIGTERM (`stop_stack` in `scripts/lib.sh` sends the
+/// latter to each part's process group). Listens from the call on, so a signal that comes
+/// while the caller is still starting counts.
+pub fn stop_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen =
+        |kind| signal(kind).unwrap_or_else(|e| fail(format!("cannot listen for signals: {e}")));
+    let (mut interrupt, mut terminate) = (
+        listen(SignalKind::interrupt()),
+        listen(SignalKind::terminate()),
+    );
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
 }
 
 /// Takes `NAME VALUE` out of `args`; fails when `NAME` has no value after it.

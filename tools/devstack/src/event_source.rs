@@ -1,7 +1,7 @@
 //! Lambda's SQS event source mapping, emulated once for everything that runs the bridge
-//! without Lambda: the local stack's `event-source` binary feeds the functions `cargo
-//! lambda watch` runs, and the integration tests hand the same batches to the handlers in
-//! process. Both therefore see batches shaped, and answers settled, exactly as Lambda
+//! without Lambda: the local stack's `event-source` binary feeds the functions the local
+//! Lambda runner (`lambda-runner`) runs, and the integration tests hand the same batches to
+//! the handlers in process. Both therefore see batches shaped, and answers settled, exactly as Lambda
 //! shapes and settles them — one place to get that right.
 //!
 //! A poll is: [`EventSourceMapping::receive`] one batch (up to the source's `BatchSize`),
@@ -65,7 +65,7 @@ pub struct TemplateFunction {
 /// One function fed from one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSourceMapping {
-    /// The function's name (its binary, as `cargo lambda watch` serves it).
+    /// The function's name (its binary, as the runner serves it).
     pub function: String,
     pub queue_url: String,
     /// Named in every record (`eventSourceARN`), as Lambda names it.
@@ -459,7 +459,7 @@ pub fn failed_ids(
     failed
 }
 
-/// Invokes functions through Lambda's invoke API as `cargo lambda watch` serves it
+/// Invokes functions through Lambda's invoke API as the local Lambda runner serves it
 /// (`POST {base}/2015-03-31/functions/{name}/invocations`), and reads the answer as the
 /// event source mapping must: what counts as a function error, what as no runtime at all.
 #[derive(Debug, Clone)]
@@ -470,7 +470,7 @@ pub struct HttpInvoker {
 }
 
 impl HttpInvoker {
-    /// Invocations at `base` (cargo lambda's invoke address), each given up after
+    /// Invocations at `base` (the runner's address), each given up after
     /// `timeout` as a function error.
     pub fn new(base: &str, timeout: Duration) -> Self {
         Self {

@@ -10,6 +10,9 @@
 //! - [`cli`]: what both tools share — options, failing, `received --wait-for`.
 //! - [`event_source`]: Lambda's SQS event source mapping — the `event-source` binary
 //!   feeds the local stack's functions with it, and the integration tests their handlers.
+//! - [`runner`]: a local Lambda — the `lambda-runner` binary runs the local stack's
+//!   functions from their built binaries behind Lambda's invoke API, function URLs and
+//!   runtime API, replacing an instance that crashed, timed out or was rebuilt.
 //! - [`emulator`]: clients and template-shaped queues on the local AWS emulator, for the
 //!   tests.
 
@@ -17,6 +20,7 @@ pub mod cli;
 pub mod desk;
 pub mod emulator;
 pub mod event_source;
+pub mod runner;
 pub mod stack;
 pub mod user;
 

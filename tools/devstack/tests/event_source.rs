@@ -1,6 +1,6 @@
 //! The event source mapping against real FIFO queues on the local AWS emulator
-//! (`$AWS_ENDPOINT_URL`, started by `scripts/test.sh`), with a stand-in for cargo lambda's
-//! invoke endpoint that answers as it is told: what Lambda deletes, leaves and returns,
+//! (`$AWS_ENDPOINT_URL`, started by `scripts/test.sh`), with a stand-in for the runner's
+//! invoke API that answers as it is told: what Lambda deletes, leaves and returns,
 //! and the `event-source` binary the local stack runs.
 
 use axum::body::Bytes;
@@ -21,7 +21,7 @@ use wxbridge_devstack::event_source::{
 type Answer = (u16, Vec<(&'static str, &'static str)>, Vec<u8>);
 type Answering = Arc<dyn Fn(&Value) -> Answer + Send + Sync>;
 
-/// A stand-in for cargo lambda's invoke endpoint: records each event with the path it was
+/// A stand-in for the runner's invoke API: records each event with the path it was
 /// posted to; answers with what it is told (200 `{}` until told otherwise), after the
 /// delay it is told (none until told otherwise).
 #[derive(Clone)]

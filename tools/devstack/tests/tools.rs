@@ -164,7 +164,7 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// The callback handler behind a loopback HTTP server, as `cargo lambda watch` serves it.
+/// The callback handler behind a loopback HTTP server, as its function URL serves it.
 async fn serve_callback(service: Arc<CallbackService<MemoryQueue>>) -> String {
     async fn forward(
         State(service): State<Arc<CallbackService<MemoryQueue>>>,

@@ -26,8 +26,9 @@ pub fn backoff_secs(receive_count: u32) -> i32 {
 pub const DEFAULT_RECORD_BUDGET_MS: i64 = 10_000;
 
 /// Deadlines before this (September 2001, in ms) are not points in time: `cargo lambda
-/// watch` (the local stack) sends the invocation's time budget in ms where Lambda sends the
-/// deadline, so such a value is read as time left from the start of the batch.
+/// watch` sends the invocation's time budget in ms where Lambda (and the local stack's
+/// runner) send the deadline, so such a value is read as time left from the start of the
+/// batch.
 const EARLIEST_DEADLINE_MS: i64 = 1_000_000_000_000;
 
 /// Receives before a retried record is parked (`maxReceiveCount` of the queue is higher,

@@ -1,10 +1,10 @@
-//! Lambda's SQS event source mapping for the local stack: feeds the functions `cargo
-//! lambda watch` runs from their queues on the local AWS emulator, the way Lambda does
+//! Lambda's SQS event source mapping for the local stack: feeds the functions the local
+//! Lambda runner runs from their queues on the local AWS emulator, the way Lambda does
 //! (see `wxbridge_devstack::event_source`). `scripts/lib.sh` starts it with the stack.
 
 use std::time::Duration;
 use tokio::sync::watch;
-use wxbridge_devstack::cli::fail;
+use wxbridge_devstack::cli::{fail, stop_signal};
 use wxbridge_devstack::event_source::{EventSourceMapping, HttpInvoker, Outcome, TemplateFunction};
 
 const USAGE: &str = "\
@@ -12,8 +12,8 @@ usage: event-source INVOKE_URL FUNCTIONS_JSON
 
 FUNCTIONS_JSON is what `scripts/local_aws.py functions` prints. For every SQS event source
 of every function, a poller receives batches (up to the source's BatchSize, at most 10),
-invokes the function at INVOKE_URL/2015-03-31/functions/NAME/invocations (cargo lambda's
-invoke endpoint) and settles the answer as Lambda does. The queues are found through the
+invokes the function at INVOKE_URL/2015-03-31/functions/NAME/invocations (the Lambda
+runner's Invoke API) and settles the answer as Lambda does. The queues are found through the
 AWS_* environment (AWS_ENDPOINT_URL: the emulator). SIGINT or SIGTERM stops it.";
 
 /// How long each receive waits for a first record: long enough not to spin on an empty
@@ -24,8 +24,8 @@ const LONG_POLL: Duration = Duration::from_secs(1);
 /// invoke (still starting), so neither turns into a busy loop.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Lambda's longest function timeout. `cargo lambda watch` ends an invocation at the
-/// template's longest `Timeout` first; this only catches a runtime that never answers.
+/// Lambda's longest function timeout. The runner ends each invocation at its function's
+/// `Timeout` first; this only catches a runner that never answers.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// How long a stop waits for batches already handed to a function to be settled.
@@ -102,24 +102,6 @@ async fn feed(
                 _ = tokio::time::sleep(RETRY_AFTER) => {}
                 _ = stopped.changed() => {}
             }
-        }
-    }
-}
-
-/// Resolves at the first SIGINT or SIGTERM (`stop_stack` in `scripts/lib.sh` sends the
-/// latter to the process group).
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen =
-        |kind| signal(kind).unwrap_or_else(|e| fail(format!("cannot listen for signals: {e}")));
-    let (mut interrupt, mut terminate) = (
-        listen(SignalKind::interrupt()),
-        listen(SignalKind::terminate()),
-    );
-    async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
         }
     }
 }
