@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv requirements-dev.txt
+ensure_venv requirements-test.txt
 STATE="$LOCAL/attack-$$"
 # The local stack's configuration, but with push timestamps and image hosts checked as in
 # production: stale pushes meet the 5-minute window, image URLs aimed inside the filter.

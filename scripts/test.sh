@@ -58,4 +58,7 @@ log "demo: a conversation through the whole local stack"
 demo_started=$(date +%s)
 scripts/demo.sh
 log "the demo took $(( $(date +%s) - demo_started )) s"
+
+log "attack: an adversarial run through the whole local stack"
+scripts/attack.sh
 log "all checks passed"
