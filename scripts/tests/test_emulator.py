@@ -187,9 +187,8 @@ class FifoQueueTest(unittest.TestCase):
         group, so a group's order can be read from it.
 
         moto draws each one at random (moto/sqs/models.py, `SQSBackend.send_message`: 20
-        random digits). The event source mapping therefore orders a group by the order it
-        received the group's records in first, which is the order moto keeps them in
-        (sent)."""
+        random digits). The event source mapping therefore takes a group's order from the
+        batches, which moto lists in the order the records were sent (as below)."""
         sqs, url = self.queue()
         sent = self.send(sqs, url, [f"m{i}" for i in range(12)])
         numbers = [int(answer["SequenceNumber"]) for answer in sent]
