@@ -47,11 +47,13 @@ free_port() {
 
 # start_moto [PORT] [LOG]: start moto server on loopback (its output to LOG, by default
 # .local/moto.log), wait until it answers, export the AWS_* variables the SDK and the
-# scripts read. stop_moto ends it.
+# scripts read. stop_moto ends it. moto runs through scripts/moto_server.py, which serves
+# DynamoDB's requests one at a time (moto's DynamoDB fails and loses writes under
+# concurrent ones: docs/local-stack.md, "The emulator's limits").
 start_moto() {
   local port="${1:-$(free_port)}"
   MOTO_LOG="${2:-$LOCAL/moto.log}"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$MOTO_LOG" 2>&1 &
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" > "$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -206,8 +206,9 @@ def functions(stack, created, template=None):
 def tail(queue_url):
     sqs = boto3.client("sqs")
     while True:
+        # No long poll: moto spins through one while a message group is held (docs/local-stack.md).
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageSystemAttributeNames=["All"]
         ).get("Messages", [])
         for message in messages:
             group = message.get("Attributes", {}).get("MessageGroupId", "")

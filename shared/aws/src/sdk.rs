@@ -3,6 +3,11 @@
 //! The callback answers WeChat within 5 seconds or WeChat retries, so SDK calls get a hard
 //! budget: one attempt may take 1 s, all attempts with their backoff 3 s. A call that runs
 //! out answers 503 and WeChat's retry tries again.
+//!
+//! Retries are the SDK's standard mode (the latest behavior version): up to 3 attempts,
+//! for throttling, transient errors and HTTP 500, 502, 503 and 504 — a DynamoDB
+//! `InternalServerError` included. A retried `TransactWriteItems` carries the same
+//! `ClientRequestToken`, so DynamoDB applies it once (tests/tests/store_retries.rs).
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_types::timeout::TimeoutConfig;

@@ -18,6 +18,23 @@
 //!
 //! Records that keep failing go to the dead-letter queue by SQS itself (the queue's
 //! `RedrivePolicy`), as they do in AWS.
+//!
+//! Two things the local AWS emulator (moto) does differently from SQS are made up for
+//! here, so the functions see what Lambda would hand them (docs/local-stack.md, "The
+//! emulator's limits"; pinned by scripts/tests/test_emulator.py):
+//!
+//! - moto hands out the *last* record of a message group first when several of the
+//!   group's records become visible together (after a backoff set on each, or the
+//!   visibility timeout), and its `SequenceNumber`s are random, so they cannot put a group
+//!   back in order. The mapping keeps, for each group, the records it received and did not
+//!   delete, in order ([`GroupOrder`]); a record handed out ahead of an earlier one of its
+//!   group is returned to the queue at once and the queue received again, which makes
+//!   moto hand the group out from its first record. Every batch hands a group's records
+//!   over in order.
+//! - moto spins through a long poll while every visible record belongs to a group held by
+//!   a record in flight, taking the CPU from every other request. The mapping never
+//!   long-polls: it receives without a wait and pauses between receives that found
+//!   nothing ([`RECEIVE_PAUSE`]).
 
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
@@ -28,13 +45,24 @@ use aws_sdk_sqs::types::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The most records one SQS receive returns, and so the largest batch the emulation hands
 /// over (Lambda can gather more over a batching window; the local stack does not need to).
 pub const MAX_BATCH_SIZE: i32 = 10;
+
+/// The pause between two receives that found nothing, while [`EventSourceMapping::receive`]
+/// waits for a first record (it never asks the emulator to wait: moto spins through a long
+/// poll while a message group is held).
+pub const RECEIVE_PAUSE: Duration = Duration::from_millis(200);
+
+/// How many receives in a row may hand a group's records out ahead of an earlier record
+/// of the group before the mapping takes that earlier record as gone (deleted by someone
+/// else, or moved to the dead-letter queue by SQS's redrive) and hands the group over.
+const MAX_RETURNS_IN_A_ROW: u32 = 3;
 
 /// Lambda's own `BatchSize` default for SQS.
 fn default_batch_size() -> i32 {
@@ -62,8 +90,9 @@ pub struct TemplateFunction {
     pub sqs_sources: Vec<SqsSource>,
 }
 
-/// One function fed from one queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One function fed from one queue. Clones share what the mapping knows of the order of
+/// the queue's message groups (one mapping per queue, as Lambda has it).
+#[derive(Debug, Clone)]
 pub struct EventSourceMapping {
     /// The function's name (its binary, as the runner serves it).
     pub function: String,
@@ -77,6 +106,8 @@ pub struct EventSourceMapping {
     pub report_batch_item_failures: bool,
     /// Named in every record (`awsRegion`).
     pub region: String,
+    /// The records received and not deleted, in order per group.
+    order: Arc<Mutex<GroupOrder>>,
 }
 
 /// Why a poll could not do its part with the queue (the emulator restarting, say).
@@ -120,6 +151,9 @@ pub struct Polled {
     /// Left on the queue for a retry (after the visibility timeout or the function's own
     /// backoff), or returned to it at once when the runtime was unreachable.
     pub left: usize,
+    /// Records the emulator handed out ahead of an earlier record of their group, returned
+    /// to the queue before the batch was received again in order (see [`GroupOrder`]).
+    pub returned_out_of_order: usize,
     pub outcome: Outcome,
 }
 
@@ -141,14 +175,22 @@ impl std::fmt::Display for Polled {
         let (function, queue, records) = (&self.function, &self.queue, self.records);
         write!(f, "[{function}] {records} record(s) from {queue}: ")?;
         if let Outcome::Returned(reason) = &self.outcome {
-            return write!(f, "cannot invoke ({reason}); batch returned to {queue}");
+            write!(f, "cannot invoke ({reason}); batch returned to {queue}")?;
+        } else {
+            write!(f, "{} done", self.deleted)?;
+            if self.left > 0 {
+                write!(f, ", {} left for a retry", self.left)?;
+            }
+            if let Outcome::FunctionError(reason) = &self.outcome {
+                write!(f, " (function error: {reason})")?;
+            }
         }
-        write!(f, "{} done", self.deleted)?;
-        if self.left > 0 {
-            write!(f, ", {} left for a retry", self.left)?;
-        }
-        if let Outcome::FunctionError(reason) = &self.outcome {
-            write!(f, " (function error: {reason})")?;
+        if self.returned_out_of_order > 0 {
+            write!(
+                f,
+                "; first, {} record(s) handed out ahead of their group returned",
+                self.returned_out_of_order
+            )?;
         }
         Ok(())
     }
@@ -164,6 +206,7 @@ impl EventSourceMapping {
             batch_size: source.batch_size.clamp(1, MAX_BATCH_SIZE),
             report_batch_item_failures: source.report_batch_item_failures,
             region: region.to_owned(),
+            order: Arc::default(),
         }
     }
 
@@ -210,30 +253,75 @@ impl EventSourceMapping {
 
     /// Receives one batch (waiting up to `wait` for a first record) as the event Lambda
     /// hands the function: every system attribute and message attribute, each record
-    /// shaped as Lambda shapes it. No records when the queue had nothing visible.
+    /// shaped as Lambda shapes it, each message group's records in order. No records when
+    /// the queue had nothing visible.
     pub async fn receive(
         &self,
         sqs: &aws_sdk_sqs::Client,
         wait: Duration,
     ) -> Result<SqsEvent, QueueError> {
+        Ok(self.receive_in_order(sqs, wait).await?.0)
+    }
+
+    /// [`Self::receive`], and how many records it returned to the queue for being handed
+    /// out ahead of an earlier record of their group.
+    async fn receive_in_order(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        wait: Duration,
+    ) -> Result<(SqsEvent, usize), QueueError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut returned_out_of_order = 0;
+        loop {
+            let records: Vec<SqsMessage> = self
+                .receive_now(sqs)
+                .await?
+                .into_iter()
+                .map(|message| self.record(message))
+                .collect();
+            let Arranged { handed, returned } = self.lock_order().arrange(records);
+            if !returned.is_empty() {
+                // Visible again at once: the group's earlier records, which the emulator held
+                // behind these, come first in the next receive.
+                self.change_visibility_to_zero(sqs, &returned).await?;
+                returned_out_of_order += returned.len();
+            }
+            if !handed.is_empty() {
+                let mut event = SqsEvent::default();
+                event.records = handed;
+                return Ok((event, returned_out_of_order));
+            }
+            if returned.is_empty() {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Ok((SqsEvent::default(), returned_out_of_order));
+                }
+                tokio::time::sleep((deadline - now).min(RECEIVE_PAUSE)).await;
+            }
+        }
+    }
+
+    /// One receive that does not wait (see [`RECEIVE_PAUSE`]).
+    async fn receive_now(&self, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>, QueueError> {
         let received = sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(self.batch_size)
-            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .wait_time_seconds(0)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| self.queue_error("ReceiveMessage", DisplayErrorContext(e)))?;
-        let mut event = SqsEvent::default();
-        event.records = received
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|message| self.record(message))
-            .collect();
-        Ok(event)
+        Ok(received.messages.unwrap_or_default())
+    }
+
+    fn lock_order(&self) -> std::sync::MutexGuard<'_, GroupOrder> {
+        // The order is only ever updated whole, under the lock: a panic elsewhere leaves it
+        // usable.
+        self.order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A received message as the record of the SQS event Lambda hands a function.
@@ -289,6 +377,7 @@ impl EventSourceMapping {
             records,
             deleted,
             left,
+            returned_out_of_order: 0,
             outcome,
         };
         let (answer, outcome) = match invocation {
@@ -325,6 +414,14 @@ impl EventSourceMapping {
                 .send()
                 .await
                 .map_err(|e| self.queue_error("DeleteMessageBatch", DisplayErrorContext(e)))?;
+            // The deleted records are done with; one the delete refused may come back.
+            let refused: HashSet<&str> = answer.failed.iter().map(|f| f.id.as_str()).collect();
+            self.lock_order().forget(
+                done.iter()
+                    .enumerate()
+                    .filter(|(i, _)| !refused.contains(i.to_string().as_str()))
+                    .map(|(_, record)| message_id(record)),
+            );
             if let Some(refused) = answer.failed.first() {
                 return Err(self.queue_error(
                     "DeleteMessageBatch",
@@ -352,7 +449,7 @@ impl EventSourceMapping {
         F: FnOnce(SqsEvent) -> Fut,
         Fut: Future<Output = Invocation>,
     {
-        let event = self.receive(sqs, wait).await?;
+        let (event, returned_out_of_order) = self.receive_in_order(sqs, wait).await?;
         if event.records.is_empty() {
             return Ok(Polled {
                 function: self.function.clone(),
@@ -360,11 +457,14 @@ impl EventSourceMapping {
                 records: 0,
                 deleted: 0,
                 left: 0,
+                returned_out_of_order,
                 outcome: Outcome::Empty,
             });
         }
         let invocation = invoke(event.clone()).await;
-        self.settle(sqs, &event, &invocation).await
+        let mut polled = self.settle(sqs, &event, &invocation).await?;
+        polled.returned_out_of_order = returned_out_of_order;
+        Ok(polled)
     }
 
     /// Makes every record of `event` visible again at once: for a batch no runtime took,
@@ -374,11 +474,18 @@ impl EventSourceMapping {
         sqs: &aws_sdk_sqs::Client,
         event: &SqsEvent,
     ) -> Result<(), QueueError> {
-        if event.records.is_empty() {
+        self.change_visibility_to_zero(sqs, &event.records).await
+    }
+
+    async fn change_visibility_to_zero(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        records: &[SqsMessage],
+    ) -> Result<(), QueueError> {
+        if records.is_empty() {
             return Ok(());
         }
-        let entries = event
-            .records
+        let entries = records
             .iter()
             .enumerate()
             .map(|(i, record)| {
@@ -415,6 +522,137 @@ impl EventSourceMapping {
 
 fn message_id(record: &SqsMessage) -> &str {
     record.message_id.as_deref().unwrap_or_default()
+}
+
+fn group_id(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+/// The order of a queue's message groups as one mapping has seen them: for each group, the
+/// records the mapping received and has not deleted, in the order they were sent.
+///
+/// The order comes from the batches themselves: SQS hands a group's records out in order,
+/// and moto, which walks its queue in the order the messages came, lists a batch in that
+/// order too; what it gets wrong is which record of a group it hands out first. (Its
+/// `SequenceNumber`s, which SQS makes increase within a group, are random.) A record the
+/// mapping has not seen before goes after every record of its group it knows, unless the
+/// batch lists it before one of them (records left on the queue before the mapping
+/// started).
+#[derive(Debug, Default)]
+struct GroupOrder {
+    /// Group → its undeleted records' message ids, first sent first.
+    groups: HashMap<String, Vec<String>>,
+    /// Group → how many receives in a row handed its records out ahead of an earlier one.
+    returns_in_a_row: HashMap<String, u32>,
+}
+
+/// A received batch, arranged.
+#[derive(Debug, Default)]
+struct Arranged {
+    /// To hand to the function, in the order received: each group's records in order.
+    handed: Vec<SqsMessage>,
+    /// Handed out ahead of an earlier record of their group that is still on the queue: to
+    /// return to the queue at once.
+    returned: Vec<SqsMessage>,
+}
+
+impl GroupOrder {
+    /// Arranges a received batch. For each group, the first of its known undeleted records
+    /// that the batch lacks is still on the queue: the batch's records of the group that
+    /// come after it (known to be later, or not seen before) are split off to be returned,
+    /// the ones before it handed over. A group that came out of order more than
+    /// [`MAX_RETURNS_IN_A_ROW`] times in a row is handed over as it came, and its missing
+    /// earlier records are taken as gone. Records without a group (a standard queue) are
+    /// handed over as they came.
+    fn arrange(&mut self, records: Vec<SqsMessage>) -> Arranged {
+        let mut batch_groups: Vec<String> = Vec::new();
+        for group in records.iter().filter_map(group_id) {
+            if !batch_groups.iter().any(|g| g == group) {
+                batch_groups.push(group.to_owned());
+            }
+        }
+        let mut returned_ids: HashSet<String> = HashSet::new();
+        for group in &batch_groups {
+            let in_batch: Vec<&str> = records
+                .iter()
+                .filter(|r| group_id(r) == Some(group.as_str()))
+                .map(message_id)
+                .collect();
+            let known = self.groups.entry(group.clone()).or_default();
+            let Some(missing) = known.iter().position(|id| !in_batch.contains(&id.as_str())) else {
+                self.returns_in_a_row.remove(group);
+                continue;
+            };
+            // Ahead of the missing record: the batch's records not known to come before it.
+            let ahead: Vec<&str> = in_batch
+                .iter()
+                .filter(|id| !known[..missing].iter().any(|k| k == *id))
+                .copied()
+                .collect();
+            if ahead.is_empty() {
+                self.returns_in_a_row.remove(group);
+                continue;
+            }
+            let returns = self.returns_in_a_row.entry(group.clone()).or_insert(0);
+            *returns += 1;
+            if *returns > MAX_RETURNS_IN_A_ROW {
+                // The earlier records never came: gone. The group is handed over as it came.
+                self.returns_in_a_row.remove(group);
+                let first_here = known.iter().position(|id| in_batch.contains(&id.as_str()));
+                let upto = first_here.unwrap_or(known.len());
+                let mut i = 0;
+                known.retain(|id| {
+                    i += 1;
+                    i > upto || in_batch.contains(&id.as_str())
+                });
+            } else {
+                returned_ids.extend(ahead.iter().map(|id| (*id).to_owned()));
+            }
+        }
+        let mut arranged = Arranged::default();
+        for record in records {
+            if returned_ids.contains(message_id(&record)) {
+                arranged.returned.push(record);
+            } else {
+                arranged.handed.push(record);
+            }
+        }
+        for group in &batch_groups {
+            let handed: Vec<&str> = arranged
+                .handed
+                .iter()
+                .filter(|r| group_id(r) == Some(group.as_str()))
+                .map(message_id)
+                .collect();
+            self.learn(group, &handed);
+        }
+        arranged
+    }
+
+    /// Adds a group's handed records the mapping has not seen before to what it knows, in
+    /// the order the batch lists them: each before the next known record the batch lists
+    /// after it, or last.
+    fn learn(&mut self, group: &str, handed: &[&str]) {
+        let known = self.groups.entry(group.to_owned()).or_default();
+        for (i, id) in handed.iter().enumerate() {
+            if known.iter().any(|k| k == id) {
+                continue;
+            }
+            let next_known = handed[i + 1..]
+                .iter()
+                .find_map(|later| known.iter().position(|k| k == later));
+            known.insert(next_known.unwrap_or(known.len()), (*id).to_owned());
+        }
+    }
+
+    /// The records deleted: done with.
+    fn forget<'a>(&mut self, deleted: impl Iterator<Item = &'a str>) {
+        let deleted: HashSet<&str> = deleted.collect();
+        self.groups.retain(|_, known| {
+            known.retain(|id| !deleted.contains(id.as_str()));
+            !known.is_empty()
+        });
+    }
 }
 
 fn receipt_handle(record: &SqsMessage) -> String {
@@ -703,6 +941,7 @@ mod tests {
             records: 3,
             deleted,
             left,
+            returned_out_of_order: 0,
             outcome,
         };
         assert_eq!(
@@ -720,6 +959,113 @@ mod tests {
         assert_eq!(
             polled(0, 3, Outcome::Returned("connection refused".into())).to_string(),
             "[inbound] 3 record(s) from s-inbound.fifo: cannot invoke (connection refused); batch returned to s-inbound.fifo"
+        );
+        let reordered = Polled {
+            returned_out_of_order: 1,
+            ..polled(3, 0, Outcome::Answered)
+        };
+        assert_eq!(
+            reordered.to_string(),
+            "[inbound] 3 record(s) from s-inbound.fifo: 3 done; first, 1 record(s) handed out ahead of their group returned"
+        );
+    }
+
+    /// A record as received: its id (its body too) and, on a FIFO queue, its group.
+    fn received(id: &str, group: Option<&str>) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.to_owned());
+        record.body = Some(id.to_owned());
+        if let Some(group) = group {
+            record
+                .attributes
+                .insert("MessageGroupId".into(), group.to_owned());
+        }
+        record
+    }
+
+    fn batch(ids: &[&str]) -> Vec<SqsMessage> {
+        // "a0" is of group "a", "b3" of group "b".
+        ids.iter().map(|id| received(id, Some(&id[..1]))).collect()
+    }
+
+    fn ids(records: &[SqsMessage]) -> Vec<&str> {
+        records.iter().map(message_id).collect()
+    }
+
+    #[test]
+    fn a_group_handed_out_from_its_last_record_is_returned_until_it_comes_in_order() {
+        let mut order = GroupOrder::default();
+        let first = order.arrange(batch(&["a0", "b0", "a1", "a2", "a3"]));
+        assert_eq!(ids(&first.handed), ["a0", "b0", "a1", "a2", "a3"]);
+        assert!(first.returned.is_empty());
+        order.forget(["b0"].into_iter());
+        // All of a's records left; the emulator hands out the last one alone.
+        let second = order.arrange(batch(&["a3", "b1"]));
+        assert_eq!(ids(&second.handed), ["b1"], "b is in order");
+        assert_eq!(ids(&second.returned), ["a3"]);
+        // Returned, a3 comes back behind the rest of its group.
+        let third = order.arrange(batch(&["a0", "a1", "a2", "a3"]));
+        assert_eq!(ids(&third.handed), ["a0", "a1", "a2", "a3"]);
+        assert!(third.returned.is_empty());
+    }
+
+    #[test]
+    fn a_batch_keeps_a_group_up_to_its_first_missing_record() {
+        let mut order = GroupOrder::default();
+        order.arrange(batch(&["a0", "a1", "a2", "a3"]));
+        order.forget(["a0"].into_iter());
+        let arranged = order.arrange(batch(&["a1", "a3", "a4"]));
+        assert_eq!(ids(&arranged.handed), ["a1"]);
+        assert_eq!(ids(&arranged.returned), ["a3", "a4"], "a2 comes first");
+    }
+
+    #[test]
+    fn records_left_before_the_mapping_started_take_their_place_from_the_batch() {
+        let mut order = GroupOrder::default();
+        // a0…a2 were left by an earlier mapping; this one has seen a3 and a4 only.
+        order.arrange(batch(&["a3", "a4"]));
+        assert_eq!(ids(&order.arrange(batch(&["a4"])).returned), ["a4"]);
+        let arranged = order.arrange(batch(&["a0", "a1", "a2", "a3", "a4"]));
+        assert_eq!(ids(&arranged.handed), ["a0", "a1", "a2", "a3", "a4"]);
+        assert_eq!(order.groups["a"], ["a0", "a1", "a2", "a3", "a4"]);
+        // A new record of the group goes after every one known.
+        order.forget(["a0", "a1", "a3"].into_iter());
+        let arranged = order.arrange(batch(&["a2", "a4", "a5"]));
+        assert_eq!(ids(&arranged.handed), ["a2", "a4", "a5"]);
+        assert_eq!(order.groups["a"], ["a2", "a4", "a5"]);
+        // While a record of the group is left, a new one handed out alone is ahead of it.
+        assert_eq!(ids(&order.arrange(batch(&["a6"])).returned), ["a6"]);
+    }
+
+    #[test]
+    fn earlier_records_that_never_come_are_taken_as_gone() {
+        let mut order = GroupOrder::default();
+        order.arrange(batch(&["a0", "a1"]));
+        // a0 moved to the dead-letter queue by SQS's redrive: only a1 ever comes back.
+        for _ in 0..MAX_RETURNS_IN_A_ROW {
+            assert_eq!(ids(&order.arrange(batch(&["a1"])).returned), ["a1"]);
+        }
+        let arranged = order.arrange(batch(&["a1"]));
+        assert_eq!(ids(&arranged.handed), ["a1"]);
+        assert_eq!(order.groups["a"], ["a1"], "a0 forgotten");
+        assert_eq!(
+            ids(&order.arrange(batch(&["a1", "a2"])).handed),
+            ["a1", "a2"]
+        );
+    }
+
+    #[test]
+    fn deleted_records_are_forgotten_and_records_without_a_group_go_as_they_came() {
+        let mut order = GroupOrder::default();
+        order.arrange(batch(&["a0", "a1"]));
+        order.forget(["a0", "a1"].into_iter());
+        assert!(order.groups.is_empty());
+        let standard = vec![received("x", None), received("y", None)];
+        let arranged = order.arrange(standard);
+        assert_eq!(ids(&arranged.handed), ["x", "y"]);
+        assert!(
+            order.groups.is_empty(),
+            "nothing to keep for a standard queue"
         );
     }
 }

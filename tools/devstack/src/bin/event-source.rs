@@ -16,8 +16,8 @@ invokes the function at INVOKE_URL/2015-03-31/functions/NAME/invocations (the La
 runner's Invoke API) and settles the answer as Lambda does. The queues are found through the
 AWS_* environment (AWS_ENDPOINT_URL: the emulator). SIGINT or SIGTERM stops it.";
 
-/// How long each receive waits for a first record: long enough not to spin on an empty
-/// queue, short enough that a stop never waits on it.
+/// How long each poll waits for a first record (receiving every `RECEIVE_PAUSE` of the
+/// mapping: it never has the emulator wait), short enough that a stop never waits on it.
 const LONG_POLL: Duration = Duration::from_secs(1);
 
 /// The pause after a poll that failed (the emulator restarting) or found no runtime to
