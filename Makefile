@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench demo attack
+.PHONY: dev test bench demo attack load
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -20,3 +20,7 @@ demo:
 ## An adversarial run through the whole local stack, with its figures.
 attack:
 	@scripts/attack.sh
+
+## Order per user under load through the whole local stack (20 users x 10 texts, backed off together).
+load:
+	@scripts/load_order.sh

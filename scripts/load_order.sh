@@ -12,7 +12,7 @@ cd "$ROOT"
 
 USERS=${USERS:-20}
 MESSAGES=${MESSAGES:-10}
-ensure_venv requirements-dev.txt
+ensure_venv requirements-test.txt
 STATE="$LOCAL/load-$$"
 finish() {
   local status=$?
