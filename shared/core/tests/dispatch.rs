@@ -68,15 +68,23 @@ impl Setup {
     }
 
     async fn reply(&self, n: i64, text: &str, status: MessageStatus) -> OutboundRef {
+        let content = serde_json::json!({"type": "text", "text": text});
+        self.stored_reply(&format!("out_{n}"), T - 10_000 + n, content, status)
+            .await
+    }
+
+    /// A reply with this content stored (and not yet queued) in the hotel's conversation.
+    async fn stored_reply(
+        &self,
+        id: &str,
+        created_at_ms: i64,
+        content: serde_json::Value,
+        status: MessageStatus,
+    ) -> OutboundRef {
         let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
         let message = StoredMessage {
             status,
-            ..StoredMessage::reply(
-                &conversation,
-                format!("out_{n}"),
-                T - 10_000 + n,
-                serde_json::json!({"type": "text", "text": text}),
-            )
+            ..StoredMessage::reply(&conversation, id, created_at_ms, content)
         };
         assert_eq!(
             self.store()
@@ -462,18 +470,10 @@ async fn an_image_url_that_does_not_answer_fails_its_reply_and_releases_the_next
         url,
         FetchError::Unreachable("the image URL did not answer: no connection".into()),
     );
-    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
-    let image = StoredMessage::reply(
-        &conversation,
-        "out_image",
-        T - 9_000,
-        serde_json::json!({"type": "image", "url": url}),
-    );
-    s.store()
-        .put_outbound(&image, &conversation, &image.id)
-        .await
-        .unwrap();
-    let target = OutboundRef::to(&image);
+    let content = serde_json::json!({"type": "image", "url": url});
+    let target = s
+        .stored_reply("out_image", T - 9_000, content, MessageStatus::Queued)
+        .await;
     let DispatchOutcome::Failed(failure) = s.dispatch.process(&target).await else {
         panic!("an unreachable image must fail its reply, not hold the conversation")
     };
@@ -590,18 +590,10 @@ async fn an_upload_whose_answer_was_lost_is_only_retried() {
     // Nothing reached the user: even when reporting lost answers, the image is retried.
     let s = setup_losing_answers("report");
     s.window(5).await;
-    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T - 10_000);
-    let image = StoredMessage::reply(
-        &conversation,
-        "out_img",
-        T - 5_000,
-        serde_json::json!({"type": "image", "base64": BASE64_GIF}),
-    );
-    s.store()
-        .put_outbound(&image, &conversation, &image.id)
-        .await
-        .unwrap();
-    let target = OutboundRef::to(&image);
+    let content = serde_json::json!({"type": "image", "base64": BASE64_GIF});
+    let target = s
+        .stored_reply("out_img", T - 5_000, content, MessageStatus::Queued)
+        .await;
     s.memory.wechat.lose_answer(UPLOAD);
     assert!(matches!(
         s.dispatch.process(&target).await,
