@@ -88,6 +88,7 @@ fn text(to: &str, openid: &str, msg_id: u64, content: &str) -> CallbackEvent {
         to_user_name: to.into(),
         from_user_name: openid.into(),
         create_time: now_secs(),
+        business_id: None,
         kind: EventKind::Text {
             msg_id: msg_id.to_string(),
             content: content.into(),
@@ -168,6 +169,7 @@ async fn events_without_msgid_land_typed_and_dedupe_by_user_time_and_event() {
         to_user_name: "gh_plain".into(),
         from_user_name: "o_carol".into(),
         create_time: now_secs(),
+        business_id: None,
         kind: EventKind::UserEnterTempSession {
             session_from: "partner=hotel-9&order=42".into(),
         },

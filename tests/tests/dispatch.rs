@@ -103,6 +103,7 @@ impl Setup {
             to_user_name: "gh_1".into(),
             from_user_name: openid.into(),
             create_time: now / 1000,
+            business_id: None,
             kind: EventKind::Text {
                 msg_id: format!("{openid}-{n}"),
                 content: format!("message {n}"),

@@ -74,6 +74,7 @@ impl Stack {
             to_user_name: "gh_1".into(),
             from_user_name: OPENID.into(),
             create_time: now / 1000 + i64::from(n),
+            business_id: None,
             kind,
         };
         let message = InboundMessage::new("mp", event, now);

@@ -89,6 +89,7 @@ impl Bridge {
             to_user_name: "gh_mp".into(),
             from_user_name: openid.into(),
             create_time: system_clock_ms() / 1000,
+            business_id: None,
             kind,
         };
         let push = seal(

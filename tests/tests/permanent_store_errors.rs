@@ -27,6 +27,7 @@ async fn an_inbound_message_the_store_cannot_hold_is_refused_not_retried() {
         to_user_name: "gh_1".into(),
         from_user_name: "o".repeat(2000),
         create_time: now / 1000,
+        business_id: None,
         kind: EventKind::Text {
             msg_id: "1".into(),
             content: "hi".into(),

@@ -131,6 +131,7 @@ impl Bridge {
             to_user_name: "gh_mp".into(),
             from_user_name: openid.into(),
             create_time: now / 1000,
+            business_id: None,
             kind,
         };
         let message = InboundMessage::new("mp", event, now);

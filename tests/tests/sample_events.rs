@@ -36,6 +36,7 @@ fn sample_text_xml() -> String {
         to_user_name: MP_ORIGINAL_ID.into(),
         from_user_name: MP_OPENID.into(),
         create_time: 1714112445,
+        business_id: None,
         kind: EventKind::Text {
             msg_id: "24602948207352816".into(),
             content: "Is breakfast included?".into(),

@@ -74,6 +74,7 @@ fn inbound_event() -> Value {
             to_user_name: "gh_sample".into(),
             from_user_name: OPENID.into(),
             create_time: WROTE_AT_MS / 1000,
+            business_id: None,
             kind: EventKind::Text {
                 msg_id: "24602948207352816".into(),
                 content: "Is breakfast included?".into(),

@@ -72,6 +72,7 @@ fn push(kind: EventKind, n: i64) -> InboundMessage {
         to_user_name: "gh_1".into(),
         from_user_name: "o_alice".into(),
         create_time: (T / 1000) + n,
+        business_id: None,
         kind,
     };
     InboundMessage::new("mp", event, T + n * 1000)

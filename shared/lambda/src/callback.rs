@@ -283,6 +283,7 @@ mod tests {
             to_user_name: MP_ORIGINAL_ID.into(),
             from_user_name: "o_user".into(),
             create_time: NOW_MS / 1000,
+            business_id: None,
             kind: EventKind::Text {
                 msg_id: "99".into(),
                 content: "secret words".into(),

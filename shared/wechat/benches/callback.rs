@@ -39,6 +39,7 @@ fn typical_text() -> CallbackEvent {
         to_user_name: "gh_10f6c3c3ac5a".into(),
         from_user_name: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
         create_time: TIMESTAMP,
+        business_id: None,
         kind: EventKind::Text {
             msg_id: "24602948207352816".into(),
             content: "你好，请问我的酒店订单 #HT-20261126-0042 含早餐吗？Is breakfast included?"

@@ -238,6 +238,7 @@ fn unreadable_event(
             .filter(|openid| !openid.chars().any(char::is_control))
             .unwrap_or_else(|| "unknown".to_owned()),
         create_time: timestamp.parse().unwrap_or_default(),
+        business_id: None,
         kind: EventKind::Raw {
             msg_type: UNREADABLE.to_owned(),
             event: None,

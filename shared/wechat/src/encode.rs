@@ -86,13 +86,20 @@ pub fn wechat_fields(event: &CallbackEvent, format: PushFormat) -> Map<String, V
     }
     // MsgId last, as WeChat writes it; a number in JSON when it is one.
     if let (Some(msg_id), false) = (event.msg_id(), matches!(event.kind, EventKind::Raw { .. })) {
-        let value = msg_id
-            .parse::<u64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| json!(msg_id));
-        put("MsgId", value);
+        put("MsgId", number_if_numeric(msg_id));
+    }
+    // A raw push already holds every field it came with, its BusinessId among them.
+    if let (Some(business_id), false) = (&event.business_id, fields.contains_key("BusinessId")) {
+        fields.insert("BusinessId".into(), number_if_numeric(business_id));
     }
     fields
+}
+
+/// A JSON number where the id is one (as WeChat writes ids), else the string.
+fn number_if_numeric(id: &str) -> Value {
+    id.parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| json!(id))
 }
 
 fn decision_fields(entry: &SubscribeDecision) -> Value {
@@ -272,6 +279,7 @@ mod tests {
             to_user_name: "gh_1".into(),
             from_user_name: "o_user".into(),
             create_time: 1_700_000_000,
+            business_id: None,
             kind,
         };
         let mut raw_fields = Map::new();
@@ -343,13 +351,28 @@ mod tests {
         ]
     }
 
+    /// Every sample, and every sample again as it comes from a sub-merchant's session.
+    fn sample_events_in_every_session() -> Vec<CallbackEvent> {
+        let main = sample_events();
+        let in_sub_merchant = main.clone().into_iter().map(|mut event| {
+            if let EventKind::Raw { fields, .. } = &mut event.kind {
+                fields.insert("BusinessId".into(), json!("1001"));
+            }
+            CallbackEvent {
+                business_id: Some("1001".into()),
+                ..event
+            }
+        });
+        main.into_iter().chain(in_sub_merchant).collect()
+    }
+
     #[test]
     fn every_event_survives_every_mode_and_format() {
         use EncryptionMode::*;
         for mode in [Plaintext, Compatible, Safe] {
             for format in [PushFormat::Xml, PushFormat::Json] {
                 let channel = &endpoint(mode, format);
-                for event in sample_events() {
+                for event in sample_events_in_every_session() {
                     let push = seal(channel, &event, 1_700_000_000, "n1");
                     let query = push.push_query();
                     let fresh = Freshness {
@@ -391,9 +414,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn any_text_survives_safe_mode(content in "(?s).{0,300}", msg_id in any::<u64>(), xml in any::<bool>()) {
+        fn any_text_survives_safe_mode(content in "(?s).{0,300}", msg_id in any::<u64>(), business_id in proptest::option::of(any::<u64>()), xml in any::<bool>()) {
             let channel = &endpoint(EncryptionMode::Safe, if xml { PushFormat::Xml } else { PushFormat::Json });
-            let event = CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o".into(), create_time: 5, kind: EventKind::Text { msg_id: msg_id.to_string(), content } };
+            let event = CallbackEvent { to_user_name: "gh_1".into(), from_user_name: "o".into(), create_time: 5, business_id: business_id.map(|id| id.to_string()), kind: EventKind::Text { msg_id: msg_id.to_string(), content } };
             let push = seal(channel, &event, 5, "n");
             let query = push.push_query();
             let opened = open_push(channel, &query, push.body.as_bytes(), Freshness { now_secs: 5, tolerance_secs: Some(300) });

@@ -31,6 +31,10 @@ pub struct CallbackEvent {
     pub from_user_name: String,
     /// Seconds since the epoch, as WeChat stamped it.
     pub create_time: i64,
+    /// The customer-service sub-merchant whose session the push comes from (`BusinessId`,
+    /// protocol notes §10), as WeChat wrote it; `None` for the mini program's own session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<String>,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -163,10 +167,16 @@ impl CallbackEvent {
         }
     }
 
-    /// 12 hex digits of the SHA-256 of the event's content; retries carry the same content.
+    /// 12 hex digits of the SHA-256 of the event's content and session; retries carry the
+    /// same. (Entering two sub-merchant sessions in one second are two events.)
     fn content_digest(&self) -> String {
-        let content = serde_json::to_vec(&self.kind).unwrap_or_default();
-        hex::encode(&Sha256::digest(&content)[..6])
+        let mut digest = Sha256::new();
+        digest.update(serde_json::to_vec(&self.kind).unwrap_or_default());
+        if let Some(business_id) = &self.business_id {
+            digest.update(b"\0business:");
+            digest.update(business_id.as_bytes());
+        }
+        hex::encode(&digest.finalize()[..6])
     }
 
     /// Reads a push already turned into a document (from XML or JSON).
@@ -188,10 +198,12 @@ impl CallbackEvent {
         };
         let kind = typed_kind(msg_type, &fields)
             .unwrap_or_else(|| raw_kind(msg_type.to_string(), &fields));
+        let business_id = text(&fields, "BusinessId").filter(|id| !id.is_empty());
         Ok(Self {
             to_user_name,
             from_user_name,
             create_time,
+            business_id,
             kind,
         })
     }
@@ -349,6 +361,7 @@ mod tests {
             to_user_name: "gh_1".into(),
             from_user_name: "o_user".into(),
             create_time: 1_700_000_000,
+            business_id: None,
             kind: EventKind::Text {
                 msg_id: "6054768590064713728".into(),
                 content: "你好".into(),
@@ -553,6 +566,7 @@ mod tests {
             to_user_name: "gh_1".into(),
             from_user_name: "o_user".into(),
             create_time: 1_700_000_000,
+            business_id: None,
             kind: EventKind::UserEnterTempSession {
                 session_from: "partner=hotel-9".into(),
             },
@@ -563,6 +577,47 @@ mod tests {
         stored_before["type"] = "user_enter_temp_session".into();
         let read: CallbackEvent = serde_json::from_value(stored_before).unwrap();
         assert_eq!(read, event);
+    }
+
+    #[test]
+    fn a_sub_merchant_sessions_business_id_is_read_from_xml_and_json() {
+        let from_xml = event(&format!(
+            "<xml>{HEAD_XML}<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>9</MsgId><BusinessId>1001</BusinessId></xml>"
+        ));
+        let from_json = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1700000000,"MsgType":"text","Content":"hi","MsgId":9,"BusinessId":1001}"#,
+        );
+        let as_string = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1700000000,"MsgType":"text","Content":"hi","MsgId":9,"BusinessId":"1001"}"#,
+        );
+        for read in [&from_xml, &from_json, &as_string] {
+            assert_eq!(read.business_id.as_deref(), Some("1001"));
+        }
+        let main_session = event(&format!(
+            "<xml>{HEAD_XML}<MsgType>text</MsgType><Content>hi</Content><MsgId>9</MsgId><BusinessId></BusinessId></xml>"
+        ));
+        assert_eq!(
+            main_session.business_id, None,
+            "an empty id is the main session"
+        );
+    }
+
+    #[test]
+    fn entering_two_sessions_in_one_second_is_two_events() {
+        let enter = |business: &str| {
+            event(&format!(
+                "<xml>{HEAD_XML}<MsgType>event</MsgType><Event>user_enter_tempsession</Event><SessionFrom>s</SessionFrom>{business}</xml>"
+            ))
+        };
+        let main = enter("");
+        let hotel = enter("<BusinessId>1001</BusinessId>");
+        let airline = enter("<BusinessId>1002</BusinessId>");
+        assert_ne!(main.dedupe_key(), hotel.dedupe_key());
+        assert_ne!(hotel.dedupe_key(), airline.dedupe_key());
+        assert_eq!(
+            hotel.dedupe_key(),
+            enter("<BusinessId>1001</BusinessId>").dedupe_key()
+        );
     }
 
     #[test]

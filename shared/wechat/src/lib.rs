@@ -54,6 +54,8 @@
 //!     to_user_name: "gh_0123456789ab".into(),
 //!     from_user_name: "o_user".into(),
 //!     create_time: 1_764_150_000,
+//!     // Written in the session of the sub-merchant 1001; `None` is the mini program's own.
+//!     business_id: Some("1001".into()),
 //!     kind: EventKind::Text { msg_id: "1".into(), content: "你好".into() },
 //! };
 //! let push = seal(&endpoint, &event, 1_764_150_000, "nonce");

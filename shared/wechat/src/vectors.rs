@@ -51,6 +51,11 @@ pub const MP_REPLY_TIMESTAMP: &str = "1713424427";
 pub const MP_REPLY_NONCE: &str = "415670741";
 pub const MP_REPLY_MSG_SIGNATURE: &str = "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1";
 
+/// The sub-merchant session push of the mini program customer-service guide
+/// (developers.weixin.qq.com/miniprogram/introduction/custom.html, 发送客服消息; protocol
+/// notes §10): a text with `BusinessId` as a JSON number.
+pub const MP_SUB_MERCHANT_TEXT_JSON: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"text","Content":"this is a test","MsgId":1234567890123456,"BusinessId":1}"#;
+
 /// WeCom official sample (`weworkapi_python/callback/Sample.py`); receiveid is the CorpID.
 pub const WECOM_TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
 pub const WECOM_ENCODING_AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
@@ -87,5 +92,18 @@ mod tests {
     fn the_safe_body_carries_the_official_ciphertext() {
         assert!(super::MP_SAFE_BODY.contains(super::MP_SAFE_ENCRYPT));
         assert!(super::MP_SAFE_BODY.contains(super::MP_ORIGINAL_ID));
+    }
+
+    #[test]
+    fn the_guides_sub_merchant_push_reads_with_its_business_id() {
+        let document = crate::callback::parse_document(super::MP_SUB_MERCHANT_TEXT_JSON).unwrap();
+        let event = crate::event::CallbackEvent::from_document(document).unwrap();
+        assert_eq!(event.business_id.as_deref(), Some("1"));
+        assert_eq!(event.msg_id(), Some("1234567890123456"));
+        // Written back, it is the guide's bytes.
+        assert_eq!(
+            crate::encode::encode(&event, crate::endpoint::PushFormat::Json),
+            super::MP_SUB_MERCHANT_TEXT_JSON
+        );
     }
 }

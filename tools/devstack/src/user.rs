@@ -110,6 +110,7 @@ pub fn event(
         to_user_name: channel.original_id.clone(),
         from_user_name: openid.to_owned(),
         create_time: now_secs,
+        business_id: None,
         kind,
     }
 }

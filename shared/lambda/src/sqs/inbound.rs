@@ -117,6 +117,7 @@ mod tests {
                     to_user_name: "gh_1".into(),
                     from_user_name: openid.into(),
                     create_time: 1_764_150_000,
+                    business_id: None,
                     kind: EventKind::Text { msg_id: n.to_string(), content: format!("m{n}") },
                 };
                 let message = InboundMessage::new("mp", event, 1_764_150_000_000);
