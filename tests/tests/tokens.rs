@@ -62,10 +62,13 @@ async fn a_stale_token_is_expired_once_and_replaced() {
     fake.user_acts(APP, "o1", UserDid::Message);
     let first = tokens.get(channel).await.unwrap();
     let text = serde_json::json!({"msgtype": "text", "text": {"content": "hi"}});
-    api.send_custom(&first, "o1", &text).await.unwrap();
+    api.send_custom(&first, "o1", None, &text).await.unwrap();
 
     fake.expire_tokens(APP);
-    let error = api.send_custom(&first, "o1", &text).await.unwrap_err();
+    let error = api
+        .send_custom(&first, "o1", None, &text)
+        .await
+        .unwrap_err();
     assert_eq!(
         (error.errcode(), error.remedy()),
         (Some(42001), Remedy::RefreshToken)
@@ -73,7 +76,7 @@ async fn a_stale_token_is_expired_once_and_replaced() {
     tokens.expire(APP, &first).await.unwrap();
     let second = tokens.get(channel).await.unwrap();
     assert_ne!(first, second);
-    api.send_custom(&second, "o1", &text).await.unwrap();
+    api.send_custom(&second, "o1", None, &text).await.unwrap();
     assert_eq!(fake.token_fetches(APP), 2);
 
     // A late failure of the old token does not throw the new one away.

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 use wxbridge_core::model::SubscribeForm;
-use wxbridge_core::ports::wechat::{AccessToken, ApiError, Media, WechatApi};
+use wxbridge_core::ports::wechat::{
+    AccessToken, ApiError, BusinessInfo, BusinessProfile, Media, WechatApi,
+};
 
 /// How long one call to WeChat may take.
 pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,6 +84,11 @@ impl WechatClient {
 
     /// POSTs a JSON body with the access token; the answer's errcode decides.
     async fn post(&self, path: &str, token: &str, body: &Value) -> Result<(), ApiError> {
+        self.post_for(path, token, body).await.map(drop)
+    }
+
+    /// As [`Self::post`], with the answer.
+    async fn post_for(&self, path: &str, token: &str, body: &Value) -> Result<Value, ApiError> {
         self.call(
             self.http
                 .get()
@@ -90,8 +97,20 @@ impl WechatClient {
                 .json(body),
         )
         .await
-        .map(drop)
     }
+}
+
+/// Sends into a sub-merchant's session (protocol notes §10).
+const BUSINESS_SEND_PATH: &str = "cgi-bin/message/custom/business/send";
+/// The typing indicator in a sub-merchant's session: the one path documented for it,
+/// whatever `typing_path` says for the mini program's own session.
+const BUSINESS_TYPING_PATH: &str = "cgi-bin/message/custom/business/typing";
+
+/// WeChat's tables call `business_id` a string and its examples write a number: either.
+fn loose_u64(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
 impl WechatApi for WechatClient {
@@ -122,11 +141,19 @@ impl WechatApi for WechatClient {
         &self,
         token: &str,
         touser: &str,
+        business_id: Option<u64>,
         message: &Value,
     ) -> Result<(), ApiError> {
         let mut body = message.clone();
         body["touser"] = json!(touser);
-        self.post("cgi-bin/message/custom/send", token, &body).await
+        let path = match business_id {
+            None => "cgi-bin/message/custom/send",
+            Some(business_id) => {
+                body["businessid"] = json!(business_id);
+                BUSINESS_SEND_PATH
+            }
+        };
+        self.post(path, token, &body).await
     }
 
     async fn send_subscribe(
@@ -153,10 +180,71 @@ impl WechatApi for WechatClient {
             .await
     }
 
-    async fn typing(&self, token: &str, touser: &str, typing: bool) -> Result<(), ApiError> {
+    async fn typing(
+        &self,
+        token: &str,
+        touser: &str,
+        business_id: Option<u64>,
+        typing: bool,
+    ) -> Result<(), ApiError> {
         let command = if typing { "Typing" } else { "CancelTyping" };
-        let body = json!({ "touser": touser, "command": command });
-        self.post(&self.typing_path, token, &body).await
+        let mut body = json!({ "touser": touser, "command": command });
+        let path = match business_id {
+            None => self.typing_path.as_str(),
+            Some(business_id) => {
+                body["businessid"] = json!(business_id);
+                BUSINESS_TYPING_PATH
+            }
+        };
+        self.post(path, token, &body).await
+    }
+
+    async fn business_register(
+        &self,
+        token: &str,
+        sub_merchant: &BusinessProfile,
+    ) -> Result<u64, ApiError> {
+        let body = json!({
+            "account_name": sub_merchant.account_name,
+            "nickname": sub_merchant.nickname,
+            "icon_media_id": sub_merchant.icon_media_id,
+        });
+        let answer = self
+            .post_for("cgi-bin/business/register", token, &body)
+            .await?;
+        loose_u64(&answer["business_id"]).ok_or(ApiError::Malformed)
+    }
+
+    async fn business_update(
+        &self,
+        token: &str,
+        business_id: u64,
+        sub_merchant: &BusinessProfile,
+    ) -> Result<(), ApiError> {
+        let body = json!({
+            "business_id": business_id,
+            "nickname": sub_merchant.nickname,
+            "icon_media_id": sub_merchant.icon_media_id,
+        });
+        self.post("cgi-bin/business/update", token, &body).await
+    }
+
+    async fn business_get(
+        &self,
+        token: &str,
+        account_name: &str,
+    ) -> Result<BusinessInfo, ApiError> {
+        let body = json!({ "account_name": account_name });
+        let answer = self.post_for("cgi-bin/business/get", token, &body).await?;
+        let info = &answer["business_info"];
+        Ok(BusinessInfo {
+            business_id: loose_u64(&info["business_id"]).ok_or(ApiError::Malformed)?,
+            account_name: info["account_name"]
+                .as_str()
+                .unwrap_or(account_name)
+                .to_owned(),
+            nickname: info["nickname"].as_str().unwrap_or_default().to_owned(),
+        })
     }
 
     async fn upload_image(
@@ -243,7 +331,12 @@ mod tests {
 
     async fn send(base: &str) -> Result<(), ApiError> {
         WechatClient::new(base, "typing")
-            .send_custom("token", "o_user", &serde_json::json!({"msgtype": "text"}))
+            .send_custom(
+                "token",
+                "o_user",
+                None,
+                &serde_json::json!({"msgtype": "text"}),
+            )
             .await
     }
 

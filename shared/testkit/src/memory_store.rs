@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{
-    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
+    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::nonces::{NonceError, NonceStore};
@@ -29,6 +29,8 @@ struct Tables {
     once_ids: HashMap<(&'static str, String, String), MessageKey>,
     /// Media ids by (appid, key), with when they expire.
     media: HashMap<(String, String), (String, i64)>,
+    /// Registered sub-merchants by (channel, partner).
+    sub_merchants: BTreeMap<(String, String), SubMerchant>,
 }
 
 /// A channel's cached token and its refresh lease (owner, end).
@@ -122,6 +124,23 @@ impl Tables {
 }
 
 impl Store for MemoryStore {
+    async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
+        Ok(self
+            .tables()
+            .sub_merchants
+            .values()
+            .filter(|s| s.channel == channel)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {
+        let key = (sub_merchant.channel.clone(), sub_merchant.partner.clone());
+        self.tables()
+            .sub_merchants
+            .insert(key, sub_merchant.clone());
+        Ok(())
+    }
     async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
         Ok(self
             .tables()

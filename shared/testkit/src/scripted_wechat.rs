@@ -7,7 +7,18 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::SubscribeForm;
-use wxbridge_core::ports::wechat::{AccessToken, ApiError, Media, WechatApi};
+use wxbridge_core::ports::wechat::{
+    AccessToken, ApiError, BusinessInfo, BusinessProfile, Media, WechatApi, NO_SUCH_BUSINESS,
+};
+
+fn profile_body(business_id: Option<u64>, sub_merchant: &BusinessProfile) -> Value {
+    json!({
+        "business_id": business_id,
+        "account_name": sub_merchant.account_name,
+        "nickname": sub_merchant.nickname,
+        "icon_media_id": sub_merchant.icon_media_id,
+    })
+}
 
 /// The calls, named as their API paths end.
 pub const CUSTOM_SEND: &str = "message/custom/send";
@@ -15,6 +26,9 @@ pub const SUBSCRIBE_SEND: &str = "message/subscribe/send";
 pub const TYPING: &str = "typing";
 pub const UPLOAD: &str = "media/upload";
 pub const MEDIA_GET: &str = "media/get";
+pub const BUSINESS_REGISTER: &str = "business/register";
+pub const BUSINESS_UPDATE: &str = "business/update";
+pub const BUSINESS_GET: &str = "business/get";
 
 /// In the script: carried out, and the answer lost.
 const LOST_ANSWER: i64 = i64::MIN;
@@ -24,6 +38,8 @@ pub struct ScriptedWechat {
     answers: Arc<Mutex<VecDeque<(&'static str, i64)>>>,
     calls: Arc<Mutex<Vec<(&'static str, Value)>>>,
     media: Arc<Mutex<Vec<(String, Media)>>>,
+    /// Sub-merchants registered through it, by account name: `business/get` finds these.
+    businesses: Arc<Mutex<Vec<(String, u64)>>>,
 }
 
 impl ScriptedWechat {
@@ -93,14 +109,19 @@ impl WechatApi for ScriptedWechat {
         })
     }
 
+    /// Recorded as a [`CUSTOM_SEND`], with `businessid` when into a sub-merchant's session.
     async fn send_custom(
         &self,
         _token: &str,
         touser: &str,
+        business_id: Option<u64>,
         message: &Value,
     ) -> Result<(), ApiError> {
         let mut body = message.clone();
         body["touser"] = json!(touser);
+        if let Some(business_id) = business_id {
+            body["businessid"] = json!(business_id);
+        }
         self.call(CUSTOM_SEND, body)
     }
 
@@ -115,8 +136,61 @@ impl WechatApi for ScriptedWechat {
         self.call(SUBSCRIBE_SEND, body)
     }
 
-    async fn typing(&self, _token: &str, touser: &str, typing: bool) -> Result<(), ApiError> {
-        self.call(TYPING, json!({ "touser": touser, "typing": typing }))
+    async fn typing(
+        &self,
+        _token: &str,
+        touser: &str,
+        business_id: Option<u64>,
+        typing: bool,
+    ) -> Result<(), ApiError> {
+        let body = json!({ "touser": touser, "businessid": business_id, "typing": typing });
+        self.call(TYPING, body)
+    }
+
+    async fn business_register(
+        &self,
+        _token: &str,
+        sub_merchant: &BusinessProfile,
+    ) -> Result<u64, ApiError> {
+        self.call(BUSINESS_REGISTER, profile_body(None, sub_merchant))?;
+        let mut businesses = self.businesses.lock().unwrap();
+        let business_id = 1001 + businesses.len() as u64;
+        businesses.push((sub_merchant.account_name.clone(), business_id));
+        Ok(business_id)
+    }
+
+    async fn business_update(
+        &self,
+        _token: &str,
+        business_id: u64,
+        sub_merchant: &BusinessProfile,
+    ) -> Result<(), ApiError> {
+        self.call(
+            BUSINESS_UPDATE,
+            profile_body(Some(business_id), sub_merchant),
+        )
+    }
+
+    /// Finds what was registered through it; 45071 for anything else.
+    async fn business_get(
+        &self,
+        _token: &str,
+        account_name: &str,
+    ) -> Result<BusinessInfo, ApiError> {
+        self.call(BUSINESS_GET, json!({ "account_name": account_name }))?;
+        let businesses = self.businesses.lock().unwrap();
+        let (_, business_id) = businesses
+            .iter()
+            .find(|(name, _)| name == account_name)
+            .ok_or(ApiError::WeChat {
+                errcode: NO_SUCH_BUSINESS,
+                errmsg: "business not exist".into(),
+            })?;
+        Ok(BusinessInfo {
+            business_id: *business_id,
+            account_name: account_name.to_owned(),
+            nickname: String::new(),
+        })
     }
 
     async fn upload_image(

@@ -11,6 +11,7 @@
 //! | a partner's client message id | `CLIENT#{partner}#{client message id}` | `CLIENT` |
 //! | a partner's push id | `PUSH#{partner}#{push id}` | `PUSH` |
 //! | an uploaded image's media id (TTL) | `MEDIA#{appid}#{hex SHA-256 of the URL or bytes}` | `MEDIA` |
+//! | a partner's registered sub-merchant | `SUBMERCHANT#{channel}` | `PARTNER#{partner}` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -77,6 +78,17 @@ pub fn media_pk(appid: &str, key: &str) -> String {
 }
 
 pub const MEDIA_SK: &str = "MEDIA";
+
+/// A channel's sub-merchants share a partition, so the mapping is one query.
+pub fn sub_merchants_pk(channel: &str) -> String {
+    format!("SUBMERCHANT#{channel}")
+}
+
+pub const SUB_MERCHANT_SK_PREFIX: &str = "PARTNER#";
+
+pub fn sub_merchant_sk(partner: &str) -> String {
+    format!("{SUB_MERCHANT_SK_PREFIX}{partner}")
+}
 
 pub fn app_user_gsi1pk(app_user_id: &str) -> String {
     format!("APPUSER#{app_user_id}")

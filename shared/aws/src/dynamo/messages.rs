@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
-    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage,
+    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord,
+    StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 
@@ -58,7 +59,7 @@ impl DynamoStore {
     }
 
     /// The items of a partition whose sort key begins with `prefix`, in key order.
-    async fn query_prefix<T: serde::de::DeserializeOwned>(
+    pub(super) async fn query_prefix<T: serde::de::DeserializeOwned>(
         &self,
         pk: String,
         prefix: &str,
@@ -189,6 +190,14 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
+        self.read_sub_merchants(channel).await
+    }
+
+    async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {
+        self.keep_sub_merchant(sub_merchant).await
+    }
+
     async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
         self.get(keys::user_pk(channel, openid), USER_SK)
             .await?

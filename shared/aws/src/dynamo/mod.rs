@@ -7,6 +7,7 @@ pub mod keys;
 mod media_cache;
 mod messages;
 mod nonces;
+mod sub_merchants;
 mod tokens;
 
 pub use media_cache::DynamoMediaCache;

@@ -8,7 +8,9 @@ pub mod push;
 pub mod queued;
 pub mod reply_window;
 pub mod routing;
+pub mod session;
 pub mod session_from;
+pub mod sub_merchant;
 pub mod user;
 
 pub use content::{Content, FieldError, MAX_TEXT_BYTES};
@@ -21,4 +23,6 @@ pub use push::{AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, Su
 pub use queued::{sqs_id, InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
 pub use reply_window::{Allowance, ReplyWindow, UserAction};
 pub use routing::{ActiveBecause, ActivePartner, Routing};
+pub use session::{Session, SessionState};
+pub use sub_merchant::SubMerchant;
 pub use user::ChannelUser;

@@ -7,6 +7,9 @@
 //! the partners the user has talked to, most recent first. With no active partner the
 //! dialog's `default_partner` answers.
 //! **Separate** mode: the channel belongs to one partner.
+//! **Sub-merchant** mode: the session belongs to one partner — a push with a `BusinessId`
+//! to the partner registered under it, one without to the default partner (the inbound
+//! service resolves the id; [`partner_for`] answers the main session's).
 //!
 //! Conversation ids are derived, so get-or-create is one conditional write.
 
@@ -71,6 +74,7 @@ pub fn partner_for<'c>(
 ) -> Option<&'c str> {
     match config.dialog.mode {
         DialogMode::Separate => channel.partner.as_deref(),
+        DialogMode::SubMerchant => config.dialog.default_partner.as_deref(),
         DialogMode::Merged => routing
             .active
             .as_ref()
@@ -79,16 +83,17 @@ pub fn partner_for<'c>(
     }
 }
 
-/// The conversation of a user with a partner: per partner in merged mode, per channel in
-/// separate mode (where the channel is the partner's).
+/// The conversation of a user with a partner: per partner in merged and sub-merchant mode,
+/// per channel in separate mode (where the channel is the partner's).
 pub fn conversation_id(mode: DialogMode, channel: &str, openid: &str, partner: &str) -> String {
     match mode {
-        DialogMode::Merged => format!("{channel}:{openid}:{partner}"),
+        DialogMode::Merged | DialogMode::SubMerchant => format!("{channel}:{openid}:{partner}"),
         DialogMode::Separate => format!("{channel}:{openid}"),
     }
 }
 
-/// A conversation id's channel and openid: `channel:openid:partner` in merged mode,
+/// A conversation id's channel and openid: `channel:openid:partner` in merged and
+/// sub-merchant mode,
 /// `channel:openid` in separate mode. Channel and partner ids have no `:` (configuration
 /// refuses them), so they are read from the ends and everything between is the openid:
 /// an openid with a `:` in it (WeChat's have none, a forged push's may) still reads back
@@ -96,7 +101,7 @@ pub fn conversation_id(mode: DialogMode, channel: &str, openid: &str, partner: &
 pub fn parse_conversation_id(mode: DialogMode, id: &str) -> Option<(&str, &str)> {
     let (channel, rest) = id.split_once(':')?;
     let openid = match mode {
-        DialogMode::Merged => rest.rsplit_once(':')?.0,
+        DialogMode::Merged | DialogMode::SubMerchant => rest.rsplit_once(':')?.0,
         DialogMode::Separate => rest,
     };
     (!channel.is_empty() && !openid.is_empty()).then_some((channel, openid))
@@ -247,7 +252,11 @@ mod tests {
             "o:",
             "中文",
         ] {
-            for mode in [DialogMode::Merged, DialogMode::Separate] {
+            for mode in [
+                DialogMode::Merged,
+                DialogMode::Separate,
+                DialogMode::SubMerchant,
+            ] {
                 let id = conversation_id(mode, "mp", openid, "hotel-9");
                 assert_eq!(
                     parse_conversation_id(mode, &id),

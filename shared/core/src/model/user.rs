@@ -3,6 +3,7 @@
 use super::queued::OutboundRef;
 use super::reply_window::ReplyWindow;
 use super::routing::{ActiveBecause, Routing};
+use super::session::{Session, SessionState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ pub struct ChannelUser {
     pub app_user_id: Option<String>,
     #[serde(default)]
     pub routing: Routing,
+    /// The reply window of the mini program's own session ([`super::session`]).
     #[serde(default)]
     pub window: Option<ReplyWindow>,
     /// Subscribe-message sends left, by template id.
@@ -26,20 +28,23 @@ pub struct ChannelUser {
     /// The latest `session-from`, vouched or not, as context for partners.
     #[serde(default)]
     pub session_context: Vec<(String, String)>,
-    /// Partners' replies held because the quota was used up, in the order they were held;
-    /// released (sent) when the user acts again.
+    /// Partners' replies held because the quota of the mini program's own session was used
+    /// up, in the order they were held; released (sent) when the user acts there again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<OutboundRef>,
+    /// Sub-merchant mode: the window and held replies of each partner's session, by partner.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sub_merchant_sessions: BTreeMap<String, SessionState>,
     /// Optimistic concurrency: a write succeeds only over the version it read.
     #[serde(default)]
     pub version: u64,
 }
 
 impl ChannelUser {
-    /// A partner's message reached the user: one send of the window is spent, and the
-    /// partner becomes the one who last wrote (merged routing).
-    pub fn partner_sent(&mut self, partner: &str, at_ms: i64) {
-        if let Some(window) = self.window.as_mut() {
+    /// A partner's message reached the user in `session`: one send of its window is spent,
+    /// and the partner becomes the one who last wrote (merged routing).
+    pub fn partner_sent(&mut self, partner: &str, session: Session<'_>, at_ms: i64) {
+        if let Some(window) = self.window_in_mut(session).as_mut() {
             window.spend();
         }
         self.routing
@@ -57,6 +62,7 @@ impl ChannelUser {
             grants: BTreeMap::new(),
             session_context: Vec::new(),
             held: Vec::new(),
+            sub_merchant_sessions: BTreeMap::new(),
             version: 0,
         }
     }

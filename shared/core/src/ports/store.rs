@@ -4,7 +4,8 @@
 //! and one conformance suite (in the test kit) holds both to this contract.
 
 use crate::model::{
-    ChannelUser, Conversation, MessageCursor, MessageStatus, OutboundRef, PushRecord, StoredMessage,
+    ChannelUser, Conversation, MessageCursor, MessageStatus, OutboundRef, PushRecord,
+    StoredMessage, SubMerchant,
 };
 use std::future::Future;
 use thiserror::Error;
@@ -151,6 +152,18 @@ pub trait Store: Send + Sync {
         to: MessageStatus,
         reason: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The sub-merchants registered in a channel (sub-merchant dialog mode), any order.
+    fn sub_merchants(
+        &self,
+        channel: &str,
+    ) -> impl Future<Output = Result<Vec<SubMerchant>, StoreError>> + Send;
+
+    /// Keeps a partner's sub-merchant of a channel, replacing the one kept before.
+    fn put_sub_merchant(
+        &self,
+        sub_merchant: &SubMerchant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records that the partner was told of `status` (`reported`), only while the message
     /// is in that status; `false` when it is not (or the message is missing).

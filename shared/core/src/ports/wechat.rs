@@ -85,6 +85,26 @@ pub struct Media {
     pub bytes: Vec<u8>,
 }
 
+/// What a sub-merchant is registered or updated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessProfile {
+    pub account_name: String,
+    pub nickname: String,
+    /// The avatar, uploaded as temporary media.
+    pub icon_media_id: String,
+}
+
+/// A sub-merchant as `business/get` answers it (`business_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessInfo {
+    pub business_id: u64,
+    pub account_name: String,
+    pub nickname: String,
+}
+
+/// `business/get` and `business/update`: no sub-merchant by that id or account name.
+pub const NO_SUCH_BUSINESS: i64 = 45071;
+
 /// WeChat's server API, as the bridge calls it. Every call answers WeChat's `errcode` as
 /// [`ApiError::WeChat`]; the HTTP adapter reaches the real API or the local fake by its base
 /// URL, and tests may script it.
@@ -98,11 +118,14 @@ pub trait WechatApi: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<AccessToken, ApiError>> + Send;
 
-    /// `cgi-bin/message/custom/send` (§3.1): `message` is the body without `touser`.
+    /// `cgi-bin/message/custom/send` (§3.1): `message` is the body without `touser`. With a
+    /// `business_id`, into that sub-merchant's session: `message/custom/business/send` with
+    /// `businessid` (§10).
     fn send_custom(
         &self,
         token: &str,
         touser: &str,
+        business_id: Option<u64>,
         message: &Value,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 
@@ -115,13 +138,39 @@ pub trait WechatApi: Send + Sync {
         form: &SubscribeForm,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 
-    /// The typing indicator (§3.3), on or off.
+    /// The typing indicator (§3.3), on or off; with a `business_id`, in that sub-merchant's
+    /// session (`businessid`, §10).
     fn typing(
         &self,
         token: &str,
         touser: &str,
+        business_id: Option<u64>,
         typing: bool,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// `cgi-bin/business/register` (§10): a sub-merchant under `account_name`, shown as
+    /// `nickname` with the uploaded image `icon_media_id`; its `business_id`. 45070: the
+    /// account name is taken.
+    fn business_register(
+        &self,
+        token: &str,
+        sub_merchant: &BusinessProfile,
+    ) -> impl Future<Output = Result<u64, ApiError>> + Send;
+
+    /// `cgi-bin/business/update` (§10): a new nickname and icon. 45071: no such business.
+    fn business_update(
+        &self,
+        token: &str,
+        business_id: u64,
+        sub_merchant: &BusinessProfile,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// `cgi-bin/business/get` by account name (§10). 45071: none registered under it.
+    fn business_get(
+        &self,
+        token: &str,
+        account_name: &str,
+    ) -> impl Future<Output = Result<BusinessInfo, ApiError>> + Send;
 
     /// `cgi-bin/media/upload?type=image` (§3.4): the media id, valid for 3 days.
     fn upload_image(

@@ -19,7 +19,7 @@ use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
     inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
-    MessageStatus, ReplyWindow, StoredMessage, UserAction,
+    MessageStatus, ReplyWindow, Session, StoredMessage, UserAction,
 };
 use crate::ports::store::{Recorded, Store, StoreError};
 use crate::ports::Ports;
@@ -92,30 +92,53 @@ impl<P: Ports> Inbound<P> {
             .user(&inbound.channel, &event.from_user_name)
             .await?
             .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
+        let sub_merchant = self.sub_merchant_partner(inbound).await?;
+        let session = match (&event.business_id, &sub_merchant) {
+            (_, Some(partner)) => Some(Session::SubMerchant(partner)),
+            // A session of a sub-merchant the bridge has not registered: its window is not
+            // one any partner's reply can use, so none is kept for it.
+            (Some(_), None) if self.sub_merchant_mode() => None,
+            _ => Some(Session::Main),
+        };
         apply(
             &self.bridge.config,
             &mut user,
             event,
+            session,
             inbound.received_at_ms,
         );
-        // The user acted: the held replies go out now, in the same write as this message.
-        let released = if opens_window(event) && !user.held.is_empty() {
-            let sends_left = match ReplyWindow::allowance(user.window.as_ref(), now_ms) {
-                Allowance::Open { remaining } => remaining,
-                _ => 0,
-            };
-            let held = std::mem::take(&mut user.held);
-            release::plan(&self.bridge.store, &self.bridge.config, &held, sends_left).await?
-        } else {
-            Vec::new()
+        // The user acted: the session's held replies go out now, in the same write as this
+        // message.
+        let released = match session {
+            Some(session) if opens_window(event) && !user.held_in(session).is_empty() => {
+                let sends_left = match ReplyWindow::allowance(user.window_in(session), now_ms) {
+                    Allowance::Open { remaining } => remaining,
+                    _ => 0,
+                };
+                let held = std::mem::take(user.held_in_mut(session));
+                release::plan(&self.bridge.store, &self.bridge.config, &held, sends_left).await?
+            }
+            _ => Vec::new(),
         };
 
-        let routed = routing::partner_for(&self.bridge.config, channel, &user.routing)
+        let routed = sub_merchant
+            .as_deref()
+            .or_else(|| routing::partner_for(&self.bridge.config, channel, &user.routing))
             .filter(|p| self.bridge.config.partner(p).is_some())
             .or(self.bridge.config.dialog.default_partner.as_deref());
         let Some(partner) = routed.map(str::to_owned) else {
             return Ok(Outcome::Refused("no partner to deliver to".into()));
         };
+        if session.is_none() {
+            tracing::warn!(
+                business_id = event.business_id.as_deref().unwrap_or_default(),
+                "a push from a sub-merchant session no partner is registered under; handed to the default partner"
+            );
+        }
+        let mut content = serde_json::to_value(&event.kind).unwrap_or_default();
+        if let (Some(business_id), Some(fields)) = (&event.business_id, content.as_object_mut()) {
+            fields.insert("business_id".into(), business_id.as_str().into());
+        }
         let conversation = Conversation {
             id: routing::conversation_id(
                 self.bridge.config.dialog.mode,
@@ -141,7 +164,7 @@ impl<P: Ports> Inbound<P> {
             created_at_ms: inbound.received_at_ms,
             dedupe_key: Some(inbound.dedupe_key.clone()),
             wechat_msg_id: event.msg_id().map(str::to_owned),
-            content: serde_json::to_value(&event.kind).unwrap_or_default(),
+            content,
             released,
             reported: None,
             push: None,
@@ -188,6 +211,31 @@ impl<P: Ports> Inbound<P> {
                 _ => Ok(Outcome::AlreadyDone),
             },
         }
+    }
+
+    fn sub_merchant_mode(&self) -> bool {
+        self.bridge.config.dialog.mode == DialogMode::SubMerchant
+    }
+
+    /// Sub-merchant mode: the configured partner registered under the push's `BusinessId`.
+    async fn sub_merchant_partner(
+        &self,
+        inbound: &InboundMessage,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(business_id) = inbound.event.business_id.as_deref() else {
+            return Ok(None);
+        };
+        if !self.sub_merchant_mode() {
+            return Ok(None);
+        }
+        let partner = self
+            .bridge
+            .partner_of_business(&inbound.channel, business_id)
+            .await?;
+        let config = &self.bridge.config;
+        Ok(partner.filter(|p| {
+            config.partner(p).is_some() && Session::of(config, p) == Session::SubMerchant(p)
+        }))
     }
 
     async fn deliver(
@@ -303,14 +351,27 @@ pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
     }
 }
 
-/// What a push changes on its user: the reply window, routing, binding and grants.
-/// `at_ms` is when the bridge received the push: windows open and `session-from` values
-/// age from then, whenever the push is processed.
-pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEvent, at_ms: i64) {
+/// What a push changes on its user: the reply window of the push's `session` (none for a
+/// session no partner answers), routing, binding and grants. `at_ms` is when the bridge
+/// received the push: windows open and `session-from` values age from then, whenever the
+/// push is processed.
+pub fn apply(
+    config: &BridgeConfig,
+    user: &mut ChannelUser,
+    event: &CallbackEvent,
+    session: Option<Session<'_>>,
+    at_ms: i64,
+) {
     let merged = config.dialog.mode == DialogMode::Merged;
+    let open_window = |user: &mut ChannelUser, action| {
+        if let Some(session) = session {
+            let window = user.window_in_mut(session);
+            *window = Some(ReplyWindow::after(*window, action, at_ms));
+        }
+    };
     match &event.kind {
         EventKind::Text { content, .. } => {
-            user.window = Some(ReplyWindow::after(user.window, UserAction::Message, at_ms));
+            open_window(user, UserAction::Message);
             if let Some(partner) =
                 routing::switch_target(config, &user.routing, content).filter(|_| merged)
             {
@@ -319,14 +380,10 @@ pub fn apply(config: &BridgeConfig, user: &mut ChannelUser, event: &CallbackEven
             }
         }
         EventKind::Image { .. } | EventKind::MiniProgramPage { .. } => {
-            user.window = Some(ReplyWindow::after(user.window, UserAction::Message, at_ms));
+            open_window(user, UserAction::Message);
         }
         EventKind::UserEnterTempSession { session_from } => {
-            user.window = Some(ReplyWindow::after(
-                user.window,
-                UserAction::EnterSession,
-                at_ms,
-            ));
+            open_window(user, UserAction::EnterSession);
             let read = SessionFrom::read(
                 session_from,
                 config.session_from_secret.as_ref(),

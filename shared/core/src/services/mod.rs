@@ -9,6 +9,7 @@ pub mod partner;
 pub mod push;
 pub mod release;
 pub mod report;
+pub mod sub_merchants;
 pub mod tokens;
 pub mod webhook;
 
@@ -16,6 +17,7 @@ use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::BridgeConfig;
 use crate::ports::Ports;
 use std::sync::Arc;
+use sub_merchants::SubMerchantDirectory;
 use tokens::Tokens;
 
 /// What every service works with: the configuration, the store, access tokens for
@@ -26,6 +28,8 @@ pub struct Bridge<P: Ports> {
     pub tokens: Tokens<P::TokenStore, P::Wechat>,
     pub webhooks: P::Webhooks,
     pub clock: SharedClock,
+    /// Sub-merchant mode: the partners' registered `business_id`s, as last read.
+    pub sub_merchants: SubMerchantDirectory,
 }
 
 impl<P: Ports> Bridge<P> {
@@ -44,6 +48,7 @@ impl<P: Ports> Bridge<P> {
             tokens: Tokens::new(tokens, wechat, Arc::clone(&clock)),
             webhooks,
             clock,
+            sub_merchants: SubMerchantDirectory::default(),
         }
     }
 

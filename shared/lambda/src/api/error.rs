@@ -58,6 +58,9 @@ impl ApiError {
                     (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
                 }
                 P::WeChatRefused(_) => (StatusCode::CONFLICT, "wechat_refused"),
+                P::SubMerchantNotRegistered(_) => {
+                    (StatusCode::CONFLICT, "sub_merchant_not_registered")
+                }
                 P::WeChatUnavailable => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
                 P::MediaNotFound(_) => (StatusCode::NOT_FOUND, "media_not_found"),
                 P::MediaTooLarge => (StatusCode::BAD_GATEWAY, "media_too_large"),

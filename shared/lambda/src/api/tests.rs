@@ -1073,6 +1073,7 @@ fn every_refusal() -> Vec<ApiError> {
         P::NotQueued("client_message_id").into(),
         P::PushesNotSetUp.into(),
         P::WeChatRefused(String::new()).into(),
+        P::SubMerchantNotRegistered(String::new()).into(),
         P::WeChatUnavailable.into(),
         P::MediaNotFound(String::new()).into(),
         P::MediaTooLarge.into(),
@@ -1095,6 +1096,7 @@ fn every_refusal() -> Vec<ApiError> {
                 | P::NotQueued(_)
                 | P::PushesNotSetUp
                 | P::WeChatRefused(_)
+                | P::SubMerchantNotRegistered(_)
                 | P::WeChatUnavailable
                 | P::MediaNotFound(_)
                 | P::MediaTooLarge => {}

@@ -40,6 +40,9 @@ pub enum Failure {
     ChannelNotConfigured,
     #[error("stored content is unreadable")]
     UnreadableContent,
+    /// Sub-merchant mode: the partner's session has no registered sub-merchant to send as.
+    #[error("{0}")]
+    SubMerchantNotRegistered(String),
     /// WeChat refused the send (or an upload) for good.
     #[error("WeChat answered errcode {errcode}: {errmsg}")]
     WeChat { errcode: i64, errmsg: String },

@@ -34,12 +34,13 @@ mod settle;
 pub use failure::{DispatchOutcome, Failure};
 
 use super::images::{ImageError, Images};
+use super::sub_merchants::SessionError;
 use super::tokens::CallError;
 use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
 use crate::model::message::lost_answer;
 use crate::model::{
-    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow,
+    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow, Session,
     StoredMessage,
 };
 use crate::ports::queue::OutboundQueue;
@@ -175,6 +176,19 @@ impl<P: Ports> Dispatch<P> {
             Ok(Some(content)) => content,
         };
         let message = parts[0].clone();
+        let business_id = match self
+            .bridge
+            .business_id_for(&channel.id, &message.partner)
+            .await
+        {
+            Ok(business_id) => business_id,
+            Err(SessionError::Store(error)) => return Err(error),
+            Err(missing) => {
+                let failure = Failure::SubMerchantNotRegistered(missing.to_string());
+                return Ok(self.fail_all(&parts, failure).await);
+            }
+        };
+        let session = Session::of(&self.bridge.config, &message.partner);
         let window = match self.decide(&parts).await? {
             Decision::Closed => return self.window_closed(&parts).await,
             Decision::Held => return self.hold(&parts).await,
@@ -212,12 +226,12 @@ impl<P: Ports> Dispatch<P> {
         let sender = self.bridge.config.sender_of(&message.partner);
         let sent: Result<(), SendError> = match &content {
             Content::Image { .. } => self
-                .send_image(channel, &message.openid, &content)
+                .send_image(channel, &message.openid, business_id, &content)
                 .await
                 .map_err(SendError::from),
             _ => {
                 let body = content.wechat_body(sender.as_deref(), None);
-                self.send(channel, &message.openid, &body)
+                self.send(channel, &message.openid, business_id, &body)
                     .await
                     .map_err(SendError::from)
             }
@@ -227,8 +241,10 @@ impl<P: Ports> Dispatch<P> {
                 // The status first: a function stopped after it never sends again.
                 let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
                 let now_ms = self.bridge.now_ms();
-                self.update_user(&message, |user| user.partner_sent(&message.partner, now_ms))
-                    .await;
+                self.update_user(&message, |user| {
+                    user.partner_sent(&message.partner, session, now_ms)
+                })
+                .await;
                 Ok(outcome)
             }
             // WeChat's count wins over the bridge's record of the window it read: 45047,
@@ -242,7 +258,7 @@ impl<P: Ports> Dispatch<P> {
                 self.unclaim(&claimed, &reason).await?;
                 let now_ms = self.bridge.now_ms();
                 self.update_user(&message, |user| {
-                    if let Some(current) = user.window.as_mut() {
+                    if let Some(current) = user.window_in_mut(session).as_mut() {
                         if window.is_some_and(|read| read.closes_at_ms == current.closes_at_ms) {
                             if code == Some(45047) {
                                 current.remaining = 0;
@@ -371,13 +387,14 @@ impl<P: Ports> Dispatch<P> {
     /// fresh window: a user who wrote in between reopened it, and the message is sent.
     async fn decide(&self, parts: &[StoredMessage]) -> Result<Decision, StoreError> {
         let message = &parts[0];
+        let session = Session::of(&self.bridge.config, &message.partner);
         for _ in 0..CONFLICT_ATTEMPTS {
             let user = self
                 .bridge
                 .store
                 .user(&message.channel, &message.openid)
                 .await?;
-            let window = user.as_ref().and_then(|u| u.window.as_ref());
+            let window = user.as_ref().and_then(|u| u.window_in(session));
             match ReplyWindow::allowance(window, self.bridge.now_ms()) {
                 // A held reply released into a window that closed before its turn (entering
                 // the session opens one minute) waits for the user's next message again,
@@ -391,7 +408,7 @@ impl<P: Ports> Dispatch<P> {
             let Some(mut user) = user else {
                 return Ok(Decision::Closed);
             };
-            let listed = user.held.iter().any(|h| {
+            let listed = user.held_in(session).iter().any(|h| {
                 h.parts().iter().any(|p| {
                     p.conversation_id == message.conversation_id && p.message_id == message.id
                 })
@@ -407,7 +424,7 @@ impl<P: Ports> Dispatch<P> {
                     message_id: m.id.clone(),
                 })
                 .collect();
-            user.held.push(entry);
+            user.held_in_mut(session).push(entry);
             match self.bridge.store.put_user(&user).await {
                 Ok(()) => return Ok(Decision::Held),
                 Err(StoreError::Conflict) => continue,
@@ -417,18 +434,20 @@ impl<P: Ports> Dispatch<P> {
         Err(StoreError::Conflict)
     }
 
-    /// One send, with one retry after refreshing a stale token.
+    /// One send (into the sub-merchant's session with a `business_id`), with one retry
+    /// after refreshing a stale token.
     async fn send(
         &self,
         channel: &ChannelConfig,
         openid: &str,
+        business_id: Option<u64>,
         body: &serde_json::Value,
     ) -> Result<(), CallError> {
         let wechat = self.bridge.wechat();
         self.bridge
             .tokens
             .call(channel, |token| async move {
-                wechat.send_custom(&token, openid, body).await
+                wechat.send_custom(&token, openid, business_id, body).await
             })
             .await
     }
@@ -438,12 +457,13 @@ impl<P: Ports> Dispatch<P> {
         &self,
         channel: &ChannelConfig,
         openid: &str,
+        business_id: Option<u64>,
         content: &Content,
     ) -> Result<(), ImageError> {
         self.images
             .send(&self.bridge, channel, content, |media_id| async move {
                 let body = content.wechat_body(None, Some(&media_id));
-                self.send(channel, openid, &body).await
+                self.send(channel, openid, business_id, &body).await
             })
             .await
     }

@@ -2,6 +2,7 @@
 //! and code; the texts name fields and rules, never their content.
 
 use crate::ports::store::StoreError;
+use crate::services::sub_merchants::SessionError;
 use crate::services::tokens::CallError;
 use thiserror::Error;
 
@@ -32,6 +33,9 @@ pub enum PartnerError {
     NotQueued(&'static str),
     #[error("pushes are not set up in this deployment")]
     PushesNotSetUp,
+    /// Sub-merchant mode: the partner's session has no registered sub-merchant yet.
+    #[error("{0}")]
+    SubMerchantNotRegistered(String),
     /// WeChat refused for good.
     #[error("{0}")]
     WeChatRefused(String),
@@ -77,6 +81,14 @@ impl PartnerError {
         }
         tracing::warn!(%error, "store unavailable for an API request");
         Self::Store(error)
+    }
+
+    /// Why the partner's session cannot be written to (sub-merchant mode).
+    pub(crate) fn session(error: SessionError) -> Self {
+        match error {
+            SessionError::Store(error) => Self::store(error),
+            missing => Self::SubMerchantNotRegistered(missing.to_string()),
+        }
     }
 
     /// A failed call to WeChat: refused for good, or to be repeated.

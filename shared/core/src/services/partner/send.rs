@@ -5,7 +5,7 @@ use super::{enqueue_queued, valid_client_id, Answer, PartnerApi, PartnerError};
 use super::{Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, SendRequest};
 use crate::model::{
     Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
-    StoredMessage,
+    Session, StoredMessage,
 };
 use crate::ports::store::{through_hiccups, Recorded, Store};
 use crate::ports::Ports;
@@ -27,6 +27,11 @@ impl<P: Ports> PartnerApi<P> {
         self.fits_with_sender(partner, &request.content)?;
         let now_ms = self.now_ms();
         let mut conversation = self.target(partner, &request, now_ms).await?;
+        // A reply needs the partner's session to go into: refused now, not failed later.
+        self.bridge
+            .business_id_for(&conversation.channel, partner)
+            .await
+            .map_err(PartnerError::session)?;
         conversation.last_message_at_ms = now_ms;
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
@@ -203,9 +208,10 @@ impl<P: Ports> PartnerApi<P> {
                     self.channel(partner, channel)?;
                 }
                 let mut users = self.bindings(partner, app_user, channel.as_deref()).await?;
+                let session = Session::of(&self.bridge.config, partner);
                 let open = users.iter().position(|u| {
                     matches!(
-                        ReplyWindow::allowance(u.window.as_ref(), now_ms),
+                        ReplyWindow::allowance(u.window_in(session), now_ms),
                         Allowance::Open { .. }
                     )
                 });

@@ -85,11 +85,18 @@ impl<P: Ports> PartnerApi<P> {
     ) -> Answer<TypingAnswer> {
         let conversation = self.own_conversation(partner, conversation_id).await?;
         let channel = self.channel(partner, &conversation.channel)?;
+        let business_id = self
+            .bridge
+            .business_id_for(&channel.id, partner)
+            .await
+            .map_err(PartnerError::session)?;
         let (wechat, openid) = (self.bridge.wechat(), conversation.openid.as_str());
         self.bridge
             .tokens
             .call(channel, |token| async move {
-                wechat.typing(&token, openid, request.typing).await
+                wechat
+                    .typing(&token, openid, business_id, request.typing)
+                    .await
             })
             .await
             .map_err(PartnerError::wechat)?;

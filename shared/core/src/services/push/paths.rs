@@ -7,18 +7,20 @@ use crate::config::LostSendAnswer;
 use crate::model::message::lost_answer;
 use crate::model::{
     Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, PushPath,
-    ReplyWindow, StoredMessage, SubscribeForm,
+    ReplyWindow, Session, StoredMessage, SubscribeForm,
 };
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
+use crate::services::sub_merchants::SessionError;
 use crate::services::tokens::CallError;
 use serde_json::Value;
 
 /// What a path sends to WeChat.
 enum Outgoing<'a> {
-    /// A customer-service message body (without `touser`).
-    Custom(&'a Value),
+    /// A customer-service message body (without `touser`), into the sub-merchant's session
+    /// with a `business_id`.
+    Custom(&'a Value, Option<u64>),
     Subscribe(&'a SubscribeForm),
 }
 
@@ -50,7 +52,9 @@ impl<P: Ports> Push<P> {
                 let outgoing = &outgoing;
                 async move {
                     match outgoing {
-                        Outgoing::Custom(body) => wechat.send_custom(&token, openid, body).await,
+                        Outgoing::Custom(body, business_id) => {
+                            wechat.send_custom(&token, openid, *business_id, body).await
+                        }
                         Outgoing::Subscribe(form) => {
                             wechat.send_subscribe(&token, openid, form).await
                         }
@@ -68,20 +72,22 @@ impl<P: Ports> Push<P> {
         users: &[ChannelUser],
     ) -> Result<Option<PushOutcome>, StoreError> {
         let path = PushPath::CustomerService;
+        let session = Session::of(&self.bridge.config, &message.partner);
         let mut open: Vec<(&ChannelUser, u32, i64)> = users
             .iter()
-            .filter_map(
-                |u| match ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) {
+            .filter_map(|u| {
+                let window = u.window_in(session);
+                match ReplyWindow::allowance(window, chain.now_ms) {
                     Allowance::Open { remaining } => {
-                        Some((u, remaining, u.window.map_or(0, |w| w.closes_at_ms)))
+                        Some((u, remaining, window.map_or(0, |w| w.closes_at_ms)))
                     }
                     _ => None,
-                },
-            )
+                }
+            })
             .collect();
         if open.is_empty() {
             let reason = match users.iter().find(|u| {
-                ReplyWindow::allowance(u.window.as_ref(), chain.now_ms) == Allowance::QuotaUsed
+                ReplyWindow::allowance(u.window_in(session), chain.now_ms) == Allowance::QuotaUsed
             }) {
                 Some(user) => {
                     chain.attempt(
@@ -124,8 +130,21 @@ impl<P: Ports> Push<P> {
             .partner(&message.partner)
             .is_none_or(|p| p.held_replies_first);
         for (user, remaining, _) in open {
+            let business_id = match self
+                .bridge
+                .business_id_for(&user.channel, &message.partner)
+                .await
+            {
+                Ok(business_id) => business_id,
+                Err(SessionError::Store(error)) => return Err(error),
+                Err(missing) => {
+                    let reason = Some(missing.to_string());
+                    chain.attempt(path, AttemptOutcome::Skipped, Some(user), reason, None);
+                    continue;
+                }
+            };
             if held_first {
-                let waiting = self.waiting_replies(user).await?;
+                let waiting = self.waiting_replies(user, session).await?;
                 if waiting as u32 >= remaining {
                     let reason = format!(
                         "{remaining} send(s) left, kept for {waiting} waiting repl{}",
@@ -144,7 +163,7 @@ impl<P: Ports> Push<P> {
             let sender = self.bridge.config.sender_of(&message.partner);
             let body = content.wechat_body(sender.as_deref(), None);
             let Some(sent) = self
-                .send_to(chain, path, user, Outgoing::Custom(&body))
+                .send_to(chain, path, user, Outgoing::Custom(&body, business_id))
                 .await
             else {
                 continue;
@@ -154,7 +173,7 @@ impl<P: Ports> Push<P> {
                     // The status first: a function stopped after it never sends again.
                     let now_ms = chain.now_ms;
                     let outcome = self.delivered(message, chain, path, user).await;
-                    self.update_user(user, |u| u.partner_sent(&message.partner, now_ms))
+                    self.update_user(user, |u| u.partner_sent(&message.partner, session, now_ms))
                         .await;
                     return outcome.map(Some);
                 }
@@ -300,15 +319,22 @@ impl<P: Ports> Push<P> {
     }
 
     /// Partners' replies waiting for this user (queued, held or being sent, not handed to
-    /// the push chain), in the user's conversations.
-    async fn waiting_replies(&self, user: &ChannelUser) -> Result<usize, StoreError> {
+    /// the push chain), in the user's conversations of `session`.
+    async fn waiting_replies(
+        &self,
+        user: &ChannelUser,
+        session: Session<'_>,
+    ) -> Result<usize, StoreError> {
         let mut waiting = 0;
-        for conversation in self
+        let conversations = self
             .bridge
             .store
             .conversations(&user.channel, &user.openid)
-            .await?
-        {
+            .await?;
+        let in_session = conversations
+            .iter()
+            .filter(|c| Session::of(&self.bridge.config, &c.partner) == session);
+        for conversation in in_session {
             waiting += self
                 .bridge
                 .store

@@ -5,6 +5,10 @@
 //! of the offending field.
 //! Secrets (`token`, `encoding_aes_key`) never print: their `Debug` is redacted.
 
+mod sub_merchant;
+
+pub use sub_merchant::{nickname_units, SubMerchantConfig};
+
 use serde::Deserialize;
 use std::collections::HashMap;
 use thiserror::Error;
@@ -96,6 +100,10 @@ pub struct PartnerConfig {
     /// Without it such a reply ends `window_closed`.
     #[serde(default)]
     pub reply_fallback: Option<ReplyFallback>,
+    /// In sub-merchant dialog mode, the partner's own session in the mini program (every
+    /// partner but the default one, whose is the mini program's own session).
+    #[serde(default)]
+    pub sub_merchant: Option<SubMerchantConfig>,
 }
 
 fn default_true() -> bool {
@@ -138,12 +146,15 @@ impl ReplyFallback {
 
 /// How the partners share a user's WeChat conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum DialogMode {
     /// Many partners share the one conversation of a mini program.
     Merged,
     /// Each partner has its own channel.
     Separate,
+    /// Each partner has its own session inside the one mini program, as a customer-service
+    /// sub-merchant; the mini program's own session is the default partner's.
+    SubMerchant,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -259,11 +270,17 @@ impl BridgeConfig {
                 "at least one partner is required",
             ));
         }
-        if self.dialog.mode == DialogMode::Merged && self.dialog.default_partner.is_none() {
-            return Err(ConfigError::field(
-                "dialog.default_partner".into(),
-                "required in merged mode: it answers when no partner is active",
-            ));
+        let required_because = match self.dialog.mode {
+            DialogMode::Merged => {
+                Some("required in merged mode: it answers when no partner is active")
+            }
+            DialogMode::SubMerchant => {
+                Some("required in sub_merchant mode: it answers the mini program's own session")
+            }
+            DialogMode::Separate => None,
+        };
+        if let (Some(why), None) = (required_because, &self.dialog.default_partner) {
+            return Err(ConfigError::field("dialog.default_partner".into(), why));
         }
         Ok(())
     }
@@ -291,10 +308,10 @@ impl BridgeConfig {
         self.channels.iter().find(|c| c.id == id)
     }
 
-    /// Whether `partner` may act on `channel`: any channel in merged mode, its own in
-    /// separate mode.
+    /// Whether `partner` may act on `channel`: any channel in merged and sub-merchant mode
+    /// (where it has a session in every mini program), its own in separate mode.
     pub fn may_use(&self, partner: &str, channel: &str) -> bool {
-        self.dialog.mode == DialogMode::Merged
+        self.dialog.mode != DialogMode::Separate
             || self
                 .channel(channel)
                 .is_some_and(|c| c.partner.as_deref() == Some(partner))
@@ -368,6 +385,7 @@ impl BridgeConfig {
                 }
             }
         }
+        self.validate_sub_merchants()?;
         let known = |id: &str| self.partner(id).is_some();
         if let Some(default) = &self.dialog.default_partner {
             if !known(default) {
@@ -400,6 +418,50 @@ impl BridgeConfig {
                 return Err(ConfigError::field(
                     "session_from_secret".into(),
                     "must be at least 16 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// In sub-merchant mode every partner but the default one declares its sub-merchant,
+    /// each under its own account name; in other modes none does (it would be ignored).
+    fn validate_sub_merchants(&self) -> Result<(), ConfigError> {
+        let in_mode = self.dialog.mode == DialogMode::SubMerchant;
+        let default = self.dialog.default_partner.as_deref();
+        for (index, partner) in self.partners.iter().enumerate() {
+            let at = |field: &str| format!("partners[{index}].sub_merchant{field}");
+            let is_default = default == Some(partner.id.as_str());
+            let Some(sub_merchant) = &partner.sub_merchant else {
+                if in_mode && !is_default {
+                    return Err(ConfigError::field(
+                        at(""),
+                        "required in sub_merchant mode: the partner's own session",
+                    ));
+                }
+                continue;
+            };
+            if !in_mode {
+                return Err(ConfigError::field(
+                    at(""),
+                    "only in sub_merchant dialog mode",
+                ));
+            }
+            if is_default {
+                return Err(ConfigError::field(
+                    at(""),
+                    "the default partner answers the mini program's own session and has none",
+                ));
+            }
+            sub_merchant.validate(|field| at(&format!(".{field}")))?;
+            if let Some(first) = self.partners[..index].iter().position(|p| {
+                p.sub_merchant
+                    .as_ref()
+                    .is_some_and(|s| s.account_name == sub_merchant.account_name)
+            }) {
+                return Err(ConfigError::field(
+                    at(".account_name"),
+                    &format!("duplicates partners[{first}].sub_merchant.account_name"),
                 ));
             }
         }
@@ -654,6 +716,54 @@ mod tests {
         assert!(BridgeConfig::from_json(&separate).is_ok());
         let unknown = separate.replace(r#""partner":"hotel-9""#, r#""partner":"ghost""#);
         assert!(error_of(&unknown).contains("channels[0].partner: names no partner"));
+    }
+
+    #[test]
+    fn in_sub_merchant_mode_every_partner_but_the_default_declares_its_sub_merchant() {
+        let hotel = r#""signing_secret":"hotel-secret-456789""#;
+        let declared = format!(
+            r#"{hotel},"sub_merchant":{{"account_name":"hotel_lotus_9","nickname":"HotelLotus","avatar_url":"https://cdn.example/lotus.png"}}"#
+        );
+        let mode = r#","dialog":{"mode":"sub_merchant","default_partner":"platform"}"#;
+        let config =
+            BridgeConfig::from_json(&with_partners(mode).replace(hotel, &declared)).unwrap();
+        assert_eq!(config.dialog.mode, DialogMode::SubMerchant);
+        assert!(config.may_use("hotel-9", "mp-demo"));
+        assert_eq!(config.sender_of("hotel-9"), None, "its own nickname shows");
+        assert!(config.check_partners().is_ok());
+        let cases = [
+            (
+                with_partners(mode),
+                "partners[1].sub_merchant: required in sub_merchant mode",
+            ),
+            (
+                with_partners("").replace(hotel, &declared),
+                "partners[1].sub_merchant: only in sub_merchant dialog mode",
+            ),
+            (
+                with_partners(mode)
+                    .replace(hotel, &declared)
+                    .replace(r#""default_partner":"platform""#, r#""default_partner":"hotel-9""#)
+                    .replace(r#""signing_secret":"platform-secret-0123""#, r#""signing_secret":"platform-secret-0123","sub_merchant":{"account_name":"trip_service","nickname":"TripService","avatar_url":"https://cdn/t.png"}"#),
+                "partners[1].sub_merchant: the default partner answers the mini program's own session",
+            ),
+            (
+                with_partners(mode).replace(hotel, &declared.replace("HotelLotus", "H")),
+                "partners[1].sub_merchant.nickname",
+            ),
+        ];
+        for (document, expected) in cases {
+            let error = error_of(&document);
+            assert!(error.contains(expected), "{error} should name {expected}");
+        }
+        let no_default = BridgeConfig::from_json(
+            &with_partners(r#","dialog":{"mode":"sub_merchant"}"#).replace(hotel, &declared),
+        );
+        let no_default = no_default.unwrap_err().to_string();
+        assert!(
+            no_default.contains("partners[0].sub_merchant: required"),
+            "{no_default}"
+        );
     }
 
     #[test]
