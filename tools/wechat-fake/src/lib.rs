@@ -19,6 +19,9 @@
 //! - typing (§3.3): the send conditions, an exchange in the last 30 s (45080), 15 s of
 //!   typing that cannot be repeated (45081), ended by a send;
 //! - subscribe grants (§5): one send per acceptance, 43101 without one;
+//! - customer-service sub-merchants ([`business`], §10): register / update / get / list
+//!   with their errcodes, and sends and typing into a sub-merchant's session
+//!   (`message/custom/business/send`, `businessid`), each session with its own window;
 //! - uploads (§3.4): images only, at most 2 MB (40004, 40005, 40006); media ids live 3
 //!   days (40007 after, and for unknown ids).
 //!
@@ -49,6 +52,7 @@
 //! entered the session, accepted a subscribe pop-up, let the window run out), images the
 //! user sends, and what the user received. The WeChat user simulator drives it.
 
+pub mod business;
 pub mod rules;
 pub mod tokens;
 
@@ -59,6 +63,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use business::{Business, Businesses};
 use rules::{errcode, Grants, UserState, WxError, MAX_IMAGE_BYTES, MEDIA_LIFETIME_MS};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -94,12 +99,20 @@ pub struct Sent {
     /// `custom`, `subscribe` or `typing`.
     pub api: &'static str,
     pub touser: String,
+    /// The sub-merchant whose session it went into; `None`: the mini program's own.
+    pub business_id: Option<u64>,
     pub body: Value,
 }
 
 impl Sent {
     fn to_json(&self) -> Value {
-        json!({ "appid": self.appid, "api": self.api, "touser": self.touser, "body": self.body })
+        json!({
+            "appid": self.appid,
+            "api": self.api,
+            "touser": self.touser,
+            "business_id": self.business_id,
+            "body": self.body,
+        })
     }
 }
 
@@ -136,8 +149,13 @@ struct World {
     entry_policy: EntryPolicy,
     secrets: HashMap<String, String>,
     tokens: Tokens,
-    /// Every (appid, openid) the fake was told about; the others answer 40003.
+    /// Every (appid, openid) the fake was told about (the others answer 40003), with the
+    /// state of the mini program's own session.
     users: HashMap<(String, String), UserState>,
+    /// The state of each user's session with a sub-merchant: (appid, openid, business id).
+    business_sessions: HashMap<(String, String, u64), UserState>,
+    /// Each app's sub-merchants.
+    businesses: HashMap<String, Businesses>,
     grants: HashMap<(String, String, String), Grants>,
     media: HashMap<String, Media>,
     uploads: u32,
@@ -174,6 +192,24 @@ impl World {
         self.users
             .entry((appid.to_owned(), openid.to_owned()))
             .or_default()
+    }
+
+    /// The user's session: the mini program's own, or a sub-merchant's. The user becomes
+    /// known to the app either way.
+    fn session(&mut self, appid: &str, openid: &str, business_id: Option<u64>) -> &mut UserState {
+        match business_id {
+            None => self.user(appid, openid),
+            Some(id) => {
+                self.user(appid, openid);
+                self.business_sessions
+                    .entry((appid.to_owned(), openid.to_owned(), id))
+                    .or_default()
+            }
+        }
+    }
+
+    fn businesses(&mut self, appid: &str) -> &mut Businesses {
+        self.businesses.entry(appid.to_owned()).or_default()
     }
 }
 
@@ -219,22 +255,48 @@ impl Fake {
     /// The user sent a message / entered the session: the window opens as WeChat opens it
     /// ([`rules::Window::after`], under the fake's [`EntryPolicy`]).
     pub fn user_acts(&self, appid: &str, openid: &str, action: UserAction) {
-        let mut world = self.world();
-        let (now, policy) = (world.now_ms(), world.entry_policy);
-        world.user(appid, openid).acts(action, policy, now);
+        self.user_acts_in(appid, openid, None, action);
     }
 
-    /// The user's window runs out now (as if 48 hours passed since the last action).
-    pub fn close_window(&self, appid: &str, openid: &str) {
+    /// As [`Self::user_acts`], in the session of the sub-merchant `business_id` (`None`:
+    /// the mini program's own); only that session's window opens.
+    pub fn user_acts_in(
+        &self,
+        appid: &str,
+        openid: &str,
+        business_id: Option<u64>,
+        action: UserAction,
+    ) {
         let mut world = self.world();
+        let (now, policy) = (world.now_ms(), world.entry_policy);
+        world
+            .session(appid, openid, business_id)
+            .acts(action, policy, now);
+    }
+
+    /// The user's windows, in every session, run out now (as if 48 hours passed since the
+    /// last action).
+    pub fn close_window(&self, appid: &str, openid: &str) {
+        let mut guard = self.world();
+        let world = &mut *guard;
         let now = world.now_ms();
-        if let Some(window) = world
-            .users
-            .get_mut(&(appid.to_owned(), openid.to_owned()))
-            .and_then(|u| u.window.as_mut())
-        {
-            window.close(now);
+        let key = (appid.to_owned(), openid.to_owned());
+        let main = world.users.get_mut(&key);
+        let sub_merchants = world
+            .business_sessions
+            .iter_mut()
+            .filter(|((a, o, _), _)| *a == key.0 && *o == key.1)
+            .map(|(_, state)| state);
+        for session in main.into_iter().chain(sub_merchants) {
+            if let Some(window) = session.window.as_mut() {
+                window.close(now);
+            }
         }
+    }
+
+    /// The sub-merchants of `appid`, in the order registered.
+    pub fn businesses(&self, appid: &str) -> Vec<Business> {
+        self.world().businesses(appid).all().to_vec()
     }
 
     /// An image a user sends: WeChat keeps it under a media id (and a `PicUrl`), 3 days.
@@ -296,6 +358,11 @@ impl Fake {
             .route("/cgi-bin/stable_token", post(stable_token))
             .route("/cgi-bin/token", get(classic_token))
             .route("/cgi-bin/message/custom/send", post(custom_send))
+            .route("/cgi-bin/message/custom/business/send", post(business_send))
+            .route("/cgi-bin/business/register", post(business_register))
+            .route("/cgi-bin/business/update", post(business_update))
+            .route("/cgi-bin/business/get", post(business_get))
+            .route("/cgi-bin/business/list", post(business_list))
             // Both typing paths, with the same rules (protocol notes §3.3, §9: the docs
             // disagree on the path).
             .route("/cgi-bin/message/custom/typing", post(typing))
@@ -312,6 +379,7 @@ impl Fake {
             .route("/_fake/users/close-window", post(control_close_window))
             .route("/_fake/entry-policy", post(control_entry_policy))
             .route("/_fake/sent", get(control_sent))
+            .route("/_fake/businesses", get(control_businesses))
             .route(
                 "/_fake/media",
                 post(control_add_media).layer(DefaultBodyLimit::max(4 * MAX_IMAGE_BYTES)),
@@ -512,13 +580,43 @@ async fn custom_send(
     Query(params): Params,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(injected) = fake.injected("/cgi-bin/message/custom/send").await {
+    send_in_session(fake, params, body, "/cgi-bin/message/custom/send").await
+}
+
+/// `POST /cgi-bin/message/custom/business/send` (protocol notes §10): as `custom/send`,
+/// into the session of the sub-merchant `businessid` names (45071 when the app has none
+/// by that id), whose own window decides.
+async fn business_send(
+    State(fake): State<Fake>,
+    Query(params): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    send_in_session(fake, params, body, "/cgi-bin/message/custom/business/send").await
+}
+
+async fn send_in_session(
+    fake: Fake,
+    params: HashMap<String, String>,
+    body: axum::body::Bytes,
+    path: &'static str,
+) -> Response {
+    if let Some(injected) = fake.injected(path).await {
         return injected;
     }
     let (appid, touser, body) = match authorize(&fake, &params, &body) {
         Ok(found) => found,
         Err(answer) => return refuse(answer),
     };
+    let business_id = match path.contains("/business/") {
+        false => None,
+        true => match session_of(&fake, &appid, &body, "businessid") {
+            Ok(id) => id,
+            Err(refusal) => return refuse(refusal),
+        },
+    };
+    if business_id.is_none() && path.contains("/business/") {
+        return refuse(business::errcode::NO_SUCH_BUSINESS);
+    }
     if !valid_custom(&body) {
         return refuse(errcode::DATA_FORMAT);
     }
@@ -527,24 +625,40 @@ async fn custom_send(
         return refuse(errcode::INVALID_MEDIA_ID);
     }
     let now = world.now_ms();
-    let user = world.user(&appid, &touser);
-    if let Err(refusal) = user.check_send(now) {
+    let session = world.session(&appid, &touser, business_id);
+    if let Err(refusal) = session.check_send(now) {
         return refuse(refusal);
     }
-    user.sent(now);
+    session.sent(now);
     world.sent.push(Sent {
         appid,
         api: "custom",
         touser,
+        business_id,
         body,
     });
     drop(world);
-    fake.carried_out("/cgi-bin/message/custom/send")
+    fake.carried_out(path)
+}
+
+/// The sub-merchant session a body's `field` names: `None` when it names none, 45071 when
+/// it names one the app has not registered.
+fn session_of(fake: &Fake, appid: &str, body: &Value, field: &str) -> Result<Option<u64>, WxError> {
+    let named = &body[field];
+    if named.is_null() {
+        return Ok(None);
+    }
+    let id = business::loose_id(named).ok_or(business::errcode::NO_SUCH_BUSINESS)?;
+    match fake.world().businesses(appid).by_id(id) {
+        Some(_) => Ok(Some(id)),
+        None => Err(business::errcode::NO_SUCH_BUSINESS),
+    }
 }
 
 /// `POST /cgi-bin/message/custom/typing` and `…/custom/business/typing` (protocol notes
-/// §3.3): token, JSON, openid, `command` (45072), then [`UserState::start_typing`] for
-/// `Typing`; `CancelTyping` is always accepted.
+/// §3.3, §10): token, JSON, openid, the sub-merchant `businessid` names if any (45071),
+/// `command` (45072), then [`UserState::start_typing`] in that session for `Typing`;
+/// `CancelTyping` is always accepted.
 async fn typing(
     State(fake): State<Fake>,
     uri: axum::http::Uri,
@@ -558,9 +672,13 @@ async fn typing(
         Ok(found) => found,
         Err(answer) => return refuse(answer),
     };
+    let business_id = match session_of(&fake, &appid, &body, "businessid") {
+        Ok(id) => id,
+        Err(refusal) => return refuse(refusal),
+    };
     let mut world = fake.world();
     let now = world.now_ms();
-    let user = world.user(&appid, &touser);
+    let user = world.session(&appid, &touser, business_id);
     match body["command"].as_str() {
         Some("Typing") => {
             if let Err(refusal) = user.start_typing(now) {
@@ -574,6 +692,7 @@ async fn typing(
         appid,
         api: "typing",
         touser,
+        business_id,
         body,
     });
     ok()
@@ -613,6 +732,7 @@ async fn subscribe_send(
         appid,
         api: "subscribe",
         touser,
+        business_id: None,
         body,
     });
     drop(world);
@@ -686,20 +806,29 @@ struct ControlUser {
     action: Option<String>,
     #[serde(default)]
     template_id: Option<String>,
+    /// The sub-merchant session the user acts in (`None`: the mini program's own).
+    #[serde(default)]
+    business_id: Option<u64>,
 }
 
 fn control_error(status: StatusCode, reason: &str) -> Response {
     (status, Json(json!({ "error": reason }))).into_response()
 }
 
-/// `POST /_fake/users/act` `{"appid", "openid", "action": "message" | "enter_session"}`.
+/// `POST /_fake/users/act` `{"appid", "openid", "action": "message" | "enter_session"
+/// [, "business_id"]}`: in a sub-merchant's session when `business_id` names one.
 async fn control_act(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
     let action = match user.action.as_deref() {
         Some("message") => UserAction::Message,
         Some("enter_session") => UserAction::EnterSession,
         _ => return control_error(StatusCode::BAD_REQUEST, "action: message or enter_session"),
     };
-    fake.user_acts(&user.appid, &user.openid, action);
+    if let Some(id) = user.business_id {
+        if fake.world().businesses(&user.appid).by_id(id).is_none() {
+            return control_error(StatusCode::NOT_FOUND, "business_id: not registered");
+        }
+    }
+    fake.user_acts_in(&user.appid, &user.openid, user.business_id, action);
     Json(json!({ "ok": true })).into_response()
 }
 
@@ -782,4 +911,171 @@ async fn control_media(State(fake): State<Fake>, Path(media_id): Path<String>) -
         }
         None => control_error(StatusCode::NOT_FOUND, "unknown media id"),
     }
+}
+
+/// `POST /cgi-bin/business/register` (§10): `account_name`, `nickname`, `icon_media_id`
+/// checked as [`business`] says; answers `business_id`.
+async fn business_register(
+    State(fake): State<Fake>,
+    Query(params): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    let (appid, body) =
+        match business_call(&fake, "/cgi-bin/business/register", &params, &body).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let text = |field: &str| body[field].as_str().unwrap_or_default().to_owned();
+    let (account_name, nickname, icon) = (
+        text("account_name"),
+        text("nickname"),
+        text("icon_media_id"),
+    );
+    let checked = business::check_account_name(&account_name)
+        .and_then(|()| business::check_nickname(&nickname))
+        .and_then(|()| fake.check_icon(&icon));
+    if let Err(refusal) = checked {
+        return refuse(refusal);
+    }
+    match fake
+        .world()
+        .businesses(&appid)
+        .register(&account_name, &nickname, &icon)
+    {
+        Ok(business_id) => {
+            Json(json!({ "errcode": 0, "errmsg": "ok", "business_id": business_id }))
+                .into_response()
+        }
+        Err(refusal) => refuse(refusal),
+    }
+}
+
+/// `POST /cgi-bin/business/update` (§10): an empty `nickname` or `icon_media_id` keeps it.
+async fn business_update(
+    State(fake): State<Fake>,
+    Query(params): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    let (appid, body) = match business_call(&fake, "/cgi-bin/business/update", &params, &body).await
+    {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Some(business_id) = business::loose_id(&body["business_id"]) else {
+        return refuse(business::errcode::NO_SUCH_BUSINESS);
+    };
+    let nickname = body["nickname"].as_str().unwrap_or_default();
+    let icon = body["icon_media_id"].as_str().unwrap_or_default();
+    if !nickname.is_empty() {
+        if let Err(refusal) = business::check_nickname(nickname) {
+            return refuse(refusal);
+        }
+    }
+    if !icon.is_empty() {
+        if let Err(refusal) = fake.check_icon(icon) {
+            return refuse(refusal);
+        }
+    }
+    let mut world = fake.world();
+    let found = match world.businesses(&appid).get_mut(business_id) {
+        Ok(found) => found,
+        Err(refusal) => return refuse(refusal),
+    };
+    if !nickname.is_empty() {
+        found.nickname = nickname.to_owned();
+    }
+    if !icon.is_empty() {
+        found.icon_media_id = icon.to_owned();
+    }
+    ok()
+}
+
+/// `POST /cgi-bin/business/get` (§10): by `business_id` or by `account_name`, one of them.
+async fn business_get(
+    State(fake): State<Fake>,
+    Query(params): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    let (appid, body) = match business_call(&fake, "/cgi-bin/business/get", &params, &body).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let mut world = fake.world();
+    let businesses = world.businesses(&appid);
+    let found = match (
+        business::loose_id(&body["business_id"]),
+        body["account_name"].as_str(),
+    ) {
+        (Some(id), None) => businesses.by_id(id),
+        (None, Some(name)) => businesses.by_account_name(name),
+        _ => return refuse(business::errcode::INVALID_ARGS),
+    };
+    match found {
+        Some(found) => {
+            Json(json!({ "errcode": 0, "errmsg": "ok", "business_info": found.to_json() }))
+                .into_response()
+        }
+        None => refuse(business::errcode::NO_SUCH_BUSINESS),
+    }
+}
+
+/// `POST /cgi-bin/business/list` (§10): `offset`, `count` (at most 200); `list`.
+async fn business_list(
+    State(fake): State<Fake>,
+    Query(params): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    let (appid, body) = match business_call(&fake, "/cgi-bin/business/list", &params, &body).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let offset = body["offset"].as_u64().unwrap_or(0);
+    let count = body["count"].as_u64().unwrap_or(business::MAX_LIST_COUNT);
+    match fake.world().businesses(&appid).page(offset, count) {
+        Ok(list) => Json(json!({ "errcode": 0, "errmsg": "ok", "list": list })).into_response(),
+        Err(refusal) => refuse(refusal),
+    }
+}
+
+/// A management call: an injection, then the token and the JSON body (47001).
+async fn business_call(
+    fake: &Fake,
+    path: &str,
+    params: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<(String, Value), Response> {
+    if let Some(injected) = fake.injected(path).await {
+        return Err(injected);
+    }
+    let appid = fake.app_of(params.get("access_token")).map_err(refuse)?;
+    let body: Value = serde_json::from_slice(body).map_err(|_| refuse(errcode::DATA_FORMAT))?;
+    Ok((appid, body))
+}
+
+impl Fake {
+    /// A sub-merchant's icon: a live media (40007) that is an image (40004).
+    fn check_icon(&self, media_id: &str) -> Result<(), WxError> {
+        let world = self.world();
+        let media = world
+            .live_media(media_id)
+            .ok_or(errcode::INVALID_MEDIA_ID)?;
+        if media.content_type.starts_with("image/") {
+            Ok(())
+        } else {
+            Err(errcode::INVALID_MEDIA_TYPE)
+        }
+    }
+}
+
+/// `GET /_fake/businesses?appid=`: the app's sub-merchants, for the user simulator.
+async fn control_businesses(State(fake): State<Fake>, Query(params): Params) -> Response {
+    let Some(appid) = params.get("appid") else {
+        return control_error(StatusCode::BAD_REQUEST, "appid: required");
+    };
+    let list: Vec<Value> = fake
+        .businesses(appid)
+        .iter()
+        .map(Business::to_json)
+        .collect();
+    Json(json!({ "businesses": list })).into_response()
 }

@@ -52,7 +52,7 @@ pub struct WxError {
 }
 
 impl WxError {
-    const fn new(errcode: i64, errmsg: &'static str) -> Self {
+    pub(crate) const fn new(errcode: i64, errmsg: &'static str) -> Self {
         Self { errcode, errmsg }
     }
 }
