@@ -41,7 +41,7 @@ done
 # metrics) knows no port or service; the ports know no service.
 CORE=shared/core/src
 layer_breaks=$(
-  grep -rnE 'crate::(ports|services)' "$CORE/model" "$CORE/config.rs" "$CORE/clock.rs" "$CORE/metrics.rs" || true
+  grep -rnE 'crate::(ports|services)' "$CORE/model" "$CORE/config" "$CORE/clock.rs" "$CORE/metrics.rs" || true
   grep -rnE 'crate::services' "$CORE/ports" || true
 )
 if [ -n "$layer_breaks" ]; then

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# A scripted conversation through the whole local stack, in merged mode with two partners
-# (the platform's desk "Trip Service" and "Hotel Lotus"), printing what both sides see.
+# Two scripted conversations through the whole local stack, printing what both sides see:
+# 1. merged mode: the platform's desk "Trip Service" and "Hotel Lotus" share the user's one
+#    WeChat chat;
+# 2. sub-merchant sessions: one mini program, the platform in its own chat and Hotel Lotus
+#    and Sky Air each in the chat of its customer-service sub-merchant.
 # Every step is checked; the demo exits non-zero at the first step that did not happen.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +30,7 @@ finish() {
     stop_stack
   else
     stop_stack
-    rm -rf "$STATE"
+    rm -rf "$LOCAL/demo-$$" "$LOCAL/demo-$$-sub-merchant"
   fi
   exit "$status"
 }
@@ -116,5 +119,94 @@ printf '\n\033[1mThe transcript, as the user saw it in WeChat\033[0m\n'
 "$user" received
 printf '\n\033[1mThe transcript, as the partners’ desks saw it\033[0m\n'
 "$desk" received
+
+stop_stack
+STATE="$LOCAL/demo-$$-sub-merchant"
+export WXBRIDGE_OPENID="oDemoUser$$s"
 echo
-log "demo passed: $steps steps in $(( $(date +%s) - started )) s (stack start included)"
+log "the second conversation: sub-merchant sessions in one mini program (user $WXBRIDGE_OPENID)"
+STACK_NAME="wxbridge-demo-sub-$$" WXBRIDGE_LOCAL_CONFIG="$ROOT/config/local-stack-sub-merchant.json" \
+  start_stack "$STATE" files
+hotel=(--business hotel_lotus_9)
+
+# only_in_session TEXT: the user received TEXT in Hotel Lotus's chat, with no sender line,
+# and not in the mini program's own chat.
+only_in_hotel_chat() {
+  "$user" "${hotel[@]}" received --wait-for "$1" --timeout "$WAIT" || return 1
+  if "$user" received | grep -F "$1" | grep -vF "(sub-merchant" > /dev/null; then
+    echo "  ✗ it showed in the main chat too" >&2
+    return 1
+  fi
+  if "$user" received | grep -F "】$1" > /dev/null; then
+    echo "  ✗ it carries a sender line" >&2
+    return 1
+  fi
+  echo "  ✓ in Hotel Lotus's chat only, under its own name"
+}
+
+# held_in_history PARTNER TEXT: the partner's history shows TEXT held, within $WAIT s.
+held_in_history() {
+  local conversation="mp-demo:$WXBRIDGE_OPENID:$1" deadline=$(( $(date +%s) + WAIT ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if "$desk" --partner "$1" history "$conversation" | grep -F "$2" | grep -q held; then
+      echo "  ✓ held"
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# not_released TEXT: the user has not received TEXT in $NOT_WAIT s.
+not_released() {
+  if "$user" "${hotel[@]}" received --wait-for "$1" --timeout "$NOT_WAIT" > /dev/null 2>&1; then
+    echo "  ✗ it was sent" >&2
+    return 1
+  fi
+  echo "  ✓ still held"
+}
+
+step "Each partner's sub-merchant was registered with WeChat at start (wxbridge-admin)" \
+  stack_admin sub-merchants list
+step "The user taps \"contact the hotel\" on Hotel Lotus's page: the hotel's own chat opens" \
+  "$user" "${hotel[@]}" text "Is breakfast included?"
+step "The question reaches Hotel Lotus, not the platform" \
+  reaches_only hotel-9 platform "Is breakfast included"
+step "In the mini program's own chat the user asks the platform" \
+  "$user" text "Where is my invoice?"
+step "The platform gets it, not Hotel Lotus" \
+  reaches_only platform hotel-9 "Where is my invoice"
+step "Hotel Lotus answers from its desk" \
+  "$desk" --partner hotel-9 reply --openid "$WXBRIDGE_OPENID" "Yes, from 7 to 10."
+step "The user reads it in Hotel Lotus's chat, under the sub-merchant's name" \
+  only_in_hotel_chat "Yes, from 7 to 10."
+step "The platform answers in its own chat" \
+  "$desk" --partner platform reply --openid "$WXBRIDGE_OPENID" "Your invoice is in the app."
+step "The user reads it in the mini program's own chat" \
+  "$user" received --wait-for "(main) Your invoice is in the app." --timeout "$WAIT"
+step "Hotel Lotus writes four more: the hotel chat's five sends are spent" \
+  bash -c 'for n in 2 3 4 5; do "$0" --partner hotel-9 reply --openid "$1" "Note $n from the hotel." || exit 1; done' \
+  "$desk" "$WXBRIDGE_OPENID"
+step "The four reach the user" \
+  "$user" "${hotel[@]}" received --wait-for "Note 5 from the hotel." --timeout "$WAIT"
+step "A sixth is held: WeChat allows no more in the hotel's chat until the user writes there" \
+  "$desk" --partner hotel-9 reply --openid "$WXBRIDGE_OPENID" "Your late checkout is confirmed."
+step "Hotel Lotus's history shows it held" \
+  held_in_history hotel-9 "Your late checkout is confirmed."
+step "The user writes in the platform's chat: that does not release the hotel's reply" \
+  "$user" text "Thanks, got it."
+step "The platform gets it" \
+  "$desk" --partner platform received --wait-for "Thanks, got it." --timeout "$WAIT"
+step "The hotel's reply stays held" \
+  not_released "Your late checkout is confirmed."
+step "The user writes in the hotel's chat" \
+  "$user" "${hotel[@]}" text "Any news on the late checkout?"
+step "The held reply is released into the hotel's chat" \
+  only_in_hotel_chat "Your late checkout is confirmed."
+
+printf '\n\033[1mThe transcript, as the user saw it in WeChat (each item marked with its chat)\033[0m\n'
+"$user" received
+printf '\n\033[1mThe transcript, as the partners’ desks saw it\033[0m\n'
+"$desk" received
+echo
+log "demo passed: $steps steps in $(( $(date +%s) - started )) s (two stack starts included)"

@@ -143,7 +143,7 @@ start_stack() {
   "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
-  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner; do bins+=(--bin "$f"); done
+  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin; do bins+=(--bin "$f"); done
   cargo build --quiet "${bins[@]}"
 
   local invoke_port fake_port desk_port
@@ -180,6 +180,12 @@ start_stack() {
   "$py" scripts/local_stack.py warm "$INVOKE_URL" "$state/functions.json"
   # Lambda's SQS event source mappings (tools/devstack: event-source), one poller per queue.
   spawn "$(out event-sources)" "$TARGET_DIR/debug/event-source" "$INVOKE_URL" "$state/functions.json"
+  # Sub-merchant mode: the partners' sub-merchants registered with the WeChat fake, as an
+  # operator registers them with WeChat (wxbridge-admin, README "Sub-merchant sessions").
+  if "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dialog"]["mode"] != "sub_merchant")' "$CONFIG_FILE"; then
+    log "registering the partners' sub-merchants (wxbridge-admin sub-merchants register)"
+    stack_admin sub-merchants register
+  fi
 
   STACK_FILE="$state/stack.json"
   "$py" - "$state/functions.json" "$STACK_FILE" <<PY
@@ -196,6 +202,14 @@ json.dump({
 }, open(sys.argv[2], "w"), indent=2)
 PY
   export WXBRIDGE_STACK="$state"
+}
+
+# stack_admin ARGS…: wxbridge-admin against the running stack, in its functions' environment.
+stack_admin() {
+  local table
+  table=$(sed -n 's/^BridgeTable=//p' "$STATE_DIR/resources.env")
+  (set -a; source "$STATE_DIR/functions.env"; TABLE_NAME="$table" RUST_LOG=warn \
+    "$TARGET_DIR/debug/wxbridge-admin" "$@")
 }
 
 # print_stack: what runs where.

@@ -38,6 +38,9 @@ def config(source, out, fake_url, desk_url):
     document["wechat_api_base"] = fake_url
     for partner in document.get("partners", []):
         partner["webhook_url"] = f"{desk_url}/hooks/{partner['id']}"
+        # The desk serves every partner's avatar, for registering its sub-merchant.
+        if "sub_merchant" in partner:
+            partner["sub_merchant"]["avatar_url"] = f"{desk_url}/avatars/{partner['id']}.png"
     with open(out, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=2, ensure_ascii=False)
 

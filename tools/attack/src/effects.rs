@@ -68,6 +68,7 @@ impl Control {
             fake_url: target.stack.wechat_fake_url.clone(),
             channel: channel.clone(),
             openid: openid.to_owned(),
+            business_id: None,
         };
         let mut control = Control {
             channel: SAFE.to_owned(),

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,10 +111,19 @@ impl Receiver {
 
 /// `POST /hooks/{partner}`: verified webhooks are logged and answered 200; a bad signature
 /// or stale timestamp is logged and answered 401; an unknown partner 404.
+/// `GET /avatars/{file}`: a partner's avatar, for registering its sub-merchant locally.
 pub fn router(receiver: Arc<Receiver>) -> Router {
     Router::new()
         .route("/hooks/{partner}", post(receive))
+        .route("/avatars/{file}", get(avatar))
         .with_state(receiver)
+}
+
+async fn avatar() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/png")],
+        crate::PNG,
+    )
 }
 
 async fn receive(

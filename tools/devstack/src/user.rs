@@ -185,6 +185,8 @@ pub struct Simulator {
     pub fake_url: String,
     pub channel: PushEndpoint,
     pub openid: String,
+    /// The sub-merchant session the user is in (`None`: the mini program's own).
+    pub business_id: Option<u64>,
 }
 
 /// The callback's answer to a push.
@@ -200,11 +202,9 @@ impl Simulator {
         let appid = &self.channel.app_id;
         match input.fake_action() {
             Some(FakeAction::Act(action)) => {
-                self.control(
-                    "users/act",
-                    json!({"appid": appid, "openid": self.openid, "action": action}),
-                )
-                .await?
+                let act = json!({"appid": appid, "openid": self.openid, "action": action,
+                    "business_id": self.business_id});
+                self.control("users/act", act).await?
             }
             Some(FakeAction::Grant(template_id)) => {
                 self.control(
@@ -216,7 +216,8 @@ impl Simulator {
             None => Value::Null,
         };
         let now_secs = crate::now_ms() / 1000;
-        let event = event(&self.channel, &self.openid, input, now_secs);
+        let mut event = event(&self.channel, &self.openid, input, now_secs);
+        event.business_id = self.business_id.map(|id| id.to_string());
         let push = push(&self.channel, &event, now_secs);
         let url = format!(
             "{}/{}?{}",
@@ -267,6 +268,30 @@ impl Simulator {
         Ok((media_id, pic_url))
     }
 
+    /// The sub-merchant `name` names — its `business_id`, or its account name as registered
+    /// at the fake.
+    pub async fn business_id_of(&self, name: &str) -> Result<u64, String> {
+        if let Ok(id) = name.parse() {
+            return Ok(id);
+        }
+        let answer: Value = self
+            .client
+            .get(format!("{}/_fake/businesses", self.fake_url))
+            .query(&[("appid", self.channel.app_id.as_str())])
+            .send()
+            .await
+            .map_err(|e| format!("the WeChat fake did not answer: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the WeChat fake's answer: {e}"))?;
+        let businesses = answer["businesses"].as_array().cloned().unwrap_or_default();
+        businesses
+            .iter()
+            .find(|b| b["account_name"] == name)
+            .and_then(|b| b["business_id"].as_u64())
+            .ok_or_else(|| format!("no sub-merchant {name} is registered at the WeChat fake"))
+    }
+
     /// The reply window runs out at the fake (as if 48 hours passed).
     pub async fn close_window(&self) -> Result<(), String> {
         self.control(
@@ -309,6 +334,18 @@ impl Simulator {
             return Err(format!("the WeChat fake refused {path}: {answer}"));
         }
         Ok(answer)
+    }
+}
+
+/// The session a received item came in: the mini program's own, or a sub-merchant's.
+pub fn session_of_received(sent: &Value) -> String {
+    match (
+        sent["business_id"].as_u64(),
+        sent["business_nickname"].as_str(),
+    ) {
+        (Some(id), Some(nickname)) => format!("{nickname}, sub-merchant {id}"),
+        (Some(id), None) => format!("sub-merchant {id}"),
+        (None, _) => "main".to_owned(),
     }
 }
 

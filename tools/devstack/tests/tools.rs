@@ -207,6 +207,7 @@ async fn the_simulator_tells_the_fake_pushes_over_http_and_shows_what_the_user_r
         fake_url: fake_url.clone(),
         channel: pick_channel(&config, Some("safe-json")).unwrap(),
         openid: "oSimUser".into(),
+        business_id: None,
     };
     let client = reqwest::Client::new();
     let token: Value = client

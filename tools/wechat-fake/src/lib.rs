@@ -866,7 +866,8 @@ async fn control_entry_policy(
     }
 }
 
-/// `GET /_fake/sent[?appid=][&touser=]`: accepted sends, oldest first, each with its index.
+/// `GET /_fake/sent[?appid=][&touser=]`: accepted sends, oldest first, each with its index
+/// (and, in a sub-merchant's session, its `business_id` and `business_nickname`).
 async fn control_sent(State(fake): State<Fake>, Query(params): Params) -> Response {
     let sent: Vec<Value> = fake
         .sent()
@@ -877,6 +878,12 @@ async fn control_sent(State(fake): State<Fake>, Query(params): Params) -> Respon
         .map(|(index, s)| {
             let mut value = s.to_json();
             value["index"] = json!(index);
+            // The name the user sees the sub-merchant's session under.
+            if let Some(id) = s.business_id {
+                let businesses = fake.businesses(&s.appid);
+                let found = businesses.iter().find(|b| b.business_id == id);
+                value["business_nickname"] = json!(found.map(|b| b.nickname.clone()));
+            }
             value
         })
         .collect();

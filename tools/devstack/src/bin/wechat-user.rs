@@ -6,11 +6,11 @@ use wxbridge_core::ports::store::Store;
 use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::stack::Stack;
 use wxbridge_devstack::user::{
-    describe_received, pick_channel, signed_session_from, Simulator, UserInput,
+    describe_received, pick_channel, session_of_received, signed_session_from, Simulator, UserInput,
 };
 
 const USAGE: &str = "\
-usage: wechat-user [--stack DIR] [--channel ID] [--openid OPENID] COMMAND
+usage: wechat-user [--stack DIR] [--channel ID] [--openid OPENID] [--business ID|NAME] COMMAND
 
 What a WeChat user does, pushed to the bridge's callback as WeChat pushes it (signed, and
 encrypted when the channel is in safe or compatible mode); the WeChat fake is told first,
@@ -32,18 +32,14 @@ so its reply window opens as WeChat's would.
   time-passes                    48 hours pass: the user's reply window runs out, at the
                                  WeChat fake and in the local table
 
+--business acts in the session of a customer-service sub-merchant (its business id, or its
+account name as registered at the WeChat fake) instead of the mini program's own; received
+then shows that session only. Without it, received shows every session, each item marked
+with its session.
+
 The channel defaults to $WXBRIDGE_CHANNEL or the first channel with an app_secret; the
 user to $WXBRIDGE_OPENID or oDemoUser. The stack is the one whose state directory --stack
 or $WXBRIDGE_STACK names, else `make dev`'s (.local/dev).";
-
-/// A 1×1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
-    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
-    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
 
 #[tokio::main]
 async fn main() {
@@ -57,13 +53,14 @@ async fn main() {
     let openid = take_option(&mut args, "--openid")
         .or(std::env::var("WXBRIDGE_OPENID").ok())
         .unwrap_or_else(|| "oDemoUser".to_owned());
+    let business = take_option(&mut args, "--business");
     if args.is_empty() {
         fail(format!("a command is missing\n\n{USAGE}"));
     }
     let stack = Stack::load(stack_dir.as_deref()).unwrap_or_else(|e| fail(e));
     let config = stack.bridge_config().unwrap_or_else(|e| fail(e));
     let channel = pick_channel(&config, channel.as_deref()).unwrap_or_else(|e| fail(e));
-    let user = Simulator {
+    let mut user = Simulator {
         client: reqwest::Client::new(),
         callback_url: format!(
             "{}/wechat",
@@ -72,9 +69,16 @@ async fn main() {
         fake_url: stack.wechat_fake_url.clone(),
         channel,
         openid,
+        business_id: None,
     };
+    if let Some(name) = business {
+        user.business_id = Some(user.business_id_of(&name).await.unwrap_or_else(|e| fail(e)));
+    }
     let command = args.remove(0);
-    let who = format!("{}@{}", user.openid, user.channel.name);
+    let who = match user.business_id {
+        Some(id) => format!("{}@{}/sub-merchant {id}", user.openid, user.channel.name),
+        None => format!("{}@{}", user.openid, user.channel.name),
+    };
     let input = match command.as_str() {
         "text" if !args.is_empty() => UserInput::Text(args.join(" ")),
         "image" => {
@@ -89,7 +93,7 @@ async fn main() {
                     };
                     (kind, bytes)
                 }
-                None => ("image/png", PNG.to_vec()),
+                None => ("image/png", wxbridge_devstack::PNG.to_vec()),
             };
             let (media_id, pic_url) = user
                 .upload_image(content_type, bytes)
@@ -184,12 +188,21 @@ async fn received(user: &Simulator, who: &str, wait: &WaitFor) {
         "item",
         |n| format!("{who} received {n} item(s):"),
         || async {
+            let in_session = |item: &&serde_json::Value| {
+                user.business_id
+                    .is_none_or(|id| item["business_id"].as_u64() == Some(id))
+            };
             Ok(user
                 .received()
                 .await?
                 .iter()
+                .filter(in_session)
                 .map(|item| {
-                    let line = describe_received(item);
+                    let line = format!(
+                        "({}) {}",
+                        session_of_received(item),
+                        describe_received(item)
+                    );
                     Shown {
                         line: format!("  {who} ← {line}"),
                         searched: format!("{line}\n{}", item["body"]),
@@ -201,7 +214,7 @@ async fn received(user: &Simulator, who: &str, wait: &WaitFor) {
     .await
 }
 
-/// The bridge keeps its own copy of the window: it runs out there too.
+/// The bridge keeps its own copy of the windows (every session's): they run out there too.
 async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), String> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&stack.aws_endpoint_url)
@@ -221,10 +234,20 @@ async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), St
         else {
             return Ok(());
         };
-        let Some(window) = state.window.as_mut() else {
+        let sub_merchants = state
+            .sub_merchant_sessions
+            .values_mut()
+            .map(|s| &mut s.window);
+        let windows: Vec<_> = std::iter::once(&mut state.window)
+            .chain(sub_merchants)
+            .filter_map(Option::as_mut)
+            .collect();
+        if windows.is_empty() {
             return Ok(());
-        };
-        window.closes_at_ms = window.closes_at_ms.min(now);
+        }
+        for window in windows {
+            window.closes_at_ms = window.closes_at_ms.min(now);
+        }
         match store.put_user(&state).await {
             Ok(()) => return Ok(()),
             Err(wxbridge_core::ports::store::StoreError::Conflict) => continue,
