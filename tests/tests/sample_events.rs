@@ -157,6 +157,23 @@ fn samples() -> Vec<(&'static str, &'static str, Value, u16, Option<&'static str
             Some("text"),
         ),
         (
+            // The guide's sub-merchant push (protocol notes §10), from the official test user.
+            "callback-post-sub-merchant-json.json",
+            "mp-plain",
+            http_api_event(
+                "POST",
+                "mp-plain",
+                &pairs(&[("signature", MP_PLAIN_SIGNATURE), ("timestamp", MP_PLAIN_TIMESTAMP), ("nonce", MP_PLAIN_NONCE)]),
+                Some(
+                    &MP_SUB_MERCHANT_TEXT_JSON
+                        .replace("\"toUser\"", &format!("\"{MP_ORIGINAL_ID}\""))
+                        .replace("\"fromUser\"", &format!("\"{MP_OPENID}\"")),
+                ),
+            ),
+            200,
+            Some("text"),
+        ),
+        (
             "callback-post-forged.json",
             "mp-safe",
             http_api_event(
