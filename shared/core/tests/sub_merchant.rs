@@ -5,12 +5,13 @@
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{
-    ChannelUser, Conversation, InboundMessage, MessageStatus, OutboundRef, ReplyWindow, Session,
-    StoredMessage,
+    ChannelUser, Conversation, Direction, InboundMessage, MessageStatus, OutboundRef, PushPath,
+    PushRecord, PushTarget, ReplyWindow, Session, StoredMessage,
 };
 use wxbridge_core::ports::store::{Recorded, Store};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome, Failure};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::push::{Push, PushOutcome};
 use wxbridge_core::services::sub_merchants::registration::{register_all, Registration};
 use wxbridge_core::services::sub_merchants::SessionError;
 use wxbridge_core::services::Bridge;
@@ -360,4 +361,129 @@ async fn a_partner_with_no_registered_sub_merchant_cannot_be_sent_as() {
     assert!(s.memory.wechat.sent().is_empty());
     let stored = s.memory.store.message_at(&reply).await.unwrap().unwrap();
     assert_eq!(stored.status, MessageStatus::Failed);
+}
+
+/// A hotel push to the user, stored as the API stores it.
+async fn hotel_push(s: &Setup) -> OutboundRef {
+    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T);
+    let message = StoredMessage {
+        direction: Direction::Push,
+        push: Some(PushRecord {
+            push_id: Some("p-1".into()),
+            to: PushTarget {
+                app_user_id: None,
+                channel: Some("mp".into()),
+                openid: Some("o_a".into()),
+            },
+            subscribe: None,
+            expires_at_ms: None,
+            fallback: false,
+            attempts: Vec::new(),
+            path: None,
+        }),
+        ..StoredMessage::reply(
+            &conversation,
+            "push_1",
+            T,
+            json!({"type": "text", "text": "Room ready"}),
+        )
+    };
+    let stored = s
+        .memory
+        .store
+        .put_push(&message, &conversation, "p-1")
+        .await;
+    assert_eq!(stored.unwrap(), Recorded::New);
+    OutboundRef::to(&message)
+}
+
+#[tokio::test]
+async fn a_push_goes_through_its_partners_session_window_only() {
+    let s = setup();
+    s.register(&s.bridge).await;
+    let mut user = ChannelUser::new("mp", "o_a");
+    let open = |remaining| {
+        Some(ReplyWindow {
+            remaining,
+            closes_at_ms: T + 3_600_000,
+        })
+    };
+    // Only the main session is open: the hotel's push cannot use it.
+    user.window = open(5);
+    s.memory.store.put_user(&user).await.unwrap();
+    let push = Push::new(
+        s.memory.bridge(config("HotelLotus"), T),
+        s.memory.pushes.clone(),
+    );
+    let target = hotel_push(&s).await;
+    assert!(matches!(
+        push.process(&target).await,
+        PushOutcome::Undeliverable(_)
+    ));
+    assert!(s.memory.wechat.sent().is_empty());
+
+    // With the hotel's session open, it goes there.
+    let mut user = s.user().await;
+    *user.window_in_mut(Session::SubMerchant("hotel-9")) = open(3);
+    s.memory.store.put_user(&user).await.unwrap();
+    let mut record = s.memory.store.message_at(&target).await.unwrap().unwrap();
+    record.status = MessageStatus::Queued;
+    let again = StoredMessage {
+        id: "push_2".into(),
+        ..record
+    };
+    let conversation = Conversation::new("mp:o_a:hotel-9", "mp", "o_a", "hotel-9", T);
+    s.memory
+        .store
+        .put_push(&again, &conversation, "p-2")
+        .await
+        .unwrap();
+    let outcome = push.process(&OutboundRef::to(&again)).await;
+    assert_eq!(outcome, PushOutcome::Sent(PushPath::CustomerService));
+    let sent = s.memory.wechat.sent();
+    assert_eq!(sent[0]["businessid"], 1001);
+    let user = s.user().await;
+    assert_eq!(
+        user.window_in(Session::SubMerchant("hotel-9"))
+            .map(|w| w.remaining),
+        Some(2)
+    );
+    assert_eq!(
+        user.window.map(|w| w.remaining),
+        Some(5),
+        "the main session's untouched"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_learns_of_a_sub_merchant_registered_after_it_read_within_seconds() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    let s = setup();
+    let now = Arc::new(AtomicI64::new(T));
+    let clock = Arc::clone(&now);
+    let instance = s
+        .memory
+        .bridge(config("HotelLotus"), T)
+        .with_clock(move || clock.load(Ordering::SeqCst));
+    assert!(instance.business_id_for("mp", "hotel-9").await.is_err());
+    s.register(&s.bridge).await;
+    now.store(T + 5_000, Ordering::SeqCst);
+    assert!(
+        instance.business_id_for("mp", "hotel-9").await.is_err(),
+        "a miss within 10 s of the last read does not read again"
+    );
+    now.store(T + 10_000, Ordering::SeqCst);
+    assert_eq!(
+        instance.business_id_for("mp", "hotel-9").await,
+        Ok(Some(1001))
+    );
+    assert_eq!(
+        instance.partner_of_business("mp", "1002").await,
+        Ok(Some("air-2".to_owned()))
+    );
+    assert_eq!(
+        instance.partner_of_business("mp", "not-a-number").await,
+        Ok(None)
+    );
 }

@@ -1141,3 +1141,91 @@ async fn a_conversation_whose_openid_holds_a_colon_is_found_by_the_id_the_bridge
         "{page}"
     );
 }
+
+/// Sub-merchant mode: the hotel answers the mini program's own chat; Blue Air has its own
+/// sub-merchant, in whose chat Alice wrote.
+async fn sub_merchant_service() -> Service {
+    let memory = Memory::default();
+    let conversation = Conversation::new("mp:o_alice:air-3", "mp", "o_alice", "air-3", NOW_MS);
+    let message = StoredMessage {
+        direction: Direction::In,
+        status: MessageStatus::Delivered,
+        dedupe_key: Some("mp:o_alice:air".into()),
+        ..StoredMessage::reply(
+            &conversation,
+            "in_alice",
+            NOW_MS - 1,
+            json!({"type": "text"}),
+        )
+    };
+    let alice = ChannelUser::new("mp", "o_alice");
+    memory
+        .store
+        .record_inbound(&message, &conversation, &alice)
+        .await
+        .unwrap();
+    sub_merchant_instance(memory)
+}
+
+/// A new instance of the API on `memory` (it reads the sub-merchants afresh).
+fn sub_merchant_instance(memory: Memory) -> Service {
+    let config = BridgeConfig::from_json(
+        r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+        "partners":[
+          {"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789"},
+          {"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456",
+           "sub_merchant":{"account_name":"blue_air_3","nickname":"BlueAir","avatar_url":"https://cdn/air.png"}}],
+        "dialog":{"mode":"sub_merchant","default_partner":"hotel-9"}}"#,
+    )
+    .unwrap();
+    let api = PartnerApi::new(memory.bridge(config, NOW_MS), memory.outbound.clone());
+    let state = Arc::new(ApiState::<MemoryPorts, MemoryStore> {
+        api,
+        nonces: MemoryStore::default(),
+    });
+    Service {
+        router: router(state),
+        memory,
+    }
+}
+
+#[tokio::test]
+async fn in_sub_merchant_mode_a_partner_not_yet_registered_is_told_so_before_anything_is_stored() {
+    let service = sub_merchant_service().await;
+    let body = json!({"conversation_id": "mp:o_alice:air-3", "client_message_id": "c-1",
+        "content": {"type": "text", "text": "Your seat is 12A."}})
+    .to_string();
+    let send = |nonce| request("air-3", "POST", "/v1/messages", &body, nonce);
+    let (status, refusal) = call(&service, send("nonce-sm-1")).await;
+    assert_eq!(status, 409, "{refusal}");
+    assert_eq!(refusal["error"], "sub_merchant_not_registered");
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .contains("wxbridge-admin sub-merchants register"));
+    assert!(service.memory.outbound.sent().is_empty());
+    let history = service.memory.store.history("mp:o_alice:air-3", 5).await;
+    assert_eq!(
+        history.unwrap().len(),
+        1,
+        "nothing stored but Alice's message"
+    );
+
+    service
+        .memory
+        .store
+        .put_sub_merchant(&wxbridge_core::model::SubMerchant {
+            channel: "mp".into(),
+            partner: "air-3".into(),
+            business_id: 7,
+            account_name: "blue_air_3".into(),
+            nickname: "BlueAir".into(),
+            avatar_sha256: String::new(),
+            updated_at_ms: NOW_MS,
+        })
+        .await
+        .unwrap();
+    let registered = sub_merchant_instance(service.memory.clone());
+    let (status, accepted) = call(&registered, send("nonce-sm-2")).await;
+    assert_eq!(status, 202, "{accepted}");
+}
