@@ -129,11 +129,11 @@ STACK_NAME="wxbridge-demo-sub-$$" WXBRIDGE_LOCAL_CONFIG="$ROOT/config/local-stac
   start_stack "$STATE" files
 hotel=(--business hotel_lotus_9)
 
-# only_in_session TEXT: the user received TEXT in Hotel Lotus's chat, with no sender line,
-# and not in the mini program's own chat.
+# only_in_hotel_chat TEXT: the user received TEXT in Hotel Lotus's chat, under its
+# nickname and with no sender line, and not in the mini program's own chat.
 only_in_hotel_chat() {
-  "$user" "${hotel[@]}" received --wait-for "$1" --timeout "$WAIT" || return 1
-  if "$user" received | grep -F "$1" | grep -vF "(sub-merchant" > /dev/null; then
+  "$user" "${hotel[@]}" received --wait-for "(HotelLotus, sub-merchant 1) $1" --timeout "$WAIT" || return 1
+  if "$user" received | grep -F "(main) $1" > /dev/null; then
     echo "  ✗ it showed in the main chat too" >&2
     return 1
   fi
