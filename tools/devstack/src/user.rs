@@ -274,16 +274,8 @@ impl Simulator {
         if let Ok(id) = name.parse() {
             return Ok(id);
         }
-        let answer: Value = self
-            .client
-            .get(format!("{}/_fake/businesses", self.fake_url))
-            .query(&[("appid", self.channel.app_id.as_str())])
-            .send()
-            .await
-            .map_err(|e| format!("the WeChat fake did not answer: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("the WeChat fake's answer: {e}"))?;
+        let appid = self.channel.app_id.as_str();
+        let answer = self.look("businesses", &[("appid", appid)]).await?;
         let businesses = answer["businesses"].as_array().cloned().unwrap_or_default();
         businesses
             .iter()
@@ -304,20 +296,25 @@ impl Simulator {
 
     /// What the user received so far (CS messages, subscribe messages, typing), oldest first.
     pub async fn received(&self) -> Result<Vec<Value>, String> {
-        let answer: Value = self
-            .client
-            .get(format!("{}/_fake/sent", self.fake_url))
-            .query(&[
-                ("appid", self.channel.app_id.as_str()),
-                ("touser", self.openid.as_str()),
-            ])
+        let query = [
+            ("appid", self.channel.app_id.as_str()),
+            ("touser", self.openid.as_str()),
+        ];
+        let answer = self.look("sent", &query).await?;
+        Ok(answer["sent"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `GET /_fake/{path}` of the control API.
+    async fn look(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+        self.client
+            .get(format!("{}/_fake/{path}", self.fake_url))
+            .query(query)
             .send()
             .await
             .map_err(|e| format!("the WeChat fake did not answer: {e}"))?
             .json()
             .await
-            .map_err(|e| format!("the WeChat fake's answer: {e}"))?;
-        Ok(answer["sent"].as_array().cloned().unwrap_or_default())
+            .map_err(|e| format!("the WeChat fake's answer: {e}"))
     }
 
     async fn control(&self, path: &str, body: Value) -> Result<Value, String> {

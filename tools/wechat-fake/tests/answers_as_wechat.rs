@@ -4,27 +4,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use wechat_fake::{EntryPolicy, Fake, Injection, UserAction};
 
-const APP: &str = "wx0000000000000001";
-const SECRET: &str = "app-secret";
-
-async fn fake() -> (Fake, String, reqwest::Client) {
-    let fake = Fake::default();
-    fake.add_app(APP, SECRET);
-    let url = fake.start().await;
-    (fake, url, reqwest::Client::new())
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
-    client
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
+mod common;
+use common::{fake, post, APP, SECRET};
 
 async fn stable(client: &reqwest::Client, base: &str, force: bool) -> Value {
     let body = json!({"grant_type": "client_credential", "appid": APP, "secret": SECRET, "force_refresh": force});

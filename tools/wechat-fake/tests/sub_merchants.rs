@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 use wechat_fake::{Fake, UserAction};
 
-const APP: &str = "wx0000000000000001";
+mod common;
+use common::{fake, post, APP, SECRET};
 
 struct Wechat {
     fake: Fake,
@@ -14,20 +15,9 @@ struct Wechat {
 }
 
 async fn wechat() -> Wechat {
-    let fake = Fake::default();
-    fake.add_app(APP, "app-secret");
-    let base = fake.start().await;
-    let client = reqwest::Client::new();
-    let body = json!({"grant_type": "client_credential", "appid": APP, "secret": "app-secret"});
-    let answer: Value = client
-        .post(format!("{base}/cgi-bin/stable_token"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (fake, base, client) = fake().await;
+    let body = json!({"grant_type": "client_credential", "appid": APP, "secret": SECRET});
+    let answer = post(&client, format!("{base}/cgi-bin/stable_token"), body).await;
     let token = answer["access_token"].as_str().unwrap().to_owned();
     Wechat {
         fake,
@@ -39,22 +29,25 @@ async fn wechat() -> Wechat {
 
 impl Wechat {
     async fn call(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/cgi-bin/{path}?access_token={}", self.base, self.token);
+        post(&self.client, url, body).await
+    }
+
+    async fn errcode(&self, path: &str, body: Value) -> i64 {
+        self.call(path, body).await["errcode"].as_i64().unwrap()
+    }
+
+    /// `GET /_fake/{path}` of the control API.
+    async fn look(&self, path: &str) -> Value {
+        let url = format!("{}/_fake/{path}", self.base);
         self.client
-            .post(format!(
-                "{}/cgi-bin/{path}?access_token={}",
-                self.base, self.token
-            ))
-            .json(&body)
+            .get(url)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap()
-    }
-
-    async fn errcode(&self, path: &str, body: Value) -> i64 {
-        self.call(path, body).await["errcode"].as_i64().unwrap()
     }
 
     fn icon(&self) -> String {
@@ -221,24 +214,9 @@ async fn the_control_api_acts_in_a_session_and_shows_sends_by_session() {
         404
     );
     assert_eq!(w.send("o1", Some(json!(1))).await, 0);
-    let sent: Value = w
-        .client
-        .get(format!("{}/_fake/sent?appid={APP}&touser=o1", w.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = w.look(&format!("sent?appid={APP}&touser=o1")).await;
     assert_eq!(sent["sent"][0]["business_id"], 1);
-    let listed: Value = w
-        .client
-        .get(format!("{}/_fake/businesses?appid={APP}", w.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(sent["sent"][0]["business_nickname"], "HotelLotus");
+    let listed = w.look(&format!("businesses?appid={APP}")).await;
     assert_eq!(listed["businesses"][0]["account_name"], "hotel_lotus_9");
 }

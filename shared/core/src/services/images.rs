@@ -26,6 +26,28 @@ use std::future::Future;
 use std::time::Duration;
 use thiserror::Error;
 
+/// Uploads an image as temporary media of the channel's app (with a fresh token after a
+/// stale one): its media id.
+pub async fn upload<P: Ports>(
+    bridge: &Bridge<P>,
+    channel: &ChannelConfig,
+    file_name: &str,
+    image: &Image,
+) -> Result<String, CallError> {
+    let wechat = bridge.wechat();
+    bridge
+        .tokens
+        .call(channel, |token| {
+            let bytes = image.bytes.clone();
+            async move {
+                wechat
+                    .upload_image(&token, file_name, image.kind.content_type(), bytes)
+                    .await
+            }
+        })
+        .await
+}
+
 /// How long a cached media id is used: WeChat keeps it 3 days; an hour less for safety.
 pub const MEDIA_LIFETIME_MS: i64 = (3 * 24 - 1) * 3_600_000;
 /// WeChat's answer for a media id it does not know (any more).
@@ -202,17 +224,7 @@ impl<P: Ports> Images<P> {
             Source::Decoded(image) => image,
         };
         let file_name = format!("{}.{}", &key[..16], image.kind.extension());
-        let wechat = bridge.wechat();
-        let media_id = bridge
-            .tokens
-            .call(channel, |token| {
-                let (file_name, bytes) = (&file_name, image.bytes.clone());
-                async move {
-                    wechat
-                        .upload_image(&token, file_name, image.kind.content_type(), bytes)
-                        .await
-                }
-            })
+        let media_id = upload(bridge, channel, &file_name, image)
             .await
             .map_err(ImageError::Upload)?;
         let expires_at_ms = bridge.now_ms() + MEDIA_LIFETIME_MS;

@@ -52,6 +52,11 @@ async fn service_in(mode: &str) -> Service {
     };
     let api = PartnerApi::new(memory.bridge(config(mode), NOW_MS), memory.outbound.clone())
         .with_push_queue(memory.pushes.clone());
+    serving(api, memory)
+}
+
+/// The API's router over `api`, with a nonce store of its own.
+fn serving(api: PartnerApi<MemoryPorts>, memory: Memory) -> Service {
     let state = Arc::new(ApiState::<MemoryPorts, MemoryStore> {
         api,
         nonces: MemoryStore::default(),
@@ -1179,14 +1184,7 @@ fn sub_merchant_instance(memory: Memory) -> Service {
     )
     .unwrap();
     let api = PartnerApi::new(memory.bridge(config, NOW_MS), memory.outbound.clone());
-    let state = Arc::new(ApiState::<MemoryPorts, MemoryStore> {
-        api,
-        nonces: MemoryStore::default(),
-    });
-    Service {
-        router: router(state),
-        memory,
-    }
+    serving(api, memory)
 }
 
 #[tokio::test]

@@ -34,7 +34,6 @@ mod settle;
 pub use failure::{DispatchOutcome, Failure};
 
 use super::images::{ImageError, Images};
-use super::sub_merchants::SessionError;
 use super::tokens::CallError;
 use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
@@ -179,10 +178,9 @@ impl<P: Ports> Dispatch<P> {
         let business_id = match self
             .bridge
             .business_id_for(&channel.id, &message.partner)
-            .await
+            .await?
         {
             Ok(business_id) => business_id,
-            Err(SessionError::Store(error)) => return Err(error),
             Err(missing) => {
                 let failure = Failure::SubMerchantNotRegistered(missing.to_string());
                 return Ok(self.fail_all(&parts, failure).await);

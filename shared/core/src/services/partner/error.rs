@@ -2,7 +2,7 @@
 //! and code; the texts name fields and rules, never their content.
 
 use crate::ports::store::StoreError;
-use crate::services::sub_merchants::SessionError;
+use crate::services::sub_merchants::NotRegistered;
 use crate::services::tokens::CallError;
 use thiserror::Error;
 
@@ -83,12 +83,8 @@ impl PartnerError {
         Self::Store(error)
     }
 
-    /// Why the partner's session cannot be written to (sub-merchant mode).
-    pub(crate) fn session(error: SessionError) -> Self {
-        match error {
-            SessionError::Store(error) => Self::store(error),
-            missing => Self::SubMerchantNotRegistered(missing.to_string()),
-        }
+    pub(crate) fn not_registered(missing: NotRegistered) -> Self {
+        Self::SubMerchantNotRegistered(missing.to_string())
     }
 
     /// A failed call to WeChat: refused for good, or to be repeated.

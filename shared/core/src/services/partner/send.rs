@@ -31,7 +31,8 @@ impl<P: Ports> PartnerApi<P> {
         self.bridge
             .business_id_for(&conversation.channel, partner)
             .await
-            .map_err(PartnerError::session)?;
+            .map_err(PartnerError::store)?
+            .map_err(PartnerError::not_registered)?;
         conversation.last_message_at_ms = now_ms;
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;

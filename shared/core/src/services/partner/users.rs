@@ -89,7 +89,8 @@ impl<P: Ports> PartnerApi<P> {
             .bridge
             .business_id_for(&channel.id, partner)
             .await
-            .map_err(PartnerError::session)?;
+            .map_err(PartnerError::store)?
+            .map_err(PartnerError::not_registered)?;
         let (wechat, openid) = (self.bridge.wechat(), conversation.openid.as_str());
         self.bridge
             .tokens

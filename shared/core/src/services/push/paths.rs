@@ -12,7 +12,6 @@ use crate::model::{
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
-use crate::services::sub_merchants::SessionError;
 use crate::services::tokens::CallError;
 use serde_json::Value;
 
@@ -133,10 +132,9 @@ impl<P: Ports> Push<P> {
             let business_id = match self
                 .bridge
                 .business_id_for(&user.channel, &message.partner)
-                .await
+                .await?
             {
                 Ok(business_id) => business_id,
-                Err(SessionError::Store(error)) => return Err(error),
                 Err(missing) => {
                     let reason = Some(missing.to_string());
                     chain.attempt(path, AttemptOutcome::Skipped, Some(user), reason, None);

@@ -23,14 +23,13 @@ pub const RELOAD_ON_MISS_MS: i64 = 10_000;
 
 /// A partner's session that has no sub-merchant registered yet.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum SessionError {
-    #[error(
-        "partner {partner} has no sub-merchant registered in channel {channel}: \
-         run `wxbridge-admin sub-merchants register`"
-    )]
-    NotRegistered { channel: String, partner: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
+#[error(
+    "partner {partner} has no sub-merchant registered in channel {channel}: \
+     run `wxbridge-admin sub-merchants register`"
+)]
+pub struct NotRegistered {
+    pub channel: String,
+    pub partner: String,
 }
 
 /// The registered sub-merchants, per channel, as an instance last read them.
@@ -102,13 +101,14 @@ impl SubMerchantDirectory {
 impl<P: Ports> Bridge<P> {
     /// The `business_id` a partner's sends to a user of `channel` carry: `None` into the
     /// mini program's own session (any mode but sub-merchant, and the default partner).
+    /// The inner error: the partner's sub-merchant is not registered.
     pub async fn business_id_for(
         &self,
         channel: &str,
         partner: &str,
-    ) -> Result<Option<u64>, SessionError> {
+    ) -> Result<Result<Option<u64>, NotRegistered>, StoreError> {
         let Session::SubMerchant(partner) = Session::of(&self.config, partner) else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
         let found = self
             .sub_merchants
@@ -116,13 +116,10 @@ impl<P: Ports> Bridge<P> {
                 m.by_partner.get(partner).copied()
             })
             .await?;
-        match found {
-            Some(business_id) => Ok(Some(business_id)),
-            None => Err(SessionError::NotRegistered {
-                channel: channel.to_owned(),
-                partner: partner.to_owned(),
-            }),
-        }
+        Ok(found.map(Some).ok_or_else(|| NotRegistered {
+            channel: channel.to_owned(),
+            partner: partner.to_owned(),
+        }))
     }
 
     /// The partner registered under a push's `BusinessId` in `channel`, if any.

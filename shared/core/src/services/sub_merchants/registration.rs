@@ -12,6 +12,7 @@ use crate::ports::media::{FetchError, ImageSource};
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::{BusinessProfile, WechatApi, NO_SUCH_BUSINESS};
 use crate::ports::Ports;
+use crate::services::images;
 use crate::services::tokens::CallError;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -110,20 +111,11 @@ async fn register<P: Ports>(
     }) {
         return Ok((Registration::Unchanged, kept.business_id));
     }
-    let wechat = bridge.wechat();
     let file_name = format!("{}.{}", wanted.account_name, avatar.kind.extension());
-    let icon_media_id = bridge
-        .tokens
-        .call(channel, |token| {
-            let (file_name, bytes) = (&file_name, avatar.bytes.clone());
-            async move {
-                wechat
-                    .upload_image(&token, file_name, avatar.kind.content_type(), bytes)
-                    .await
-            }
-        })
+    let icon_media_id = images::upload(bridge, channel, &file_name, &avatar)
         .await
         .map_err(RegistrationError::Upload)?;
+    let wechat = bridge.wechat();
     let profile = BusinessProfile {
         account_name: wanted.account_name.clone(),
         nickname: wanted.nickname.clone(),
