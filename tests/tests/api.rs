@@ -407,9 +407,11 @@ async fn the_documented_curl_script_signs_requests_the_api_accepts() {
 }
 
 /// What a reply through the API costs in AWS requests: claiming the nonce, reading the
-/// conversation, storing the message with its client id and conversation, enqueueing.
+/// conversation, storing the message with its client id and conversation, enqueueing; and
+/// for the 202's forecast (`will_hold`, `window`), reading the user and, while the window
+/// runs with sends left, the conversation's latest messages.
 #[tokio::test]
-async fn aws_requests_per_api_reply_stay_within_four() {
+async fn aws_requests_per_api_reply_stay_within_six() {
     let bridge = bridge().await;
     bridge.user_writes("o_ivy", 9, "Hi").await;
     let (dynamodb, dynamodb_requests) = counted_dynamodb_client().await;
@@ -434,5 +436,5 @@ async fn aws_requests_per_api_reply_stay_within_four() {
     let per_reply = (dynamodb + sqs) as f64 / replies as f64;
     println!("AWS requests per API reply: {per_reply:.2} (DynamoDB {dynamodb}, SQS {sqs}, {replies} replies)");
     assert_eq!(sqs as u64, replies, "one enqueue each");
-    assert!(per_reply <= 4.0, "{per_reply}");
+    assert!(per_reply <= 6.0, "{per_reply}");
 }

@@ -59,6 +59,7 @@ impl Setup {
         user.window = Some(ReplyWindow {
             remaining,
             closes_at_ms: T + 3_600_000,
+            ..Default::default()
         });
         self.store().put_user(&user).await.unwrap();
     }
@@ -148,6 +149,7 @@ async fn a_hold_that_races_the_users_new_message_decides_again_and_sends() {
         user.window = Some(ReplyWindow {
             remaining: 5,
             closes_at_ms: T + 48 * 3_600_000,
+            ..Default::default()
         })
     });
     assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
@@ -388,6 +390,7 @@ async fn a_released_reply_whose_window_closed_waits_for_the_next_message() {
     user.window = Some(ReplyWindow {
         remaining: 2,
         closes_at_ms: T - 1,
+        ..Default::default()
     });
     s.store().put_user(&user).await.unwrap();
     let released = s.reply(1, "your taxi is here", MessageStatus::Held).await;
@@ -447,6 +450,7 @@ async fn a_45047_leaves_alone_a_window_the_user_opened_meanwhile() {
         user.window = Some(ReplyWindow {
             remaining: 5,
             closes_at_ms: T + 48 * 3_600_000,
+            ..Default::default()
         })
     });
     assert!(matches!(

@@ -130,6 +130,14 @@ async fn a_message_is_stored_then_delivered_with_a_verifiable_signature() {
         "Is breakfast included?"
     );
     assert_eq!(body["conversation"]["id"], "mp:o_alice:platform");
+    // The window the message opened, for the desk to show.
+    let window = &body["window"];
+    assert_eq!(
+        (window["open"].as_bool(), window["sends_left"].as_u64()),
+        (Some(true), Some(5))
+    );
+    assert_eq!(window["open_until_ms"], T + 1000 + 48 * 3_600_000);
+    assert_eq!(window["last_user_message_at_ms"], T + 1000);
     let timestamp: i64 = header(headers, webhook::TIMESTAMP_HEADER).parse().unwrap();
     let secret = &inbound.config.partner("platform").unwrap().signing_secret;
     let raw = serde_json::to_vec(body).unwrap();
@@ -154,7 +162,9 @@ async fn a_message_is_stored_then_delivered_with_a_verifiable_signature() {
         user.window,
         Some(ReplyWindow {
             remaining: 5,
-            closes_at_ms: T + 1000 + 48 * 3_600_000
+            closes_at_ms: T + 1000 + 48 * 3_600_000,
+            opened_by_entry: false,
+            last_message_at_ms: Some(T + 1000),
         })
     );
 }
@@ -403,6 +413,7 @@ async fn holding(inbound: &TestInbound, count: i64) -> Vec<OutboundRef> {
     user.window = Some(ReplyWindow {
         remaining: 0,
         closes_at_ms: T + 3_600_000,
+        ..Default::default()
     });
     user.held = held.clone();
     inbound.store.put_user(&user).await.unwrap();

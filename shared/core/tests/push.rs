@@ -74,6 +74,7 @@ impl Setup {
         user.window = window.map(|remaining| ReplyWindow {
             remaining,
             closes_at_ms: T + 3_600_000,
+            ..Default::default()
         });
         if grants > 0 {
             user.grants.insert("tpl-order".into(), grants);
@@ -478,6 +479,7 @@ async fn an_app_user_on_two_mini_programs_is_reached_where_the_window_is_open() 
         user.window = window.map(|remaining| ReplyWindow {
             remaining,
             closes_at_ms: T + 3_600_000,
+            ..Default::default()
         });
         s.store().put_user(&user).await.unwrap();
     }

@@ -301,6 +301,7 @@ async fn a_held_reply_waits_for_its_own_sessions_next_message() {
     *user.window_in_mut(Session::SubMerchant("hotel-9")) = Some(ReplyWindow {
         remaining: 0,
         closes_at_ms: T + 3_600_000,
+        ..Default::default()
     });
     s.memory.store.put_user(&user).await.unwrap();
     let reply = s.hotel_reply("out_1", "One moment").await;
@@ -409,6 +410,7 @@ async fn a_push_goes_through_its_partners_session_window_only() {
         Some(ReplyWindow {
             remaining,
             closes_at_ms: T + 3_600_000,
+            ..Default::default()
         })
     };
     // Only the main session is open: the hotel's push cannot use it.

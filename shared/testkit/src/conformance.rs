@@ -614,6 +614,7 @@ pub async fn sub_merchants_are_kept_per_channel_and_partner<S: Store>(store: &S,
     *user.window_in_mut(Session::SubMerchant("hotel-9")) = Some(ReplyWindow {
         remaining: 3,
         closes_at_ms: T0 + 1_000,
+        ..Default::default()
     });
     user.held_in_mut(Session::SubMerchant("hotel-9"))
         .push(OutboundRef::new("c:o:hotel-9", T0, "out_1"));

@@ -23,6 +23,6 @@ pub use push::{AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, Su
 pub use queued::{sqs_id, InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
 pub use reply_window::{Allowance, ReplyWindow, UserAction};
 pub use routing::{ActiveBecause, ActivePartner, Routing};
-pub use session::{Session, SessionState};
+pub use session::{Session, SessionState, WindowState};
 pub use sub_merchant::SubMerchant;
 pub use user::ChannelUser;

@@ -29,12 +29,18 @@ impl UserAction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyWindow {
     /// Sends left before WeChat answers 45047.
     pub remaining: u32,
     /// After this (ms since the epoch) WeChat answers 45015.
     pub closes_at_ms: i64,
+    /// The window is the entry allowance (2 sends, 1 minute), not a message's.
+    #[serde(default)]
+    pub opened_by_entry: bool,
+    /// When the user last sent a message in the session (ms since the epoch).
+    #[serde(default)]
+    pub last_message_at_ms: Option<i64>,
 }
 
 /// Whether a send may go now.
@@ -53,9 +59,15 @@ impl ReplyWindow {
     /// The window after `action` at `at_ms`, given the window before it.
     pub fn after(previous: Option<ReplyWindow>, action: UserAction, at_ms: i64) -> ReplyWindow {
         let (sends, span) = action.grant();
+        let last_message_at_ms = match action {
+            UserAction::Message => Some(at_ms),
+            UserAction::EnterSession => previous.and_then(|p| p.last_message_at_ms),
+        };
         let granted = ReplyWindow {
             remaining: sends,
             closes_at_ms: at_ms + span,
+            opened_by_entry: action == UserAction::EnterSession,
+            last_message_at_ms,
         };
         match previous {
             Some(open)
@@ -124,7 +136,9 @@ mod tests {
             window,
             ReplyWindow {
                 remaining: 2,
-                closes_at_ms: T + 60_000
+                closes_at_ms: T + 60_000,
+                opened_by_entry: true,
+                last_message_at_ms: None,
             }
         );
         assert_eq!(
@@ -144,7 +158,9 @@ mod tests {
             again,
             ReplyWindow {
                 remaining: 5,
-                closes_at_ms: T + 1000 + 48 * HOUR_MS
+                closes_at_ms: T + 1000 + 48 * HOUR_MS,
+                opened_by_entry: false,
+                last_message_at_ms: Some(T + 1000),
             }
         );
         // A session entry does not shrink an open message window...
@@ -158,8 +174,11 @@ mod tests {
             entered,
             ReplyWindow {
                 remaining: 2,
-                closes_at_ms: T + 63_000
-            }
+                closes_at_ms: T + 63_000,
+                opened_by_entry: true,
+                last_message_at_ms: Some(T + 1000),
+            },
+            "the entry's allowance, and the last message still known"
         );
     }
 }

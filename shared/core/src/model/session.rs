@@ -8,10 +8,11 @@
 //! A wrong guess is corrected by WeChat's answer (45047 / 45015), as everywhere.
 
 use super::queued::OutboundRef;
-use super::reply_window::ReplyWindow;
+use super::reply_window::{Allowance, ReplyWindow};
 use super::user::ChannelUser;
 use crate::config::{BridgeConfig, DialogMode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which of a user's sessions on a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,54 @@ impl ChannelUser {
     }
 }
 
+/// What a partner sees of a session before sending: the `window` of the API's
+/// conversations, of `message.received` webhooks and of a reply's 202.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WindowState {
+    /// A customer-service message may be sent now (open, with sends left).
+    pub open: bool,
+    /// Until when (ms since the epoch) the window is open; absent once it closed.
+    pub open_until_ms: Option<i64>,
+    /// Sends left in the window: 0 when closed or used up.
+    pub sends_left: u32,
+    /// The window is the entry allowance (2 sends within a minute of entering the chat).
+    pub entry_allowance: bool,
+    /// Until when the entry allowance runs, while it does.
+    pub entry_allowance_until_ms: Option<i64>,
+    /// The user's unspent subscribe grants, by template: the templates this partner may use.
+    pub subscribe_grants: BTreeMap<String, u32>,
+    /// When the user last wrote in this chat (ms since the epoch).
+    pub last_user_message_at_ms: Option<i64>,
+}
+
+impl WindowState {
+    /// The state of `user`'s `session` at `now_ms`, with the grants of `templates`.
+    pub fn of(user: &ChannelUser, session: Session<'_>, templates: &[String], now_ms: i64) -> Self {
+        let window = user.window_in(session);
+        let running = window.filter(|w| now_ms < w.closes_at_ms);
+        let sends_left = match ReplyWindow::allowance(window, now_ms) {
+            Allowance::Open { remaining } => remaining,
+            Allowance::QuotaUsed | Allowance::Closed => 0,
+        };
+        let entry = running.filter(|w| w.opened_by_entry);
+        Self {
+            open: sends_left > 0,
+            open_until_ms: running.map(|w| w.closes_at_ms),
+            sends_left,
+            entry_allowance: entry.is_some(),
+            entry_allowance_until_ms: entry.map(|w| w.closes_at_ms),
+            subscribe_grants: user
+                .grants
+                .iter()
+                .filter(|(template, left)| **left > 0 && templates.contains(template))
+                .map(|(template, left)| (template.clone(), *left))
+                .collect(),
+            last_user_message_at_ms: window.and_then(|w| w.last_message_at_ms),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +164,62 @@ mod tests {
         let stored: ChannelUser =
             serde_json::from_value(serde_json::to_value(&user).unwrap()).unwrap();
         assert_eq!(stored, user);
+    }
+
+    const T: i64 = 1_764_150_000_000;
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn state(user: &ChannelUser, at_ms: i64) -> WindowState {
+        WindowState::of(user, Session::Main, &["tpl-order".to_owned()], at_ms)
+    }
+
+    #[test]
+    fn the_window_state_follows_messages_entries_sends_and_time() {
+        let mut user = ChannelUser::new("mp", "o1");
+        let closed = state(&user, T);
+        assert!(!closed.open && closed.open_until_ms.is_none() && closed.sends_left == 0);
+
+        // Entering the chat: the entry allowance, 2 sends for a minute.
+        user.window = Some(ReplyWindow::after(None, UserAction::EnterSession, T));
+        let entered = state(&user, T + 1_000);
+        assert_eq!(
+            (entered.open, entered.sends_left, entered.entry_allowance),
+            (true, 2, true)
+        );
+        assert_eq!(entered.entry_allowance_until_ms, Some(T + 60_000));
+        assert_eq!(entered.last_user_message_at_ms, None);
+        assert!(!state(&user, T + 60_000).open, "a minute later");
+
+        // A message: 5 sends for 48 hours, the entry allowance gone.
+        user.window = Some(ReplyWindow::after(
+            user.window,
+            UserAction::Message,
+            T + 2_000,
+        ));
+        let written = state(&user, T + 3_000);
+        assert_eq!((written.sends_left, written.entry_allowance), (5, false));
+        assert_eq!(written.open_until_ms, Some(T + 2_000 + 48 * HOUR_MS));
+        assert_eq!(written.last_user_message_at_ms, Some(T + 2_000));
+
+        // Five sends: still running, nothing left to send.
+        (0..5).for_each(|_| user.window.as_mut().unwrap().spend());
+        let spent = state(&user, T + 4_000);
+        assert_eq!((spent.open, spent.sends_left), (false, 0));
+        assert_eq!(spent.open_until_ms, Some(T + 2_000 + 48 * HOUR_MS));
+
+        // 48 hours on: closed; the last message is still known.
+        let later = state(&user, T + 2_000 + 48 * HOUR_MS);
+        assert_eq!((later.open, later.open_until_ms), (false, None));
+        assert_eq!(later.last_user_message_at_ms, Some(T + 2_000));
+    }
+
+    #[test]
+    fn a_partner_sees_the_grants_of_its_own_templates_only() {
+        let mut user = ChannelUser::new("mp", "o1");
+        user.grants.insert("tpl-order".into(), 2);
+        user.grants.insert("tpl-other-partner".into(), 1);
+        user.grants.insert("tpl-spent".into(), 0);
+        let seen = state(&user, T).subscribe_grants;
+        assert_eq!(seen, BTreeMap::from([("tpl-order".to_owned(), 2)]));
     }
 }

@@ -19,7 +19,7 @@ use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
     inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
-    MessageStatus, ReplyWindow, Session, StoredMessage, UserAction,
+    MessageStatus, ReplyWindow, Session, StoredMessage, UserAction, WindowState,
 };
 use crate::ports::store::{Recorded, Store, StoreError};
 use crate::ports::Ports;
@@ -255,6 +255,13 @@ impl<P: Ports> Inbound<P> {
                 .await;
         };
         let event_type = webhook_event_type(event);
+        // What the partner may send back now, so a desk can show it without asking.
+        let window = WindowState::of(
+            user,
+            Session::of(&self.bridge.config, &partner.id),
+            &partner.subscribe_templates,
+            now_ms,
+        );
         let body = json!({
             "type": event_type,
             "delivery_id": message.id,
@@ -277,6 +284,7 @@ impl<P: Ports> Inbound<P> {
                 "app_user_id": user.app_user_id,
                 "session_context": user.session_context,
             },
+            "window": window,
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let now_secs = now_ms.div_euclid(1000);

@@ -15,6 +15,8 @@ pub mod webhook;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::BridgeConfig;
+use crate::model::{ChannelUser, Direction, Session};
+use crate::ports::store::{Store, StoreError};
 use crate::ports::Ports;
 use std::sync::Arc;
 use sub_merchants::SubMerchantDirectory;
@@ -68,4 +70,37 @@ impl<P: Ports> Bridge<P> {
     pub fn wechat(&self) -> &P::Wechat {
         self.tokens.api()
     }
+
+    /// Partners' replies waiting for this user (queued, held or being sent, not handed to
+    /// the push chain) in the user's conversations of `session`: each will take a send of
+    /// its window.
+    pub async fn waiting_replies(
+        &self,
+        user: &ChannelUser,
+        session: Session<'_>,
+    ) -> Result<usize, StoreError> {
+        let mut waiting = 0;
+        let conversations = self
+            .store
+            .conversations(&user.channel, &user.openid)
+            .await?;
+        let in_session = conversations
+            .iter()
+            .filter(|c| Session::of(&self.config, &c.partner) == session);
+        for conversation in in_session {
+            waiting += self
+                .store
+                .history(&conversation.id, WAITING_LOOKBACK)
+                .await?
+                .iter()
+                .filter(|m| {
+                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
+                })
+                .count();
+        }
+        Ok(waiting)
+    }
 }
+
+/// How far back in each of the user's conversations waiting replies are counted.
+const WAITING_LOOKBACK: usize = 50;

@@ -28,8 +28,9 @@ use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::partner::{
-    Accepted, BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage, PartnerApi,
-    PartnerError, PushAccepted, PushRequest, SendRequest, TypingAnswer, TypingRequest,
+    BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage, PartnerApi,
+    PartnerError, PushAccepted, PushRequest, ReplyAccepted, SendRequest, TypingAnswer,
+    TypingRequest,
 };
 
 pub use signature::MAX_REQUEST_BYTES;
@@ -49,6 +50,10 @@ pub fn router<P: Ports, N: NonceStore + 'static>(state: Arc<ApiState<P, N>>) -> 
         .route("/v1/messages", post(send_message::<P, N>))
         .route("/v1/pushes", post(push::<P, N>))
         .route("/v1/conversations", get(conversations::<P, N>))
+        .route(
+            "/v1/conversations/{conversation_id}",
+            get(conversation::<P, N>),
+        )
         .route(
             "/v1/conversations/{conversation_id}/messages",
             get(history::<P, N>),
@@ -77,14 +82,15 @@ pub async fn answer(router: &Router, request: lambda_http::Request) -> Response 
 }
 
 /// Reply to a user: stored as `queued`, sent by `dispatch` in order per conversation; a
-/// repeat of the same `client_message_id` answers the first message.
+/// repeat of the same `client_message_id` answers the first message. The answer says
+/// whether the window will hold it (`will_hold`) and how the window stands.
 #[utoipa::path(
     post,
     path = "/v1/messages",
     request_body = SendRequest,
     responses(
         openapi::AnyRoute,
-        (status = 202, description = "Accepted: stored and queued", body = Accepted),
+        (status = 202, description = "Accepted: stored and queued", body = ReplyAccepted),
         (status = 403, response = openapi::Forbidden),
         (status = 409, response = openapi::Conflict),
     )
@@ -93,7 +99,7 @@ async fn send_message<P: Ports, N: NonceStore>(
     State(state): Shared<P, N>,
     Extension(Partner(partner)): Extension<Partner>,
     PartnerJson(request): PartnerJson<SendRequest>,
-) -> Answer<(StatusCode, Json<Accepted>)> {
+) -> Answer<(StatusCode, Json<ReplyAccepted>)> {
     let accepted = state.api.send(&partner, request).await?;
     metrics::count("replies_accepted");
     Ok((StatusCode::ACCEPTED, Json(accepted)))
@@ -148,6 +154,28 @@ async fn conversations<P: Ports, N: NonceStore>(
     let Query(query) = query.map_err(|_| PartnerError::field("query", "cannot be read"))?;
     let conversations = state.api.conversations(&partner, &query).await?;
     Ok(Json(ConversationList { conversations }))
+}
+
+/// One of the partner's conversations: its user's app user, the active partner (merged
+/// mode) and the window — sends left, until when, the entry allowance, the user's grants
+/// and last message.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}",
+    params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it")),
+    responses(
+        openapi::AnyRoute,
+        (status = 200, description = "The conversation and its window now", body = ConversationView),
+    )
+)]
+async fn conversation<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path(conversation_id): Path<String>,
+) -> Answer<Json<ConversationView>> {
+    Ok(Json(
+        state.api.conversation(&partner, &conversation_id).await?,
+    ))
 }
 
 /// `GET /v1/conversations/{id}/messages`: `limit` (1–100) and `cursor` as given.

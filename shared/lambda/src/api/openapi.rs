@@ -94,6 +94,7 @@ impl Modify for PartnerSignature {
         super::send_message,
         super::push,
         super::conversations,
+        super::conversation,
         super::history,
         super::typing,
         super::bind,

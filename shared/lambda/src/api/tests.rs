@@ -1043,7 +1043,7 @@ async fn every_documented_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 7);
+    assert_eq!(operations, 8);
 }
 
 /// One refusal of each kind the API answers. The matches have no wildcard, so a new kind
@@ -1226,4 +1226,77 @@ async fn in_sub_merchant_mode_a_partner_not_yet_registered_is_told_so_before_any
     let registered = sub_merchant_instance(service.memory.clone());
     let (status, accepted) = call(&registered, send("nonce-sm-2")).await;
     assert_eq!(status, 202, "{accepted}");
+}
+
+#[tokio::test]
+async fn a_conversation_shows_its_window_and_a_reply_says_when_it_will_be_held() {
+    let service = service().await;
+    let mut alice = service
+        .memory
+        .store
+        .user("mp", "o_alice")
+        .await
+        .unwrap()
+        .unwrap();
+    alice.window = Some(wxbridge_core::model::ReplyWindow {
+        remaining: 1,
+        closes_at_ms: NOW_MS + 3_600_000,
+        opened_by_entry: false,
+        last_message_at_ms: Some(NOW_MS - 1_000),
+    });
+    alice.grants.insert("tpl-order".into(), 2);
+    alice.grants.insert("tpl-not-the-hotels".into(), 1);
+    service.memory.store.put_user(&alice).await.unwrap();
+
+    let path = "/v1/conversations/mp:o_alice:hotel-9";
+    let (status, view) = call(&service, request("hotel-9", "GET", path, "", "nonce-w-1")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["id"], "mp:o_alice:hotel-9");
+    assert_eq!(
+        view["active_partner"], "hotel-9",
+        "merged mode: the default answers"
+    );
+    let window = &view["window"];
+    assert_eq!(
+        (window["open"].as_bool(), window["sends_left"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert_eq!(window["open_until_ms"], NOW_MS + 3_600_000);
+    assert_eq!(window["entry_allowance"], false);
+    assert_eq!(window["last_user_message_at_ms"], NOW_MS - 1_000);
+    assert_eq!(window["subscribe_grants"], json!({"tpl-order": 2}));
+    let listed = "/v1/conversations?channel=mp&openid=o_alice";
+    let (_, list) = call(&service, request("hotel-9", "GET", listed, "", "nonce-w-2")).await;
+    assert_eq!(list["conversations"][0]["window"], *window);
+    let (status, _) = call(&service, request("air-3", "GET", path, "", "nonce-w-3")).await;
+    assert_eq!(status, 404, "another partner's conversation");
+
+    // One send left: the first reply takes it, the second will wait for the user.
+    let first = reply("c-w-1", "One moment.");
+    let (status, accepted) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &first, "nonce-w-4"),
+    )
+    .await;
+    assert_eq!(
+        (status, accepted["will_hold"].as_bool()),
+        (202, Some(false)),
+        "{accepted}"
+    );
+    assert_eq!(accepted["window"]["sends_left"], 1);
+    let second = reply("c-w-2", "And another thing.");
+    let (status, held) = call(
+        &service,
+        request("hotel-9", "POST", "/v1/messages", &second, "nonce-w-5"),
+    )
+    .await;
+    assert_eq!(
+        (status, held["will_hold"].as_bool()),
+        (202, Some(true)),
+        "{held}"
+    );
+    assert!(held["hold_reason"]
+        .as_str()
+        .unwrap()
+        .contains("1 send(s) left go to the 1 reply queued before it"));
 }

@@ -4,7 +4,8 @@
 use super::{Answer, ConversationView, ConversationsQuery, HistoryPage, MessageView};
 use super::{PartnerApi, PartnerError};
 use super::{DEFAULT_PAGE, MAX_PAGE};
-use crate::model::MessageCursor;
+use crate::config::DialogMode;
+use crate::model::{routing, ChannelUser, Conversation, MessageCursor, Session, WindowState};
 use crate::ports::store::Store;
 use crate::ports::Ports;
 use base64::Engine;
@@ -94,10 +95,7 @@ impl<P: Ports> PartnerApi<P> {
                 .map_err(PartnerError::store)?
             {
                 if conversation.partner == partner {
-                    found.push(ConversationView {
-                        conversation,
-                        app_user_id: user.app_user_id.clone(),
-                    });
+                    found.push(self.view(conversation, &user));
                 }
             }
         }
@@ -107,6 +105,48 @@ impl<P: Ports> PartnerApi<P> {
                 .cmp(&a.conversation.last_message_at_ms)
         });
         Ok(found)
+    }
+}
+
+impl<P: Ports> PartnerApi<P> {
+    /// One of the partner's conversations, with its window now.
+    pub async fn conversation(&self, partner: &str, id: &str) -> Answer<ConversationView> {
+        let conversation = self.own_conversation(partner, id).await?;
+        let user = self
+            .bridge
+            .store
+            .user(&conversation.channel, &conversation.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .ok_or(PartnerError::NotFound("conversation"))?;
+        Ok(self.view(conversation, &user))
+    }
+
+    /// The conversation with `user` as its partner sees it now.
+    fn view(&self, conversation: Conversation, user: &ChannelUser) -> ConversationView {
+        let config = &self.bridge.config;
+        let active_partner = match config.dialog.mode {
+            DialogMode::Merged => config
+                .channel(&user.channel)
+                .and_then(|channel| routing::partner_for(config, channel, &user.routing))
+                .map(str::to_owned),
+            DialogMode::Separate | DialogMode::SubMerchant => None,
+        };
+        ConversationView {
+            window: self.window_of(user, &conversation.partner),
+            app_user_id: user.app_user_id.clone(),
+            active_partner,
+            conversation,
+        }
+    }
+
+    /// `partner`'s window with `user` now: its session's, with its templates' grants.
+    pub(super) fn window_of(&self, user: &ChannelUser, partner: &str) -> WindowState {
+        let config = &self.bridge.config;
+        let templates = config
+            .partner(partner)
+            .map_or(&[][..], |p| p.subscribe_templates.as_slice());
+        WindowState::of(user, Session::of(config, partner), templates, self.now_ms())
     }
 }
 

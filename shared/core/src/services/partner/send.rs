@@ -2,18 +2,24 @@
 //! the partner's id for it.
 
 use super::{enqueue_queued, valid_client_id, Answer, PartnerApi, PartnerError};
-use super::{Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, SendRequest};
+use super::{
+    Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, ReplyAccepted, SendRequest,
+};
 use crate::model::{
     Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
     Session, StoredMessage,
 };
 use crate::ports::store::{through_hiccups, Recorded, Store};
+
+/// How many of a conversation's latest messages the reply forecast looks through.
+const QUEUE_LOOKBACK: usize = 20;
 use crate::ports::Ports;
 
 impl<P: Ports> PartnerApi<P> {
     /// Stores the reply as `queued` and hands it to `dispatch`; a repeat of the request
-    /// (same `client_message_id`) answers the first message and writes nothing.
-    pub async fn send(&self, partner: &str, request: SendRequest) -> Answer<Accepted> {
+    /// (same `client_message_id`) answers the first message and writes nothing. The answer
+    /// says whether the window will hold it.
+    pub async fn send(&self, partner: &str, request: SendRequest) -> Answer<ReplyAccepted> {
         if !valid_client_id(&request.client_message_id, 64) {
             return Err(PartnerError::field(
                 "client_message_id",
@@ -69,7 +75,56 @@ impl<P: Ports> PartnerApi<P> {
         };
         enqueue_queued(&self.queue, &stored, "client_message_id").await?;
         tracing::info!(partner, message_id = %stored.id, "reply accepted");
-        Ok(Accepted::of(stored))
+        self.reply_accepted(partner, stored).await
+    }
+
+    /// The answer to a stored reply: held or not, as the window stands now with the
+    /// replies queued in this conversation (this one among them). One read of the user, and
+    /// one of the conversation's latest messages only while the window runs with sends
+    /// left: the cost of the forecast.
+    async fn reply_accepted(&self, partner: &str, stored: StoredMessage) -> Answer<ReplyAccepted> {
+        let user = self
+            .bridge
+            .store
+            .user(&stored.channel, &stored.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .unwrap_or_else(|| ChannelUser::new(&stored.channel, &stored.openid));
+        let window = self.window_of(&user, partner);
+        let running = stored.status.is_pending() && window.open_until_ms.is_some();
+        let waiting = if running && window.sends_left > 0 {
+            let latest = self
+                .bridge
+                .store
+                .history(&stored.conversation_id, QUEUE_LOOKBACK)
+                .await
+                .map_err(PartnerError::store)?;
+            latest
+                .iter()
+                .filter(|m| {
+                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
+                })
+                .count()
+        } else {
+            1
+        };
+        let hold_reason = match (running, window.sends_left as usize) {
+            (true, 0) => {
+                Some("the window's sends are used up: it goes out when the user writes again".to_owned())
+            }
+            (true, left) if waiting > left => Some(format!(
+                "the window's {left} send(s) left go to the {} repl{} queued before it: it goes out when the user writes again",
+                waiting - 1,
+                if waiting == 2 { "y" } else { "ies" }
+            )),
+            _ => None,
+        };
+        Ok(ReplyAccepted {
+            message: Accepted::of(stored),
+            will_hold: hold_reason.is_some(),
+            hold_reason,
+            window,
+        })
     }
 
     /// Stores the push as `queued` in the partner's conversation with the user and hands it

@@ -2,6 +2,7 @@
 
 use crate::model::{
     Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage, SubscribeForm,
+    WindowState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -138,12 +139,34 @@ pub struct HistoryPage {
     pub next_cursor: Option<String>,
 }
 
+/// A conversation as its partner sees it: with what WeChat lets it send now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationView {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub app_user_id: Option<String>,
+    /// Merged mode: the partner the user's next message goes to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_partner: Option<String>,
+    /// The chat's reply window now.
+    pub window: WindowState,
+}
+
+/// `POST /v1/messages` answered: the reply is stored and queued; whether it will wait for
+/// the user's next message, as the window stands now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyAccepted {
+    #[serde(flatten)]
+    pub message: Accepted,
+    /// The window has no send left for it (used up, or taken by the replies ahead of it):
+    /// it is held and goes out when the user writes again.
+    pub will_hold: bool,
+    /// Why it will be held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+    pub window: WindowState,
 }
 
 /// `GET /v1/conversations`: a channel user (`channel` and `openid`), or an app user's

@@ -57,9 +57,6 @@ pub enum PushOutcome {
     Retry(String),
 }
 
-/// How far back in each of the user's conversations waiting replies are counted.
-const WAITING_LOOKBACK: usize = 50;
-
 use chain::Chain;
 
 pub struct Push<P: Ports> {

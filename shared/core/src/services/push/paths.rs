@@ -2,12 +2,12 @@
 //! it, a subscribe message where the user granted one.
 
 use super::chain::Chain;
-use super::{Push, PushOutcome, WAITING_LOOKBACK};
+use super::{Push, PushOutcome};
 use crate::config::LostSendAnswer;
 use crate::model::message::lost_answer;
 use crate::model::{
-    Allowance, AttemptOutcome, ChannelUser, Content, Direction, MessageStatus, PushPath,
-    ReplyWindow, Session, StoredMessage, SubscribeForm,
+    Allowance, AttemptOutcome, ChannelUser, Content, MessageStatus, PushPath, ReplyWindow, Session,
+    StoredMessage, SubscribeForm,
 };
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::WechatApi;
@@ -142,7 +142,7 @@ impl<P: Ports> Push<P> {
                 }
             };
             if held_first {
-                let waiting = self.waiting_replies(user, session).await?;
+                let waiting = self.bridge.waiting_replies(user, session).await?;
                 if waiting as u32 >= remaining {
                     let reason = format!(
                         "{remaining} send(s) left, kept for {waiting} waiting repl{}",
@@ -314,36 +314,5 @@ impl<P: Ports> Push<P> {
             )
             .await?;
         Ok(Some(PushOutcome::Retry(reason)))
-    }
-
-    /// Partners' replies waiting for this user (queued, held or being sent, not handed to
-    /// the push chain), in the user's conversations of `session`.
-    async fn waiting_replies(
-        &self,
-        user: &ChannelUser,
-        session: Session<'_>,
-    ) -> Result<usize, StoreError> {
-        let mut waiting = 0;
-        let conversations = self
-            .bridge
-            .store
-            .conversations(&user.channel, &user.openid)
-            .await?;
-        let in_session = conversations
-            .iter()
-            .filter(|c| Session::of(&self.bridge.config, &c.partner) == session);
-        for conversation in in_session {
-            waiting += self
-                .bridge
-                .store
-                .history(&conversation.id, WAITING_LOOKBACK)
-                .await?
-                .iter()
-                .filter(|m| {
-                    m.direction == Direction::Out && m.push.is_none() && m.status.is_pending()
-                })
-                .count();
-        }
-        Ok(waiting)
     }
 }
