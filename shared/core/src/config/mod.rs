@@ -104,6 +104,11 @@ pub struct PartnerConfig {
     /// partner but the default one, whose is the mini program's own session).
     #[serde(default)]
     pub sub_merchant: Option<SubMerchantConfig>,
+    /// Merged mode: the partners this one may hand a user over to. By default the default
+    /// partner (the platform's own service) may hand to any partner, and any other partner
+    /// only back to the default one.
+    #[serde(default)]
+    pub handover_to: Option<Vec<String>>,
 }
 
 fn default_true() -> bool {
@@ -308,6 +313,23 @@ impl BridgeConfig {
         self.channels.iter().find(|c| c.id == id)
     }
 
+    /// Whether `from` may hand a user over to `to` (merged mode), or the rule that says no.
+    pub fn may_hand_over(&self, from: &str, to: &str) -> Result<(), &'static str> {
+        let Some(partner) = self.partner(from) else {
+            return Err("the partner is not configured");
+        };
+        let allowed = match &partner.handover_to {
+            Some(listed) => listed.iter().any(|p| p == to),
+            None if self.dialog.default_partner.as_deref() == Some(from) => true,
+            None => self.dialog.default_partner.as_deref() == Some(to),
+        };
+        match (allowed, &partner.handover_to) {
+            (true, _) => Ok(()),
+            (false, Some(_)) => Err("this partner may hand users over only to the partners its partners[].handover_to lists"),
+            (false, None) => Err("a partner hands users over only back to the default partner unless its partners[].handover_to lists others"),
+        }
+    }
+
     /// Whether `partner` may act on `channel`: any channel in merged and sub-merchant mode
     /// (where it has a session in every mini program), its own in separate mode.
     pub fn may_use(&self, partner: &str, channel: &str) -> bool {
@@ -387,6 +409,16 @@ impl BridgeConfig {
         }
         self.validate_sub_merchants()?;
         let known = |id: &str| self.partner(id).is_some();
+        for (index, partner) in self.partners.iter().enumerate() {
+            for (n, to) in partner.handover_to.iter().flatten().enumerate() {
+                if !known(to) || *to == partner.id {
+                    return Err(ConfigError::field(
+                        format!("partners[{index}].handover_to[{n}]"),
+                        "names another configured partner",
+                    ));
+                }
+            }
+        }
         if let Some(default) = &self.dialog.default_partner {
             if !known(default) {
                 return Err(ConfigError::field(

@@ -26,6 +26,8 @@ pub enum ActiveBecause {
     SessionFrom,
     PartnerWrote,
     UserSwitched,
+    /// Another partner handed the user over (`POST /v1/conversations/{id}/handover`).
+    HandedOver,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,9 +52,18 @@ impl Routing {
             || self.recent.iter().any(|p| p == partner)
     }
 
-    /// Makes `partner` active if this is newer than what made the current one active.
+    /// Makes `partner` active if this is newer than what made the current one active. A
+    /// hand-over holds against partners writing (the handing partner's note among them):
+    /// only the user, a session-from or another hand-over moves the user on.
     pub fn activate(&mut self, partner: &str, at_ms: i64, because: ActiveBecause) {
         if self.active.as_ref().is_some_and(|a| a.since_ms > at_ms) {
+            return;
+        }
+        let handed_over = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.because == ActiveBecause::HandedOver && a.partner != partner);
+        if handed_over && because == ActiveBecause::PartnerWrote {
             return;
         }
         self.active = Some(ActivePartner {
@@ -177,6 +188,24 @@ mod tests {
             conversation_id(DialogMode::Merged, "mp", "o1", "hotel-9"),
             "mp:o1:hotel-9"
         );
+    }
+
+    #[test]
+    fn a_hand_over_holds_until_the_user_or_another_hand_over_moves_on() {
+        let config = config("merged");
+        let channel = &config.channels[0];
+        let mut routing = Routing::default();
+        routing.activate("platform", 1, ActiveBecause::PartnerWrote);
+        routing.activate("hotel-9", 2, ActiveBecause::HandedOver);
+        routing.activate("platform", 3, ActiveBecause::PartnerWrote);
+        assert_eq!(
+            partner_for(&config, channel, &routing),
+            Some("hotel-9"),
+            "the handing partner's note does not take the user back"
+        );
+        routing.activate("hotel-9", 4, ActiveBecause::PartnerWrote);
+        routing.activate("air-2", 5, ActiveBecause::UserSwitched);
+        assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
     }
 
     #[test]

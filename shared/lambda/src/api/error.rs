@@ -54,7 +54,7 @@ impl ApiError {
                 P::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 P::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
                 P::Conflict { code, .. } => (StatusCode::CONFLICT, conflict_code(*code)),
-                P::Store(_) | P::NotQueued(_) | P::PushesNotSetUp => {
+                P::Store(_) | P::NotQueued(_) | P::NotDelivered(_) | P::PushesNotSetUp => {
                     (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
                 }
                 P::WeChatRefused(_) => (StatusCode::CONFLICT, "wechat_refused"),
@@ -82,6 +82,7 @@ fn conflict_code(code: ConflictCode) -> &'static str {
         ConflictCode::AmbiguousRecipient => "ambiguous_recipient",
         ConflictCode::AlreadyBound => "already_bound",
         ConflictCode::Changed => "conflict",
+        ConflictCode::HandoverNotInThisMode => "handover_not_supported",
     }
 }
 

@@ -28,9 +28,9 @@ use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::partner::{
-    BindRequest, Binding, ConversationView, ConversationsQuery, HistoryPage, PartnerApi,
-    PartnerError, PushAccepted, PushRequest, ReplyAccepted, SendRequest, TypingAnswer,
-    TypingRequest,
+    BindRequest, Binding, ConversationView, ConversationsQuery, HandoverAnswer, HandoverRequest,
+    HistoryPage, PartnerApi, PartnerError, PushAccepted, PushRequest, ReplyAccepted, SendRequest,
+    TypingAnswer, TypingRequest,
 };
 
 pub use signature::MAX_REQUEST_BYTES;
@@ -61,6 +61,10 @@ pub fn router<P: Ports, N: NonceStore + 'static>(state: Arc<ApiState<P, N>>) -> 
         .route(
             "/v1/conversations/{conversation_id}/typing",
             post(typing::<P, N>),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/handover",
+            post(handover::<P, N>),
         )
         .route("/v1/bindings/{channel}/{openid}", put(bind::<P, N>))
         .route("/v1/media/{channel}/{media_id}", get(media::<P, N>))
@@ -219,6 +223,36 @@ async fn history<P: Ports, N: NonceStore>(
         )
         .await?;
     Ok(Json(page))
+}
+
+/// Hand the user over to another partner (merged mode): the user's next message goes to it;
+/// `note_to_user` is sent as this partner's reply; the receiving partner gets a
+/// `conversation.handed_over` webhook with the latest messages and `note_to_partner`.
+/// Who may hand to whom is configuration (`partners[].handover_to`).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/handover",
+    params(("conversation_id" = String, Path, description = "The handing partner's conversation")),
+    request_body = HandoverRequest,
+    responses(
+        openapi::AnyRoute,
+        (status = 200, description = "Handed over; the receiving partner has the webhook", body = HandoverAnswer),
+        (status = 403, response = openapi::Forbidden),
+        (status = 409, response = openapi::Conflict),
+    )
+)]
+async fn handover<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path(conversation_id): Path<String>,
+    PartnerJson(request): PartnerJson<HandoverRequest>,
+) -> Answer<Json<HandoverAnswer>> {
+    let done = state
+        .api
+        .hand_over(&partner, &conversation_id, request)
+        .await?;
+    metrics::count("handovers");
+    Ok(Json(done))
 }
 
 /// Show (or stop) the typing indicator in the user's WeChat chat (it lasts 15 s).

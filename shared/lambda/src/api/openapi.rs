@@ -13,8 +13,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 pub struct Refusal {
     /// `invalid_request`, `invalid_json`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `client_message_id_reused`, `push_id_reused`,
-    /// `ambiguous_recipient`, `already_bound`, `conflict`, `wechat_refused`,
-    /// `sub_merchant_not_registered`, `too_large`, `media_not_found`, `media_too_large`,
+    /// `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported`,
+    /// `wechat_refused`, `sub_merchant_not_registered`, `too_large`, `media_not_found`, `media_too_large`,
     /// `wechat_unavailable` or `unavailable`.
     pub error: String,
     pub reason: String,
@@ -37,7 +37,7 @@ refusals! {
     Forbidden: "`forbidden`: another partner's channel, a template or right the partner lacks",
     NotFound: "`not_found` (nothing this partner may see by that name, or no such route) or `media_not_found`",
     MethodNotAllowed: "`method_not_allowed`: the path takes another method",
-    Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict`, `wechat_refused` or `sub_merchant_not_registered` (sub-merchant mode: register the partner's sub-merchant first)",
+    Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported` (a hand-over outside merged mode), `wechat_refused` or `sub_merchant_not_registered` (sub-merchant mode: register the partner's sub-merchant first)",
     TooLarge: "`too_large`: the body is over 512 KiB",
     WeChatUnavailable: "`wechat_unavailable` (retry) or `media_too_large`",
     Unavailable: "`unavailable`: the store, the queue or the nonces cannot be reached now; repeat the request with the same id",
@@ -97,6 +97,7 @@ impl Modify for PartnerSignature {
         super::conversation,
         super::history,
         super::typing,
+        super::handover,
         super::bind,
         super::media,
     ),

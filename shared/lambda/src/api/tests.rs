@@ -1043,7 +1043,7 @@ async fn every_documented_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 8);
+    assert_eq!(operations, 9);
 }
 
 /// One refusal of each kind the API answers. The matches have no wildcard, so a new kind
@@ -1060,6 +1060,7 @@ fn every_refusal() -> Vec<ApiError> {
         C::AmbiguousRecipient,
         C::AlreadyBound,
         C::Changed,
+        C::HandoverNotInThisMode,
     ];
     for code in conflicts {
         match code {
@@ -1067,7 +1068,8 @@ fn every_refusal() -> Vec<ApiError> {
             | C::PushIdReused
             | C::AmbiguousRecipient
             | C::AlreadyBound
-            | C::Changed => {}
+            | C::Changed
+            | C::HandoverNotInThisMode => {}
         }
     }
     let mut all: Vec<A> = vec![
@@ -1076,6 +1078,7 @@ fn every_refusal() -> Vec<ApiError> {
         P::Forbidden("rule").into(),
         P::Store(StoreError::Unavailable(String::new())).into(),
         P::NotQueued("client_message_id").into(),
+        P::NotDelivered("handover_id").into(),
         P::PushesNotSetUp.into(),
         P::WeChatRefused(String::new()).into(),
         P::SubMerchantNotRegistered(String::new()).into(),
@@ -1099,6 +1102,7 @@ fn every_refusal() -> Vec<ApiError> {
                 | P::Conflict { .. }
                 | P::Store(_)
                 | P::NotQueued(_)
+                | P::NotDelivered(_)
                 | P::PushesNotSetUp
                 | P::WeChatRefused(_)
                 | P::SubMerchantNotRegistered(_)
@@ -1299,4 +1303,207 @@ async fn a_conversation_shows_its_window_and_a_reply_says_when_it_will_be_held()
         .as_str()
         .unwrap()
         .contains("1 send(s) left go to the 1 reply queued before it"));
+}
+
+fn handover(to: &str, id: &str) -> String {
+    json!({"handover_id": id, "to": to, "note_to_user": "Blue Air will take it from here.",
+           "note_to_partner": "Asked about a flight change for order 42."})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_platform_hands_a_user_over_with_notes_and_context_once_per_id() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/handover";
+    let body = handover("air-3", "h-1");
+    let (status, done) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-h-1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["conversation_id"], "mp:o_alice:air-3");
+    assert_eq!(
+        done["note"]["status"], "queued",
+        "the note goes out as the hotel's reply"
+    );
+
+    let posts = service.memory.webhooks.posts();
+    let hook = posts
+        .iter()
+        .find(|p| p.url == "http://a/a")
+        .expect("Blue Air's webhook");
+    assert_eq!(hook.body["type"], "conversation.handed_over");
+    assert_eq!(hook.body["from"]["partner"], "hotel-9");
+    assert_eq!(
+        hook.body["note"],
+        "Asked about a flight change for order 42."
+    );
+    let context = hook.body["context"].as_array().unwrap();
+    assert_eq!(
+        context.first().unwrap()["direction"],
+        "in",
+        "the user's message, oldest first"
+    );
+    assert_eq!(
+        context.last().unwrap()["content"]["text"],
+        "Blue Air will take it from here."
+    );
+    let alice = service
+        .memory
+        .store
+        .user("mp", "o_alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        alice.routing.active.unwrap().partner,
+        "air-3",
+        "the next message goes to Blue Air"
+    );
+
+    // Again with the same id: the note is not stored twice, the webhook keeps its id.
+    let (status, _) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-h-2"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let notes = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 2, "Alice's message and one note");
+    let deliveries: Vec<String> = service
+        .memory
+        .webhooks
+        .posts()
+        .iter()
+        .filter(|p| p.url == "http://a/a")
+        .map(|p| p.delivery().to_owned())
+        .collect();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(deliveries[0], deliveries[1]);
+}
+
+#[tokio::test]
+async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delivered() {
+    let service = service().await;
+    // Blue Air has no conversation with Alice: not found, as any other partner's.
+    let path = "/v1/conversations/mp:o_alice:hotel-9/handover";
+    let (status, _) = call(
+        &service,
+        request(
+            "air-3",
+            "POST",
+            path,
+            &handover("hotel-9", "h-2"),
+            "nonce-h-3",
+        ),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, refusal) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            path,
+            &handover("hotel-9", "h-3"),
+            "nonce-h-4",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["reason"].as_str()),
+        (400, Some("to: the conversation is this partner's already"))
+    );
+    let (status, _) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            path,
+            &handover("nobody", "h-4"),
+            "nonce-h-5",
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // The receiving partner does not take the webhook: 503, to be repeated.
+    service.memory.webhooks.answer(Some(500));
+    let (status, refusal) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            path,
+            &handover("air-3", "h-5"),
+            "nonce-h-6",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (503, Some("unavailable")),
+        "{refusal}"
+    );
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .contains("same handover_id"));
+
+    // A partner other than the default one hands back only to the default one.
+    let (status, _) = call(
+        &service,
+        request(
+            "hotel-9",
+            "POST",
+            path,
+            &handover("air-3", "h-5"),
+            "nonce-h-7",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let config = BridgeConfig::from_json(
+        &serde_json::to_string(&json!({
+            "channels": [{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+            "partners": [
+                {"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789"},
+                {"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456"},
+                {"id":"shop-5","display_name":"Shop","webhook_url":"http://s/s","signing_secret":"shop-secret-0123456"}],
+            "dialog": {"mode":"merged","default_partner":"hotel-9"}})).unwrap(),
+    )
+    .unwrap();
+    assert!(config.may_hand_over("air-3", "hotel-9").is_ok());
+    let rule = config.may_hand_over("air-3", "shop-5").unwrap_err();
+    assert!(rule.contains("partners[].handover_to"), "{rule}");
+    assert!(config.may_hand_over("hotel-9", "shop-5").is_ok());
+
+    // Outside merged mode: 409 saying why.
+    let separate = service_in("separate").await;
+    let path = "/v1/conversations/mp:o_alice/handover";
+    let (status, refusal) = call(
+        &separate,
+        request(
+            "hotel-9",
+            "POST",
+            path,
+            &handover("air-3", "h-6"),
+            "nonce-h-8",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (409, Some("handover_not_supported"))
+    );
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .contains("separate mode"));
 }

@@ -33,6 +33,12 @@ pub enum PartnerError {
     NotQueued(&'static str),
     #[error("pushes are not set up in this deployment")]
     PushesNotSetUp,
+    /// Done, but the receiving partner's webhook did not take it: the request must be
+    /// repeated with the same id (the named field).
+    #[error(
+        "the receiving partner's webhook did not take it: repeat the request with the same {0}"
+    )]
+    NotDelivered(&'static str),
     /// Sub-merchant mode: the partner's session has no registered sub-merchant yet.
     #[error("{0}")]
     SubMerchantNotRegistered(String),
@@ -58,6 +64,8 @@ pub enum ConflictCode {
     AlreadyBound,
     /// The user changed while it was being written: repeat the request.
     Changed,
+    /// A hand-over where the dialog mode has none (separate, sub-merchant).
+    HandoverNotInThisMode,
 }
 
 impl PartnerError {

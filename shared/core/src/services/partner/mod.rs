@@ -18,6 +18,7 @@
 
 pub mod auth;
 mod error;
+mod handover;
 mod read;
 mod send;
 pub mod types;

@@ -206,6 +206,35 @@ pub struct Binding {
     pub app_user_id: String,
 }
 
+/// `POST /v1/conversations/{id}/handover`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HandoverRequest {
+    /// The partner's id for this hand-over: a repeat does it once.
+    pub handover_id: String,
+    /// The partner the user goes to.
+    pub to: String,
+    /// Sent to the user as this partner's reply (it counts against the window).
+    #[serde(default)]
+    pub note_to_user: Option<String>,
+    /// For the receiving partner, with the conversation's latest messages.
+    #[serde(default)]
+    pub note_to_partner: Option<String>,
+}
+
+/// A hand-over done: the receiving partner's conversation, and the note to the user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HandoverAnswer {
+    /// The receiving partner's conversation with the user.
+    pub conversation_id: String,
+    pub to: String,
+    /// The note to the user, as a reply: stored and queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<ReplyAccepted>,
+}
+
 /// `POST /v1/conversations/{id}/typing`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

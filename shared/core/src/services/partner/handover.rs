@@ -1,0 +1,168 @@
+//! Hand-over (merged mode): a partner hands a user to another partner. The user's next
+//! message goes to the receiving partner; the user may be told in a note (a reply of the
+//! handing partner, counted against the window like any); the receiving partner gets a
+//! `conversation.handed_over` webhook with the latest messages and a note of its own.
+//!
+//! Who may hand to whom is configuration ([`crate::config::BridgeConfig::may_hand_over`]).
+//! A repeat of the request (same `handover_id`) does it again harmlessly: the routing is
+//! already switched, the note stored once, the webhook delivered under the same id.
+
+use super::{valid_client_id, PartnerError, SendRequest};
+use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
+use crate::config::DialogMode;
+use crate::model::{routing, ActiveBecause, Content, Conversation};
+use crate::ports::store::{Store, StoreError};
+use crate::ports::Ports;
+use crate::services::webhook::{self, Delivery};
+use serde_json::json;
+
+/// How many of the latest messages the receiving partner gets as context.
+pub const HANDOVER_CONTEXT: usize = 10;
+/// The longest note for the receiving partner.
+const MAX_PARTNER_NOTE_CHARS: usize = 2000;
+
+impl<P: Ports> PartnerApi<P> {
+    pub async fn hand_over(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        request: HandoverRequest,
+    ) -> Answer<HandoverAnswer> {
+        let config = &self.bridge.config;
+        match config.dialog.mode {
+            DialogMode::Merged => {}
+            DialogMode::Separate => {
+                return Err(PartnerError::conflict(
+                    ConflictCode::HandoverNotInThisMode,
+                    "separate mode: each channel belongs to one partner, so there is no one to hand over to",
+                ))
+            }
+            DialogMode::SubMerchant => {
+                return Err(PartnerError::conflict(
+                    ConflictCode::HandoverNotInThisMode,
+                    "sub_merchant mode: each partner has its own chat, and the user picks it",
+                ))
+            }
+        }
+        if !valid_client_id(&request.handover_id, 64) {
+            return Err(PartnerError::field(
+                "handover_id",
+                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+            ));
+        }
+        let Some(receiving) = config.partner(&request.to) else {
+            return Err(PartnerError::field("to", "names no partner"));
+        };
+        if request.to == partner {
+            return Err(PartnerError::field(
+                "to",
+                "the conversation is this partner's already",
+            ));
+        }
+        if request
+            .note_to_partner
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_PARTNER_NOTE_CHARS)
+        {
+            return Err(PartnerError::field(
+                "note_to_partner",
+                "at most 2000 characters",
+            ));
+        }
+        config
+            .may_hand_over(partner, &request.to)
+            .map_err(PartnerError::Forbidden)?;
+        let from = self.own_conversation(partner, conversation_id).await?;
+
+        let now_ms = self.now_ms();
+        self.route_to(&from, &request.to, now_ms).await?;
+        let note = match request.note_to_user {
+            None => None,
+            Some(text) => {
+                let note = SendRequest {
+                    conversation_id: Some(from.id.clone()),
+                    to: None,
+                    client_message_id: format!("handover:{}", request.handover_id),
+                    content: Content::Text { text },
+                };
+                Some(self.send(partner, note).await?)
+            }
+        };
+        let mut context = self
+            .bridge
+            .store
+            .history(&from.id, HANDOVER_CONTEXT)
+            .await
+            .map_err(PartnerError::store)?;
+        context.reverse();
+        let user = self
+            .bridge
+            .store
+            .user(&from.channel, &from.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .ok_or(PartnerError::NotFound("conversation"))?;
+        let to_id =
+            routing::conversation_id(config.dialog.mode, &from.channel, &from.openid, &request.to);
+        let delivery_id = format!("handover:{partner}:{}", request.handover_id);
+        let body = json!({
+            "type": "conversation.handed_over",
+            "delivery_id": delivery_id,
+            "conversation": {"id": to_id, "channel": from.channel, "partner": request.to},
+            "from": {"partner": partner, "conversation_id": from.id},
+            "note": request.note_to_partner,
+            "context": context.into_iter().map(MessageView::from).collect::<Vec<_>>(),
+            "user": {
+                "channel": user.channel,
+                "openid": user.openid,
+                "unionid": user.unionid,
+                "app_user_id": user.app_user_id,
+                "session_context": user.session_context,
+            },
+            "window": self.window_of(&user, &request.to),
+        });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let delivered = webhook::deliver(
+            &self.bridge.webhooks,
+            receiving,
+            "conversation.handed_over",
+            &delivery_id,
+            body,
+            now_ms.div_euclid(1000),
+        )
+        .await;
+        if delivered != Delivery::Delivered {
+            tracing::warn!(partner, to = %request.to, outcome = delivered.name(), "hand-over webhook not delivered");
+            return Err(PartnerError::NotDelivered("handover_id"));
+        }
+        tracing::info!(partner, to = %request.to, "user handed over");
+        Ok(HandoverAnswer {
+            conversation_id: to_id,
+            to: request.to,
+            note,
+        })
+    }
+
+    /// The user's next message goes to `to` (written over the version read).
+    async fn route_to(&self, from: &Conversation, to: &str, now_ms: i64) -> Answer<()> {
+        for _ in 0..3 {
+            let mut user = self
+                .bridge
+                .store
+                .user(&from.channel, &from.openid)
+                .await
+                .map_err(PartnerError::store)?
+                .ok_or(PartnerError::NotFound("conversation"))?;
+            user.routing.activate(to, now_ms, ActiveBecause::HandedOver);
+            match self.bridge.store.put_user(&user).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(PartnerError::store(error)),
+            }
+        }
+        Err(PartnerError::conflict(
+            ConflictCode::Changed,
+            "the user changed meanwhile; retry",
+        ))
+    }
+}
