@@ -505,3 +505,49 @@ async fn held_texts_are_packed_only_when_the_fresh_window_is_too_small() {
     inbound.process(&entered(1, ""), T).await;
     assert_eq!(inbound.outbound.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn the_users_message_reopens_a_closed_conversation_once() {
+    use wxbridge_core::model::{CloseReason, Closed};
+    let inbound = inbound("merged");
+    assert_eq!(
+        inbound.process(&text(1, "hello"), T).await,
+        Outcome::Delivered
+    );
+    let mut user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    let closed = Closed {
+        at_ms: T + 1_500,
+        reason: CloseReason::Agent,
+    };
+    user.closed.insert("mp:o_alice:platform".into(), closed);
+    inbound.store.put_user(&user).await.unwrap();
+
+    assert_eq!(
+        inbound.process(&text(2, "one more thing"), T).await,
+        Outcome::Delivered
+    );
+    assert_eq!(
+        inbound.process(&text(3, "and another"), T).await,
+        Outcome::Delivered
+    );
+    let types: Vec<_> = inbound
+        .posts()
+        .iter()
+        .map(|(_, _, b)| b["type"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "message.received",
+            "conversation.reopened",
+            "message.received"
+        ]
+    );
+    let reopened = &inbound.posts()[1].2;
+    assert_eq!(reopened["reopened"]["reason"], "agent");
+    let user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert!(
+        user.closed.is_empty(),
+        "open again, in the same write as the message"
+    );
+}

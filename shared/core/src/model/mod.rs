@@ -25,4 +25,4 @@ pub use reply_window::{Allowance, ReplyWindow, UserAction};
 pub use routing::{ActiveBecause, ActivePartner, Routing};
 pub use session::{Session, SessionState, WindowState};
 pub use sub_merchant::SubMerchant;
-pub use user::ChannelUser;
+pub use user::{ChannelUser, CloseReason, Closed};

@@ -7,6 +7,24 @@ use super::session::{Session, SessionState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// A conversation closed: when, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Closed {
+    pub at_ms: i64,
+    pub reason: CloseReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum CloseReason {
+    /// A partner's agent closed it (`POST /v1/conversations/{id}/close`).
+    Agent,
+    /// Nobody wrote for the partner's idle timeout.
+    Idle,
+}
+
 /// A WeChat user on a channel, and what the bridge knows of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelUser {
@@ -35,6 +53,11 @@ pub struct ChannelUser {
     /// Sub-merchant mode: the window and held replies of each partner's session, by partner.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sub_merchant_sessions: BTreeMap<String, SessionState>,
+    /// The user's conversations that are closed, by conversation id: kept on the user,
+    /// which every inbound message reads and writes anyway, so the user's next message
+    /// reopens one at no extra cost.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub closed: BTreeMap<String, Closed>,
     /// Optimistic concurrency: a write succeeds only over the version it read.
     #[serde(default)]
     pub version: u64,
@@ -63,6 +86,7 @@ impl ChannelUser {
             session_context: Vec::new(),
             held: Vec::new(),
             sub_merchant_sessions: BTreeMap::new(),
+            closed: BTreeMap::new(),
             version: 0,
         }
     }

@@ -18,7 +18,7 @@ use crate::config::{BridgeConfig, DialogMode};
 use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
-    inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
+    inbound_message_id, Allowance, ChannelUser, Closed, Conversation, Direction, InboundMessage,
     MessageStatus, ReplyWindow, Session, StoredMessage, UserAction, WindowState,
 };
 use crate::ports::store::{Recorded, Store, StoreError};
@@ -152,6 +152,10 @@ impl<P: Ports> Inbound<P> {
             created_at_ms: inbound.received_at_ms,
             last_message_at_ms: inbound.received_at_ms,
         };
+        // The user acted in a closed conversation: it opens again, in the same write.
+        let reopened = opens_window(event)
+            .then(|| user.closed.remove(&conversation.id))
+            .flatten();
         let message = StoredMessage {
             id: inbound_message_id(&inbound.dedupe_key),
             conversation_id: conversation.id.clone(),
@@ -187,7 +191,7 @@ impl<P: Ports> Inbound<P> {
         }
         match recorded {
             Recorded::New => Ok(self
-                .deliver(&message, &conversation, &user, event, now_ms)
+                .deliver(&message, &conversation, &user, event, reopened, now_ms)
                 .await),
             Recorded::Duplicate(prior) => match prior.status {
                 MessageStatus::Received => {
@@ -197,7 +201,7 @@ impl<P: Ports> Inbound<P> {
                         ..conversation
                     };
                     Ok(self
-                        .deliver(&prior, &conversation, &user, event, now_ms)
+                        .deliver(&prior, &conversation, &user, event, None, now_ms)
                         .await)
                 }
                 // Refused before: refused again, so it is parked again if parking failed
@@ -244,6 +248,7 @@ impl<P: Ports> Inbound<P> {
         conversation: &Conversation,
         user: &ChannelUser,
         event: &CallbackEvent,
+        reopened: Option<Closed>,
         now_ms: i64,
     ) -> Outcome {
         let Some(partner) = self.bridge.config.partner(&message.partner) else {
@@ -254,7 +259,10 @@ impl<P: Ports> Inbound<P> {
                 )
                 .await;
         };
-        let event_type = webhook_event_type(event);
+        let event_type = match (webhook_event_type(event), reopened) {
+            ("message.received", Some(_)) => "conversation.reopened",
+            (event_type, _) => event_type,
+        };
         // What the partner may send back now, so a desk can show it without asking.
         let window = WindowState::of(
             user,
@@ -285,6 +293,7 @@ impl<P: Ports> Inbound<P> {
                 "session_context": user.session_context,
             },
             "window": window,
+            "reopened": reopened,
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let now_secs = now_ms.div_euclid(1000);
@@ -351,7 +360,8 @@ pub fn opens_window(event: &CallbackEvent) -> bool {
     )
 }
 
-/// `conversation.started` for a session entry, `message.received` for everything else.
+/// `conversation.started` for a session entry, `message.received` for everything else
+/// (`conversation.reopened` instead when the message reopens a closed conversation).
 pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
     match event.kind {
         EventKind::UserEnterTempSession { .. } => "conversation.started",

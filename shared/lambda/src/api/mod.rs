@@ -28,9 +28,9 @@ use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::partner::{
-    BindRequest, Binding, ConversationView, ConversationsQuery, HandoverAnswer, HandoverRequest,
-    HistoryPage, PartnerApi, PartnerError, PushAccepted, PushRequest, ReplyAccepted, SendRequest,
-    TypingAnswer, TypingRequest,
+    BindRequest, Binding, CloseRequest, ConversationView, ConversationsQuery, HandoverAnswer,
+    HandoverRequest, HistoryPage, PartnerApi, PartnerError, PushAccepted, PushRequest,
+    ReplyAccepted, SendRequest, TypingAnswer, TypingRequest,
 };
 
 pub use signature::MAX_REQUEST_BYTES;
@@ -65,6 +65,10 @@ pub fn router<P: Ports, N: NonceStore + 'static>(state: Arc<ApiState<P, N>>) -> 
         .route(
             "/v1/conversations/{conversation_id}/handover",
             post(handover::<P, N>),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/close",
+            post(close::<P, N>),
         )
         .route("/v1/bindings/{channel}/{openid}", put(bind::<P, N>))
         .route("/v1/media/{channel}/{media_id}", get(media::<P, N>))
@@ -253,6 +257,31 @@ async fn handover<P: Ports, N: NonceStore>(
         .await?;
     metrics::count("handovers");
     Ok(Json(done))
+}
+
+/// Close the conversation, after sending `closing_text` as a reply: it is `closed` until
+/// the user writes again (which reaches the partner as `conversation.reopened`); the
+/// partner gets `conversation.closed`. A repeat keeps the first close.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/close",
+    params(("conversation_id" = String, Path, description = "The conversation, as webhooks and answers name it")),
+    request_body = CloseRequest,
+    responses(
+        openapi::AnyRoute,
+        (status = 200, description = "Closed: the conversation as it is now", body = ConversationView),
+        (status = 409, response = openapi::Conflict),
+    )
+)]
+async fn close<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path(conversation_id): Path<String>,
+    PartnerJson(request): PartnerJson<CloseRequest>,
+) -> Answer<Json<ConversationView>> {
+    let closed = state.api.close(&partner, &conversation_id, request).await?;
+    metrics::count("conversations_closed");
+    Ok(Json(closed))
 }
 
 /// Show (or stop) the typing indicator in the user's WeChat chat (it lasts 15 s).

@@ -98,6 +98,7 @@ impl Modify for PartnerSignature {
         super::history,
         super::typing,
         super::handover,
+        super::close,
         super::bind,
         super::media,
     ),

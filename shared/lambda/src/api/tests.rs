@@ -1043,7 +1043,7 @@ async fn every_documented_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 9);
+    assert_eq!(operations, 10);
 }
 
 /// One refusal of each kind the API answers. The matches have no wildcard, so a new kind
@@ -1506,4 +1506,63 @@ async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delive
         .as_str()
         .unwrap()
         .contains("separate mode"));
+}
+
+#[tokio::test]
+async fn an_agent_closes_a_conversation_and_the_users_next_message_reopens_it() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/close";
+    let without_id = json!({"closing_text": "Thanks for writing!"}).to_string();
+    let (status, refusal) = call(
+        &service,
+        request("hotel-9", "POST", path, &without_id, "nonce-c-1"),
+    )
+    .await;
+    assert_eq!(status, 400, "{refusal}");
+    let body =
+        json!({"closing_text": "Thanks for writing!", "client_message_id": "bye-1"}).to_string();
+    let (status, view) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-c-2"),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["status"].as_str(), view["closed"]["reason"].as_str()),
+        (Some("closed"), Some("agent"))
+    );
+    let closed_at = view["closed"]["at_ms"].clone();
+    let hook = service.memory.webhooks.posts().pop().unwrap();
+    assert_eq!(
+        (hook.url.as_str(), &hook.body["type"]),
+        ("http://h/h", &json!("conversation.closed"))
+    );
+    let history = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        history[0].content["text"], "Thanks for writing!",
+        "the closing text, as a reply"
+    );
+
+    // Again: the first close stands, the text is not sent twice.
+    let (status, again) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-c-3"),
+    )
+    .await;
+    assert_eq!((status, &again["closed"]["at_ms"]), (200, &closed_at));
+    let history = service
+        .memory
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    let listed = "/v1/conversations?channel=mp&openid=o_alice";
+    let (_, list) = call(&service, request("hotel-9", "GET", listed, "", "nonce-c-4")).await;
+    assert_eq!(list["conversations"][0]["status"], "closed");
 }

@@ -19,6 +19,7 @@
 pub mod auth;
 mod error;
 mod handover;
+mod lifecycle;
 mod read;
 mod send;
 pub mod types;

@@ -1,7 +1,8 @@
 //! Reading: a conversation's history a page at a time, and the partner's conversations
 //! with a user.
 
-use super::{Answer, ConversationView, ConversationsQuery, HistoryPage, MessageView};
+use super::MessageView;
+use super::{Answer, ConversationStatus, ConversationView, ConversationsQuery, HistoryPage};
 use super::{PartnerApi, PartnerError};
 use super::{DEFAULT_PAGE, MAX_PAGE};
 use crate::config::DialogMode;
@@ -123,7 +124,7 @@ impl<P: Ports> PartnerApi<P> {
     }
 
     /// The conversation with `user` as its partner sees it now.
-    fn view(&self, conversation: Conversation, user: &ChannelUser) -> ConversationView {
+    pub(super) fn view(&self, conversation: Conversation, user: &ChannelUser) -> ConversationView {
         let config = &self.bridge.config;
         let active_partner = match config.dialog.mode {
             DialogMode::Merged => config
@@ -132,10 +133,16 @@ impl<P: Ports> PartnerApi<P> {
                 .map(str::to_owned),
             DialogMode::Separate | DialogMode::SubMerchant => None,
         };
+        let closed = user.closed.get(&conversation.id).copied();
         ConversationView {
             window: self.window_of(user, &conversation.partner),
             app_user_id: user.app_user_id.clone(),
             active_partner,
+            status: match closed {
+                Some(_) => ConversationStatus::Closed,
+                None => ConversationStatus::Open,
+            },
+            closed,
             conversation,
         }
     }

@@ -1,8 +1,8 @@
 //! The partner operations' requests and answers, as partners send and read them (JSON).
 
 use crate::model::{
-    Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage, SubscribeForm,
-    WindowState,
+    Closed, Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage,
+    SubscribeForm, WindowState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -149,6 +149,11 @@ pub struct ConversationView {
     /// Merged mode: the partner the user's next message goes to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_partner: Option<String>,
+    /// `open`, or `closed` until the user writes again.
+    pub status: ConversationStatus,
+    /// When and why it was closed, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
     /// The chat's reply window now.
     pub window: WindowState,
 }
@@ -204,6 +209,27 @@ pub struct Binding {
     pub channel: String,
     pub openid: String,
     pub app_user_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+/// `POST /v1/conversations/{id}/close`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CloseRequest {
+    /// Sent to the user as the partner's reply before the conversation closes.
+    #[serde(default)]
+    pub closing_text: Option<String>,
+    /// The closing text's client message id (required with it): a repeat sends it once.
+    #[serde(default)]
+    pub client_message_id: Option<String>,
 }
 
 /// `POST /v1/conversations/{id}/handover`.

@@ -1,0 +1,110 @@
+//! A conversation's lifecycle: `open`, or `closed` by an agent (with an optional closing
+//! text) until the user writes again — the user's next message reopens it and reaches the
+//! partner as `conversation.reopened`. The closed mark lives on the channel user (see
+//! [`crate::model::ChannelUser::closed`]); the partner gets `conversation.closed`.
+
+use super::{Answer, CloseRequest, ConversationView, PartnerApi, PartnerError, SendRequest};
+use crate::model::{CloseReason, Closed, Content, Conversation};
+use crate::ports::store::{Store, StoreError};
+use crate::ports::Ports;
+use crate::services::webhook::{self, Delivery};
+use serde_json::json;
+
+impl<P: Ports> PartnerApi<P> {
+    /// Closes the partner's conversation (again harmlessly: the first close stands), after
+    /// sending the closing text as a reply.
+    pub async fn close(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        request: CloseRequest,
+    ) -> Answer<ConversationView> {
+        let conversation = self.own_conversation(partner, conversation_id).await?;
+        if let Some(text) = request.closing_text {
+            let Some(client_message_id) = request.client_message_id else {
+                return Err(PartnerError::field(
+                    "client_message_id",
+                    "required with closing_text, so that a repeat sends it once",
+                ));
+            };
+            let closing = SendRequest {
+                conversation_id: Some(conversation.id.clone()),
+                to: None,
+                client_message_id,
+                content: Content::Text { text },
+            };
+            self.send(partner, closing).await?;
+        }
+        let closed = self.mark_closed(&conversation, CloseReason::Agent).await?;
+        let user = self
+            .bridge
+            .store
+            .user(&conversation.channel, &conversation.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .ok_or(PartnerError::NotFound("conversation"))?;
+        let Some(receiver) = self.bridge.config.partner(partner) else {
+            return Err(PartnerError::NotFound("conversation"));
+        };
+        let delivery_id = format!("closed:{}:{}", conversation.id, closed.at_ms);
+        let body = json!({
+            "type": "conversation.closed",
+            "delivery_id": delivery_id,
+            "conversation": {
+                "id": conversation.id,
+                "channel": conversation.channel,
+                "partner": conversation.partner,
+            },
+            "closed": closed,
+            "user": {"channel": user.channel, "openid": user.openid, "app_user_id": user.app_user_id},
+        });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let now_secs = self.now_ms().div_euclid(1000);
+        let delivered = webhook::deliver(
+            &self.bridge.webhooks,
+            receiver,
+            "conversation.closed",
+            &delivery_id,
+            body,
+            now_secs,
+        )
+        .await;
+        if delivered != Delivery::Delivered {
+            return Err(PartnerError::NotDelivered("request"));
+        }
+        Ok(self.view(conversation, &user))
+    }
+
+    /// Marks the conversation closed on its user (over the version read); a conversation
+    /// closed already keeps its first close.
+    async fn mark_closed(
+        &self,
+        conversation: &Conversation,
+        reason: CloseReason,
+    ) -> Answer<Closed> {
+        let at_ms = self.now_ms();
+        for _ in 0..3 {
+            let mut user = self
+                .bridge
+                .store
+                .user(&conversation.channel, &conversation.openid)
+                .await
+                .map_err(PartnerError::store)?
+                .ok_or(PartnerError::NotFound("conversation"))?;
+            if let Some(closed) = user.closed.get(&conversation.id) {
+                return Ok(*closed);
+            }
+            let closed = Closed { at_ms, reason };
+            user.closed.insert(conversation.id.clone(), closed);
+            match self.bridge.store.put_user(&user).await {
+                Ok(()) => return Ok(closed),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(PartnerError::store(error)),
+            }
+        }
+        Err(PartnerError::conflict(
+            super::ConflictCode::Changed,
+            "the user changed meanwhile; retry",
+        ))
+    }
+}
