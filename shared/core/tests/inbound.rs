@@ -5,8 +5,8 @@ use serde_json::json;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::session_from::sign;
 use wxbridge_core::model::{
-    inbound_message_id, ChannelUser, Conversation, InboundMessage, MessageStatus, OutboundRef,
-    ReplyWindow, StoredMessage,
+    inbound_message_id, ChannelUser, Conversation, Direction, InboundMessage, MessageStatus,
+    OutboundRef, ReplyWindow, StoredMessage,
 };
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
@@ -57,10 +57,14 @@ impl TestInbound {
 }
 
 fn inbound(mode: &str) -> TestInbound {
+    inbound_with(config(mode))
+}
+
+fn inbound_with(config: BridgeConfig) -> TestInbound {
     let memory = Memory::default();
     TestInbound {
-        service: Inbound::new(memory.bridge(config(mode), T), memory.outbound.clone()),
-        config: config(mode),
+        service: Inbound::new(memory.bridge(config.clone(), T), memory.outbound.clone()),
+        config,
         store: memory.store,
         webhooks: memory.webhooks,
         outbound: memory.outbound,
@@ -550,4 +554,136 @@ async fn the_users_message_reopens_a_closed_conversation_once() {
         user.closed.is_empty(),
         "open again, in the same write as the message"
     );
+}
+
+/// The hotel greets users who enter from its page.
+fn welcoming() -> BridgeConfig {
+    let mut config = config("merged");
+    let hotel = config
+        .partners
+        .iter_mut()
+        .find(|p| p.id == "hotel-9")
+        .unwrap();
+    hotel.welcome = serde_json::from_value(json!([
+        {"type": "text", "text": "Welcome to Hotel Lotus!"},
+        {"type": "link", "title": "Your booking", "description": "Order 7",
+         "url": "https://app.example/orders/7", "thumb_url": "https://app.example/t.png"}
+    ]))
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn entering_from_a_partners_page_sends_its_welcome_once_per_entry() {
+    let inbound = inbound_with(welcoming());
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(&format!("partner=hotel-9&ts={}", T / 1000), &secret);
+    let entry = entered(1, &from);
+    assert_eq!(inbound.process(&entry, T).await, Outcome::Delivered);
+    let greeted = inbound.outbound.sent();
+    assert_eq!(greeted.len(), 2, "text and link: the entry's 2 sends");
+    let stored = inbound
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    let texts: Vec<_> = stored
+        .iter()
+        .filter(|m| m.direction == Direction::Out)
+        .collect();
+    assert_eq!(texts.len(), 2);
+    assert_eq!(
+        texts[1].content["text"], "Welcome to Hotel Lotus!",
+        "oldest last"
+    );
+    assert_eq!(texts[1].status, MessageStatus::Queued);
+
+    // WeChat retries the entry: nothing more is stored or sent.
+    assert_eq!(inbound.process(&entry, T).await, Outcome::AlreadyDone);
+    assert_eq!(
+        inbound
+            .store
+            .history("mp:o_alice:hotel-9", 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(inbound.outbound.sent().len(), 2);
+
+    // Entering without the hotel's session-from greets nobody.
+    let plain = inbound_with(welcoming());
+    assert_eq!(plain.process(&entered(1, ""), T).await, Outcome::Delivered);
+    assert!(plain.outbound.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_welcome_leaves_the_entrys_sends_to_released_replies() {
+    let inbound = inbound_with(welcoming());
+    // Two replies held for Alice: the entry's 2 sends are theirs.
+    let mut user = ChannelUser::new("mp", "o_alice");
+    for n in 1..=2 {
+        let conversation = Conversation::new("mp:o_alice:hotel-9", "mp", "o_alice", "hotel-9", T);
+        let reply = StoredMessage {
+            status: MessageStatus::Held,
+            ..StoredMessage::reply(
+                &conversation,
+                format!("out_{n}"),
+                T - 100 + n,
+                json!({"type": "text", "text": "held"}),
+            )
+        };
+        inbound
+            .store
+            .put_outbound(&reply, &conversation, &reply.id)
+            .await
+            .unwrap();
+        user.held.push(OutboundRef::to(&reply));
+    }
+    inbound.store.put_user(&user).await.unwrap();
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(&format!("partner=hotel-9&ts={}", T / 1000), &secret);
+    assert_eq!(
+        inbound.process(&entered(1, &from), T).await,
+        Outcome::Delivered
+    );
+    let enqueued: Vec<String> = inbound
+        .outbound
+        .sent()
+        .into_iter()
+        .map(|(t, _)| t.message_id)
+        .collect();
+    assert_eq!(enqueued, ["out_1", "out_2"], "released, and no welcome");
+}
+
+#[tokio::test]
+async fn a_redelivered_entry_not_yet_delivered_enqueues_its_welcome_again_under_the_same_ids() {
+    let inbound = inbound_with(welcoming());
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(&format!("partner=hotel-9&ts={}", T / 1000), &secret);
+    let entry = entered(1, &from);
+    inbound.webhooks.answer(Some(503));
+    assert!(matches!(
+        inbound.process(&entry, T).await,
+        Outcome::Retry(_)
+    ));
+    assert_eq!(inbound.process(&entry, T).await, Outcome::Delivered);
+    let ids: Vec<String> = inbound
+        .outbound
+        .sent()
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(ids.len(), 4, "enqueued on each attempt: {ids:?}");
+    assert_eq!(
+        ids[..2],
+        ids[2..],
+        "under the same deduplication ids: SQS keeps one"
+    );
+    let stored = inbound
+        .store
+        .history("mp:o_alice:hotel-9", 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3, "the entry and two welcome messages, once");
 }

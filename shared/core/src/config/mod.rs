@@ -17,6 +17,8 @@ use wxbridge_wechat::endpoint::PushEndpoint;
 pub use wxbridge_wechat::endpoint::{EncryptionMode, PushFormat};
 use wxbridge_wechat::subscribe;
 
+use crate::model::Content;
+
 /// An invalid document: the path of the offending field and why.
 #[derive(Debug, Error)]
 #[error("configuration: {0}")]
@@ -109,6 +111,10 @@ pub struct PartnerConfig {
     /// only back to the default one.
     #[serde(default)]
     pub handover_to: Option<Vec<String>>,
+    /// Sent when a user enters the chat from this partner's page (at most 2: the entry
+    /// allows 2 sends): text, link or mini-program card, as in a reply.
+    #[serde(default)]
+    pub welcome: Vec<Content>,
 }
 
 fn default_true() -> bool {
@@ -253,6 +259,31 @@ const MAX_BODY_LIMIT: usize = 128 * 1024;
 
 fn default_max_body_bytes() -> usize {
     64 * 1024
+}
+
+/// A partner's welcome: at most the entry's 2 sends, each a valid text, link or card.
+fn validate_welcome(welcome: &[Content], at: impl Fn(&str) -> String) -> Result<(), ConfigError> {
+    if welcome.len() > 2 {
+        return Err(ConfigError::field(
+            at(""),
+            "at most 2 messages: entering the chat allows 2 sends",
+        ));
+    }
+    for (n, content) in welcome.iter().enumerate() {
+        if matches!(content, Content::Image { .. }) {
+            return Err(ConfigError::field(
+                at(&format!("[{n}].type")),
+                "text, link or miniprogrampage",
+            ));
+        }
+        if let Err(error) = content.validate() {
+            return Err(ConfigError::field(
+                at(&format!("[{n}]")),
+                &format!("{}: {}", error.field, error.reason),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Ids of channels and partners: they appear in URLs, keys and SQS group ids.
@@ -410,6 +441,9 @@ impl BridgeConfig {
         self.validate_sub_merchants()?;
         let known = |id: &str| self.partner(id).is_some();
         for (index, partner) in self.partners.iter().enumerate() {
+            validate_welcome(&partner.welcome, |field| {
+                format!("partners[{index}].welcome{field}")
+            })?;
             for (n, to) in partner.handover_to.iter().flatten().enumerate() {
                 if !known(to) || *to == partner.id {
                     return Err(ConfigError::field(

@@ -13,6 +13,7 @@
 
 use super::release;
 use super::webhook::{self, Delivery};
+use super::welcome;
 use super::Bridge;
 use crate::config::{BridgeConfig, DialogMode};
 use crate::model::routing::{self, ActiveBecause};
@@ -188,6 +189,22 @@ impl<P: Ports> Inbound<P> {
             return Ok(Outcome::Retry(format!(
                 "held replies not released: {error}"
             )));
+        }
+        // Entering from a partner's page: its welcome, before the webhook (and again on a
+        // redelivery not yet delivered; stored and sent once).
+        if matches!(event.kind, EventKind::UserEnterTempSession { .. })
+            && matches!(stored.status, MessageStatus::Received)
+        {
+            let conversation = Conversation {
+                id: stored.conversation_id.clone(),
+                partner: stored.partner.clone(),
+                ..conversation.clone()
+            };
+            if let Err(error) =
+                welcome::greet(&self.bridge, &self.outbound, stored, &conversation, &user).await
+            {
+                return Ok(Outcome::Retry(error.to_string()));
+            }
         }
         match recorded {
             Recorded::New => Ok(self

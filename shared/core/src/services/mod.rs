@@ -12,6 +12,7 @@ pub mod report;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod webhook;
+pub mod welcome;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::BridgeConfig;
