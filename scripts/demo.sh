@@ -69,6 +69,14 @@ reaches_only() {
   "$desk" --partner "$1" received --wait-for "$3" --timeout "$WAIT" && absent "$2" "$3"
 }
 
+# window_shows PARTNER CONVERSATION TEXT: the partner's view of the conversation holds TEXT.
+window_shows() {
+  local answer
+  answer=$("$desk" --partner "$1" conversation "$2") || return 1
+  echo "$answer"
+  grep -qF "$3" <<< "$answer"
+}
+
 # reported_sent PARTNER…: each partner got a message.status "sent" webhook.
 reported_sent() {
   local partner
@@ -82,6 +90,8 @@ step "The user opens order 42 at Hotel Lotus and taps \"contact the hotel\" (sig
   "$user" enter --partner hotel-9 --uid u-42 --order 42
 step "Hotel Lotus's desk sees the user arrive, bound to app user u-42" \
   "$desk" --partner hotel-9 received --wait-for "(app user u-42): [entered the chat]" --timeout "$WAIT"
+step "The hotel's welcome greets the user (one of the entry's two sends)" \
+  "$user" received --wait-for "【Hotel Lotus】Welcome to Hotel Lotus!" --timeout "$WAIT"
 step "The user asks" \
   "$user" text "Is breakfast included with order 42?"
 step "The question reaches Hotel Lotus (the active partner)" \
@@ -98,12 +108,30 @@ step "The user answers the latest writer" \
   "$user" text "Thanks! Can the driver wait if the flight is late?"
 step "The answer reaches Trip Service, who wrote last, and not the hotel" \
   reaches_only platform hotel-9 "Can the driver wait"
+step "Trip Service's desk sees the window before answering: open, with sends left" \
+  window_shows platform "mp-demo:$WXBRIDGE_OPENID:platform" '"open":true'
+step "Trip Service hands the user over to Hotel Lotus, with a note for each" \
+  "$desk" --partner platform handover "mp-demo:$WXBRIDGE_OPENID:platform" --to hotel-9 \
+  --note-user "Hotel Lotus will arrange the driver with you." \
+  --note-partner "Flight may be late; user asks the driver to wait."
+step "The user reads the note, from Trip Service" \
+  "$user" received --wait-for "【Trip Service】Hotel Lotus will arrange the driver" --timeout "$WAIT"
+step "Hotel Lotus gets the hand-over with the note and the conversation so far" \
+  "$desk" --partner hotel-9 received --wait-for "platform handed $WXBRIDGE_OPENID over — note: \"Flight may be late" --timeout "$WAIT"
+step "The user's next message goes to Hotel Lotus" \
+  "$user" text "My flight lands at 9:40."
+step "It reaches Hotel Lotus, not Trip Service" \
+  reaches_only hotel-9 platform "My flight lands at 9:40."
 step "Both replies were reported sent to their partners" \
   reported_sent hotel-9 platform
 step "The user accepts the subscribe pop-up for order updates" \
   "$user" subscribe tpl-order-update
 step "The bridge records the grant (the webhook reaches the active partner)" \
   "$desk" received --wait-for "[subscribe pop-up tpl-order-update: accept]" --timeout "$WAIT"
+step "Hotel Lotus closes the conversation with a closing text" \
+  "$desk" --partner hotel-9 close "mp-demo:$WXBRIDGE_OPENID:hotel-9" --text "The driver will wait. Have a good trip!"
+step "The user reads the closing text" \
+  "$user" received --wait-for "【Hotel Lotus】The driver will wait." --timeout "$WAIT"
 step "48 hours pass: the reply window closes" \
   "$user" time-passes
 

@@ -196,6 +196,25 @@ pub fn describe_webhook(received: &ReceivedWebhook) -> String {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ),
+        "conversation.handed_over" => format!(
+            "{} handed {} over{}; context: {} message(s){}",
+            body["from"]["partner"].as_str().unwrap_or("?"),
+            body["user"]["openid"].as_str().unwrap_or("?"),
+            body["note"]
+                .as_str()
+                .map(|n| format!(" — note: \"{n}\""))
+                .unwrap_or_default(),
+            body["context"].as_array().map_or(0, Vec::len),
+            body["context"]
+                .as_array()
+                .and_then(|c| c.last())
+                .map(|m| format!(", the last: {}", crate::describe_content(&m["content"])))
+                .unwrap_or_default()
+        ),
+        "conversation.closed" => format!(
+            "closed ({})",
+            body["closed"]["reason"].as_str().unwrap_or("?")
+        ),
         _ if body["message"]["content"].is_object() => format!(
             "{}{}: {}",
             body["user"]["openid"].as_str().unwrap_or("?"),

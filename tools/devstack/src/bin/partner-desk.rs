@@ -28,6 +28,13 @@ usage: partner-desk [--stack DIR] [--partner ID] COMMAND
                          the text in its field thing1 (cut to 20 characters)
   history CONVERSATION_ID
                          the conversation, newest first
+  conversation CONVERSATION_ID
+                         the conversation now: status, active partner, and its window
+                         (sends left, until when, the entry allowance, grants)
+  handover CONVERSATION_ID --to PARTNER [--note-user TEXT] [--note-partner TEXT]
+                         hand the user over to another partner (merged mode)
+  close CONVERSATION_ID [--text TEXT]
+                         close the conversation, after the closing text
   conversations (--openid OPENID [--channel ID] | --app-user ID)
                          the partner's conversations with a user
   api METHOD PATH [BODY] any signed request, e.g. api GET /v1/conversations?app_user_id=u-42
@@ -119,12 +126,58 @@ async fn main() {
         }
         "history" if args.len() == 1 => (
             "GET".to_owned(),
-            format!(
-                "/v1/conversations/{}/messages",
-                wxbridge_wechat::encode::percent_encode(&args[0]).replace("%3A", ":")
-            ),
+            format!("/v1/conversations/{}/messages", conversation_path(&args[0])),
             String::new(),
         ),
+        "conversation" if args.len() == 1 => (
+            "GET".to_owned(),
+            format!("/v1/conversations/{}", conversation_path(&args[0])),
+            String::new(),
+        ),
+        "handover" => {
+            let to = take_option(&mut args, "--to")
+                .unwrap_or_else(|| fail("handover takes --to PARTNER"));
+            let note_user = take_option(&mut args, "--note-user");
+            let note_partner = take_option(&mut args, "--note-partner");
+            let [conversation] = args.as_slice() else {
+                fail(format!("handover takes one conversation id\n\n{USAGE}"));
+            };
+            let body = json!({
+                "handover_id": format!("desk-{}", uuid::Uuid::new_v4().simple()),
+                "to": to,
+                "note_to_user": note_user,
+                "note_to_partner": note_partner,
+            });
+            (
+                "POST".to_owned(),
+                format!(
+                    "/v1/conversations/{}/handover",
+                    conversation_path(conversation)
+                ),
+                body.to_string(),
+            )
+        }
+        "close" => {
+            let text = take_option(&mut args, "--text");
+            let [conversation] = args.as_slice() else {
+                fail(format!("close takes one conversation id\n\n{USAGE}"));
+            };
+            let body = match text {
+                Some(text) => json!({
+                    "closing_text": text,
+                    "client_message_id": format!("desk-{}", uuid::Uuid::new_v4().simple()),
+                }),
+                None => json!({}),
+            };
+            (
+                "POST".to_owned(),
+                format!(
+                    "/v1/conversations/{}/close",
+                    conversation_path(conversation)
+                ),
+                body.to_string(),
+            )
+        }
         "conversations" => {
             let query = match (
                 take_option(&mut args, "--openid"),
@@ -159,6 +212,11 @@ async fn main() {
         404 => 4,
         _ => 1,
     });
+}
+
+/// A conversation id as a path segment (its `:` kept).
+fn conversation_path(id: &str) -> String {
+    wxbridge_wechat::encode::percent_encode(id).replace("%3A", ":")
 }
 
 /// `--conversation`, `--openid` or `--app-user`, as the request's target fields.
