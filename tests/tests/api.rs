@@ -82,6 +82,7 @@ struct Bridge {
     api: axum::Router,
     dispatch: DispatchHandler<AwsPorts, SqsParking>,
     hotel: WebhookReceiver,
+    airline: WebhookReceiver,
     config: BridgeConfig,
     table: Table,
 }
@@ -137,6 +138,7 @@ async fn bridge() -> Bridge {
         inbound_queues,
         outbound_queues,
         hotel,
+        airline,
         config: config.clone(),
         table,
     }
@@ -437,4 +439,146 @@ async fn aws_requests_per_api_reply_stay_within_six() {
     println!("AWS requests per API reply: {per_reply:.2} (DynamoDB {dynamodb}, SQS {sqs}, {replies} replies)");
     assert_eq!(sqs as u64, replies, "one enqueue each");
     assert!(per_reply <= 6.0, "{per_reply}");
+}
+
+fn reply_body(n: u32) -> String {
+    json!({"conversation_id": "mp:o_win:hotel-9", "client_message_id": format!("win-{n}"),
+           "content": {"type": "text", "text": format!("reply {n}")}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_window_a_partner_sees_follows_the_users_message_and_the_sends() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_win", 1, "Hello").await;
+    let hook = bridge.hotel.received()[0].json();
+    assert_eq!(
+        hook["window"]["sends_left"], 5,
+        "the webhook carries the window"
+    );
+    let path = "/v1/conversations/mp:o_win:hotel-9";
+    let (status, view) = bridge.call(HOTEL.request("GET", path, "")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (
+            view["status"].as_str(),
+            view["window"]["sends_left"].as_u64()
+        ),
+        (Some("open"), Some(5))
+    );
+    assert!(view["window"]["last_user_message_at_ms"].as_i64().is_some());
+
+    for n in 1..=5 {
+        let (status, accepted) = bridge
+            .call(HOTEL.request("POST", "/v1/messages", &reply_body(n)))
+            .await;
+        assert_eq!(
+            (status, accepted["will_hold"].as_bool()),
+            (202, Some(false)),
+            "{accepted}"
+        );
+        while bridge.dispatch().await > 0 {}
+    }
+    assert_eq!(bridge.fake.sent().len(), 5, "WeChat took all five");
+    let (_, view) = bridge.call(HOTEL.request("GET", path, "")).await;
+    let window = &view["window"];
+    assert_eq!(
+        (window["open"].as_bool(), window["sends_left"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert!(
+        window["open_until_ms"].as_i64().is_some(),
+        "used up, not over"
+    );
+    let (status, held) = bridge
+        .call(HOTEL.request("POST", "/v1/messages", &reply_body(6)))
+        .await;
+    assert_eq!(
+        (status, held["will_hold"].as_bool()),
+        (202, Some(true)),
+        "{held}"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_over_sends_the_users_next_message_to_the_receiving_partner() {
+    let bridge = bridge().await;
+    bridge
+        .user_writes("o_ho", 1, "I need to change my flight")
+        .await;
+    let from = "/v1/conversations/mp:o_ho:hotel-9/handover";
+    let body = json!({"handover_id": "ho-1", "to": "air-3",
+        "note_to_user": "Blue Air will help you with the flight.",
+        "note_to_partner": "Order 42, wants an earlier flight."})
+    .to_string();
+    let (status, refused) = bridge.call(AIRLINE.request("POST", from, &body)).await;
+    assert_eq!(status, 404, "not the airline's conversation: {refused}");
+    let (status, done) = bridge.call(HOTEL.request("POST", from, &body)).await;
+    assert_eq!(status, 200, "{done}");
+    let handed = bridge.airline.received();
+    let handed = handed.last().unwrap().json();
+    assert_eq!(handed["type"], "conversation.handed_over");
+    assert_eq!(handed["note"], "Order 42, wants an earlier flight.");
+    assert_eq!(
+        handed["context"][0]["content"]["content"],
+        "I need to change my flight"
+    );
+    while bridge.dispatch().await > 0 {}
+    let notes: Vec<String> = bridge
+        .fake
+        .sent()
+        .iter()
+        .map(|s| {
+            s.body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        ["【Hotel Lotus】Blue Air will help you with the flight."]
+    );
+
+    bridge
+        .user_writes("o_ho", 2, "Any flight before noon?")
+        .await;
+    let next = bridge.airline.received().last().unwrap().json();
+    assert_eq!(
+        (next["type"].as_str(), next["conversation"]["id"].as_str()),
+        (Some("message.received"), Some("mp:o_ho:air-3"))
+    );
+}
+
+#[tokio::test]
+async fn a_closed_conversation_reopens_with_the_users_next_message() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_cl", 1, "Thanks, that is all").await;
+    let close = "/v1/conversations/mp:o_cl:hotel-9/close";
+    let body =
+        json!({"closing_text": "Have a good stay!", "client_message_id": "bye-1"}).to_string();
+    let (status, view) = bridge.call(HOTEL.request("POST", close, &body)).await;
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (200, Some("closed")),
+        "{view}"
+    );
+    let closed = bridge.hotel.received().last().unwrap().json();
+    assert_eq!(
+        (closed["type"].as_str(), closed["closed"]["reason"].as_str()),
+        (Some("conversation.closed"), Some("agent"))
+    );
+    while bridge.dispatch().await > 0 {}
+    assert_eq!(
+        bridge.fake.sent()[0].body["text"]["content"],
+        "【Hotel Lotus】Have a good stay!"
+    );
+
+    bridge.user_writes("o_cl", 2, "One more question").await;
+    let reopened = bridge.hotel.received().last().unwrap().json();
+    assert_eq!(reopened["type"], "conversation.reopened");
+    let (_, view) = bridge
+        .call(HOTEL.request("GET", "/v1/conversations/mp:o_cl:hotel-9", ""))
+        .await;
+    assert_eq!(view["status"], "open");
 }

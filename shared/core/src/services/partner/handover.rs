@@ -50,6 +50,8 @@ impl<P: Ports> PartnerApi<P> {
                 "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
             ));
         }
+        // Another partner's conversation is not found before anything else is said of it.
+        let from = self.own_conversation(partner, conversation_id).await?;
         let Some(receiving) = config.partner(&request.to) else {
             return Err(PartnerError::field("to", "names no partner"));
         };
