@@ -74,7 +74,6 @@ impl<P: Ports> PartnerApi<P> {
         config
             .may_hand_over(partner, &request.to)
             .map_err(PartnerError::Forbidden)?;
-        let from = self.own_conversation(partner, conversation_id).await?;
 
         let now_ms = self.now_ms();
         self.route_to(&from, &request.to, now_ms).await?;
