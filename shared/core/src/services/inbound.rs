@@ -302,13 +302,7 @@ impl<P: Ports> Inbound<P> {
                 "channel": conversation.channel,
                 "partner": conversation.partner,
             },
-            "user": {
-                "channel": user.channel,
-                "openid": user.openid,
-                "unionid": user.unionid,
-                "app_user_id": user.app_user_id,
-                "session_context": user.session_context,
-            },
+            "user": webhook::user_fields(user),
             "window": window,
             "reopened": reopened,
         });

@@ -51,6 +51,17 @@ pub fn verify(
         && mac(secret, timestamp, body).verify_slice(&received).is_ok()
 }
 
+/// The `user` object of the webhooks about a user.
+pub fn user_fields(user: &crate::model::ChannelUser) -> serde_json::Value {
+    serde_json::json!({
+        "channel": user.channel,
+        "openid": user.openid,
+        "unionid": user.unionid,
+        "app_user_id": user.app_user_id,
+        "session_context": user.session_context,
+    })
+}
+
 /// What a partner's answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

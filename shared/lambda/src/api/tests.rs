@@ -1305,6 +1305,28 @@ async fn a_conversation_shows_its_window_and_a_reply_says_when_it_will_be_held()
         .contains("1 send(s) left go to the 1 reply queued before it"));
 }
 
+/// `partner` hands the conversation at `path` to `to`, as hand-over `id`.
+async fn hand_over(
+    service: &Service,
+    partner: &str,
+    path: &str,
+    to: &str,
+    id: &str,
+) -> (u16, Value) {
+    let nonce = format!("nonce-{id}-{}", next_number());
+    call(
+        service,
+        request(partner, "POST", path, &handover(to, id), &nonce),
+    )
+    .await
+}
+
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
 fn handover(to: &str, id: &str) -> String {
     json!({"handover_id": id, "to": to, "note_to_user": "Blue Air will take it from here.",
            "note_to_partner": "Asked about a flight change for order 42."})
@@ -1393,59 +1415,19 @@ async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delive
     let service = service().await;
     // Blue Air has no conversation with Alice: not found, as any other partner's.
     let path = "/v1/conversations/mp:o_alice:hotel-9/handover";
-    let (status, _) = call(
-        &service,
-        request(
-            "air-3",
-            "POST",
-            path,
-            &handover("hotel-9", "h-2"),
-            "nonce-h-3",
-        ),
-    )
-    .await;
+    let (status, _) = hand_over(&service, "air-3", path, "hotel-9", "h-2").await;
     assert_eq!(status, 404);
-    let (status, refusal) = call(
-        &service,
-        request(
-            "hotel-9",
-            "POST",
-            path,
-            &handover("hotel-9", "h-3"),
-            "nonce-h-4",
-        ),
-    )
-    .await;
+    let (status, refusal) = hand_over(&service, "hotel-9", path, "hotel-9", "h-3").await;
     assert_eq!(
         (status, refusal["reason"].as_str()),
         (400, Some("to: the conversation is this partner's already"))
     );
-    let (status, _) = call(
-        &service,
-        request(
-            "hotel-9",
-            "POST",
-            path,
-            &handover("nobody", "h-4"),
-            "nonce-h-5",
-        ),
-    )
-    .await;
+    let (status, _) = hand_over(&service, "hotel-9", path, "nobody", "h-4").await;
     assert_eq!(status, 400);
 
     // The receiving partner does not take the webhook: 503, to be repeated.
     service.memory.webhooks.answer(Some(500));
-    let (status, refusal) = call(
-        &service,
-        request(
-            "hotel-9",
-            "POST",
-            path,
-            &handover("air-3", "h-5"),
-            "nonce-h-6",
-        ),
-    )
-    .await;
+    let (status, refusal) = hand_over(&service, "hotel-9", path, "air-3", "h-5").await;
     assert_eq!(
         (status, refusal["error"].as_str()),
         (503, Some("unavailable")),
@@ -1457,17 +1439,7 @@ async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delive
         .contains("same handover_id"));
 
     // A partner other than the default one hands back only to the default one.
-    let (status, _) = call(
-        &service,
-        request(
-            "hotel-9",
-            "POST",
-            path,
-            &handover("air-3", "h-5"),
-            "nonce-h-7",
-        ),
-    )
-    .await;
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-5").await;
     assert_eq!(status, 200);
     let config = BridgeConfig::from_json(
         &serde_json::to_string(&json!({
@@ -1487,17 +1459,7 @@ async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delive
     // Outside merged mode: 409 saying why.
     let separate = service_in("separate").await;
     let path = "/v1/conversations/mp:o_alice/handover";
-    let (status, refusal) = call(
-        &separate,
-        request(
-            "hotel-9",
-            "POST",
-            path,
-            &handover("air-3", "h-6"),
-            "nonce-h-8",
-        ),
-    )
-    .await;
+    let (status, refusal) = hand_over(&separate, "hotel-9", path, "air-3", "h-6").await;
     assert_eq!(
         (status, refusal["error"].as_str()),
         (409, Some("handover_not_supported"))

@@ -10,8 +10,8 @@
 use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
 use crate::config::DialogMode;
-use crate::model::{routing, ActiveBecause, Content, Conversation};
-use crate::ports::store::{Store, StoreError};
+use crate::model::{routing, ActiveBecause, Content};
+use crate::ports::store::Store;
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
 use serde_json::json;
@@ -76,7 +76,13 @@ impl<P: Ports> PartnerApi<P> {
             .map_err(PartnerError::Forbidden)?;
 
         let now_ms = self.now_ms();
-        self.route_to(&from, &request.to, now_ms).await?;
+        // The user's next message goes to `to`.
+        self.change_user(&from, |user| {
+            user.routing
+                .activate(&request.to, now_ms, ActiveBecause::HandedOver);
+            ((), true)
+        })
+        .await?;
         let note = match request.note_to_user {
             None => None,
             Some(text) => {
@@ -96,13 +102,7 @@ impl<P: Ports> PartnerApi<P> {
             .await
             .map_err(PartnerError::store)?;
         context.reverse();
-        let user = self
-            .bridge
-            .store
-            .user(&from.channel, &from.openid)
-            .await
-            .map_err(PartnerError::store)?
-            .ok_or(PartnerError::NotFound("conversation"))?;
+        let user = self.user_of(&from).await?;
         let to_id =
             routing::conversation_id(config.dialog.mode, &from.channel, &from.openid, &request.to);
         let delivery_id = format!("handover:{partner}:{}", request.handover_id);
@@ -113,13 +113,7 @@ impl<P: Ports> PartnerApi<P> {
             "from": {"partner": partner, "conversation_id": from.id},
             "note": request.note_to_partner,
             "context": context.into_iter().map(MessageView::from).collect::<Vec<_>>(),
-            "user": {
-                "channel": user.channel,
-                "openid": user.openid,
-                "unionid": user.unionid,
-                "app_user_id": user.app_user_id,
-                "session_context": user.session_context,
-            },
+            "user": webhook::user_fields(&user),
             "window": self.window_of(&user, &request.to),
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -142,28 +136,5 @@ impl<P: Ports> PartnerApi<P> {
             to: request.to,
             note,
         })
-    }
-
-    /// The user's next message goes to `to` (written over the version read).
-    async fn route_to(&self, from: &Conversation, to: &str, now_ms: i64) -> Answer<()> {
-        for _ in 0..3 {
-            let mut user = self
-                .bridge
-                .store
-                .user(&from.channel, &from.openid)
-                .await
-                .map_err(PartnerError::store)?
-                .ok_or(PartnerError::NotFound("conversation"))?;
-            user.routing.activate(to, now_ms, ActiveBecause::HandedOver);
-            match self.bridge.store.put_user(&user).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(error) => return Err(PartnerError::store(error)),
-            }
-        }
-        Err(PartnerError::conflict(
-            ConflictCode::Changed,
-            "the user changed meanwhile; retry",
-        ))
     }
 }

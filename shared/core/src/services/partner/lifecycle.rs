@@ -5,7 +5,6 @@
 
 use super::{Answer, CloseRequest, ConversationView, PartnerApi, PartnerError, SendRequest};
 use crate::model::{CloseReason, Closed, Content, Conversation};
-use crate::ports::store::{Store, StoreError};
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
 use serde_json::json;
@@ -36,13 +35,7 @@ impl<P: Ports> PartnerApi<P> {
             self.send(partner, closing).await?;
         }
         let closed = self.mark_closed(&conversation, CloseReason::Agent).await?;
-        let user = self
-            .bridge
-            .store
-            .user(&conversation.channel, &conversation.openid)
-            .await
-            .map_err(PartnerError::store)?
-            .ok_or(PartnerError::NotFound("conversation"))?;
+        let user = self.user_of(&conversation).await?;
         let Some(receiver) = self.bridge.config.partner(partner) else {
             return Err(PartnerError::NotFound("conversation"));
         };
@@ -56,7 +49,7 @@ impl<P: Ports> PartnerApi<P> {
                 "partner": conversation.partner,
             },
             "closed": closed,
-            "user": {"channel": user.channel, "openid": user.openid, "app_user_id": user.app_user_id},
+            "user": webhook::user_fields(&user),
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let now_secs = self.now_ms().div_euclid(1000);
@@ -75,36 +68,24 @@ impl<P: Ports> PartnerApi<P> {
         Ok(self.view(conversation, &user))
     }
 
-    /// Marks the conversation closed on its user (over the version read); a conversation
-    /// closed already keeps its first close.
+    /// Marks the conversation closed on its user; a conversation closed already keeps its
+    /// first close.
     async fn mark_closed(
         &self,
         conversation: &Conversation,
         reason: CloseReason,
     ) -> Answer<Closed> {
         let at_ms = self.now_ms();
-        for _ in 0..3 {
-            let mut user = self
-                .bridge
-                .store
-                .user(&conversation.channel, &conversation.openid)
-                .await
-                .map_err(PartnerError::store)?
-                .ok_or(PartnerError::NotFound("conversation"))?;
-            if let Some(closed) = user.closed.get(&conversation.id) {
-                return Ok(*closed);
+        self.change_user(conversation, |user| {
+            match user.closed.get(&conversation.id) {
+                Some(closed) => (*closed, false),
+                None => {
+                    let closed = Closed { at_ms, reason };
+                    user.closed.insert(conversation.id.clone(), closed);
+                    (closed, true)
+                }
             }
-            let closed = Closed { at_ms, reason };
-            user.closed.insert(conversation.id.clone(), closed);
-            match self.bridge.store.put_user(&user).await {
-                Ok(()) => return Ok(closed),
-                Err(StoreError::Conflict) => continue,
-                Err(error) => return Err(PartnerError::store(error)),
-            }
-        }
-        Err(PartnerError::conflict(
-            super::ConflictCode::Changed,
-            "the user changed meanwhile; retry",
-        ))
+        })
+        .await
     }
 }

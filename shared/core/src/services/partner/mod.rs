@@ -35,7 +35,7 @@ use crate::model::{
     ChannelUser, Content, Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
 };
 use crate::ports::queue::OutboundQueue;
-use crate::ports::store::Store;
+use crate::ports::store::{Store, StoreError};
 use crate::ports::Ports;
 
 type Answer<T> = Result<T, PartnerError>;
@@ -277,6 +277,44 @@ impl<P: Ports> PartnerApi<P> {
             }
         }
         Ok(reachable)
+    }
+}
+
+impl<P: Ports> PartnerApi<P> {
+    /// The user of one of the partner's conversations.
+    async fn user_of(&self, conversation: &Conversation) -> Answer<ChannelUser> {
+        self.bridge
+            .store
+            .user(&conversation.channel, &conversation.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .ok_or(PartnerError::NotFound("conversation"))
+    }
+
+    /// Changes the conversation's user over the version read, reading again when another
+    /// writer got there first. `change` answers what to return, and whether it changed
+    /// anything (if not, nothing is written).
+    async fn change_user<T>(
+        &self,
+        conversation: &Conversation,
+        change: impl Fn(&mut ChannelUser) -> (T, bool),
+    ) -> Answer<T> {
+        for _ in 0..3 {
+            let mut user = self.user_of(conversation).await?;
+            let (answer, changed) = change(&mut user);
+            if !changed {
+                return Ok(answer);
+            }
+            match self.bridge.store.put_user(&user).await {
+                Ok(()) => return Ok(answer),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(PartnerError::store(error)),
+            }
+        }
+        Err(PartnerError::conflict(
+            ConflictCode::Changed,
+            "the user changed meanwhile; retry",
+        ))
     }
 }
 

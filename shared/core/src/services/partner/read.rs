@@ -113,13 +113,7 @@ impl<P: Ports> PartnerApi<P> {
     /// One of the partner's conversations, with its window now.
     pub async fn conversation(&self, partner: &str, id: &str) -> Answer<ConversationView> {
         let conversation = self.own_conversation(partner, id).await?;
-        let user = self
-            .bridge
-            .store
-            .user(&conversation.channel, &conversation.openid)
-            .await
-            .map_err(PartnerError::store)?
-            .ok_or(PartnerError::NotFound("conversation"))?;
+        let user = self.user_of(&conversation).await?;
         Ok(self.view(conversation, &user))
     }
 
