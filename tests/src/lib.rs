@@ -173,7 +173,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
-    use wxbridge_aws::dynamo::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+    use wxbridge_aws::dynamo::keys::{
+        EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK,
+    };
     let name = unique_name("table");
     let attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -189,6 +191,19 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
             .build()
             .expect("key")
     };
+    let index = |name: &str, pk: &str, sk: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(pk, KeyType::Hash))
+            .key_schema(key(sk, KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .expect("gsi")
+    };
     client
         .create_table()
         .table_name(&name)
@@ -197,21 +212,12 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
         .attribute_definitions(attribute(SK))
         .attribute_definitions(attribute(GSI1_PK))
         .attribute_definitions(attribute(GSI1_SK))
+        .attribute_definitions(attribute(GSI2_PK))
+        .attribute_definitions(attribute(GSI2_SK))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(GSI1)
-                .key_schema(key(GSI1_PK, KeyType::Hash))
-                .key_schema(key(GSI1_SK, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("gsi"),
-        )
+        .global_secondary_indexes(index(GSI1, GSI1_PK, GSI1_SK))
+        .global_secondary_indexes(index(GSI2, GSI2_PK, GSI2_SK))
         .send()
         .await
         .expect("create table");

@@ -270,6 +270,7 @@ async fn function_samples_run_through_their_handlers() {
         partner: reply.partner.clone(),
         created_at_ms: WROTE_AT_MS,
         last_message_at_ms: reply.created_at_ms,
+        idle_at_ms: None,
     };
     store
         .put_outbound(&reply, &conversation, "sample")

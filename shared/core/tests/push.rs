@@ -47,6 +47,7 @@ fn conversation() -> Conversation {
         partner: "hotel-9".into(),
         created_at_ms: T - 60_000,
         last_message_at_ms: T - 60_000,
+        idle_at_ms: None,
     }
 }
 

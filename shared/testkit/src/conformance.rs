@@ -623,6 +623,52 @@ pub async fn sub_merchants_are_kept_per_channel_and_partner<S: Store>(store: &S,
     assert_eq!(read.sub_merchant_sessions, user.sub_merchant_sessions);
 }
 
+/// A conversation with an idle deadline is found once the deadline passes, until a newer
+/// message moves it or it is cleared; clearing an old deadline does nothing.
+pub async fn idle_conversations_are_found_by_their_deadline<S: Store>(store: &S, channel: &str) {
+    let openid = format!("o_idle_{channel}");
+    let id = format!("{channel}:{openid}:hotel-9");
+    let message = |n: i64, idle_at_ms: i64| {
+        let conversation = Conversation {
+            last_message_at_ms: T0 + n,
+            idle_at_ms: Some(idle_at_ms),
+            ..Conversation::new(&id, channel, &openid, "hotel-9", T0)
+        };
+        let reply = StoredMessage::reply(
+            &conversation,
+            format!("out_idle_{n}"),
+            T0 + n,
+            serde_json::json!({"type": "text", "text": "hi"}),
+        );
+        (conversation, reply)
+    };
+    let mine =
+        |found: Vec<Conversation>| found.into_iter().filter(|c| c.id == id).collect::<Vec<_>>();
+    let (conversation, reply) = message(1, T0 + 60_000);
+    store
+        .put_outbound(&reply, &conversation, &reply.id)
+        .await
+        .unwrap();
+    assert!(
+        mine(store.idle_conversations(T0 + 59_999, 100).await.unwrap()).is_empty(),
+        "not yet"
+    );
+    let due = mine(store.idle_conversations(T0 + 60_000, 100).await.unwrap());
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].idle_at_ms, Some(T0 + 60_000));
+
+    // A newer message moves the deadline: the old one is not cleared, nor found.
+    let (later, reply) = message(2, T0 + 120_000);
+    store.put_outbound(&reply, &later, &reply.id).await.unwrap();
+    assert!(mine(store.idle_conversations(T0 + 60_000, 100).await.unwrap()).is_empty());
+    assert!(!store.clear_idle(&later, T0 + 60_000).await.unwrap());
+    assert!(store.clear_idle(&later, T0 + 120_000).await.unwrap());
+    assert!(
+        mine(store.idle_conversations(T0 + 999_999, 100).await.unwrap()).is_empty(),
+        "cleared"
+    );
+}
+
 /// Media ids are kept per app and key until they expire, even before the store deletes
 /// them.
 pub async fn media_ids_are_kept_until_they_expire<C: MediaCache>(cache: &C, appid: &str) {
@@ -723,6 +769,7 @@ macro_rules! store_conformance {
             a_push_is_stored_once_per_push_id,
             a_push_record_is_written_with_its_status,
             sub_merchants_are_kept_per_channel_and_partner,
+            idle_conversations_are_found_by_their_deadline,
         );
         $crate::store_conformance!(@rules cache $cache;
             media_ids_are_kept_until_they_expire,

@@ -120,10 +120,45 @@ impl Tables {
             .or_insert_with(|| conversation.clone());
         // As DynamoDB's SET: the latest write wins.
         entry.last_message_at_ms = conversation.last_message_at_ms;
+        entry.idle_at_ms = conversation.idle_at_ms;
     }
 }
 
 impl Store for MemoryStore {
+    async fn idle_conversations(
+        &self,
+        due_by_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .values()
+            .filter(|c| c.idle_at_ms.is_some_and(|at| at <= due_by_ms))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn clear_idle(
+        &self,
+        conversation: &Conversation,
+        idle_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let key = (
+            conversation.channel.clone(),
+            conversation.openid.clone(),
+            conversation.id.clone(),
+        );
+        match tables.conversations.get_mut(&key) {
+            Some(stored) if stored.idle_at_ms == Some(idle_at_ms) => {
+                stored.idle_at_ms = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
         Ok(self
             .tables()

@@ -2,7 +2,7 @@
 //! once: pointers (dedupe records, client message and push ids), users over their version,
 //! conversations, messages.
 
-use super::keys::{self, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, USER_SK};
+use super::keys::{self, EXPIRES_AT, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK, USER_SK};
 use super::messages::{built, item, DynamoStore};
 use super::{n, s};
 use aws_sdk_dynamodb::error::SdkError;
@@ -64,38 +64,51 @@ impl DynamoStore {
         built(put.build())
     }
 
-    /// The conversation, created if new; its latest message time set.
+    /// The conversation, created if new; its latest message time set, and its idle
+    /// deadline (in the idle index) set or removed.
     pub(super) fn conversation_upsert(
         &self,
         conversation: &Conversation,
     ) -> Result<Update, StoreError> {
-        built(
-            Update::builder()
-                .table_name(&self.0.name)
-                .key(
-                    PK,
-                    s(keys::user_pk(&conversation.channel, &conversation.openid)),
-                )
-                .key(SK, s(keys::conversation_sk(&conversation.id)))
-                // Every attribute through an alias: DynamoDB reserves many common words.
-                .update_expression(
-                    "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
-                     #created = if_not_exists(#created, :created), #last = :last",
-                )
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#channel", "channel")
-                .expression_attribute_names("#openid", "openid")
-                .expression_attribute_names("#partner", "partner")
-                .expression_attribute_names("#created", "created_at_ms")
-                .expression_attribute_names("#last", "last_message_at_ms")
-                .expression_attribute_values(":id", s(&conversation.id))
-                .expression_attribute_values(":channel", s(&conversation.channel))
-                .expression_attribute_values(":openid", s(&conversation.openid))
-                .expression_attribute_values(":partner", s(&conversation.partner))
-                .expression_attribute_values(":created", n(conversation.created_at_ms))
-                .expression_attribute_values(":last", n(conversation.last_message_at_ms))
-                .build(),
-        )
+        let idle = match conversation.idle_at_ms {
+            Some(_) => ", #idle = :idle, #g2pk = :g2pk, #g2sk = :g2sk",
+            None => " REMOVE #idle, #g2pk, #g2sk",
+        };
+        let update = Update::builder()
+            .table_name(&self.0.name)
+            .key(
+                PK,
+                s(keys::user_pk(&conversation.channel, &conversation.openid)),
+            )
+            .key(SK, s(keys::conversation_sk(&conversation.id)))
+            // Every attribute through an alias: DynamoDB reserves many common words.
+            .update_expression(format!(
+                "SET #id = :id, #channel = :channel, #openid = :openid, #partner = :partner, \
+                     #created = if_not_exists(#created, :created), #last = :last{idle}"
+            ))
+            .expression_attribute_names("#idle", "idle_at_ms")
+            .expression_attribute_names("#g2pk", GSI2_PK)
+            .expression_attribute_names("#g2sk", GSI2_SK)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#openid", "openid")
+            .expression_attribute_names("#partner", "partner")
+            .expression_attribute_names("#created", "created_at_ms")
+            .expression_attribute_names("#last", "last_message_at_ms")
+            .expression_attribute_values(":id", s(&conversation.id))
+            .expression_attribute_values(":channel", s(&conversation.channel))
+            .expression_attribute_values(":openid", s(&conversation.openid))
+            .expression_attribute_values(":partner", s(&conversation.partner))
+            .expression_attribute_values(":created", n(conversation.created_at_ms))
+            .expression_attribute_values(":last", n(conversation.last_message_at_ms));
+        let update = match conversation.idle_at_ms {
+            Some(at_ms) => update
+                .expression_attribute_values(":idle", n(at_ms))
+                .expression_attribute_values(":g2pk", s(keys::idle_shard_pk(&conversation.id)))
+                .expression_attribute_values(":g2sk", s(keys::idle_sk(at_ms))),
+            None => update,
+        };
+        built(update.build())
     }
 
     /// The message item, written only if absent.

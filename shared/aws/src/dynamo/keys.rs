@@ -16,6 +16,9 @@
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
 //! `gsi1` finds a bound app user's channel users: `gsi1pk = APPUSER#{app user id}`.
+//! `gsi2` finds conversations due to close for idleness: a conversation whose partner has
+//! an idle timeout carries `gsi2pk = IDLE#{shard}` (one of [`IDLE_SHARDS`], by its id, so
+//! no one partition takes every write) and `gsi2sk` = its deadline (13 digits).
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -24,6 +27,29 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI1: &str = "gsi1";
 /// The TTL attribute (seconds since the epoch).
 pub const EXPIRES_AT: &str = "expires_at";
+
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+pub const GSI2: &str = "gsi2";
+/// How many partitions the idle index spreads over.
+pub const IDLE_SHARDS: u32 = 8;
+
+/// The idle index partition of a conversation: a stable hash of its id.
+pub fn idle_shard_pk(conversation_id: &str) -> String {
+    let hash = conversation_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    idle_pk(hash % IDLE_SHARDS)
+}
+
+pub fn idle_pk(shard: u32) -> String {
+    format!("IDLE#{shard}")
+}
+
+/// A deadline as the idle index sorts it.
+pub fn idle_sk(at_ms: i64) -> String {
+    format!("{at_ms:013}")
+}
 
 pub fn user_pk(channel: &str, openid: &str) -> String {
     format!("USER#{channel}#{openid}")

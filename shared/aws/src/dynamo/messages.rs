@@ -190,6 +190,21 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn idle_conversations(
+        &self,
+        due_by_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.read_idle_conversations(due_by_ms, limit).await
+    }
+
+    async fn clear_idle(
+        &self,
+        conversation: &Conversation,
+        idle_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.forget_idle(conversation, idle_at_ms).await
+    }
     async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
         self.read_sub_merchants(channel).await
     }

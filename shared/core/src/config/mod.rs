@@ -115,6 +115,10 @@ pub struct PartnerConfig {
     /// allows 2 sends): text, link or mini-program card, as in a reply.
     #[serde(default)]
     pub welcome: Vec<Content>,
+    /// Closes a conversation nobody wrote in for this long (`conversation.closed`, reason
+    /// `idle`); default off. 60 s to 30 days.
+    #[serde(default)]
+    pub idle_close_after_secs: Option<u64>,
 }
 
 fn default_true() -> bool {
@@ -344,6 +348,13 @@ impl BridgeConfig {
         self.channels.iter().find(|c| c.id == id)
     }
 
+    /// When a conversation of `partner` whose last message was at `last_message_at_ms`
+    /// closes for idleness, if its partner has a timeout.
+    pub fn idle_at(&self, partner: &str, last_message_at_ms: i64) -> Option<i64> {
+        let secs = self.partner(partner)?.idle_close_after_secs?;
+        Some(last_message_at_ms + i64::try_from(secs).ok()?.saturating_mul(1000))
+    }
+
     /// Whether `from` may hand a user over to `to` (merged mode), or the rule that says no.
     pub fn may_hand_over(&self, from: &str, to: &str) -> Result<(), &'static str> {
         let Some(partner) = self.partner(from) else {
@@ -444,6 +455,15 @@ impl BridgeConfig {
             validate_welcome(&partner.welcome, |field| {
                 format!("partners[{index}].welcome{field}")
             })?;
+            if partner
+                .idle_close_after_secs
+                .is_some_and(|secs| !(60..=30 * 24 * 3600).contains(&secs))
+            {
+                return Err(ConfigError::field(
+                    format!("partners[{index}].idle_close_after_secs"),
+                    "from 60 s to 30 days",
+                ));
+            }
             for (n, to) in partner.handover_to.iter().flatten().enumerate() {
                 if !known(to) || *to == partner.id {
                     return Err(ConfigError::field(

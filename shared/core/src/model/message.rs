@@ -15,6 +15,10 @@ pub struct Conversation {
     pub partner: String,
     pub created_at_ms: i64,
     pub last_message_at_ms: i64,
+    /// When the conversation closes for idleness if nobody writes before (its partner's
+    /// `idle_close_after_secs` after the last message); `None`: it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +114,7 @@ impl Conversation {
             partner: partner.to_owned(),
             created_at_ms: at_ms,
             last_message_at_ms: at_ms,
+            idle_at_ms: None,
         }
     }
 }

@@ -153,6 +153,22 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Conversations whose idle deadline (`idle_at_ms`) is at or before `due_by_ms`, at
+    /// most `limit`, any order.
+    fn idle_conversations(
+        &self,
+        due_by_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Conversation>, StoreError>> + Send;
+
+    /// Forgets the conversation's idle deadline if it is still `idle_at_ms`; `false` when a
+    /// newer message moved it (or the conversation is gone).
+    fn clear_idle(
+        &self,
+        conversation: &Conversation,
+        idle_at_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The sub-merchants registered in a channel (sub-merchant dialog mode), any order.
     fn sub_merchants(
         &self,

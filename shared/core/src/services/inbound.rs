@@ -152,6 +152,7 @@ impl<P: Ports> Inbound<P> {
             partner: partner.clone(),
             created_at_ms: inbound.received_at_ms,
             last_message_at_ms: inbound.received_at_ms,
+            idle_at_ms: self.bridge.config.idle_at(&partner, inbound.received_at_ms),
         };
         // The user acted in a closed conversation: it opens again, in the same write.
         let reopened = opens_window(event)

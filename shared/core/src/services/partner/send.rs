@@ -40,6 +40,7 @@ impl<P: Ports> PartnerApi<P> {
             .map_err(PartnerError::store)?
             .map_err(PartnerError::not_registered)?;
         conversation.last_message_at_ms = now_ms;
+        conversation.idle_at_ms = self.bridge.config.idle_at(partner, now_ms);
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
         let message = StoredMessage::reply(
@@ -176,6 +177,7 @@ impl<P: Ports> PartnerApi<P> {
             .conversation_with(partner, &user.channel, &user.openid, now_ms)
             .await?;
         conversation.last_message_at_ms = now_ms;
+        conversation.idle_at_ms = self.bridge.config.idle_at(partner, now_ms);
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
         let record = PushRecord {
