@@ -3,6 +3,7 @@
 //! access tokens, images and webhooks they share.
 
 pub mod dispatch;
+pub mod idle;
 pub mod images;
 pub mod inbound;
 pub mod partner;

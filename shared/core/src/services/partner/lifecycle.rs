@@ -6,8 +6,8 @@
 use super::{Answer, CloseRequest, ConversationView, PartnerApi, PartnerError, SendRequest};
 use crate::model::{CloseReason, Closed, Content, Conversation};
 use crate::ports::Ports;
+use crate::services::idle;
 use crate::services::webhook::{self, Delivery};
-use serde_json::json;
 
 impl<P: Ports> PartnerApi<P> {
     /// Closes the partner's conversation (again harmlessly: the first close stands), after
@@ -39,18 +39,7 @@ impl<P: Ports> PartnerApi<P> {
         let Some(receiver) = self.bridge.config.partner(partner) else {
             return Err(PartnerError::NotFound("conversation"));
         };
-        let delivery_id = format!("closed:{}:{}", conversation.id, closed.at_ms);
-        let body = json!({
-            "type": "conversation.closed",
-            "delivery_id": delivery_id,
-            "conversation": {
-                "id": conversation.id,
-                "channel": conversation.channel,
-                "partner": conversation.partner,
-            },
-            "closed": closed,
-            "user": webhook::user_fields(&user),
-        });
+        let (delivery_id, body) = idle::closed_webhook(&conversation, &closed, &user);
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let now_secs = self.now_ms().div_euclid(1000);
         let delivered = webhook::deliver(

@@ -1,0 +1,138 @@
+//! Closing idle conversations on memory adapters: by the partner's timeout, told once even
+//! when the webhook fails first, reopened by the user.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use wxbridge_core::config::BridgeConfig;
+use wxbridge_core::model::{CloseReason, InboundMessage};
+use wxbridge_core::ports::store::Store;
+use wxbridge_core::services::idle::{sweep, Swept};
+use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::Bridge;
+use wxbridge_testkit::{Memory, MemoryPorts};
+use wxbridge_wechat::event::{CallbackEvent, EventKind};
+
+const T: i64 = 1_764_150_000_000;
+const HOUR_MS: i64 = 3_600_000;
+
+fn config() -> BridgeConfig {
+    BridgeConfig::from_json(
+        r#"{"channels":[{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json"}],
+        "partners":[{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://hotel/h","signing_secret":"hotel-secret-456789","idle_close_after_secs":3600}],
+        "dialog":{"mode":"merged","default_partner":"hotel-9"}}"#,
+    )
+    .unwrap()
+}
+
+struct Setup {
+    memory: Memory,
+    now: Arc<AtomicI64>,
+    bridge: Bridge<MemoryPorts>,
+}
+
+fn setup() -> Setup {
+    let memory = Memory::default();
+    let now = Arc::new(AtomicI64::new(T));
+    let clock = Arc::clone(&now);
+    let bridge = memory
+        .bridge(config(), T)
+        .with_clock(move || clock.load(Ordering::SeqCst));
+    Setup {
+        memory,
+        now,
+        bridge,
+    }
+}
+
+impl Setup {
+    async fn user_writes(&self, n: i64, at_ms: i64) {
+        let event = CallbackEvent {
+            to_user_name: "gh_1".into(),
+            from_user_name: "o_a".into(),
+            create_time: at_ms / 1000,
+            business_id: None,
+            kind: EventKind::Text {
+                msg_id: n.to_string(),
+                content: "hi".into(),
+            },
+        };
+        let inbound = Inbound::new(
+            self.memory.bridge(config(), at_ms),
+            self.memory.outbound.clone(),
+        );
+        let message = InboundMessage::new("mp", event, at_ms);
+        assert_eq!(inbound.process(&message, at_ms).await, Outcome::Delivered);
+    }
+
+    async fn sweep_at(&self, at_ms: i64) -> Swept {
+        self.now.store(at_ms, Ordering::SeqCst);
+        sweep(&self.bridge).await.unwrap()
+    }
+
+    fn closed_hooks(&self) -> Vec<(String, serde_json::Value)> {
+        self.memory
+            .webhooks
+            .deliveries()
+            .into_iter()
+            .filter(|(_, body)| body["type"] == "conversation.closed")
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_nobody_wrote_in_closes_at_its_partners_timeout_once() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    assert_eq!(
+        s.sweep_at(T + HOUR_MS - 1).await,
+        Swept::default(),
+        "not yet"
+    );
+    let swept = s.sweep_at(T + HOUR_MS).await;
+    assert_eq!(swept.closed, 1);
+    let hooks = s.closed_hooks();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].1["closed"]["reason"], "idle");
+    assert_eq!(hooks[0].1["closed"]["at_ms"], T + HOUR_MS);
+    let user = s.memory.store.user("mp", "o_a").await.unwrap().unwrap();
+    assert_eq!(user.closed["mp:o_a:hotel-9"].reason, CloseReason::Idle);
+    assert_eq!(
+        s.sweep_at(T + 2 * HOUR_MS).await,
+        Swept::default(),
+        "told once"
+    );
+}
+
+#[tokio::test]
+async fn a_message_moves_the_deadline_and_reopens_after_an_idle_close() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    s.user_writes(2, T + HOUR_MS / 2).await;
+    assert_eq!(
+        s.sweep_at(T + HOUR_MS).await,
+        Swept::default(),
+        "the later message counts"
+    );
+    assert_eq!(s.sweep_at(T + HOUR_MS + HOUR_MS / 2).await.closed, 1);
+    s.user_writes(3, T + 2 * HOUR_MS).await;
+    let reopened = s.memory.webhooks.deliveries().pop().unwrap().1;
+    assert_eq!(reopened["type"], "conversation.reopened");
+    assert_eq!(reopened["reopened"]["reason"], "idle");
+}
+
+#[tokio::test]
+async fn a_close_the_partner_did_not_take_is_told_again_under_the_same_delivery_id() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    s.memory.webhooks.answer(Some(503));
+    let first = s.sweep_at(T + HOUR_MS).await;
+    assert_eq!((first.closed, first.left), (0, 1));
+    let again = s.sweep_at(T + HOUR_MS + 60_000).await;
+    assert_eq!(again.closed, 1);
+    let hooks = s.closed_hooks();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(
+        hooks[0].0, hooks[1].0,
+        "one delivery id: the partner keeps one"
+    );
+}
