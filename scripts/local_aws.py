@@ -153,6 +153,15 @@ def create(stack, out=None):
     return created
 
 
+def rate_secs(expression, logical):
+    """A schedule's `rate(N unit)` in seconds (the local stack runs rates, not cron)."""
+    units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+    parts = expression.strip().removeprefix("rate(").removesuffix(")").split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in units:
+        sys.exit(f"{logical}: a schedule the local stack cannot run: {expression}")
+    return int(parts[0]) * units[parts[1]]
+
+
 def functions(stack, created, template=None):
     """The template's functions as the local stack runs them: for each, its binary (the
     cargo-lambda build property, else its logical id), its timeout and memory size, its
@@ -170,10 +179,12 @@ def functions(stack, created, template=None):
         binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") or logical
         variables = {**global_env, **props.get("Environment", {}).get("Variables", {})}
         env = {k: str(resolve(v, stack, created, parameters)) for k, v in variables.items()}
-        routes, sources = [], []
+        routes, sources, schedules = [], [], []
         for event in props.get("Events", {}).values():
             event_props = event.get("Properties", {})
-            if event.get("Type") in ("HttpApi", "Api"):
+            if event.get("Type") == "Schedule":
+                schedules.append({"every_secs": rate_secs(event_props["Schedule"], logical)})
+            elif event.get("Type") in ("HttpApi", "Api"):
                 routes.append({"method": event_props.get("Method", "ANY").upper(), "path": event_props.get("Path", "/")})
             elif event.get("Type") == "SQS":
                 queue = event_props["Queue"]
@@ -198,6 +209,7 @@ def functions(stack, created, template=None):
                 "env": env,
                 "http_routes": routes,
                 "sqs_sources": sources,
+                "schedules": schedules,
             }
         )
     return found

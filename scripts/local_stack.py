@@ -80,10 +80,15 @@ def warm(invoke_url, functions_json):
     for function in functions:
         name = function["name"]
         started = time.time()
+        event = None
         if function["sqs_sources"]:
+            event = b'{"Records":[]}'
+        elif function.get("schedules"):
+            event = b'{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}'
+        if event is not None:
             request = urllib.request.Request(
                 f"{invoke_url}/2015-03-31/functions/{name}/invocations",
-                data=b'{"Records":[]}',
+                data=event,
                 headers={"content-type": "application/json"},
                 method="POST",
             )

@@ -130,6 +130,26 @@ pub async fn run_sqs<H: BatchHandler>(function: &'static str, handler: H) -> Res
     .await
 }
 
+/// Runs a scheduled function (an EventBridge schedule): each event through `handle`, which
+/// does not read it; the metrics written after each. An error fails the invocation, which
+/// EventBridge retries.
+pub async fn run_scheduled<F, Fut>(function: &'static str, handle: F) -> Result<(), Error>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    let handle = Arc::new(handle);
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<serde_json::Value>| {
+        let handle = Arc::clone(&handle);
+        async move {
+            let done = handle().await;
+            metrics::flush(function);
+            done
+        }
+    }))
+    .await
+}
+
 /// Runs an HTTP function: each request through `handle`, the metrics written after each.
 pub async fn run_http<F, Fut, R>(function: &'static str, handle: F) -> Result<(), Error>
 where

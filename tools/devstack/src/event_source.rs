@@ -88,6 +88,28 @@ pub struct TemplateFunction {
     pub name: String,
     #[serde(default)]
     pub sqs_sources: Vec<SqsSource>,
+    /// Its schedules (EventBridge `rate(…)`), each as its period.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSource>,
+}
+
+/// A function invoked on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSource {
+    pub every_secs: u64,
+}
+
+/// The event EventBridge hands a scheduled function.
+pub fn scheduled_event(function: &str, now_ms: i64) -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": format!("{function}-{now_ms}"),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": now_ms / 1000,
+        "resources": [format!("arn:aws:events:local:000000000000:rule/{function}")],
+        "detail": {},
+    })
 }
 
 /// One function fed from one queue. Clones share what the mapping knows of the order of
@@ -730,7 +752,7 @@ impl HttpInvoker {
     /// `X-Amz-Function-Error` header, an answer that is `{"errorType", "errorMessage"}`,
     /// an answer that is not JSON, or no answer within the timeout. Only the error's type
     /// is kept, never its message, which could quote a record.
-    pub async fn invoke(&self, function: &str, event: &SqsEvent) -> Invocation {
+    pub async fn invoke(&self, function: &str, event: &impl serde::Serialize) -> Invocation {
         let sent = self
             .client
             .post(self.invocations_url(function))

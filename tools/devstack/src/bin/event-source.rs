@@ -5,13 +5,16 @@
 use std::time::Duration;
 use tokio::sync::watch;
 use wxbridge_devstack::cli::{fail, stop_signal};
-use wxbridge_devstack::event_source::{EventSourceMapping, HttpInvoker, Outcome, TemplateFunction};
+use wxbridge_devstack::event_source::{
+    scheduled_event, EventSourceMapping, HttpInvoker, Invocation, Outcome, TemplateFunction,
+};
 
 const USAGE: &str = "\
 usage: event-source INVOKE_URL FUNCTIONS_JSON
 
-FUNCTIONS_JSON is what `scripts/local_aws.py functions` prints. For every SQS event source
-of every function, a poller receives batches (up to the source's BatchSize, at most 10),
+FUNCTIONS_JSON is what `scripts/local_aws.py functions` prints. Every scheduled function is
+invoked with EventBridge's scheduled event at its rate. For every SQS event source of every
+function, a poller receives batches (up to the source's BatchSize, at most 10),
 invokes the function at INVOKE_URL/2015-03-31/functions/NAME/invocations (the Lambda
 runner's Invoke API) and settles the answer as Lambda does. The queues are found through the
 AWS_* environment (AWS_ENDPOINT_URL: the emulator). SIGINT or SIGTERM stops it.";
@@ -57,15 +60,53 @@ async fn main() {
         println!("{}", mapping.describe());
     }
     let (stop, stopped) = watch::channel(false);
-    let pollers: Vec<_> = mappings
+    let mut pollers: Vec<_> = mappings
         .into_iter()
         .map(|mapping| tokio::spawn(feed(mapping, sqs.clone(), invoker.clone(), stopped.clone())))
         .collect();
+    for function in &functions {
+        for schedule in &function.schedules {
+            println!(
+                "schedule: every {} s → {}",
+                schedule.every_secs, function.name
+            );
+            let every = Duration::from_secs(schedule.every_secs.max(1));
+            let ticking = tick(
+                function.name.clone(),
+                every,
+                invoker.clone(),
+                stopped.clone(),
+            );
+            pollers.push(tokio::spawn(ticking));
+        }
+    }
     stop_requested.await;
     let _ = stop.send(true);
     let deadline = tokio::time::Instant::now() + STOP_GRACE;
     for poller in pollers {
         let _ = tokio::time::timeout_at(deadline, poller).await;
+    }
+}
+
+/// Invokes `function` with a scheduled event every `every`, until `stopped` turns true; a
+/// line per invocation that failed.
+async fn tick(
+    function: String,
+    every: Duration,
+    invoker: HttpInvoker,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        let event = scheduled_event(&function, wxbridge_devstack::now_ms());
+        if let Invocation::FunctionError(error) | Invocation::Unreachable(error) =
+            invoker.invoke(&function, &event).await
+        {
+            println!("[{function}] scheduled invocation failed: {error}");
+        }
     }
 }
 
