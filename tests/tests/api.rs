@@ -10,6 +10,7 @@ use wechat_fake::{Fake, UserAction};
 use wxbridge_aws::{DynamoNonceStore, SqsFifoQueue, SqsParking, Table};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels, Secret};
+use wxbridge_core::ports::store::Store;
 use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
@@ -149,15 +150,21 @@ impl Bridge {
     /// callback and the inbound function.
     async fn user_writes(&self, openid: &str, msg_id: u64, text: &str) {
         self.fake.user_acts(APP, openid, UserAction::Message);
+        let kind = EventKind::Text {
+            msg_id: msg_id.to_string(),
+            content: text.into(),
+        };
+        self.user_pushes(openid, kind).await;
+    }
+
+    /// WeChat pushes what the user did through the callback and the inbound function.
+    async fn user_pushes(&self, openid: &str, kind: EventKind) {
         let event = CallbackEvent {
             to_user_name: "gh_mp".into(),
             from_user_name: openid.into(),
             create_time: system_clock_ms() / 1000,
             business_id: None,
-            kind: EventKind::Text {
-                msg_id: msg_id.to_string(),
-                content: text.into(),
-            },
+            kind,
         };
         let push = seal(
             self.channels.get("mp").unwrap(),
@@ -581,4 +588,49 @@ async fn a_closed_conversation_reopens_with_the_users_next_message() {
         .call(HOTEL.request("GET", "/v1/conversations/mp:o_cl:hotel-9", ""))
         .await;
     assert_eq!(view["status"], "open");
+}
+
+#[tokio::test]
+async fn the_window_after_entering_is_the_entry_allowance_and_after_48_hours_closed() {
+    let bridge = bridge().await;
+    bridge
+        .fake
+        .user_acts(APP, "o_enter", UserAction::EnterSession);
+    let entered = EventKind::UserEnterTempSession {
+        session_from: String::new(),
+    };
+    bridge.user_pushes("o_enter", entered).await;
+    let path = "/v1/conversations/mp:o_enter:hotel-9";
+    let (status, view) = bridge.call(HOTEL.request("GET", path, "")).await;
+    assert_eq!(status, 200, "{view}");
+    let window = &view["window"];
+    assert_eq!(
+        (
+            window["sends_left"].as_u64(),
+            window["entry_allowance"].as_bool()
+        ),
+        (Some(2), Some(true))
+    );
+    let until = window["entry_allowance_until_ms"].as_i64().unwrap();
+    assert!(
+        (until - system_clock_ms() - 60_000).abs() < 5_000,
+        "a minute from the entry"
+    );
+
+    // 48 hours on (the stored window moved back, as time passing would leave it).
+    let store = bridge.table.store();
+    let mut user = store.user("mp", "o_enter").await.unwrap().unwrap();
+    let window = user.window.as_mut().unwrap();
+    window.closes_at_ms = system_clock_ms() - 1;
+    store.put_user(&user).await.unwrap();
+    let (_, view) = bridge.call(HOTEL.request("GET", path, "")).await;
+    let window = &view["window"];
+    assert_eq!(
+        (
+            window["open"].as_bool(),
+            window["open_until_ms"].is_null(),
+            window["entry_allowance"].as_bool()
+        ),
+        (Some(false), true, Some(false))
+    );
 }
