@@ -687,3 +687,41 @@ async fn a_redelivered_entry_not_yet_delivered_enqueues_its_welcome_again_under_
         .unwrap();
     assert_eq!(stored.len(), 3, "the entry and two welcome messages, once");
 }
+
+#[tokio::test]
+async fn a_reopening_message_redelivered_still_reaches_the_partner_as_reopened() {
+    use wxbridge_core::model::{CloseReason, Closed};
+    let inbound = inbound("merged");
+    assert_eq!(
+        inbound.process(&text(1, "hello"), T).await,
+        Outcome::Delivered
+    );
+    let mut user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
+    let closed = Closed {
+        at_ms: T + 1_500,
+        reason: CloseReason::Idle,
+    };
+    user.closed.insert("mp:o_alice:platform".into(), closed);
+    inbound.store.put_user(&user).await.unwrap();
+    inbound.webhooks.answer(Some(503));
+    let reopening = text(2, "back again");
+    assert!(matches!(
+        inbound.process(&reopening, T).await,
+        Outcome::Retry(_)
+    ));
+    assert_eq!(inbound.process(&reopening, T).await, Outcome::Delivered);
+    let types: Vec<_> = inbound
+        .posts()
+        .iter()
+        .map(|(_, _, b)| b["type"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "message.received",
+            "conversation.reopened",
+            "conversation.reopened"
+        ],
+        "the redelivery says the same"
+    );
+}

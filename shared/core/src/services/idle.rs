@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 /// How many conversations one sweep closes at most (the next takes the rest).
 pub const SWEEP_LIMIT: usize = 200;
+/// How long one sweep works before leaving the rest to the next (the function has 60 s; a
+/// webhook may take 5).
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,9 +37,22 @@ pub struct Swept {
 /// Closes the conversations past their idle deadline at the bridge's now.
 pub async fn sweep<P: Ports>(bridge: &Bridge<P>) -> Result<Swept, StoreError> {
     let now_ms = bridge.now_ms();
+    let started = std::time::Instant::now();
     let mut swept = Swept::default();
-    for conversation in bridge.store.idle_conversations(now_ms, SWEEP_LIMIT).await? {
-        let Some(due) = conversation.idle_at_ms else {
+    for listed in bridge.store.idle_conversations(now_ms, SWEEP_LIMIT).await? {
+        if started.elapsed() > SWEEP_BUDGET {
+            swept.left += 1;
+            continue;
+        }
+        // The index is read eventually: a message since may have moved the deadline.
+        let Some(conversation) = bridge
+            .store
+            .conversation(&listed.channel, &listed.openid, &listed.id)
+            .await?
+        else {
+            continue;
+        };
+        let Some(due) = conversation.idle_at_ms.filter(|due| *due <= now_ms) else {
             continue;
         };
         let Some((closed, user)) = mark_idle(bridge, &conversation, due).await? else {
@@ -62,11 +78,14 @@ pub async fn sweep<P: Ports>(bridge: &Bridge<P>) -> Result<Swept, StoreError> {
             now_ms.div_euclid(1000),
         )
         .await;
-        if delivered == Delivery::Delivered {
-            bridge.store.clear_idle(&conversation, due).await?;
-            swept.closed += 1;
-        } else {
-            swept.left += 1;
+        match delivered {
+            // Told, or the partner refuses the webhook for good (as any webhook it refuses,
+            // it is not sent again).
+            Delivery::Delivered | Delivery::Refused(_) => {
+                bridge.store.clear_idle(&conversation, due).await?;
+                swept.closed += 1;
+            }
+            Delivery::Retry(_) => swept.left += 1,
         }
     }
     Ok(swept)

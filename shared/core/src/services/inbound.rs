@@ -19,7 +19,7 @@ use crate::config::{BridgeConfig, DialogMode};
 use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
-    inbound_message_id, Allowance, ChannelUser, Closed, Conversation, Direction, InboundMessage,
+    inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
     MessageStatus, ReplyWindow, Session, StoredMessage, UserAction, WindowState,
 };
 use crate::ports::store::{Recorded, Store, StoreError};
@@ -155,9 +155,13 @@ impl<P: Ports> Inbound<P> {
             idle_at_ms: self.bridge.config.idle_at(&partner, inbound.received_at_ms),
         };
         // The user acted in a closed conversation: it opens again, in the same write.
+        // Kept on the message, so a redelivery tells the partner the same.
         let reopened = opens_window(event)
             .then(|| user.closed.remove(&conversation.id))
             .flatten();
+        if let (Some(closed), Some(fields)) = (reopened, content.as_object_mut()) {
+            fields.insert("reopened".into(), json!(closed));
+        }
         let message = StoredMessage {
             id: inbound_message_id(&inbound.dedupe_key),
             conversation_id: conversation.id.clone(),
@@ -209,7 +213,7 @@ impl<P: Ports> Inbound<P> {
         }
         match recorded {
             Recorded::New => Ok(self
-                .deliver(&message, &conversation, &user, event, reopened, now_ms)
+                .deliver(&message, &conversation, &user, event, now_ms)
                 .await),
             Recorded::Duplicate(prior) => match prior.status {
                 MessageStatus::Received => {
@@ -219,7 +223,7 @@ impl<P: Ports> Inbound<P> {
                         ..conversation
                     };
                     Ok(self
-                        .deliver(&prior, &conversation, &user, event, None, now_ms)
+                        .deliver(&prior, &conversation, &user, event, now_ms)
                         .await)
                 }
                 // Refused before: refused again, so it is parked again if parking failed
@@ -266,7 +270,6 @@ impl<P: Ports> Inbound<P> {
         conversation: &Conversation,
         user: &ChannelUser,
         event: &CallbackEvent,
-        reopened: Option<Closed>,
         now_ms: i64,
     ) -> Outcome {
         let Some(partner) = self.bridge.config.partner(&message.partner) else {
@@ -277,7 +280,8 @@ impl<P: Ports> Inbound<P> {
                 )
                 .await;
         };
-        let event_type = match (webhook_event_type(event), reopened) {
+        let reopened = message.content.get("reopened").cloned();
+        let event_type = match (webhook_event_type(event), &reopened) {
             ("message.received", Some(_)) => "conversation.reopened",
             (event_type, _) => event_type,
         };

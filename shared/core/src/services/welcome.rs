@@ -40,7 +40,15 @@ pub async fn greet<P: Ports>(
     if partner.welcome.is_empty() || !entered_from_its_page(config.dialog.mode, user, entry) {
         return Ok(0);
     }
-    let window = WindowState::of(user, Session::of(config, &partner.id), &[], bridge.now_ms());
+    let session = Session::of(config, &partner.id);
+    // A sub-merchant's chat no partner is registered under reached the default partner:
+    // its welcome belongs in the mini program's own chat, not that one.
+    if entry.content.get("business_id").is_some() && session == Session::Main {
+        return Ok(0);
+    }
+    // The window as the entry opened it: a redelivery decides as the first attempt did, so
+    // a welcome stored then is enqueued again, never left queued.
+    let window = WindowState::of(user, session, &[], entry.created_at_ms);
     let spare = (window.sends_left as usize).saturating_sub(entry.released.len());
     let mut greeted = 0;
     for (n, content) in partner.welcome.iter().take(spare).enumerate() {

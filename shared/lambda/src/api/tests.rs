@@ -1528,3 +1528,31 @@ async fn an_agent_closes_a_conversation_and_the_users_next_message_reopens_it() 
     let (_, list) = call(&service, request("hotel-9", "GET", listed, "", "nonce-c-4")).await;
     assert_eq!(list["conversations"][0]["status"], "closed");
 }
+
+#[tokio::test]
+async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/handover";
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
+    assert_eq!(status, 200);
+    let version = |service: &Service| {
+        let store = service.memory.store.clone();
+        async move { store.user("mp", "o_alice").await.unwrap().unwrap().version }
+    };
+    let handed = version(&service).await;
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        version(&service).await,
+        handed,
+        "the user handed over already is not written again"
+    );
+
+    let long_id = "h".repeat(56);
+    let (status, refusal) = hand_over(&service, "hotel-9", path, "air-3", &long_id).await;
+    assert_eq!(status, 400, "{refusal}");
+    assert!(refusal["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("handover_id"));
+}

@@ -44,11 +44,18 @@ impl<P: Ports> PartnerApi<P> {
                 ))
             }
         }
-        if !valid_client_id(&request.handover_id, 64) {
+        // 55: the note to the user is stored under `handover:{id}`, within 64.
+        if !valid_client_id(&request.handover_id, 55) {
             return Err(PartnerError::field(
                 "handover_id",
-                "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+                "1 to 55 characters of A-Z a-z 0-9 - _ . : @",
             ));
+        }
+        if let Some(text) = &request.note_to_user {
+            let note = Content::Text { text: text.clone() };
+            note.validate()
+                .map_err(|_| PartnerError::field("note_to_user", "1 to 2048 bytes of text"))?;
+            self.fits_with_sender(partner, &note)?;
         }
         // Another partner's conversation is not found before anything else is said of it.
         let from = self.own_conversation(partner, conversation_id).await?;
@@ -78,9 +85,16 @@ impl<P: Ports> PartnerApi<P> {
         let now_ms = self.now_ms();
         // The user's next message goes to `to`.
         self.change_user(&from, |user| {
-            user.routing
-                .activate(&request.to, now_ms, ActiveBecause::HandedOver);
-            ((), true)
+            // A repeat finds the user handed over already, and leaves what came since.
+            let done =
+                user.routing.active.as_ref().is_some_and(|a| {
+                    a.partner == request.to && a.because == ActiveBecause::HandedOver
+                });
+            if !done {
+                user.routing
+                    .activate(&request.to, now_ms, ActiveBecause::HandedOver);
+            }
+            ((), !done)
         })
         .await?;
         let note = match request.note_to_user {
