@@ -8,6 +8,7 @@ use wxbridge_core::model::{
     inbound_message_id, ChannelUser, Conversation, Direction, InboundMessage, MessageStatus,
     OutboundRef, ReplyWindow, StoredMessage,
 };
+use wxbridge_core::model::{CloseReason, Closed};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::webhook;
@@ -510,9 +511,8 @@ async fn held_texts_are_packed_only_when_the_fresh_window_is_too_small() {
     assert_eq!(inbound.outbound.sent().len(), 1);
 }
 
-#[tokio::test]
-async fn the_users_message_reopens_a_closed_conversation_once() {
-    use wxbridge_core::model::{CloseReason, Closed};
+/// Alice wrote to the platform, and the conversation was then closed for `reason`.
+async fn closed_after_a_message(reason: CloseReason) -> TestInbound {
     let inbound = inbound("merged");
     assert_eq!(
         inbound.process(&text(1, "hello"), T).await,
@@ -521,10 +521,16 @@ async fn the_users_message_reopens_a_closed_conversation_once() {
     let mut user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
     let closed = Closed {
         at_ms: T + 1_500,
-        reason: CloseReason::Agent,
+        reason,
     };
     user.closed.insert("mp:o_alice:platform".into(), closed);
     inbound.store.put_user(&user).await.unwrap();
+    inbound
+}
+
+#[tokio::test]
+async fn the_users_message_reopens_a_closed_conversation_once() {
+    let inbound = closed_after_a_message(CloseReason::Agent).await;
 
     assert_eq!(
         inbound.process(&text(2, "one more thing"), T).await,
@@ -690,19 +696,7 @@ async fn a_redelivered_entry_not_yet_delivered_enqueues_its_welcome_again_under_
 
 #[tokio::test]
 async fn a_reopening_message_redelivered_still_reaches_the_partner_as_reopened() {
-    use wxbridge_core::model::{CloseReason, Closed};
-    let inbound = inbound("merged");
-    assert_eq!(
-        inbound.process(&text(1, "hello"), T).await,
-        Outcome::Delivered
-    );
-    let mut user = inbound.store.user("mp", "o_alice").await.unwrap().unwrap();
-    let closed = Closed {
-        at_ms: T + 1_500,
-        reason: CloseReason::Idle,
-    };
-    user.closed.insert("mp:o_alice:platform".into(), closed);
-    inbound.store.put_user(&user).await.unwrap();
+    let inbound = closed_after_a_message(CloseReason::Idle).await;
     inbound.webhooks.answer(Some(503));
     let reopening = text(2, "back again");
     assert!(matches!(
