@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
         deployment.bridge()?,
         deployment.queue("OUTBOUND_QUEUE_URL")?,
     )
-    .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?);
+    .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?)
+    .with_archive(deployment.archive()?);
     let nonces = deployment.table()?.nonces();
     let router = router(Arc::new(ApiState { api, nonces }));
     run_http("api", move |request| {

@@ -15,7 +15,9 @@ async fn main() -> Result<(), Error> {
         deployment.images()?,
         deployment.queue("OUTBOUND_QUEUE_URL")?,
     )
-    .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?);
+    .with_push_queue(deployment.queue("PUSH_QUEUE_URL")?)
+    // Sent images are copied into the bucket by `media`, through media.fifo.
+    .with_media_queue(deployment.queue("MEDIA_QUEUE_URL")?);
     let parking = deployment.parking("OUTBOUND_QUEUE_URL", "OUTBOUND_DLQ_URL")?;
     run_sqs("dispatch", DispatchHandler::new(dispatch, parking)).await
 }

@@ -9,10 +9,12 @@ use wxbridge_lambda::sqs::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 async fn main() -> Result<(), Error> {
     let deployment = Deployment::start(Needs::Partners).await?;
     // Held replies the user's next message releases go to dispatch through outbound.fifo.
+    // Users' images are copied into the bucket by `media`, through media.fifo.
     let inbound = Inbound::new(
         deployment.bridge()?,
         deployment.queue("OUTBOUND_QUEUE_URL")?,
-    );
+    )
+    .with_media_queue(deployment.queue("MEDIA_QUEUE_URL")?);
     let parking = deployment.parking("INBOUND_QUEUE_URL", "INBOUND_DLQ_URL")?;
     let max_receives = match std::env::var("INBOUND_MAX_RECEIVES") {
         Ok(value) => value

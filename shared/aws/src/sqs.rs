@@ -1,9 +1,9 @@
-//! The queues on Amazon SQS: `inbound.fifo`, `outbound.fifo` and `push.fifo`, and the
+//! The queues on Amazon SQS: `inbound.fifo`, `outbound.fifo`, `push.fifo` and `media.fifo`, and the
 //! dead-letter queues records are parked in.
 
 use serde::Serialize;
-use wxbridge_core::model::{sqs_id, InboundMessage, OutboundRef};
-use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, Parking, QueueError};
+use wxbridge_core::model::{sqs_id, InboundMessage, MediaJob, OutboundRef};
+use wxbridge_core::ports::queue::{InboundQueue, MediaQueue, OutboundQueue, Parking, QueueError};
 
 /// A FIFO queue on Amazon SQS: `inbound.fifo` or `outbound.fifo`.
 #[derive(Debug, Clone)]
@@ -55,6 +55,14 @@ impl OutboundQueue for SqsFifoQueue {
     ) -> Result<(), QueueError> {
         self.send(target, sqs_id(&target.group_id()), sqs_id(deduplication_id))
             .await
+    }
+}
+
+impl MediaQueue for SqsFifoQueue {
+    /// Each job in a group of its own: copies need no order.
+    async fn enqueue_copy(&self, job: &MediaJob) -> Result<(), QueueError> {
+        let id = job.deduplication_id();
+        self.send(job, id.clone(), id).await
     }
 }
 

@@ -122,6 +122,7 @@ impl Setup {
             released: Vec::new(),
             reported: None,
             push: Some(record),
+            media: None,
         };
         assert_eq!(
             self.store()
@@ -150,6 +151,7 @@ impl Setup {
             released: Vec::new(),
             reported: None,
             push: None,
+            media: None,
         };
         self.store()
             .put_outbound(&message, &conversation(), &message.id)

@@ -18,8 +18,8 @@ use wxbridge_http::{Downloader, HttpWebhookSender, WechatClient};
 
 pub use lambda_runtime::Error;
 
-/// The ports of a deployed function: DynamoDB, SQS, and WeChat, partners and images over
-/// HTTPS.
+/// The ports of a deployed function: DynamoDB, SQS, S3, and WeChat, partners and images
+/// over HTTPS.
 #[derive(Debug)]
 pub struct AwsPorts;
 
@@ -31,6 +31,7 @@ impl Ports for AwsPorts {
     type Queue = SqsFifoQueue;
     type MediaCache = wxbridge_aws::DynamoMediaCache;
     type Images = Downloader;
+    type Archive = wxbridge_aws::S3MediaArchive;
 }
 
 /// What a function needs of its deployment.
@@ -93,6 +94,14 @@ impl Deployment {
             table.tokens(),
             WechatClient::for_config(&self.config),
             HttpWebhookSender::new(),
+        ))
+    }
+
+    /// The bucket `MEDIA_BUCKET` names, where image messages' copies are kept.
+    pub fn archive(&self) -> Result<wxbridge_aws::S3MediaArchive, Error> {
+        Ok(wxbridge_aws::S3MediaArchive::new(
+            &self.aws,
+            required_env("MEDIA_BUCKET")?,
         ))
     }
 

@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use wxbridge_core::model::{
     inbound_message_id, ActiveBecause, AttemptOutcome, ChannelUser, Conversation, Direction,
-    MessageCursor, MessageStatus, OutboundRef, PackedRef, PushAttempt, PushPath, PushRecord,
-    PushTarget, ReplyWindow, Session, StoredMessage, SubMerchant, SubscribeForm,
+    MediaCopy, MessageCursor, MessageStatus, OutboundRef, PackedRef, PushAttempt, PushPath,
+    PushRecord, PushTarget, ReplyWindow, Session, StoredMessage, SubMerchant, SubscribeForm,
 };
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::nonces::NonceStore;
@@ -61,6 +61,7 @@ fn inbound(conversation: &Conversation, n: i64) -> StoredMessage {
         released: Vec::new(),
         reported: None,
         push: None,
+        media: None,
     }
 }
 
@@ -435,6 +436,37 @@ pub async fn a_reported_status_is_recorded_only_while_it_holds<S: Store>(store: 
     );
 }
 
+/// An image's copy is recorded on its message, and once `stored` no later write (a late
+/// retry's `pending` or `unavailable`) undoes it; a missing message is not written.
+pub async fn a_stored_image_copy_is_never_undone<S: Store>(store: &S, channel: &str) {
+    let (reply, _) = partner_reply(store, channel).await;
+    let at = OutboundRef::to(&reply);
+    let pending = MediaCopy::pending(Some("bucket unreachable".into()));
+    assert!(store.set_media(&at, &pending).await.unwrap());
+    assert_eq!(
+        stored(store, &reply).await.unwrap().media,
+        Some(pending.clone())
+    );
+    let kept = MediaCopy::stored("image/png", 1234);
+    assert!(store.set_media(&at, &kept).await.unwrap());
+    assert!(
+        !store.set_media(&at, &pending).await.unwrap(),
+        "a stored copy stays stored"
+    );
+    assert!(!store
+        .set_media(&at, &MediaCopy::unavailable("late"))
+        .await
+        .unwrap());
+    let read = stored(store, &reply).await.unwrap();
+    assert_eq!(read.media, Some(kept));
+    assert_eq!(read.status, reply.status, "the status is left as it was");
+    let missing = OutboundRef::new(&reply.conversation_id, reply.created_at_ms, "out_missing");
+    assert!(
+        !store.set_media(&missing, &pending).await.unwrap(),
+        "no such message"
+    );
+}
+
 /// A push as the API stores it.
 fn push_record(channel: &str, expires_at_ms: i64) -> PushRecord {
     PushRecord {
@@ -766,6 +798,7 @@ macro_rules! store_conformance {
             a_partner_message_is_stored_once_per_client_id,
             a_status_moves_only_from_where_it_may,
             a_reported_status_is_recorded_only_while_it_holds,
+            a_stored_image_copy_is_never_undone,
             a_push_is_stored_once_per_push_id,
             a_push_record_is_written_with_its_status,
             sub_merchants_are_kept_per_channel_and_partner,

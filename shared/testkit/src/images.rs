@@ -1,9 +1,11 @@
-//! Partners' images in memory: a URL answers what it is told, anything else is refused.
+//! Partners' images in memory: a URL answers what it is told, anything else is refused;
+//! and the media bucket in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{Image, ImageType};
-use wxbridge_core::ports::media::{FetchError, ImageSource};
+use wxbridge_core::ports::media::{ArchiveError, FetchError, ImageSource, MediaArchive};
+use wxbridge_core::ports::wechat::Media;
 
 #[derive(Debug, Default, Clone)]
 pub struct MemoryImages {
@@ -52,5 +54,51 @@ impl ImageSource for MemoryImages {
                     "the image URL answered HTTP 404".into(),
                 ))
             })
+    }
+}
+
+/// The media bucket in memory; it can be told to be unreachable.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryArchive {
+    objects: Arc<Mutex<HashMap<String, Media>>>,
+    down: Arc<Mutex<bool>>,
+}
+
+impl MemoryArchive {
+    pub fn object(&self, key: &str) -> Option<Media> {
+        self.objects.lock().unwrap().get(key).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Every request fails while `down`.
+    pub fn set_down(&self, down: bool) {
+        *self.down.lock().unwrap() = down;
+    }
+
+    fn reachable(&self) -> Result<(), ArchiveError> {
+        match *self.down.lock().unwrap() {
+            true => Err(ArchiveError("memory bucket told to be down".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+impl MediaArchive for MemoryArchive {
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        self.reachable()?;
+        let media = Media {
+            content_type: content_type.to_owned(),
+            bytes,
+        };
+        self.objects.lock().unwrap().insert(key.to_owned(), media);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Media>, ArchiveError> {
+        self.reachable()?;
+        Ok(self.object(key))
     }
 }

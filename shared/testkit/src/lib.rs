@@ -11,7 +11,7 @@ pub mod memory_store;
 pub mod scripted_wechat;
 pub mod webhooks;
 
-pub use images::MemoryImages;
+pub use images::{MemoryArchive, MemoryImages};
 pub use memory_queues::{MemoryOutboundQueue, MemoryParking, MemoryQueue};
 pub use memory_store::MemoryStore;
 pub use scripted_wechat::ScriptedWechat;
@@ -35,6 +35,7 @@ impl Ports for MemoryPorts {
     type Queue = MemoryOutboundQueue;
     type MediaCache = MemoryStore;
     type Images = MemoryImages;
+    type Archive = MemoryArchive;
 }
 
 /// The memory adapters of one test, to build services on and to look into.
@@ -46,6 +47,9 @@ pub struct Memory {
     pub outbound: MemoryOutboundQueue,
     pub pushes: MemoryOutboundQueue,
     pub images: MemoryImages,
+    /// `media.fifo`.
+    pub media: MemoryOutboundQueue,
+    pub archive: MemoryArchive,
 }
 
 impl Memory {

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use wxbridge_core::model::{InboundMessage, OutboundRef};
-use wxbridge_core::ports::queue::{InboundQueue, OutboundQueue, Parking, QueueError};
+use wxbridge_core::model::{InboundMessage, MediaJob, OutboundRef};
+use wxbridge_core::ports::queue::{InboundQueue, MediaQueue, OutboundQueue, Parking, QueueError};
 
 /// An in-memory queue for unit tests: records every attempt, keeps what FIFO SQS would
 /// keep (repeats of a deduplication id dropped), and can be told to fail.
@@ -51,16 +51,23 @@ impl InboundQueue for MemoryQueue {
     }
 }
 
-/// An in-memory `outbound.fifo` for unit tests: every enqueue with its deduplication id.
+/// An in-memory `outbound.fifo` (or `push.fifo`, `media.fifo`) for unit tests: every
+/// enqueue with its deduplication id, and every copy job.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryOutboundQueue {
     sent: Arc<Mutex<Vec<(OutboundRef, String)>>>,
+    copies: Arc<Mutex<Vec<MediaJob>>>,
     failing: Arc<AtomicBool>,
 }
 
 impl MemoryOutboundQueue {
     pub fn sent(&self) -> Vec<(OutboundRef, String)> {
         self.sent.lock().expect("queue lock").clone()
+    }
+
+    /// Every copy job asked for, repeats included.
+    pub fn copies(&self) -> Vec<MediaJob> {
+        self.copies.lock().expect("queue lock").clone()
     }
 
     pub fn fail(&self, failing: bool) {
@@ -81,6 +88,16 @@ impl OutboundQueue for MemoryOutboundQueue {
             .lock()
             .expect("queue lock")
             .push((target.clone(), deduplication_id.to_owned()));
+        Ok(())
+    }
+}
+
+impl MediaQueue for MemoryOutboundQueue {
+    async fn enqueue_copy(&self, job: &MediaJob) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError("memory queue told to fail".into()));
+        }
+        self.copies.lock().expect("queue lock").push(job.clone());
         Ok(())
     }
 }

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{
-    ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord, StoredMessage, SubMerchant,
+    ChannelUser, Conversation, MediaCopy, MediaStatus, MessageCursor, MessageStatus, OutboundRef,
+    PushRecord, StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::nonces::{NonceError, NonceStore};
@@ -379,6 +380,27 @@ impl Store for MemoryStore {
         match tables.messages.get_mut(&message_key(message)) {
             Some(stored) if stored.status == status => {
                 stored.reported = Some(status);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_media(&self, at: &OutboundRef, media: &MediaCopy) -> Result<bool, StoreError> {
+        let key = (
+            at.conversation_id.clone(),
+            at.created_at_ms,
+            at.message_id.clone(),
+        );
+        let mut tables = self.tables();
+        match tables.messages.get_mut(&key) {
+            Some(stored)
+                if stored
+                    .media
+                    .as_ref()
+                    .is_none_or(|m| m.status != MediaStatus::Stored) =>
+            {
+                stored.media = Some(media.clone());
                 Ok(true)
             }
             _ => Ok(false),

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
-    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, PushRecord,
-    StoredMessage, SubMerchant,
+    status_name, ChannelUser, Conversation, MediaCopy, MessageCursor, MessageStatus, OutboundRef,
+    PushRecord, StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 
@@ -437,6 +437,37 @@ impl Store for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#reported", "reported")
             .expression_attribute_values(":status", s(status_name(status)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn set_media(
+        &self,
+        message: &OutboundRef,
+        media: &MediaCopy,
+    ) -> Result<bool, StoreError> {
+        let value = built(serde_dynamo::to_attribute_value(media))?;
+        let result = self
+            .0
+            .client
+            .update_item()
+            .table_name(&self.0.name)
+            .key(PK, s(keys::message_pk(&message.conversation_id)))
+            .key(SK, s(keys::message_sk(message.created_at_ms, &message.message_id)))
+            .update_expression("SET #media = :media")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#media) OR #media.#status <> :stored)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#media", "media")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":media", value)
+            .expression_attribute_values(":stored", s("stored".to_owned()))
             .send()
             .await;
         match result {

@@ -1,5 +1,6 @@
 //! Conversations and the messages in them, from either side, as the store keeps them.
 
+use super::media::{is_image, MediaCopy};
 use super::push::PushRecord;
 use super::queued::OutboundRef;
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,9 @@ pub struct StoredMessage {
     /// and the path that delivered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushRecord>,
+    /// An image message (from either side): its copy in the stack's bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaCopy>,
 }
 
 impl Conversation {
@@ -128,7 +132,8 @@ impl StoredMessage {
         }
     }
 
-    /// A partner's message in its conversation, `queued` to be sent.
+    /// A partner's message in its conversation, `queued` to be sent; an image's copy is
+    /// `pending` until it is sent and kept.
     pub fn reply(
         conversation: &Conversation,
         id: impl Into<String>,
@@ -147,6 +152,7 @@ impl StoredMessage {
             created_at_ms,
             dedupe_key: None,
             wechat_msg_id: None,
+            media: is_image(&content).then(|| MediaCopy::pending(None)),
             content,
             released: Vec::new(),
             reported: None,

@@ -3,6 +3,7 @@
 
 pub mod content;
 pub mod image;
+pub mod media;
 pub mod message;
 pub mod push;
 pub mod queued;
@@ -15,6 +16,7 @@ pub mod user;
 
 pub use content::{Content, FieldError, MAX_TEXT_BYTES};
 pub use image::{decode_base64, Image, ImageType, MAX_BASE64_IMAGE_BYTES, MAX_IMAGE_BYTES};
+pub use media::{MediaCopy, MediaJob, MediaStatus};
 pub use message::{
     inbound_message_id, status_name, Conversation, Direction, MessageCursor, MessageStatus,
     StoredMessage,

@@ -1,7 +1,9 @@
-//! Images: where media ids are cached, and where partners' images are fetched from.
+//! Images: where media ids are cached, where partners' images are fetched from, and where
+//! every image message's copy is kept.
 
 use crate::model::Image;
 use crate::ports::store::StoreError;
+use crate::ports::wechat::Media;
 use std::future::Future;
 use thiserror::Error;
 
@@ -48,4 +50,23 @@ pub trait ImageSource: Send + Sync {
     /// The image at `url`, checked: at most [`crate::model::MAX_IMAGE_BYTES`], a JPEG, PNG
     /// or GIF by its bytes.
     fn fetch(&self, url: &str) -> impl Future<Output = Result<Image, FetchError>> + Send;
+}
+
+/// The bucket could not be reached (or refused the request): the copy is tried again.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("media archive unavailable: {0}")]
+pub struct ArchiveError(pub String);
+
+/// Where image messages' copies are kept, by key ([`crate::model::media::object_key`]).
+pub trait MediaArchive: Send + Sync {
+    /// Keeps `bytes` under `key` (replacing what was there: a repeat writes the same).
+    fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), ArchiveError>> + Send;
+
+    /// What is kept under `key`; `None` when nothing is.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Media>, ArchiveError>> + Send;
 }

@@ -1,6 +1,6 @@
 //! Every way the services reach outside the domain, as a trait: the store, the queues,
-//! partners' webhooks, WeChat's server API, the token cache, API nonces, the media cache and
-//! partners' images. The AWS and HTTP adapter crates implement them for a deployment; the
+//! partners' webhooks, WeChat's server API, the token cache, API nonces, the media cache,
+//! partners' images and the bucket images are kept in. The AWS and HTTP adapter crates implement them for a deployment; the
 //! test kit in memory.
 
 pub mod media;
@@ -18,8 +18,10 @@ pub trait Ports: Send + Sync + 'static {
     type TokenStore: tokens::TokenStore;
     type Wechat: wechat::WechatApi;
     type Webhooks: webhook::WebhookSender;
-    /// `outbound.fifo` and `push.fifo`.
-    type Queue: queue::OutboundQueue;
+    /// `outbound.fifo`, `push.fifo` and `media.fifo`.
+    type Queue: queue::OutboundQueue + queue::MediaQueue;
     type MediaCache: media::MediaCache;
     type Images: media::ImageSource;
+    /// The bucket image messages' copies are kept in.
+    type Archive: media::MediaArchive;
 }

@@ -2,7 +2,7 @@
 //! `api` and `inbound` send to `dispatch` and `push`, and where a consumer parks or delays
 //! what it cannot finish. What the queues carry is in [`crate::model::queued`].
 
-use crate::model::{InboundMessage, OutboundRef};
+use crate::model::{InboundMessage, MediaJob, OutboundRef};
 use std::future::Future;
 use thiserror::Error;
 
@@ -30,6 +30,12 @@ pub trait OutboundQueue: Send + Sync {
         target: &OutboundRef,
         deduplication_id: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// The port `inbound` and `dispatch` ask for image copies through (`media.fifo`): one
+/// job per message ([`MediaJob::deduplication_id`]).
+pub trait MediaQueue: Send + Sync {
+    fn enqueue_copy(&self, job: &MediaJob) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Where the inbound function puts what it cannot finish: refused messages go to the

@@ -4,7 +4,7 @@
 //! and one conformance suite (in the test kit) holds both to this contract.
 
 use crate::model::{
-    ChannelUser, Conversation, MessageCursor, MessageStatus, OutboundRef, PushRecord,
+    ChannelUser, Conversation, MediaCopy, MessageCursor, MessageStatus, OutboundRef, PushRecord,
     StoredMessage, SubMerchant,
 };
 use std::future::Future;
@@ -187,6 +187,15 @@ pub trait Store: Send + Sync {
         &self,
         message: &StoredMessage,
         status: MessageStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes the state of the message's image copy, unless the copy is already `stored`
+    /// (a late retry never undoes a kept copy); `false` when it is (or the message is
+    /// missing).
+    fn set_media(
+        &self,
+        message: &OutboundRef,
+        media: &MediaCopy,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 

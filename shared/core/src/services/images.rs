@@ -151,14 +151,14 @@ impl<P: Ports> Images<P> {
     }
 
     /// Sends the image of `content` by `send` (a `custom/send` with the given media id),
-    /// uploading it first unless its media id is cached.
+    /// uploading it first unless its media id is cached: the media id that went out.
     pub async fn send<F, Fut>(
         &self,
         bridge: &Bridge<P>,
         channel: &ChannelConfig,
         content: &Content,
         send: F,
-    ) -> Result<(), ImageError>
+    ) -> Result<String, ImageError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<(), CallError>>,
@@ -179,9 +179,10 @@ impl<P: Ports> Images<P> {
                 tracing::info!(appid, "media id refused: uploading the image again");
                 self.cache.forget_media(appid, &key, &media_id).await?;
                 let fresh = self.upload(bridge, channel, &key, &source).await?;
-                Ok(send(fresh).await?)
+                send(fresh.clone()).await?;
+                Ok(fresh)
             }
-            other => Ok(other?),
+            other => Ok(other.map(|()| media_id)?),
         }
     }
 

@@ -11,17 +11,21 @@
 //! kept on the message, enqueued on `outbound.fifo` before the webhook — and enqueued again
 //! on every redelivery, so a release is never lost.
 
+use super::partner::MediaView;
 use super::release;
 use super::webhook::{self, Delivery};
 use super::welcome;
 use super::Bridge;
 use crate::config::{BridgeConfig, DialogMode};
+use crate::model::media::{inbound_media_id, is_image};
 use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
-    inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage,
-    MessageStatus, ReplyWindow, Session, StoredMessage, UserAction, WindowState,
+    inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage, MediaCopy,
+    MediaJob, MediaStatus, MessageStatus, ReplyWindow, Session, StoredMessage, UserAction,
+    WindowState,
 };
+use crate::ports::queue::{MediaQueue, QueueError};
 use crate::ports::store::{Recorded, Store, StoreError};
 use crate::ports::Ports;
 use serde_json::json;
@@ -46,12 +50,25 @@ const CONFLICT_ATTEMPTS: usize = 3;
 pub struct Inbound<P: Ports> {
     bridge: Bridge<P>,
     outbound: P::Queue,
+    /// `media.fifo`, where the copies of users' images are asked for.
+    media: Option<P::Queue>,
 }
 
 impl<P: Ports> Inbound<P> {
     /// `outbound` is `outbound.fifo`, where released held replies go.
     pub fn new(bridge: Bridge<P>, outbound: P::Queue) -> Self {
-        Self { bridge, outbound }
+        Self {
+            bridge,
+            outbound,
+            media: None,
+        }
+    }
+
+    /// `media.fifo`: every image a user sends is copied into the bucket (without it,
+    /// images are kept only as WeChat's media ids).
+    pub fn with_media_queue(mut self, media: P::Queue) -> Self {
+        self.media = Some(media);
+        self
     }
 
     pub fn bridge(&self) -> &Bridge<P> {
@@ -162,6 +179,7 @@ impl<P: Ports> Inbound<P> {
         if let (Some(closed), Some(fields)) = (reopened, content.as_object_mut()) {
             fields.insert("reopened".into(), json!(closed));
         }
+        let media = (self.media.is_some() && is_image(&content)).then(|| MediaCopy::pending(None));
         let message = StoredMessage {
             id: inbound_message_id(&inbound.dedupe_key),
             conversation_id: conversation.id.clone(),
@@ -178,6 +196,7 @@ impl<P: Ports> Inbound<P> {
             released,
             reported: None,
             push: None,
+            media,
         };
         let recorded = self
             .bridge
@@ -194,6 +213,11 @@ impl<P: Ports> Inbound<P> {
             return Ok(Outcome::Retry(format!(
                 "held replies not released: {error}"
             )));
+        }
+        // The image's copy, asked for before the webhook and again on every redelivery
+        // until it is kept (the copy makes it once).
+        if let Err(error) = self.ask_for_copy(stored).await {
+            return Ok(Outcome::Retry(format!("image copy not queued: {error}")));
         }
         // Entering from a partner's page: its welcome, before the webhook (and again on a
         // redelivery not yet delivered; stored and sent once).
@@ -237,6 +261,21 @@ impl<P: Ports> Inbound<P> {
                 _ => Ok(Outcome::AlreadyDone),
             },
         }
+    }
+
+    async fn ask_for_copy(&self, message: &StoredMessage) -> Result<(), QueueError> {
+        let (Some(queue), Some(media_id)) = (&self.media, inbound_media_id(message)) else {
+            return Ok(());
+        };
+        if message
+            .media
+            .as_ref()
+            .is_none_or(|media| media.status != MediaStatus::Pending)
+        {
+            return Ok(());
+        }
+        let job = MediaJob::of(message, media_id, message.created_at_ms);
+        queue.enqueue_copy(&job).await
     }
 
     fn sub_merchant_mode(&self) -> bool {
@@ -301,6 +340,7 @@ impl<P: Ports> Inbound<P> {
                 "created_at_ms": message.created_at_ms,
                 "wechat_msg_id": message.wechat_msg_id,
                 "content": message.content,
+                "media": MediaView::of(message),
             },
             "conversation": {
                 "id": conversation.id,

@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod idle;
 pub mod images;
 pub mod inbound;
+pub mod media;
 pub mod partner;
 pub mod push;
 pub mod release;

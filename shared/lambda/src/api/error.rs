@@ -64,6 +64,8 @@ impl ApiError {
                 P::WeChatUnavailable => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
                 P::MediaNotFound(_) => (StatusCode::NOT_FOUND, "media_not_found"),
                 P::MediaTooLarge => (StatusCode::BAD_GATEWAY, "media_too_large"),
+                P::MediaNotStored(_) => (StatusCode::NOT_FOUND, "media_not_stored"),
+                P::ArchiveUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             },
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NoncesUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

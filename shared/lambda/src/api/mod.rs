@@ -26,6 +26,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
+use wxbridge_core::ports::wechat::Media;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::partner::{
     BindRequest, Binding, CloseRequest, ConversationView, ConversationsQuery, HandoverAnswer,
@@ -71,6 +72,10 @@ pub fn router<P: Ports, N: NonceStore + 'static>(state: Arc<ApiState<P, N>>) -> 
             post(close::<P, N>),
         )
         .route("/v1/bindings/{channel}/{openid}", put(bind::<P, N>))
+        .route(
+            "/v1/conversations/{conversation_id}/media/{message_id}",
+            get(kept_media::<P, N>),
+        )
         .route("/v1/media/{channel}/{media_id}", get(media::<P, N>))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::WrongMethod })
@@ -360,7 +365,38 @@ async fn media<P: Ports, N: NonceStore>(
     Path((channel, media_id)): Path<(String, String)>,
 ) -> Answer<Response> {
     let media = state.api.media(&partner, &channel, &media_id).await?;
+    Ok(image_answer(media))
+}
+
+/// An image message's copy, as the bridge keeps it in the stack's bucket (from either
+/// side, for as long as the bucket's retention): the bytes, with their type. The message's
+/// `media.status` says whether it is kept yet.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/media/{message_id}",
+    params(
+        ("conversation_id" = String, Path, description = "The conversation id"),
+        ("message_id" = String, Path, description = "The id of the image message"),
+    ),
+    responses(
+        openapi::AnyRoute,
+        (status = 200, description = "The image", content_type = "image/*", body = Vec<u8>),
+    )
+)]
+async fn kept_media<P: Ports, N: NonceStore>(
+    State(state): Shared<P, N>,
+    Extension(Partner(partner)): Extension<Partner>,
+    Path((conversation_id, message_id)): Path<(String, String)>,
+) -> Answer<Response> {
+    let media = state
+        .api
+        .kept_media(&partner, &conversation_id, &message_id)
+        .await?;
+    Ok(image_answer(media))
+}
+
+fn image_answer(media: Media) -> Response {
     let content_type = HeaderValue::try_from(media.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    Ok(([(header::CONTENT_TYPE, content_type)], media.bytes).into_response())
+    ([(header::CONTENT_TYPE, content_type)], media.bytes).into_response()
 }

@@ -14,7 +14,8 @@ pub struct Refusal {
     /// `invalid_request`, `invalid_json`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `client_message_id_reused`, `push_id_reused`,
     /// `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported`,
-    /// `wechat_refused`, `sub_merchant_not_registered`, `too_large`, `media_not_found`, `media_too_large`,
+    /// `wechat_refused`, `sub_merchant_not_registered`, `too_large`, `media_not_found`,
+    /// `media_not_stored`, `media_too_large`,
     /// `wechat_unavailable` or `unavailable`.
     pub error: String,
     pub reason: String,
@@ -35,7 +36,7 @@ refusals! {
     BadRequest: "`invalid_request` (the reason names the field) or `invalid_json`",
     Unauthorized: "`unauthorized`: not signed by a partner, stale, or a replay",
     Forbidden: "`forbidden`: another partner's channel, a template or right the partner lacks",
-    NotFound: "`not_found` (nothing this partner may see by that name, or no such route) or `media_not_found`",
+    NotFound: "`not_found` (nothing this partner may see by that name, or no such route), `media_not_found` (WeChat does not hold the media id) or `media_not_stored` (the message's image is not kept: its `media.status` says why)",
     MethodNotAllowed: "`method_not_allowed`: the path takes another method",
     Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported` (a hand-over outside merged mode), `wechat_refused` or `sub_merchant_not_registered` (sub-merchant mode: register the partner's sub-merchant first)",
     TooLarge: "`too_large`: the body is over 512 KiB",
@@ -100,6 +101,7 @@ impl Modify for PartnerSignature {
         super::handover,
         super::close,
         super::bind,
+        super::kept_media,
         super::media,
     ),
     components(

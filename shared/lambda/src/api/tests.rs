@@ -87,6 +87,7 @@ async fn wrote(store: &MemoryStore, mode: DialogMode, openid: &str) {
         released: Vec::new(),
         reported: None,
         push: None,
+        media: None,
     };
     store
         .record_inbound(&message, &conversation, &ChannelUser::new("mp", openid))
@@ -1028,7 +1029,8 @@ async fn every_documented_operation_is_routed() {
             .replace("{conversation_id}", "mp:o_alice:hotel-9")
             .replace("{channel}", "mp")
             .replace("{openid}", "o_alice")
-            .replace("{media_id}", "m-1");
+            .replace("{media_id}", "m-1")
+            .replace("{message_id}", "in_1");
         for (method, operation) in methods.as_object().unwrap() {
             operations += 1;
             let method = method.to_ascii_uppercase();
@@ -1043,7 +1045,7 @@ async fn every_documented_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 10);
+    assert_eq!(operations, 11);
 }
 
 /// One refusal of each kind the API answers. The matches have no wildcard, so a new kind
@@ -1085,6 +1087,8 @@ fn every_refusal() -> Vec<ApiError> {
         P::WeChatUnavailable.into(),
         P::MediaNotFound(String::new()).into(),
         P::MediaTooLarge.into(),
+        P::MediaNotStored("").into(),
+        P::ArchiveUnavailable.into(),
         A::Unauthorized(AuthError::BadSignature),
         A::NoncesUnavailable(NonceError::Unavailable(String::new())),
         A::InvalidJson,
@@ -1108,7 +1112,9 @@ fn every_refusal() -> Vec<ApiError> {
                 | P::SubMerchantNotRegistered(_)
                 | P::WeChatUnavailable
                 | P::MediaNotFound(_)
-                | P::MediaTooLarge => {}
+                | P::MediaTooLarge
+                | P::MediaNotStored(_)
+                | P::ArchiveUnavailable => {}
             },
             A::Unauthorized(_)
             | A::NoncesUnavailable(_)

@@ -39,10 +39,10 @@ use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
 use crate::model::message::lost_answer;
 use crate::model::{
-    Allowance, ChannelUser, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow, Session,
-    StoredMessage,
+    Allowance, ChannelUser, Content, MediaCopy, MediaJob, MessageStatus, OutboundRef, PackedRef,
+    ReplyWindow, Session, StoredMessage,
 };
-use crate::ports::queue::OutboundQueue;
+use crate::ports::queue::{MediaQueue, OutboundQueue};
 use crate::ports::store::{change_user, Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
@@ -51,6 +51,8 @@ use settle::End;
 
 /// How often the user may change under a hold before the record is retried later.
 const CONFLICT_ATTEMPTS: usize = 3;
+/// How often asking for a sent image's copy is tried before it is recorded unavailable.
+const COPY_QUEUE_TRIES: usize = 3;
 
 /// What the window allows for a message now.
 enum Decision {
@@ -67,6 +69,8 @@ pub struct Dispatch<P: Ports> {
     outbound: P::Queue,
     /// `push.fifo`, for replies falling back through the push chain.
     pushes: Option<P::Queue>,
+    /// `media.fifo`, where the copies of sent images are asked for.
+    media: Option<P::Queue>,
 }
 
 impl<P: Ports> Dispatch<P> {
@@ -77,7 +81,15 @@ impl<P: Ports> Dispatch<P> {
             images,
             outbound,
             pushes: None,
+            media: None,
         }
+    }
+
+    /// `media.fifo`: every image sent is copied into the bucket, so the history shows it
+    /// after WeChat's three days.
+    pub fn with_media_queue(mut self, media: P::Queue) -> Self {
+        self.media = Some(media);
+        self
     }
 
     /// `push.fifo`: replies the window no longer allows go on through the push chain when
@@ -222,22 +234,31 @@ impl<P: Ports> Dispatch<P> {
             m.status == Sending || m.status_reason.as_deref() == Some(lost_answer::RETRYING)
         });
         let sender = self.bridge.config.sender_of(&message.partner);
-        let sent: Result<(), SendError> = match &content {
+        let sent: Result<Option<String>, SendError> = match &content {
             Content::Image { .. } => self
                 .send_image(channel, &message.openid, business_id, &content)
                 .await
+                .map(Some)
                 .map_err(SendError::from),
             _ => {
                 let body = content.wechat_body(sender.as_deref(), None);
                 self.send(channel, &message.openid, business_id, &body)
                     .await
+                    .map(|()| None)
                     .map_err(SendError::from)
             }
         };
-        match sent.err() {
+        let (sent_media, error) = match sent {
+            Ok(media_id) => (media_id, None),
+            Err(error) => (None, Some(error)),
+        };
+        match error {
             None => {
                 // The status first: a function stopped after it never sends again.
                 let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
+                if let Some(media_id) = sent_media {
+                    self.keep_image(&message, &media_id).await;
+                }
                 let now_ms = self.bridge.now_ms();
                 self.update_user(&message, |user| {
                     user.partner_sent(&message.partner, session, now_ms)
@@ -450,20 +471,51 @@ impl<P: Ports> Dispatch<P> {
             .await
     }
 
-    /// An image, by its cached media id or uploaded first (see [`super::images`]).
+    /// An image, by its cached media id or uploaded first (see [`super::images`]): the
+    /// media id sent.
     async fn send_image(
         &self,
         channel: &ChannelConfig,
         openid: &str,
         business_id: Option<u64>,
         content: &Content,
-    ) -> Result<(), ImageError> {
+    ) -> Result<String, ImageError> {
         self.images
             .send(&self.bridge, channel, content, |media_id| async move {
                 let body = content.wechat_body(None, Some(&media_id));
                 self.send(channel, openid, business_id, &body).await
             })
             .await
+    }
+
+    /// Asks for the copy of a sent image (WeChat holds it as `media_id`), through a
+    /// hiccup of the queue; a copy that cannot be asked for is recorded `unavailable`.
+    async fn keep_image(&self, message: &StoredMessage, media_id: &str) {
+        let Some(queue) = &self.media else {
+            return;
+        };
+        let job = MediaJob::of(message, media_id, self.bridge.now_ms());
+        let mut last = None;
+        for _ in 0..COPY_QUEUE_TRIES {
+            match queue.enqueue_copy(&job).await {
+                Ok(()) => return,
+                Err(error) => last = Some(error),
+            }
+        }
+        let reason = format!(
+            "the copy could not be queued: {}",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        );
+        tracing::warn!(message_id = %message.id, %reason, "image not kept");
+        let unavailable = MediaCopy::unavailable(reason);
+        if let Err(error) = self
+            .bridge
+            .store
+            .set_media(&job.message, &unavailable)
+            .await
+        {
+            tracing::warn!(message_id = %message.id, %error, "an image copy's failure not recorded");
+        }
     }
 
     /// Changes the message's user: a sent message spends one send and makes its partner

@@ -53,6 +53,13 @@ pub enum PartnerError {
     MediaNotFound(String),
     #[error("the media is over 4 MiB")]
     MediaTooLarge,
+    /// The message's image is not in the bucket (not kept yet, or unavailable: its
+    /// `media.status` says which).
+    #[error("{0}")]
+    MediaNotStored(&'static str),
+    /// The bucket did not answer: the request may be repeated.
+    #[error("the media archive is unavailable; retry")]
+    ArchiveUnavailable,
 }
 
 /// Which conflict: each is a code of its own for the partner's code to act on.

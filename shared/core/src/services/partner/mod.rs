@@ -55,6 +55,8 @@ pub struct PartnerApi<P: Ports> {
     queue: P::Queue,
     /// `push.fifo`, for pushes.
     pushes: Option<P::Queue>,
+    /// The bucket image messages' copies are kept in.
+    archive: Option<P::Archive>,
 }
 
 impl<P: Ports> PartnerApi<P> {
@@ -64,7 +66,14 @@ impl<P: Ports> PartnerApi<P> {
             bridge,
             queue,
             pushes: None,
+            archive: None,
         }
+    }
+
+    /// The bucket image messages' copies are served from (without it, none are).
+    pub fn with_archive(mut self, archive: P::Archive) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// `push.fifo`: where accepted pushes go (without it, pushes are refused as not set up).

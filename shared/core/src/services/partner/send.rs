@@ -205,6 +205,7 @@ impl<P: Ports> PartnerApi<P> {
             released: Vec::new(),
             reported: None,
             push: Some(record.clone()),
+            media: None,
         };
         let push_id = request.push_id.as_str();
         let stored =

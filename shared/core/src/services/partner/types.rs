@@ -1,8 +1,8 @@
 //! The partner operations' requests and answers, as partners send and read them (JSON).
 
 use crate::model::{
-    Closed, Content, Conversation, Direction, MessageStatus, PushRecord, StoredMessage,
-    SubscribeForm, WindowState,
+    Closed, Content, Conversation, Direction, MediaCopy, MediaStatus, MessageStatus, PushRecord,
+    StoredMessage, SubscribeForm, WindowState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -105,6 +105,40 @@ pub struct MessageView {
     /// attempt and the path that settled it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushRecord>,
+    /// An image message: its copy in the stack's bucket, and where the API serves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaView>,
+}
+
+/// An image message's copy, as partners read it (in history and in webhooks).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MediaView {
+    #[serde(flatten)]
+    pub copy: MediaCopy,
+    /// `GET` it (signed like every call) for the image's bytes once `stored`.
+    pub path: String,
+}
+
+impl MediaView {
+    /// The copy of `message`'s image; a partner's image that was never sent is
+    /// `unavailable`, not `pending` for ever.
+    pub fn of(message: &StoredMessage) -> Option<Self> {
+        let mut copy = message.media.clone()?;
+        let not_sent = message.direction != Direction::In
+            && !message.status.is_pending()
+            && message.status != MessageStatus::Sent;
+        if copy.status == MediaStatus::Pending && not_sent {
+            copy = MediaCopy::unavailable("the image was not sent");
+        }
+        Some(Self {
+            copy,
+            path: format!(
+                "/v1/conversations/{}/media/{}",
+                message.conversation_id, message.id
+            ),
+        })
+    }
 }
 
 impl From<StoredMessage> for MessageView {
@@ -116,6 +150,7 @@ impl From<StoredMessage> for MessageView {
                 content.insert("base64_bytes".into(), json!(image.len()));
             }
         }
+        let media = MediaView::of(&message);
         Self {
             id: message.id,
             conversation_id: message.conversation_id,
@@ -124,6 +159,7 @@ impl From<StoredMessage> for MessageView {
             status: message.status,
             status_reason: message.status_reason,
             created_at_ms: message.created_at_ms,
+            media,
             content: message.content,
             push: message.push,
         }

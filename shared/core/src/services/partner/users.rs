@@ -1,8 +1,11 @@
-//! Acting on a user: binding them to an app user, the typing indicator, media they sent.
+//! Acting on a user: binding them to an app user, the typing indicator, media they sent
+//! (as WeChat holds it, and as the bridge keeps it).
 
 use super::{valid_client_id, Answer, BindRequest, Binding, PartnerApi, PartnerError};
 use super::{ConflictCode, MAX_MEDIA_BYTES};
 use super::{TypingAnswer, TypingRequest};
+use crate::model::media::object_key;
+use crate::ports::media::MediaArchive;
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::{ApiError, Media, Remedy, WechatApi};
 use crate::ports::Ports;
@@ -128,5 +131,32 @@ impl<P: Ports> PartnerApi<P> {
                 CallError::Api(ApiError::TooLarge(_)) => PartnerError::MediaTooLarge,
                 error => PartnerError::wechat(error),
             })
+    }
+
+    /// The kept copy of an image message of a conversation the partner may read: its
+    /// bytes and type, for as long as the bucket keeps it.
+    pub async fn kept_media(
+        &self,
+        partner: &str,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Answer<Media> {
+        const NOT_STORED: &str = "this message's image is not kept: see its media.status";
+        if !valid_client_id(message_id, 256) {
+            return Err(PartnerError::field("message_id", "not a message id"));
+        }
+        let conversation = self.own_conversation(partner, conversation_id).await?;
+        let Some(archive) = &self.archive else {
+            return Err(PartnerError::MediaNotStored(NOT_STORED));
+        };
+        let key = object_key(&conversation.channel, &conversation.id, message_id);
+        match archive.get(&key).await {
+            Ok(Some(media)) => Ok(media),
+            Ok(None) => Err(PartnerError::MediaNotStored(NOT_STORED)),
+            Err(error) => {
+                tracing::warn!(%error, "media archive unavailable");
+                Err(PartnerError::ArchiveUnavailable)
+            }
+        }
     }
 }
