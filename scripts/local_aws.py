@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Local AWS resources from template.yaml, on the moto server at $AWS_ENDPOINT_URL.
 
-  create STACK [JSON]     create every SQS queue and DynamoDB table template.yaml declares,
-                          print the queue URLs and table names as KEY=VALUE lines (and, with
+  create STACK [JSON]     create every SQS queue, DynamoDB table and S3 bucket template.yaml
+                          declares, print the queue URLs, table and bucket names as KEY=VALUE lines (and, with
                           JSON, write every created resource's Ref, Arn and name there)
   functions STACK JSON    print the template's functions as JSON, with what the local stack
                           needs to run them: binary, timeout, memory size, environment
@@ -132,19 +132,60 @@ def create_table(dynamodb, props):
     return {"Ref": props["TableName"]}
 
 
+def bucket_name(stack, logical, props):
+    """The template's BucketName, else one CloudFormation-like: the stack and the logical id,
+    lowercased to what S3 takes."""
+    if props.get("BucketName"):
+        return props["BucketName"]
+    name = re.sub(r"[^a-z0-9-]+", "-", f"{stack}-{logical}".lower()).strip("-")
+    return name[:63]
+
+
+def create_bucket(s3, stack, logical, props):
+    name = bucket_name(stack, logical, props)
+    s3.create_bucket(Bucket=name)
+    rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+    if rules:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": rule["Id"],
+                        "Status": rule["Status"],
+                        "Filter": {"Prefix": rule.get("Prefix", "")},
+                        "Expiration": {"Days": int(rule["ExpirationInDays"])},
+                    }
+                    for rule in rules
+                ]
+            },
+        )
+    return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+
+KINDS = ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket")
+
+
 def create(stack, out=None):
-    resources = load_template()["Resources"]
-    wanted = {k: v for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")}
-    sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+    template = load_template()
+    resources = template["Resources"]
+    parameters = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+    wanted = {k: v for k, v in resources.items() if v["Type"] in KINDS}
+    sqs, dynamodb, s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
     created = {}
     while len(created) < len(wanted):
         ready = [k for k, v in wanted.items() if k not in created and depends_on(v.get("Properties", {})) <= set(created)]
         if not ready:
             sys.exit(f"cannot order {sorted(set(wanted) - set(created))}: unresolved references")
         for logical in ready:
-            props = resolve(wanted[logical].get("Properties", {}), stack, created)
+            props = resolve(wanted[logical].get("Properties", {}), stack, created, parameters)
             kind = wanted[logical]["Type"]
-            created[logical] = create_queue(sqs, props) if kind == "AWS::SQS::Queue" else create_table(dynamodb, props)
+            if kind == "AWS::SQS::Queue":
+                created[logical] = create_queue(sqs, props)
+            elif kind == "AWS::S3::Bucket":
+                created[logical] = create_bucket(s3, stack, logical, props)
+            else:
+                created[logical] = create_table(dynamodb, props)
     for logical in wanted:
         print(f"{logical}={created[logical]['Ref']}")
     if out:

@@ -25,10 +25,13 @@ class TemplateFunctionsTest(unittest.TestCase):
     }
 
     def created_for(self, template):
-        """Every queue and table of the template, named as `create` would name them."""
+        """Every queue, table and bucket of the template, named as `create` would name them."""
         created = dict(self.CREATED)
         for logical, resource in template["Resources"].items():
-            if resource["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table") and logical not in created:
+            if resource["Type"] == "AWS::S3::Bucket":
+                name = local_aws.bucket_name("s", logical, resource.get("Properties", {}))
+                created[logical] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+            elif resource["Type"] in local_aws.KINDS and logical not in created:
                 created[logical] = {"Ref": f"http://q/{logical}", "Arn": f"arn:{logical}", "QueueName": logical}
         return created
 
@@ -50,6 +53,17 @@ class TemplateFunctionsTest(unittest.TestCase):
         self.assertEqual(found["callback"]["timeout"], 6, "Globals' Timeout")
         self.assertEqual(found["inbound"]["timeout"], 90, "the function's own Timeout")
         self.assertEqual(found["callback"]["memory_size"], 256, "Globals' MemorySize")
+        # The media function: fed by media.fifo, writing to the bucket the API reads.
+        self.assertEqual(found["media"]["sqs_sources"][0]["queue_url"], "http://q/MediaQueue")
+        self.assertEqual(found["media"]["env"]["MEDIA_BUCKET"], "s-mediabucket")
+        self.assertEqual(found["api"]["env"]["MEDIA_BUCKET"], "s-mediabucket")
+        self.assertEqual(found["inbound"]["env"]["MEDIA_QUEUE_URL"], "http://q/MediaQueue")
+        self.assertEqual(found["dispatch"]["env"]["MEDIA_QUEUE_URL"], "http://q/MediaQueue")
+
+    def test_a_bucket_without_a_name_is_named_as_s3_takes_it(self):
+        self.assertEqual(local_aws.bucket_name("Wx_Stack", "MediaBucket", {}), "wx-stack-mediabucket")
+        self.assertEqual(local_aws.bucket_name("s", "B", {"BucketName": "given"}), "given")
+        self.assertLessEqual(len(local_aws.bucket_name("s" * 80, "MediaBucket", {})), 63)
 
     def test_a_new_function_with_its_queue_is_picked_up_from_the_template(self):
         template = local_aws.load_template()

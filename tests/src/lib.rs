@@ -459,6 +459,96 @@ pub async fn store_reply<S: wxbridge_core::ports::store::Store>(
 /// partners' webhooks and images over HTTP (loopback servers).
 pub use wxbridge_lambda::bootstrap::AwsPorts;
 
+/// A fresh bucket on the emulator (S3 on the same endpoint), read and written through a
+/// client with its own request counter, as the functions' archive adapter uses it.
+pub struct Bucket {
+    pub name: String,
+    pub client: aws_sdk_s3::Client,
+    pub requests: RequestCounter,
+}
+
+impl Bucket {
+    pub async fn new() -> Self {
+        emulator_endpoint();
+        let sdk = wxbridge_aws::load_sdk_config().await;
+        let requests = RequestCounter::default();
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .interceptor(requests.clone())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        let name = unique_name("media");
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create the bucket");
+        Self {
+            name,
+            client,
+            requests,
+        }
+    }
+
+    /// The functions' adapter on this bucket.
+    pub fn archive(&self) -> wxbridge_aws::S3MediaArchive {
+        wxbridge_aws::S3MediaArchive::from_client(self.client.clone(), &self.name)
+    }
+
+    /// The bytes kept under `key`, if any (read past the adapter).
+    pub async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(output.body.collect().await.ok()?.into_bytes().to_vec())
+    }
+}
+
+/// The adapter on a bucket whose endpoint does not answer (nothing listens on the port):
+/// S3 unavailable, as the functions meet it.
+pub async fn unreachable_archive() -> wxbridge_aws::S3MediaArchive {
+    let sdk = wxbridge_devstack::emulator::sdk_config().await;
+    let sdk = sdk
+        .into_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    wxbridge_aws::S3MediaArchive::new(&sdk, "nowhere")
+}
+
+/// A partner API request signed now as `partner` with its secret and `nonce`, as a
+/// partner's client sends it.
+pub fn signed_request(
+    (partner, secret): (&str, &str),
+    method: &str,
+    path: &str,
+    body: &str,
+    nonce: &str,
+) -> lambda_http::Request {
+    use wxbridge_core::services::partner::auth::{sign, SignedRequest};
+    let signed = SignedRequest {
+        method,
+        path_and_query: path,
+        body: body.as_bytes(),
+    };
+    let now = wxbridge_core::clock::system_clock_ms() / 1000;
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path);
+    let secret = wxbridge_core::config::Secret::new(secret);
+    for (name, value) in sign(partner, &secret, &signed, now, nonce) {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(lambda_http::Body::Text(body.to_owned()))
+        .expect("a request")
+}
+
 /// A fresh table on the emulator, shaped as `template.yaml` deploys it.
 pub async fn new_table() -> wxbridge_aws::Table {
     let client = dynamodb_client().await;

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use wechat_fake::{Fake, UserAction};
 use wxbridge_aws::{DynamoNonceStore, SqsFifoQueue, SqsParking, Table};
 use wxbridge_core::clock::system_clock_ms;
-use wxbridge_core::config::{BridgeConfig, Channels, Secret};
+use wxbridge_core::config::{BridgeConfig, Channels};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
-use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
 use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_http::WechatClient;
 use wxbridge_integration::*;
@@ -45,20 +44,7 @@ const AIRLINE: Partner = Partner {
 impl Partner {
     /// A request signed now with `nonce`, as a partner's client sends it.
     fn signed(&self, method: &str, path: &str, body: &str, nonce: &str) -> Request {
-        let signed = SignedRequest {
-            method,
-            path_and_query: path,
-            body: body.as_bytes(),
-        };
-        let now = system_clock_ms() / 1000;
-        let mut builder = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(path);
-        for (name, value) in api_auth::sign(self.id, &Secret::new(self.secret), &signed, now, nonce)
-        {
-            builder = builder.header(name, value);
-        }
-        builder.body(Body::Text(body.to_owned())).unwrap()
+        signed_request((self.id, self.secret), method, path, body, nonce)
     }
 
     fn request(&self, method: &str, path: &str, body: &str) -> Request {

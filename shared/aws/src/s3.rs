@@ -37,8 +37,13 @@ impl S3MediaArchive {
             )
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
+        Self::from_client(aws_sdk_s3::Client::from_conf(config), bucket)
+    }
+
+    /// The bucket `bucket` through a client of the caller's (tests count its requests).
+    pub fn from_client(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Self {
-            client: aws_sdk_s3::Client::from_conf(config),
+            client,
             bucket: bucket.into(),
         }
     }

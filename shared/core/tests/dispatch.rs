@@ -607,3 +607,49 @@ async fn an_upload_whose_answer_was_lost_is_only_retried() {
     assert_eq!(s.dispatch.process(&target).await, DispatchOutcome::Sent);
     assert_eq!(reported(&s), [("sent".to_owned(), None)]);
 }
+
+#[tokio::test]
+async fn a_sent_image_asks_for_its_copy_by_the_media_id_sent_and_an_unsent_one_does_not() {
+    use wxbridge_core::model::MediaStatus;
+    use wxbridge_core::ports::media::FetchError;
+    use wxbridge_core::services::partner::MediaView;
+    let s = setup();
+    let dispatch = Dispatch::new(
+        s.memory.bridge(s.dispatch.bridge().config.clone(), T),
+        s.memory.images(),
+        s.memory.outbound.clone(),
+    )
+    .with_media_queue(s.memory.media.clone());
+    s.window(5).await;
+    let content = serde_json::json!({"type": "image", "base64": BASE64_GIF});
+    let sent = s
+        .stored_reply("out_gif", T - 9_000, content, MessageStatus::Queued)
+        .await;
+    assert_eq!(dispatch.process(&sent).await, DispatchOutcome::Sent);
+    let media_id = s.memory.wechat.sent()[0]["image"]["media_id"].clone();
+    let jobs = s.memory.media.copies();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].message.clone(), &jobs[0].media_id),
+        (sent, &media_id.as_str().unwrap().to_owned())
+    );
+
+    // An image that could not be sent asks for nothing, and reads unavailable.
+    s.memory.images.fail(
+        "https://img.example/gone.png",
+        FetchError::Refused("the image URL answered 404".into()),
+    );
+    let content = serde_json::json!({"type": "image", "url": "https://img.example/gone.png"});
+    let failed = s
+        .stored_reply("out_gone", T - 8_000, content, MessageStatus::Queued)
+        .await;
+    assert!(matches!(
+        dispatch.process(&failed).await,
+        DispatchOutcome::Failed(_)
+    ));
+    assert_eq!(s.memory.media.copies().len(), 1);
+    let message = s.store().message_at(&failed).await.unwrap().unwrap();
+    let view = MediaView::of(&message).unwrap();
+    assert_eq!(view.copy.status, MediaStatus::Unavailable);
+    assert_eq!(view.copy.reason.as_deref(), Some("the image was not sent"));
+}
