@@ -77,6 +77,15 @@ window_shows() {
   grep -qF "$3" <<< "$answer"
 }
 
+# image_kept PARTNER CONVERSATION: the conversation's latest image is served from the bridge's
+# copy while WeChat's is gone.
+image_kept() {
+  local answer
+  answer=$("$desk" --partner "$1" image "$2" --wait "$WAIT") || { echo "$answer"; return 1; }
+  echo "$answer"
+  grep -qF "WeChat's copy: gone" <<< "$answer"
+}
+
 # reported_sent PARTNER…: each partner got a message.status "sent" webhook.
 reported_sent() {
   local partner
@@ -96,6 +105,10 @@ step "The user asks" \
   "$user" text "Is breakfast included with order 42?"
 step "The question reaches Hotel Lotus (the active partner)" \
   "$desk" --partner hotel-9 received --wait-for "Is breakfast included" --timeout "$WAIT"
+step "The user sends a photo of the booking" \
+  "$user" image
+step "Hotel Lotus gets the photo at once; the bridge copies it out of WeChat behind it" \
+  "$desk" --partner hotel-9 received --wait-for "[image]" --timeout "$WAIT"
 step "Hotel Lotus answers through the partner API" \
   "$desk" --partner hotel-9 reply --openid "$WXBRIDGE_OPENID" "Yes, breakfast is served from 7 to 10."
 step "The user reads it in WeChat, with the hotel's name" \
@@ -142,6 +155,10 @@ step "The push reaches the user as a subscribe message, through the grant" \
   "$user" received --wait-for "Order 42: room ready" --timeout "$WAIT"
 step "Hotel Lotus is told the push was sent by subscribe message" \
   "$desk" --partner hotel-9 received --wait-for "is sent by subscribe" --timeout "$WAIT"
+step "A day more passes: WeChat's three days are over, and its copy of the photo with them" \
+  "$user" time-passes --hours 25
+step "Hotel Lotus still opens the photo after WeChat's three days: the bridge kept it" \
+  image_kept hotel-9 "mp-demo:$WXBRIDGE_OPENID:hotel-9"
 
 printf '\n\033[1mThe transcript, as the user saw it in WeChat\033[0m\n'
 "$user" received

@@ -174,7 +174,11 @@ def create(stack, out=None):
     sqs, dynamodb, s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
     created = {}
     while len(created) < len(wanted):
-        ready = [k for k, v in wanted.items() if k not in created and depends_on(v.get("Properties", {})) <= set(created)]
+        ready = [
+            k
+            for k, v in wanted.items()
+            if k not in created and depends_on(v.get("Properties", {})) - set(parameters) <= set(created)
+        ]
         if not ready:
             sys.exit(f"cannot order {sorted(set(wanted) - set(created))}: unresolved references")
         for logical in ready:

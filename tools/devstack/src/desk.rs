@@ -215,15 +215,20 @@ pub fn describe_webhook(received: &ReceivedWebhook) -> String {
             "closed ({})",
             body["closed"]["reason"].as_str().unwrap_or("?")
         ),
-        _ if body["message"]["content"].is_object() => format!(
-            "{}{}: {}",
-            body["user"]["openid"].as_str().unwrap_or("?"),
-            body["user"]["app_user_id"]
+        _ if body["message"]["content"].is_object() => {
+            format!(
+                "{}{}: {}",
+                body["user"]["openid"].as_str().unwrap_or("?"),
+                body["user"]["app_user_id"]
+                    .as_str()
+                    .map(|u| format!(" (app user {u})"))
+                    .unwrap_or_default(),
+                crate::describe_content(&body["message"]["content"])
+            ) + &body["message"]["media"]["status"]
                 .as_str()
-                .map(|u| format!(" (app user {u})"))
-                .unwrap_or_default(),
-            crate::describe_content(&body["message"]["content"])
-        ),
+                .map(|status| format!(" (copy {status})"))
+                .unwrap_or_default()
+        }
         _ => body.to_string(),
     };
     format!(
@@ -265,6 +270,19 @@ impl PartnerClient {
         path_and_query: &str,
         body: &str,
     ) -> Result<(u16, Value), String> {
+        let (status, _, bytes) = self.request_raw(method, path_and_query, body).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    /// Sends a signed request; answers the status, the content type and the body's bytes.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> Result<(u16, String, Vec<u8>), String> {
         let signed = SignedRequest {
             method,
             path_and_query,
@@ -296,8 +314,81 @@ impl PartnerClient {
             .await
             .map_err(|e| format!("the API did not answer: {e}"))?;
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, value))
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.bytes().await.unwrap_or_default().to_vec();
+        Ok((status, content_type, bytes))
+    }
+
+    /// The conversation's latest image message, once its copy is no longer `pending` (or
+    /// `wait` is over): a line on its copy, on the kept copy as the API serves it (written
+    /// to `out`, if given), and, for a user's image, on WeChat's own copy. `true` when the
+    /// kept copy was served.
+    pub async fn latest_image(
+        &self,
+        conversation_path: &str,
+        channel: &str,
+        wait: std::time::Duration,
+        out: Option<&std::path::Path>,
+    ) -> Result<(bool, Vec<String>), String> {
+        let history = format!("/v1/conversations/{conversation_path}/messages?limit=100");
+        let deadline = std::time::Instant::now() + wait;
+        let message = loop {
+            let (status, page) = self.request("GET", &history, "").await?;
+            if status != 200 {
+                return Err(format!("GET {history} → {status} {page}"));
+            }
+            let latest = page["messages"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["media"].is_object()).cloned())
+                .ok_or("the conversation has no image message")?;
+            if latest["media"]["status"] != "pending" || std::time::Instant::now() >= deadline {
+                break latest;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        let media = &message["media"];
+        let mut lines = vec![format!(
+            "image message {} ({}): copy {}{}",
+            message["id"].as_str().unwrap_or("?"),
+            message["direction"].as_str().unwrap_or("?"),
+            media["status"].as_str().unwrap_or("?"),
+            media["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        )];
+        let path = media["path"].as_str().unwrap_or_default();
+        let (status, content_type, bytes) = self.request_raw("GET", path, "").await?;
+        let kept = status == 200;
+        lines.push(match kept {
+            true => format!(
+                "kept copy: {content_type}, {} bytes (GET {path})",
+                bytes.len()
+            ),
+            false => format!(
+                "kept copy: not served, {status} {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+        });
+        if let (true, Some(out)) = (kept, out) {
+            std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        if let Some(media_id) = message["content"]["media_id"].as_str() {
+            let wechat = format!("/v1/media/{channel}/{media_id}");
+            let (status, answer) = self.request("GET", &wechat, "").await?;
+            lines.push(match status {
+                200 => format!("WeChat's copy: still there (GET {wechat})"),
+                _ => format!(
+                    "WeChat's copy: gone ({status} {})",
+                    answer["error"].as_str().unwrap_or("?")
+                ),
+            });
+        }
+        Ok((kept, lines))
     }
 }

@@ -294,6 +294,13 @@ impl Simulator {
         .map(|_| ())
     }
 
+    /// The fake's clock moves on `secs`: windows, tokens and temporary media run out.
+    pub async fn time_passes(&self, secs: u64) -> Result<(), String> {
+        self.control("time-passes", json!({ "secs": secs }))
+            .await
+            .map(|_| ())
+    }
+
     /// What the user received so far (CS messages, subscribe messages, typing), oldest first.
     pub async fn received(&self) -> Result<Vec<Value>, String> {
         let query = [

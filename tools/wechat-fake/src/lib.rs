@@ -377,6 +377,7 @@ impl Fake {
             .route("/_fake/users/act", post(control_act))
             .route("/_fake/users/grant", post(control_grant))
             .route("/_fake/users/close-window", post(control_close_window))
+            .route("/_fake/time-passes", post(control_time_passes))
             .route("/_fake/entry-policy", post(control_entry_policy))
             .route("/_fake/sent", get(control_sent))
             .route("/_fake/businesses", get(control_businesses))
@@ -844,6 +845,18 @@ async fn control_grant(State(fake): State<Fake>, Json(user): Json<ControlUser>) 
 /// `POST /_fake/users/close-window` `{"appid", "openid"}`: the window runs out now.
 async fn control_close_window(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
     fake.close_window(&user.appid, &user.openid);
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ControlTime {
+    secs: u64,
+}
+
+/// `POST /_fake/time-passes` `{"secs"}`: the fake's clock moves on; windows, access tokens,
+/// typing and temporary media (3 days) run out as they would.
+async fn control_time_passes(State(fake): State<Fake>, Json(time): Json<ControlTime>) -> Response {
+    fake.advance(Duration::from_secs(time.secs));
     Json(json!({ "ok": true })).into_response()
 }
 

@@ -409,6 +409,34 @@ async fn the_control_api_drives_the_user_and_shows_what_they_received() {
         .await
         .unwrap();
     assert_eq!(by_pic_url.bytes().await.unwrap().to_vec(), image);
+
+    // Three days pass: the media is gone (40007), and so is the token (42001).
+    let three_days = 3 * 24 * 3600;
+    post(
+        &client,
+        control("time-passes"),
+        json!({"secs": three_days - 60}),
+    )
+    .await;
+    let stale = send_text(&client, &base, &token, "o_sim").await;
+    assert_eq!(stale, 42001, "the token ran out");
+    let fresh = stable(&client, &base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let media_get = format!("{base}/cgi-bin/media/get?access_token={fresh}&media_id={media_id}");
+    let kept = client.get(&media_get).send().await.unwrap();
+    assert_eq!(kept.bytes().await.unwrap().to_vec(), image, "not yet gone");
+    post(&client, control("time-passes"), json!({"secs": 60})).await;
+    let gone: Value = client
+        .get(&media_get)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gone["errcode"], 40007);
 }
 
 // ---------------------------------------------------------------------------------------

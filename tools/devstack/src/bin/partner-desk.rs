@@ -35,6 +35,10 @@ usage: partner-desk [--stack DIR] [--partner ID] COMMAND
                          hand the user over to another partner (merged mode)
   close CONVERSATION_ID [--text TEXT]
                          close the conversation, after the closing text
+  image CONVERSATION_ID [--wait SECS] [--out FILE]
+                         the conversation's latest image message: its copy (waiting up
+                         to SECS while it is pending), the kept copy as the API serves
+                         it (saved to FILE), and WeChat's own copy
   conversations (--openid OPENID [--channel ID] | --app-user ID)
                          the partner's conversations with a user
   api METHOD PATH [BODY] any signed request, e.g. api GET /v1/conversations?app_user_id=u-42
@@ -87,6 +91,28 @@ async fn main() {
             .find(|c| c.app_secret.is_some())
             .map(|c| c.id.clone()))
         .unwrap_or_default();
+    if command == "image" {
+        let wait = take_option(&mut args, "--wait")
+            .map(|w| w.parse().unwrap_or_else(|_| fail("--wait takes seconds")))
+            .unwrap_or(0);
+        let out = take_option(&mut args, "--out").map(PathBuf::from);
+        let [conversation] = args.as_slice() else {
+            fail(format!("image takes one conversation id\n\n{USAGE}"));
+        };
+        let (kept, lines) = client
+            .latest_image(
+                &conversation_path(conversation),
+                &channel,
+                std::time::Duration::from_secs(wait),
+                out.as_deref(),
+            )
+            .await
+            .unwrap_or_else(|e| fail(e));
+        for line in lines {
+            println!("[{partner}] {line}");
+        }
+        std::process::exit(if kept { 0 } else { 1 });
+    }
     let (method, path, body) = match command.as_str() {
         "reply" => {
             let target = target(&mut args, &channel, true);

@@ -29,8 +29,10 @@ so its reply window opens as WeChat's would.
                                  what the user received (customer-service messages,
                                  subscribe messages, typing); --wait-for waits until an
                                  item contains TEXT and fails after SECS (default 30)
-  time-passes                    48 hours pass: the user's reply window runs out, at the
-                                 WeChat fake and in the local table
+  time-passes [--hours N]        N hours pass (48 by default): the user's reply window runs
+                                 out, at the WeChat fake and in the local table, and the
+                                 fake's clock moves on N hours (its access tokens, and its
+                                 temporary media after 3 days, run out)
 
 --business acts in the session of a customer-service sub-merchant (its business id, or its
 account name as registered at the WeChat fake) instead of the mini program's own; received
@@ -143,12 +145,18 @@ async fn main() {
             return received(&user, &who, &wait).await;
         }
         "time-passes" => {
+            let hours: u64 = take_option(&mut args, "--hours")
+                .map(|h| h.parse().unwrap_or_else(|_| fail("--hours takes a number")))
+                .unwrap_or(48);
             user.close_window().await.unwrap_or_else(|e| fail(e));
             close_window_in_table(&stack, &user)
                 .await
                 .unwrap_or_else(|e| fail(e));
+            user.time_passes(hours * 3600)
+                .await
+                .unwrap_or_else(|e| fail(e));
             println!(
-                "{who}: 48 hours pass — the reply window has run out (WeChat fake and local table)"
+                "{who}: {hours} hours pass — the reply window has run out (WeChat fake and local table); the fake's clock is {hours} h on"
             );
             return;
         }
