@@ -46,10 +46,15 @@ fn setup() -> Setup {
 
 impl Setup {
     async fn user_writes(&self, n: i64, at_ms: i64) {
+        self.user_writes_late(n, at_ms, at_ms).await;
+    }
+
+    /// The user's message `n`, received at `received_ms` and handled at `handled_ms`.
+    async fn user_writes_late(&self, n: i64, received_ms: i64, handled_ms: i64) {
         let event = CallbackEvent {
             to_user_name: "gh_1".into(),
             from_user_name: "o_a".into(),
-            create_time: at_ms / 1000,
+            create_time: received_ms / 1000,
             business_id: None,
             kind: EventKind::Text {
                 msg_id: n.to_string(),
@@ -57,11 +62,14 @@ impl Setup {
             },
         };
         let inbound = Inbound::new(
-            self.memory.bridge(config(), at_ms),
+            self.memory.bridge(config(), handled_ms),
             self.memory.outbound.clone(),
         );
-        let message = InboundMessage::new("mp", event, at_ms);
-        assert_eq!(inbound.process(&message, at_ms).await, Outcome::Delivered);
+        let message = InboundMessage::new("mp", event, received_ms);
+        assert_eq!(
+            inbound.process(&message, handled_ms).await,
+            Outcome::Delivered
+        );
     }
 
     async fn sweep_at(&self, at_ms: i64) -> Swept {
@@ -135,4 +143,18 @@ async fn a_close_the_partner_did_not_take_is_told_again_under_the_same_delivery_
         hooks[0].0, hooks[1].0,
         "one delivery id: the partner keeps one"
     );
+}
+
+#[tokio::test]
+async fn a_message_handled_late_counts_its_idle_time_from_when_it_was_handled() {
+    // Received at T, handled 40 minutes later (a retry's backoff): the conversation stays
+    // open an hour from then, not from T.
+    let s = setup();
+    s.user_writes_late(1, T, T + 40 * 60_000).await;
+    assert_eq!(
+        s.sweep_at(T + HOUR_MS).await,
+        Swept::default(),
+        "an hour from receipt is not idle yet"
+    );
+    assert_eq!(s.sweep_at(T + HOUR_MS + 40 * 60_000).await.closed, 1);
 }

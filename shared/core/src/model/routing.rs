@@ -43,6 +43,10 @@ pub struct Routing {
     pub active: Option<ActivePartner>,
     /// Partners the user has talked to, most recent first: the numbers of `#n`.
     pub recent: Vec<String>,
+    /// The last hand-over applied (`{partner}:{handover id}`): a repeat of the request
+    /// changes nothing, even after the user moved on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handover: Option<String>,
 }
 
 impl Routing {

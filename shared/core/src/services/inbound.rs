@@ -169,7 +169,12 @@ impl<P: Ports> Inbound<P> {
             partner: partner.clone(),
             created_at_ms: inbound.received_at_ms,
             last_message_at_ms: inbound.received_at_ms,
-            idle_at_ms: self.bridge.config.idle_at(&partner, inbound.received_at_ms),
+            // From when the message is handled, not received: one handled late (after a
+            // retry's backoff) must not move the deadline before a reply written meanwhile.
+            idle_at_ms: self
+                .bridge
+                .config
+                .idle_at(&partner, now_ms.max(inbound.received_at_ms)),
         };
         // The user acted in a closed conversation: it opens again, in the same write.
         // Kept on the message, so a redelivery tells the partner the same.

@@ -1554,6 +1554,23 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
         "the user handed over already is not written again"
     );
 
+    // The user switches back to the hotel; a late repeat of the hand-over (a client's
+    // retry) does not move them again.
+    let store = service.memory.store.clone();
+    let mut user = store.user("mp", "o_alice").await.unwrap().unwrap();
+    user.routing
+        .activate("hotel-9", NOW_MS, ActiveBecause::UserSwitched);
+    store.put_user(&user).await.unwrap();
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
+    assert_eq!(status, 200);
+    let user = store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.routing.active.unwrap().partner, "hotel-9");
+    // A new hand-over does.
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r2").await;
+    assert_eq!(status, 200);
+    let user = store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.routing.active.unwrap().partner, "air-3");
+
     let long_id = "h".repeat(56);
     let (status, refusal) = hand_over(&service, "hotel-9", path, "air-3", &long_id).await;
     assert_eq!(status, 400, "{refusal}");

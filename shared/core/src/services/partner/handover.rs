@@ -5,7 +5,8 @@
 //!
 //! Who may hand to whom is configuration ([`crate::config::BridgeConfig::may_hand_over`]).
 //! A repeat of the request (same `handover_id`) does it again harmlessly: the routing is
-//! already switched, the note stored once, the webhook delivered under the same id.
+//! not switched again (the user keeps the last hand-over applied, even after moving on),
+//! the note is stored once, the webhook delivered under the same id.
 
 use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
@@ -84,15 +85,15 @@ impl<P: Ports> PartnerApi<P> {
 
         let now_ms = self.now_ms();
         // The user's next message goes to `to`.
+        let applied = format!("{partner}:{}", request.handover_id);
         self.change_user(&from, |user| {
-            // A repeat finds the user handed over already, and leaves what came since.
-            let done =
-                user.routing.active.as_ref().is_some_and(|a| {
-                    a.partner == request.to && a.because == ActiveBecause::HandedOver
-                });
+            // A repeat finds this hand-over applied, and leaves what came since (the user
+            // may have switched away meanwhile).
+            let done = user.routing.last_handover.as_deref() == Some(applied.as_str());
             if !done {
                 user.routing
                     .activate(&request.to, now_ms, ActiveBecause::HandedOver);
+                user.routing.last_handover = Some(applied.clone());
             }
             ((), !done)
         })
