@@ -1,8 +1,9 @@
 //! Sample events for the SQS functions and the partner API (`events/inbound-*.json`,
-//! `events/api-*.json`, `events/dispatch-*.json`, `events/push-*.json`), built here and each
-//! run through its real handler against the emulator, the WeChat fake and a loopback
-//! partner — one user's first message, the partner's answer through the API, a reply sent
-//! by dispatch, and an app notification sent by push while the window is open.
+//! `events/api-*.json`, `events/dispatch-*.json`, `events/push-*.json`,
+//! `events/media-*.json`), built here and each run through its real handler against the
+//! emulator, the WeChat fake and a loopback partner — one user's first message, the
+//! partner's answer through the API, a reply sent by dispatch, an app notification sent by
+//! push while the window is open, and a user's image copied into the bucket.
 //!
 //! The API event is signed for a fixed time, so it is run with the clock at that time; to
 //! call a running API use `scripts/partner_request.sh`, which signs for now.
@@ -16,11 +17,12 @@ use std::sync::Arc;
 use wechat_fake::{Fake, UserAction};
 use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::{
-    Conversation, InboundMessage, MessageStatus, OutboundRef, StoredMessage,
+    Conversation, InboundMessage, MediaJob, MediaStatus, MessageStatus, OutboundRef, StoredMessage,
 };
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
+use wxbridge_core::services::media::MediaKeeper;
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
 use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_core::services::push::Push;
@@ -29,6 +31,7 @@ use wxbridge_lambda::api::{router, ApiState};
 use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 use wxbridge_lambda::sqs::inbound::InboundHandler;
+use wxbridge_lambda::sqs::media::MediaHandler;
 use wxbridge_lambda::sqs::push::PushHandler;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
@@ -190,6 +193,37 @@ fn dispatch_event() -> Value {
     )
 }
 
+/// A user's image, stored by `inbound` with its copy pending.
+fn sample_image() -> StoredMessage {
+    serde_json::from_value(json!({
+        "id": "in_sample_image",
+        "conversation_id": format!("mp:{OPENID}:hotel-9"),
+        "channel": "mp",
+        "openid": OPENID,
+        "partner": "hotel-9",
+        "direction": "in",
+        "status": "delivered",
+        "created_at_ms": WROTE_AT_MS + 2,
+        "content": {"type": "image", "msg_id": "24602948207352999",
+                    "pic_url": "http://mmbiz.qpic.cn/sample", "media_id": SAMPLE_MEDIA_ID},
+        "media": {"status": "pending"}
+    }))
+    .unwrap()
+}
+
+const SAMPLE_MEDIA_ID: &str = "sample-media-id";
+
+fn media_event() -> Value {
+    let image = sample_image();
+    let job = MediaJob::of(&image, SAMPLE_MEDIA_ID, image.created_at_ms);
+    sqs_event(
+        "wxbridge-media.fifo",
+        &job.deduplication_id(),
+        &job.deduplication_id(),
+        &serde_json::to_value(job).unwrap(),
+    )
+}
+
 /// Writes or checks one sample file; returns its text.
 fn sample(file: &str, event: &Value) -> String {
     let path = root().join("events").join(file);
@@ -337,15 +371,52 @@ async fn function_samples_run_through_their_handlers() {
         .unwrap();
     assert_eq!(stored.status, MessageStatus::Sent);
 
+    // media: the user's image is copied from WeChat into the bucket.
+    let event = sample("media-copy.json", &media_event());
+    let image = sample_image();
+    store
+        .put_outbound(&image, &conversation, "sample-image")
+        .await
+        .unwrap();
+    fake.add_media_as(
+        SAMPLE_MEDIA_ID,
+        "image/png",
+        wxbridge_devstack::PNG.to_vec(),
+    );
+    let bucket = Bucket::new().await;
+    let media = MediaHandler::new(
+        MediaKeeper::new(
+            bridge_on(&config, &table).with_clock(|| WROTE_AT_MS + 3),
+            bucket.archive(),
+        ),
+        parking(&sqs, &outbound_queues),
+    );
+    let response = media
+        .handle(serde_json::from_str(&event).unwrap(), None)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let kept = store
+        .message(&image.conversation_id, image.created_at_ms, &image.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.media.unwrap().status, MediaStatus::Stored);
+    let job = MediaJob::of(&image, SAMPLE_MEDIA_ID, image.created_at_ms);
+    assert_eq!(
+        bucket.object(&job.object_key()).await.as_deref(),
+        Some(wxbridge_devstack::PNG)
+    );
+
     let known = [
         "inbound-text.json",
         "api-post-message.json",
         "dispatch-reply.json",
         "push-order.json",
+        "media-copy.json",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let here = ["inbound-", "api-", "dispatch-", "push-"]
+        let here = ["inbound-", "api-", "dispatch-", "push-", "media-"]
             .iter()
             .any(|p| name.starts_with(p));
         assert!(

@@ -176,6 +176,10 @@ impl World {
 
     fn add_media(&mut self, content_type: String, bytes: Vec<u8>) -> String {
         let media_id = format!("media-{}", uuid::Uuid::new_v4().simple());
+        self.add_media_as(media_id, content_type, bytes)
+    }
+
+    fn add_media_as(&mut self, media_id: String, content_type: String, bytes: Vec<u8>) -> String {
         let expires_at_ms = self.now_ms() + MEDIA_LIFETIME_MS;
         self.media.insert(
             media_id.clone(),
@@ -302,6 +306,12 @@ impl Fake {
     /// An image a user sends: WeChat keeps it under a media id (and a `PicUrl`), 3 days.
     pub fn add_media(&self, content_type: &str, bytes: Vec<u8>) -> String {
         self.world().add_media(content_type.to_owned(), bytes)
+    }
+
+    /// As [`Fake::add_media`], under a given media id (sample events name theirs).
+    pub fn add_media_as(&self, media_id: &str, content_type: &str, bytes: Vec<u8>) {
+        self.world()
+            .add_media_as(media_id.to_owned(), content_type.to_owned(), bytes);
     }
 
     /// The user accepted a subscribe pop-up for `template_id`: one more send of it. The
