@@ -459,6 +459,13 @@ pub async fn store_reply<S: wxbridge_core::ports::store::Store>(
 /// partners' webhooks and images over HTTP (loopback servers).
 pub use wxbridge_lambda::bootstrap::AwsPorts;
 
+/// A PNG of about 2 KB (its signature and header, then filler), as partners' images are.
+pub fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend((0..2000u32).map(|n| (n % 251) as u8));
+    bytes
+}
+
 /// A fresh bucket on the emulator (S3 on the same endpoint), read and written through a
 /// client with its own request counter, as the functions' archive adapter uses it.
 pub struct Bucket {

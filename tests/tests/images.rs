@@ -10,17 +10,11 @@ use wxbridge_core::model::{ChannelUser, MessageStatus, OutboundRef, StoredMessag
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_integration::{
-    bridge_on, create_fifo_queues, fifo_queue, images_on, new_table, sqs_client, store_reply,
+    bridge_on, create_fifo_queues, fifo_queue, images_on, new_table, png, sqs_client, store_reply,
     AwsPorts, ImageServer, WebhookReceiver,
 };
 
 const APP: &str = "wx0000000000000078";
-
-fn png() -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    bytes.extend((0..2000u32).map(|n| (n % 251) as u8));
-    bytes
-}
 
 struct Setup {
     fake: Fake,

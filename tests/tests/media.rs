@@ -36,12 +36,6 @@ fn jpeg(seed: u8) -> Vec<u8> {
     bytes
 }
 
-fn png() -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    bytes.extend((0..2000u32).map(|n| (n % 251) as u8));
-    bytes
-}
-
 struct Stack {
     fake: Fake,
     hotel: WebhookReceiver,

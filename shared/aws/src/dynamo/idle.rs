@@ -3,7 +3,7 @@
 
 use super::keys::{self, GSI2, GSI2_PK, GSI2_SK, IDLE_SHARDS, PK, SK};
 use super::messages::DynamoStore;
-use super::{condition_failed, n, s, Failure};
+use super::{applied, n, s};
 use wxbridge_core::model::Conversation;
 use wxbridge_core::ports::store::StoreError;
 
@@ -58,10 +58,6 @@ impl DynamoStore {
             .expression_attribute_values(":at", n(idle_at_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(Failure::from_sdk(error).into()),
-        }
+        Ok(applied(result)?)
     }
 }

@@ -7,7 +7,7 @@
 
 use super::items::{cancelled, failed_conditions};
 use super::keys::{self, DEDUPE_SK, GSI1, GSI1_PK, PK, SK, USER_SK};
-use super::{condition_failed, s, Failure, Item, Table};
+use super::{applied, condition_failed, s, Failure, Item, Table};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -181,11 +181,7 @@ impl DynamoStore {
             ""
         };
         let update = update.update_expression(format!("SET {}{remove}", set.join(", ")));
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        Ok(applied(update.send().await)?)
     }
 }
 
@@ -439,11 +435,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":status", s(status_name(status)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        Ok(applied(result)?)
     }
 
     async fn set_media(
@@ -470,10 +462,6 @@ impl Store for DynamoStore {
             .expression_attribute_values(":stored", s("stored".to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        Ok(applied(result)?)
     }
 }

@@ -234,3 +234,16 @@ fn records<T: serde::de::DeserializeOwned>(items: Option<Vec<Item>>) -> Result<V
 fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     matches!(error, SdkError::ServiceError(context) if context.err().code() == Some("ConditionalCheckFailedException"))
 }
+
+/// A conditional write's outcome: `true` when it was applied, `false` when its condition
+/// was false.
+fn applied<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, Failure>
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if condition_failed(&error) => Ok(false),
+        Err(error) => Err(Failure::from_sdk(error)),
+    }
+}

@@ -1,7 +1,7 @@
 //! Nonces of the partner API's signed requests in DynamoDB, kept until their TTL.
 
 use super::keys::{self, EXPIRES_AT, PK, SK};
-use super::{condition_failed, n, s, Failure, Table};
+use super::{applied, n, s, Table};
 use wxbridge_core::ports::nonces::{NonceError, NonceStore};
 
 /// The nonce store ([`NonceStore`]) in the table.
@@ -32,10 +32,6 @@ impl NonceStore for DynamoNonceStore {
             .expression_attribute_values(":claimant", s(claimant))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
-            Err(error) => Err(Failure::from_sdk(error).into()),
-        }
+        Ok(applied(result)?)
     }
 }
