@@ -268,6 +268,25 @@ async fn another_partner_cannot_read_a_kept_image() {
         (404, "not_found"),
         "answered as a conversation that does not exist"
     );
+    // The airline's own conversation with the same user does not reach the hotel's image
+    // by its message id either: the key is the conversation's.
+    let outcome = s
+        .user_sends(
+            "o-bob",
+            EventKind::Text {
+                msg_id: "2002".into(),
+                content: "#air-3".into(),
+            },
+        )
+        .await;
+    assert_eq!(outcome, Outcome::Delivered);
+    let message_id = path.rsplit('/').next().unwrap();
+    let own = format!("/v1/conversations/mp:o-bob:air-3/media/{message_id}");
+    let (status, _, body) = s.get(AIRLINE, &own).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "media_not_stored")
+    );
 }
 
 #[tokio::test]
@@ -437,9 +456,9 @@ async fn an_image_costs_inbound_one_request_more_than_a_text() {
 }
 
 #[tokio::test]
-async fn a_message_whose_image_is_copied_is_delivered_whatever_the_copy_does() {
-    // The copy job cannot even be queued (media.fifo gone): the message is not delivered
-    // without its job, and comes back; nothing is lost.
+async fn a_message_whose_copy_cannot_be_queued_is_kept_and_retried_not_lost() {
+    // The copy job cannot be queued (media.fifo gone): the message is stored, not
+    // delivered without its job, and retried; nothing is lost.
     let s = stack().await;
     s.sqs
         .delete_queue()

@@ -212,7 +212,11 @@ async fn a_copy_failing_for_now_is_pending_with_the_reason_until_wechats_days_ru
     assert!(matches!(outcome, CopyOutcome::Retry(_)), "{outcome:?}");
     let pending = copy_state(&memory, &job).await;
     assert_eq!(pending.status, MediaStatus::Pending);
-    assert!(pending.reason.unwrap().contains("told to be down"));
+    assert_eq!(
+        pending.reason.as_deref(),
+        Some("the media bucket could not be reached"),
+        "the bucket's own error stays in the log"
+    );
 
     // WeChat busy (-1) is for later too.
     memory.archive.set_down(false);
@@ -245,4 +249,23 @@ async fn a_job_for_a_message_not_stored_is_dropped() {
         CopyOutcome::AlreadyDone
     );
     assert!(memory.wechat.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_copy_kept_but_not_recorded_is_recorded_even_after_wechat_lost_the_media() {
+    // An earlier attempt put the object and could not record it; WeChat's copy is gone
+    // now (40007): the kept one is recorded, not given up.
+    let memory = Memory::default();
+    let job = stored_image(&memory, T).await;
+    use wxbridge_core::ports::media::MediaArchive;
+    memory
+        .archive
+        .put(&job.object_key(), "image/jpeg", JPEG.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(keeper(&memory, T).copy(&job).await, CopyOutcome::Stored);
+    assert_eq!(
+        copy_state(&memory, &job).await,
+        MediaCopy::stored("image/jpeg", JPEG.len() as u64)
+    );
 }

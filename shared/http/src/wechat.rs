@@ -12,6 +12,9 @@ use wxbridge_core::ports::wechat::{
 
 /// How long one call to WeChat may take.
 pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a download of media may take: up to 4 MiB from WeChat's servers, which may be
+/// far from the region (the `api` function answers within its 15 s even so).
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(12);
 
 #[derive(Debug, Clone)]
 pub struct WechatClient {
@@ -284,6 +287,7 @@ impl WechatApi for WechatClient {
             self.http
                 .get()
                 .get(self.url("cgi-bin/media/get"))
+                .timeout(MEDIA_TIMEOUT)
                 .query(&[("access_token", token), ("media_id", media_id)]),
         )
         .await?;

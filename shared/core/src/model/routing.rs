@@ -43,13 +43,26 @@ pub struct Routing {
     pub active: Option<ActivePartner>,
     /// Partners the user has talked to, most recent first: the numbers of `#n`.
     pub recent: Vec<String>,
-    /// The last hand-over applied (`{partner}:{handover id}`): a repeat of the request
-    /// changes nothing, even after the user moved on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handover: Option<String>,
+    /// The latest hand-overs applied (`{partner}:{handover id}`, most recent first, at most
+    /// [`KEPT_HANDOVERS`]): a repeat of one changes nothing, even after the user moved on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handovers: Vec<String>,
 }
 
+/// How many applied hand-overs a user keeps, to know a repeated request.
+pub const KEPT_HANDOVERS: usize = 8;
+
 impl Routing {
+    /// Whether the hand-over `id` was applied to this user; records it when not.
+    pub fn first_handover(&mut self, id: &str) -> bool {
+        if self.handovers.iter().any(|applied| applied == id) {
+            return false;
+        }
+        self.handovers.insert(0, id.to_owned());
+        self.handovers.truncate(KEPT_HANDOVERS);
+        true
+    }
+
     /// The user has been routed to `partner`: it is active, or among those talked to.
     pub fn knows(&self, partner: &str) -> bool {
         self.active.as_ref().is_some_and(|a| a.partner == partner)

@@ -18,6 +18,9 @@ use crate::ports::store::Store;
 use crate::ports::wechat::{ApiError, WechatApi};
 use crate::ports::Ports;
 
+/// A `pending` copy's reason while the bucket fails (its own error is logged).
+const BUCKET_UNREACHABLE: &str = "the media bucket could not be reached";
+
 /// What became of one copy job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOutcome {
@@ -83,7 +86,7 @@ impl<P: Ports> MediaKeeper<P> {
             }
             Err(error) if error.is_final() => {
                 return self
-                    .give_up(job, format!("WeChat does not give the image: {error}"))
+                    .kept_before_or_give_up(job, format!("WeChat does not give the image: {error}"))
                     .await
             }
             Err(error) => return self.later(job, error.to_string()).await,
@@ -100,7 +103,9 @@ impl<P: Ports> MediaKeeper<P> {
             .put(&key, kind.content_type(), media.bytes)
             .await
         {
-            return self.later(job, error.to_string()).await;
+            // The bucket's own words stay in the log: they may name the account and role.
+            tracing::warn!(%error, "media archive unavailable");
+            return self.later(job, BUCKET_UNREACHABLE.to_owned()).await;
         }
         let stored = MediaCopy::stored(kind.content_type(), size);
         match self.bridge.store.set_media(&job.message, &stored).await {
@@ -126,6 +131,25 @@ impl<P: Ports> MediaKeeper<P> {
             tracing::warn!(%error, "an image copy's failure not recorded");
         }
         CopyOutcome::Retry(reason)
+    }
+
+    /// WeChat no longer gives the media: if an earlier attempt kept it and could not record
+    /// so, it is recorded now; otherwise the copy is given up.
+    async fn kept_before_or_give_up(&self, job: &MediaJob, reason: String) -> CopyOutcome {
+        match self.archive.get(&job.object_key()).await {
+            Ok(Some(kept)) => {
+                let stored = MediaCopy::stored(&kept.content_type, kept.bytes.len() as u64);
+                match self.bridge.store.set_media(&job.message, &stored).await {
+                    Ok(_) => CopyOutcome::Stored,
+                    Err(error) => CopyOutcome::Retry(format!("kept, not recorded: {error}")),
+                }
+            }
+            Ok(None) => self.give_up(job, reason).await,
+            Err(error) => {
+                tracing::warn!(%error, "media archive unavailable");
+                self.later(job, BUCKET_UNREACHABLE.to_owned()).await
+            }
+        }
     }
 
     async fn give_up(&self, job: &MediaJob, reason: impl Into<String>) -> CopyOutcome {

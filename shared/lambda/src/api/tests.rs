@@ -1565,11 +1565,19 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
     assert_eq!(status, 200);
     let user = store.user("mp", "o_alice").await.unwrap().unwrap();
     assert_eq!(user.routing.active.unwrap().partner, "hotel-9");
-    // A new hand-over does.
+    // A new hand-over does; and after the user switches back once more, a late repeat of
+    // the first (no longer the latest) still does not.
     let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r2").await;
     assert_eq!(status, 200);
+    let mut user = store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.routing.active.as_ref().unwrap().partner, "air-3");
+    user.routing
+        .activate("hotel-9", NOW_MS, ActiveBecause::UserSwitched);
+    store.put_user(&user).await.unwrap();
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
+    assert_eq!(status, 200);
     let user = store.user("mp", "o_alice").await.unwrap().unwrap();
-    assert_eq!(user.routing.active.unwrap().partner, "air-3");
+    assert_eq!(user.routing.active.unwrap().partner, "hotel-9");
 
     let long_id = "h".repeat(56);
     let (status, refusal) = hand_over(&service, "hotel-9", path, "air-3", &long_id).await;

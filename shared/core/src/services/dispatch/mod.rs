@@ -254,11 +254,13 @@ impl<P: Ports> Dispatch<P> {
         };
         match error {
             None => {
-                // The status first: a function stopped after it never sends again.
-                let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
+                // The image's copy asked for first: a function stopped after it would send
+                // the image again (a lost answer), and ask again.
                 if let Some(media_id) = sent_media {
                     self.keep_image(&message, &media_id).await;
                 }
+                // Then the status: a function stopped after it never sends again.
+                let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
                 let now_ms = self.bridge.now_ms();
                 self.update_user(&message, |user| {
                     user.partner_sent(&message.partner, session, now_ms)
@@ -502,12 +504,9 @@ impl<P: Ports> Dispatch<P> {
                 Err(error) => last = Some(error),
             }
         }
-        let reason = format!(
-            "the copy could not be queued: {}",
-            last.map(|e| e.to_string()).unwrap_or_default()
-        );
-        tracing::warn!(message_id = %message.id, %reason, "image not kept");
-        let unavailable = MediaCopy::unavailable(reason);
+        let error = last.map(|e| e.to_string()).unwrap_or_default();
+        tracing::warn!(message_id = %message.id, %error, "image copy not queued: not kept");
+        let unavailable = MediaCopy::unavailable("the copy could not be queued");
         if let Err(error) = self
             .bridge
             .store

@@ -5,7 +5,8 @@
 //!
 //! Who may hand to whom is configuration ([`crate::config::BridgeConfig::may_hand_over`]).
 //! A repeat of the request (same `handover_id`) does it again harmlessly: the routing is
-//! not switched again (the user keeps the last hand-over applied, even after moving on),
+//! not switched again (the user keeps its latest hand-overs' ids, so even after moving
+//! on),
 //! the note is stored once, the webhook delivered under the same id.
 
 use super::{valid_client_id, PartnerError, SendRequest};
@@ -89,13 +90,12 @@ impl<P: Ports> PartnerApi<P> {
         self.change_user(&from, |user| {
             // A repeat finds this hand-over applied, and leaves what came since (the user
             // may have switched away meanwhile).
-            let done = user.routing.last_handover.as_deref() == Some(applied.as_str());
-            if !done {
+            let first = user.routing.first_handover(&applied);
+            if first {
                 user.routing
                     .activate(&request.to, now_ms, ActiveBecause::HandedOver);
-                user.routing.last_handover = Some(applied.clone());
             }
-            ((), !done)
+            ((), first)
         })
         .await?;
         let note = match request.note_to_user {

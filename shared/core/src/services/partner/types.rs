@@ -121,15 +121,21 @@ pub struct MediaView {
 }
 
 impl MediaView {
-    /// The copy of `message`'s image; a partner's image that was never sent is
-    /// `unavailable`, not `pending` for ever.
+    /// The copy of `message`'s image; a partner's image that was never sent (or whose send
+    /// ended `uncertain`) is `unavailable`, not `pending` for ever.
     pub fn of(message: &StoredMessage) -> Option<Self> {
         let mut copy = message.media.clone()?;
-        let not_sent = message.direction != Direction::In
-            && !message.status.is_pending()
-            && message.status != MessageStatus::Sent;
-        if copy.status == MediaStatus::Pending && not_sent {
-            copy = MediaCopy::unavailable("the image was not sent");
+        let settled = message.direction != Direction::In && !message.status.is_pending();
+        if copy.status == MediaStatus::Pending && settled {
+            match message.status {
+                MessageStatus::Sent => {}
+                MessageStatus::Uncertain => {
+                    copy = MediaCopy::unavailable(
+                        "WeChat's answer to the send was lost: the image was not kept",
+                    )
+                }
+                _ => copy = MediaCopy::unavailable("the image was not sent"),
+            }
         }
         Some(Self {
             copy,
