@@ -18,6 +18,7 @@ use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_http::WechatClient;
 use wxbridge_integration::*;
 use wxbridge_lambda::api::{router, ApiState};
+use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::callback::CallbackService;
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 use wxbridge_lambda::sqs::inbound::InboundHandler;
@@ -26,6 +27,7 @@ use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx0000000000000088";
 const APP_SECRET: &str = "the-app-secret";
+const SESSION_SECRET: &str = "session-from-secret-1";
 
 struct Partner {
     id: &'static str,
@@ -91,11 +93,14 @@ async fn bridge() -> Bridge {
     let config = BridgeConfig::from_json(&format!(
         r#"{{"channels":[{{"id":"mp","app_id":"{APP}","original_id":"gh_mp","token":"mp-token","mode":"plaintext","push_format":"json","app_secret":"{APP_SECRET}"}}],
           "partners":[
-            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{}","can_bind":true}},
-            {{"id":"air-3","display_name":"Blue Air","webhook_url":"{}/hooks","signing_secret":"{}"}}],
+            {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"{}/hooks","signing_secret":"{}","can_bind":true,
+              "welcome":[{{"type":"text","text":"Welcome to Hotel Lotus!"}}]}},
+            {{"id":"air-3","display_name":"Blue Air","webhook_url":"{}/hooks","signing_secret":"{}"}},
+            {{"id":"rail-1","display_name":"Rail Co","webhook_url":"{}/rail","signing_secret":"rail-secret-0123456"}}],
           "dialog":{{"mode":"merged","default_partner":"hotel-9"}},
+          "session_from_secret":"{SESSION_SECRET}",
           "wechat_api_base":"{fake_url}"}}"#,
-        hotel.url, HOTEL.secret, airline.url, AIRLINE.secret
+        hotel.url, HOTEL.secret, airline.url, AIRLINE.secret, airline.url
     ))
     .unwrap();
     let sqs = sqs_client().await;
@@ -541,6 +546,89 @@ async fn a_hand_over_sends_the_users_next_message_to_the_receiving_partner() {
         (next["type"].as_str(), next["conversation"]["id"].as_str()),
         (Some("message.received"), Some("mp:o_ho:air-3"))
     );
+}
+
+#[tokio::test]
+async fn a_hand_over_the_configuration_does_not_allow_is_refused_naming_the_rule() {
+    let bridge = bridge().await;
+    bridge.user_writes("o_rule", 1, "Hello").await;
+    bridge.user_writes("o_rule", 2, "#air-3").await;
+    let path = "/v1/conversations/mp:o_rule:air-3/handover";
+    let hand = |id: &str, to: &str| json!({"handover_id": id, "to": to}).to_string();
+    let routing = || async {
+        let user = bridge.table.store().user("mp", "o_rule").await.unwrap();
+        user.unwrap().routing
+    };
+    let before = routing().await;
+    // The airline is not the platform's default partner and lists no handover_to: it
+    // hands users back to the default partner only.
+    let (status, refused) = bridge
+        .call(AIRLINE.request("POST", path, &hand("r-1", "rail-1")))
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str(), refused["reason"].as_str()),
+        (
+            403,
+            Some("forbidden"),
+            Some("a partner hands users over only back to the default partner unless its partners[].handover_to lists others")
+        )
+    );
+    let (status, refused) = bridge
+        .call(AIRLINE.request("POST", path, &hand("r-2", "nobody")))
+        .await;
+    assert_eq!(
+        (status, refused["reason"].as_str()),
+        (400, Some("to: names no partner"))
+    );
+    assert_eq!(routing().await, before, "a refusal moves nobody");
+    let (status, done) = bridge
+        .call(AIRLINE.request("POST", path, &hand("r-3", "hotel-9")))
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(routing().await.active.unwrap().partner, "hotel-9");
+}
+
+#[tokio::test]
+async fn the_welcome_is_sent_once_when_the_entry_is_redelivered() {
+    let bridge = bridge().await;
+    let now = system_clock_ms() / 1000;
+    let from = wxbridge_core::model::session_from::sign(
+        &format!("partner=hotel-9&openid=o_wel&ts={now}"),
+        &wxbridge_core::config::Secret::new(SESSION_SECRET),
+    );
+    bridge
+        .fake
+        .user_acts(APP, "o_wel", UserAction::EnterSession);
+    let event = CallbackEvent {
+        to_user_name: "gh_mp".into(),
+        from_user_name: "o_wel".into(),
+        create_time: now,
+        business_id: None,
+        kind: EventKind::UserEnterTempSession { session_from: from },
+    };
+    let push = seal(bridge.channels.get("mp").unwrap(), &event, now, "n0nce");
+    // WeChat sends it three times (its retries), SQS keeps one...
+    for _ in 0..3 {
+        let answer = bridge.callback.handle(push_request(&push, "mp")).await;
+        assert_eq!(answer.status(), 200);
+    }
+    let source = bridge.inbound_queues.event_source("inbound");
+    let (batch, response) = poll_handler(&bridge.sqs, &source, &bridge.inbound).await;
+    assert_eq!(
+        (batch.records.len(), response.batch_item_failures.len()),
+        (1, 0)
+    );
+    // ...and hands the same record over again (a redelivery after a lost answer).
+    let again = bridge.inbound.handle(batch, None).await;
+    assert!(again.batch_item_failures.is_empty());
+    while bridge.dispatch().await > 0 {}
+    let welcomes: Vec<Value> = bridge
+        .fake
+        .sent()
+        .iter()
+        .map(|s| s.body["text"]["content"].clone())
+        .collect();
+    assert_eq!(welcomes, [json!("【Hotel Lotus】Welcome to Hotel Lotus!")]);
 }
 
 #[tokio::test]
