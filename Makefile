@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench demo attack load
+.PHONY: dev test bench coldstart demo attack load
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -12,6 +12,10 @@ test:
 ## Measure verify + decrypt + parse against the wechatpy baseline.
 bench:
 	@scripts/bench.sh
+
+## Cold starts, memory and sizes of every function beside a hello-world Lambda.
+coldstart:
+	@scripts/coldstart.sh
 
 ## A scripted conversation through the whole local stack (run by `make test` too).
 demo:

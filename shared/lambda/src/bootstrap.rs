@@ -6,7 +6,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use wxbridge_aws::dynamo::Table;
 use wxbridge_aws::{load_config, load_sdk_config, required_env, SqsFifoQueue, SqsParking};
 use wxbridge_core::config::BridgeConfig;
@@ -54,13 +55,24 @@ impl Deployment {
     /// Starts tracing and reads the configuration; fails (and the function with it) when
     /// the configuration is missing or invalid.
     pub async fn start(needs: Needs) -> Result<Self, Error> {
+        let began = Instant::now();
         lambda_runtime::tracing::init_default_subscriber();
+        let traced = began.elapsed();
         let aws = load_sdk_config().await;
+        let sdk = began.elapsed();
         let config = load_config(&aws).await?;
         if needs == Needs::Partners {
             config.check_partners()?;
         }
+        let configured = began.elapsed();
         let sqs = aws_sdk_sqs::Client::new(&aws);
+        INIT.get_or_init(|| Init {
+            began,
+            traced,
+            sdk,
+            configured,
+            queues: began.elapsed(),
+        });
         Ok(Self { config, aws, sqs })
     }
 
@@ -114,6 +126,34 @@ impl Deployment {
     }
 }
 
+/// When each part of a function's start ended, from the start of [`Deployment::start`]:
+/// logged (microseconds) when the runtime loop begins, so a slow cold start shows where
+/// its time went.
+struct Init {
+    began: Instant,
+    traced: Duration,
+    sdk: Duration,
+    configured: Duration,
+    queues: Duration,
+}
+
+static INIT: OnceLock<Init> = OnceLock::new();
+
+fn log_init(function: &str) {
+    if let Some(init) = INIT.get() {
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::info!(
+            function,
+            tracing_us = us(init.traced),
+            sdk_config_us = us(init.sdk),
+            configuration_us = us(init.configured),
+            sqs_client_us = us(init.queues),
+            ready_us = us(init.began.elapsed()),
+            "init"
+        );
+    }
+}
+
 /// An SQS-triggered function's handler: a batch in, the batch's item failures out.
 pub trait BatchHandler: Send + Sync + 'static {
     fn handle(
@@ -126,6 +166,7 @@ pub trait BatchHandler: Send + Sync + 'static {
 /// Runs an SQS-triggered function: each batch through `handler` with the invocation's
 /// deadline, the metrics written after each.
 pub async fn run_sqs<H: BatchHandler>(function: &'static str, handler: H) -> Result<(), Error> {
+    log_init(function);
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
@@ -147,6 +188,7 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
+    log_init(function);
     let handle = Arc::new(handle);
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<serde_json::Value>| {
         let handle = Arc::clone(&handle);
@@ -166,6 +208,7 @@ where
     Fut: Future<Output = R> + Send,
     R: lambda_http::IntoResponse,
 {
+    log_init(function);
     let handle = Arc::new(handle);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let handle = Arc::clone(&handle);
