@@ -28,13 +28,15 @@ cargo build --release --quiet "${bins[@]}"
 "$VENV/bin/python" - "$STATE/config.json" <<'PY'
 import json, sys
 stack = json.load(open("config/local-stack.json"))
-stack["channels"] += json.load(open("config/local.json"))["channels"]
+ids = {c["id"] for c in stack["channels"]}
+stack["channels"] += [c for c in json.load(open("config/local.json"))["channels"] if c["id"] not in ids]
 json.dump(stack, open(sys.argv[1], "w"))
 PY
 
 # Lambda's image keeps its root certificates in one bundle; Debian and Ubuntu add a
 # directory of ~150 hashed links, which rustls-native-certs (the SDK's HTTPS client) reads
-# one by one at start, 2 ms more. Measured as Lambda has it, unless the caller says.
+# one by one at start, 2 ms more. Measured as Lambda has it: the bundle alone.
+unset SSL_CERT_FILE SSL_CERT_DIR
 for bundle in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt; do
   if [ -z "${SSL_CERT_FILE:-}" ] && [ -f "$bundle" ]; then export SSL_CERT_FILE="$bundle"; fi
 done
