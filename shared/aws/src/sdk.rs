@@ -11,6 +11,8 @@
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::timeout::TimeoutConfig;
 use std::time::Duration;
 
@@ -25,12 +27,14 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 /// metadata, each built at start) are built only where they are not: two thirds of a
 /// function's init went there (`make coldstart`).
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
-            .build(),
-    );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
     let in_environment = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     if in_environment("AWS_ACCESS_KEY_ID") && in_environment("AWS_SECRET_ACCESS_KEY") {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
@@ -42,6 +46,17 @@ pub async fn load_sdk_config() -> SdkConfig {
         loader = loader.region(Region::new(region));
     }
     loader.load().await
+}
+
+/// The SDK's HTTPS client, for every service client of a process (one connection pool, the
+/// root certificates read once): rustls on ring, the crypto reqwest uses in the bridge too,
+/// so a function carries one TLS stack and one crypto library.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// A function cannot start without this environment variable.

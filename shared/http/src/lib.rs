@@ -32,6 +32,9 @@ impl LazyClient {
 
     pub(crate) fn get(&self) -> &reqwest::Client {
         self.client.get_or_init(|| {
+            // reqwest brings rustls without a crypto library: ring, as the SDK's client
+            // has (an error only says one was installed first).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             (self.build)()
                 .build()
                 .expect("an HTTP client of fixed settings builds")

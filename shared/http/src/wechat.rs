@@ -317,6 +317,21 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The TLS stack as deployed (reqwest's rustls on ring, the system's roots) completes a
+    /// handshake with a real server: an HTTP answer comes back, not a transport error.
+    /// Needs the network, so it runs only when asked (`cargo test -- --ignored`).
+    #[tokio::test]
+    #[ignore = "reaches static.crates.io over HTTPS"]
+    async fn a_real_https_server_answers_through_the_ring_tls_stack() {
+        let answer = WechatClient::new("https://static.crates.io", "typing")
+            .stable_token("wx0", "secret", false, 0)
+            .await;
+        assert!(
+            matches!(answer, Err(ApiError::Http(_) | ApiError::Malformed)),
+            "{answer:?}"
+        );
+    }
+
     /// A server that reads each request and then answers as `answer` says: bytes to write
     /// before closing the connection.
     async fn server(answer: &'static [u8]) -> String {

@@ -20,6 +20,7 @@ pub fn endpoint() -> String {
 /// can take interceptors of its own, as the tests' request counters do).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::from_env()
+        .http_client(wxbridge_aws::https_client())
         .endpoint_url(endpoint())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())

@@ -47,7 +47,10 @@ async fn main() {
         .unwrap_or_else(|e| fail(format!("cannot read {functions_json}: {e}")));
     let functions: Vec<TemplateFunction> =
         serde_json::from_str(&text).unwrap_or_else(|e| fail(format!("{functions_json}: {e}")));
-    let sdk = aws_config::from_env().load().await;
+    let sdk = aws_config::from_env()
+        .http_client(wxbridge_aws::https_client())
+        .load()
+        .await;
     let region = sdk
         .region()
         .map(|region| region.to_string())

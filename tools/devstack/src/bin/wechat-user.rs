@@ -225,6 +225,7 @@ async fn received(user: &Simulator, who: &str, wait: &WaitFor) {
 /// The bridge keeps its own copy of the windows (every session's): they run out there too.
 async fn close_window_in_table(stack: &Stack, user: &Simulator) -> Result<(), String> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(wxbridge_aws::https_client())
         .endpoint_url(&stack.aws_endpoint_url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
