@@ -34,7 +34,7 @@ finish() {
 }
 trap finish EXIT INT TERM
 
-cargo build --quiet --bin attack
+cargo build --quiet -p wxbridge-attack
 STACK_NAME="wxbridge-attack-$$" start_stack "$STATE" files
 started=$(date +%s)
 "$TARGET_DIR/debug/attack" --stack "$STATE"

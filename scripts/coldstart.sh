@@ -19,9 +19,12 @@ import sys; sys.path.insert(0, "scripts"); import local_aws
 for f in local_aws.functions("s", {k: {"Ref": "x", "Arn": "x", "QueueName": "x"} for k in local_aws.load_template()["Resources"]}):
     print(f["name"])')
 bins=()
-for f in "${functions[@]}" coldstart coldstart-hello; do bins+=(--bin "$f"); done
+for f in "${functions[@]}"; do bins+=(--bin "$f"); done
 log "building ${functions[*]} and the baseline (release profile)"
+# The functions as they deploy (the workspace's default members: their features alone),
+# then the measuring tool and the baseline.
 cargo build --release --quiet "${bins[@]}"
+cargo build --release --quiet -p wxbridge-coldstart
 
 # The local stack's partners, with the sample events' channels too (the callback serves
 # events/callback-get-verify.json in the memory run).

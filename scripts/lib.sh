@@ -144,7 +144,7 @@ start_stack() {
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
   for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin; do bins+=(--bin "$f"); done
-  cargo build --quiet "${bins[@]}"
+  cargo build --quiet --workspace "${bins[@]}"
 
   local invoke_port fake_port desk_port
   invoke_port=$("$py" scripts/local_stack.py port "${INVOKE_PORT:-9000}")
