@@ -1557,10 +1557,13 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
     // The user switches back to the hotel; a late repeat of the hand-over (a client's
     // retry) does not move them again.
     let store = service.memory.store.clone();
-    let mut user = store.user("mp", "o_alice").await.unwrap().unwrap();
-    user.routing
-        .activate("hotel-9", NOW_MS, ActiveBecause::UserSwitched);
-    store.put_user(&user).await.unwrap();
+    let switch_back = || async {
+        let mut user = store.user("mp", "o_alice").await.unwrap().unwrap();
+        user.routing
+            .activate("hotel-9", NOW_MS, ActiveBecause::UserSwitched);
+        store.put_user(&user).await.unwrap();
+    };
+    switch_back().await;
     let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
     assert_eq!(status, 200);
     let user = store.user("mp", "o_alice").await.unwrap().unwrap();
@@ -1569,11 +1572,9 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
     // the first (no longer the latest) still does not.
     let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r2").await;
     assert_eq!(status, 200);
-    let mut user = store.user("mp", "o_alice").await.unwrap().unwrap();
-    assert_eq!(user.routing.active.as_ref().unwrap().partner, "air-3");
-    user.routing
-        .activate("hotel-9", NOW_MS, ActiveBecause::UserSwitched);
-    store.put_user(&user).await.unwrap();
+    let user = store.user("mp", "o_alice").await.unwrap().unwrap();
+    assert_eq!(user.routing.active.unwrap().partner, "air-3");
+    switch_back().await;
     let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "h-r").await;
     assert_eq!(status, 200);
     let user = store.user("mp", "o_alice").await.unwrap().unwrap();

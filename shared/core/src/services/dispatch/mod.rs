@@ -248,12 +248,8 @@ impl<P: Ports> Dispatch<P> {
                     .map_err(SendError::from)
             }
         };
-        let (sent_media, error) = match sent {
-            Ok(media_id) => (media_id, None),
-            Err(error) => (None, Some(error)),
-        };
-        match error {
-            None => {
+        match sent {
+            Ok(sent_media) => {
                 // The image's copy asked for first: a function stopped after it would send
                 // the image again (a lost answer), and ask again.
                 if let Some(media_id) = sent_media {
@@ -273,7 +269,7 @@ impl<P: Ports> Dispatch<P> {
             // 45015, the window has closed. The message is decided again as if the bridge
             // had known: held (a released reply waits for the next message), fallen back,
             // or `window_closed`. A window the user opened since is left alone.
-            Some(error) if matches!(error.failure.errcode(), Some(45047 | 45015)) => {
+            Err(error) if matches!(error.failure.errcode(), Some(45047 | 45015)) => {
                 let reason = error.failure.to_string();
                 let code = error.failure.errcode();
                 self.unclaim(&claimed, &reason).await?;
@@ -297,7 +293,7 @@ impl<P: Ports> Dispatch<P> {
                     Decision::Send(_) => Ok(DispatchOutcome::Retry(reason)),
                 }
             }
-            Some(error) if error.answer_lost => {
+            Err(error) if error.answer_lost => {
                 tracing::warn!(message_id = %message.id, error = %error.failure, "WeChat's answer to a send was lost");
                 match self.bridge.config.lost_send_answer {
                     LostSendAnswer::Report => Ok(self.finish_all(&claimed, End::Uncertain).await),
@@ -311,8 +307,8 @@ impl<P: Ports> Dispatch<P> {
                     }
                 }
             }
-            Some(error) if error.is_final => Ok(self.fail_all(&claimed, error.failure).await),
-            Some(error) => {
+            Err(error) if error.is_final => Ok(self.fail_all(&claimed, error.failure).await),
+            Err(error) => {
                 let reason = error.failure.to_string();
                 self.unclaim(&claimed, &reason).await?;
                 Ok(DispatchOutcome::Retry(reason))
