@@ -143,8 +143,14 @@ start_stack() {
   "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
-  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin; do bins+=(--bin "$f"); done
-  cargo build --quiet --workspace "${bins[@]}"
+  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin load; do bins+=(--bin "$f"); done
+  # STACK_PROFILE=release runs the stack on release builds, as deployed (make load).
+  BIN_DIR="$TARGET_DIR/${STACK_PROFILE:-debug}"
+  if [ "${STACK_PROFILE:-debug}" = release ]; then
+    cargo build --quiet --release --workspace "${bins[@]}"
+  else
+    cargo build --quiet --workspace "${bins[@]}"
+  fi
 
   local invoke_port fake_port desk_port
   invoke_port=$("$py" scripts/local_stack.py port "${INVOKE_PORT:-9000}")
@@ -164,22 +170,22 @@ start_stack() {
     "AWS_REGION=$AWS_REGION" "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
     "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" "RUST_LOG=${RUST_LOG:-info}"
 
-  spawn "$(out wechat-fake)" "$TARGET_DIR/debug/wechat-fake" --port "$fake_port" --config "$CONFIG_FILE"
-  spawn "$(out desk)" "$TARGET_DIR/debug/partner-desk" serve --port "$desk_port" \
+  spawn "$(out wechat-fake)" "$BIN_DIR/wechat-fake" --port "$fake_port" --config "$CONFIG_FILE"
+  spawn "$(out desk)" "$BIN_DIR/partner-desk" serve --port "$desk_port" \
     --log "$DESK_LOG" --config "$CONFIG_FILE"
   # Lambda, locally: one instance per function from its binary, each invocation held to the
   # function's own Timeout, an instance that crashed or timed out replaced, a rebuilt binary
   # picked up at the next invocation.
-  spawn "$(out functions)" "$TARGET_DIR/debug/lambda-runner" --address 127.0.0.1 \
-    --port "$invoke_port" --bin-dir "$TARGET_DIR/debug" --env-file "$state/functions.env" \
-    "$state/functions.json"
+  spawn "$(out functions)" "$BIN_DIR/lambda-runner" --address 127.0.0.1 \
+    --port "$invoke_port" --bin-dir "$BIN_DIR" --env-file "$state/functions.env" \
+    --reports "$state/invocations.jsonl" "$state/functions.json"
   "$py" scripts/local_stack.py wait "$WECHAT_FAKE_URL/_fake/sent" 30
   "$py" scripts/local_stack.py wait "$DESK_URL/" 30
   "$py" scripts/local_stack.py wait "$INVOKE_URL/" 30
   log "starting every function once"
   "$py" scripts/local_stack.py warm "$INVOKE_URL" "$state/functions.json"
   # Lambda's SQS event source mappings (tools/devstack: event-source), one poller per queue.
-  spawn "$(out event-sources)" "$TARGET_DIR/debug/event-source" "$INVOKE_URL" "$state/functions.json"
+  spawn "$(out event-sources)" "$BIN_DIR/event-source" "$INVOKE_URL" "$state/functions.json"
   # Sub-merchant mode: the partners' sub-merchants registered with the WeChat fake, as an
   # operator registers them with WeChat (wxbridge-admin, README "Sub-merchant sessions").
   if "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dialog"]["mode"] != "sub_merchant")' "$CONFIG_FILE"; then
@@ -199,6 +205,7 @@ json.dump({
     "desk_log": "$DESK_LOG",
     "aws_endpoint_url": "$AWS_ENDPOINT_URL",
     "table": next(l.split("=", 1)[1].strip() for l in open("$state/resources.env") if l.startswith("BridgeTable=")),
+    "invocations_log": "$state/invocations.jsonl",
 }, open(sys.argv[2], "w"), indent=2)
 PY
   export WXBRIDGE_STACK="$state"
@@ -209,7 +216,7 @@ stack_admin() {
   local table
   table=$(sed -n 's/^BridgeTable=//p' "$STATE_DIR/resources.env")
   (set -a; source "$STATE_DIR/functions.env"; TABLE_NAME="$table" RUST_LOG=warn \
-    "$TARGET_DIR/debug/wxbridge-admin" "$@")
+    "${BIN_DIR:-$TARGET_DIR/debug}/wxbridge-admin" "$@")
 }
 
 # print_stack: what runs where.

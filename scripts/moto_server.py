@@ -17,9 +17,15 @@ DynamoDB). Everything else — SQS, Secrets Manager, the moto API — is served 
 serves it. The command line is moto_server's own (`-H HOST -p PORT`).
 scripts/tests/test_emulator.py shows both failures on plain moto and neither here.
 
+It also counts the requests it serves by service and operation (`X-Amz-Target`, else the
+method and the service named in the path), which `GET /_wxbridge/requests` answers as JSON:
+what `make load` reads, before and after a run, for the AWS requests per message.
+
   .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p 5000
 """
 
+import collections
+import json
 import sys
 import threading
 
@@ -40,6 +46,35 @@ def one_dynamodb_request_at_a_time(app):
     return serialized
 
 
+COUNTS_PATH = "/_wxbridge/requests"
+
+
+def counting_requests(app):
+    """`app` with its requests counted by operation, the counts served at COUNTS_PATH."""
+    counts = collections.Counter()
+    lock = threading.Lock()
+
+    def counted(environ, start_response):
+        if environ.get("PATH_INFO") == COUNTS_PATH:
+            with lock:
+                body = json.dumps(dict(counts)).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        operation = environ.get("HTTP_X_AMZ_TARGET") or operation_of_rest_request(environ)
+        with lock:
+            counts[operation] += 1
+        return app(environ, start_response)
+
+    return counted
+
+
+def operation_of_rest_request(environ):
+    """S3 and the moto API name no target: the method and the first part of the path."""
+    first = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+    kind = "moto-api" if first == "moto-api" else "s3"
+    return f"{kind}.{environ.get('REQUEST_METHOD', '?')}"
+
+
 def main(argv=None):
     import moto.server
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -47,7 +82,7 @@ def main(argv=None):
     class SerializedDynamoDB(DomainDispatcherApplication):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self._serialized = one_dynamodb_request_at_a_time(super().__call__)
+            self._serialized = counting_requests(one_dynamodb_request_at_a_time(super().__call__))
 
         def __call__(self, environ, start_response):
             return self._serialized(environ, start_response)

@@ -2,7 +2,8 @@
 # The test command: formatting and lints, the crate graph's direction, every unit and integration test against the
 # local AWS emulator (moto server, started here and stopped whatever happens), the local
 # stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
-# the demo conversation through the whole local stack (scripts/demo.sh).
+# the demo conversation, the attack run and a small load run through the whole local stack
+# (scripts/demo.sh, attack.sh, load.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -62,3 +63,6 @@ log "the demo took $(( $(date +%s) - demo_started )) s"
 log "attack: an adversarial run through the whole local stack"
 scripts/attack.sh
 log "all checks passed"
+
+log "load: a small burst and conversation through the whole local stack"
+USERS=2 MESSAGES=8 scripts/load.sh

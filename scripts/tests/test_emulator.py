@@ -10,6 +10,7 @@ as scripts/moto_server.py serves it); they need no running emulator.
   .venv/bin/python -m unittest discover -s scripts/tests -p 'test_emulator.py'
 """
 
+import json
 import logging
 import os
 import socket
@@ -352,6 +353,26 @@ class DynamoDbTest(unittest.TestCase):
         no write is lost."""
         self.assertEqual(self.transactions_racing_transactions(self.serialized), [])
         self.assertEqual(self.puts_racing_cancelled_transactions(self.serialized), ([], []))
+
+    def test_the_local_emulator_counts_the_requests_it_serves(self):
+        """GET /_wxbridge/requests: each operation's count, moving by what was asked."""
+
+        def counts():
+            with urllib.request.urlopen(f"{self.serialized.url}/_wxbridge/requests", timeout=5) as answer:
+                return json.load(answer)
+
+        before = counts()
+        sqs = self.serialized.client("sqs")
+        url = sqs.create_queue(QueueName=f"counted-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        for _ in range(3):
+            sqs.send_message(QueueUrl=url, MessageBody="x")
+        self.serialized.client("dynamodb").list_tables()
+        after = counts()
+        moved = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
+        self.assertEqual(
+            moved,
+            {"AmazonSQS.CreateQueue": 1, "AmazonSQS.SendMessage": 3, "DynamoDB_20120810.ListTables": 1},
+        )
 
 
 def put_request(key):

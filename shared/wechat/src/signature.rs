@@ -6,7 +6,7 @@
 //! nothing from how long a rejection takes.
 
 use sha1::{Digest, Sha1};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
 /// A signature in lowercase hex.
 pub type HexSignature = [u8; 40];
@@ -46,9 +46,16 @@ pub fn signature_matches(received: &str, expected: &HexSignature) -> bool {
     let Ok(received) = <[u8; 40]>::try_from(received.as_bytes()) else {
         return false;
     };
+    // Five words rather than forty bytes: `subtle` puts each compared unit behind an
+    // optimisation barrier, which made the byte-wise comparison a tenth of opening a push.
+    let word = |hex: &[u8]| u64::from_ne_bytes(hex.try_into().expect("8-byte chunk"));
     received
         .map(|b| b.to_ascii_lowercase())
-        .ct_eq(expected)
+        .chunks_exact(8)
+        .zip(expected.chunks_exact(8))
+        .fold(Choice::from(1), |same, (r, e)| {
+            same & word(r).ct_eq(&word(e))
+        })
         .into()
 }
 
@@ -147,9 +154,16 @@ mod tests {
         assert!(!signature_matches(&text[..39], &good));
         assert!(!signature_matches(&format!("{text}0"), &good));
         assert!(!signature_matches("", &good));
-        let mut flipped = text.into_bytes();
-        flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
-        let flipped = String::from_utf8(flipped).unwrap();
-        assert!(!signature_matches(&flipped, &good));
+        // A difference in any one digit, in every word compared.
+        for position in 0..40 {
+            let mut flipped = text.clone().into_bytes();
+            flipped[position] = if flipped[position] == b'0' {
+                b'1'
+            } else {
+                b'0'
+            };
+            let flipped = String::from_utf8(flipped).unwrap();
+            assert!(!signature_matches(&flipped, &good), "digit {position}");
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod desk;
 pub mod emulator;
 pub mod event_source;
+pub mod load;
 pub mod runner;
 pub mod stack;
 pub mod user;

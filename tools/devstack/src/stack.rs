@@ -27,6 +27,9 @@ pub struct Stack {
     pub aws_endpoint_url: String,
     /// The table's name on the emulator.
     pub table: String,
+    /// The runner's invocation reports (`lambda-runner --reports`), one JSON line each.
+    #[serde(default)]
+    pub invocations_log: Option<PathBuf>,
 }
 
 impl Stack {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wxbridge_devstack::event_source::{HttpInvoker, Invocation};
-use wxbridge_devstack::runner::{FunctionSpec, Runner};
+use wxbridge_devstack::runner::{read_reports, FunctionSpec, Runner};
 
 const TEST_FUNCTION: &str = env!("CARGO_BIN_EXE_lambda-test-function");
 
@@ -28,7 +28,7 @@ fn function_of_kind(name: &str, kind: &str) -> FunctionSpec {
 
 async fn start(functions: Vec<FunctionSpec>) -> Runner {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Runner::start(listener, functions).unwrap()
+    Runner::start(listener, functions, None).unwrap()
 }
 
 /// What the invoke API answered.
@@ -617,4 +617,48 @@ async fn stopping_the_runner_stops_its_instances() {
     let pid = pid_of(&invoke(&runner, "stopped", json!({})).await.ok());
     runner.stop().await;
     assert!(gone(pid).await, "no instance outlives the runner");
+}
+
+#[tokio::test]
+async fn each_invocation_is_reported_with_its_duration_billing_and_a_cold_starts_init() {
+    let reports =
+        std::env::temp_dir().join(format!("wxbridge-reports-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&reports);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut spec = json_function("reported", Duration::from_secs(5));
+    spec.memory_mb = 128;
+    let runner = Runner::start(listener, vec![spec], Some(&reports)).unwrap();
+    let cold = invoke(&runner, "reported", json!({"action": "sleep", "ms": 120})).await;
+    let cold_id = cold.request_id.clone().unwrap();
+    cold.ok();
+    let warm = invoke(&runner, "reported", json!({"action": "echo"})).await;
+    let warm_id = warm.request_id.clone().unwrap();
+    warm.ok();
+    let failed = invoke(&runner, "reported", json!({"action": "fail"})).await;
+    let failed_type = failed.error_type().to_owned();
+    runner.stop().await;
+
+    let reports_read = read_reports(&reports);
+    let _ = std::fs::remove_file(&reports);
+    assert_eq!(reports_read.len(), 3, "{reports_read:?}");
+    let [first, second, third] = &reports_read[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (first.request_id.as_str(), second.request_id.as_str()),
+        (cold_id.as_str(), warm_id.as_str())
+    );
+    assert!(
+        first.duration_ms >= 120.0,
+        "the sleep is in the duration: {first:?}"
+    );
+    let init = first.init_ms.expect("the first invocation is a cold start");
+    assert!(init > 0.0);
+    assert_eq!(first.billed_ms, (first.duration_ms + init).ceil() as u64);
+    assert_eq!(second.init_ms, None, "a warm invocation has no init");
+    assert!(second.duration_ms < first.duration_ms);
+    assert_eq!(second.billed_ms, second.duration_ms.ceil().max(1.0) as u64);
+    assert_eq!(first.memory_size_mb, 128);
+    assert!(second.max_memory_used_mb.is_some_and(|mb| mb > 0));
+    assert_eq!(third.error.as_deref(), Some(failed_type.as_str()));
 }

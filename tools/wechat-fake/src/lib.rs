@@ -102,6 +102,15 @@ pub struct Sent {
     /// The sub-merchant whose session it went into; `None`: the mini program's own.
     pub business_id: Option<u64>,
     pub body: Value,
+    /// When WeChat accepted it, by the wall clock (not the fake's movable one): what a
+    /// load run measures latency against.
+    pub accepted_at_ms: u64,
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Sent {
@@ -112,6 +121,7 @@ impl Sent {
             "touser": self.touser,
             "business_id": self.business_id,
             "body": self.body,
+            "accepted_at_ms": self.accepted_at_ms,
         })
     }
 }
@@ -642,6 +652,7 @@ async fn send_in_session(
     }
     session.sent(now);
     world.sent.push(Sent {
+        accepted_at_ms: wall_clock_ms(),
         appid,
         api: "custom",
         touser,
@@ -700,6 +711,7 @@ async fn typing(
         _ => return refuse(errcode::INVALID_COMMAND),
     }
     world.sent.push(Sent {
+        accepted_at_ms: wall_clock_ms(),
         appid,
         api: "typing",
         touser,
@@ -740,6 +752,7 @@ async fn subscribe_send(
         return refuse(refusal);
     }
     world.sent.push(Sent {
+        accepted_at_ms: wall_clock_ms(),
         appid,
         api: "subscribe",
         touser,

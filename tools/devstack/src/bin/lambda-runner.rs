@@ -7,7 +7,8 @@ use wxbridge_devstack::cli::{fail, stop_signal, take_option};
 use wxbridge_devstack::runner::{read_env_file, read_functions, Runner};
 
 const USAGE: &str = "\
-usage: lambda-runner [--address ADDR] [--port PORT] [--bin-dir DIR] [--env-file FILE] FUNCTIONS_JSON
+usage: lambda-runner [--address ADDR] [--port PORT] [--bin-dir DIR] [--env-file FILE]
+                     [--reports FILE] FUNCTIONS_JSON
 
 Runs each function of FUNCTIONS_JSON (what `scripts/local_aws.py functions` prints) as
 Lambda would, at http://ADDR:PORT (127.0.0.1:9000 by default):
@@ -20,7 +21,9 @@ One instance per function, started from DIR/NAME (DIR: $CARGO_TARGET_DIR/debug, 
 target/debug) at the function's first invocation. An instance that crashes, exceeds its
 Timeout, or whose binary is rebuilt is replaced at the next invocation. Each function gets
 its variables from FUNCTIONS_JSON, then the KEY=VALUE lines of FILE. Functions' output is
-shown under [NAME]. SIGINT or SIGTERM stops it and every instance.";
+shown under [NAME], and after each invocation Lambda's REPORT line (duration, billed
+duration, peak memory, init duration on a cold start); --reports also appends each as a
+JSON line to FILE. SIGINT or SIGTERM stops it and every instance.";
 
 #[tokio::main]
 async fn main() {
@@ -38,6 +41,7 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(default_bin_dir);
     let env_file = take_option(&mut args, "--env-file");
+    let reports = take_option(&mut args, "--reports");
     let [functions_json] = args.as_slice() else {
         eprintln!("{USAGE}");
         std::process::exit(2);
@@ -67,8 +71,12 @@ async fn main() {
             function.timeout.as_secs()
         );
     }
-    let runner =
-        Runner::start(listener, functions).unwrap_or_else(|e| fail(format!("cannot start: {e}")));
+    let runner = Runner::start(
+        listener,
+        functions,
+        reports.as_deref().map(std::path::Path::new),
+    )
+    .unwrap_or_else(|e| fail(format!("cannot start: {e}")));
     println!(
         "lambda-runner: listening on {} (instances start at their first invocation)",
         runner.url()

@@ -16,7 +16,7 @@
 use super::clock::epoch_ms;
 use super::instance::{Exit, Instance};
 use super::runtime_api::{Delivery, RuntimeAnswer};
-use super::{log, FunctionSpec, RunnerContext};
+use super::{log, FunctionSpec, InvocationReport, RunnerContext};
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use serde_json::{json, Value};
@@ -151,6 +151,21 @@ impl FunctionHost {
                 exit = exited => Ended::Exited(exit),
                 () = tokio::time::sleep_until(deadline.into()) => Ended::TimedOut,
             };
+            if let Ended::Answered(answer) = &ended {
+                let (duration, init) = mailbox.timings(!was_warm);
+                let mut report = InvocationReport::new(
+                    name,
+                    &request_id,
+                    duration,
+                    init,
+                    self.spec.memory_mb,
+                    pid,
+                );
+                if let RuntimeAnswer::Error(error) = answer {
+                    report.error = Some(error.error_type.clone());
+                }
+                self.context.report(&report);
+            }
             match ended {
                 Ended::Answered(RuntimeAnswer::Response(payload)) => {
                     return Outcome::Response(payload)

@@ -11,7 +11,8 @@
 //!
 //! `GET /` answers 200 once the runner listens. Functions' output goes to the runner's,
 //! each line under `[name]`; the runner's own lines (`lambda-runner: [name] …`) say when
-//! instances start, end and are replaced, and name a function error by its type only.
+//! instances start, end and are replaced, and name a function error by its type only;
+//! [`report`] writes Lambda's `REPORT` line after each invocation.
 
 mod clock;
 mod function_url;
@@ -19,10 +20,12 @@ mod functions;
 mod host;
 mod instance;
 mod invoke_api;
+mod report;
 mod runtime_api;
 
 pub use functions::{read_env_file, read_functions, FunctionSpec, SpecError};
 pub use host::FunctionError;
+pub use report::{read_reports, InvocationReport};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -56,9 +59,18 @@ pub(crate) struct RunnerContext {
     shutdown: watch::Sender<bool>,
     /// How many instance processes have not yet been reaped.
     live: watch::Sender<usize>,
+    /// Where each invocation's report goes as a JSON line, besides the log.
+    reports: Option<report::ReportFile>,
 }
 
 impl RunnerContext {
+    fn report(&self, report: &InvocationReport) {
+        log(&report.function, report.line());
+        if let Some(file) = &self.reports {
+            file.append(report);
+        }
+    }
+
     fn next_instance_id(&self) -> u64 {
         self.instance_ids.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -89,8 +101,13 @@ pub struct Runner {
 impl Runner {
     /// Serves `functions` on `listener`. Nothing starts before a function's first
     /// invocation. The region named in ARNs and given to functions that set none is
-    /// `AWS_REGION`'s (else `us-east-1`).
-    pub fn start(listener: TcpListener, functions: Vec<FunctionSpec>) -> std::io::Result<Self> {
+    /// `AWS_REGION`'s (else `us-east-1`). With `reports`, each invocation's report is
+    /// appended there as a JSON line (see [`InvocationReport`]).
+    pub fn start(
+        listener: TcpListener,
+        functions: Vec<FunctionSpec>,
+        reports: Option<&std::path::Path>,
+    ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
         let loopback = if address.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], address.port()))
@@ -107,6 +124,7 @@ impl Runner {
             instance_ids: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
             live: watch::channel(0).0,
+            reports: reports.map(report::ReportFile::create).transpose()?,
         });
         let functions = functions
             .into_iter()

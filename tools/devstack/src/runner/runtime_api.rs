@@ -22,6 +22,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Notify};
 
 /// Where the runtime API of every instance lives, under the runner's own address.
@@ -70,6 +71,10 @@ pub(crate) struct Mailbox {
     closed: AtomicBool,
     /// How many invocations the runtime has taken: none means it is still starting.
     taken: AtomicU64,
+    /// When the instance started, and when its runtime took the last invocation: the
+    /// init phase and the invocation's duration for its report.
+    opened_at: Instant,
+    taken_at: Mutex<Option<Instant>>,
     init_error: watch::Sender<Option<FunctionError>>,
 }
 
@@ -81,6 +86,8 @@ impl Mailbox {
             changed: Notify::new(),
             closed: AtomicBool::new(false),
             taken: AtomicU64::new(0),
+            opened_at: Instant::now(),
+            taken_at: Mutex::new(None),
             init_error: watch::channel(None).0,
         }
     }
@@ -99,6 +106,14 @@ impl Mailbox {
     /// Whether the runtime has asked for an invocation before: a runtime past its start.
     pub fn has_taken_any(&self) -> bool {
         self.taken.load(Ordering::SeqCst) > 0
+    }
+
+    /// How long the invocation in hand has run, and (on the instance's first) how long
+    /// the instance took to ask for it: Lambda's duration and init duration.
+    pub fn timings(&self, first: bool) -> (Duration, Option<Duration>) {
+        let taken_at = lock(&self.taken_at).unwrap_or(self.opened_at);
+        let init = first.then(|| taken_at.duration_since(self.opened_at));
+        (taken_at.elapsed(), init)
     }
 
     /// The init error the runtime reports, when it reports one.
@@ -124,6 +139,7 @@ impl Mailbox {
                 return None;
             }
             if let Some(delivery) = lock(&self.offered).take() {
+                *lock(&self.taken_at) = Some(Instant::now());
                 self.taken.fetch_add(1, Ordering::SeqCst);
                 return Some(delivery);
             }

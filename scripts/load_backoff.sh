@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Order per user under load through the whole local stack (not part of `make test`; about a
+# Order per user when every user's texts are backed off together, through the whole local
+# stack (`make load-backoff`, not part of `make test`; about a
 # minute): USERS users (20) write MESSAGES texts each (10) through `callback` while the
 # event source mappings and the partner desk are stopped; the mappings come back with the
 # desk still down, so `inbound` backs off every user's queued texts at once (the case in

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Two load runs through the whole local stack (tools/devstack: load): USERS users (4) write
+# MESSAGES texts each (40) through `callback` all at once (a burst), then as a conversation
+# (the partner answers each text through the API before the user writes the next); every
+# text and reply is followed to its end. Prints the delivered counts
+# (each exactly once, in order per user), the drain time, latency percentiles, each
+# function's invocations and billed milliseconds, and the AWS requests served. Fails on any
+# loss, duplicate, order break or refusal, keeping its state directory (.local/load-PID).
+# STACK_PROFILE=release (make load's default) runs the functions as deployed; `make test`
+# runs a small one on the debug build. Extra arguments go to `load` (see `load help`).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+USERS=${USERS:-4}
+MESSAGES=${MESSAGES:-40}
+ensure_venv requirements-test.txt
+STATE="$LOCAL/load-$$"
+finish() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_stack
+  if [ "$status" = 0 ]; then rm -rf "$STATE"; else log "the load run failed; its state is kept in $STATE"; fi
+  exit "$status"
+}
+trap finish EXIT INT TERM
+
+STACK_NAME="wxbridge-load-$$" start_stack "$STATE" files
+log "a burst: $USERS users × $MESSAGES texts at once ($(basename "$BIN_DIR") build)"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
+log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "$@"
