@@ -143,13 +143,18 @@ start_stack() {
   "$py" scripts/local_aws.py functions "$stack_name" "$state/resources.json" > "$state/functions.json"
   mapfile -t functions < <("$py" -c 'import json,sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))]' "$state/functions.json")
   bins=()
-  for f in "${functions[@]}" wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin load; do bins+=(--bin "$f"); done
-  # STACK_PROFILE=release runs the stack on release builds, as deployed (make load).
-  BIN_DIR="$TARGET_DIR/${STACK_PROFILE:-debug}"
+  for f in wechat-fake wechat-user partner-desk event-source lambda-runner wxbridge-admin load; do bins+=(--bin "$f"); done
+  local function_bins=()
+  for f in "${functions[@]}"; do function_bins+=(--bin "$f"); done
+  # STACK_PROFILE=release runs the functions on release builds, as deployed (make load);
+  # the local tools stay debug builds.
+  BIN_DIR="$TARGET_DIR/debug"
+  FUNCTION_DIR="$TARGET_DIR/${STACK_PROFILE:-debug}"
   if [ "${STACK_PROFILE:-debug}" = release ]; then
-    cargo build --quiet --release --workspace "${bins[@]}"
-  else
     cargo build --quiet --workspace "${bins[@]}"
+    cargo build --quiet --release "${function_bins[@]}"
+  else
+    cargo build --quiet --workspace "${bins[@]}" "${function_bins[@]}"
   fi
 
   local invoke_port fake_port desk_port
@@ -177,7 +182,7 @@ start_stack() {
   # function's own Timeout, an instance that crashed or timed out replaced, a rebuilt binary
   # picked up at the next invocation.
   spawn "$(out functions)" "$BIN_DIR/lambda-runner" --address 127.0.0.1 \
-    --port "$invoke_port" --bin-dir "$BIN_DIR" --env-file "$state/functions.env" \
+    --port "$invoke_port" --bin-dir "$FUNCTION_DIR" --env-file "$state/functions.env" \
     --reports "$state/invocations.jsonl" "$state/functions.json"
   "$py" scripts/local_stack.py wait "$WECHAT_FAKE_URL/_fake/sent" 30
   "$py" scripts/local_stack.py wait "$DESK_URL/" 30

@@ -26,7 +26,7 @@ finish() {
 trap finish EXIT INT TERM
 
 STACK_NAME="wxbridge-load-$$" start_stack "$STATE" files
-log "a burst: $USERS users × $MESSAGES texts at once ($(basename "$BIN_DIR") build)"
+log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$FUNCTION_DIR") build)"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "$@"

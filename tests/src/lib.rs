@@ -159,7 +159,7 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 /// A DynamoDB client for the emulator with its own request counter.
 pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, RequestCounter) {
     emulator_endpoint();
-    let sdk = wxbridge_aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config(wxbridge_aws::CallBudget::Answering).await;
     let counter = RequestCounter::default();
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .interceptor(counter.clone())
@@ -477,7 +477,7 @@ pub struct Bucket {
 impl Bucket {
     pub async fn new() -> Self {
         emulator_endpoint();
-        let sdk = wxbridge_aws::load_sdk_config().await;
+        let sdk = wxbridge_aws::load_sdk_config(wxbridge_aws::CallBudget::Answering).await;
         let requests = RequestCounter::default();
         let config = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

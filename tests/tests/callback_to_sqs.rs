@@ -222,7 +222,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
     // A listener that accepts and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let sdk = wxbridge_aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config(wxbridge_aws::CallBudget::Answering).await;
     let client = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&sdk)
             .endpoint_url(endpoint)
@@ -243,7 +243,7 @@ async fn a_queue_that_never_answers_gets_503_within_wechats_five_seconds() {
 
 #[tokio::test]
 async fn the_configuration_is_read_from_a_secrets_manager_secret() {
-    let sdk = wxbridge_aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config(wxbridge_aws::CallBudget::Answering).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = wxbridge_integration::unique_name("config");
     secrets

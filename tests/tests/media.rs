@@ -474,7 +474,7 @@ async fn a_message_whose_copy_cannot_be_queued_is_kept_and_retried_not_lost() {
         media_id,
     };
     assert!(
-        matches!(s.user_sends("o-gus", kind).await, Outcome::Retry(reason) if reason.contains("image copy not queued"))
+        matches!(s.user_sends("o-gus", kind).await, Outcome::RetrySoon(reason) if reason.contains("image copy not queued"))
     );
     let history = s
         .table

@@ -63,7 +63,7 @@ async fn store_on(dynamo: &Dynamo) -> DynamoStore {
         .fallback(answer)
         .with_state(dynamo.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let sdk = wxbridge_aws::load_sdk_config().await;
+    let sdk = wxbridge_aws::load_sdk_config(wxbridge_aws::CallBudget::Answering).await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .endpoint_url(endpoint)

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use wxbridge_core::services::partner::PartnerApi;
 use wxbridge_lambda::api::{answer, router, ApiState};
-use wxbridge_lambda::bootstrap::{run_http, Deployment, Error, Needs};
+use wxbridge_lambda::bootstrap::{run_http, CallBudget, Deployment, Error, Needs};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let deployment = Deployment::start(Needs::Partners).await?;
+    let deployment = Deployment::start(Needs::Partners, CallBudget::Answering).await?;
     let api = PartnerApi::new(
         deployment.bridge()?,
         deployment.queue("OUTBOUND_QUEUE_URL")?,

@@ -2,12 +2,12 @@
 //! `wxbridge_core::services::dispatch`.
 
 use wxbridge_core::services::dispatch::Dispatch;
-use wxbridge_lambda::bootstrap::{run_sqs, Deployment, Error, Needs};
+use wxbridge_lambda::bootstrap::{run_sqs, CallBudget, Deployment, Error, Needs};
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let deployment = Deployment::start(Needs::Partners).await?;
+    let deployment = Deployment::start(Needs::Partners, CallBudget::Consuming).await?;
     // Status reports not delivered at once wait on outbound.fifo, in groups of their own;
     // replies the window no longer allows go on through the push chain (reply_fallback).
     let dispatch = Dispatch::new(

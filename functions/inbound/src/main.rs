@@ -2,12 +2,12 @@
 //! `wxbridge_core::services::inbound`.
 
 use wxbridge_core::services::inbound::Inbound;
-use wxbridge_lambda::bootstrap::{run_sqs, Deployment, Error, Needs};
+use wxbridge_lambda::bootstrap::{run_sqs, CallBudget, Deployment, Error, Needs};
 use wxbridge_lambda::sqs::inbound::{InboundHandler, DEFAULT_MAX_RECEIVES};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let deployment = Deployment::start(Needs::Partners).await?;
+    let deployment = Deployment::start(Needs::Partners, CallBudget::Consuming).await?;
     // Held replies the user's next message releases go to dispatch through outbound.fifo.
     // Users' images are copied into the bucket by `media`, through media.fifo.
     let inbound = Inbound::new(

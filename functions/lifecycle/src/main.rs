@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 use wxbridge_core::services::idle;
-use wxbridge_lambda::bootstrap::{run_scheduled, Deployment, Error, Needs};
+use wxbridge_lambda::bootstrap::{run_scheduled, CallBudget, Deployment, Error, Needs};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let deployment = Deployment::start(Needs::Partners).await?;
+    let deployment = Deployment::start(Needs::Partners, CallBudget::Consuming).await?;
     let bridge = Arc::new(deployment.bridge()?);
     run_scheduled("lifecycle", move || {
         let bridge = Arc::clone(&bridge);

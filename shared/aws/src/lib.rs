@@ -11,5 +11,5 @@ pub mod sqs;
 pub use config_loader::load_config;
 pub use dynamo::{DynamoMediaCache, DynamoNonceStore, DynamoStore, DynamoTokenStore, Table};
 pub use s3::S3MediaArchive;
-pub use sdk::{https_client, load_sdk_config, required_env};
+pub use sdk::{https_client, load_sdk_config, required_env, CallBudget};
 pub use sqs::{SqsFifoQueue, SqsParking};

@@ -1,38 +1,73 @@
 //! AWS SDK configuration for the functions.
 //!
-//! The callback answers WeChat within 5 seconds or WeChat retries, so SDK calls get a hard
-//! budget: one attempt may take 1 s, all attempts with their backoff 3 s. A call that runs
-//! out answers 503 and WeChat's retry tries again.
+//! How long an AWS call may take depends on who waits for the function ([`CallBudget`]).
+//! The callback answers WeChat within 5 seconds or WeChat retries, and a partner waits on the
+//! API: one attempt may take 1 s, all attempts with their backoff 3 s, and a call that runs
+//! out answers 503 for the caller's retry. Nobody waits on the SQS consumers and the
+//! schedule, which have 60–90 s: one attempt may take 5 s, all of them 20 s, so that a slow
+//! or throttled store under a burst is ridden out inside the invocation rather than a
+//! record given back.
 //!
-//! Retries are the SDK's standard mode (the latest behavior version): up to 3 attempts,
-//! for throttling, transient errors and HTTP 500, 502, 503 and 504 — a DynamoDB
-//! `InternalServerError` included. A retried `TransactWriteItems` carries the same
-//! `ClientRequestToken`, so DynamoDB applies it once (tests/tests/store_retries.rs).
+//! Retries are the SDK's standard mode (the latest behavior version), for throttling,
+//! transient errors and HTTP 500, 502, 503 and 504 — a DynamoDB `InternalServerError`
+//! included. A retried `TransactWriteItems` carries the same `ClientRequestToken`, so
+//! DynamoDB applies it once (tests/tests/store_retries.rs).
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::timeout::TimeoutConfig;
 use std::time::Duration;
 
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a function's AWS calls may take, by who waits for the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallBudget {
+    /// Someone waits on the answer (`callback`: WeChat, 5 s; `api`: a partner).
+    Answering,
+    /// Nobody waits (the SQS consumers, the schedule).
+    Consuming,
+}
+
+impl CallBudget {
+    pub fn attempt_timeout(self) -> Duration {
+        match self {
+            Self::Answering => Duration::from_secs(1),
+            Self::Consuming => Duration::from_secs(5),
+        }
+    }
+
+    pub fn operation_timeout(self) -> Duration {
+        match self {
+            Self::Answering => Duration::from_secs(3),
+            Self::Consuming => Duration::from_secs(20),
+        }
+    }
+
+    pub fn max_attempts(self) -> u32 {
+        match self {
+            Self::Answering => 3,
+            Self::Consuming => 5,
+        }
+    }
+}
 
 /// The shared SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at the
-/// local emulator), with the timeouts above.
+/// local emulator), with `budget`'s timeouts and attempts.
 ///
 /// Lambda puts the execution role's credentials and the region in the environment, so the
 /// default chains (profiles, SSO, web identity with an STS client, container and instance
 /// metadata, each built at start) are built only where they are not: two thirds of a
 /// function's init went there (`make coldstart`).
-pub async fn load_sdk_config() -> SdkConfig {
+pub async fn load_sdk_config(budget: CallBudget) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
+        .retry_config(RetryConfig::standard().with_max_attempts(budget.max_attempts()))
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .operation_attempt_timeout(budget.attempt_timeout())
+                .operation_timeout(budget.operation_timeout())
                 .build(),
         );
     let in_environment = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());

@@ -465,7 +465,7 @@ async fn a_redelivery_enqueues_the_stored_release_list_again() {
     inbound.outbound.fail(true);
     assert!(matches!(
         inbound.process(&message, T).await,
-        Outcome::Retry(reason) if reason.contains("not released")
+        Outcome::RetrySoon(reason) if reason.contains("not released")
     ));
     assert!(inbound.posts().is_empty(), "released before the webhook");
     // The user's write happened: the list now lives on the message only.

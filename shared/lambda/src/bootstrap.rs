@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wxbridge_aws::dynamo::Table;
+pub use wxbridge_aws::CallBudget;
 use wxbridge_aws::{load_config, load_sdk_config, required_env, SqsFifoQueue, SqsParking};
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::metrics;
@@ -53,12 +54,12 @@ pub struct Deployment {
 
 impl Deployment {
     /// Starts tracing and reads the configuration; fails (and the function with it) when
-    /// the configuration is missing or invalid.
-    pub async fn start(needs: Needs) -> Result<Self, Error> {
+    /// the configuration is missing or invalid. AWS calls get `budget`'s timeouts.
+    pub async fn start(needs: Needs, budget: CallBudget) -> Result<Self, Error> {
         let began = Instant::now();
         lambda_runtime::tracing::init_default_subscriber();
         let traced = began.elapsed();
-        let aws = load_sdk_config().await;
+        let aws = load_sdk_config(budget).await;
         let sdk = began.elapsed();
         let config = load_config(&aws).await?;
         if needs == Needs::Partners {

@@ -11,7 +11,7 @@
 use wxbridge_core::config::DialogMode;
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::sub_merchants::registration::register_all;
-use wxbridge_lambda::bootstrap::{Deployment, Error, Needs};
+use wxbridge_lambda::bootstrap::{CallBudget, Deployment, Error, Needs};
 
 const USAGE: &str = "\
 usage: wxbridge-admin sub-merchants register [--channel ID]
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-    let deployment = Deployment::start(Needs::Partners).await?;
+    let deployment = Deployment::start(Needs::Partners, CallBudget::Consuming).await?;
     let config = &deployment.config;
     if config.dialog.mode != DialogMode::SubMerchant {
         eprintln!("the configuration's dialog.mode is not sub_merchant: nothing to register");

@@ -40,8 +40,10 @@ pub enum Outcome {
     AlreadyDone,
     /// The partner refused it for good: stored as failed; goes to the dead-letter queue.
     Refused(String),
-    /// Not finished (store or partner unavailable): try again later.
+    /// Not finished (the partner unavailable): try again later.
     Retry(String),
+    /// Not finished: the store or a queue did not answer. Try again soon.
+    RetrySoon(String),
 }
 
 /// How often a user changed under us before the message is left for a later attempt.
@@ -85,7 +87,7 @@ impl<P: Ports> Inbound<P> {
                 Err(StoreError::Conflict) => continue,
                 // Nothing can be stored for it (an impossible key): parked with the reason.
                 Err(StoreError::Rejected(reason)) => return Outcome::Refused(reason),
-                Err(error) => return Outcome::Retry(error.to_string()),
+                Err(error) => return Outcome::RetrySoon(error.to_string()),
                 Ok(outcome) => return outcome,
             }
         }
@@ -215,14 +217,16 @@ impl<P: Ports> Inbound<P> {
             Recorded::Duplicate(prior) => prior,
         };
         if let Err(error) = release::enqueue(&self.outbound, &stored.released, &stored.id).await {
-            return Ok(Outcome::Retry(format!(
+            return Ok(Outcome::RetrySoon(format!(
                 "held replies not released: {error}"
             )));
         }
         // The image's copy, asked for before the webhook and again on every redelivery
         // until it is kept (the copy makes it once).
         if let Err(error) = self.ask_for_copy(stored).await {
-            return Ok(Outcome::Retry(format!("image copy not queued: {error}")));
+            return Ok(Outcome::RetrySoon(format!(
+                "image copy not queued: {error}"
+            )));
         }
         // Entering from a partner's page: its welcome, before the webhook (and again on a
         // redelivery not yet delivered; stored and sent once).
@@ -381,7 +385,7 @@ impl<P: Ports> Inbound<P> {
             {
                 Ok(_) => Outcome::Delivered,
                 // The partner has it; a redelivery repeats the webhook, which it drops by id.
-                Err(error) => Outcome::Retry(format!("delivered, status not stored: {error}")),
+                Err(error) => Outcome::RetrySoon(format!("delivered, status not stored: {error}")),
             },
             Delivery::Refused(status) => {
                 self.refuse(message, format!("partner answered {status}"))
@@ -404,7 +408,7 @@ impl<P: Ports> Inbound<P> {
             .await
         {
             Ok(_) => Outcome::Refused(reason),
-            Err(error) => Outcome::Retry(format!("{reason}; status not stored: {error}")),
+            Err(error) => Outcome::RetrySoon(format!("{reason}; status not stored: {error}")),
         }
     }
 }

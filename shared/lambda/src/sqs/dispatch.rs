@@ -65,6 +65,7 @@ impl<P: Ports, K: Parking> DispatchHandler<P, K> {
                 );
                 match outcome {
                     DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    DispatchOutcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
                     DispatchOutcome::Failed(
                         failure @ (Failure::NoSuchMessage | Failure::Unstorable(_)),
                     ) => RecordOutcome::Park(failure.to_string()),

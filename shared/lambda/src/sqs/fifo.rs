@@ -6,9 +6,16 @@
 //! its group in the batch, so a group's order is never broken. A record retried
 //! `max_receives` times is parked, with its reason, before SQS's own redrive would move it
 //! silently. Records the invocation has no time left for are returned untouched.
+//!
+//! Two kinds of retry have their own budgets. A partner or WeChat that failed
+//! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. The bridge's own
+//! store or queue that did not answer ([`RecordOutcome::RetrySoon`]: a throttle, a timeout
+//! under a burst) is tried again inside the invocation after a jittered pause (a few hundred
+//! ms, then about a second) and then kept away briefly: 5 s, doubling to 1 min — a user
+//! never waits minutes for a reply the bridge already has because the store hiccuped.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use thiserror::Error;
@@ -18,9 +25,23 @@ use wxbridge_core::ports::queue::Parking;
 
 /// Backoff before a retried record is seen again: 30 s, doubling per receive, at most 15 min.
 pub fn backoff_secs(receive_count: u32) -> i32 {
-    let doubled = 30i64 << receive_count.saturating_sub(1).min(5);
-    doubled.min(900) as i32
+    doubling(30, 900, receive_count)
 }
+
+/// Backoff after the store or a queue did not answer: 5 s, doubling per receive, at most
+/// 1 min.
+pub fn store_backoff_secs(receive_count: u32) -> i32 {
+    doubling(5, 60, receive_count)
+}
+
+fn doubling(first: i64, cap: i64, receive_count: u32) -> i32 {
+    let doubled = first << receive_count.saturating_sub(1).min(8);
+    doubled.min(cap) as i32
+}
+
+/// Pauses before the tries again inside an invocation after the store or a queue did not
+/// answer, each jittered by ±50% so that a burst's records do not come back together.
+const STORE_RETRY_PAUSES_MS: [u64; 2] = [250, 1_000];
 
 /// What one record may take at worst: a partner's or WeChat's timeout and the store's calls.
 pub const DEFAULT_RECORD_BUDGET_MS: i64 = 10_000;
@@ -41,7 +62,10 @@ pub enum RecordOutcome {
     Done,
     /// Cannot succeed: to the dead-letter queue, with the reason.
     Park(String),
+    /// A partner or WeChat failed: retried after the long backoff.
     Retry(String),
+    /// The bridge's own store or queue did not answer: tried again soon.
+    RetrySoon(String),
 }
 
 pub struct FifoConsumer<P> {
@@ -128,7 +152,8 @@ impl<P: Parking> FifoConsumer<P> {
         Fut: Future<Output = RecordOutcome>,
     {
         let deadline_ms = self.deadline(deadline_ms);
-        let mut failed_groups: HashSet<String> = HashSet::new();
+        // Each failed group, and how long its records are kept away.
+        let mut failed_groups: HashMap<String, i32> = HashMap::new();
         let mut response = SqsBatchResponse::default();
         for record in &event.records {
             let group = record
@@ -136,19 +161,35 @@ impl<P: Parking> FifoConsumer<P> {
                 .get("MessageGroupId")
                 .cloned()
                 .unwrap_or_default();
-            let out_of_time =
-                deadline_ms.is_some_and(|d| self.now_ms() + self.record_budget_ms > d);
-            let done = if failed_groups.contains(&group) || out_of_time {
-                // Waits behind its group's failure (or for another invocation) as long as
-                // the failed record does.
-                self.back_off(record).await;
-                false
-            } else {
-                let outcome = settle(record).await;
-                self.conclude(record, &group, outcome).await
+            let has_time = |consumer: &Self| {
+                deadline_ms.is_none_or(|d| consumer.now_ms() + consumer.record_budget_ms <= d)
             };
-            if !done {
-                failed_groups.insert(group);
+            let held = match failed_groups.get(&group) {
+                // Waits behind its group's failure as long as the failed record does.
+                Some(secs) => Some(*secs),
+                // Left for another invocation.
+                None if !has_time(self) => Some(backoff_secs(receives(record))),
+                None => None,
+            };
+            let kept_away = match held {
+                Some(secs) => {
+                    self.delay(record, secs).await;
+                    Some(secs)
+                }
+                None => {
+                    let mut outcome = settle(record).await;
+                    for pause in STORE_RETRY_PAUSES_MS {
+                        if !matches!(outcome, RecordOutcome::RetrySoon(_)) || !has_time(self) {
+                            break;
+                        }
+                        tokio::time::sleep(jittered(pause)).await;
+                        outcome = settle(record).await;
+                    }
+                    self.conclude(record, &group, outcome).await
+                }
+            };
+            if let Some(secs) = kept_away {
+                failed_groups.insert(group, secs);
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -168,53 +209,62 @@ impl<P: Parking> FifoConsumer<P> {
         })
     }
 
-    /// `true` when the record is done with.
-    async fn conclude(&self, record: &SqsMessage, group: &str, outcome: RecordOutcome) -> bool {
-        match outcome {
-            RecordOutcome::Done => true,
-            RecordOutcome::Park(reason) => self.park(record, group, &reason).await,
-            RecordOutcome::Retry(reason) if receives(record) >= self.max_receives => {
-                let reason = format!(
-                    "retries exhausted after {} receives: {reason}",
-                    self.max_receives
-                );
-                self.park(record, group, &reason).await
-            }
-            RecordOutcome::Retry(reason) => {
-                let message_id = record.message_id.as_deref().unwrap_or_default();
-                tracing::warn!(message_id, receives = receives(record), %reason, "record will be retried");
-                metrics::count("retried");
-                self.back_off(record).await;
-                false
-            }
+    /// `None` when the record is done with; else how long it is kept away.
+    async fn conclude(
+        &self,
+        record: &SqsMessage,
+        group: &str,
+        outcome: RecordOutcome,
+    ) -> Option<i32> {
+        let (reason, secs) = match outcome {
+            RecordOutcome::Done => return None,
+            RecordOutcome::Park(reason) => return self.park(record, group, &reason).await,
+            RecordOutcome::Retry(reason) => (reason, backoff_secs(receives(record))),
+            RecordOutcome::RetrySoon(reason) => (reason, store_backoff_secs(receives(record))),
+        };
+        if receives(record) >= self.max_receives {
+            let reason = format!(
+                "retries exhausted after {} receives: {reason}",
+                self.max_receives
+            );
+            return self.park(record, group, &reason).await;
         }
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        tracing::warn!(message_id, receives = receives(record), backoff_secs = secs, %reason, "record will be retried");
+        metrics::count("retried");
+        self.delay(record, secs).await;
+        Some(secs)
     }
 
-    async fn back_off(&self, record: &SqsMessage) {
+    async fn delay(&self, record: &SqsMessage, secs: i32) {
         if let Some(receipt) = record.receipt_handle.as_deref() {
-            if let Err(error) = self
-                .parking
-                .delay(receipt, backoff_secs(receives(record)))
-                .await
-            {
+            if let Err(error) = self.parking.delay(receipt, secs).await {
                 tracing::warn!(%error, "no backoff; retried after the visibility timeout");
             }
         }
     }
 
-    async fn park(&self, record: &SqsMessage, group: &str, reason: &str) -> bool {
+    async fn park(&self, record: &SqsMessage, group: &str, reason: &str) -> Option<i32> {
         let body = record.body.as_deref().unwrap_or_default();
         let message_id = record.message_id.as_deref().unwrap_or_default();
         tracing::warn!(message_id, %reason, "record parked in the dead-letter queue");
         metrics::count("parked");
         match self.parking.park(body, group, message_id, reason).await {
-            Ok(()) => true,
+            Ok(()) => None,
             Err(error) => {
                 tracing::error!(message_id, %error, "could not park; it will be retried");
-                false
+                let secs = store_backoff_secs(receives(record));
+                self.delay(record, secs).await;
+                Some(secs)
             }
         }
     }
+}
+
+/// `pause` give or take half of it.
+fn jittered(pause_ms: u64) -> std::time::Duration {
+    let factor: f64 = rand::random::<f64>() + 0.5;
+    std::time::Duration::from_millis((pause_ms as f64 * factor) as u64)
 }
 
 /// A record whose body is not what its queue carries. The parser's message may quote the
@@ -254,10 +304,79 @@ mod tests {
         assert_eq!(consumer.deadline(None), None);
     }
 
+    fn record(id: &str, group: &str) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.to_owned());
+        record.receipt_handle = Some(format!("receipt-{id}"));
+        record.attributes = HashMap::from([
+            ("MessageGroupId".to_owned(), group.to_owned()),
+            ("ApproximateReceiveCount".to_owned(), "1".to_owned()),
+        ]);
+        record
+    }
+
+    #[tokio::test]
+    async fn a_store_that_did_not_answer_is_tried_again_soon_and_a_partner_later() {
+        let parking = wxbridge_testkit::MemoryParking::default();
+        let consumer = FifoConsumer::new(parking.clone());
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("hiccup", "user-1"),     // the store answers at the second try
+            record("store-down", "user-2"), // the store never answers
+            record("behind", "user-2"),     // waits behind its group
+            record("partner-down", "user-3"),
+        ];
+        let tries: std::sync::Mutex<HashMap<String, usize>> = Default::default();
+        let response = consumer
+            .handle(&event, None, |record| {
+                let id = record.message_id.clone().unwrap();
+                let attempt = {
+                    let mut tries = tries.lock().unwrap();
+                    let n = tries.entry(id.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                async move {
+                    match id.as_str() {
+                        "hiccup" if attempt == 1 => RecordOutcome::RetrySoon("timeout".into()),
+                        "store-down" => RecordOutcome::RetrySoon("timeout".into()),
+                        "partner-down" => RecordOutcome::Retry("partner answered 503".into()),
+                        _ => RecordOutcome::Done,
+                    }
+                }
+            })
+            .await;
+        let tries = tries.into_inner().unwrap();
+        assert_eq!(tries["hiccup"], 2, "tried again inside the invocation");
+        assert_eq!(tries["store-down"], 1 + STORE_RETRY_PAUSES_MS.len());
+        assert_eq!(
+            tries.get("behind"),
+            None,
+            "never started ahead of its group"
+        );
+        assert_eq!(tries["partner-down"], 1, "a partner is not hammered");
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["store-down", "behind", "partner-down"]);
+        assert_eq!(
+            parking.delays(),
+            [
+                ("receipt-store-down".to_owned(), 5),
+                ("receipt-behind".to_owned(), 5),
+                ("receipt-partner-down".to_owned(), 30),
+            ]
+        );
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
         let delays: Vec<i32> = (1..=8).map(backoff_secs).collect();
         assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900, 900]);
         assert_eq!(backoff_secs(0), 30);
+        let store: Vec<i32> = (1..=6).map(store_backoff_secs).collect();
+        assert_eq!(store, [5, 10, 20, 40, 60, 60]);
     }
 }

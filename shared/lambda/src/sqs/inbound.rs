@@ -64,6 +64,7 @@ impl<P: Ports, K: Parking> InboundHandler<P, K> {
                         RecordOutcome::Park(reason)
                     }
                     Outcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    Outcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
                 }
             })
             .await

@@ -63,6 +63,7 @@ impl<P: Ports, K: Parking> PushHandler<P, K> {
                 );
                 match outcome {
                     PushOutcome::Retry(reason) => RecordOutcome::Retry(reason),
+                    PushOutcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
                     PushOutcome::Unusable(reason) => RecordOutcome::Park(reason),
                     _ => RecordOutcome::Done,
                 }

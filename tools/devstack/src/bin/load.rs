@@ -76,6 +76,8 @@ async fn main() {
     let inbound: Shared<Leg> = Arc::default();
     let replies: Shared<Leg> = Arc::default();
     let refused: Shared<Vec<String>> = Arc::default();
+    // Replies the API asked to repeat (503), by user.
+    let repeated: Shared<Vec<usize>> = Arc::default();
 
     // The users, all at once, each one's texts in order.
     let mut senders = Vec::new();
@@ -128,7 +130,12 @@ async fn main() {
         for user in 1..=users {
             let (queue, mut texts) = mpsc::unbounded_channel::<(usize, String, String)>();
             reply_queues.insert(user, queue);
-            let (replies, refused, run) = (replies.clone(), refused.clone(), run.clone());
+            let (replies, refused, repeated, run) = (
+                replies.clone(),
+                refused.clone(),
+                repeated.clone(),
+                run.clone(),
+            );
             let (config, api_url) = (config.clone(), api_url.clone());
             repliers.push(tokio::spawn(async move {
                 let mut partners: HashMap<String, PartnerClient> = HashMap::new();
@@ -142,10 +149,22 @@ async fn main() {
                         "content": {"type": "text", "text": format!("re {}", load::text(&run, user, n))},
                     });
                     lock(&replies).sent(user, n, now_ms());
-                    match client.request("POST", "/v1/messages", &body.to_string()).await {
-                        Ok((status, _)) if (200..300).contains(&status) => {}
-                        Ok((status, answer)) => lock(&refused).push(format!("reply {status}: {answer}")),
-                        Err(error) => lock(&refused).push(error),
+                    // A 503 asks the partner to repeat the request, which is idempotent by
+                    // its client_message_id: a partner's desk does so, twice at most.
+                    for attempt in 1..=3 {
+                        match client.request("POST", "/v1/messages", &body.to_string()).await {
+                            Ok((status, _)) if (200..300).contains(&status) => {}
+                            Ok((503, _)) if attempt < 3 => {
+                                lock(&repeated).push(user);
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            }
+                            Ok((status, answer)) => {
+                                lock(&refused).push(format!("reply {status}: {answer}"))
+                            }
+                            Err(error) => lock(&refused).push(error),
+                        }
+                        break;
                     }
                 }
             }));
@@ -244,6 +263,10 @@ async fn main() {
     print_leg("user → partner webhook", &inbound, started_ms);
     if replies_on {
         print_leg("partner reply → WeChat", &replies, started_ms);
+    }
+    let repeated = lock(&repeated).len();
+    if repeated > 0 {
+        println!("  {repeated} replies repeated after a 503, as the API asks");
     }
     if repeats > 0 {
         println!("  {repeats} webhooks repeated a delivery id (a retry, dropped by the desk)");

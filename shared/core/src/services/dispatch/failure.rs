@@ -25,6 +25,8 @@ pub enum DispatchOutcome {
     FellBack,
     /// Not finished: try again later.
     Retry(String),
+    /// Not finished: the store or a queue did not answer. Try again soon.
+    RetrySoon(String),
 }
 
 /// Why a reply failed for good; its text is the `status_reason` the partner reads.

@@ -114,7 +114,7 @@ impl<P: Ports> Dispatch<P> {
             Err(StoreError::Rejected(reason)) => {
                 DispatchOutcome::Failed(Failure::Unstorable(reason))
             }
-            Err(error) => DispatchOutcome::Retry(error.to_string()),
+            Err(error) => DispatchOutcome::RetrySoon(error.to_string()),
         }
     }
 

@@ -54,7 +54,10 @@ pub enum PushOutcome {
     Reported,
     /// Nothing to deliver: no such message, or not a push. Parked.
     Unusable(String),
+    /// Not finished (a partner or WeChat failed): try again later.
     Retry(String),
+    /// Not finished: the store or a queue did not answer. Try again soon.
+    RetrySoon(String),
 }
 
 use chain::Chain;
@@ -102,7 +105,7 @@ impl<P: Ports> Push<P> {
         };
         result.unwrap_or_else(|error| match error {
             StoreError::Rejected(reason) => PushOutcome::Unusable(reason),
-            error => PushOutcome::Retry(error.to_string()),
+            error => PushOutcome::RetrySoon(error.to_string()),
         })
     }
 
