@@ -62,7 +62,8 @@ log "the demo took $(( $(date +%s) - demo_started )) s"
 
 log "attack: an adversarial run through the whole local stack"
 scripts/attack.sh
-log "all checks passed"
 
 log "load: a small burst and conversation through the whole local stack"
 USERS=2 MESSAGES=8 scripts/load.sh
+
+log "all checks passed"

@@ -4,9 +4,9 @@
 //! The callback answers WeChat within 5 seconds or WeChat retries, and a partner waits on the
 //! API: one attempt may take 1 s, all attempts with their backoff 3 s, and a call that runs
 //! out answers 503 for the caller's retry. Nobody waits on the SQS consumers and the
-//! schedule, which have 60–90 s: one attempt may take 5 s, all of them 20 s, so that a slow
-//! or throttled store under a burst is ridden out inside the invocation rather than a
-//! record given back.
+//! schedule, which have 60–90 s: one attempt may take 3 s, all four of them 10 s, so that a
+//! slow or throttled store under a burst is ridden out inside the invocation rather than a
+//! record given back (each record is started only with 30 s or more left).
 //!
 //! Retries are the SDK's standard mode (the latest behavior version), for throttling,
 //! transient errors and HTTP 500, 502, 503 and 504 — a DynamoDB `InternalServerError`
@@ -34,21 +34,21 @@ impl CallBudget {
     pub fn attempt_timeout(self) -> Duration {
         match self {
             Self::Answering => Duration::from_secs(1),
-            Self::Consuming => Duration::from_secs(5),
+            Self::Consuming => Duration::from_secs(3),
         }
     }
 
     pub fn operation_timeout(self) -> Duration {
         match self {
             Self::Answering => Duration::from_secs(3),
-            Self::Consuming => Duration::from_secs(20),
+            Self::Consuming => Duration::from_secs(10),
         }
     }
 
     pub fn max_attempts(self) -> u32 {
         match self {
             Self::Answering => 3,
-            Self::Consuming => 5,
+            Self::Consuming => 4,
         }
     }
 }

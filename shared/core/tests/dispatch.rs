@@ -281,7 +281,7 @@ async fn a_refused_report_is_final_and_one_neither_delivered_nor_queued_is_retri
     s.memory.outbound.fail(true);
     assert!(matches!(
         s.dispatch.process(&reply).await,
-        DispatchOutcome::Retry(_)
+        DispatchOutcome::RetrySoon(_)
     ));
     assert_eq!(s.message(&reply).await.status, MessageStatus::Sent);
     s.memory.outbound.fail(false);
@@ -321,7 +321,7 @@ async fn every_packed_part_is_settled_before_any_report_so_none_is_sent_twice() 
     s.memory.outbound.fail(true);
     assert!(matches!(
         s.dispatch.process(&lead).await,
-        DispatchOutcome::Retry(_)
+        DispatchOutcome::RetrySoon(_)
     ));
     // ...but every part is already recorded sent, so the retry only reports.
     for part in lead.parts() {
@@ -368,7 +368,7 @@ async fn a_packed_card_that_cannot_be_requeued_leaves_the_whole_record_for_later
     s.memory.outbound.fail(true);
     assert!(matches!(
         s.dispatch.process(&lead).await,
-        DispatchOutcome::Retry(_)
+        DispatchOutcome::RetrySoon(_)
     ));
     assert!(s.texts().is_empty(), "nothing claimed, nothing sent");
     assert_eq!(s.message(&lead).await.status, MessageStatus::Held);

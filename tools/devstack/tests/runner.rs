@@ -627,7 +627,8 @@ async fn each_invocation_is_reported_with_its_duration_billing_and_a_cold_starts
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut spec = json_function("reported", Duration::from_secs(5));
     spec.memory_mb = 128;
-    let runner = Runner::start(listener, vec![spec], Some(&reports)).unwrap();
+    let short = json_function("short", Duration::from_secs(1));
+    let runner = Runner::start(listener, vec![spec, short], Some(&reports)).unwrap();
     let cold = invoke(&runner, "reported", json!({"action": "sleep", "ms": 120})).await;
     let cold_id = cold.request_id.clone().unwrap();
     cold.ok();
@@ -636,12 +637,14 @@ async fn each_invocation_is_reported_with_its_duration_billing_and_a_cold_starts
     warm.ok();
     let failed = invoke(&runner, "reported", json!({"action": "fail"})).await;
     let failed_type = failed.error_type().to_owned();
+    let timed_out = invoke(&runner, "short", json!({"action": "sleep", "ms": 3_000})).await;
+    assert_eq!(timed_out.error_type(), "Sandbox.Timedout");
     runner.stop().await;
 
     let reports_read = read_reports(&reports);
     let _ = std::fs::remove_file(&reports);
-    assert_eq!(reports_read.len(), 3, "{reports_read:?}");
-    let [first, second, third] = &reports_read[..] else {
+    assert_eq!(reports_read.len(), 4, "{reports_read:?}");
+    let [first, second, third, fourth] = &reports_read[..] else {
         unreachable!()
     };
     assert_eq!(
@@ -661,4 +664,12 @@ async fn each_invocation_is_reported_with_its_duration_billing_and_a_cold_starts
     assert_eq!(first.memory_size_mb, 128);
     assert!(second.max_memory_used_mb.is_some_and(|mb| mb > 0));
     assert_eq!(third.error.as_deref(), Some(failed_type.as_str()));
+    assert_eq!(
+        (fourth.function.as_str(), fourth.error.as_deref()),
+        ("short", Some("Sandbox.Timedout"))
+    );
+    assert!(
+        fourth.billed_ms >= 1_000,
+        "billed for the whole Timeout: {fourth:?}"
+    );
 }

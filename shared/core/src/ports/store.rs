@@ -35,6 +35,14 @@ pub enum StoreError {
     Malformed(String),
 }
 
+impl StoreError {
+    /// The store did not answer, or another writer came first: the same request can
+    /// succeed in a moment. A refused write or a malformed item will not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Conflict)
+    }
+}
+
 /// The port the functions use.
 pub trait Store: Send + Sync {
     fn user(

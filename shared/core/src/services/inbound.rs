@@ -87,11 +87,12 @@ impl<P: Ports> Inbound<P> {
                 Err(StoreError::Conflict) => continue,
                 // Nothing can be stored for it (an impossible key): parked with the reason.
                 Err(StoreError::Rejected(reason)) => return Outcome::Refused(reason),
-                Err(error) => return Outcome::RetrySoon(error.to_string()),
+                Err(error) if error.is_transient() => return Outcome::RetrySoon(error.to_string()),
+                Err(error) => return Outcome::Retry(error.to_string()),
                 Ok(outcome) => return outcome,
             }
         }
-        Outcome::Retry("the channel user kept changing".into())
+        Outcome::RetrySoon("the channel user kept changing".into())
     }
 
     async fn try_process(
@@ -241,7 +242,8 @@ impl<P: Ports> Inbound<P> {
             if let Err(error) =
                 welcome::greet(&self.bridge, &self.outbound, stored, &conversation, &user).await
             {
-                return Ok(Outcome::Retry(error.to_string()));
+                // Storing or queueing the welcome failed: the bridge's own parts.
+                return Ok(Outcome::RetrySoon(error.to_string()));
             }
         }
         match recorded {

@@ -5,14 +5,17 @@
 //! for a backoff that doubles with each receive — and, FIFO, so is every later record of
 //! its group in the batch, so a group's order is never broken. A record retried
 //! `max_receives` times is parked, with its reason, before SQS's own redrive would move it
-//! silently. Records the invocation has no time left for are returned untouched.
+//! silently. Records the invocation has no time left for are made visible again at once,
+//! for another invocation.
 //!
 //! Two kinds of retry have their own budgets. A partner or WeChat that failed
 //! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. The bridge's own
 //! store or queue that did not answer ([`RecordOutcome::RetrySoon`]: a throttle, a timeout
 //! under a burst) is tried again inside the invocation after a jittered pause (a few hundred
-//! ms, then about a second) and then kept away briefly: 5 s, doubling to 1 min — a user
-//! never waits minutes for a reply the bridge already has because the store hiccuped.
+//! ms, then about a second) and then kept away briefly: 5 s, doubling to 1 min, for its
+//! first 8 receives (about 5 minutes) — a user never waits minutes for a reply the bridge
+//! already has because the store hiccuped — and as long as a partner after that, so an
+//! outage of the store still takes about a day to exhaust `max_receives`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
@@ -28,10 +31,17 @@ pub fn backoff_secs(receive_count: u32) -> i32 {
     doubling(30, 900, receive_count)
 }
 
+/// Receives of a record whose store or queue did not answer that get the short backoff.
+const QUICK_RECEIVES: u32 = 8;
+
 /// Backoff after the store or a queue did not answer: 5 s, doubling per receive, at most
-/// 1 min.
+/// 1 min, for [`QUICK_RECEIVES`] receives; then the long backoff.
 pub fn store_backoff_secs(receive_count: u32) -> i32 {
-    doubling(5, 60, receive_count)
+    if receive_count <= QUICK_RECEIVES {
+        doubling(5, 60, receive_count)
+    } else {
+        backoff_secs(receive_count - QUICK_RECEIVES)
+    }
 }
 
 fn doubling(first: i64, cap: i64, receive_count: u32) -> i32 {
@@ -39,12 +49,14 @@ fn doubling(first: i64, cap: i64, receive_count: u32) -> i32 {
     doubled.min(cap) as i32
 }
 
-/// Pauses before the tries again inside an invocation after the store or a queue did not
-/// answer, each jittered by ±50% so that a burst's records do not come back together.
+/// The pauses before each new try, inside one invocation, of a record whose store or queue
+/// did not answer; each is jittered by ±50% so that a burst's records do not retry together.
 const STORE_RETRY_PAUSES_MS: [u64; 2] = [250, 1_000];
 
-/// What one record may take at worst: a partner's or WeChat's timeout and the store's calls.
-pub const DEFAULT_RECORD_BUDGET_MS: i64 = 10_000;
+/// What one record may take at worst: a partner's or WeChat's timeout, the store's calls
+/// (10 s each at worst, `CallBudget::Consuming`) and the tries again inside the invocation
+/// (each of which is started only while this much time is left).
+pub const DEFAULT_RECORD_BUDGET_MS: i64 = 30_000;
 
 /// Deadlines before this (September 2001, in ms) are not points in time: `cargo lambda
 /// watch` sends the invocation's time budget in ms where Lambda (and the local stack's
@@ -161,14 +173,11 @@ impl<P: Parking> FifoConsumer<P> {
                 .get("MessageGroupId")
                 .cloned()
                 .unwrap_or_default();
-            let has_time = |consumer: &Self| {
-                deadline_ms.is_none_or(|d| consumer.now_ms() + consumer.record_budget_ms <= d)
-            };
             let held = match failed_groups.get(&group) {
                 // Waits behind its group's failure as long as the failed record does.
                 Some(secs) => Some(*secs),
-                // Left for another invocation.
-                None if !has_time(self) => Some(backoff_secs(receives(record))),
+                // Left for another invocation, at once.
+                None if !self.has_time(deadline_ms) => Some(0),
                 None => None,
             };
             let kept_away = match held {
@@ -179,10 +188,16 @@ impl<P: Parking> FifoConsumer<P> {
                 None => {
                     let mut outcome = settle(record).await;
                     for pause in STORE_RETRY_PAUSES_MS {
-                        if !matches!(outcome, RecordOutcome::RetrySoon(_)) || !has_time(self) {
+                        let RecordOutcome::RetrySoon(reason) = &outcome else {
+                            break;
+                        };
+                        tokio::time::sleep(jittered(pause)).await;
+                        if !self.has_time(deadline_ms) {
                             break;
                         }
-                        tokio::time::sleep(jittered(pause)).await;
+                        let message_id = record.message_id.as_deref().unwrap_or_default();
+                        tracing::warn!(message_id, %reason, "the store or a queue did not answer; trying again now");
+                        metrics::count("retried_in_invocation");
                         outcome = settle(record).await;
                     }
                     self.conclude(record, &group, outcome).await
@@ -196,6 +211,11 @@ impl<P: Parking> FifoConsumer<P> {
             }
         }
         response
+    }
+
+    /// Whether a record may still be started before `deadline_ms`.
+    fn has_time(&self, deadline_ms: Option<i64>) -> bool {
+        deadline_ms.is_none_or(|d| self.now_ms() + self.record_budget_ms <= d)
     }
 
     /// The runtime's deadline as a point in time (see [`EARLIEST_DEADLINE_MS`]).
@@ -376,7 +396,7 @@ mod tests {
         let delays: Vec<i32> = (1..=8).map(backoff_secs).collect();
         assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900, 900]);
         assert_eq!(backoff_secs(0), 30);
-        let store: Vec<i32> = (1..=6).map(store_backoff_secs).collect();
-        assert_eq!(store, [5, 10, 20, 40, 60, 60]);
+        let store: Vec<i32> = (1..=11).map(store_backoff_secs).collect();
+        assert_eq!(store, [5, 10, 20, 40, 60, 60, 60, 60, 30, 60, 120]);
     }
 }

@@ -151,8 +151,22 @@ impl FunctionHost {
                 exit = exited => Ended::Exited(exit),
                 () = tokio::time::sleep_until(deadline.into()) => Ended::TimedOut,
             };
-            if let Ended::Answered(answer) = &ended {
+            // Lambda reports (and bills) an answered invocation, and a timed-out one for its
+            // whole Timeout.
+            let reported_error = match &ended {
+                Ended::Answered(RuntimeAnswer::Response(_)) => Some(None),
+                Ended::Answered(RuntimeAnswer::Error(error)) => {
+                    Some(Some(error.error_type.clone()))
+                }
+                Ended::TimedOut => Some(Some("Sandbox.Timedout".to_owned())),
+                _ => None,
+            };
+            if let Some(error) = reported_error {
                 let (duration, init) = mailbox.timings(!was_warm);
+                let duration = match ended {
+                    Ended::TimedOut => self.spec.timeout,
+                    _ => duration,
+                };
                 let mut report = InvocationReport::new(
                     name,
                     &request_id,
@@ -161,9 +175,7 @@ impl FunctionHost {
                     self.spec.memory_mb,
                     pid,
                 );
-                if let RuntimeAnswer::Error(error) = answer {
-                    report.error = Some(error.error_type.clone());
-                }
+                report.error = error;
                 self.context.report(&report);
             }
             match ended {

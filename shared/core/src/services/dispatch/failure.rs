@@ -29,6 +29,13 @@ pub enum DispatchOutcome {
     RetrySoon(String),
 }
 
+impl DispatchOutcome {
+    /// Not finished, for whatever reason: the record is retried.
+    pub fn is_unfinished(&self) -> bool {
+        matches!(self, Self::Retry(_) | Self::RetrySoon(_))
+    }
+}
+
 /// Why a reply failed for good; its text is the `status_reason` the partner reads.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Failure {

@@ -57,7 +57,7 @@ impl<P: Ports> Dispatch<P> {
                 let done = self
                     .finish_all(std::slice::from_ref(part), End::WindowClosed)
                     .await;
-                if matches!(done, DispatchOutcome::Retry(_)) {
+                if done.is_unfinished() {
                     outcome = done;
                 }
                 continue;
@@ -83,7 +83,7 @@ impl<P: Ports> Dispatch<P> {
                 ..part.clone()
             };
             if let Err(error) = self.hand_over(pushes, &handed).await {
-                outcome = DispatchOutcome::Retry(error.to_string());
+                outcome = DispatchOutcome::RetrySoon(error.to_string());
             }
         }
         Ok(Some(outcome))

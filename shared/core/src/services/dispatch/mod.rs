@@ -114,7 +114,8 @@ impl<P: Ports> Dispatch<P> {
             Err(StoreError::Rejected(reason)) => {
                 DispatchOutcome::Failed(Failure::Unstorable(reason))
             }
-            Err(error) => DispatchOutcome::RetrySoon(error.to_string()),
+            Err(error) if error.is_transient() => DispatchOutcome::RetrySoon(error.to_string()),
+            Err(error) => DispatchOutcome::Retry(error.to_string()),
         }
     }
 
@@ -155,8 +156,8 @@ impl<P: Ports> Dispatch<P> {
             self.settle(parts).await?
         };
         Ok(match unreported {
-            Some(error) if !matches!(outcome, DispatchOutcome::Retry(_)) => {
-                DispatchOutcome::Retry(error.to_string())
+            Some(error) if !outcome.is_unfinished() => {
+                DispatchOutcome::RetrySoon(error.to_string())
             }
             _ => outcome,
         })
@@ -172,7 +173,7 @@ impl<P: Ports> Dispatch<P> {
                 parts.into_iter().partition(|m| m.status == Sending);
             if !interrupted.is_empty() {
                 let outcome = self.finish_all(&interrupted, End::Uncertain).await;
-                if rest.is_empty() || matches!(outcome, DispatchOutcome::Retry(_)) {
+                if rest.is_empty() || outcome.is_unfinished() {
                     return Ok(outcome);
                 }
             }
@@ -182,7 +183,7 @@ impl<P: Ports> Dispatch<P> {
             return Ok(self.fail_all(&parts, Failure::ChannelNotConfigured).await);
         };
         let content = match self.content(&mut parts).await {
-            Err(error) => return Ok(DispatchOutcome::Retry(error.to_string())),
+            Err(error) => return Ok(DispatchOutcome::RetrySoon(error.to_string())),
             Ok(None) => return Ok(self.fail_all(&parts, Failure::UnreadableContent).await),
             Ok(Some(content)) => content,
         };

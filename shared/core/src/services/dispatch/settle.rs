@@ -25,6 +25,9 @@ impl<P: Ports> Dispatch<P> {
                     ..part.clone()
                 }),
                 Ok(false) => unsure = true,
+                Err(error) if error.is_transient() => {
+                    return DispatchOutcome::RetrySoon(error.to_string())
+                }
                 Err(error) => return DispatchOutcome::Retry(error.to_string()),
             }
         }
@@ -34,8 +37,10 @@ impl<P: Ports> Dispatch<P> {
                 unreported = Some(error.to_string());
             }
         }
+        // The partner's webhook failing is queued as a report job: what is left is a queue
+        // that did not answer, or a part settled by another invocation.
         if let Some(reason) = unreported {
-            return DispatchOutcome::Retry(reason);
+            return DispatchOutcome::RetrySoon(reason);
         }
         if settled.is_empty() {
             return DispatchOutcome::AlreadyDone;

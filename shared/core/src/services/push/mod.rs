@@ -105,7 +105,8 @@ impl<P: Ports> Push<P> {
         };
         result.unwrap_or_else(|error| match error {
             StoreError::Rejected(reason) => PushOutcome::Unusable(reason),
-            error => PushOutcome::RetrySoon(error.to_string()),
+            error if error.is_transient() => PushOutcome::RetrySoon(error.to_string()),
+            error => PushOutcome::Retry(error.to_string()),
         })
     }
 
@@ -118,7 +119,8 @@ impl<P: Ports> Push<P> {
         if report::terminal(message.status) {
             return Ok(match self.reports().ensure_reported(&message).await {
                 Ok(()) => PushOutcome::AlreadyDone,
-                Err(error) => PushOutcome::Retry(error.to_string()),
+                // The report neither delivered nor queued: the queue did not answer.
+                Err(error) => PushOutcome::RetrySoon(error.to_string()),
             });
         }
         let Some(record) = message.push.clone() else {
@@ -270,7 +272,7 @@ impl<P: Ports> Push<P> {
             ..message.clone()
         };
         if let Err(error) = self.reports().report(&settled).await {
-            return Ok(PushOutcome::Retry(error.to_string()));
+            return Ok(PushOutcome::RetrySoon(error.to_string()));
         }
         Ok(match status {
             Sent => PushOutcome::Sent(path.unwrap_or(PushPath::CustomerService)),
