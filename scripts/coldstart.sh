@@ -2,8 +2,9 @@
 # Cold starts side by side (tools/coldstart): every function of template.yaml and a
 # hello-world Lambda built with the same release profile, exec to the first request for
 # work, interleaved runs; with the configuration in a file, then in Secrets Manager on the
-# local emulator; the callback's and the baseline's memory after many invocations.
-#   RUNS=40 INVOCATIONS=3000 scripts/coldstart.sh
+# local emulator; the callback's and the baseline's memory after many invocations; the
+# arm64 bootstraps' sizes as they deploy.
+#   RUNS=40 INVOCATIONS=3000 ARM64=1 scripts/coldstart.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -55,3 +56,19 @@ boto3.client("secretsmanager").create_secret(Name="wxbridge/coldstart", SecretSt
 PY
 log "configuration from Secrets Manager on the local emulator ($RUNS interleaved runs each)"
 "$release/coldstart" --bin-dir "$release" --runs "$RUNS" --secret wxbridge/coldstart "${functions[@]}"
+
+# The bootstraps as they deploy: arm64, built by cargo-lambda (with zig, from the deploy
+# requirements), beside the baseline built the same way. ARM64=0 skips it.
+if [ "${ARM64:-1}" = 1 ]; then
+  ensure_venv requirements-test.txt requirements-deploy.txt
+  rustup target add aarch64-unknown-linux-gnu > /dev/null
+  log "arm64 bootstraps (cargo lambda build --release --arm64)"
+  PATH="$VENV/bin:$PATH" cargo lambda build --quiet --release --arm64 "${bins[@]}"
+  PATH="$VENV/bin:$PATH" cargo lambda build --quiet --release --arm64 -p wxbridge-coldstart --bin coldstart-hello
+  hello=$(stat -c %s "$TARGET_DIR/lambda/coldstart-hello/bootstrap")
+  printf '%-12s%14s%9s\n' function "arm64 bytes" "× hello"
+  for f in "${functions[@]}" coldstart-hello; do
+    size=$(stat -c %s "$TARGET_DIR/lambda/$f/bootstrap")
+    printf '%-12s%14s%8.1fx\n' "$f" "$size" "$(awk -v s="$size" -v h="$hello" 'BEGIN { print s / h }')"
+  done
+fi
