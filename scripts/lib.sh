@@ -216,6 +216,24 @@ PY
   export WXBRIDGE_STACK="$state"
 }
 
+# own_stack NAME: starts a stack of the script's own in .local/NAME-PID (each part's log in
+# a file there), stopped when the script ends; the state directory is deleted after a
+# success and kept, with every log, after a failure.
+own_stack() {
+  STATE="$LOCAL/$1-$$"
+  OWN_STACK_RUN=$1
+  trap finish_own_stack EXIT INT TERM
+  STACK_NAME="wxbridge-$1-$$" start_stack "$STATE" files
+}
+
+finish_own_stack() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_stack
+  if [ "$status" = 0 ]; then rm -rf "$STATE"; else log "the $OWN_STACK_RUN run failed; its state is kept in $STATE"; fi
+  exit "$status"
+}
+
 # stack_admin ARGS…: wxbridge-admin against the running stack, in its functions' environment.
 stack_admin() {
   local table

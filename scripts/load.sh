@@ -15,17 +15,7 @@ cd "$ROOT"
 USERS=${USERS:-4}
 MESSAGES=${MESSAGES:-40}
 ensure_venv requirements-test.txt
-STATE="$LOCAL/load-$$"
-finish() {
-  local status=$?
-  trap - EXIT INT TERM
-  stop_stack
-  if [ "$status" = 0 ]; then rm -rf "$STATE"; else log "the load run failed; its state is kept in $STATE"; fi
-  exit "$status"
-}
-trap finish EXIT INT TERM
-
-STACK_NAME="wxbridge-load-$$" start_stack "$STATE" files
+own_stack load
 log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$FUNCTION_DIR") build)"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"

@@ -6,7 +6,7 @@
 # desk still down, so `inbound` backs off every user's queued texts at once (the case in
 # which the emulator hands a group out from its last record); the desk comes back before the
 # 30 s backoff ends. Every user's texts must reach the desk once each, in order. Exits
-# non-zero otherwise, keeping its state directory (.local/load-PID, every part's log).
+# non-zero otherwise, keeping its state directory (.local/load-backoff-PID, every part's log).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -14,17 +14,7 @@ cd "$ROOT"
 USERS=${USERS:-20}
 MESSAGES=${MESSAGES:-10}
 ensure_venv requirements-test.txt
-STATE="$LOCAL/load-$$"
-finish() {
-  local status=$?
-  trap - EXIT INT TERM
-  stop_stack
-  if [ "$status" = 0 ]; then rm -rf "$STATE"; else log "the load run failed; its state is kept in $STATE"; fi
-  exit "$status"
-}
-trap finish EXIT INT TERM
-
-STACK_NAME="wxbridge-load-$$" start_stack "$STATE" files
+own_stack load-backoff
 user="$TARGET_DIR/debug/wechat-user"
 total=$((USERS * MESSAGES))
 # start_stack spawns the fake, the desk, the functions and the event source mappings, in

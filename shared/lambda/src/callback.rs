@@ -270,8 +270,14 @@ mod tests {
         let response = service.handle(safe_vector(&oversized)).await;
         assert_eq!(response.status(), 413);
 
-        let response = service.handle(request("PUT", "mp", &[], Some("{}"))).await;
-        assert_eq!(response.status(), 405);
+        for method in ["PUT", "OPTIONS", "DELETE", "PATCH"] {
+            let response = service.handle(request(method, "mp", &[], Some("{}"))).await;
+            assert_eq!(response.status(), 405, "{method}");
+            assert!(
+                text_of(&response).contains("method_not_allowed"),
+                "{method}"
+            );
+        }
         assert!(service.queue().sent().is_empty());
     }
 

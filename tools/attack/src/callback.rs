@@ -627,6 +627,12 @@ async fn paths_and_methods(target: &Target, report: &mut Report) {
             format!("/wechat/{PLAIN}"),
             Expect::Refused(405, Some("method_not_allowed")),
         ),
+        (
+            "OPTIONS",
+            Method::OPTIONS,
+            format!("/wechat/{PLAIN}"),
+            Expect::Refused(405, Some("method_not_allowed")),
+        ),
     ];
     for (name, method, path, expect) in cases {
         let answer = target.push(method, &path, &query, JSON, body.clone()).await;
