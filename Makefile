@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench coldstart demo attack load load-backoff
+.PHONY: dev test bench coldstart demo attack load load-backoff faults
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -33,3 +33,8 @@ load:
 ## Order per user when every user's texts are backed off together (20 users x 10 texts).
 load-backoff:
 	@scripts/load_backoff.sh
+
+## Failures injected through the whole local stack (the partner down, WeChat failing or
+## slow): every text and reply delivered once, in order per user.
+faults:
+	@scripts/faults.sh

@@ -375,12 +375,26 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         times: 1,
         ..Default::default()
     });
+    // "System busy": tried again soon.
     assert!(matches!(
         s.dispatch().process(&reply).await,
-        DispatchOutcome::Retry(_)
+        DispatchOutcome::RetrySoon(_)
     ));
     assert_eq!(s.status(&reply).await, MessageStatus::Queued);
     assert_eq!(s.dispatch().process(&reply).await, DispatchOutcome::Sent);
+    // 45011, the minute's quota: the long backoff.
+    let later = s.reply("o_eve", 9, "in a minute").await;
+    s.fake.inject(Injection {
+        path: "/cgi-bin/message/custom/send".into(),
+        errcode: Some(45011),
+        times: 1,
+        ..Default::default()
+    });
+    assert!(matches!(
+        s.dispatch().process(&later).await,
+        DispatchOutcome::Retry(_)
+    ));
+    assert_eq!(s.dispatch().process(&later).await, DispatchOutcome::Sent);
 
     let inject = |errcode| {
         s.fake.inject(Injection {
@@ -417,7 +431,7 @@ async fn transient_errors_retry_and_final_ones_are_reported() {
         s.dispatch().process(&late).await,
         DispatchOutcome::WindowClosed
     );
-    assert_eq!(s.statuses(), ["sent", "failed", "window_closed"]);
+    assert_eq!(s.statuses(), ["sent", "sent", "failed", "window_closed"]);
 }
 
 #[tokio::test]

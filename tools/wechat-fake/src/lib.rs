@@ -50,7 +50,8 @@
 //! Run as a server (`wechat-fake`, for the local stack), it also answers a control API
 //! under `/_fake/` that no WeChat path can collide with: what the user did (sent a message,
 //! entered the session, accepted a subscribe pop-up, let the window run out), images the
-//! user sends, and what the user received. The WeChat user simulator drives it.
+//! user sends, and what the user received — and failures to inject into the next calls of a
+//! path (`/_fake/inject`, for `make faults`). The WeChat user simulator drives it.
 
 pub mod business;
 pub mod rules;
@@ -398,6 +399,7 @@ impl Fake {
             .route("/_fake/users/grant", post(control_grant))
             .route("/_fake/users/close-window", post(control_close_window))
             .route("/_fake/time-passes", post(control_time_passes))
+            .route("/_fake/inject", post(control_inject))
             .route("/_fake/entry-policy", post(control_entry_policy))
             .route("/_fake/sent", get(control_sent))
             .route("/_fake/businesses", get(control_businesses))
@@ -868,6 +870,39 @@ async fn control_grant(State(fake): State<Fake>, Json(user): Json<ControlUser>) 
 /// `POST /_fake/users/close-window` `{"appid", "openid"}`: the window runs out now.
 async fn control_close_window(State(fake): State<Fake>, Json(user): Json<ControlUser>) -> Response {
     fake.close_window(&user.appid, &user.openid);
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ControlInjection {
+    path: String,
+    errcode: Option<i64>,
+    http_status: Option<u16>,
+    #[serde(default)]
+    delay_ms: u64,
+    times: u32,
+    #[serde(default)]
+    lose_answer: bool,
+}
+
+/// `POST /_fake/inject` `{"path", "errcode"?, "http_status"?, "delay_ms"?, "times",
+/// "lose_answer"?}`: the next `times` calls of `path` fail so (see [`Injection`]), for a
+/// fault run from outside the process.
+async fn control_inject(State(fake): State<Fake>, Json(asked): Json<ControlInjection>) -> Response {
+    if !asked.path.starts_with("/cgi-bin/") || asked.times == 0 {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "path: a /cgi-bin/ path; times: at least 1",
+        );
+    }
+    fake.inject(Injection {
+        path: asked.path,
+        errcode: asked.errcode,
+        http_status: asked.http_status,
+        delay: Duration::from_millis(asked.delay_ms),
+        times: asked.times,
+        lose_answer: asked.lose_answer,
+    });
     Json(json!({ "ok": true })).into_response()
 }
 

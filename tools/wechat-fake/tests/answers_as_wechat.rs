@@ -1083,3 +1083,42 @@ async fn injections_answer_on_every_path_before_the_rules_and_run_out() {
     assert!(started.elapsed() >= Duration::from_millis(300), "the delay");
     assert_eq!(post(&client, url, body).await["errcode"], 43101);
 }
+
+#[tokio::test]
+async fn failures_injected_through_the_control_api_come_in_order_then_end() {
+    let (fake, base, client) = fake().await;
+    fake.user_acts(APP, "o1", UserAction::Message);
+    let token = stable(&client, &base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inject = |body: Value| {
+        client
+            .post(format!("{base}/_fake/inject"))
+            .json(&body)
+            .send()
+    };
+    let accepted =
+        inject(json!({"path": "/cgi-bin/message/custom/send", "errcode": -1, "times": 2}))
+            .await
+            .unwrap();
+    assert_eq!(accepted.status(), 200);
+    for refused in [
+        json!({"path": "/_fake/sent", "errcode": -1, "times": 1}),
+        json!({"path": "/cgi-bin/message/custom/send", "errcode": -1, "times": 0}),
+        json!({"path": "/cgi-bin/message/custom/send"}),
+    ] {
+        assert!(
+            inject(refused.clone())
+                .await
+                .unwrap()
+                .status()
+                .is_client_error(),
+            "{refused}"
+        );
+    }
+    assert_eq!(send_text(&client, &base, &token, "o1").await, -1);
+    assert_eq!(send_text(&client, &base, &token, "o1").await, -1);
+    assert_eq!(send_text(&client, &base, &token, "o1").await, 0);
+    assert_eq!(fake.sent().len(), 1);
+}

@@ -9,9 +9,10 @@
 //! for another invocation.
 //!
 //! Two kinds of retry have their own budgets. A partner or WeChat that failed
-//! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. The bridge's own
-//! store or queue that did not answer ([`RecordOutcome::RetrySoon`]: a throttle, a timeout
-//! under a burst) is tried again inside the invocation after a jittered pause (a few hundred
+//! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. A blip
+//! ([`RecordOutcome::RetrySoon`]: the bridge's own store or queue that did not answer — a
+//! throttle, a timeout under a burst — or WeChat's "system busy", -1) is tried again inside
+//! the invocation after a jittered pause (a few hundred
 //! ms, then about a second) and then kept away briefly: 5 s, doubling to 1 min, for its
 //! first 8 receives (about 5 minutes) — a user never waits minutes for a reply the bridge
 //! already has because the store hiccuped — and as long as a partner after that, so an
@@ -76,7 +77,8 @@ pub enum RecordOutcome {
     Park(String),
     /// A partner or WeChat failed: retried after the long backoff.
     Retry(String),
-    /// The bridge's own store or queue did not answer: tried again soon.
+    /// A blip (the bridge's own store or queue did not answer, WeChat was busy): tried
+    /// again soon.
     RetrySoon(String),
 }
 

@@ -25,7 +25,8 @@ pub enum DispatchOutcome {
     FellBack,
     /// Not finished: try again later.
     Retry(String),
-    /// Not finished: the store or a queue did not answer. Try again soon.
+    /// Not finished: the store or a queue did not answer, or WeChat was busy (-1). Try
+    /// again soon.
     RetrySoon(String),
 }
 

@@ -312,7 +312,12 @@ impl<P: Ports> Dispatch<P> {
             Err(error) => {
                 let reason = error.failure.to_string();
                 self.unclaim(&claimed, &reason).await?;
-                Ok(DispatchOutcome::Retry(reason))
+                // -1 is WeChat's "system busy, try again in a moment": a blip, not an outage
+                // to wait 30 s on.
+                Ok(match error.failure.errcode() {
+                    Some(-1) => DispatchOutcome::RetrySoon(reason),
+                    _ => DispatchOutcome::Retry(reason),
+                })
             }
         }
     }
