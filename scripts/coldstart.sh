@@ -66,9 +66,9 @@ if [ "${ARM64:-1}" = 1 ]; then
   PATH="$VENV/bin:$PATH" cargo lambda build --quiet --release --arm64 "${bins[@]}"
   PATH="$VENV/bin:$PATH" cargo lambda build --quiet --release --arm64 -p wxbridge-coldstart --bin coldstart-hello
   hello=$(stat -c %s "$TARGET_DIR/lambda/coldstart-hello/bootstrap")
-  printf '%-12s%14s%9s\n' function "arm64 bytes" "× hello"
+  printf '%-16s%12s%9s\n' function "arm64 bytes" "× hello"
   for f in "${functions[@]}" coldstart-hello; do
     size=$(stat -c %s "$TARGET_DIR/lambda/$f/bootstrap")
-    printf '%-12s%14s%8.1fx\n' "$f" "$size" "$(awk -v s="$size" -v h="$hello" 'BEGIN { print s / h }')"
+    printf '%-16s%12s%8.1fx\n' "$f" "$size" "$(awk -v s="$size" -v h="$hello" 'BEGIN { print s / h }')"
   done
 fi

@@ -45,6 +45,20 @@ pub fn stop_signal() -> impl Future<Output = ()> {
 }
 
 /// Takes `NAME VALUE` out of `args`; fails when `NAME` has no value after it.
+/// The program's arguments; with `-h`, `--help` or `help` among them, prints `usage` and
+/// exits.
+pub fn arguments_or_usage(usage: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "help")
+    {
+        println!("{usage}");
+        std::process::exit(0);
+    }
+    args
+}
+
 pub fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
     let at = args.iter().position(|a| a == name)?;
     if at + 1 >= args.len() {

@@ -3,7 +3,7 @@
 //! `wxbridge_devstack::runner`). `scripts/lib.sh` starts it with the stack.
 
 use std::path::PathBuf;
-use wxbridge_devstack::cli::{fail, stop_signal, take_option};
+use wxbridge_devstack::cli::{arguments_or_usage, fail, stop_signal, take_option};
 use wxbridge_devstack::runner::{read_env_file, read_functions, Runner};
 
 const USAGE: &str = "\
@@ -27,14 +27,7 @@ JSON line to FILE. SIGINT or SIGTERM stops it and every instance.";
 
 #[tokio::main]
 async fn main() {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args
-        .iter()
-        .any(|a| a == "-h" || a == "--help" || a == "help")
-    {
-        println!("{USAGE}");
-        return;
-    }
+    let mut args = arguments_or_usage(USAGE);
     let address = take_option(&mut args, "--address").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = take_option(&mut args, "--port").unwrap_or_else(|| "9000".to_owned());
     let bin_dir = take_option(&mut args, "--bin-dir")

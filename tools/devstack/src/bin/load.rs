@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use wxbridge_devstack::cli::{fail, take_flag, take_option};
+use wxbridge_devstack::cli::{arguments_or_usage, fail, take_flag, take_option};
 use wxbridge_devstack::desk::{read_log, PartnerClient};
 use wxbridge_devstack::load::{self, FunctionLoad, Leg, LegSummary};
 use wxbridge_devstack::now_ms;
@@ -33,14 +33,7 @@ type Shared<T> = Arc<Mutex<T>>;
 
 #[tokio::main]
 async fn main() {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args
-        .iter()
-        .any(|a| a == "-h" || a == "--help" || a == "help")
-    {
-        println!("{USAGE}");
-        return;
-    }
+    let mut args = arguments_or_usage(USAGE);
     let number = |args: &mut Vec<String>, name: &str, default: usize| {
         take_option(args, name).map_or(default, |v| {
             v.parse()
