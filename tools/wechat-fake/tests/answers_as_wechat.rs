@@ -12,6 +12,14 @@ async fn stable(client: &reqwest::Client, base: &str, force: bool) -> Value {
     post(client, format!("{base}/cgi-bin/stable_token"), body).await
 }
 
+/// A valid access token (no forced refresh).
+async fn access_token(client: &reqwest::Client, base: &str) -> String {
+    stable(client, base, false).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn send_text(client: &reqwest::Client, base: &str, token: &str, openid: &str) -> i64 {
     let body = json!({"touser": openid, "msgtype": "text", "text": {"content": "hi"}});
     let answer = post(
@@ -80,10 +88,7 @@ async fn bad_credentials_get_their_codes() {
 #[tokio::test]
 async fn the_window_and_quota_follow_the_users_actions() {
     let (fake, base, client) = fake().await;
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     assert_eq!(send_text(&client, &base, &token, "o_unknown").await, 40003);
     fake.user_acts(APP, "o_enter", UserAction::EnterSession);
     assert_eq!(send_text(&client, &base, &token, "o_enter").await, 0);
@@ -115,16 +120,10 @@ async fn the_window_and_quota_follow_the_users_actions() {
 async fn expired_tokens_and_injected_failures() {
     let (fake, base, client) = fake().await;
     fake.user_acts(APP, "o1", UserAction::Message);
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     fake.expire_tokens(APP);
     assert_eq!(send_text(&client, &base, &token, "o1").await, 42001);
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     for code in [-1, 45009, 45011] {
         fake.inject(Injection {
             path: "/cgi-bin/message/custom/send".into(),
@@ -162,10 +161,7 @@ async fn expired_tokens_and_injected_failures() {
 async fn a_lost_answer_is_a_send_carried_out_whose_answer_breaks_off() {
     let (fake, base, client) = fake().await;
     fake.user_acts(APP, "o1", UserAction::Message);
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     fake.inject(Injection {
         path: "/cgi-bin/message/custom/send".into(),
         times: 1,
@@ -195,10 +191,7 @@ async fn a_lost_answer_is_a_send_carried_out_whose_answer_breaks_off() {
 #[tokio::test]
 async fn subscribe_messages_need_a_grant_each() {
     let (fake, base, client) = fake().await;
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     let url = format!("{base}/cgi-bin/message/subscribe/send?access_token={token}");
     let body =
         json!({"touser": "o1", "template_id": "tpl", "data": {"thing1": {"value": "Room ready"}}});
@@ -218,10 +211,7 @@ async fn subscribe_messages_need_a_grant_each() {
 #[tokio::test]
 async fn media_goes_up_and_comes_back_and_unknown_ids_are_json_errors() {
     let (_, base, client) = fake().await;
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     let part = reqwest::multipart::Part::bytes(vec![0x89, b'P', b'N', b'G'])
         .mime_str("image/png")
         .unwrap()
@@ -266,10 +256,7 @@ async fn media_goes_up_and_comes_back_and_unknown_ids_are_json_errors() {
 #[tokio::test]
 async fn uploads_take_images_up_to_2_mb_and_are_counted() {
     let (fake, base, client) = fake().await;
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     let upload = |bytes: Vec<u8>, mime: &'static str| {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
         async move {
@@ -314,10 +301,7 @@ async fn uploads_take_images_up_to_2_mb_and_are_counted() {
 #[tokio::test]
 async fn the_control_api_drives_the_user_and_shows_what_they_received() {
     let (_, base, client) = fake().await;
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     let control = |path: &str| format!("{base}/_fake/{path}");
     assert_eq!(send_text(&client, &base, &token, "o_sim").await, 40003);
     let acted = post(
@@ -420,10 +404,7 @@ async fn the_control_api_drives_the_user_and_shows_what_they_received() {
     .await;
     let stale = send_text(&client, &base, &token, "o_sim").await;
     assert_eq!(stale, 42001, "the token ran out");
-    let fresh = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fresh = access_token(&client, &base).await;
     let media_get = format!("{base}/cgi-bin/media/get?access_token={fresh}&media_id={media_id}");
     let kept = client.get(&media_get).send().await.unwrap();
     assert_eq!(kept.bytes().await.unwrap().to_vec(), image, "not yet gone");
@@ -1088,10 +1069,7 @@ async fn injections_answer_on_every_path_before_the_rules_and_run_out() {
 async fn failures_injected_through_the_control_api_come_in_order_then_end() {
     let (fake, base, client) = fake().await;
     fake.user_acts(APP, "o1", UserAction::Message);
-    let token = stable(&client, &base, false).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&client, &base).await;
     let inject = |body: Value| {
         client
             .post(format!("{base}/_fake/inject"))
