@@ -12,11 +12,11 @@
 //! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. A blip
 //! ([`RecordOutcome::RetrySoon`]: the bridge's own store or queue that did not answer — a
 //! throttle, a timeout under a burst — or WeChat's "system busy", -1) is tried again inside
-//! the invocation after a jittered pause (a few hundred
-//! ms, then about a second) and then kept away briefly: 5 s, doubling to 1 min, for its
-//! first 8 receives (about 5 minutes) — a user never waits minutes for a reply the bridge
-//! already has because the store hiccuped — and as long as a partner after that, so an
-//! outage of the store still takes about a day to exhaust `max_receives`.
+//! the invocation after a jittered pause (a few hundred ms, then about a second) and then
+//! kept away briefly: 5 s, doubling to 1 min, for its first 8 receives (about 5 minutes) —
+//! a user never waits minutes for a reply the bridge already has because the store
+//! hiccuped — and as long as a partner after that, so an outage of the store still takes
+//! about a day to exhaust `max_receives`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
@@ -32,11 +32,11 @@ pub fn backoff_secs(receive_count: u32) -> i32 {
     doubling(30, 900, receive_count)
 }
 
-/// Receives of a record whose store or queue did not answer that get the short backoff.
+/// Receives of a record retried soon (a blip) that get the short backoff.
 const QUICK_RECEIVES: u32 = 8;
 
-/// Backoff after the store or a queue did not answer: 5 s, doubling per receive, at most
-/// 1 min, for [`QUICK_RECEIVES`] receives; then the long backoff.
+/// Backoff after a blip: 5 s, doubling per receive, at most 1 min, for
+/// [`QUICK_RECEIVES`] receives; then the long backoff.
 pub fn store_backoff_secs(receive_count: u32) -> i32 {
     if receive_count <= QUICK_RECEIVES {
         doubling(5, 60, receive_count)
@@ -50,8 +50,8 @@ fn doubling(first: i64, cap: i64, receive_count: u32) -> i32 {
     doubled.min(cap) as i32
 }
 
-/// The pauses before each new try, inside one invocation, of a record whose store or queue
-/// did not answer; each is jittered by ±50% so that a burst's records do not retry together.
+/// The pauses before each new try, inside one invocation, of a record retried soon; each
+/// is jittered by ±50% so that a burst's records do not retry together.
 const STORE_RETRY_PAUSES_MS: [u64; 2] = [250, 1_000];
 
 /// What one record may take at worst: a partner's or WeChat's timeout, the store's calls
@@ -198,7 +198,7 @@ impl<P: Parking> FifoConsumer<P> {
                             break;
                         }
                         let message_id = record.message_id.as_deref().unwrap_or_default();
-                        tracing::warn!(message_id, %reason, "the store or a queue did not answer; trying again now");
+                        tracing::warn!(message_id, %reason, "a blip (store, queue or WeChat busy); trying again now");
                         metrics::count("retried_in_invocation");
                         outcome = settle(record).await;
                     }
