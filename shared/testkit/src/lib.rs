@@ -5,6 +5,7 @@
 
 pub mod conformance;
 pub mod events;
+pub mod fuzz;
 pub mod images;
 pub mod memory_queues;
 pub mod memory_store;

@@ -96,10 +96,13 @@ pub fn wechat_fields(event: &CallbackEvent, format: PushFormat) -> Map<String, V
 }
 
 /// A JSON number where the id is one (as WeChat writes ids), else the string.
+/// A number when the id is one written plainly; any other id (`+5`, `007`) stays a string,
+/// so it reads back as it was.
 fn number_if_numeric(id: &str) -> Value {
-    id.parse::<u64>()
-        .map(Value::from)
-        .unwrap_or_else(|_| json!(id))
+    match id.parse::<u64>() {
+        Ok(number) if number.to_string() == id => Value::from(number),
+        _ => json!(id),
+    }
 }
 
 fn decision_fields(entry: &SubscribeDecision) -> Value {
@@ -385,6 +388,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_plain_number_is_written_as_it_is() {
+        // Found by the xml_reader fuzz target: `+5` was written as 5 and read back as "5".
+        assert_eq!(number_if_numeric("123"), json!(123));
+        assert_eq!(number_if_numeric("+5"), json!("+5"));
+        assert_eq!(number_if_numeric("007"), json!("007"));
     }
 
     #[test]

@@ -213,22 +213,33 @@ fn text(fields: &Fields<'_>, key: &str) -> Option<String> {
     fields.get(key).and_then(Node::loose_string)
 }
 
+/// A message id. WeChat's are 64-bit numbers, sent as a JSON number, a JSON string or XML
+/// text; one written with leading zeros or blanks is the same number, so it gets the same
+/// id (and the same dedupe key). An id that is not a number is kept as it came.
+fn msg_id(fields: &Fields<'_>, key: &str) -> Option<String> {
+    let id = text(fields, key)?;
+    Some(match id.trim().parse::<u64>() {
+        Ok(number) if id.trim().bytes().all(|b| b.is_ascii_digit()) => number.to_string(),
+        _ => id,
+    })
+}
+
 /// The typed reading of a known push; `None` when the type is unknown or a field the type
 /// needs is missing, so the caller keeps the push as a raw event.
 fn typed_kind(msg_type: &str, fields: &Fields<'_>) -> Option<EventKind> {
     let text = |key: &str| text(fields, key);
     Some(match msg_type {
         "text" => EventKind::Text {
-            msg_id: text("MsgId")?,
+            msg_id: msg_id(fields, "MsgId")?,
             content: text("Content")?,
         },
         "image" => EventKind::Image {
-            msg_id: text("MsgId")?,
+            msg_id: msg_id(fields, "MsgId")?,
             pic_url: text("PicUrl")?,
             media_id: text("MediaId")?,
         },
         "miniprogrampage" => EventKind::MiniProgramPage {
-            msg_id: text("MsgId")?,
+            msg_id: msg_id(fields, "MsgId")?,
             title: text("Title").unwrap_or_default(),
             app_id: text("AppId").unwrap_or_default(),
             page_path: text("PagePath")?,
@@ -257,7 +268,7 @@ fn typed_kind(msg_type: &str, fields: &Fields<'_>) -> Option<EventKind> {
 fn raw_kind(msg_type: String, fields: &Fields<'_>) -> EventKind {
     EventKind::Raw {
         event: text(fields, "Event"),
-        msg_id: text(fields, "MsgId"),
+        msg_id: msg_id(fields, "MsgId"),
         msg_type,
         fields: fields.to_map(),
     }
@@ -303,7 +314,7 @@ fn decision(entry: &Fields<'_>) -> Option<SubscribeDecision> {
 fn send_result(entry: &Fields<'_>) -> Option<SubscribeSendResult> {
     Some(SubscribeSendResult {
         template_id: text(entry, "TemplateId")?,
-        msg_id: text(entry, "MsgID").or_else(|| text(entry, "MsgId")),
+        msg_id: msg_id(entry, "MsgID").or_else(|| msg_id(entry, "MsgId")),
         error_code: entry.get("ErrorCode").and_then(Node::loose_i64),
         error_status: text(entry, "ErrorStatus"),
     })
@@ -371,6 +382,23 @@ mod tests {
         assert_eq!(from_json, expected);
         assert_eq!(from_cloud, expected);
         assert_eq!(expected.dedupe_key(), "msg:6054768590064713728");
+    }
+
+    #[test]
+    fn a_msgid_with_leading_zeros_or_blanks_is_the_same_message() {
+        // Found by the xml_reader fuzz target: the id read and the id written back differed.
+        let padded = event(&format!(
+            "<xml>{HEAD_XML}<MsgType>text</MsgType><Content>hi</Content><MsgId> 000123 </MsgId></xml>"
+        ));
+        let plain = event(
+            r#"{"ToUserName":"gh_1","FromUserName":"o_user","CreateTime":1700000000,"MsgType":"text","Content":"hi","MsgId":123}"#,
+        );
+        assert_eq!(padded, plain);
+        assert_eq!(padded.dedupe_key(), "msg:123");
+        let named = event(&format!(
+            "<xml>{HEAD_XML}<MsgType>text</MsgType><Content>hi</Content><MsgId>0x7b</MsgId></xml>"
+        ));
+        assert_eq!(named.msg_id(), Some("0x7b"));
     }
 
     #[test]
