@@ -98,11 +98,7 @@ pub fn open_push(data: &[u8]) {
 }
 
 fn open_as_is(endpoint: &PushEndpoint, query: &str, body: &[u8]) {
-    let query = PushQuery::from_pairs(
-        form_urlencoded_pairs(query)
-            .iter()
-            .map(|(k, v)| (&**k, &**v)),
-    );
+    let query = PushQuery::from_pairs(query_pairs(query).iter().map(|(k, v)| (&**k, &**v)));
     let freshness = Freshness {
         now_secs: NOW_SECS,
         tolerance_secs: None,
@@ -140,7 +136,8 @@ fn same_hex(sent: &Option<String>, computed: &str) -> bool {
         .is_some_and(|sent| sent.eq_ignore_ascii_case(computed))
 }
 
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+/// `name=value` pairs joined by `&`, taken as written (the seeds carry no escapes).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -325,7 +322,9 @@ pub fn api_signature(data: &[u8]) {
     // `sign` stamps the decimal form; a timestamp written otherwise (`0176…`, `+176…`) is
     // signed as written, so a signature over the decimal form does not hold for it.
     let timestamp_text = value(auth::TIMESTAMP_HEADER);
-    let timestamp = timestamp_text.as_deref().and_then(|t| t.parse::<i64>().ok());
+    let timestamp = timestamp_text
+        .as_deref()
+        .and_then(|t| t.parse::<i64>().ok());
     let decimal = timestamp.map(|t| t.to_string()) == timestamp_text;
     let nonce = value(auth::NONCE_HEADER).unwrap_or_default();
     let secret = Secret::new(API_SECRET);
