@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench coldstart demo attack load load-backoff faults
+.PHONY: dev test bench coldstart demo attack load load-backoff faults api-fuzz
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -38,3 +38,8 @@ load-backoff:
 ## slow): every text and reply delivered once, in order per user.
 faults:
 	@scripts/faults.sh
+
+## Property tests of the partner API from api/openapi.json (schemathesis), every request
+## signed, through the whole local stack: no 5xx, every answer as documented.
+api-fuzz:
+	@scripts/schemathesis.sh

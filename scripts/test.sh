@@ -2,8 +2,9 @@
 # The test command: formatting and lints, the crate graph's direction, every unit and integration test against the
 # local AWS emulator (moto server, started here and stopped whatever happens), the local
 # stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
-# the demo conversation, the attack run and a small load run through the whole local stack
-# (scripts/demo.sh, attack.sh, load.sh).
+# the demo conversation, the attack run, a small load run and the partner API's property
+# tests through the whole local stack (scripts/demo.sh, attack.sh, load.sh,
+# schemathesis.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -65,5 +66,8 @@ scripts/attack.sh
 
 log "load: a small burst and conversation through the whole local stack"
 USERS=2 MESSAGES=8 scripts/load.sh
+
+log "api-fuzz: property tests of the partner API from its OpenAPI document"
+scripts/schemathesis.sh
 
 log "all checks passed"

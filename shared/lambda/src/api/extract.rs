@@ -26,13 +26,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PartnerJson<T> {
     }
 }
 
-/// Reads a JSON body into `T`; a refusal names the field that is wrong.
+/// Reads a JSON body into `T`; a refusal names the field that is wrong. The body is a JSON
+/// object, as the document says: serde would also read a struct from an array of its
+/// fields in order (`[]` as a close with no closing text), a form nobody documents.
 fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.is_empty() {
         b"{}".as_slice()
     } else {
         body
     };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => PartnerError::field("body", "must be a JSON object").into(),
+                Err(_) => ApiError::InvalidJson,
+            },
+        );
+    }
     let mut reader = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut reader).map_err(|error| {
         let path = error.path().to_string();

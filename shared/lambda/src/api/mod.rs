@@ -196,7 +196,7 @@ async fn conversation<P: Ports, N: NonceStore>(
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many messages, 1 to 100 (20 unless given).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     #[serde(default)]
     pub limit: Option<String>,
     /// Where the page starts: the `next_cursor` of the page before.
@@ -350,7 +350,8 @@ async fn bind<P: Ports, N: NonceStore>(
     path = "/v1/media/{channel}/{media_id}",
     params(
         ("channel" = String, Path, description = "The channel (mini program) id"),
-        ("media_id" = String, Path, description = "The MediaId of the user's message"),
+        ("media_id" = String, Path, description = "The MediaId of the user's message (1-256 of A-Z a-z 0-9 - _ . : @)",
+            pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 256),
     ),
     responses(
         openapi::AnyRoute,
@@ -376,7 +377,8 @@ async fn media<P: Ports, N: NonceStore>(
     path = "/v1/conversations/{conversation_id}/media/{message_id}",
     params(
         ("conversation_id" = String, Path, description = "The conversation id"),
-        ("message_id" = String, Path, description = "The id of the image message"),
+        ("message_id" = String, Path, description = "The id of the image message (1-256 of A-Z a-z 0-9 - _ . : @)",
+            pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 256),
     ),
     responses(
         openapi::AnyRoute,

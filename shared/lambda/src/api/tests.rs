@@ -1319,7 +1319,8 @@ async fn hand_over(
     to: &str,
     id: &str,
 ) -> (u16, Value) {
-    let nonce = format!("nonce-{id}-{}", next_number());
+    // Not from `id`: a 55-character id would make the nonce too long to sign with.
+    let nonce = format!("nonce-handover-{}", next_number());
     call(
         service,
         request(partner, "POST", path, &handover(to, id), &nonce),
@@ -1587,4 +1588,233 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
         .as_str()
         .unwrap()
         .starts_with("handover_id"));
+}
+
+// Found by the property tests from the document (scripts/schemathesis.sh, make api-fuzz).
+
+/// The document states the limits the API checks: the partners' ids, a page's size, a
+/// text's and a URL's rules. Found: the ids and `limit` were documented as any string or
+/// number, so valid-looking requests were refused 400.
+#[test]
+fn the_document_states_the_limits_the_api_checks() {
+    let doc: Value = serde_json::from_str(&super::openapi::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field, max) in [
+        ("SendRequest", "client_message_id", 64),
+        ("PushRequest", "push_id", 64),
+        ("CloseRequest", "client_message_id", 64),
+        ("HandoverRequest", "handover_id", 55),
+        ("BindRequest", "app_user_id", 128),
+    ] {
+        let at = &schemas[schema]["properties"][field];
+        assert_eq!(at["pattern"], "^[A-Za-z0-9._:@-]+$", "{schema}.{field}");
+        assert_eq!(
+            (at["minLength"].as_u64(), at["maxLength"].as_u64()),
+            (Some(1), Some(max)),
+            "{schema}.{field}"
+        );
+    }
+    let history = &doc["paths"]["/v1/conversations/{conversation_id}/messages"]["get"];
+    let limit = history["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_u64(),
+            limit["schema"]["maximum"].as_u64()
+        ),
+        (Some(1), Some(100))
+    );
+    assert_eq!(
+        schemas["PushRequest"]["properties"]["expires_at_ms"]["minimum"],
+        1
+    );
+    // Blank means only what Rust's `trim` takes away (Unicode White_Space, U+0085
+    // included, U+FEFF not): the document's class, not JSON Schema's `\s`.
+    let text = &schemas["Content"]["oneOf"][0]["properties"]["text"];
+    assert!(text["pattern"].as_str().unwrap().contains(r"\u0085"));
+    assert!(!text["pattern"].as_str().unwrap().contains(r"\ufeff"));
+}
+
+/// The boundaries the document gives are the API's: the longest id and page are
+/// accepted, one more is refused; "blank" and "whitespace in a URL" are Unicode's.
+#[tokio::test]
+async fn the_documented_boundaries_are_the_apis() {
+    let service = service().await;
+    let mut n = 0;
+    let mut post = |body: Value| {
+        n += 1;
+        request(
+            "hotel-9",
+            "POST",
+            "/v1/messages",
+            &body.to_string(),
+            &format!("nonce-bound-{n}"),
+        )
+    };
+    let with = |id: &str, content: Value| json!({"conversation_id": "mp:o_alice:hotel-9", "client_message_id": id, "content": content});
+    let text = |t: &str| json!({"type": "text", "text": t});
+    let (status, answer) = call(&service, post(with(&"a".repeat(64), text("hi")))).await;
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = call(&service, post(with(&"a".repeat(65), text("hi")))).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // U+0085 (NEL) is whitespace to the API, so to the document; U+FEFF is neither.
+    let (status, answer) = call(&service, post(with("nel", text("\u{85}")))).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = call(&service, post(with("bom", text("\u{feff}")))).await;
+    assert_eq!(status, 202, "{answer}");
+    let link = |url: &str| {
+        json!({"type": "link", "title": "Room", "description": "", "url": url,
+               "thumb_url": "https://cdn.example.com/t.png"})
+    };
+    let (status, answer) = call(&service, post(with("l1", link("http://a\u{85}b")))).await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (400, Some("content.url: must be an http(s) URL"))
+    );
+    let (status, answer) = call(&service, post(with("l2", link("http://a\u{feff}b")))).await;
+    assert_eq!(status, 202, "{answer}");
+
+    for (limit, status) in [("1", 200), ("100", 200), ("0", 400), ("101", 400)] {
+        let path = format!("/v1/conversations/mp:o_alice:hotel-9/messages?limit={limit}");
+        let (got, answer) = call(
+            &service,
+            request("hotel-9", "GET", &path, "", &format!("nonce-limit-{limit}")),
+        )
+        .await;
+        assert_eq!(got, status, "limit={limit}: {answer}");
+    }
+}
+
+/// Found: `expires_at_ms: 12030.0` — an integer to JSON Schema, so to the document — was
+/// refused 400. Any JSON number with an integer value is taken; a fraction is not.
+#[tokio::test]
+async fn a_push_expiry_is_any_json_integer() {
+    let service = service().await;
+    let cases = [
+        ("1800000000000", 202),
+        ("1800000000000.0", 202),
+        ("1.8e12", 202),
+        ("1800000000000.5", 400),
+        ("1e300", 400),
+        ("\"1800000000000\"", 400),
+    ];
+    for (n, (expires, status)) in cases.into_iter().enumerate() {
+        let body = format!(
+            r#"{{"to": {{"channel": "mp", "openid": "o_alice"}}, "push_id": "exp-{n}",
+                "content": {{"type": "text", "text": "Ready"}}, "expires_at_ms": {expires}}}"#
+        );
+        let (got, answer) = call(
+            &service,
+            request(
+                "hotel-9",
+                "POST",
+                "/v1/pushes",
+                &body,
+                &format!("nonce-exp-{n}"),
+            ),
+        )
+        .await;
+        assert_eq!(got, status, "{expires}: {answer}");
+        if status == 400 {
+            assert!(answer["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("expires_at_ms:"));
+        }
+    }
+}
+
+/// Found: a malformed `client_message_id` on a close without a closing text was ignored
+/// and the conversation closed (200); it is refused, naming the field, and nothing closes.
+#[tokio::test]
+async fn a_close_with_a_malformed_client_message_id_is_refused_and_closes_nothing() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/close";
+    let body = json!({"client_message_id": "bye 1"}).to_string();
+    let (status, answer) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-badclose-1"),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (
+            400,
+            Some("client_message_id: 1 to 64 characters of A-Z a-z 0-9 - _ . : @")
+        )
+    );
+    let (status, view) = call(
+        &service,
+        request(
+            "hotel-9",
+            "GET",
+            "/v1/conversations/mp:o_alice:hotel-9",
+            "",
+            "nonce-badclose-2",
+        ),
+    )
+    .await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("open")));
+    // A well-formed id without a closing text still closes (it is not needed then).
+    let body = json!({"client_message_id": "bye-1"}).to_string();
+    let (status, view) = call(
+        &service,
+        request("hotel-9", "POST", path, &body, "nonce-badclose-3"),
+    )
+    .await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("closed")));
+}
+
+/// Found: a body `[]` closed the conversation (200) — serde reads a struct from an array
+/// of its fields in order, so `[null, null, "id", {…}]` was a reply too. A body is a JSON
+/// object, as documented; anything else is refused before it is read.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    let service = service().await;
+    let close = "/v1/conversations/mp:o_alice:hotel-9/close";
+    let positional = json!([null, null, "pos-1", {"type": "text", "text": "hi"}]).to_string();
+    let cases = [
+        (close, "[]", "invalid_request"),
+        (close, r#"["Bye", "bye-1"]"#, "invalid_request"),
+        ("/v1/messages", positional.as_str(), "invalid_request"),
+        ("/v1/messages", " null", "invalid_request"),
+        ("/v1/messages", "\"text\"", "invalid_request"),
+        ("/v1/messages", "1", "invalid_request"),
+        ("/v1/messages", "[", "invalid_json"),
+    ];
+    for (n, (path, body, code)) in cases.into_iter().enumerate() {
+        let (status, answer) = call(
+            &service,
+            request("hotel-9", "POST", path, body, &format!("nonce-notobj-{n}")),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{body}"
+        );
+        if code == "invalid_request" {
+            assert_eq!(answer["reason"], "body: must be a JSON object", "{body}");
+        }
+    }
+    let (status, view) = call(
+        &service,
+        request(
+            "hotel-9",
+            "GET",
+            "/v1/conversations/mp:o_alice:hotel-9",
+            "",
+            "nonce-notobj-get",
+        ),
+    )
+    .await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("open")));
+    assert!(service.memory.outbound.sent().is_empty());
 }

@@ -3,7 +3,9 @@
 //! partner as `conversation.reopened`. The closed mark lives on the channel user (see
 //! [`crate::model::ChannelUser::closed`]); the partner gets `conversation.closed`.
 
-use super::{Answer, CloseRequest, ConversationView, PartnerApi, PartnerError, SendRequest};
+use super::{
+    valid_client_id, Answer, CloseRequest, ConversationView, PartnerApi, PartnerError, SendRequest,
+};
 use crate::model::{CloseReason, Closed, Content, Conversation};
 use crate::ports::Ports;
 use crate::services::idle;
@@ -18,6 +20,16 @@ impl<P: Ports> PartnerApi<P> {
         conversation_id: &str,
         request: CloseRequest,
     ) -> Answer<ConversationView> {
+        // Checked whether or not a closing text comes with it: a malformed id is refused,
+        // not ignored.
+        if let Some(id) = &request.client_message_id {
+            if !valid_client_id(id, 64) {
+                return Err(PartnerError::field(
+                    "client_message_id",
+                    "1 to 64 characters of A-Z a-z 0-9 - _ . : @",
+                ));
+            }
+        }
         let conversation = self.own_conversation(partner, conversation_id).await?;
         if let Some(text) = request.closing_text {
             let Some(client_message_id) = request.client_message_id else {

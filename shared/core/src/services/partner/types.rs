@@ -22,6 +22,12 @@ pub struct SendRequest {
     pub conversation_id: Option<String>,
     #[serde(default)]
     pub to: Option<Recipient>,
+    /// The partner's id for this reply (1-64 of `A-Z a-z 0-9 - _ . : @`): a repeat answers
+    /// the first message.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
+    )]
     pub client_message_id: String,
     pub content: Content,
 }
@@ -32,7 +38,12 @@ pub struct SendRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub to: Recipient,
-    /// The partner's id for this push: a repeat answers the first push, delivered once.
+    /// The partner's id for this push (1-64 of `A-Z a-z 0-9 - _ . : @`): a repeat answers
+    /// the first push, delivered once.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
+    )]
     pub push_id: String,
     pub content: Content,
     /// The subscribe message to send when the window does not allow a customer-service
@@ -40,7 +51,9 @@ pub struct PushRequest {
     #[serde(default)]
     pub subscribe: Option<SubscribeForm>,
     /// After this (ms since the epoch) the push is not worth sending: it ends `expired`.
-    #[serde(default)]
+    /// Any JSON integer, `1.8e12` or `1800000000000.0` too, as JSON Schema counts them.
+    #[serde(default, deserialize_with = "integral_ms")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub expires_at_ms: Option<i64>,
 }
 
@@ -238,6 +251,11 @@ pub struct ConversationsQuery {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BindRequest {
+    /// The app user (1-128 of `A-Z a-z 0-9 - _ . : @`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 128)
+    )]
     pub app_user_id: String,
     /// Rebinds a user already bound to another app user.
     #[serde(default)]
@@ -266,11 +284,25 @@ pub enum ConversationStatus {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CloseRequest {
-    /// Sent to the user as the partner's reply before the conversation closes.
+    /// Sent to the user as the partner's reply before the conversation closes: a text's
+    /// rules.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+            min_length = 1,
+            max_length = 2048
+        )
+    )]
     pub closing_text: Option<String>,
-    /// The closing text's client message id (required with it): a repeat sends it once.
+    /// The closing text's client message id (required with it; 1-64 of
+    /// `A-Z a-z 0-9 - _ . : @`): a repeat sends it once.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
+    )]
     pub client_message_id: Option<String>,
 }
 
@@ -279,15 +311,31 @@ pub struct CloseRequest {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoverRequest {
-    /// The partner's id for this hand-over: a repeat does it once.
+    /// The partner's id for this hand-over (1-55 of `A-Z a-z 0-9 - _ . : @`): a repeat
+    /// does it once.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 55)
+    )]
     pub handover_id: String,
     /// The partner the user goes to.
     pub to: String,
-    /// Sent to the user as this partner's reply (it counts against the window).
+    /// Sent to the user as this partner's reply (it counts against the window): a text's
+    /// rules.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+            min_length = 1,
+            max_length = 2048
+        )
+    )]
     pub note_to_user: Option<String>,
-    /// For the receiving partner, with the conversation's latest messages.
+    /// For the receiving partner, with the conversation's latest messages (at most 2000
+    /// characters).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub note_to_partner: Option<String>,
 }
 
@@ -321,6 +369,23 @@ pub struct TypingAnswer {
 
 fn typing_default() -> bool {
     true
+}
+
+/// Milliseconds as any JSON number whose value is an integer (`1800000000000`, `1.8e12`,
+/// `1800000000000.0`: all integers to JSON Schema) within i64; a fraction is refused.
+fn integral_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    // 2^63 exactly: the first f64 above i64::MAX.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(ms) = number.as_i64() {
+        return Ok(Some(ms));
+    }
+    match number.as_f64() {
+        Some(ms) if ms.fract() == 0.0 && (-I64_END..I64_END).contains(&ms) => Ok(Some(ms as i64)),
+        _ => Err(serde::de::Error::custom("an integer of milliseconds")),
+    }
 }
 
 #[cfg(test)]
