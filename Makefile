@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench coldstart demo attack load load-backoff faults api-fuzz
+.PHONY: dev test bench coldstart demo attack load load-backoff faults api-fuzz fuzz
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
@@ -43,3 +43,8 @@ faults:
 ## signed, through the whole local stack: no 5xx, every answer as documented.
 api-fuzz:
 	@scripts/schemathesis.sh
+
+## The fuzz targets (fuzz/: opening pushes, the XML reader, the API signature check, the
+## configuration reader), FUZZ_SECS (60) each.
+fuzz:
+	@scripts/fuzz.sh
