@@ -35,7 +35,8 @@ load-backoff:
 	@scripts/load_backoff.sh
 
 ## Failures injected through the whole local stack (the partner down, WeChat failing or
-## slow): every text and reply delivered once, in order per user.
+## slow, the store slow and throttled, functions killed mid-batch, WeChat repeating pushes):
+## every text and reply delivered once, in order per user. FAULTS=quick: the part in make test.
 faults:
 	@scripts/faults.sh
 

@@ -21,13 +21,28 @@ It also counts the requests it serves by service and operation (`X-Amz-Target`, 
 method and the service named in the path), which `GET /_wxbridge/requests` answers as JSON:
 what `make load` reads, before and after a run, for the AWS requests per message.
 
+And it injects faults for `make faults`: `POST /_wxbridge/inject` with
+`{"service": "dynamodb", "delay_ms": [1500, 4000], "fail_share": 0.2, "seconds": 20}`
+delays each request of the service (`dynamodb` or `sqs`) by a time drawn from the range
+(or by `delay_ms` when it is one number) for the next `seconds`, and answers a share of
+them, drawn at random, as the service answers when it is overloaded instead of serving
+them: DynamoDB's HTTP 400 `ThrottlingException` or HTTP 500 `InternalServerError`
+(`"fail_with"`: `"throttling"`, `"internal"` or `"mixed"`, the default), SQS's HTTP 500
+`InternalError`. The delay is taken before the request reaches moto, outside the lock
+above, so that delayed requests wait side by side as they would at AWS; a request the
+caller gave up on meanwhile is still served, as a request that reached AWS is. `GET
+/_wxbridge/inject` answers what is injected and how many requests were delayed and
+failed; `"seconds": 0` ends an injection.
+
   .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p 5000
 """
 
 import collections
 import json
+import random
 import sys
 import threading
+import time
 
 DYNAMODB_TARGET = "DynamoDB_"
 
@@ -60,6 +75,8 @@ def counting_requests(app):
                 body = json.dumps(dict(counts)).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        if environ.get("PATH_INFO", "").startswith("/_wxbridge/"):
+            return app(environ, start_response)  # the emulator's own control paths
         operation = environ.get("HTTP_X_AMZ_TARGET") or operation_of_rest_request(environ)
         with lock:
             counts[operation] += 1
@@ -75,6 +92,146 @@ def operation_of_rest_request(environ):
     return f"{kind}.{environ.get('REQUEST_METHOD', '?')}"
 
 
+INJECT_PATH = "/_wxbridge/inject"
+
+# How each service names itself in X-Amz-Target (SQS's JSON protocol; its query protocol
+# names the action in the body, and the SDK the functions use speaks JSON).
+TARGET_PREFIXES = {"dynamodb": DYNAMODB_TARGET, "sqs": "AmazonSQS."}
+
+# What each service answers when it is overloaded: its HTTP status and JSON error body.
+FAILURES = {
+    "throttling": (
+        "400 Bad Request",
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            "message": "Rate of requests exceeds the allowed throughput.",
+        },
+    ),
+    "internal": (
+        "500 Internal Server Error",
+        {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "Internal server error"},
+    ),
+    "sqs": (
+        "500 Internal Server Error",
+        {"__type": "com.amazonaws.sqs#InternalError", "message": "We encountered an internal error. Please try again."},
+    ),
+}
+
+
+class InjectionError(ValueError):
+    """A request to /_wxbridge/inject that does not say what to inject."""
+
+
+class Injection:
+    """One fault injected into one service's requests until `until` (a monotonic time)."""
+
+    def __init__(self, spec, now):
+        if not isinstance(spec, dict):
+            raise InjectionError("expected a JSON object")
+        self.service = spec.get("service")
+        if self.service not in TARGET_PREFIXES:
+            raise InjectionError(f"service: one of {', '.join(sorted(TARGET_PREFIXES))}")
+        delay = spec.get("delay_ms", 0)
+        if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+            delay = [delay, delay]
+        if (
+            not isinstance(delay, list)
+            or len(delay) != 2
+            or not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 600_000 for d in delay)
+            or delay[0] > delay[1]
+        ):
+            raise InjectionError("delay_ms: milliseconds, or [least, most]")
+        self.delay_ms = (float(delay[0]), float(delay[1]))
+        self.fail_share = spec.get("fail_share", 0)
+        if not isinstance(self.fail_share, (int, float)) or isinstance(self.fail_share, bool) or not 0 <= self.fail_share <= 1:
+            raise InjectionError("fail_share: a number from 0 to 1")
+        self.fail_with = spec.get("fail_with", "mixed")
+        if self.fail_with not in ("throttling", "internal", "mixed"):
+            raise InjectionError("fail_with: throttling, internal or mixed")
+        seconds = spec.get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
+            raise InjectionError("seconds: how long, 0 to 3600")
+        self.until = now + seconds
+        self.delayed = self.failed = 0
+
+    def describe(self, now):
+        return {
+            "service": self.service,
+            "delay_ms": list(self.delay_ms),
+            "fail_share": self.fail_share,
+            "fail_with": self.fail_with,
+            "seconds_left": max(0.0, round(self.until - now, 3)),
+            "delayed": self.delayed,
+            "failed": self.failed,
+        }
+
+    def failure(self, draw):
+        """The (status, body) to answer instead of serving the request."""
+        if self.service == "sqs":
+            return FAILURES["sqs"]
+        if self.fail_with == "mixed":
+            return FAILURES["throttling" if draw() < 0.5 else "internal"]
+        return FAILURES[self.fail_with]
+
+
+def injecting_faults(app, clock=time.monotonic, sleep=time.sleep, draw=random.random):
+    """`app` with the faults POSTed to INJECT_PATH applied to its requests (module
+    docstring). `clock`, `sleep` and `draw` (uniform in [0, 1)) are the tests' to replace."""
+    lock = threading.Lock()
+    injections = {}  # by service: the latest one
+
+    def answer(start_response, status, body):
+        data = json.dumps(body).encode()
+        # DynamoDB's and SQS's JSON protocol (the SDK reads the error's type from __type).
+        start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def injected(environ, start_response):
+        if environ.get("PATH_INFO") == INJECT_PATH:
+            now = clock()
+            if environ.get("REQUEST_METHOD") == "POST":
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    spec = json.loads(environ["wsgi.input"].read(length) or b"null")
+                    injection = Injection(spec, now)
+                except (ValueError, InjectionError) as error:
+                    return answer(start_response, "400 Bad Request", {"error": str(error)})
+                with lock:
+                    injections[injection.service] = injection
+                return answer(start_response, "200 OK", injection.describe(now))
+            with lock:
+                return answer(start_response, "200 OK", {s: i.describe(now) for s, i in injections.items()})
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with lock:
+            injection = next(
+                (
+                    i
+                    for s, i in injections.items()
+                    if target.startswith(TARGET_PREFIXES[s]) and clock() < i.until
+                ),
+                None,
+            )
+            if injection is not None:
+                least, most = injection.delay_ms
+                delay_ms = least + (most - least) * draw()
+                fails = draw() < injection.fail_share
+                if delay_ms > 0:
+                    injection.delayed += 1
+                if fails:
+                    injection.failed += 1
+                    failure = injection.failure(draw)
+        if injection is None:
+            return app(environ, start_response)
+        if delay_ms > 0:
+            sleep(delay_ms / 1000)
+        if fails:
+            status, body = failure
+            return answer(start_response, status, body)
+        return app(environ, start_response)
+
+    return injected
+
+
 def main(argv=None):
     import moto.server
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -82,7 +239,7 @@ def main(argv=None):
     class SerializedDynamoDB(DomainDispatcherApplication):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self._serialized = counting_requests(one_dynamodb_request_at_a_time(super().__call__))
+            self._serialized = counting_requests(injecting_faults(one_dynamodb_request_at_a_time(super().__call__)))
 
         def __call__(self, environ, start_response):
             return self._serialized(environ, start_response)

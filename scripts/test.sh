@@ -2,9 +2,9 @@
 # The test command: formatting and lints, the crate graph's direction, every unit and integration test against the
 # local AWS emulator (moto server, started here and stopped whatever happens), the local
 # stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
-# the demo conversation, the attack run, a small load run and the partner API's property
-# tests through the whole local stack (scripts/demo.sh, attack.sh, load.sh,
-# schemathesis.sh).
+# the demo conversation, the attack run, a small load run, the partner API's property
+# tests and two fault scenarios through the whole local stack (scripts/demo.sh, attack.sh,
+# load.sh, schemathesis.sh, FAULTS=quick faults.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -69,5 +69,8 @@ USERS=2 MESSAGES=8 scripts/load.sh
 
 log "api-fuzz: property tests of the partner API from its OpenAPI document"
 scripts/schemathesis.sh
+
+log "faults: the store slowed and WeChat's repeated pushes through the whole local stack"
+FAULTS=quick scripts/faults.sh
 
 log "all checks passed"

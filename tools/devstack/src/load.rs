@@ -20,6 +20,30 @@ pub fn parse_text(run: &str, content: &str) -> Option<(usize, usize)> {
     Some((user.parse().ok()?, n.parse().ok()?))
 }
 
+/// How one copy of a push is delivered when each is sent several times (`load
+/// --repeat-pushes N`), as WeChat repeats a push the callback was slow to answer: the same
+/// message (`MsgId`, `CreateTime`, content) each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushCopy {
+    /// Sent at once with the first copy (a retry that overtakes the first answer), else
+    /// after every earlier copy was answered.
+    pub with_the_first: bool,
+    /// Signed afresh (a new timestamp and nonce), else the first copy's bytes again.
+    pub signed_afresh: bool,
+}
+
+/// The `copies` deliveries of one push, the first one first: the first and half of the
+/// others (rounded up) at once, the rest one after another; every other copy signed afresh.
+pub fn push_copies(copies: usize) -> Vec<PushCopy> {
+    let at_once = (copies / 2 + 1).min(copies);
+    (0..copies)
+        .map(|i| PushCopy {
+            with_the_first: i < at_once,
+            signed_afresh: i > 0 && i % 2 == 0,
+        })
+        .collect()
+}
+
 /// One direction of a run (user → partner, or partner → WeChat): when each text left and
 /// when (and how often) it arrived.
 #[derive(Debug, Default)]
@@ -233,6 +257,31 @@ mod tests {
         assert_eq!((summary.delivered, summary.order_breaks), (6, 1));
         let p = summary.percentiles_ms.unwrap();
         assert_eq!((p.p50, p.max), (30.0, 59.0)); // of 10, 20, 30, 38, 47, 59
+    }
+
+    #[test]
+    fn a_push_repeated_goes_half_at_once_then_one_by_one_half_signed_afresh() {
+        assert_eq!(
+            push_copies(1),
+            vec![PushCopy {
+                with_the_first: true,
+                signed_afresh: false
+            }]
+        );
+        let copies = push_copies(5);
+        let at_once: Vec<bool> = copies.iter().map(|c| c.with_the_first).collect();
+        let afresh: Vec<bool> = copies.iter().map(|c| c.signed_afresh).collect();
+        assert_eq!(at_once, [true, true, true, false, false]);
+        assert_eq!(afresh, [false, false, true, false, true]);
+        assert_eq!(
+            push_copies(2).iter().filter(|c| c.with_the_first).count(),
+            2
+        );
+        assert_eq!(
+            push_copies(4).iter().filter(|c| c.with_the_first).count(),
+            3
+        );
+        assert!(push_copies(0).is_empty());
     }
 
     #[test]

@@ -199,6 +199,13 @@ pub struct Answer {
 impl Simulator {
     /// Tells the fake, then pushes to the callback as WeChat does.
     pub async fn act(&self, input: &UserInput) -> Result<Answer, String> {
+        let event = self.prepare(input).await?;
+        self.deliver(&self.seal(&event)).await
+    }
+
+    /// Tells the fake what the user did (an action, a grant) and gives the push event for
+    /// it, with a message id of its own: what [`Simulator::act`] pushes.
+    pub async fn prepare(&self, input: &UserInput) -> Result<CallbackEvent, String> {
         let appid = &self.channel.app_id;
         match input.fake_action() {
             Some(FakeAction::Act(action)) => {
@@ -218,7 +225,18 @@ impl Simulator {
         let now_secs = crate::now_ms() / 1000;
         let mut event = event(&self.channel, &self.openid, input, now_secs);
         event.business_id = self.business_id.map(|id| id.to_string());
-        let push = push(&self.channel, &event, now_secs);
+        Ok(event)
+    }
+
+    /// `event` signed and sealed now, with a nonce of its own: WeChat signs each retry of
+    /// a push afresh, around the same message (its `MsgId` and `CreateTime`).
+    pub fn seal(&self, event: &CallbackEvent) -> SignedPush {
+        push(&self.channel, event, crate::now_ms() / 1000)
+    }
+
+    /// Sends a sealed push to the callback, as WeChat does; the same push may be delivered
+    /// again (WeChat's retry of a push the callback was slow to answer).
+    pub async fn deliver(&self, push: &SignedPush) -> Result<Answer, String> {
         let url = format!(
             "{}/{}?{}",
             self.callback_url.trim_end_matches('/'),
@@ -233,7 +251,7 @@ impl Simulator {
             .client
             .post(url)
             .header("content-type", content_type)
-            .body(push.body)
+            .body(push.body.clone())
             .send()
             .await
             .map_err(|e| format!("the callback did not answer: {e}"))?;

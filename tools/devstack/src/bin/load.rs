@@ -17,6 +17,7 @@ use wxbridge_devstack::user::{pick_channel, Simulator, UserInput};
 
 const USAGE: &str = "\
 usage: load [--stack DIR] [--users N] [--messages M] [--no-replies] [--timeout SECS]
+            [--repeat-pushes K] [--reply-attempts A]
 
 N users (4) each write M texts (40) in order through the stack's callback, all users at
 once. The partner who receives a text answers it through the API, and the user writes the
@@ -27,7 +28,14 @@ to the WeChat fake. Prints what was sent, accepted and delivered, duplicates and
 order breaks per user, the drain time, latency percentiles, each function's invocations
 and billed time (the runner's reports) and the AWS requests the emulator served. Exit
 status 1 on a loss, a duplicate, an order break or a refused request; SECS (120) bounds
-the wait for the last delivery.";
+the wait for the last delivery.
+
+--repeat-pushes K sends each text's push K times (1), as WeChat repeats a push the
+callback was slow to answer: the same message (MsgId, CreateTime) each time, the first
+copy and half of the others at once, the rest one after another, every other copy signed
+afresh (a new timestamp and nonce); each text must still reach the partner once.
+--reply-attempts A: a reply the API answers 503 is sent up to A times in all (3), a
+second apart, with the same client_message_id, as a partner's desk repeats it.";
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -45,6 +53,11 @@ async fn main() {
     let messages = number(&mut args, "--messages", 40);
     let timeout = Duration::from_secs(number(&mut args, "--timeout", 120) as u64);
     let replies_on = !take_flag(&mut args, "--no-replies");
+    let repeat_pushes = number(&mut args, "--repeat-pushes", 1);
+    let reply_attempts = number(&mut args, "--reply-attempts", 3);
+    if repeat_pushes == 0 || reply_attempts == 0 {
+        fail("--repeat-pushes and --reply-attempts take 1 or more");
+    }
     if !args.is_empty() {
         fail(format!("unknown arguments: {}\n{USAGE}", args.join(" ")));
     }
@@ -55,11 +68,16 @@ async fn main() {
     let run = format!("L{:x}", now_ms() % 0xff_ffff);
     let total = users * messages;
     println!(
-        "load run {run}: {users} users × {messages} texts{}",
+        "load run {run}: {users} users × {messages} texts{}{}",
         if replies_on {
             ", the partner answering each"
         } else {
             ""
+        },
+        if repeat_pushes > 1 {
+            format!(", each pushed {repeat_pushes} times")
+        } else {
+            String::new()
         }
     );
 
@@ -75,7 +93,7 @@ async fn main() {
     // The users, all at once, each one's texts in order.
     let mut senders = Vec::new();
     for user in 1..=users {
-        let simulator = Simulator {
+        let simulator = Arc::new(Simulator {
             client: client.clone(),
             callback_url: format!(
                 "{}/wechat",
@@ -85,7 +103,7 @@ async fn main() {
             channel: channel.clone(),
             openid: format!("o{run}u{user}"),
             business_id: None,
-        };
+        });
         let (inbound, replies, refused, run) = (
             inbound.clone(),
             replies.clone(),
@@ -96,10 +114,12 @@ async fn main() {
             for n in 1..=messages {
                 lock(&inbound).sent(user, n, now_ms());
                 let input = UserInput::Text(load::text(&run, user, n));
-                match simulator.act(&input).await {
-                    Ok(answer) if answer.status == 200 => {}
-                    Ok(answer) => lock(&refused).push(format!("callback {}", answer.status)),
-                    Err(error) => lock(&refused).push(error),
+                for answer in push_repeatedly(&simulator, &input, repeat_pushes).await {
+                    match answer {
+                        Ok(answer) if answer.status == 200 => {}
+                        Ok(answer) => lock(&refused).push(format!("callback {}", answer.status)),
+                        Err(error) => lock(&refused).push(error),
+                    }
                 }
                 // A conversation: the next text once the answer to this one is in WeChat
                 // (WeChat lets a partner send 5 messages per user message; a burst of
@@ -144,10 +164,10 @@ async fn main() {
                     lock(&replies).sent(user, n, now_ms());
                     // A 503 asks the partner to repeat the request, which is idempotent by
                     // its client_message_id: a partner's desk does so, twice at most.
-                    for attempt in 1..=3 {
+                    for attempt in 1..=reply_attempts {
                         match client.request("POST", "/v1/messages", &body.to_string()).await {
                             Ok((status, _)) if (200..300).contains(&status) => {}
-                            Ok((503, _)) if attempt < 3 => {
+                            Ok((503, _)) if attempt < reply_attempts => {
                                 lock(&repeated).push(user);
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                                 continue;
@@ -257,6 +277,16 @@ async fn main() {
     if replies_on {
         print_leg("partner reply → WeChat", &replies, started_ms);
     }
+    if repeat_pushes > 1 {
+        println!(
+            "  each text pushed {repeat_pushes} times ({} at once, then one by one): {} pushes",
+            load::push_copies(repeat_pushes)
+                .iter()
+                .filter(|c| c.with_the_first)
+                .count(),
+            total * repeat_pushes
+        );
+    }
     let repeated = lock(&repeated).len();
     if repeated > 0 {
         println!("  {repeated} replies repeated after a 503, as the API asks");
@@ -277,6 +307,31 @@ async fn main() {
     print_functions(&functions, total);
     print_requests(requests.as_ref(), total);
 
+    // One line for scripts (make faults): the run's figures, times in epoch milliseconds.
+    let leg_figures = |leg: &LegSummary| {
+        json!({
+            "sent": leg.sent,
+            "delivered": leg.delivered,
+            "duplicates": leg.duplicates,
+            "order_breaks": leg.order_breaks,
+            "last_ms": leg.last_arrival_ms,
+            "p50_ms": leg.percentiles_ms.map(|p| p.p50),
+            "p99_ms": leg.percentiles_ms.map(|p| p.p99),
+        })
+    };
+    println!(
+        "figures {}",
+        json!({
+            "run": run,
+            "started_ms": started_ms,
+            "pushes_per_text": repeat_pushes,
+            "refused": refused.len(),
+            "webhook_repeats": repeats,
+            "inbound": leg_figures(&inbound),
+            "replies": replies_on.then(|| leg_figures(&replies)),
+        })
+    );
+
     let legs: Vec<&LegSummary> = if replies_on {
         vec![&inbound, &replies]
     } else {
@@ -291,6 +346,44 @@ async fn main() {
         std::process::exit(1);
     }
     println!("✓ load run {run}: every text and reply delivered once, in order per user");
+}
+
+/// Pushes `input` `copies` times as WeChat repeats a push ([`load::push_copies`]): the
+/// callback's answer to each copy.
+async fn push_repeatedly(
+    simulator: &Arc<Simulator>,
+    input: &UserInput,
+    copies: usize,
+) -> Vec<Result<wxbridge_devstack::user::Answer, String>> {
+    let event = match simulator.prepare(input).await {
+        Ok(event) => event,
+        Err(error) => return vec![Err(error)],
+    };
+    let first = simulator.seal(&event);
+    let push_of = |copy: &load::PushCopy| {
+        if copy.signed_afresh {
+            simulator.seal(&event)
+        } else {
+            first.clone()
+        }
+    };
+    let copies = load::push_copies(copies);
+    let at_once: Vec<_> = copies
+        .iter()
+        .filter(|copy| copy.with_the_first)
+        .map(|copy| {
+            let (simulator, push) = (Arc::clone(simulator), push_of(copy));
+            tokio::spawn(async move { simulator.deliver(&push).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in at_once {
+        answers.push(task.await.unwrap_or_else(|e| Err(e.to_string())));
+    }
+    for copy in copies.iter().filter(|copy| !copy.with_the_first) {
+        answers.push(simulator.deliver(&push_of(copy)).await);
+    }
+    answers
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
