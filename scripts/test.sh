@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting and lints, the crate graph's direction, every unit and integration test against the
+# The test command: formatting and lints, the crate graph's direction, a fixed run of the
+# fuzz targets (scripts/fuzz.sh), every unit and integration test against the
 # local AWS emulator (moto server, started here and stopped whatever happens), the local
 # stack's scripts' tests, the template linted by cfn-lint and `sam validate --lint`, and
 # the demo conversation, the attack run, a small load run, the partner API's property
@@ -37,6 +38,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "crate graph: arrows point one way"
 scripts/check_layers.sh
+
+log "fuzz targets: 50,000 inputs each from a fixed seed"
+FUZZ_RUNS=50000 scripts/fuzz.sh
 
 start_moto "" "$STATE/moto.log"
 
