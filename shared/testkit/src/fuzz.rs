@@ -211,7 +211,7 @@ fn open_message(endpoint: &PushEndpoint, nonce: &str, content: &[u8]) {
 }
 
 /// An event as it reads after being written in `format`: an XML 1.0 reader ends every line
-/// of a text with `\n` (XML 1.0 §2.11), inside CDATA too.
+/// of a text with `\n` (XML 1.0, section 2.11), inside CDATA too.
 fn as_read_from(event: CallbackEvent, format: PushFormat) -> CallbackEvent {
     match (format, event.kind) {
         (PushFormat::Xml, EventKind::Text { msg_id, content }) => CallbackEvent {
