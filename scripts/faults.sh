@@ -18,7 +18,8 @@
 #      comes back after the queue's visibility timeout, set to 90 s (the functions'
 #      timeout, the least Lambda accepts) for this scenario instead of the template's 540;
 #   7. WeChat repeating each push 4 times (same MsgId; some at once, some signed afresh)
-#      while 3 users converse.
+#      while 3 users converse;
+#   8. WeChat answers 45009 (the day's API quota used up) to the next 4 sends.
 #
 # FAULTS=quick (part of `make test`, under a minute with the stack built) runs a short
 # store slowdown (15 s, 3 users × 8 texts) and the repeated pushes (2 users × 5 texts × 3);
@@ -31,7 +32,7 @@ FAULTS=${FAULTS:-all}
 DOWN_SECS=${DOWN_SECS:-20}
 STORE_SECS=${STORE_SECS:-20}
 KILL_HITS=${KILL_HITS:-2}
-if ! [[ "$FAULTS" =~ ^(all|quick|[1-7]( [1-7])*)$ ]]; then
+if ! [[ "$FAULTS" =~ ^(all|quick|[1-8]( [1-8])*)$ ]]; then
   log "FAULTS is all, quick or scenario numbers (\"5 6\"), not \"$FAULTS\""
   exit 2
 fi
@@ -163,6 +164,12 @@ wechat_502() {
   load wechat-502 "" -- --users 2 --messages 6
 }
 
+wechat_quota() {
+  log "8. WeChat answers 45009 (the day's API quota used up) to the next 4 sends"
+  inject "{\"path\": \"$SEND\", \"errcode\": 45009, \"times\": 4}"
+  load wechat-quota "" -- --users 2 --messages 6
+}
+
 wechat_slow() {
   log "4. WeChat answers each of the next 4 sends after 3 s"
   inject "{\"path\": \"$SEND\", \"delay_ms\": 3000, \"times\": 4}"
@@ -272,7 +279,7 @@ killed() {
 
 case "$FAULTS" in
   quick) scenarios=(quick_store quick_pushes) ;;
-  all) scenarios=(1 2 3 4 5 6 7) ;;
+  all) scenarios=(1 2 3 4 5 6 7 8) ;;
   *) read -ra scenarios <<< "$FAULTS" ;;
 esac
 for scenario in "${scenarios[@]}"; do
@@ -284,6 +291,7 @@ for scenario in "${scenarios[@]}"; do
     5) store_slowed "$STORE_SECS" 4 10 ;;
     6) killed 12 6 ;;
     7) repeated_pushes 3 6 4 ;;
+    8) wechat_quota ;;
     quick_store) store_slowed 15 3 8 ;;
     quick_pushes) repeated_pushes 2 5 3 ;;
   esac
