@@ -25,6 +25,10 @@ pub enum ApiError {
     InvalidJson,
     #[error("the body is over 512 KiB")]
     TooLarge,
+    /// The request could not be finished before the function's deadline (the store was
+    /// slow): what was done is safe to do again, so the partner repeats the request.
+    #[error("the request could not be finished in time; repeat it as it was")]
+    OutOfTime,
     #[error("no such route")]
     NoRoute,
     #[error("this path takes another method")]
@@ -68,7 +72,9 @@ impl ApiError {
                 P::ArchiveUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             },
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::NoncesUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::NoncesUnavailable(_) | Self::OutOfTime => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::InvalidJson => (StatusCode::BAD_REQUEST, "invalid_json"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::NoRoute => (StatusCode::NOT_FOUND, "not_found"),

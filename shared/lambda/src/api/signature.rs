@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lambda_http::RequestExt;
 use std::sync::Arc;
+use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::Ports;
@@ -33,19 +34,43 @@ pub async fn check<P: Ports, N: NonceStore>(
     } else {
         raw_path.to_owned()
     };
+    let time_left = request
+        .lambda_context_ref()
+        .and_then(|context| time_to_answer(context.deadline, system_clock_ms()));
     let path_and_query = match request.uri().query() {
         Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path.clone(),
     };
-    let response = match signed(&state, request, &path_and_query).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
+    let answering = async {
+        match signed(&state, request, &path_and_query).await {
+            Ok(request) => next.run(request).await,
+            Err(error) => error.into_response(),
+        }
+    };
+    let response = match time_left {
+        Some(left) => tokio::time::timeout(left, answering)
+            .await
+            .unwrap_or_else(|_| ApiError::OutOfTime.into_response()),
+        None => answering.await,
     };
     if let Some(Refused(code)) = response.extensions().get::<Refused>() {
         metrics::count_because("requests_refused", code);
         tracing::info!(status = response.status().as_u16(), code, %path, "API request refused");
     }
     response
+}
+
+/// Kept back at the function's deadline to answer: a slow store ends in a 503 the partner
+/// repeats, not in the function being stopped (a 502 saying nothing).
+const ANSWERING_MS: u64 = 1_000;
+
+/// How long the request may take before it is answered 503, from Lambda's deadline (ms since
+/// the epoch); `None` without a deadline ahead (tests, local tools).
+pub(super) fn time_to_answer(deadline_ms: u64, now_ms: i64) -> Option<std::time::Duration> {
+    let left = deadline_ms.checked_sub(u64::try_from(now_ms).ok()?)?;
+    Some(std::time::Duration::from_millis(
+        left.saturating_sub(ANSWERING_MS),
+    ))
 }
 
 /// The request, read whole and authenticated, with its partner, routed on the signed path.

@@ -1091,6 +1091,7 @@ fn every_refusal() -> Vec<ApiError> {
         P::ArchiveUnavailable.into(),
         A::Unauthorized(AuthError::BadSignature),
         A::NoncesUnavailable(NonceError::Unavailable(String::new())),
+        A::OutOfTime,
         A::InvalidJson,
         A::TooLarge,
         A::NoRoute,
@@ -1118,6 +1119,7 @@ fn every_refusal() -> Vec<ApiError> {
             },
             A::Unauthorized(_)
             | A::NoncesUnavailable(_)
+            | A::OutOfTime
             | A::InvalidJson
             | A::TooLarge
             | A::NoRoute
@@ -1817,4 +1819,64 @@ async fn a_body_that_is_not_a_json_object_is_refused() {
     .await;
     assert_eq!((status, view["status"].as_str()), (200, Some("open")));
     assert!(service.memory.outbound.sent().is_empty());
+}
+
+/// A nonce store that never answers, as a store past its timeouts would behave.
+struct NeverAnswers;
+
+impl wxbridge_core::ports::nonces::NonceStore for NeverAnswers {
+    async fn claim(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<bool, wxbridge_core::ports::nonces::NonceError> {
+        std::future::pending().await
+    }
+}
+
+/// Lambda would stop the function at its deadline and the partner would see a bare 502;
+/// the API answers 503 `unavailable` (repeat the request) a second before it.
+#[tokio::test]
+async fn a_request_the_store_cannot_finish_before_the_deadline_is_answered_503() {
+    let memory = Memory::default();
+    let api = PartnerApi::new(
+        memory.bridge(config("merged"), NOW_MS),
+        memory.outbound.clone(),
+    );
+    let router = router(Arc::new(ApiState::<MemoryPorts, NeverAnswers> {
+        api,
+        nonces: NeverAnswers,
+    }));
+    let mut context = lambda_http::Context::default();
+    let now = wxbridge_core::clock::system_clock_ms() as u64;
+    context.deadline = now + 1_300;
+    let body = reply("late-1", "hello");
+    let late = lambda_http::RequestExt::with_lambda_context(
+        request("hotel-9", "POST", "/v1/messages", &body, "nonce-late-1"),
+        context,
+    );
+    let started = std::time::Instant::now();
+    let (status, answer) = call(&Service { router, memory }, late).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("unavailable")),
+        "{answer}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(1_200));
+    assert!(answer["reason"].as_str().unwrap().contains("repeat"));
+}
+
+#[test]
+fn the_time_to_answer_keeps_a_second_back_and_needs_a_deadline_ahead() {
+    use super::signature::time_to_answer;
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(time_to_answer(10_000, 1_000), Some(ms(8_000)));
+    assert_eq!(time_to_answer(1_500, 1_000), Some(ms(0)));
+    assert_eq!(
+        time_to_answer(0, 1_000),
+        None,
+        "no deadline (tests, local tools)"
+    );
 }

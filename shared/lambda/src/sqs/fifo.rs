@@ -59,6 +59,12 @@ const STORE_RETRY_PAUSES_MS: [u64; 2] = [250, 1_000];
 /// (each of which is started only while this much time is left).
 pub const DEFAULT_RECORD_BUDGET_MS: i64 = 30_000;
 
+/// Time kept back at the deadline for what follows a record: its backoff or parking (one
+/// queue call, 10 s at worst) and the answer. A record still running then is stopped and
+/// handed back to be tried again soon: a timed-out invocation would keep its whole batch
+/// away for the queue's visibility timeout (9 minutes as deployed).
+const CLOSING_MS: i64 = 12_000;
+
 /// Deadlines before this (September 2001, in ms) are not points in time: `cargo lambda
 /// watch` sends the invocation's time budget in ms where Lambda (and the local stack's
 /// runner) send the deadline, so such a value is read as time left from the start of the
@@ -188,7 +194,7 @@ impl<P: Parking> FifoConsumer<P> {
                     Some(secs)
                 }
                 None => {
-                    let mut outcome = settle(record).await;
+                    let mut outcome = self.before_closing(deadline_ms, settle(record)).await;
                     for pause in STORE_RETRY_PAUSES_MS {
                         let RecordOutcome::RetrySoon(reason) = &outcome else {
                             break;
@@ -200,7 +206,7 @@ impl<P: Parking> FifoConsumer<P> {
                         let message_id = record.message_id.as_deref().unwrap_or_default();
                         tracing::warn!(message_id, %reason, "a blip (store, queue or WeChat busy); trying again now");
                         metrics::count("retried_in_invocation");
-                        outcome = settle(record).await;
+                        outcome = self.before_closing(deadline_ms, settle(record)).await;
                     }
                     self.conclude(record, &group, outcome).await
                 }
@@ -213,6 +219,27 @@ impl<P: Parking> FifoConsumer<P> {
             }
         }
         response
+    }
+
+    /// A record's outcome, or `RetrySoon` when the invocation's closing time comes first
+    /// (the record's work stops where it is: every step of it is safe to do again, as after
+    /// a crash).
+    async fn before_closing(
+        &self,
+        deadline_ms: Option<i64>,
+        settling: impl Future<Output = RecordOutcome>,
+    ) -> RecordOutcome {
+        let Some(deadline_ms) = deadline_ms else {
+            return settling.await;
+        };
+        let left_ms = (deadline_ms - CLOSING_MS - self.now_ms()).max(0) as u64;
+        match tokio::time::timeout(std::time::Duration::from_millis(left_ms), settling).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                metrics::count("stopped_at_deadline");
+                RecordOutcome::RetrySoon("stopped before the invocation's deadline".into())
+            }
+        }
     }
 
     /// Whether a record may still be started before `deadline_ms`.
@@ -389,6 +416,48 @@ mod tests {
                 ("receipt-store-down".to_owned(), 5),
                 ("receipt-behind".to_owned(), 5),
                 ("receipt-partner-down".to_owned(), 30),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_still_running_near_the_deadline_is_stopped_and_handed_back() {
+        let parking = wxbridge_testkit::MemoryParking::default();
+        let started = tokio::time::Instant::now();
+        let now = move || 1_800_000_000_000 + started.elapsed().as_millis() as i64;
+        let consumer = FifoConsumer::new(parking.clone()).with_clock(now);
+        let mut event = SqsEvent::default();
+        event.records = vec![record("stuck", "user-1"), record("next", "user-2")];
+        let deadline = now() + 90_000;
+        let response = consumer
+            .handle(&event, Some(deadline), |record| {
+                let stuck = record.message_id.as_deref() == Some("stuck");
+                async move {
+                    if stuck {
+                        // A store call that never answers.
+                        std::future::pending::<()>().await;
+                    }
+                    RecordOutcome::Done
+                }
+            })
+            .await;
+        let took = started.elapsed().as_millis() as i64;
+        assert!(
+            took <= 90_000 - CLOSING_MS + 2_000,
+            "answered after {took} ms"
+        );
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        // Too late to start the next one: handed back at once, for another invocation.
+        assert_eq!(failed, ["stuck", "next"]);
+        assert_eq!(
+            parking.delays(),
+            [
+                ("receipt-stuck".to_owned(), 5),
+                ("receipt-next".to_owned(), 0)
             ]
         );
     }
