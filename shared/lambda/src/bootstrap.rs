@@ -196,10 +196,19 @@ where
         async move {
             let done = handle().await;
             metrics::flush(function);
-            done
+            done.map_err(scheduled_failure)
         }
     }))
     .await
+}
+
+/// A failed scheduled run as Lambda reports it: a type that says what failed, where the
+/// runtime would name Rust's type (`&alloc::boxed::Box<dyn core::error::Error …>`).
+fn scheduled_failure(error: Error) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: "ScheduledRunFailed".to_owned(),
+        error_message: error.to_string(),
+    }
 }
 
 /// Runs an HTTP function: each request through `handle`, the metrics written after each.
@@ -220,4 +229,16 @@ where
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_scheduled_run_is_reported_by_what_failed() {
+        let diagnostic = scheduled_failure(Error::from("message store unavailable"));
+        assert_eq!(diagnostic.error_type, "ScheduledRunFailed");
+        assert_eq!(diagnostic.error_message, "message store unavailable");
+    }
 }
