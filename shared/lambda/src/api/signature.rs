@@ -41,12 +41,13 @@ pub async fn check<P: Ports, N: NonceStore>(
         Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path.clone(),
     };
-    let answering = async {
+    // Boxed: the router's future is large, and the timeout around it would be held inline.
+    let answering = Box::pin(async {
         match signed(&state, request, &path_and_query).await {
             Ok(request) => next.run(request).await,
             Err(error) => error.into_response(),
         }
-    };
+    });
     let response = match time_left {
         Some(left) => tokio::time::timeout(left, answering)
             .await

@@ -21,6 +21,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use thiserror::Error;
 use wxbridge_core::clock::{system_clock_ms, Clock, SharedClock};
@@ -194,7 +195,9 @@ impl<P: Parking> FifoConsumer<P> {
                     Some(secs)
                 }
                 None => {
-                    let mut outcome = self.before_closing(deadline_ms, settle(record)).await;
+                    let mut outcome = self
+                        .before_closing(deadline_ms, Box::pin(settle(record)))
+                        .await;
                     for pause in STORE_RETRY_PAUSES_MS {
                         let RecordOutcome::RetrySoon(reason) = &outcome else {
                             break;
@@ -206,7 +209,9 @@ impl<P: Parking> FifoConsumer<P> {
                         let message_id = record.message_id.as_deref().unwrap_or_default();
                         tracing::warn!(message_id, %reason, "a blip (store, queue or WeChat busy); trying again now");
                         metrics::count("retried_in_invocation");
-                        outcome = self.before_closing(deadline_ms, settle(record)).await;
+                        outcome = self
+                            .before_closing(deadline_ms, Box::pin(settle(record)))
+                            .await;
                     }
                     self.conclude(record, &group, outcome).await
                 }
@@ -224,10 +229,12 @@ impl<P: Parking> FifoConsumer<P> {
     /// A record's outcome, or `RetrySoon` when the invocation's closing time comes first
     /// (the record's work stops where it is: every step of it is safe to do again, as after
     /// a crash).
+    /// The record's work comes boxed: held inline, the timeout's state and the handlers'
+    /// large futures overflow a test thread's stack in debug builds.
     async fn before_closing(
         &self,
         deadline_ms: Option<i64>,
-        settling: impl Future<Output = RecordOutcome>,
+        settling: Pin<Box<impl Future<Output = RecordOutcome>>>,
     ) -> RecordOutcome {
         let Some(deadline_ms) = deadline_ms else {
             return settling.await;
