@@ -14,14 +14,14 @@ import unittest
 import urllib.error
 import urllib.request
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import moto_server  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_emulator import Client  # noqa: E402
 
 
 class Clock:
@@ -170,7 +170,7 @@ class QuietHandler(MotoRequestHandler):
         pass
 
 
-class OnMotoTest(unittest.TestCase):
+class OnMotoTest(Client, unittest.TestCase):
     """moto as scripts/moto_server.py serves it, on a free loopback port in this process:
     the SDK (boto3) reads the injected failures as DynamoDB's own, and delayed requests
     wait side by side, not behind the lock that serves DynamoDB one request at a time."""
@@ -188,16 +188,6 @@ class OnMotoTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.shutdown()
         cls.thread.join()
-
-    def client(self, service):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=20),
-        )
 
     def inject(self, spec):
         request = urllib.request.Request(
