@@ -230,15 +230,11 @@ async fn the_sixth_reply_is_held_and_released_by_the_users_next_message() {
     assert!(s.outbound_is_empty().await);
 
     // The user writes again: inbound releases the held reply onto outbound.fifo, and the
-    // dispatch function sends it from there.
+    // dispatch function sends it from there; it stays listed until sent, so a reply
+    // queued before the release goes behind it.
     s.user_writes("o_ben").await;
-    assert!(store
-        .user("mp", "o_ben")
-        .await
-        .unwrap()
-        .unwrap()
-        .held
-        .is_empty());
+    let listed = store.user("mp", "o_ben").await.unwrap().unwrap().held;
+    assert_eq!(listed, std::slice::from_ref(&sixth));
     let (event, response) = s.poll().await;
     assert_eq!(event.records.len(), 1);
     assert_eq!(
@@ -251,6 +247,46 @@ async fn the_sixth_reply_is_held_and_released_by_the_users_next_message() {
     assert_eq!(s.status(&sixth).await, MessageStatus::Sent);
     assert_eq!(s.statuses(), ["sent"; 6]);
     assert!(s.poll().await.0.records.is_empty());
+    let user = store.user("mp", "o_ben").await.unwrap().unwrap();
+    assert!(user.held.is_empty(), "sent: off the list");
+}
+
+/// A reply queued before the user's message released the held one goes behind it: WeChat
+/// receives 1 … 7 in order, though `outbound.fifo` holds r7 before r6's release.
+#[tokio::test]
+async fn a_reply_queued_before_a_release_reaches_wechat_after_the_released_one() {
+    let s = setup().await;
+    let queue = fifo_queue(&s.sqs, &s.outbound.queue_url);
+    s.user_writes("o_ray").await;
+    for n in 1..=6 {
+        let reply = s.reply("o_ray", n, &format!("reply {n}")).await;
+        queue.enqueue(&reply, &reply.message_id).await.unwrap();
+    }
+    while !s.poll().await.0.records.is_empty() {}
+    assert_eq!(s.texts().len(), 5, "the sixth is held");
+    // r7 is accepted while dispatch is busy elsewhere; then the user writes, and r6's
+    // release is queued behind r7.
+    let seventh = s.reply("o_ray", 7, "reply 7").await;
+    queue.enqueue(&seventh, &seventh.message_id).await.unwrap();
+    s.user_writes("o_ray").await;
+    let (event, response) = s.poll().await;
+    let queued: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.body.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(queued.len(), 2, "r7, then r6's release: {queued:?}");
+    assert!(queued[0].contains("out_o_ray_7") && queued[1].contains("out_o_ray_6"));
+    assert!(response.batch_item_failures.is_empty());
+    let texts = s.texts();
+    let expected: Vec<String> = (1..=7)
+        .map(|n| format!("【Hotel Lotus】reply {n}"))
+        .collect();
+    assert_eq!(texts, expected);
+    while !s.poll().await.0.records.is_empty() {}
+    assert_eq!(s.texts().len(), 7, "each once");
+    let user = s.store().user("mp", "o_ray").await.unwrap().unwrap();
+    assert!(user.held.is_empty(), "sent: off the list");
 }
 
 #[tokio::test]

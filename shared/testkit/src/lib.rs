@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod events;
 pub mod fuzz;
 pub mod images;
+pub mod interrupt;
 pub mod memory_queues;
 pub mod memory_store;
 pub mod scripted_wechat;

@@ -1,5 +1,6 @@
 //! In-memory queues for unit tests: what FIFO SQS would keep, every attempt recorded.
 
+use crate::interrupt::stop_point;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{InboundMessage, MediaJob, OutboundRef};
@@ -84,10 +85,12 @@ impl OutboundQueue for MemoryOutboundQueue {
         if self.failing.load(Ordering::SeqCst) {
             return Err(QueueError("memory queue told to fail".into()));
         }
+        stop_point().await;
         self.sent
             .lock()
             .expect("queue lock")
             .push((target.clone(), deduplication_id.to_owned()));
+        stop_point().await;
         Ok(())
     }
 }

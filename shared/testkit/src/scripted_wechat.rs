@@ -3,6 +3,7 @@
 //! every call answered 0 recorded. It checks nothing: the WeChat fake
 //! (`tools/wechat-fake`) is the oracle for WeChat's rules; this only plays a script.
 
+use crate::interrupt::stop_point;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -122,7 +123,11 @@ impl WechatApi for ScriptedWechat {
         if let Some(business_id) = business_id {
             body["businessid"] = json!(business_id);
         }
-        self.call(CUSTOM_SEND, body)
+        // The sender may be stopped before the send leaves, or after WeChat carried it out.
+        stop_point().await;
+        let answer = self.call(CUSTOM_SEND, body);
+        stop_point().await;
+        answer
     }
 
     async fn send_subscribe(

@@ -1,6 +1,7 @@
 //! A partner's webhook endpoint in memory: records every webhook and answers with the
 //! statuses it is told (then 200).
 
+use crate::interrupt::stop_point;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,11 +68,13 @@ impl WebhookSender for RecordingWebhooks {
         headers: &[(&'static str, String)],
         body: Vec<u8>,
     ) -> Option<u16> {
+        stop_point().await;
         self.posts.lock().unwrap().push(Posted {
             url: url.to_owned(),
             headers: headers.to_vec(),
             body: serde_json::from_slice(&body).unwrap_or_default(),
         });
+        stop_point().await;
         if self.down.load(Ordering::SeqCst) {
             return None;
         }

@@ -84,6 +84,29 @@ impl ChannelUser {
         }
     }
 
+    /// Takes the messages `ids` of `conversation_id` off the session's held list (a packed
+    /// entry keeps its other parts, each on its own); whether anything was taken.
+    pub fn unlist(&mut self, session: Session<'_>, conversation_id: &str, ids: &[&str]) -> bool {
+        let held = self.held_in_mut(session);
+        let listed = |part: &OutboundRef| {
+            part.conversation_id == conversation_id && ids.contains(&part.message_id.as_str())
+        };
+        if !held.iter().flat_map(OutboundRef::parts).any(|p| listed(&p)) {
+            return false;
+        }
+        *held = std::mem::take(held)
+            .into_iter()
+            .flat_map(|entry| {
+                if entry.parts().iter().any(listed) {
+                    entry.parts().into_iter().filter(|p| !listed(p)).collect()
+                } else {
+                    vec![entry]
+                }
+            })
+            .collect();
+        true
+    }
+
     fn sub_merchant_session(&mut self, partner: &str) -> &mut SessionState {
         self.sub_merchant_sessions
             .entry(partner.to_owned())

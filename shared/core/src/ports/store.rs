@@ -221,11 +221,28 @@ pub async fn change_user<S: Store>(
     what: &str,
     change: impl Fn(&mut ChannelUser),
 ) {
+    change_user_if(store, channel, openid, what, |user| {
+        change(user);
+        true
+    })
+    .await
+}
+
+/// As [`change_user`], written only when `change` says it changed the user.
+pub async fn change_user_if<S: Store>(
+    store: &S,
+    channel: &str,
+    openid: &str,
+    what: &str,
+    change: impl Fn(&mut ChannelUser) -> bool,
+) {
     for _ in 0..USER_CHANGE_ATTEMPTS {
         let Ok(Some(mut user)) = store.user(channel, openid).await else {
             break;
         };
-        change(&mut user);
+        if !change(&mut user) {
+            return;
+        }
         match store.put_user(&user).await {
             Ok(()) => return,
             Err(StoreError::Conflict) => continue,

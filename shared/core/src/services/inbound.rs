@@ -7,9 +7,11 @@
 //! it (partners drop repeats by the delivery id).
 //!
 //! A user action that opens the reply window releases the user's held replies
-//! ([`super::release`]): taken out of the user in the same write that stores the message,
-//! kept on the message, enqueued on `outbound.fifo` before the webhook — and enqueued again
-//! on every redelivery, so a release is never lost.
+//! ([`super::release`]): planned from the user's `held` list as read for the write that
+//! stores the message, kept on the message, enqueued on `outbound.fifo` before the webhook —
+//! and enqueued again on every redelivery, so a release is never lost. The list keeps them
+//! until each is settled (dispatch takes them off), so a reply queued before the release
+//! is sent behind them.
 
 use super::partner::MediaView;
 use super::release;
@@ -128,16 +130,16 @@ impl<P: Ports> Inbound<P> {
             session,
             inbound.received_at_ms,
         );
-        // The user acted: the session's held replies go out now, in the same write as this
-        // message.
+        // The user acted: the session's held replies go out now, planned from the user this
+        // message is stored with.
         let released = match session {
             Some(session) if opens_window(event) && !user.held_in(session).is_empty() => {
                 let sends_left = match ReplyWindow::allowance(user.window_in(session), now_ms) {
                     Allowance::Open { remaining } => remaining,
                     _ => 0,
                 };
-                let held = std::mem::take(user.held_in_mut(session));
-                release::plan(&self.bridge.store, &self.bridge.config, &held, sends_left).await?
+                let held = user.held_in(session);
+                release::plan(&self.bridge.store, &self.bridge.config, held, sends_left).await?
             }
             _ => Vec::new(),
         };

@@ -22,7 +22,8 @@ pub fn release_deduplication_id(target: &OutboundRef, inbound_message_id: &str) 
 
 /// What to enqueue for `held`, given `sends_left` in the fresh window: every held message
 /// once, in order; packed only when there are more of them than sends left. Reads the held
-/// messages only then (to see which are texts and how long).
+/// messages only then (to see which are texts and how long); those found settled or gone
+/// go first, alone.
 pub async fn plan<S: Store>(
     store: &S,
     config: &BridgeConfig,
@@ -42,18 +43,23 @@ pub async fn plan<S: Store>(
         return Ok(parts);
     }
     let mut pending: Vec<(OutboundRef, StoredMessage)> = Vec::new();
+    // Settled meanwhile (or gone): released on its own, at no send, so dispatch finds it
+    // done and takes it off the list.
+    let mut done: Vec<OutboundRef> = Vec::new();
     for part in parts {
         let message = store
             .message(&part.conversation_id, part.created_at_ms, &part.message_id)
             .await?;
         match message {
             Some(message) if message.status.is_pending() => pending.push((part, message)),
-            // Settled meanwhile (or gone): nothing to release.
-            _ => {}
+            _ => done.push(part),
         }
     }
     if pending.len() <= sends_left as usize {
-        return Ok(pending.into_iter().map(|(part, _)| part).collect());
+        return Ok(done
+            .into_iter()
+            .chain(pending.into_iter().map(|(part, _)| part))
+            .collect());
     }
     // Scarce: pack per conversation (a send carries one partner's name), keeping order.
     let mut conversations: Vec<&str> = Vec::new();
@@ -92,7 +98,10 @@ pub async fn plan<S: Store>(
         }
     }
     planned.sort_by_key(|(lead, _)| *lead);
-    Ok(planned.into_iter().map(|(_, target)| target).collect())
+    Ok(done
+        .into_iter()
+        .chain(planned.into_iter().map(|(_, target)| target))
+        .collect())
 }
 
 /// Enqueues what an inbound message released, in order.

@@ -15,7 +15,15 @@
 //! `held`: the quota is used up. The message's [`OutboundRef`] is appended to the channel
 //! user's `held` list over the version read; if the user changed meanwhile (the user wrote
 //! again), the window is read again and decided afresh. The user's next action releases
-//! the list ([`super::release`]); a release may pack several held texts into one send.
+//! the list ([`super::release`]); a release may pack several held texts into one send. An
+//! entry stays on the list until its message settles, so the list always says which replies
+//! of a conversation were accepted earlier and still wait.
+//!
+//! Order: per conversation, replies reach WeChat in the order the API accepted them. A
+//! released reply is queued behind whatever the conversation queued before the user wrote,
+//! so before sending, dispatch looks at the list: replies of the same conversation listed
+//! before this one are sent (or held again) first, then this one is decided again. Their
+//! own release records then find them settled.
 //!
 //! Reports: every terminal status goes to the partner as a `message.status` webhook
 //! ([`super::report`]). One that is not delivered becomes a report job on `outbound.fifo` in
@@ -34,6 +42,7 @@ mod settle;
 pub use failure::{DispatchOutcome, Failure};
 
 use super::images::{ImageError, Images};
+use super::release;
 use super::tokens::CallError;
 use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
@@ -43,7 +52,7 @@ use crate::model::{
     ReplyWindow, Session, StoredMessage,
 };
 use crate::ports::queue::{MediaQueue, OutboundQueue};
-use crate::ports::store::{change_user, Store, StoreError};
+use crate::ports::store::{change_user, change_user_if, Store, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
 use failure::{SendError, Unfinished};
@@ -51,6 +60,8 @@ use settle::End;
 
 /// How often the user may change under a hold before the record is retried later.
 const CONFLICT_ATTEMPTS: usize = 3;
+/// How often a message is decided again after the replies ahead of it were sent.
+const AHEAD_ROUNDS: usize = 2;
 /// How often asking for a sent image's copy is tried before it is recorded unavailable.
 const COPY_QUEUE_TRIES: usize = 3;
 
@@ -58,6 +69,12 @@ const COPY_QUEUE_TRIES: usize = 3;
 enum Decision {
     /// The window is open: the one read (to tell it from one the user opens meanwhile).
     Send(Option<ReplyWindow>),
+    /// The window is open, and replies of the conversation accepted earlier still wait on
+    /// the user's `held` list: they go first.
+    Ahead {
+        ahead: Vec<OutboundRef>,
+        sends_left: u32,
+    },
     /// Held, and on the user's `held` list.
     Held,
     Closed,
@@ -128,6 +145,7 @@ impl<P: Ports> Dispatch<P> {
         for part in target.parts().iter().skip(1) {
             parts.extend(self.bridge.store.message_at(part).await?);
         }
+        let first = parts[0].clone();
         // A report neither delivered nor queued has the record retried once the rest is
         // done, so it is not lost.
         let mut unreported = None;
@@ -153,8 +171,18 @@ impl<P: Ports> Dispatch<P> {
         let outcome = if parts.is_empty() {
             DispatchOutcome::AlreadyDone
         } else {
-            self.settle(parts).await?
+            self.settle(parts, AHEAD_ROUNDS).await?
         };
+        // Settled (or handed to the push chain): off the user's `held` list, where a held or
+        // released one is. A sent one left it in the write that spent its send.
+        let settled = match &outcome {
+            DispatchOutcome::Held | DispatchOutcome::Sent => false,
+            other => !other.is_unfinished(),
+        };
+        if settled {
+            let ids: Vec<String> = target.parts().into_iter().map(|p| p.message_id).collect();
+            self.unlist(&first, &ids).await;
+        }
         Ok(match unreported {
             Some(error) if !outcome.is_unfinished() => {
                 DispatchOutcome::RetrySoon(error.to_string())
@@ -164,8 +192,12 @@ impl<P: Ports> Dispatch<P> {
     }
 
     /// Sends pending messages (one, or packed texts) as the window allows, and records how
-    /// each ends.
-    async fn settle(&self, mut parts: Vec<StoredMessage>) -> Result<DispatchOutcome, StoreError> {
+    /// each ends; `rounds`: how often replies found ahead of them may be sent first.
+    async fn settle(
+        &self,
+        mut parts: Vec<StoredMessage>,
+        rounds: usize,
+    ) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
         if self.bridge.config.lost_send_answer == LostSendAnswer::Report {
             // Interrupted mid-call: WeChat may have taken it, and it is not sent again.
@@ -203,6 +235,9 @@ impl<P: Ports> Dispatch<P> {
         let window = match self.decide(&parts).await? {
             Decision::Closed => return self.window_closed(&parts).await,
             Decision::Held => return self.hold(&parts).await,
+            Decision::Ahead { ahead, sends_left } => {
+                return self.after(ahead, sends_left, parts, rounds).await
+            }
             Decision::Send(window) => window,
         };
         if !self
@@ -231,9 +266,7 @@ impl<P: Ports> Dispatch<P> {
             joined(&claimed).unwrap_or(content)
         };
         // Sent before with its answer lost (or interrupted): a success now may be a second.
-        let resent = claimed.iter().any(|m| {
-            m.status == Sending || m.status_reason.as_deref() == Some(lost_answer::RETRYING)
-        });
+        let resent = claimed.iter().any(settle::may_have_reached_the_user);
         let sender = self.bridge.config.sender_of(&message.partner);
         let sent: Result<Option<String>, SendError> = match &content {
             Content::Image { .. } => self
@@ -259,8 +292,10 @@ impl<P: Ports> Dispatch<P> {
                 // Then the status: a function stopped after it never sends again.
                 let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
                 let now_ms = self.bridge.now_ms();
+                let sent: Vec<&str> = claimed.iter().map(|m| m.id.as_str()).collect();
                 self.update_user(&message, |user| {
-                    user.partner_sent(&message.partner, session, now_ms)
+                    user.partner_sent(&message.partner, session, now_ms);
+                    user.unlist(session, &message.conversation_id, &sent);
                 })
                 .await;
                 Ok(outcome)
@@ -291,7 +326,9 @@ impl<P: Ports> Dispatch<P> {
                 match self.decide(&claimed).await? {
                     Decision::Held => self.hold(&claimed).await,
                     Decision::Closed => self.window_closed(&claimed).await,
-                    Decision::Send(_) => Ok(DispatchOutcome::Retry(reason)),
+                    Decision::Send(_) | Decision::Ahead { .. } => {
+                        Ok(DispatchOutcome::Retry(reason))
+                    }
                 }
             }
             Err(error) if error.answer_lost => {
@@ -322,12 +359,89 @@ impl<P: Ports> Dispatch<P> {
         }
     }
 
+    /// Sends the conversation's replies listed `ahead` of `parts` (packed when sends are
+    /// scarce, as a release would), then decides `parts` again. A reply ahead that cannot go
+    /// now is held again, and `parts` are held behind it.
+    async fn after(
+        &self,
+        ahead: Vec<OutboundRef>,
+        sends_left: u32,
+        parts: Vec<StoredMessage>,
+        rounds: usize,
+    ) -> Result<DispatchOutcome, StoreError> {
+        let Some(rounds) = rounds.checked_sub(1) else {
+            return Ok(DispatchOutcome::RetrySoon(
+                "replies accepted before it are still waiting".into(),
+            ));
+        };
+        tracing::info!(message_id = %parts[0].id, ahead = ahead.len(), "replies accepted before it go first");
+        let planned =
+            release::plan(&self.bridge.store, &self.bridge.config, &ahead, sends_left).await?;
+        for target in &planned {
+            let outcome = Box::pin(self.try_process(target)).await?;
+            if outcome.is_unfinished() {
+                return Ok(outcome);
+            }
+        }
+        // Any settled before (a write taking it off the list failed) or gone leaves it now.
+        self.unlist_settled(&parts[0], &ahead).await?;
+        let parts = self.reloaded(&parts).await?;
+        if parts.iter().all(|m| !m.status.is_pending()) {
+            return Ok(DispatchOutcome::AlreadyDone);
+        }
+        let parts = parts
+            .into_iter()
+            .filter(|m| m.status.is_pending())
+            .collect();
+        Box::pin(self.settle(parts, rounds)).await
+    }
+
+    /// Takes the messages of `entries` that are settled or gone off the `held` list of
+    /// `message`'s user.
+    async fn unlist_settled(
+        &self,
+        message: &StoredMessage,
+        entries: &[OutboundRef],
+    ) -> Result<(), StoreError> {
+        let mut done = Vec::new();
+        for part in entries.iter().flat_map(OutboundRef::parts) {
+            let stored = self.bridge.store.message_at(&part).await?;
+            if stored.is_none_or(|m| !m.status.is_pending()) {
+                done.push(part.message_id);
+            }
+        }
+        if !done.is_empty() {
+            self.unlist(message, &done).await;
+        }
+        Ok(())
+    }
+
+    /// Takes settled messages off their user's `held` list (written only when listed).
+    async fn unlist(&self, message: &StoredMessage, ids: &[String]) {
+        let session = Session::of(&self.bridge.config, &message.partner);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        change_user_if(
+            &self.bridge.store,
+            &message.channel,
+            &message.openid,
+            "held list",
+            |user| user.unlist(session, &message.conversation_id, &ids),
+        )
+        .await
+    }
+
     /// Back to where each part was claimed from (`held` stays `held`: a released reply
-    /// keeps waiting for the user) after a send that did not happen.
+    /// keeps waiting for the user) after a send that did not happen. A part an earlier send
+    /// may have delivered keeps saying so until it settles.
     async fn unclaim(&self, claimed: &[StoredMessage], reason: &str) -> Result<(), StoreError> {
         use MessageStatus::*;
         for part in claimed {
             let back = if part.status == Held { Held } else { Queued };
+            let reason = if settle::may_have_reached_the_user(part) {
+                lost_answer::RETRYING
+            } else {
+                reason
+            };
             self.bridge
                 .store
                 .transition(part, &[Sending], back, Some(reason))
@@ -349,11 +463,8 @@ impl<P: Ports> Dispatch<P> {
     async fn hold(&self, parts: &[StoredMessage]) -> Result<DispatchOutcome, StoreError> {
         use MessageStatus::*;
         for part in parts {
-            // A reply retried after a lost answer keeps saying so until it is sent.
-            let reason = part
-                .status_reason
-                .as_deref()
-                .filter(|r| *r == lost_answer::RETRYING);
+            // A reply an earlier send may have delivered keeps saying so until it settles.
+            let reason = settle::may_have_reached_the_user(part).then_some(lost_answer::RETRYING);
             self.bridge
                 .store
                 .transition(part, &[Queued, Sending], Held, reason)
@@ -425,7 +536,18 @@ impl<P: Ports> Dispatch<P> {
                 Allowance::Closed
                     if message.status == MessageStatus::Held && !self.falls_back(message) => {}
                 Allowance::Closed => return Ok(Decision::Closed),
-                Allowance::Open { .. } => return Ok(Decision::Send(window.copied())),
+                Allowance::Open { remaining } => {
+                    let held = user.as_ref().map_or(&[][..], |u| u.held_in(session));
+                    let ahead = ahead_of(held, parts);
+                    return Ok(if ahead.is_empty() {
+                        Decision::Send(window.copied())
+                    } else {
+                        Decision::Ahead {
+                            ahead,
+                            sends_left: remaining,
+                        }
+                    });
+                }
                 Allowance::QuotaUsed => {}
             }
             let Some(mut user) = user else {
@@ -531,6 +653,22 @@ impl<P: Ports> Dispatch<P> {
         )
         .await
     }
+}
+
+/// The entries of `held` from `parts`' conversation listed before them: replies accepted
+/// earlier that still wait.
+fn ahead_of(held: &[OutboundRef], parts: &[StoredMessage]) -> Vec<OutboundRef> {
+    let ours = |entry: &OutboundRef| {
+        entry
+            .parts()
+            .iter()
+            .any(|p| parts.iter().any(|m| m.id == p.message_id))
+    };
+    held.iter()
+        .filter(|entry| entry.conversation_id == parts[0].conversation_id)
+        .take_while(|entry| !ours(entry))
+        .cloned()
+        .collect()
 }
 
 /// Packed texts as one text, one per line, in order.

@@ -14,14 +14,22 @@ impl<P: Ports> Dispatch<P> {
     /// already (another attempt, or this write landing on a call that timed out) has the
     /// record retried: its redelivery reports whatever status it holds, once.
     pub(super) async fn finish_all(&self, parts: &[StoredMessage], end: End) -> DispatchOutcome {
-        let (status, reason) = (end.status(), end.reason());
         let mut settled = Vec::new();
         let mut unsure = false;
         for part in parts {
+            // An earlier send of it may have reached the user (its answer was lost, or its
+            // function stopped mid-call): not sent now, it is `uncertain`, not unsent.
+            let end = match end {
+                End::WindowClosed | End::Failed(_) if may_have_reached_the_user(part) => {
+                    &End::Uncertain
+                }
+                _ => &end,
+            };
+            let (status, reason) = (end.status(), end.reason());
             match self.settle_status(part, status, reason.as_deref()).await {
                 Ok(true) => settled.push(StoredMessage {
                     status,
-                    status_reason: reason.clone(),
+                    status_reason: reason,
                     ..part.clone()
                 }),
                 Ok(false) => unsure = true,
@@ -94,6 +102,13 @@ impl<P: Ports> Dispatch<P> {
             ReportOutcome::Retry(reason) => DispatchOutcome::Retry(reason),
         })
     }
+}
+
+/// Whether an earlier attempt may have delivered `message`: a send whose answer was lost, or
+/// one its function was stopped in.
+pub(super) fn may_have_reached_the_user(message: &StoredMessage) -> bool {
+    message.status == MessageStatus::Sending
+        || message.status_reason.as_deref() == Some(lost_answer::RETRYING)
 }
 
 /// How a reply ends: its terminal status, and the reason the partner reads with it.
