@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Two load runs through the whole local stack (tools/devstack: load): USERS users (4) write
-# MESSAGES texts each (40) through `callback` all at once (a burst), then as a conversation
-# (the partner answers each text through the API before the user writes the next); every
-# text and reply is followed to its end. Prints the delivered counts
+# Three load runs through the whole local stack (tools/devstack: load): USERS users (4)
+# write MESSAGES texts each (40) through `callback` all at once (a burst), then as a
+# conversation (the partner answers each text through the API before the user writes the
+# next), then as a conversation where the partner answers each text with REPLIES_PER_TEXT
+# replies (7) in a burst, more than WeChat's 5 sends per user message: replies are held,
+# released by the user's next text (packed when sends are scarce) while the next ones are
+# queued, and must keep their order; every text and reply is followed to its end. Prints the delivered counts
 # (each exactly once, in order per user), the drain time, latency percentiles, each
 # function's invocations and billed milliseconds, and the AWS requests served. Fails on any
 # loss, duplicate, order break or refusal, keeping its state directory (.local/load-PID).
@@ -14,9 +17,12 @@ cd "$ROOT"
 
 USERS=${USERS:-4}
 MESSAGES=${MESSAGES:-40}
+REPLIES_PER_TEXT=${REPLIES_PER_TEXT:-7}
 ensure_venv requirements-test.txt
 own_stack load
 log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$FUNCTION_DIR") build)"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "$@"
+log "a conversation with held replies: $USERS users × $MESSAGES texts, each answered with $REPLIES_PER_TEXT replies at once"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --replies-per-text "$REPLIES_PER_TEXT" "$@"

@@ -573,6 +573,12 @@ async fn released_replies_whose_send_was_killed_leave_the_list_and_the_next_repl
     world.run(&dispatch(Some(1))).await;
     world.drain().await.unwrap();
     world.check_order().unwrap();
-    let user = world.memory.store.user("mp", USERS[0]).await.unwrap().unwrap();
+    let user = world
+        .memory
+        .store
+        .user("mp", USERS[0])
+        .await
+        .unwrap()
+        .unwrap();
     assert!(user.held.is_empty());
 }

@@ -11,6 +11,15 @@ pub fn text(run: &str, user: usize, n: usize) -> String {
     format!("{run}:u{user}:{n}")
 }
 
+/// The user and number of every text of the run `run` in `content`, one per line: held
+/// replies released together go out packed, one per line.
+pub fn parse_texts(run: &str, content: &str) -> Vec<(usize, usize)> {
+    content
+        .lines()
+        .filter_map(|line| parse_text(run, line))
+        .collect()
+}
+
 /// The user and number of a text of the run `run` found inside `content` (a reply quotes
 /// it after its own words, merged mode puts the sender's name before).
 pub fn parse_text(run: &str, content: &str) -> Option<(usize, usize)> {
@@ -83,6 +92,13 @@ impl Leg {
             self.latencies_ms.push((at_ms - sent) as f64);
         }
         arrivals.push(n);
+    }
+
+    /// How many of `user`'s texts arrived (each once).
+    pub fn arrived_from(&self, user: usize) -> usize {
+        self.arrivals
+            .get(&user)
+            .map_or(0, |got| distinct(got).len())
     }
 
     pub fn has_arrived(&self, user: usize, n: usize) -> bool {
@@ -226,6 +242,11 @@ mod tests {
         assert_eq!(parse_text("L7", "[Hotel Lotus] re L7:u3:12"), Some((3, 12)));
         assert_eq!(parse_text("L7", "L8:u3:12"), None, "another run's");
         assert_eq!(parse_text("L7", "L7:ux:1"), None);
+        assert_eq!(
+            parse_texts("L7", "【Hotel Lotus】re L7:u3:12\nre L7:u3:13\nL8:u3:14"),
+            [(3, 12), (3, 13)],
+            "packed, one per line"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! every text and reply is followed to its end. See `load help`.
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -17,7 +17,7 @@ use wxbridge_devstack::user::{pick_channel, Simulator, UserInput};
 
 const USAGE: &str = "\
 usage: load [--stack DIR] [--users N] [--messages M] [--no-replies] [--timeout SECS]
-            [--repeat-pushes K] [--reply-attempts A]
+            [--replies-per-text R] [--repeat-pushes K] [--reply-attempts A]
 
 N users (4) each write M texts (40) in order through the stack's callback, all users at
 once. The partner who receives a text answers it through the API, and the user writes the
@@ -30,6 +30,14 @@ and billed time (the runner's reports) and the AWS requests the emulator served.
 status 1 on a loss, a duplicate, an order break or a refused request; SECS (120) bounds
 the wait for the last delivery.
 
+--replies-per-text R: the partner answers each text with R replies (1), one after another
+through the API without waiting for them to reach WeChat. Beyond the window's 5 sends per
+user message they are held and released by the user's next text, packed when sends are
+scarce, while the next text's replies are accepted and queued: each user's replies must
+still reach WeChat once each, in the order the API accepted them. The user writes the next
+text once the first reply to this one is in WeChat, or the API said it will be held; after
+its last text it writes closing texts (not counted, not answered) until every reply
+arrived.
 --repeat-pushes K sends each text's push K times (1), as WeChat repeats a push the
 callback was slow to answer: the same message (MsgId, CreateTime) each time, the first
 copy and half of the others at once, the rest one after another, every other copy signed
@@ -55,8 +63,9 @@ async fn main() {
     let replies_on = !take_flag(&mut args, "--no-replies");
     let repeat_pushes = number(&mut args, "--repeat-pushes", 1);
     let reply_attempts = number(&mut args, "--reply-attempts", 3);
-    if repeat_pushes == 0 || reply_attempts == 0 {
-        fail("--repeat-pushes and --reply-attempts take 1 or more");
+    let per_text = number(&mut args, "--replies-per-text", 1);
+    if repeat_pushes == 0 || reply_attempts == 0 || per_text == 0 {
+        fail("--repeat-pushes, --reply-attempts and --replies-per-text take 1 or more");
     }
     if !args.is_empty() {
         fail(format!("unknown arguments: {}\n{USAGE}", args.join(" ")));
@@ -67,12 +76,13 @@ async fn main() {
     let client = reqwest::Client::new();
     let run = format!("L{:x}", now_ms() % 0xff_ffff);
     let total = users * messages;
+    let total_replies = total * per_text;
     println!(
         "load run {run}: {users} users × {messages} texts{}{}",
-        if replies_on {
-            ", the partner answering each"
-        } else {
-            ""
+        match (replies_on, per_text) {
+            (false, _) => String::new(),
+            (true, 1) => ", the partner answering each".to_owned(),
+            (true, r) => format!(", the partner answering each with {r} replies"),
         },
         if repeat_pushes > 1 {
             format!(", each pushed {repeat_pushes} times")
@@ -89,6 +99,10 @@ async fn main() {
     let refused: Shared<Vec<String>> = Arc::default();
     // Replies the API asked to repeat (503), by user.
     let repeated: Shared<Vec<usize>> = Arc::default();
+    // Replies the API said it will hold (its 202's will_hold), as (user, reply number).
+    let will_hold: Shared<HashSet<(usize, usize)>> = Arc::default();
+    // Closing texts the users wrote to release their last held replies.
+    let closing: Shared<usize> = Arc::default();
 
     // The users, all at once, each one's texts in order.
     let mut senders = Vec::new();
@@ -110,23 +124,58 @@ async fn main() {
             refused.clone(),
             run.clone(),
         );
+        let (will_hold, closing) = (will_hold.clone(), closing.clone());
         senders.push(tokio::spawn(async move {
-            for n in 1..=messages {
-                lock(&inbound).sent(user, n, now_ms());
-                let input = UserInput::Text(load::text(&run, user, n));
-                for answer in push_repeatedly(&simulator, &input, repeat_pushes).await {
-                    match answer {
-                        Ok(answer) if answer.status == 200 => {}
-                        Ok(answer) => lock(&refused).push(format!("callback {}", answer.status)),
-                        Err(error) => lock(&refused).push(error),
+            let push = |n: usize| {
+                let (simulator, refused, run) = (simulator.clone(), refused.clone(), run.clone());
+                async move {
+                    let input = UserInput::Text(load::text(&run, user, n));
+                    for answer in push_repeatedly(&simulator, &input, repeat_pushes).await {
+                        match answer {
+                            Ok(answer) if answer.status == 200 => {}
+                            Ok(answer) => {
+                                lock(&refused).push(format!("callback {}", answer.status))
+                            }
+                            Err(error) => lock(&refused).push(error),
+                        }
                     }
                 }
-                // A conversation: the next text once the answer to this one is in WeChat
-                // (WeChat lets a partner send 5 messages per user message; a burst of
-                // texts answered one by one would hold the 6th answer on).
-                while replies_on && !lock(&replies).has_arrived(user, n) {
+            };
+            for n in 1..=messages {
+                lock(&inbound).sent(user, n, now_ms());
+                push(n).await;
+                // A conversation: the next text once the first answer to this one is in
+                // WeChat, or the API said it will be held (WeChat lets a partner send 5
+                // messages per user message; a burst of texts answered one by one would
+                // hold the 6th answer on).
+                let first = (n - 1) * per_text + 1;
+                while replies_on
+                    && !lock(&replies).has_arrived(user, first)
+                    && !lock(&will_hold).contains(&(user, first))
+                {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
+            }
+            // Held replies go out with the user's next message: the user writes closing
+            // texts (numbers past the last, neither counted nor answered) while replies
+            // are missing and none arrived for a while.
+            let mut extra = messages;
+            let mut seen = 0;
+            let mut quiet_since = Instant::now();
+            while replies_on && per_text > 1 {
+                let arrived = lock(&replies).arrived_from(user);
+                if arrived >= messages * per_text {
+                    break;
+                }
+                if arrived > seen {
+                    (seen, quiet_since) = (arrived, Instant::now());
+                } else if quiet_since.elapsed() > Duration::from_secs(3) {
+                    extra += 1;
+                    *lock(&closing) += 1;
+                    push(extra).await;
+                    quiet_since = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }));
     }
@@ -149,6 +198,7 @@ async fn main() {
                 repeated.clone(),
                 run.clone(),
             );
+            let will_hold = will_hold.clone();
             let (config, api_url) = (config.clone(), api_url.clone());
             repliers.push(tokio::spawn(async move {
                 let mut partners: HashMap<String, PartnerClient> = HashMap::new();
@@ -156,28 +206,35 @@ async fn main() {
                     let client = partners.entry(partner.clone()).or_insert_with(|| {
                         PartnerClient::new(&config, &api_url, &partner).unwrap_or_else(|e| fail(e))
                     });
-                    let body = json!({
-                        "client_message_id": format!("{run}-u{user}-{n}"),
-                        "conversation_id": conversation,
-                        "content": {"type": "text", "text": format!("re {}", load::text(&run, user, n))},
-                    });
-                    lock(&replies).sent(user, n, now_ms());
-                    // A 503 asks the partner to repeat the request, which is idempotent by
-                    // its client_message_id: a partner's desk does so, twice at most.
-                    for attempt in 1..=reply_attempts {
-                        match client.request("POST", "/v1/messages", &body.to_string()).await {
-                            Ok((status, _)) if (200..300).contains(&status) => {}
-                            Ok((503, _)) if attempt < reply_attempts => {
-                                lock(&repeated).push(user);
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                continue;
+                    for k in 1..=per_text {
+                        let reply = (n - 1) * per_text + k;
+                        let body = json!({
+                            "client_message_id": format!("{run}-u{user}-{reply}"),
+                            "conversation_id": conversation,
+                            "content": {"type": "text", "text": format!("re {}", load::text(&run, user, reply))},
+                        });
+                        lock(&replies).sent(user, reply, now_ms());
+                        // A 503 asks the partner to repeat the request, which is idempotent
+                        // by its client_message_id: a partner's desk does so, twice at most.
+                        for attempt in 1..=reply_attempts {
+                            match client.request("POST", "/v1/messages", &body.to_string()).await {
+                                Ok((status, answer)) if (200..300).contains(&status) => {
+                                    if answer["will_hold"] == true {
+                                        lock(&will_hold).insert((user, reply));
+                                    }
+                                }
+                                Ok((503, _)) if attempt < reply_attempts => {
+                                    lock(&repeated).push(user);
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    continue;
+                                }
+                                Ok((status, answer)) => {
+                                    lock(&refused).push(format!("reply {status}: {answer}"))
+                                }
+                                Err(error) => lock(&refused).push(error),
                             }
-                            Ok((status, answer)) => {
-                                lock(&refused).push(format!("reply {status}: {answer}"))
-                            }
-                            Err(error) => lock(&refused).push(error),
+                            break;
                         }
-                        break;
                     }
                 }
             }));
@@ -212,6 +269,10 @@ async fn main() {
                 repeats += 1; // the same delivery again: the webhook contract allows it
                 continue;
             }
+            // A closing text: neither counted nor answered.
+            if n > messages {
+                continue;
+            }
             let first = !lock(&inbound).has_arrived(user, n);
             lock(&inbound).arrived(user, n, webhook.received_at_ms);
             last_inbound = Some(webhook.received_at_ms);
@@ -225,16 +286,15 @@ async fn main() {
         desk_lines_seen = webhooks.len();
         for sent in wechat_sends(&client, &stack, wechat_seen).await {
             wechat_seen = wechat_seen.max(sent["index"].as_u64().unwrap_or(0) as usize + 1);
-            let Some((user, n)) = text_of(&sent["body"]).and_then(|t| load::parse_text(&run, &t))
-            else {
-                continue;
-            };
             let at = sent["accepted_at_ms"].as_i64().unwrap_or_else(now_ms);
-            lock(&replies).arrived(user, n, at);
-            last_reply = Some(at);
+            let text = text_of(&sent["body"]).unwrap_or_default();
+            for (user, n) in load::parse_texts(&run, &text) {
+                lock(&replies).arrived(user, n, at);
+                last_reply = Some(at);
+            }
         }
         let done = lock(&inbound).delivered() >= total
-            && (!replies_on || lock(&replies).delivered() >= total);
+            && (!replies_on || lock(&replies).delivered() >= total_replies);
         match (done, settled_at) {
             // A moment more for anything delivered twice.
             (true, None) => settled_at = Some(Instant::now()),
@@ -287,6 +347,12 @@ async fn main() {
             total * repeat_pushes
         );
     }
+    let (held, closing) = (lock(&will_hold).len(), *lock(&closing));
+    if per_text > 1 {
+        println!(
+            "  {held} replies the API said it will hold; {closing} closing texts released the last"
+        );
+    }
     let repeated = lock(&repeated).len();
     if repeated > 0 {
         println!("  {repeated} replies repeated after a 503, as the API asks");
@@ -325,6 +391,8 @@ async fn main() {
             "run": run,
             "started_ms": started_ms,
             "pushes_per_text": repeat_pushes,
+            "replies_per_text": per_text,
+            "held": held,
             "refused": refused.len(),
             "webhook_repeats": repeats,
             "inbound": leg_figures(&inbound),
@@ -340,7 +408,9 @@ async fn main() {
     let failed = !refused.is_empty()
         || legs
             .iter()
-            .any(|leg| leg.delivered < total || leg.duplicates > 0 || leg.order_breaks > 0);
+            .any(|leg| leg.delivered < leg.sent || leg.duplicates > 0 || leg.order_breaks > 0)
+        || inbound.sent < total
+        || (replies_on && replies.sent < total_replies);
     if failed {
         println!("✗ load run {run}: lost, duplicated, out of order or refused (above)");
         std::process::exit(1);
