@@ -159,10 +159,11 @@ async fn main() {
             // Held replies go out with the user's next message: the user writes closing
             // texts (numbers past the last, neither counted nor answered) while replies
             // are missing and none arrived for a while.
-            let mut extra = messages;
-            let mut seen = 0;
-            let mut quiet_since = Instant::now();
-            while replies_on && per_text > 1 {
+            if !replies_on || per_text == 1 {
+                return;
+            }
+            let (mut extra, mut seen, mut quiet_since) = (messages, 0, Instant::now());
+            loop {
                 let arrived = lock(&replies).arrived_from(user);
                 if arrived >= messages * per_text {
                     break;
