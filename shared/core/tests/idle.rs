@@ -233,7 +233,10 @@ async fn a_reply_while_the_close_is_still_to_be_told_leaves_its_deadline() {
     assert_eq!(s.sweep_at(T + HOUR_MS).await.left, 1);
     s.hotel_replies(1, T + HOUR_MS + 30_000).await;
     let again = s.sweep_at(T + HOUR_MS + 60_000).await;
-    assert_eq!(again.closed, 1, "the next sweep tells it, as without the reply");
+    assert_eq!(
+        again.closed, 1,
+        "the next sweep tells it, as without the reply"
+    );
     let hooks = s.closed_hooks();
     assert_eq!(hooks.len(), 2);
     assert_eq!(hooks[0].0, hooks[1].0);

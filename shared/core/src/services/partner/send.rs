@@ -6,8 +6,8 @@ use super::{
     Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, ReplyAccepted, SendRequest,
 };
 use crate::model::{
-    Allowance, ChannelUser, Content, Conversation, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
-    Session, StoredMessage,
+    Allowance, ChannelUser, Content, Conversation, Direction, MessageStatus, PushRecord,
+    PushTarget, ReplyWindow, Session, StoredMessage,
 };
 use crate::ports::store::{through_hiccups, Recorded, Store};
 
