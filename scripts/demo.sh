@@ -117,9 +117,15 @@ step "The platform's desk writes too" \
   "$desk" --partner platform reply --openid "$WXBRIDGE_OPENID" "Trip Service here: your airport transfer is booked for 9:00."
 step "The user reads it, with the platform's name" \
   "$user" received --wait-for "【Trip Service】Trip Service here" --timeout "$WAIT"
-step "The user answers the latest writer" \
+step "The user writes on: the hotel, which the user chose by entering from its page, still answers" \
+  "$user" text "Is parking free at the hotel?"
+step "It reaches Hotel Lotus, not Trip Service: another partner writing does not move the user" \
+  reaches_only hotel-9 platform "Is parking free"
+step "The user switches to Trip Service with #2 (the partner that wrote besides the active one)" \
+  "$user" text "#2"
+step "The user answers Trip Service" \
   "$user" text "Thanks! Can the driver wait if the flight is late?"
-step "The answer reaches Trip Service, who wrote last, and not the hotel" \
+step "The answer reaches Trip Service, the user's choice now, and not the hotel" \
   reaches_only platform hotel-9 "Can the driver wait"
 step "Trip Service's desk sees the window before answering: open, with sends left" \
   window_shows platform "mp-demo:$WXBRIDGE_OPENID:platform" '"open":true'

@@ -589,6 +589,48 @@ async fn a_hand_over_the_configuration_does_not_allow_is_refused_naming_the_rule
 }
 
 #[tokio::test]
+async fn only_the_partner_the_user_talks_to_hands_them_over_and_its_id_is_kept_in_the_table() {
+    let bridge = bridge().await;
+    let path = "/v1/conversations/mp:o_nap:air-3/handover";
+    let hand = |id: &str| json!({"handover_id": id, "to": "hotel-9"}).to_string();
+    let talks_to = || async {
+        let user = bridge.table.store().user("mp", "o_nap").await.unwrap();
+        user.unwrap().routing.active.unwrap().partner
+    };
+    bridge.user_writes("o_nap", 1, "#air-3").await;
+    bridge.user_writes("o_nap", 2, "#Hotel Lotus").await;
+    let (status, refused) = bridge
+        .call(AIRLINE.request("POST", path, &hand("nap-1")))
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("not_active_partner")),
+        "{refused}"
+    );
+
+    bridge.user_writes("o_nap", 3, "#air-3").await;
+    let (status, done) = bridge
+        .call(AIRLINE.request("POST", path, &hand("nap-2")))
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(talks_to().await, "hotel-9");
+    let kept = bridge
+        .table
+        .store()
+        .handover("air-3", "nap-2")
+        .await
+        .unwrap();
+    assert_eq!(kept.map(|k| k.to).as_deref(), Some("hotel-9"));
+    // The user moves on; a late repeat answers as the first and moves nobody.
+    bridge.user_writes("o_nap", 4, "#air-3").await;
+    let (status, again) = bridge
+        .call(AIRLINE.request("POST", path, &hand("nap-2")))
+        .await;
+    assert_eq!((status, &again), (200, &done));
+    assert_eq!(talks_to().await, "air-3");
+}
+
+#[tokio::test]
 async fn the_welcome_is_sent_once_when_the_entry_is_redelivered() {
     let bridge = bridge().await;
     let now = system_clock_ms() / 1000;

@@ -1,19 +1,22 @@
 //! Closing idle conversations on memory adapters: by the partner's timeout, told once even
-//! when the webhook fails first, reopened by the user.
+//! when the webhook fails first or a message that does not reopen it comes after, reopened
+//! by the user.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
-use wxbridge_core::model::{CloseReason, InboundMessage};
+use wxbridge_core::model::{CloseReason, Content, InboundMessage};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::idle::{sweep, Swept};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
+use wxbridge_core::services::partner::{PartnerApi, SendRequest};
 use wxbridge_core::services::Bridge;
 use wxbridge_testkit::{Memory, MemoryPorts};
-use wxbridge_wechat::event::{CallbackEvent, EventKind};
+use wxbridge_wechat::event::{CallbackEvent, EventKind, SubscribeDecision};
 
 const T: i64 = 1_764_150_000_000;
 const HOUR_MS: i64 = 3_600_000;
+const CONVERSATION: &str = "mp:o_a:hotel-9";
 
 fn config() -> BridgeConfig {
     BridgeConfig::from_json(
@@ -51,15 +54,33 @@ impl Setup {
 
     /// The user's message `n`, received at `received_ms` and handled at `handled_ms`.
     async fn user_writes_late(&self, n: i64, received_ms: i64, handled_ms: i64) {
+        let kind = EventKind::Text {
+            msg_id: n.to_string(),
+            content: "hi".into(),
+        };
+        self.user_acts(kind, received_ms, handled_ms).await;
+    }
+
+    /// The user answers a subscribe pop-up: an event that opens no window, so reopens no
+    /// conversation.
+    async fn user_answers_a_popup(&self, at_ms: i64) {
+        let kind = EventKind::SubscribePopup {
+            entries: vec![SubscribeDecision {
+                template_id: "tpl-1".into(),
+                status: "accept".into(),
+                popup_scene: Some(0),
+            }],
+        };
+        self.user_acts(kind, at_ms, at_ms).await;
+    }
+
+    async fn user_acts(&self, kind: EventKind, received_ms: i64, handled_ms: i64) {
         let event = CallbackEvent {
             to_user_name: "gh_1".into(),
             from_user_name: "o_a".into(),
             create_time: received_ms / 1000,
             business_id: None,
-            kind: EventKind::Text {
-                msg_id: n.to_string(),
-                content: "hi".into(),
-            },
+            kind,
         };
         let inbound = Inbound::new(
             self.memory.bridge(config(), handled_ms),
@@ -70,6 +91,29 @@ impl Setup {
             inbound.process(&message, handled_ms).await,
             Outcome::Delivered
         );
+    }
+
+    /// The hotel replies in its conversation with the user at `at_ms`.
+    async fn hotel_replies(&self, n: i64, at_ms: i64) {
+        self.now.store(at_ms, Ordering::SeqCst);
+        let api = PartnerApi::new(
+            self.memory.bridge(config(), at_ms),
+            self.memory.outbound.clone(),
+        );
+        let reply = SendRequest {
+            conversation_id: Some(CONVERSATION.into()),
+            to: None,
+            client_message_id: format!("reply-{n}"),
+            content: Content::Text {
+                text: "Anything else?".into(),
+            },
+        };
+        api.send("hotel-9", reply).await.unwrap();
+    }
+
+    async fn is_closed(&self) -> bool {
+        let user = self.memory.store.user("mp", "o_a").await.unwrap().unwrap();
+        user.closed.contains_key(CONVERSATION)
     }
 
     async fn sweep_at(&self, at_ms: i64) -> Swept {
@@ -157,4 +201,59 @@ async fn a_message_handled_late_counts_its_idle_time_from_when_it_was_handled() 
         "an hour from receipt is not idle yet"
     );
     assert_eq!(s.sweep_at(T + HOUR_MS + 40 * 60_000).await.closed, 1);
+}
+
+#[tokio::test]
+async fn a_reply_after_an_idle_close_neither_reopens_it_nor_closes_it_again() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    assert_eq!(s.sweep_at(T + HOUR_MS).await.closed, 1);
+    s.hotel_replies(1, T + HOUR_MS + 60_000).await;
+    assert!(s.is_closed().await, "a partner's reply reopens nothing");
+    assert_eq!(
+        s.sweep_at(T + 3 * HOUR_MS).await,
+        Swept::default(),
+        "the reply does not arm a second close"
+    );
+    assert_eq!(s.closed_hooks().len(), 1, "told once");
+    // The user's next message reopens it, and a later close is a close of its own.
+    s.user_writes(2, T + 4 * HOUR_MS).await;
+    assert!(!s.is_closed().await);
+    assert_eq!(s.sweep_at(T + 5 * HOUR_MS).await.closed, 1);
+    let hooks = s.closed_hooks();
+    assert_eq!(hooks.len(), 2);
+    assert_ne!(hooks[0].0, hooks[1].0, "one delivery id per close");
+}
+
+#[tokio::test]
+async fn a_reply_while_the_close_is_still_to_be_told_leaves_its_deadline() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    s.memory.webhooks.answer(Some(503));
+    assert_eq!(s.sweep_at(T + HOUR_MS).await.left, 1);
+    s.hotel_replies(1, T + HOUR_MS + 30_000).await;
+    let again = s.sweep_at(T + HOUR_MS + 60_000).await;
+    assert_eq!(
+        again.closed, 1,
+        "the next sweep tells it, as without the reply"
+    );
+    let hooks = s.closed_hooks();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[0].0, hooks[1].0);
+    assert_eq!(s.sweep_at(T + 4 * HOUR_MS).await, Swept::default());
+}
+
+#[tokio::test]
+async fn an_event_that_does_not_reopen_a_closed_conversation_does_not_close_it_again() {
+    let s = setup();
+    s.user_writes(1, T).await;
+    assert_eq!(s.sweep_at(T + HOUR_MS).await.closed, 1);
+    // The pop-up's answer is delivered in the conversation and moves its deadline, but
+    // leaves it closed.
+    s.user_answers_a_popup(T + HOUR_MS + 60_000).await;
+    assert!(s.is_closed().await);
+    let swept = s.sweep_at(T + 3 * HOUR_MS).await;
+    assert_eq!((swept.closed, swept.cleared), (0, 1));
+    assert_eq!(s.closed_hooks().len(), 1, "told once");
+    assert_eq!(s.sweep_at(T + 4 * HOUR_MS).await, Swept::default());
 }

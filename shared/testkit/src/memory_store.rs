@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wxbridge_core::model::{
-    ChannelUser, Conversation, MediaCopy, MediaStatus, MessageCursor, MessageStatus, OutboundRef,
-    PushRecord, StoredMessage, SubMerchant,
+    ChannelUser, Conversation, HandoverRecord, MediaCopy, MediaStatus, MessageCursor,
+    MessageStatus, OutboundRef, PushRecord, StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::nonces::{NonceError, NonceStore};
@@ -32,6 +32,8 @@ struct Tables {
     media: HashMap<(String, String), (String, i64)>,
     /// Registered sub-merchants by (channel, partner).
     sub_merchants: BTreeMap<(String, String), SubMerchant>,
+    /// Applied hand-overs by (partner, handover id).
+    handovers: HashMap<(String, String), HandoverRecord>,
 }
 
 /// A channel's cached token and its refresh lease (owner, end).
@@ -350,6 +352,39 @@ impl Store for MemoryStore {
         written.version += 1;
         tables.users.insert(key, written);
         Ok(())
+    }
+
+    async fn put_handover(
+        &self,
+        user: &ChannelUser,
+        handover: &HandoverRecord,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        let mut tables = self.tables();
+        let id = (handover.partner.clone(), handover.handover_id.clone());
+        if let Some(first) = tables.handovers.get(&id) {
+            return Ok(Some(first.clone()));
+        }
+        let key = (user.channel.clone(), user.openid.clone());
+        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
+            return Err(StoreError::Conflict);
+        }
+        tables.handovers.insert(id, handover.clone());
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(key, written);
+        Ok(None)
+    }
+
+    async fn handover(
+        &self,
+        partner: &str,
+        handover_id: &str,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        Ok(self
+            .tables()
+            .handovers
+            .get(&(partner.to_owned(), handover_id.to_owned()))
+            .cloned())
     }
 
     async fn transition(

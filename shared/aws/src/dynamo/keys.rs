@@ -10,6 +10,7 @@
 //! | API request nonce (TTL) | `NONCE#{partner}#{nonce}` | `NONCE` |
 //! | a partner's client message id | `CLIENT#{partner}#{client message id}` | `CLIENT` |
 //! | a partner's push id | `PUSH#{partner}#{push id}` | `PUSH` |
+//! | a partner's applied hand-over | `HANDOVER#{partner}#{handover id}` | `HANDOVER` |
 //! | an uploaded image's media id (TTL) | `MEDIA#{appid}#{hex SHA-256 of the URL or bytes}` | `MEDIA` |
 //! | a partner's registered sub-merchant | `SUBMERCHANT#{channel}` | `PARTNER#{partner}` |
 //!
@@ -98,6 +99,12 @@ pub fn push_pk(partner: &str, push_id: &str) -> String {
 }
 
 pub const PUSH_SK: &str = "PUSH";
+
+pub fn handover_pk(partner: &str, handover_id: &str) -> String {
+    format!("HANDOVER#{partner}#{handover_id}")
+}
+
+pub const HANDOVER_SK: &str = "HANDOVER";
 
 pub fn media_pk(appid: &str, key: &str) -> String {
     format!("MEDIA#{appid}#{key}")

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
-    status_name, ChannelUser, Conversation, MediaCopy, MessageCursor, MessageStatus, OutboundRef,
-    PushRecord, StoredMessage, SubMerchant,
+    status_name, ChannelUser, Conversation, HandoverRecord, MediaCopy, MessageCursor,
+    MessageStatus, OutboundRef, PushRecord, StoredMessage, SubMerchant,
 };
 use wxbridge_core::ports::store::{Recorded, Store, StoreError};
 
@@ -203,6 +203,22 @@ impl Store for DynamoStore {
     }
     async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
         self.read_sub_merchants(channel).await
+    }
+
+    async fn put_handover(
+        &self,
+        user: &ChannelUser,
+        handover: &HandoverRecord,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        self.apply_handover(user, handover).await
+    }
+
+    async fn handover(
+        &self,
+        partner: &str,
+        handover_id: &str,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        self.read_handover(partner, handover_id).await
     }
 
     async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 //! conversations and messages), [`DynamoTokenStore`], [`DynamoNonceStore`] and
 //! [`DynamoMediaCache`]. Every key is built in [`keys`].
 
+mod handovers;
 mod idle;
 mod items;
 pub mod keys;

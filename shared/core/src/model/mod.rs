@@ -24,7 +24,7 @@ pub use message::{
 pub use push::{AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, SubscribeForm};
 pub use queued::{sqs_id, InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
 pub use reply_window::{Allowance, ReplyWindow, UserAction};
-pub use routing::{ActiveBecause, ActivePartner, Routing};
+pub use routing::{ActiveBecause, ActivePartner, HandoverRecord, Routing};
 pub use session::{Session, SessionState, WindowState};
 pub use sub_merchant::SubMerchant;
 pub use user::{ChannelUser, CloseReason, Closed};

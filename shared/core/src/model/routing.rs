@@ -1,11 +1,21 @@
 //! Which partner a user's message goes to, and which conversation it belongs to.
 //!
 //! **Merged** mode: many partners share the user's one WeChat conversation. A message goes
-//! to the *active partner*: the one the latest vouched `session-from` named, or the one who
-//! last wrote to the user, whichever is newer; the user can also switch explicitly by
-//! writing `#` and a partner's number or name (`#2`, `#Hotel Lotus`), the numbers being
-//! the partners the user has talked to, most recent first. With no active partner the
-//! dialog's `default_partner` answers.
+//! to the *active partner*; with none, the dialog's `default_partner` answers. What moves
+//! the active partner:
+//! - the user's choice: an explicit switch (`#` and a partner's number or name: `#2`,
+//!   `#Hotel Lotus`; the numbers count the partners the user has talked to, most recent
+//!   first) or an entry from a partner's page (a vouched `session-from` naming it);
+//! - a hand-over by the partner the user's messages go to (or by the default partner);
+//! - a partner writing to the user (a reply or push sent), but only while the user has no
+//!   choice standing: nobody is active, or the active partner is one that became so by
+//!   writing. Once the user chose (or was handed over), another partner's reply is still
+//!   delivered, with its name, and the user's next message still goes to the partner chosen.
+//!
+//! Of two choices (or hand-overs) the later counts; a choice wins over partners writing
+//! whenever either came; of two partners writing, the later counts. The active partner's
+//! own replies keep why it is active: a user handed over stays so while the receiving
+//! partner answers.
 //! **Separate** mode: the channel belongs to one partner.
 //! **Sub-merchant** mode: the session belongs to one partner — a push with a `BusinessId`
 //! to the partner registered under it, one without to the default partner (the inbound
@@ -30,6 +40,14 @@ pub enum ActiveBecause {
     HandedOver,
 }
 
+impl ActiveBecause {
+    /// The user's own choice (a switch, an entry from a partner's page) or a hand-over:
+    /// it holds against partners writing.
+    pub fn holds(self) -> bool {
+        self != Self::PartnerWrote
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivePartner {
     pub partner: String,
@@ -41,26 +59,21 @@ pub struct ActivePartner {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Routing {
     pub active: Option<ActivePartner>,
-    /// Partners the user has talked to, most recent first: the numbers of `#n`.
+    /// Partners the user has talked to, most recent first: the numbers of `#n`. The active
+    /// partner is first.
     pub recent: Vec<String>,
-    /// The latest hand-overs applied (`{partner}:{handover id}`, most recent first, at most
-    /// [`KEPT_HANDOVERS`]): a repeat of one changes nothing, even after the user moved on.
+    /// Hand-overs (`{partner}:{handover id}`) an earlier version kept on the user, before
+    /// each hand-over had a record of its own in the store: still known as applied, never
+    /// written any more.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub handovers: Vec<String>,
 }
 
-/// How many applied hand-overs a user keeps, to know a repeated request.
-pub const KEPT_HANDOVERS: usize = 8;
-
 impl Routing {
-    /// Whether the hand-over `id` was applied to this user; records it when not.
-    pub fn first_handover(&mut self, id: &str) -> bool {
-        if self.handovers.iter().any(|applied| applied == id) {
-            return false;
-        }
-        self.handovers.insert(0, id.to_owned());
-        self.handovers.truncate(KEPT_HANDOVERS);
-        true
+    /// Whether an earlier version recorded the hand-over `id` (`{partner}:{handover id}`)
+    /// on this user.
+    pub fn handed_over_before(&self, id: &str) -> bool {
+        self.handovers.iter().any(|applied| applied == id)
     }
 
     /// The user has been routed to `partner`: it is active, or among those talked to.
@@ -69,28 +82,70 @@ impl Routing {
             || self.recent.iter().any(|p| p == partner)
     }
 
-    /// Makes `partner` active if this is newer than what made the current one active. A
-    /// hand-over holds against partners writing (the handing partner's note among them):
-    /// only the user, a session-from or another hand-over moves the user on.
+    /// Whether `partner` may hand the user over: it is the active partner, or the default
+    /// partner (which also answers while nobody is active).
+    pub fn may_hand_over(&self, partner: &str, default_partner: Option<&str>) -> bool {
+        self.active.as_ref().is_some_and(|a| a.partner == partner)
+            || default_partner == Some(partner)
+    }
+
+    /// `partner` becomes active for `because` at `at_ms`, by the rules of the module's
+    /// docs. Events may be handled out of order (a retried push, a slow dispatch): the
+    /// outcome is the one of handling them in the order they happened.
     pub fn activate(&mut self, partner: &str, at_ms: i64, because: ActiveBecause) {
-        if self.active.as_ref().is_some_and(|a| a.since_ms > at_ms) {
-            return;
-        }
-        let handed_over = self
-            .active
-            .as_ref()
-            .is_some_and(|a| a.because == ActiveBecause::HandedOver && a.partner != partner);
-        if handed_over && because == ActiveBecause::PartnerWrote {
-            return;
+        if let Some(active) = &self.active {
+            let older = active.since_ms > at_ms;
+            match (active.because.holds(), because.holds()) {
+                // A partner writing while a choice holds: delivered, remembered second (so
+                // `#2` reaches it), the active partner kept.
+                (true, false) => {
+                    if active.partner != partner {
+                        self.remember(partner, 1);
+                    }
+                    return;
+                }
+                // Of two choices, or of two partners writing, the later one counts.
+                (true, true) | (false, false) if older => return,
+                // A choice wins over a partner writing, whichever came first.
+                _ => {}
+            }
         }
         self.active = Some(ActivePartner {
             partner: partner.to_owned(),
             since_ms: at_ms,
             because,
         });
+        self.remember(partner, 0);
+    }
+
+    /// Puts `partner` at `place` of the recent list (once, the list bounded).
+    fn remember(&mut self, partner: &str, place: usize) {
         self.recent.retain(|p| p != partner);
-        self.recent.insert(0, partner.to_owned());
+        self.recent
+            .insert(place.min(self.recent.len()), partner.to_owned());
         self.recent.truncate(RECENT_PARTNERS);
+    }
+}
+
+/// A hand-over applied, kept for good once per `(partner, handover id)` (a store record of
+/// its own, as a client message id's): a repeat of the request, however late, finds it and
+/// moves nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoverRecord {
+    /// The handing partner.
+    pub partner: String,
+    pub handover_id: String,
+    /// The handing partner's conversation.
+    pub conversation_id: String,
+    /// The receiving partner.
+    pub to: String,
+    pub at_ms: i64,
+}
+
+impl HandoverRecord {
+    /// Whether `other` asks for the same hand-over (the same user, to the same partner).
+    pub fn same_request(&self, other: &HandoverRecord) -> bool {
+        self.conversation_id == other.conversation_id && self.to == other.to
     }
 }
 
@@ -169,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_routing_follows_the_newest_of_session_from_and_last_writer() {
+    fn merged_routing_follows_the_last_writer_until_the_user_chooses() {
         let config = config("merged");
         let channel = &config.channels[0];
         let mut routing = Routing::default();
@@ -178,14 +233,57 @@ mod tests {
             Some("platform"),
             "default partner"
         );
-        routing.activate("hotel-9", 1_000, ActiveBecause::SessionFrom);
+        routing.activate("hotel-9", 1_000, ActiveBecause::PartnerWrote);
         assert_eq!(partner_for(&config, channel, &routing), Some("hotel-9"));
         routing.activate("air-2", 2_000, ActiveBecause::PartnerWrote);
         assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
-        // An older event arriving late does not take over.
-        routing.activate("hotel-9", 1_500, ActiveBecause::SessionFrom);
+        // An older write handled late does not take over.
+        routing.activate("hotel-9", 1_500, ActiveBecause::PartnerWrote);
         assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
-        assert_eq!(routing.recent, ["air-2", "hotel-9"]);
+        // The user's entry from the hotel's page is a choice: the airline writing after it
+        // is delivered, but the user's next message still goes to the hotel.
+        routing.activate("hotel-9", 3_000, ActiveBecause::SessionFrom);
+        routing.activate("air-2", 4_000, ActiveBecause::PartnerWrote);
+        assert_eq!(partner_for(&config, channel, &routing), Some("hotel-9"));
+        assert_eq!(
+            routing.recent,
+            ["hotel-9", "air-2"],
+            "#2 reaches the airline"
+        );
+        // The hotel answering keeps why it is active.
+        routing.activate("hotel-9", 5_000, ActiveBecause::PartnerWrote);
+        let active = routing.active.clone().unwrap();
+        assert_eq!(
+            (active.because, active.since_ms),
+            (ActiveBecause::SessionFrom, 3_000)
+        );
+        routing.activate("air-2", 6_000, ActiveBecause::UserSwitched);
+        assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
+    }
+
+    #[test]
+    fn a_choice_handled_late_still_wins_over_a_partner_writing_after_it() {
+        let mut routing = Routing::default();
+        routing.activate("platform", 1_000, ActiveBecause::PartnerWrote);
+        routing.activate("air-2", 3_000, ActiveBecause::PartnerWrote);
+        // The user switched at 2 000; the push was handled after the airline's reply.
+        routing.activate("hotel-9", 2_000, ActiveBecause::UserSwitched);
+        assert_eq!(routing.active.as_ref().unwrap().partner, "hotel-9");
+        // An older choice handled late does not undo a newer one.
+        routing.activate("platform", 1_500, ActiveBecause::SessionFrom);
+        assert_eq!(routing.active.as_ref().unwrap().partner, "hotel-9");
+    }
+
+    #[test]
+    fn only_the_partner_the_user_talks_to_or_the_default_partner_hands_over() {
+        let mut routing = Routing::default();
+        assert!(routing.may_hand_over("platform", Some("platform")));
+        assert!(!routing.may_hand_over("hotel-9", Some("platform")));
+        routing.activate("hotel-9", 1, ActiveBecause::UserSwitched);
+        assert!(routing.may_hand_over("hotel-9", Some("platform")));
+        assert!(routing.may_hand_over("platform", Some("platform")));
+        assert!(!routing.may_hand_over("air-2", Some("platform")));
+        assert!(!routing.may_hand_over("air-2", None));
     }
 
     #[test]
@@ -220,8 +318,12 @@ mod tests {
             Some("hotel-9"),
             "the handing partner's note does not take the user back"
         );
+        // The receiving partner answering keeps the hand-over: the handing one writing
+        // again still does not take the user back.
         routing.activate("hotel-9", 4, ActiveBecause::PartnerWrote);
-        routing.activate("air-2", 5, ActiveBecause::UserSwitched);
+        routing.activate("platform", 5, ActiveBecause::PartnerWrote);
+        assert_eq!(partner_for(&config, channel, &routing), Some("hotel-9"));
+        routing.activate("air-2", 6, ActiveBecause::UserSwitched);
         assert_eq!(partner_for(&config, channel, &routing), Some("air-2"));
     }
 
@@ -229,7 +331,7 @@ mod tests {
     fn explicit_switch_by_number_or_name() {
         let config = config("merged");
         let mut routing = Routing::default();
-        routing.activate("hotel-9", 1, ActiveBecause::SessionFrom);
+        routing.activate("hotel-9", 1, ActiveBecause::PartnerWrote);
         routing.activate("air-2", 2, ActiveBecause::PartnerWrote);
         assert_eq!(
             switch_target(&config, &routing, "#2").as_deref(),

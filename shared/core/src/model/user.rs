@@ -65,7 +65,8 @@ pub struct ChannelUser {
 
 impl ChannelUser {
     /// A partner's message reached the user in `session`: one send of its window is spent,
-    /// and the partner becomes the one who last wrote (merged routing).
+    /// and the partner has written to the user (merged routing: it becomes active only
+    /// while no choice of the user's, nor a hand-over, holds — [`Routing::activate`]).
     pub fn partner_sent(&mut self, partner: &str, session: Session<'_>, at_ms: i64) {
         if let Some(window) = self.window_in_mut(session).as_mut() {
             window.spend();

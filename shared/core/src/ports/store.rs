@@ -4,8 +4,8 @@
 //! and one conformance suite (in the test kit) holds both to this contract.
 
 use crate::model::{
-    ChannelUser, Conversation, MediaCopy, MessageCursor, MessageStatus, OutboundRef, PushRecord,
-    StoredMessage, SubMerchant,
+    ChannelUser, Conversation, HandoverRecord, MediaCopy, MessageCursor, MessageStatus,
+    OutboundRef, PushRecord, StoredMessage, SubMerchant,
 };
 use std::future::Future;
 use thiserror::Error;
@@ -150,6 +150,23 @@ pub trait Store: Send + Sync {
 
     /// Writes the user over the version it was read at (and bumps the version).
     fn put_user(&self, user: &ChannelUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Applies a hand-over once per `(partner, handover id)`, for good: its record (only if
+    /// absent) and the user's new routing (only over `user.version`), all or nothing.
+    /// `Some(first)` when the id was recorded before (nothing is written);
+    /// [`StoreError::Conflict`] when the user changed since it was read.
+    fn put_handover(
+        &self,
+        user: &ChannelUser,
+        handover: &HandoverRecord,
+    ) -> impl Future<Output = Result<Option<HandoverRecord>, StoreError>> + Send;
+
+    /// The hand-over recorded under `(partner, handover id)`, if any.
+    fn handover(
+        &self,
+        partner: &str,
+        handover_id: &str,
+    ) -> impl Future<Output = Result<Option<HandoverRecord>, StoreError>> + Send;
 
     /// Moves a message to `to` only if its status is one of `from`; `false` when it was not
     /// (another attempt got there first).

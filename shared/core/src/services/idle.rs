@@ -1,13 +1,15 @@
 //! Closing conversations nobody wrote in for their partner's idle timeout
 //! (`partners[].idle_close_after_secs`): run every minute by the `lifecycle` function.
 //!
-//! Every message sets its conversation's deadline (`Conversation::idle_at_ms`), which the
-//! store indexes. A sweep takes the conversations past their deadline, marks each closed on
-//! its user (reason `idle`, at the deadline) and tells the partner (`conversation.closed`);
-//! only then is the deadline cleared. A webhook not delivered leaves the deadline, so the
-//! next sweep tells the partner again under the same delivery id; a conversation closed by
-//! an agent meanwhile only has its deadline cleared. The user's next message reopens it, as
-//! after any close.
+//! Every message in an open conversation sets its deadline (`Conversation::idle_at_ms`),
+//! which the store indexes. A sweep takes the conversations past their deadline, marks
+//! each closed on its user (reason `idle`, at the deadline) and tells the partner
+//! (`conversation.closed`); only then is the deadline cleared. A webhook not delivered
+//! leaves the deadline, so the next sweep tells the partner again under the same delivery
+//! id. A conversation is told closed once per close: a partner's message in a closed
+//! conversation leaves its deadline as it was (it reopens nothing), and a deadline set
+//! after the close (by a message that did not reopen it, or an agent's close) is only
+//! cleared. The user's next message reopens it, as after any close.
 
 use super::webhook::{self, Delivery};
 use super::Bridge;
@@ -27,7 +29,8 @@ const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 pub struct Swept {
     /// Closed, and the partner told.
     pub closed: usize,
-    /// Closed by an agent before: only the deadline cleared.
+    /// Closed before the deadline was set (by an agent, or for idleness and told): only
+    /// the deadline cleared.
     pub cleared: usize,
     /// Left for the next sweep (the partner's webhook did not take it, the user kept
     /// changing).
@@ -59,7 +62,10 @@ pub async fn sweep<P: Ports>(bridge: &Bridge<P>) -> Result<Swept, StoreError> {
             swept.left += 1;
             continue;
         };
-        if closed.reason == CloseReason::Agent {
+        // Closed before this deadline was set — by an agent, or for idleness and told
+        // (a message that does not reopen it moved the deadline since): only the deadline
+        // goes, the partner is not told again.
+        if closed.reason == CloseReason::Agent || closed.at_ms != due {
             bridge.store.clear_idle(&conversation, due).await?;
             swept.cleared += 1;
             continue;

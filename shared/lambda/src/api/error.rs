@@ -91,6 +91,8 @@ fn conflict_code(code: ConflictCode) -> &'static str {
         ConflictCode::AlreadyBound => "already_bound",
         ConflictCode::Changed => "conflict",
         ConflictCode::HandoverNotInThisMode => "handover_not_supported",
+        ConflictCode::NotActivePartner => "not_active_partner",
+        ConflictCode::HandoverIdReused => "handover_id_reused",
     }
 }
 

@@ -14,9 +14,9 @@ pub struct Refusal {
     /// `invalid_request`, `invalid_json`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `client_message_id_reused`, `push_id_reused`,
     /// `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported`,
-    /// `wechat_refused`, `sub_merchant_not_registered`, `too_large`, `media_not_found`,
-    /// `media_not_stored`, `media_too_large`,
-    /// `wechat_unavailable` or `unavailable`.
+    /// `not_active_partner`, `handover_id_reused`, `wechat_refused`,
+    /// `sub_merchant_not_registered`, `too_large`, `media_not_found`, `media_not_stored`,
+    /// `media_too_large`, `wechat_unavailable` or `unavailable`.
     pub error: String,
     pub reason: String,
 }
@@ -38,7 +38,7 @@ refusals! {
     Forbidden: "`forbidden`: another partner's channel, a template or right the partner lacks",
     NotFound: "`not_found` (nothing this partner may see by that name, or no such route), `media_not_found` (WeChat does not hold the media id) or `media_not_stored` (the message's image is not kept: its `media.status` says why)",
     MethodNotAllowed: "`method_not_allowed`: the path takes another method",
-    Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported` (a hand-over outside merged mode), `wechat_refused` or `sub_merchant_not_registered` (sub-merchant mode: register the partner's sub-merchant first)",
+    Conflict: "`client_message_id_reused`, `push_id_reused`, `ambiguous_recipient`, `already_bound`, `conflict`, `handover_not_supported` (a hand-over outside merged mode), `not_active_partner` (a hand-over of a user who talks to another partner), `handover_id_reused`, `wechat_refused` or `sub_merchant_not_registered` (sub-merchant mode: register the partner's sub-merchant first)",
     TooLarge: "`too_large`: the body is over 512 KiB",
     WeChatUnavailable: "`wechat_unavailable` (retry) or `media_too_large`",
     Unavailable: "`unavailable`: the store, the queue or the nonces cannot be reached now; repeat the request with the same id",

@@ -1063,6 +1063,8 @@ fn every_refusal() -> Vec<ApiError> {
         C::AlreadyBound,
         C::Changed,
         C::HandoverNotInThisMode,
+        C::NotActivePartner,
+        C::HandoverIdReused,
     ];
     for code in conflicts {
         match code {
@@ -1071,7 +1073,9 @@ fn every_refusal() -> Vec<ApiError> {
             | C::AmbiguousRecipient
             | C::AlreadyBound
             | C::Changed
-            | C::HandoverNotInThisMode => {}
+            | C::HandoverNotInThisMode
+            | C::NotActivePartner
+            | C::HandoverIdReused => {}
         }
     }
     let mut all: Vec<A> = vec![
@@ -1590,6 +1594,115 @@ async fn a_repeated_hand_over_writes_nothing_again_and_its_id_fits_the_note() {
         .as_str()
         .unwrap()
         .starts_with("handover_id"));
+}
+
+/// `openid` switches to `partner` at `at_ms` (as their `#` text would).
+async fn switches_to(service: &Service, openid: &str, partner: &str, at_ms: i64) {
+    let store = &service.memory.store;
+    let mut user = store.user("mp", openid).await.unwrap().unwrap();
+    user.routing
+        .activate(partner, at_ms, ActiveBecause::UserSwitched);
+    store.put_user(&user).await.unwrap();
+}
+
+async fn talks_to(service: &Service, openid: &str) -> String {
+    let user = service.memory.store.user("mp", openid).await.unwrap();
+    user.unwrap().routing.active.unwrap().partner
+}
+
+/// The airline writes to `openid` first: its conversation with them.
+async fn airline_writes(service: &Service, openid: &str) {
+    let body = json!({"to": {"channel": "mp", "openid": openid},
+                      "client_message_id": format!("air-{openid}"),
+                      "content": {"type": "text", "text": "Your flight is on time."}})
+    .to_string();
+    let nonce = format!("nonce-air-{}", next_number());
+    let (status, answer) = call(
+        service,
+        request("air-3", "POST", "/v1/messages", &body, &nonce),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+}
+
+#[tokio::test]
+async fn only_the_partner_the_user_talks_to_hands_them_over_and_a_repeat_still_answers() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:air-3/handover";
+    switches_to(&service, "o_alice", "air-3", NOW_MS - 3_000).await;
+    airline_writes(&service, "o_alice").await;
+    // Alice chose the hotel: the airline (not the default partner) may not move her.
+    switches_to(&service, "o_alice", "hotel-9", NOW_MS - 2_000).await;
+    let (status, refusal) = hand_over(&service, "air-3", path, "hotel-9", "ho-a").await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (409, Some("not_active_partner")),
+        "{refusal}"
+    );
+    assert!(service.memory.webhooks.posts().is_empty(), "nobody told");
+
+    // While Alice talks to the airline, it hands her to the hotel; a repeat after that
+    // (the airline no longer the active partner) answers as the first did, and so does
+    // one after Alice moved on.
+    switches_to(&service, "o_alice", "air-3", NOW_MS - 1_000).await;
+    let (status, first) = hand_over(&service, "air-3", path, "hotel-9", "ho-b").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(talks_to(&service, "o_alice").await, "hotel-9");
+    let (status, again) = hand_over(&service, "air-3", path, "hotel-9", "ho-b").await;
+    assert_eq!((status, &again), (200, &first));
+    switches_to(&service, "o_alice", "air-3", NOW_MS).await;
+    let (status, late) = hand_over(&service, "air-3", path, "hotel-9", "ho-b").await;
+    assert_eq!((status, &late), (200, &first));
+    assert_eq!(
+        talks_to(&service, "o_alice").await,
+        "air-3",
+        "a repeat moves nobody"
+    );
+    let deliveries: Vec<String> = service
+        .memory
+        .webhooks
+        .posts()
+        .iter()
+        .map(|p| p.delivery().to_owned())
+        .collect();
+    assert_eq!(deliveries, ["handover:air-3:ho-b"; 3]);
+
+    // The same id for another user's hand-over is refused.
+    wrote(&service.memory.store, DialogMode::Merged, "o_bob").await;
+    switches_to(&service, "o_bob", "air-3", NOW_MS).await;
+    airline_writes(&service, "o_bob").await;
+    let bob = "/v1/conversations/mp:o_bob:air-3/handover";
+    let body = json!({"handover_id": "ho-b", "to": "hotel-9"}).to_string();
+    let (status, refusal) = call(
+        &service,
+        request("air-3", "POST", bob, &body, "nonce-bob-ho"),
+    )
+    .await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (409, Some("handover_id_reused")),
+        "{refusal}"
+    );
+    assert_eq!(talks_to(&service, "o_bob").await, "air-3");
+}
+
+#[tokio::test]
+async fn a_hand_over_id_is_kept_for_good_not_for_the_latest_eight() {
+    let service = service().await;
+    let path = "/v1/conversations/mp:o_alice:hotel-9/handover";
+    for n in 0..10 {
+        let (status, done) =
+            hand_over(&service, "hotel-9", path, "air-3", &format!("ho-{n}")).await;
+        assert_eq!(status, 200, "{done}");
+    }
+    switches_to(&service, "o_alice", "hotel-9", NOW_MS).await;
+    let (status, _) = hand_over(&service, "hotel-9", path, "air-3", "ho-0").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        talks_to(&service, "o_alice").await,
+        "hotel-9",
+        "a late retry of the first hand-over moves nobody"
+    );
 }
 
 // Found by the property tests from the document (scripts/schemathesis.sh, make api-fuzz).

@@ -73,6 +73,9 @@ pub enum ConflictCode {
     Changed,
     /// A hand-over where the dialog mode has none (separate, sub-merchant).
     HandoverNotInThisMode,
+    /// A hand-over by a partner the user does not talk to (another is active).
+    NotActivePartner,
+    HandoverIdReused,
 }
 
 impl PartnerError {

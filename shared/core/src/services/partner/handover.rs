@@ -3,17 +3,20 @@
 //! handing partner, counted against the window like any); the receiving partner gets a
 //! `conversation.handed_over` webhook with the latest messages and a note of its own.
 //!
-//! Who may hand to whom is configuration ([`crate::config::BridgeConfig::may_hand_over`]).
-//! A repeat of the request (same `handover_id`) does it again harmlessly: the routing is
-//! not switched again (the user keeps its latest hand-overs' ids, so even after moving
-//! on),
-//! the note is stored once, the webhook delivered under the same id.
+//! Who may hand to whom is configuration ([`crate::config::BridgeConfig::may_hand_over`]);
+//! who may hand *this* user over is routing: the partner the user's messages go to, or
+//! the default partner ([`crate::model::Routing::may_hand_over`]) — another is refused
+//! (409 `not_active_partner`). A repeat of the request (same `handover_id`) does it again
+//! harmlessly, however late: the hand-over's record in the store (one per partner and id,
+//! kept for good) tells it applied, so the routing is not switched again even after the
+//! user moved on (nor refused because the partner is no longer the active one); the note
+//! is stored once, the webhook delivered under the same id.
 
 use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
 use crate::config::DialogMode;
-use crate::model::{routing, ActiveBecause, Content};
-use crate::ports::store::Store;
+use crate::model::{routing, ActiveBecause, Content, Conversation, HandoverRecord};
+use crate::ports::store::{Store, StoreError};
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
 use serde_json::json;
@@ -85,19 +88,14 @@ impl<P: Ports> PartnerApi<P> {
             .map_err(PartnerError::Forbidden)?;
 
         let now_ms = self.now_ms();
-        // The user's next message goes to `to`.
-        let applied = format!("{partner}:{}", request.handover_id);
-        self.change_user(&from, |user| {
-            // A repeat finds this hand-over applied, and leaves what came since (the user
-            // may have switched away meanwhile).
-            let first = user.routing.first_handover(&applied);
-            if first {
-                user.routing
-                    .activate(&request.to, now_ms, ActiveBecause::HandedOver);
-            }
-            ((), first)
-        })
-        .await?;
+        let record = HandoverRecord {
+            partner: partner.to_owned(),
+            handover_id: request.handover_id.clone(),
+            conversation_id: from.id.clone(),
+            to: request.to.clone(),
+            at_ms: now_ms,
+        };
+        self.apply_handover(&from, &record).await?;
         let note = match request.note_to_user {
             None => None,
             Some(text) => {
@@ -152,4 +150,59 @@ impl<P: Ports> PartnerApi<P> {
             note,
         })
     }
+}
+
+impl<P: Ports> PartnerApi<P> {
+    /// The user's next message goes to the receiving partner, once per hand-over id: a
+    /// repeat (found by its record, or on the user as an earlier version kept it) changes
+    /// nothing; a new hand-over only by a partner that may hand this user over.
+    async fn apply_handover(&self, from: &Conversation, record: &HandoverRecord) -> Answer<()> {
+        let default_partner = self.bridge.config.dialog.default_partner.as_deref();
+        let kept_on_user = format!("{}:{}", record.partner, record.handover_id);
+        for _ in 0..3 {
+            let mut user = self.user_of(from).await?;
+            if user.routing.handed_over_before(&kept_on_user) {
+                return Ok(());
+            }
+            if !user.routing.may_hand_over(&record.partner, default_partner) {
+                // Perhaps a repeat, after the user moved on (or after this very hand-over).
+                let first = self
+                    .bridge
+                    .store
+                    .handover(&record.partner, &record.handover_id)
+                    .await
+                    .map_err(PartnerError::store)?;
+                return match first {
+                    Some(first) => same_handover(&first, record),
+                    None => Err(PartnerError::conflict(
+                        ConflictCode::NotActivePartner,
+                        "the user talks to another partner: only that partner or the default partner may hand them over",
+                    )),
+                };
+            }
+            user.routing
+                .activate(&record.to, record.at_ms, ActiveBecause::HandedOver);
+            match self.bridge.store.put_handover(&user, record).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(first)) => return same_handover(&first, record),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(PartnerError::store(error)),
+            }
+        }
+        Err(PartnerError::conflict(
+            ConflictCode::Changed,
+            "the user changed meanwhile; retry",
+        ))
+    }
+}
+
+/// A hand-over id recorded before: the same request again is done, another is refused.
+fn same_handover(first: &HandoverRecord, again: &HandoverRecord) -> Answer<()> {
+    if first.same_request(again) {
+        return Ok(());
+    }
+    Err(PartnerError::conflict(
+        ConflictCode::HandoverIdReused,
+        "handover_id was used for a different hand-over",
+    ))
 }

@@ -6,8 +6,8 @@ use super::{
     Accepted, ConflictCode, PushAccepted, PushRequest, Recipient, ReplyAccepted, SendRequest,
 };
 use crate::model::{
-    Allowance, ChannelUser, Content, Direction, MessageStatus, PushRecord, PushTarget, ReplyWindow,
-    Session, StoredMessage,
+    Allowance, ChannelUser, Content, Conversation, Direction, MessageStatus, PushRecord,
+    PushTarget, ReplyWindow, Session, StoredMessage,
 };
 use crate::ports::store::{through_hiccups, Recorded, Store};
 
@@ -39,8 +39,16 @@ impl<P: Ports> PartnerApi<P> {
             .await
             .map_err(PartnerError::store)?
             .map_err(PartnerError::not_registered)?;
-        conversation.last_message_at_ms = now_ms;
-        conversation.idle_at_ms = self.bridge.config.idle_at(partner, now_ms);
+        // Read before the write (whether the conversation is closed), and for the answer's
+        // forecast: the one read of the user a reply makes.
+        let user = self
+            .bridge
+            .store
+            .user(&conversation.channel, &conversation.openid)
+            .await
+            .map_err(PartnerError::store)?
+            .unwrap_or_else(|| ChannelUser::new(&conversation.channel, &conversation.openid));
+        self.partner_wrote(partner, &mut conversation, &user, now_ms);
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
         let message = StoredMessage::reply(
@@ -76,22 +84,20 @@ impl<P: Ports> PartnerApi<P> {
         };
         enqueue_queued(&self.queue, &stored, "client_message_id").await?;
         tracing::info!(partner, message_id = %stored.id, "reply accepted");
-        self.reply_accepted(partner, stored).await
+        self.reply_accepted(partner, stored, &user).await
     }
 
-    /// The answer to a stored reply: held or not, as the window stands now with the
-    /// replies queued in this conversation (this one among them). One read of the user, and
-    /// one of the conversation's latest messages only while the window runs with sends
+    /// The answer to a stored reply: held or not, as the window stands now (`user`, read
+    /// just before) with the replies queued in this conversation (this one among them). One
+    /// read of the conversation's latest messages only while the window runs with sends
     /// left: the cost of the forecast.
-    async fn reply_accepted(&self, partner: &str, stored: StoredMessage) -> Answer<ReplyAccepted> {
-        let user = self
-            .bridge
-            .store
-            .user(&stored.channel, &stored.openid)
-            .await
-            .map_err(PartnerError::store)?
-            .unwrap_or_else(|| ChannelUser::new(&stored.channel, &stored.openid));
-        let window = self.window_of(&user, partner);
+    async fn reply_accepted(
+        &self,
+        partner: &str,
+        stored: StoredMessage,
+        user: &ChannelUser,
+    ) -> Answer<ReplyAccepted> {
+        let window = self.window_of(user, partner);
         let running = stored.status.is_pending() && window.open_until_ms.is_some();
         let waiting = if running && window.sends_left > 0 {
             let latest = self
@@ -126,6 +132,23 @@ impl<P: Ports> PartnerApi<P> {
             hold_reason,
             window,
         })
+    }
+
+    /// The partner writes in `conversation` now: its latest message time, and the idle
+    /// deadline from now — but not in a conversation closed: a partner's message does not
+    /// reopen it (the user's does), nor close it again, so its deadline stays as it was
+    /// (the close's own while the partner is still to be told of it, else none).
+    fn partner_wrote(
+        &self,
+        partner: &str,
+        conversation: &mut Conversation,
+        user: &ChannelUser,
+        now_ms: i64,
+    ) {
+        conversation.last_message_at_ms = now_ms;
+        if !user.closed.contains_key(&conversation.id) {
+            conversation.idle_at_ms = self.bridge.config.idle_at(partner, now_ms);
+        }
     }
 
     /// Stores the push as `queued` in the partner's conversation with the user and hands it
@@ -176,8 +199,7 @@ impl<P: Ports> PartnerApi<P> {
         let mut conversation = self
             .conversation_with(partner, &user.channel, &user.openid, now_ms)
             .await?;
-        conversation.last_message_at_ms = now_ms;
-        conversation.idle_at_ms = self.bridge.config.idle_at(partner, now_ms);
+        self.partner_wrote(partner, &mut conversation, &user, now_ms);
         let content = serde_json::to_value(&request.content)
             .map_err(|_| PartnerError::field("content", "cannot be stored"))?;
         let record = PushRecord {
