@@ -11,11 +11,9 @@ use wxbridge_aws::{DynamoNonceStore, SqsFifoQueue, SqsParking, Table};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
 use wxbridge_core::ports::store::Store;
-use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::partner::PartnerApi;
-use wxbridge_http::WechatClient;
 use wxbridge_integration::*;
 use wxbridge_lambda::api::{router, ApiState};
 use wxbridge_lambda::bootstrap::BatchHandler;
@@ -61,7 +59,6 @@ impl Partner {
 
 struct Bridge {
     fake: Fake,
-    fake_url: String,
     channels: Channels,
     sqs: aws_sdk_sqs::Client,
     inbound_queues: FifoQueues,
@@ -125,7 +122,6 @@ async fn bridge() -> Bridge {
             parking(&sqs, &outbound_queues),
         ),
         fake,
-        fake_url,
         sqs,
         inbound_queues,
         outbound_queues,
@@ -335,36 +331,31 @@ async fn typing_and_media_go_through_wechat() {
     );
     assert_eq!(typing[0].body["command"], "Typing");
 
-    // An image the user sent: WeChat holds it under a media id.
-    let wechat = WechatClient::new(&bridge.fake_url, &bridge.config.typing_path);
-    let token = wechat
-        .stable_token(APP, APP_SECRET, false, system_clock_ms())
-        .await
-        .unwrap();
+    // An image the user sent: WeChat holds it under a media id, which the store records
+    // with the message.
     let png = [&b"\x89PNG\r\n\x1a\n"[..], &[7u8; 64]].concat();
-    let media_id = wechat
-        .upload_image(&token.value, "t.png", "image/png", png.clone())
-        .await
-        .unwrap();
-    let response = wxbridge_lambda::api::answer(
-        &bridge.api,
-        HOTEL.request("GET", &format!("/v1/media/mp/{media_id}"), ""),
-    )
-    .await;
+    let media_id = bridge.fake.add_media("image/png", png.clone());
+    let image = EventKind::Image {
+        msg_id: "5".into(),
+        pic_url: "http://mmbiz.example/pic".into(),
+        media_id: media_id.clone(),
+    };
+    bridge.user_pushes("o_dan", image).await;
+    let fetch = |partner: &Partner| partner.request("GET", &format!("/v1/media/mp/{media_id}"), "");
+    let response = wxbridge_lambda::api::answer(&bridge.api, fetch(&HOTEL)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
     assert_eq!(bytes.as_ref(), png.as_slice());
-    let (status, refusal) = bridge
+    // Another partner's user's image is answered as one nobody sent.
+    let absent = bridge
         .call(HOTEL.request("GET", "/v1/media/mp/no-such-media", ""))
         .await;
-    assert_eq!(status, 404);
-    assert!(
-        refusal["reason"].as_str().unwrap().contains("40007"),
-        "{refusal}"
-    );
+    assert_eq!(absent.0, 404);
+    assert_eq!(absent.1["error"], "not_found");
+    assert_eq!(bridge.call(fetch(&AIRLINE)).await, absent);
 }
 
 /// The README's curl recipe (`scripts/partner_request.sh`) signs as the API checks.

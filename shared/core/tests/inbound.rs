@@ -286,11 +286,11 @@ async fn a_signed_session_from_for_another_user_routes_but_binds_nothing() {
 }
 
 #[tokio::test]
-async fn an_unsigned_session_from_is_context_only() {
+async fn an_unsigned_session_from_is_context_only_and_only_for_the_partner_it_names() {
     let inbound = inbound("merged");
     assert_eq!(
         inbound
-            .process(&entered(1, "partner=hotel-9&uid=app-42"), T)
+            .process(&entered(1, "partner=hotel-9&uid=app-42&order=7"), T)
             .await,
         Outcome::Delivered
     );
@@ -300,10 +300,87 @@ async fn an_unsigned_session_from_is_context_only() {
         "not routed by an unsigned value"
     );
     assert_eq!(posts[0].2["user"]["app_user_id"], serde_json::Value::Null);
+    // The platform gets the entry, but the context names the hotel.
+    assert_eq!(posts[0].2["user"]["session_context"], json!([]));
     assert_eq!(
-        posts[0].2["user"]["session_context"][0],
-        json!(["partner", "hotel-9"])
+        posts[0].2["message"]["content"],
+        json!({"type": "user_enter_tempsession"})
     );
+    assert!(!posts[0].2.to_string().contains("app-42"));
+    // The hotel has it once the user talks to it.
+    inbound.process(&text(2, "#Hotel Lotus"), T).await;
+    let posts = inbound.posts();
+    assert_eq!(posts[1].0, "http://hotel/h");
+    assert_eq!(
+        posts[1].2["user"]["session_context"],
+        json!([["partner", "hotel-9"], ["uid", "app-42"], ["order", "7"]])
+    );
+}
+
+#[tokio::test]
+async fn an_entrys_context_does_not_follow_the_user_to_another_partner() {
+    // The user enters from the airline's page with an order, switches to the hotel and
+    // writes: the hotel's webhook carries nothing of the airline's entry.
+    let inbound = inbound("merged");
+    let secret = inbound.config.session_from_secret.clone().unwrap();
+    let from = sign(
+        &format!("partner=air-2&uid=u-77&order=X-ORDER-991&ts={}", T / 1000),
+        &secret,
+    );
+    inbound.process(&entered(1, &from), T).await;
+    inbound.process(&text(2, "#Hotel Lotus"), T).await;
+    inbound.process(&text(3, "a room for tonight?"), T).await;
+    let posts = inbound.posts();
+    assert_eq!(posts[0].0, "http://air/a");
+    assert!(posts[0].2.to_string().contains("X-ORDER-991"));
+    for (url, _, body) in &posts[1..] {
+        assert_eq!(url, "http://hotel/h");
+        assert_eq!(body["user"]["session_context"], json!([]));
+        let body = body.to_string();
+        assert!(
+            !body.contains("X-ORDER-991") && !body.contains("u-77"),
+            "{body}"
+        );
+    }
+    // Back at the airline, its own context is there again.
+    inbound.process(&text(4, "#Sky Air"), T).await;
+    let posts = inbound.posts();
+    assert_eq!(
+        posts[3].2["user"]["session_context"][2],
+        json!(["order", "X-ORDER-991"])
+    );
+}
+
+#[tokio::test]
+async fn a_context_that_names_no_partner_goes_to_the_partner_the_entry_reached() {
+    let inbound = inbound("merged");
+    inbound.process(&entered(1, "order=42"), T).await;
+    inbound.process(&text(2, "#Hotel Lotus"), T).await;
+    let posts = inbound.posts();
+    assert_eq!(posts[0].0, "http://desk/p");
+    assert_eq!(
+        posts[0].2["user"]["session_context"],
+        json!([["order", "42"]])
+    );
+    assert_eq!(posts[0].2["message"]["content"]["session_from"], "order=42");
+    assert_eq!(posts[1].0, "http://hotel/h");
+    assert_eq!(posts[1].2["user"]["session_context"], json!([]));
+}
+
+#[tokio::test]
+async fn a_context_stored_before_it_named_its_partner_reaches_none() {
+    let inbound = inbound("merged");
+    let mut user = ChannelUser::new("mp", "o_alice");
+    user.session_context = vec![("order".into(), "OLD-1".into())];
+    let stored: ChannelUser = serde_json::from_value(json!({
+        "channel": "mp", "openid": "o_alice",
+        "session_context": [["order", "OLD-1"]]
+    }))
+    .unwrap();
+    assert_eq!(stored, user, "an old record reads");
+    inbound.store.put_user(&user).await.unwrap();
+    inbound.process(&text(1, "hello"), T).await;
+    assert_eq!(inbound.posts()[0].2["user"]["session_context"], json!([]));
 }
 
 #[tokio::test]

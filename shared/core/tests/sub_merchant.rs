@@ -245,6 +245,36 @@ async fn a_push_from_a_sub_merchant_session_goes_to_its_partner_and_opens_only_t
 }
 
 #[tokio::test]
+async fn an_entry_in_one_partners_chat_gives_its_context_to_that_partner_only() {
+    // Entering the hotel's chat with an order, then writing in the airline's chat: the
+    // airline's webhook carries nothing of the hotel's entry.
+    let s = setup();
+    s.register(&s.bridge).await;
+    let inbound = s.inbound();
+    let entry = CallbackEvent {
+        kind: EventKind::UserEnterTempSession {
+            session_from: "order=LOTUS-ORDER-5".into(),
+        },
+        ..text_in(Some("1001"), 1, "").event
+    };
+    inbound
+        .process(&InboundMessage::new("mp", entry, T + 1), T)
+        .await;
+    inbound
+        .process(&text_in(Some("1002"), 2, "is my flight on time?"), T)
+        .await;
+    let posts = s.memory.webhooks.posts();
+    assert_eq!(posts[0].url, "http://hotel/h");
+    assert_eq!(
+        posts[0].body["user"]["session_context"],
+        json!([["order", "LOTUS-ORDER-5"]])
+    );
+    assert_eq!(posts[1].url, "http://air/a");
+    assert_eq!(posts[1].body["user"]["session_context"], json!([]));
+    assert!(!posts[1].body.to_string().contains("LOTUS-ORDER-5"));
+}
+
+#[tokio::test]
 async fn a_push_from_a_session_no_partner_is_registered_under_goes_to_the_default_with_its_id() {
     let s = setup();
     s.register(&s.bridge).await;

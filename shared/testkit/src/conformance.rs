@@ -468,6 +468,58 @@ pub async fn a_stored_image_copy_is_never_undone<S: Store>(store: &S, channel: &
     );
 }
 
+/// A user's image message records which message carried its media id, per channel: found
+/// by the id in one read; a text, or an id the API would refuse, records nothing.
+pub async fn a_users_image_is_found_by_its_media_id<S: Store>(store: &S, channel: &str) {
+    let (_, user) = first_message(store, channel).await;
+    let image = |n: i64, media_id: &str| StoredMessage {
+        content: serde_json::json!({"type": "image", "msg_id": n.to_string(),
+            "pic_url": "http://mmbiz.qpic.cn/x", "media_id": media_id}),
+        ..inbound(&conversation(channel), n)
+    };
+    let media_id = format!("M_{channel}-1.a:b@c");
+    let sent = image(2, &media_id);
+    let mut user = user;
+    store
+        .record_inbound(&sent, &conversation(channel), &user)
+        .await
+        .unwrap();
+    user.version += 1;
+    let found = store.inbound_image(channel, &media_id).await.unwrap();
+    assert_eq!(found, Some(OutboundRef::to(&sent)));
+    assert_eq!(
+        store.inbound_image(channel, &format!("{media_id}x")).await,
+        Ok(None),
+        "another id"
+    );
+    assert_eq!(
+        store.inbound_image(&format!("{channel}x"), &media_id).await,
+        Ok(None),
+        "another channel"
+    );
+    assert_eq!(
+        store.inbound_image(channel, "message 1").await,
+        Ok(None),
+        "a text carries no media"
+    );
+    let unusable = format!("M_{channel}/../x");
+    assert_eq!(
+        store
+            .record_inbound(&image(3, &unusable), &conversation(channel), &user)
+            .await,
+        Ok(Recorded::New),
+        "an id the API refuses is stored with its message"
+    );
+    assert_eq!(store.inbound_image(channel, &unusable).await, Ok(None));
+    assert!(matches!(
+        store
+            .record_inbound(&sent, &conversation(channel), &user)
+            .await,
+        Ok(Recorded::Duplicate(_))
+    ));
+    assert_eq!(store.inbound_image(channel, &media_id).await, Ok(found));
+}
+
 /// A push as the API stores it.
 fn push_record(channel: &str, expires_at_ms: i64) -> PushRecord {
     PushRecord {
@@ -859,6 +911,7 @@ macro_rules! store_conformance {
             a_status_moves_only_from_where_it_may,
             a_reported_status_is_recorded_only_while_it_holds,
             a_stored_image_copy_is_never_undone,
+            a_users_image_is_found_by_its_media_id,
             a_push_is_stored_once_per_push_id,
             a_push_record_is_written_with_its_status,
             sub_merchants_are_kept_per_channel_and_partner,

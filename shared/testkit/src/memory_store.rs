@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use wxbridge_core::model::media::recorded_media_id;
 use wxbridge_core::model::{
     ChannelUser, Conversation, HandoverRecord, MediaCopy, MediaStatus, MessageCursor,
     MessageStatus, OutboundRef, PushRecord, StoredMessage, SubMerchant,
@@ -30,6 +31,8 @@ struct Tables {
     once_ids: HashMap<(&'static str, String, String), MessageKey>,
     /// Media ids by (appid, key), with when they expire.
     media: HashMap<(String, String), (String, i64)>,
+    /// Users' images by (channel, media id): the message that carried each.
+    inbound_images: HashMap<(String, String), MessageKey>,
     /// Registered sub-merchants by (channel, partner).
     sub_merchants: BTreeMap<(String, String), SubMerchant>,
     /// Applied hand-overs by (partner, handover id).
@@ -211,6 +214,10 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         let key = message_key(message);
+        if let Some(media_id) = recorded_media_id(message) {
+            let image = (message.channel.clone(), media_id.to_owned());
+            tables.inbound_images.insert(image, key.clone());
+        }
         tables.dedupe.insert(dedupe_key, key.clone());
         tables.messages.insert(key, message.clone());
         tables.upsert(conversation);
@@ -218,6 +225,20 @@ impl Store for MemoryStore {
         written.version += 1;
         tables.users.insert(user_key, written);
         Ok(Recorded::New)
+    }
+
+    async fn inbound_image(
+        &self,
+        channel: &str,
+        media_id: &str,
+    ) -> Result<Option<OutboundRef>, StoreError> {
+        let tables = self.tables();
+        let image = (channel.to_owned(), media_id.to_owned());
+        Ok(tables
+            .inbound_images
+            .get(&image)
+            .and_then(|key| tables.messages.get(key))
+            .map(OutboundRef::to))
     }
 
     async fn history_page(

@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, Update};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use wxbridge_core::model::{ChannelUser, Conversation, StoredMessage};
+use wxbridge_core::model::media::{recorded_media_id, WECHAT_MEDIA_LIFETIME_MS};
+use wxbridge_core::model::{ChannelUser, Conversation, OutboundRef, StoredMessage};
 use wxbridge_core::ports::store::StoreError;
 
 impl DynamoStore {
@@ -109,6 +110,28 @@ impl DynamoStore {
             None => update,
         };
         built(update.build())
+    }
+
+    /// For a user's image: which message carried its media id, kept while WeChat holds the
+    /// media (a later message with the same id, which WeChat never gives twice, would
+    /// take it over).
+    pub(super) fn inbound_image_put(
+        &self,
+        message: &StoredMessage,
+    ) -> Result<Option<Put>, StoreError> {
+        let Some(media_id) = recorded_media_id(message) else {
+            return Ok(None);
+        };
+        let expires_at_ms = message.created_at_ms + WECHAT_MEDIA_LIFETIME_MS;
+        let keys = [
+            (PK, s(keys::inbound_image_pk(&message.channel, media_id))),
+            (SK, s(keys::INBOUND_IMAGE_SK)),
+            (EXPIRES_AT, n(expires_at_ms.div_euclid(1000))),
+        ];
+        let put = Put::builder()
+            .table_name(&self.0.name)
+            .set_item(Some(item(&OutboundRef::to(message), &keys)?));
+        built(put.build()).map(Some)
     }
 
     /// The message item, written only if absent.

@@ -13,6 +13,7 @@
 //! | a partner's applied hand-over | `HANDOVER#{partner}#{handover id}` | `HANDOVER` |
 //! | an uploaded image's media id (TTL) | `MEDIA#{appid}#{hex SHA-256 of the URL or bytes}` | `MEDIA` |
 //! | a partner's registered sub-merchant | `SUBMERCHANT#{channel}` | `PARTNER#{partner}` |
+//! | the message that carried a user's image (TTL) | `INIMAGE#{channel}#{media id}` | `INIMAGE` |
 //!
 //! Conversations live in their user's partition, so a user's conversations are one query;
 //! messages sort by time inside their conversation, so history is one query, newest first.
@@ -111,6 +112,12 @@ pub fn media_pk(appid: &str, key: &str) -> String {
 }
 
 pub const MEDIA_SK: &str = "MEDIA";
+
+pub fn inbound_image_pk(channel: &str, media_id: &str) -> String {
+    format!("INIMAGE#{channel}#{media_id}")
+}
+
+pub const INBOUND_IMAGE_SK: &str = "INIMAGE";
 
 /// A channel's sub-merchants share a partition, so the mapping is one query.
 pub fn sub_merchants_pk(channel: &str) -> String {

@@ -1,8 +1,8 @@
 //! Users, conversations and messages in DynamoDB.
 //!
 //! Storing an inbound message is one `TransactWriteItems`: the dedupe record (only if
-//! absent), the message, the conversation (created if new) and the user (only over the
-//! version read). A repeat of the push fails on the dedupe record and nothing is written;
+//! absent), the message, the conversation (created if new), the user (only over the
+//! version read) and, for a user's image, which message carried its media id. A repeat of the push fails on the dedupe record and nothing is written;
 //! a concurrent change of the user fails on its version and the caller reads again.
 
 use super::items::{cancelled, failed_conditions};
@@ -252,8 +252,12 @@ impl Store for DynamoStore {
         let stored_message = self.new_message(message)?;
         let upsert_conversation = self.conversation_upsert(conversation)?;
         let put_user = self.user_put(user)?;
+        // Last, so the indexes of the conditions read below stay as they are.
+        let image = self
+            .inbound_image_put(message)?
+            .map(|put| TransactWriteItem::builder().put(put).build());
 
-        let result = self
+        let transaction = self
             .0
             .client
             .transact_write_items()
@@ -264,9 +268,13 @@ impl Store for DynamoStore {
                     .update(upsert_conversation)
                     .build(),
             )
-            .transact_items(TransactWriteItem::builder().put(put_user).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().put(put_user).build());
+        let result = match image {
+            Some(image) => transaction.transact_items(image),
+            None => transaction,
+        }
+        .send()
+        .await;
         match result {
             Ok(_) => Ok(Recorded::New),
             Err(error) => match failed_conditions(&error) {
@@ -287,6 +295,20 @@ impl Store for DynamoStore {
                 None => Err(unavailable(error)),
             },
         }
+    }
+
+    async fn inbound_image(
+        &self,
+        channel: &str,
+        media_id: &str,
+    ) -> Result<Option<OutboundRef>, StoreError> {
+        self.get(
+            keys::inbound_image_pk(channel, media_id),
+            keys::INBOUND_IMAGE_SK,
+        )
+        .await?
+        .map(record)
+        .transpose()
     }
 
     async fn history_page(

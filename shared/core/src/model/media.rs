@@ -142,6 +142,22 @@ pub fn inbound_media_id(message: &StoredMessage) -> Option<&str> {
     }
 }
 
+/// A media id as the partner API takes it (1-256 of `A-Z a-z 0-9 - _ . : @`).
+pub fn is_media_id(id: &str) -> bool {
+    (1..=256).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b))
+}
+
+/// The media id of a user's image message that the store records with the message
+/// (`Store::inbound_image`), so `GET /v1/media/{channel}/{media_id}` answers only for the
+/// partner's own conversations. An id the API would refuse (a forged push's) is not
+/// recorded.
+pub fn recorded_media_id(message: &StoredMessage) -> Option<&str> {
+    inbound_media_id(message).filter(|id| is_media_id(id))
+}
+
 /// Whether a message's content is an image (from either side).
 pub fn is_image(content: &serde_json::Value) -> bool {
     content.get("type").and_then(|t| t.as_str()) == Some("image")

@@ -43,9 +43,14 @@ pub struct ChannelUser {
     /// Subscribe-message sends left, by template id.
     #[serde(default)]
     pub grants: BTreeMap<String, u32>,
-    /// The latest `session-from`, vouched or not, as context for partners.
+    /// The latest `session-from`'s pairs, vouched or not: context for the one partner it
+    /// belongs to ([`ChannelUser::session_context_for`]).
     #[serde(default)]
     pub session_context: Vec<(String, String)>,
+    /// The partner `session_context` belongs to (see `services::inbound::context_owner`).
+    /// A context stored before this was kept names none, and is shown to no partner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_context_partner: Option<String>,
     /// Partners' replies held because the quota of the mini program's own session was used
     /// up, in the order they were held; released (sent) when the user acts there again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -75,6 +80,15 @@ impl ChannelUser {
             .activate(partner, at_ms, ActiveBecause::PartnerWrote);
     }
 
+    /// The entry context as `partner` may see it: the pairs when they are its own, else
+    /// none — one partner's page context never reaches another partner.
+    pub fn session_context_for(&self, partner: &str) -> &[(String, String)] {
+        match &self.session_context_partner {
+            Some(owner) if owner == partner => &self.session_context,
+            _ => &[],
+        }
+    }
+
     pub fn new(channel: &str, openid: &str) -> Self {
         Self {
             channel: channel.to_owned(),
@@ -85,6 +99,7 @@ impl ChannelUser {
             window: None,
             grants: BTreeMap::new(),
             session_context: Vec::new(),
+            session_context_partner: None,
             held: Vec::new(),
             sub_merchant_sessions: BTreeMap::new(),
             closed: BTreeMap::new(),

@@ -53,13 +53,24 @@ pub trait Store: Send + Sync {
 
     /// Stores an inbound message once, keyed by its dedupe key, together with its
     /// conversation (created if new) and the user's new state (written only over
-    /// `user.version`), all or nothing.
+    /// `user.version`), all or nothing — and, for a user's image, which message carried
+    /// its media id ([`Store::inbound_image`]).
     fn record_inbound(
         &self,
         message: &StoredMessage,
         conversation: &Conversation,
         user: &ChannelUser,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Where the user's image message that carried `media_id` on `channel` is stored
+    /// (recorded by [`Store::record_inbound`], for the ids
+    /// [`crate::model::media::recorded_media_id`] takes); `None` for an id no user's
+    /// message carried. One read, whatever the table holds.
+    fn inbound_image(
+        &self,
+        channel: &str,
+        media_id: &str,
+    ) -> impl Future<Output = Result<Option<OutboundRef>, StoreError>> + Send;
 
     /// A conversation's messages, newest first.
     fn history(

@@ -146,7 +146,7 @@ pub fn closed_webhook(
             "partner": conversation.partner,
         },
         "closed": closed,
-        "user": webhook::user_fields(user),
+        "user": webhook::user_fields(user, &conversation.partner),
     });
     (delivery_id, body)
 }

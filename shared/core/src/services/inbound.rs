@@ -159,6 +159,15 @@ impl<P: Ports> Inbound<P> {
             );
         }
         let mut content = serde_json::to_value(&event.kind).unwrap_or_default();
+        if let EventKind::UserEnterTempSession { .. } = event.kind {
+            let owner = context_owner(session, &user.session_context, &partner);
+            // The raw `session_from` holds the same pairs: it goes with the entry only to
+            // the partner the context belongs to.
+            if let (true, Some(fields)) = (owner != partner, content.as_object_mut()) {
+                fields.remove("session_from");
+            }
+            user.session_context_partner = Some(owner);
+        }
         if let (Some(business_id), Some(fields)) = (&event.business_id, content.as_object_mut()) {
             fields.insert("business_id".into(), business_id.as_str().into());
         }
@@ -360,7 +369,7 @@ impl<P: Ports> Inbound<P> {
                 "channel": conversation.channel,
                 "partner": conversation.partner,
             },
-            "user": webhook::user_fields(user),
+            "user": webhook::user_fields(user, &conversation.partner),
             "window": window,
             "reopened": reopened,
         });
@@ -438,6 +447,29 @@ pub fn webhook_event_type(event: &CallbackEvent) -> &'static str {
     }
 }
 
+/// Whose an entry's context is: the one partner shown its pairs (`user.session_context`)
+/// and the entry's raw `session_from`. The partner whose sub-merchant chat the user
+/// entered; else the partner the `partner` pair names, vouched or not — in merged mode a
+/// vouched one is also the partner the entry made active, and an unvouched one can neither
+/// route nor bind, only keep the context from every other partner; else (no partner
+/// named) the partner the entry reached, which the user entered talking to.
+pub fn context_owner(
+    session: Option<Session<'_>>,
+    context: &[(String, String)],
+    reached: &str,
+) -> String {
+    if let Some(Session::SubMerchant(partner)) = session {
+        return partner.to_owned();
+    }
+    context
+        .iter()
+        .find(|(name, _)| name == "partner")
+        .map(|(_, partner)| partner.as_str())
+        .filter(|partner| !partner.is_empty())
+        .unwrap_or(reached)
+        .to_owned()
+}
+
 /// What a push changes on its user: the reply window of the push's `session` (none for a
 /// session no partner answers), routing, binding and grants. `at_ms` is when the bridge
 /// received the push: windows open and `session-from` values age from then, whenever the
@@ -489,6 +521,8 @@ pub fn apply(
                 }
             }
             user.session_context = read.context;
+            // Whose it is is known once the entry is routed ([`context_owner`]).
+            user.session_context_partner = None;
         }
         EventKind::SubscribePopup { entries } => {
             for entry in entries {

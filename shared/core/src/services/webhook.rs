@@ -51,14 +51,15 @@ pub fn verify(
         && mac(secret, timestamp, body).verify_slice(&received).is_ok()
 }
 
-/// The `user` object of the webhooks about a user.
-pub fn user_fields(user: &crate::model::ChannelUser) -> serde_json::Value {
+/// The `user` object of the webhooks about a user, as `receiving_partner` gets it: the
+/// entry context only when it is that partner's own (empty otherwise).
+pub fn user_fields(user: &crate::model::ChannelUser, receiving_partner: &str) -> serde_json::Value {
     serde_json::json!({
         "channel": user.channel,
         "openid": user.openid,
         "unionid": user.unionid,
         "app_user_id": user.app_user_id,
-        "session_context": user.session_context,
+        "session_context": user.session_context_for(receiving_partner),
     })
 }
 

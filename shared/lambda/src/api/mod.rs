@@ -343,8 +343,9 @@ async fn bind<P: Ports, N: NonceStore>(
     Ok(Json(binding))
 }
 
-/// An image a user sent (its `MediaId`), as WeChat holds it for 3 days: the bytes, with
-/// WeChat's content type.
+/// An image a user sent in one of the partner's conversations (its `MediaId`), as WeChat
+/// holds it for 3 days: the bytes, with WeChat's content type. Another partner's user's
+/// image is not found, exactly as a media id no user sent.
 #[utoipa::path(
     get,
     path = "/v1/media/{channel}/{media_id}",

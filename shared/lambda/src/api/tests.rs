@@ -23,7 +23,7 @@ struct Service {
 /// Two partners; in separate mode the one channel is the hotel's. Both may bind.
 fn config(mode: &str) -> BridgeConfig {
     BridgeConfig::from_json(&format!(
-        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9"}}],
+        r#"{{"channels":[{{"id":"mp","app_id":"wx1","original_id":"gh_1","token":"t","mode":"plaintext","push_format":"json","partner":"hotel-9","app_secret":"s"}}],
         "partners":[
           {{"id":"hotel-9","display_name":"Hotel Lotus","webhook_url":"http://h/h","signing_secret":"hotel-secret-456789","can_bind":true,"subscribe_templates":["tpl-order"]}},
           {{"id":"air-3","display_name":"Blue Air","webhook_url":"http://a/a","signing_secret":"air-secret-0123456","can_bind":{}}}],
@@ -1421,6 +1421,177 @@ async fn the_platform_hands_a_user_over_with_notes_and_context_once_per_id() {
         .collect();
     assert_eq!(deliveries.len(), 2);
     assert_eq!(deliveries[0], deliveries[1]);
+}
+
+/// `openid` enters the chat with this `session-from`, through the inbound fan-in.
+async fn enters(service: &Service, openid: &str, n: i64, session_from: &str) {
+    use wxbridge_core::model::InboundMessage;
+    use wxbridge_core::services::inbound::{Inbound, Outcome};
+    use wxbridge_wechat::event::{CallbackEvent, EventKind};
+    let memory = &service.memory;
+    let inbound = Inbound::new(
+        memory.bridge(config("merged"), NOW_MS),
+        memory.outbound.clone(),
+    );
+    let event = CallbackEvent {
+        to_user_name: "gh_1".into(),
+        from_user_name: openid.into(),
+        create_time: NOW_MS / 1000 + n,
+        business_id: None,
+        kind: EventKind::UserEnterTempSession {
+            session_from: session_from.into(),
+        },
+    };
+    let entry = InboundMessage::new("mp", event, NOW_MS + n * 1000);
+    assert_eq!(inbound.process(&entry, NOW_MS).await, Outcome::Delivered);
+}
+
+#[tokio::test]
+async fn the_receiving_partner_of_a_hand_over_gets_no_entry_context_but_its_own() {
+    let service = service().await;
+    // Bob enters from the hotel's page with his order; the hotel hands him to Blue Air.
+    enters(&service, "o_bob", 1, "partner=hotel-9&order=HOTEL-ORD-1").await;
+    let bob = "/v1/conversations/mp:o_bob:hotel-9/handover";
+    let (status, _) = hand_over(&service, "hotel-9", bob, "air-3", "ho-bob").await;
+    assert_eq!(status, 200);
+    // Alice enters from a Blue Air page while the hotel answers her chat: the hotel gets
+    // the entry without Blue Air's context, and Blue Air gets it when she is handed over.
+    enters(&service, "o_alice", 2, "partner=air-3&order=AIR-ORD-2").await;
+    let alice = "/v1/conversations/mp:o_alice:hotel-9/handover";
+    let (status, _) = hand_over(&service, "hotel-9", alice, "air-3", "ho-alice").await;
+    assert_eq!(status, 200);
+
+    let posts = service.memory.webhooks.posts();
+    let to_hotel: Vec<String> = posts
+        .iter()
+        .filter(|p| p.url == "http://h/h")
+        .map(|p| p.body.to_string())
+        .collect();
+    assert_eq!(to_hotel.len(), 2, "the two entries");
+    assert!(
+        to_hotel[0].contains("HOTEL-ORD-1"),
+        "its own: {}",
+        to_hotel[0]
+    );
+    assert!(!to_hotel[1].contains("AIR-ORD-2"), "{}", to_hotel[1]);
+    let handed: Vec<&Value> = posts
+        .iter()
+        .filter(|p| p.url == "http://a/a")
+        .map(|p| &p.body)
+        .collect();
+    assert_eq!(handed[0]["user"]["openid"], "o_bob");
+    assert_eq!(handed[0]["user"]["session_context"], json!([]));
+    let entry = handed[0]["context"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"]["type"] == "user_enter_tempsession")
+        .expect("the entry in the context");
+    assert_eq!(
+        entry["content"],
+        json!({"type": "user_enter_tempsession"}),
+        "the entry, without the hotel's session-from"
+    );
+    assert!(
+        !handed[0].to_string().contains("HOTEL-ORD-1"),
+        "{}",
+        handed[0]
+    );
+    assert_eq!(handed[1]["user"]["openid"], "o_alice");
+    assert_eq!(
+        handed[1]["user"]["session_context"],
+        json!([["partner", "air-3"], ["order", "AIR-ORD-2"]]),
+        "Blue Air's own"
+    );
+}
+
+/// The raw answer: status, content type, bytes.
+async fn call_raw(service: &Service, request: Request) -> (u16, String, Vec<u8>) {
+    let response = answer(&service.router, request).await;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, content_type, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn a_users_image_is_served_only_to_the_partner_whose_conversation_it_is() {
+    use wxbridge_core::model::inbound_message_id;
+    use wxbridge_core::ports::wechat::Media;
+    let service = service().await;
+    let store = &service.memory.store;
+    // Alice sends the hotel an image; Blue Air talks with her too.
+    let conversation = store
+        .conversation("mp", "o_alice", "mp:o_alice:hotel-9")
+        .await
+        .unwrap()
+        .unwrap();
+    let alice = store.user("mp", "o_alice").await.unwrap().unwrap();
+    let image = StoredMessage {
+        id: inbound_message_id("mp:image-1"),
+        dedupe_key: Some("mp:image-1".into()),
+        created_at_ms: NOW_MS - 30_000,
+        content: json!({"type": "image", "msg_id": "1", "pic_url": "http://mmbiz.qpic.cn/1",
+                        "media_id": "MEDIA-alice-1"}),
+        ..store.history(&conversation.id, 1).await.unwrap().remove(0)
+    };
+    store
+        .record_inbound(&image, &conversation, &alice)
+        .await
+        .unwrap();
+    let png = b"\x89PNG\r\n\x1a\nalice".to_vec();
+    service.memory.wechat.hold_media(
+        "MEDIA-alice-1",
+        Media {
+            content_type: "image/png".into(),
+            bytes: png.clone(),
+        },
+    );
+    let air = Conversation::new("mp:o_alice:air-3", "mp", "o_alice", "air-3", NOW_MS);
+    let hello = StoredMessage::reply(
+        &air,
+        "out_air",
+        NOW_MS,
+        json!({"type": "text", "text": "Hi"}),
+    );
+    store.put_outbound(&hello, &air, "air-hello").await.unwrap();
+
+    let get = |partner: &str, media_id: &str| {
+        let path = format!("/v1/media/mp/{media_id}");
+        let nonce = format!("nonce-media-{}", next_number());
+        call_raw(&service, request(partner, "GET", &path, "", &nonce))
+    };
+    assert_eq!(
+        get("hotel-9", "MEDIA-alice-1").await,
+        (200, "image/png".into(), png)
+    );
+    let foreign = get("air-3", "MEDIA-alice-1").await;
+    let absent = get("air-3", "MEDIA-nobody-sent").await;
+    assert_eq!(foreign.0, 404);
+    assert_eq!(
+        foreign, absent,
+        "another partner's user's image is not found"
+    );
+    assert_eq!(
+        get("hotel-9", "MEDIA-nobody-sent").await,
+        absent,
+        "as any id no user sent"
+    );
+    let media_gets = service
+        .memory
+        .wechat
+        .calls()
+        .iter()
+        .filter(|(api, _)| *api == wxbridge_testkit::scripted_wechat::MEDIA_GET)
+        .count();
+    assert_eq!(
+        media_gets, 1,
+        "WeChat is asked only for the partner's own image"
+    );
 }
 
 #[tokio::test]

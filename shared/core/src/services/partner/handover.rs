@@ -15,7 +15,7 @@
 use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
 use crate::config::DialogMode;
-use crate::model::{routing, ActiveBecause, Content, Conversation, HandoverRecord};
+use crate::model::{routing, ActiveBecause, Content, Conversation, HandoverRecord, StoredMessage};
 use crate::ports::store::{Store, StoreError};
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
@@ -125,8 +125,8 @@ impl<P: Ports> PartnerApi<P> {
             "conversation": {"id": to_id, "channel": from.channel, "partner": request.to},
             "from": {"partner": partner, "conversation_id": from.id},
             "note": request.note_to_partner,
-            "context": context.into_iter().map(MessageView::from).collect::<Vec<_>>(),
-            "user": webhook::user_fields(&user),
+            "context": context.into_iter().map(handed).collect::<Vec<_>>(),
+            "user": webhook::user_fields(&user, &request.to),
             "window": self.window_of(&user, &request.to),
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -205,4 +205,15 @@ fn same_handover(first: &HandoverRecord, again: &HandoverRecord) -> Answer<()> {
         ConflictCode::HandoverIdReused,
         "handover_id was used for a different hand-over",
     ))
+}
+
+/// A message of the handing conversation as the receiving partner gets it: an entry's
+/// `session_from` is the handing partner's page context
+/// ([`crate::services::inbound::context_owner`]), so it stays behind.
+fn handed(message: StoredMessage) -> MessageView {
+    let mut view = MessageView::from(message);
+    if let Some(content) = view.content.as_object_mut() {
+        content.remove("session_from");
+    }
+    view
 }

@@ -4,7 +4,7 @@
 use super::{valid_client_id, Answer, BindRequest, Binding, PartnerApi, PartnerError};
 use super::{ConflictCode, MAX_MEDIA_BYTES};
 use super::{TypingAnswer, TypingRequest};
-use crate::model::media::object_key;
+use crate::model::media::{is_media_id, object_key};
 use crate::ports::media::MediaArchive;
 use crate::ports::store::{Store, StoreError};
 use crate::ports::wechat::{ApiError, Media, Remedy, WechatApi};
@@ -109,12 +109,30 @@ impl<P: Ports> PartnerApi<P> {
         })
     }
 
-    /// An image WeChat holds (a user sent it): its bytes and type.
+    /// An image a user sent in one of the partner's conversations, as WeChat holds it: its
+    /// bytes and type. Another partner's user's image is not found, exactly as a media id
+    /// no user sent.
     pub async fn media(&self, partner: &str, channel: &str, media_id: &str) -> Answer<Media> {
-        if !valid_client_id(media_id, 256) {
+        if !is_media_id(media_id) {
             return Err(PartnerError::field("media_id", "not a WeChat media id"));
         }
         let channel = self.channel(partner, channel)?;
+        let carried = self
+            .bridge
+            .store
+            .inbound_image(&channel.id, media_id)
+            .await
+            .map_err(PartnerError::store)?;
+        let Some(message) = carried else {
+            return Err(PartnerError::NotFound("media"));
+        };
+        match self
+            .own_conversation(partner, &message.conversation_id)
+            .await
+        {
+            Err(PartnerError::NotFound(_)) => return Err(PartnerError::NotFound("media")),
+            other => other?,
+        };
         let wechat = self.bridge.wechat();
         self.bridge
             .tokens
