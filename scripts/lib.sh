@@ -90,6 +90,23 @@ stop_moto() {
   MOTO_PID=""
 }
 
+# emulator_memory [LIMIT_MIB]: prints the emulator's peak and present resident memory (its
+# /proc status: VmHWM, VmRSS); fails when the peak is over LIMIT_MIB.
+emulator_memory() {
+  local limit=${1:-} peak rss
+  peak=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$MOTO_PID/status" 2>/dev/null) || peak=""
+  rss=$(awk '/^VmRSS:/ {print int($2 / 1024)}' "/proc/$MOTO_PID/status" 2>/dev/null) || rss=""
+  if [ -z "$peak" ]; then
+    log "the emulator's memory: unknown (no /proc/$MOTO_PID/status)"
+    return 0
+  fi
+  echo "emulator (moto, pid $MOTO_PID): peak RSS $peak MiB, now $rss MiB${limit:+ (limit $limit MiB)}"
+  if [ -n "$limit" ] && [ "$peak" -gt "$limit" ]; then
+    log "the emulator's peak RSS ($peak MiB) is over $limit MiB"
+    return 1
+  fi
+}
+
 # moto_running: the emulator has not ended (one that ended is a zombie until waited for).
 moto_running() {
   local state

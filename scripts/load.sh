@@ -4,8 +4,9 @@
 # (the partner answers each text through the API before the user writes the next); every
 # text and reply is followed to its end. Prints the delivered counts
 # (each exactly once, in order per user), the drain time, latency percentiles, each
-# function's invocations and billed milliseconds, and the AWS requests served. Fails on any
-# loss, duplicate, order break or refusal, keeping its state directory (.local/load-PID).
+# function's invocations and billed milliseconds, the AWS requests served, and the
+# emulator's peak resident memory. Fails on any loss, duplicate, order break or refusal, or
+# an emulator over EMULATOR_RSS_LIMIT_MIB (1024), keeping its state directory (.local/load-PID).
 # STACK_PROFILE=release (make load's default) runs the functions as deployed; `make test`
 # runs a small one on the debug build. Extra arguments go to `load` (see `load help`).
 set -euo pipefail
@@ -20,3 +21,5 @@ log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$F
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "$@"
+# The emulator stays small however many texts went through (docs/local-stack.md).
+emulator_memory "${EMULATOR_RSS_LIMIT_MIB:-1024}"
