@@ -15,11 +15,15 @@ cd "$ROOT"
 
 USERS=${USERS:-4}
 MESSAGES=${MESSAGES:-40}
+# The wait for the last delivery grows with the texts (each function runs one instance: a
+# 10 × 100 burst drains in over two minutes), unless --timeout is given.
+wait=()
+[[ " $* " == *" --timeout "* ]] || wait=(--timeout $((120 + USERS * MESSAGES / 2)))
 ensure_venv requirements-test.txt
 own_stack load
 log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$FUNCTION_DIR") build)"
-"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "$@"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --no-replies "${wait[@]}" "$@"
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
-"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "$@"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "${wait[@]}" "$@"
 # The emulator stays small however many texts went through (docs/local-stack.md).
 emulator_memory "${EMULATOR_RSS_LIMIT_MIB:-1024}"
