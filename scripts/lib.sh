@@ -73,13 +73,45 @@ start_moto() {
   return 1
 }
 
+# stop_moto: SIGTERM, which ends the emulator at once (scripts/moto_server.py); SIGKILL if
+# it is still running 5 s later, so that a stop never hangs on it.
 stop_moto() {
   if [ -n "${MOTO_PID:-}" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
     kill "$MOTO_PID" 2>/dev/null || true
+    local deadline=$(($(date +%s%N) + 5000000000))
+    while moto_running && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.1; done
+    if moto_running; then
+      log "moto server (pid $MOTO_PID) still running 5 s after SIGTERM: SIGKILL"
+      kill -KILL "$MOTO_PID" 2>/dev/null || true
+    fi
     wait "$MOTO_PID" 2>/dev/null || true
     log "moto server stopped"
   fi
   MOTO_PID=""
+}
+
+# emulator_memory [LIMIT_MIB]: prints the emulator's peak and present resident memory (its
+# /proc status: VmHWM, VmRSS); fails when the peak is over LIMIT_MIB.
+emulator_memory() {
+  local limit=${1:-} peak rss
+  peak=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$MOTO_PID/status" 2>/dev/null) || peak=""
+  rss=$(awk '/^VmRSS:/ {print int($2 / 1024)}' "/proc/$MOTO_PID/status" 2>/dev/null) || rss=""
+  if [ -z "$peak" ]; then
+    log "the emulator's memory: unknown (no /proc/$MOTO_PID/status)"
+    return 0
+  fi
+  echo "emulator (moto, pid $MOTO_PID): peak RSS $peak MiB, now $rss MiB${limit:+ (limit $limit MiB)}"
+  if [ -n "$limit" ] && [ "$peak" -gt "$limit" ]; then
+    log "the emulator's peak RSS ($peak MiB) is over $limit MiB"
+    return 1
+  fi
+}
+
+# moto_running: the emulator has not ended (one that ended is a zombie until waited for).
+moto_running() {
+  local state
+  state=$(ps -o stat= -p "$MOTO_PID" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
 }
 
 # ---------------------------------------------------------------------------------------

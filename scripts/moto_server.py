@@ -21,6 +21,11 @@ It also counts the requests it serves by service and operation (`X-Amz-Target`, 
 method and the service named in the path), which `GET /_wxbridge/requests` answers as JSON:
 what `make load` reads, before and after a run, for the AWS requests per message.
 
+Two more changes to moto, so that the emulator stays small and stops: its DynamoDB
+copies and walks only the items a request names, not the whole table, on each
+transaction and query (scripts/moto_dynamodb.py), and SIGTERM or SIGINT ends it at once
+(`stopping_at_once`).
+
 And it injects faults for `make faults`: `POST /_wxbridge/inject` with
 `{"service": "dynamodb", "delay_ms": [1500, 4000], "fail_share": 0.2, "seconds": 20}`
 delays each request of the service (`dynamodb` or `sqs`) by a time drawn from the range
@@ -40,6 +45,7 @@ failed; `"seconds": 0` ends an injection.
 import collections
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -232,9 +238,30 @@ def injecting_faults(app, clock=time.monotonic, sleep=time.sleep, draw=random.ra
     return injected
 
 
+def stopping_at_once(serve):
+    """`serve` (werkzeug's run_simple) with SIGTERM and SIGINT ending the process at once.
+
+    moto's own handler exits through Python (`sys.exit`), which frees every object of the
+    emulator's state before the process ends and waits for the main thread to get the
+    interpreter first: with gigabytes of state, and threads busy serving, that took over
+    40 s. The emulator has nothing to save (its state is in memory, its log written as it
+    goes), so the signals take their default action: the kernel ends the process."""
+
+    def serving(*args, **kwargs):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        return serve(*args, **kwargs)
+
+    return serving
+
+
 def main(argv=None):
     import moto.server
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    import moto_dynamodb
+
+    moto_dynamodb.install()
 
     class SerializedDynamoDB(DomainDispatcherApplication):
         def __init__(self, *args, **kwargs):
@@ -246,6 +273,7 @@ def main(argv=None):
 
     # moto_server's own main (its options, its request handler), with this application.
     moto.server.DomainDispatcherApplication = SerializedDynamoDB
+    moto.server.run_simple = stopping_at_once(moto.server.run_simple)
     moto.server.main(argv if argv is not None else sys.argv[1:])
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import threading
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -165,6 +164,25 @@ class InjectionTest(unittest.TestCase):
         self.assertEqual(call(app, target=GET_ITEM), ("200 OK", "served"), "nothing injected")
 
 
+class Delays:
+    """The injected delays' sleep: records each delay and, while `wait_for` is set, holds
+    each sleeper until that many sleep at once (10 s at most)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.slept, self.sleeping, self.most_at_once, self.wait_for = [], 0, 0, None
+
+    def sleep(self, seconds):
+        with self.lock:
+            self.slept.append(seconds)
+            self.sleeping += 1
+            self.most_at_once = max(self.most_at_once, self.sleeping)
+            self.lock.notify_all()
+            if self.wait_for:
+                self.lock.wait_for(lambda: self.most_at_once >= self.wait_for, timeout=10)
+            self.sleeping -= 1
+
+
 class QuietHandler(MotoRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
@@ -178,7 +196,10 @@ class OnMotoTest(Client, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         app = DomainDispatcherApplication(create_backend_app)
-        wrapped = moto_server.counting_requests(moto_server.injecting_faults(moto_server.one_dynamodb_request_at_a_time(app)))
+        cls.delays = Delays()
+        wrapped = moto_server.counting_requests(
+            moto_server.injecting_faults(moto_server.one_dynamodb_request_at_a_time(app), sleep=cls.delays.sleep)
+        )
         cls.server = make_server("127.0.0.1", 0, wrapped, threaded=True, request_handler=QuietHandler)
         cls.url = f"http://127.0.0.1:{cls.server.server_port}"
         cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
@@ -210,23 +231,29 @@ class OnMotoTest(Client, unittest.TestCase):
         self.client("sqs").list_queues()  # SQS is served
 
     def test_delayed_requests_wait_side_by_side(self):
-        self.inject({"service": "dynamodb", "delay_ms": 400, "seconds": 30})
-        took = []
+        """Four requests delayed at once are all in their delay together: none waits for
+        another's (the delay is taken outside the lock that serves DynamoDB one request at
+        a time). Seen by the delays themselves, not by a clock: each waits until four are
+        delayed at once (or 10 s, the sign that they are not)."""
+        self.inject({"service": "dynamodb", "delay_ms": 400, "seconds": 60})
+        self.delays.slept.clear()
+        self.delays.most_at_once, self.delays.wait_for = 0, 4
+        errors = []
 
         def one():
-            started = time.monotonic()
-            self.client("dynamodb").list_tables()
-            took.append(time.monotonic() - started)
+            try:
+                self.client("dynamodb").list_tables()
+            except Exception as error:  # noqa: BLE001 reported below
+                errors.append(error)
 
-        started = time.monotonic()
         threads = [threading.Thread(target=one) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        self.assertEqual(len(took), 4)
-        self.assertGreaterEqual(min(took), 0.4)
-        self.assertLess(time.monotonic() - started, 1.4, "four delays of 0.4 s one after another would take 1.6 s")
+        self.assertEqual(errors, [])
+        self.assertEqual(self.delays.most_at_once, 4)
+        self.assertEqual(self.delays.slept, [0.4] * 4)
         with urllib.request.urlopen(f"{self.url}{moto_server.INJECT_PATH}", timeout=5) as answer:
             self.assertEqual(json.load(answer)["dynamodb"]["delayed"], 4)
 

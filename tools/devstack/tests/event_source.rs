@@ -486,7 +486,8 @@ async fn every_kind_of_function_error_is_read_as_one() {
         let invoker = HttpInvoker::new(&runtime.url, timeout);
         async move { invoker.invoke("inbound", event).await }
     };
-    let seconds = Duration::from_secs(5);
+    // Ample for an answer (these are not the timeout case, at the end).
+    let seconds = Duration::from_secs(60);
 
     runtime.answer(|_| json_answer(200, vec![], json!({"batchItemFailures": []})));
     assert_eq!(
@@ -548,7 +549,7 @@ async fn the_binary_feeds_each_function_from_its_queue_until_told_to_stop() {
     ]);
     let file = std::env::temp_dir().join(format!("{}.json", emulator::unique_name("functions")));
     std::fs::write(&file, functions.to_string()).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_event-source"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_event-source"))
         .arg(&s.runtime.url)
         .arg(&file)
         .env("AWS_ENDPOINT_URL", emulator::endpoint())
@@ -558,27 +559,46 @@ async fn the_binary_feeds_each_function_from_its_queue_until_told_to_stop() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("event-source starts");
-
-    let mut waited = Duration::ZERO;
-    while s.runtime.events().is_empty() && waited < Duration::from_secs(20) {
+    // Its lines as it prints them, so that the test waits for what it looks for (however
+    // long the machine takes), not for a guess of how long that takes.
+    let printed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let reader = {
+        let (stdout, printed) = (child.stdout.take().unwrap(), Arc::clone(&printed));
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                printed.lock().unwrap().push(line.unwrap());
+            }
+        })
+    };
+    let failed_polls = |printed: &[String]| {
+        printed
+            .iter()
+            .filter(|l| l.starts_with("[dispatch] poll failed: ReceiveMessage"))
+            .count()
+    };
+    // Until inbound was invoked and the failing mapping logged a failure and tried again
+    // (within 60 s: a guard, not a measure).
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while (s.runtime.events().is_empty() || failed_polls(&printed.lock().unwrap()) < 2)
+        && std::time::Instant::now() < until
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += Duration::from_millis(100);
     }
     assert_eq!(s.runtime.events().len(), 1, "the binary invoked inbound");
-    // Long enough for the failing mapping to log and try again.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+    let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
         .unwrap();
+    reader.join().unwrap();
     std::fs::remove_file(&file).unwrap();
-    assert!(output.status.success(), "{:?}", output.status);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(status.success(), "{status:?}");
+    let stdout = printed.lock().unwrap().join("\n");
     let queue = s.queues.queue_url.rsplit('/').next().unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
@@ -595,11 +615,10 @@ async fn the_binary_feeds_each_function_from_its_queue_until_told_to_stop() {
         lines.contains(&format!("[inbound] 1 record(s) from {queue}: 1 done").as_str()),
         "{stdout}"
     );
-    let failed_polls = lines
-        .iter()
-        .filter(|l| l.starts_with("[dispatch] poll failed: ReceiveMessage"))
-        .count();
-    assert!(failed_polls >= 2, "polls go on after a failure: {stdout}");
+    assert!(
+        failed_polls(&printed.lock().unwrap()) >= 2,
+        "polls go on after a failure: {stdout}"
+    );
     assert!(!stdout.contains("hello"), "no message content in the log");
     assert!(s.left(&s.queues.queue_url).await.is_empty());
 }

@@ -4,7 +4,8 @@
 //! - unset: a function of JSON events that does what the event's `action` says (or, for
 //!   an SQS event, its first record's body; for a function URL event, its JSON body's
 //!   `action`): `echo` (the default) answers with its pid, the
-//!   invocation's context and environment and the event; `sleep` sleeps `ms` first; `fail`
+//!   invocation's context and environment and the event; `sleep` sleeps `ms` first (after
+//!   creating the file `started_file`, if given); `fail`
 //!   returns an error; `exit` exits with `code` mid-invocation;
 //! - `http`: an HTTP function (`lambda_http`, as the bridge's are) that answers with the
 //!   request's body and describes the request in `x-echo-*` headers; the status is the
@@ -47,6 +48,10 @@ async fn act(event: LambdaEvent<Value>) -> Result<Value, Error> {
         "fail" => return Err("asked to fail".into()),
         "exit" => std::process::exit(payload["code"].as_i64().unwrap_or(3) as i32),
         "sleep" => {
+            // A test waits for this file to know the invocation reached the instance.
+            if let Some(file) = payload["started_file"].as_str() {
+                std::fs::write(file, b"")?;
+            }
             let ms = payload["ms"].as_u64().unwrap_or(60_000);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
