@@ -103,3 +103,31 @@ pub struct MissingEnv(pub String);
 pub fn required_env(name: &str) -> Result<String, MissingEnv> {
     std::env::var(name).map_err(|_| MissingEnv(name.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figures the functions' answers rely on: the callback answers WeChat within its
+    /// 5 s, a consumer rides a slow store out.
+    #[tokio::test]
+    async fn each_budget_sets_its_timeouts_and_attempts() {
+        for (budget, attempt, operation, attempts) in [
+            (CallBudget::Answering, 1, 3, 3),
+            (CallBudget::Consuming, 3, 10, 4),
+        ] {
+            let sdk = load_sdk_config(budget).await;
+            let timeouts = sdk.timeout_config().expect("timeouts set");
+            assert_eq!(
+                timeouts.operation_attempt_timeout(),
+                Some(Duration::from_secs(attempt))
+            );
+            assert_eq!(
+                timeouts.operation_timeout(),
+                Some(Duration::from_secs(operation))
+            );
+            let retries = sdk.retry_config().expect("retries set");
+            assert_eq!(retries.max_attempts(), attempts);
+        }
+    }
+}
