@@ -435,6 +435,12 @@ impl World {
             .unwrap()
     }
 
+    /// The user's `held` list.
+    async fn held(&self, user: usize) -> Vec<OutboundRef> {
+        let stored = self.memory.store.user("mp", USERS[user]).await.unwrap();
+        stored.map(|u| u.held).unwrap_or_default()
+    }
+
     /// Replies not settled yet.
     async fn pending(&self) -> Vec<String> {
         let mut pending = Vec::new();
@@ -512,14 +518,7 @@ async fn a_reply_queued_before_a_release_goes_after_the_released_ones() {
         world.reply(0, 0, false).await;
     }
     while world.dispatch(0, None, false).await {}
-    let user = world
-        .memory
-        .store
-        .user("mp", USERS[0])
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(user.held.len(), 1, "the sixth waits for the user");
+    assert_eq!(world.held(0).await.len(), 1, "the sixth waits for the user");
     world.reply(0, 0, false).await;
     world.user_acts(0, false, false).await;
     let queued: Vec<String> = world.fifo.groups["mp:o_a:hotel-9"]
@@ -529,14 +528,7 @@ async fn a_reply_queued_before_a_release_goes_after_the_released_ones() {
     assert_eq!(queued.len(), 2, "r7, then r6's release: {queued:?}");
     while world.dispatch(0, None, false).await {}
     assert_eq!(world.received()["mp:o_a:hotel-9"], [0, 1, 2, 3, 4, 5, 6]);
-    let user = world
-        .memory
-        .store
-        .user("mp", USERS[0])
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(user.held.is_empty(), "sent, off the list");
+    assert!(world.held(0).await.is_empty(), "sent, off the list");
 }
 
 /// Found by the property test: released replies packed into one send, dispatch killed
