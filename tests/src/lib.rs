@@ -1,6 +1,7 @@
 //! Support for the integration tests: clients for the local AWS emulator (moto server,
-//! started by `scripts/test.sh`), uniquely named queues shaped as `template.yaml` deploys
-//! them, batches handed to the handlers by the local stack's event source mapping, partners'
+//! started by `make test-integ`), uniquely named queues shaped as `template.yaml` deploys
+//! them, batches handed to the handlers by Lambda's event source mapping as
+//! `wxbridge-testkit-aws` emulates it (the local stack feeds its functions with the same), partners'
 //! webhook receivers and image hosts on loopback, and a request counter so tests can
 //! assert how many AWS calls a handler made.
 
@@ -17,12 +18,12 @@ use axum::response::Response;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
 use wxbridge_lambda::bootstrap::BatchHandler;
+use wxbridge_testkit_aws::event_source::{EventSourceMapping, Invocation};
 
 /// The emulator's clients, names and template-shaped queues, shared with the event source
 /// mapping's own tests.
-pub use wxbridge_devstack::emulator::{
+pub use wxbridge_testkit_aws::emulator::{
     create_fifo_queues, endpoint as emulator_endpoint, sqs_client, unique_name, FifoQueues,
 };
 
@@ -54,7 +55,7 @@ impl Intercept for RequestCounter {
 
 /// An SQS client for the emulator with its own request counter, for handlers under test.
 pub async fn counted_sqs_client() -> (aws_sdk_sqs::Client, RequestCounter) {
-    let shared = wxbridge_devstack::emulator::sdk_config().await;
+    let shared = wxbridge_testkit_aws::emulator::sdk_config().await;
     let counter = RequestCounter::default();
     let config = aws_sdk_sqs::config::Builder::from(&shared)
         .interceptor(counter.clone())
@@ -520,7 +521,7 @@ impl Bucket {
 /// The adapter on a bucket whose endpoint does not answer (nothing listens on the port):
 /// S3 unavailable, as the functions meet it.
 pub async fn unreachable_archive() -> wxbridge_aws::S3MediaArchive {
-    let sdk = wxbridge_devstack::emulator::sdk_config().await;
+    let sdk = wxbridge_testkit_aws::emulator::sdk_config().await;
     let sdk = sdk
         .into_builder()
         .endpoint_url("http://127.0.0.1:9")

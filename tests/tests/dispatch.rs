@@ -16,13 +16,13 @@ use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::webhook;
-use wxbridge_devstack::event_source::EventSourceMapping;
 use wxbridge_http::WechatClient;
 use wxbridge_integration::{
     bridge_on, create_fifo_queues, drain, fifo_queue, images_on, new_table, parking, poll_handler,
     sqs_client, store_reply, AwsPorts, FifoQueues, WebhookReceiver,
 };
 use wxbridge_lambda::sqs::dispatch::DispatchHandler;
+use wxbridge_testkit_aws::event_source::EventSourceMapping;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx0000000000000077";

@@ -12,11 +12,11 @@ use wxbridge_core::model::MessageStatus;
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::webhook;
-use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
 use wxbridge_integration::*;
 use wxbridge_lambda::bootstrap::BatchHandler;
 use wxbridge_lambda::callback::CallbackService;
 use wxbridge_lambda::sqs::inbound::InboundHandler;
+use wxbridge_testkit_aws::event_source::{EventSourceMapping, Invocation};
 use wxbridge_wechat::encode::seal;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
 

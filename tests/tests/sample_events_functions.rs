@@ -378,11 +378,7 @@ async fn function_samples_run_through_their_handlers() {
         .put_outbound(&image, &conversation, "sample-image")
         .await
         .unwrap();
-    fake.add_media_as(
-        SAMPLE_MEDIA_ID,
-        "image/png",
-        wxbridge_devstack::PNG.to_vec(),
-    );
+    fake.add_media_as(SAMPLE_MEDIA_ID, "image/png", png());
     let bucket = Bucket::new().await;
     let media = MediaHandler::new(
         MediaKeeper::new(
@@ -404,7 +400,7 @@ async fn function_samples_run_through_their_handlers() {
     let job = MediaJob::of(&image, SAMPLE_MEDIA_ID, image.created_at_ms);
     assert_eq!(
         bucket.object(&job.object_key()).await.as_deref(),
-        Some(wxbridge_devstack::PNG)
+        Some(png().as_slice())
     );
 
     let known = [

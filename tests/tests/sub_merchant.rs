@@ -23,7 +23,6 @@ use wxbridge_wechat::encode::seal;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
 
 const APP: &str = "wx0000000000000123";
-use wxbridge_devstack::PNG;
 
 struct Setup {
     fake: Fake,
@@ -45,8 +44,8 @@ async fn setup() -> Setup {
     fake.add_app(APP, "the-app-secret");
     let fake_url = fake.start().await;
     let avatars = ImageServer::start().await;
-    avatars.serve("/lotus.png", 200, "image/png", PNG.to_vec());
-    avatars.serve("/sky.png", 200, "image/png", PNG.to_vec());
+    avatars.serve("/lotus.png", 200, "image/png", png());
+    avatars.serve("/sky.png", 200, "image/png", png());
     let (desk, hotel) = (
         WebhookReceiver::start().await,
         WebhookReceiver::start().await,
@@ -213,7 +212,7 @@ async fn registration_is_idempotent_against_wechat_and_kept_in_the_table() {
     assert_eq!(s.fake.uploads(), 2);
 
     // A new avatar: uploaded and updated under the same id; nothing registered twice.
-    let mut other = PNG.to_vec();
+    let mut other = png();
     other.extend_from_slice(b"trailing");
     s.avatars.serve("/sky.png", 200, "image/png", other);
     let changed = s.register().await;
@@ -293,7 +292,7 @@ async fn a_push_from_an_unknown_sub_merchant_is_kept_and_handed_to_the_default_p
     let ghost_shop = BusinessProfile {
         account_name: "ghost_shop".into(),
         nickname: "GhostShop".into(),
-        icon_media_id: s.fake.add_media("image/png", PNG.to_vec()),
+        icon_media_id: s.fake.add_media("image/png", png()),
     };
     let ghost = bridge
         .wechat()

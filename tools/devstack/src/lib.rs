@@ -8,17 +8,15 @@
 //! - [`stack`]: where the running local stack is (the `stack.json` in its state directory,
 //!   `.local/dev/` for `make dev`).
 //! - [`cli`]: what both tools share — options, failing, `received --wait-for`.
-//! - [`event_source`]: Lambda's SQS event source mapping — the `event-source` binary
-//!   feeds the local stack's functions with it, and the integration tests their handlers.
+//! - [`event_source`]: what the `event-source` binary adds to Lambda's SQS event source
+//!   mapping (`wxbridge_testkit_aws::event_source`, which the integration tests use too):
+//!   the template's functions, scheduled events, invocations over the runner's invoke API.
 //! - [`runner`]: a local Lambda — the `lambda-runner` binary runs the local stack's
 //!   functions from their built binaries behind Lambda's invoke API, function URLs and
 //!   runtime API, replacing an instance that crashed, timed out or was rebuilt.
-//! - [`emulator`]: clients and template-shaped queues on the local AWS emulator, for the
-//!   tests.
 
 pub mod cli;
 pub mod desk;
-pub mod emulator;
 pub mod event_source;
 pub mod load;
 pub mod runner;

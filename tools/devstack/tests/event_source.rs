@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wxbridge_devstack::emulator::{
+use wxbridge_devstack::event_source::HttpInvoker;
+use wxbridge_testkit_aws::emulator::{
     self, create_fifo_queues, create_fifo_queues_timed, FifoQueues, QueueTiming, REGION,
 };
-use wxbridge_devstack::event_source::{
-    EventSourceMapping, HttpInvoker, Invocation, Outcome, Polled, SqsSource,
+use wxbridge_testkit_aws::event_source::{
+    EventSourceMapping, Invocation, Outcome, Polled, SqsSource,
 };
 
 /// What the stand-in runtime answers an event with: status, headers, body.
@@ -472,7 +473,7 @@ async fn the_mapping_waits_for_records_itself() {
     assert!(
         waits.len() >= 4,
         "a receive every {:?}: {waits:?}",
-        wxbridge_devstack::event_source::RECEIVE_PAUSE
+        wxbridge_testkit_aws::event_source::RECEIVE_PAUSE
     );
     assert!(waits.iter().all(|wait| *wait == Some(0)), "{waits:?}");
 }

@@ -7,8 +7,9 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wxbridge_devstack::event_source::{HttpInvoker, Invocation};
+use wxbridge_devstack::event_source::HttpInvoker;
 use wxbridge_devstack::runner::{read_reports, FunctionSpec, Runner};
+use wxbridge_testkit_aws::event_source::Invocation;
 
 const TEST_FUNCTION: &str = env!("CARGO_BIN_EXE_lambda-test-function");
 

@@ -1,13 +1,12 @@
 //! Lambda's SQS event source mapping for the local stack: feeds the functions the local
 //! Lambda runner runs from their queues on the local AWS emulator, the way Lambda does
-//! (see `wxbridge_devstack::event_source`). `scripts/lib.sh` starts it with the stack.
+//! (see `wxbridge_testkit_aws::event_source`). `scripts/lib.sh` starts it with the stack.
 
 use std::time::Duration;
 use tokio::sync::watch;
 use wxbridge_devstack::cli::{fail, stop_signal};
-use wxbridge_devstack::event_source::{
-    scheduled_event, EventSourceMapping, HttpInvoker, Invocation, Outcome, TemplateFunction,
-};
+use wxbridge_devstack::event_source::{mappings, scheduled_event, HttpInvoker, TemplateFunction};
+use wxbridge_testkit_aws::event_source::{EventSourceMapping, Invocation, Outcome};
 
 const USAGE: &str = "\
 usage: event-source INVOKE_URL FUNCTIONS_JSON
@@ -58,7 +57,7 @@ async fn main() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let invoker = HttpInvoker::new(invoke_url, INVOKE_TIMEOUT);
 
-    let mappings = EventSourceMapping::for_functions(&functions, &region);
+    let mappings = mappings(&functions, &region);
     for mapping in &mappings {
         println!("{}", mapping.describe());
     }

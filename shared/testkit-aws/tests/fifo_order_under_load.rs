@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wxbridge_core::ports::queue::{Parking, QueueError};
-use wxbridge_devstack::emulator::{self, create_fifo_queues_timed, FifoQueues, QueueTiming};
-use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
 use wxbridge_lambda::sqs::fifo::{FifoConsumer, RecordOutcome};
+use wxbridge_testkit_aws::emulator::{self, create_fifo_queues_timed, FifoQueues, QueueTiming};
+use wxbridge_testkit_aws::event_source::{EventSourceMapping, Invocation};
 
 const USERS: usize = 20;
 const MESSAGES: usize = 10;

@@ -1,7 +1,8 @@
 //! The local AWS emulator (moto server) as the tests use it: clients pointed at
 //! `$AWS_ENDPOINT_URL` and nowhere else, and uniquely named FIFO queues shaped as
-//! `template.yaml` deploys them. Shared by the integration tests (`tests/`) and the event
-//! source mapping's own tests, so both run against queues of one shape.
+//! `template.yaml` deploys them. Shared by the integration tests (`tests/`), the event
+//! source mapping's own tests and the local stack's tests, so all run against queues of
+//! one shape.
 
 use crate::event_source::{EventSourceMapping, SqsSource};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -9,10 +10,11 @@ use aws_sdk_sqs::types::QueueAttributeName;
 /// The region the tests' clients and mappings name (the emulator accepts any).
 pub const REGION: &str = "us-east-1";
 
-/// The emulator's endpoint; the tests refuse to run against anything implicit.
+/// The emulator's endpoint; the tests refuse to run against anything implicit. A test that
+/// calls this is of the integration tier: it fails, saying so, without the emulator.
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the integration tests through scripts/test.sh, which starts the local AWS emulator")
+        panic!("AWS_ENDPOINT_URL is not set: this test needs the local AWS emulator; run it with `make test-integ`, which starts one (`make test-unit` runs the tests that need none)")
     })
 }
 
