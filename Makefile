@@ -1,13 +1,28 @@
 # The two commands of the README, and the benchmark.
-.PHONY: dev test bench coldstart demo attack load load-backoff faults api-fuzz fuzz
+.PHONY: dev test test-unit test-integ test-e2e bench coldstart demo attack load load-backoff faults api-fuzz fuzz
 
 ## Run the bridge locally on the local AWS emulator.
 dev:
 	@scripts/dev.sh
 
-## Run every check and test (what CI runs).
+## Run every check and all three test tiers (what CI runs).
 test:
 	@scripts/test.sh
+
+## The product's unit tests: the protocol, the core on memory adapters, the handlers called
+## in process. No emulator, no local stack; about 15 s once built.
+test-unit:
+	@scripts/test.sh unit
+
+## The integration tests: the adapters and handlers on the local AWS emulator (moto) with
+## the WeChat fake, and the event source mapping's and the fake's own tests.
+test-integ:
+	@scripts/test.sh integ
+
+## The local stack: its tools' own tests, then the demo, the attack run, a small load run,
+## the partner API's property tests and the quick fault scenarios.
+test-e2e:
+	@scripts/test.sh e2e
 
 ## Measure verify + decrypt + parse against its floor and the wechatpy baseline, and count its instructions.
 bench:

@@ -171,14 +171,23 @@ pub async fn run_sqs<H: BatchHandler>(function: &'static str, handler: H) -> Res
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
-        let deadline_ms = i64::try_from(event.context.deadline).ok();
         async move {
-            let response = handler.handle(event.payload, deadline_ms).await;
+            let response = invoke_sqs(handler.as_ref(), event).await;
             metrics::flush(function);
             Ok::<_, Error>(response)
         }
     }))
     .await
+}
+
+/// One invocation of an SQS-triggered function as the runtime hands it over: the batch
+/// through `handler`, with the invocation's deadline.
+pub async fn invoke_sqs<H: BatchHandler>(
+    handler: &H,
+    event: LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
+    let deadline_ms = i64::try_from(event.context.deadline).ok();
+    handler.handle(event.payload, deadline_ms).await
 }
 
 /// Runs a scheduled function (an EventBridge schedule): each event through `handle`, which
