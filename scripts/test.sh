@@ -51,7 +51,7 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-log "local stack scripts (template reading, protocol citations)"
+log "scripts' tests (template reading, the emulator, protocol citations, the docs' links)"
 "$VENV/bin/python" -m unittest discover -s scripts/tests
 
 log "template: cfn-lint"
