@@ -30,10 +30,10 @@ for component in rustfmt clippy; do
   fi
 done
 
-log "cargo fmt --check"
+log "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-log "cargo clippy --all-targets -- -D warnings"
+log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "crate graph: arrows point one way"
