@@ -28,12 +28,7 @@ impl Default for HttpWebhookSender {
 }
 
 impl WebhookSender for HttpWebhookSender {
-    async fn post(
-        &self,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: Vec<u8>,
-    ) -> Delivery {
+    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Delivery {
         let mut request = self
             .client
             .get()

@@ -73,12 +73,7 @@ impl RecordingWebhooks {
 }
 
 impl WebhookSender for RecordingWebhooks {
-    async fn post(
-        &self,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: Vec<u8>,
-    ) -> Delivery {
+    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Delivery {
         stop_point().await;
         self.posts.lock().unwrap().push(Posted {
             url: url.to_owned(),
