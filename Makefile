@@ -1,4 +1,5 @@
-# The two commands of the README, and the benchmark.
+# The two commands of the README (dev, test), the three test tiers test runs, and the runs
+# docs/testing.md and docs/operations.md describe.
 .PHONY: dev test test-unit test-integ test-e2e bench coldstart demo attack load load-backoff faults api-fuzz fuzz
 
 ## Run the bridge locally on the local AWS emulator.

@@ -85,7 +85,7 @@ checks() {
     fi
   done
 
-  log "cargo fmt --check"
+  log "cargo fmt --all -- --check"
   cargo fmt --all -- --check
 
   log "cargo clippy --workspace --all-targets -- -D warnings"
@@ -98,7 +98,7 @@ checks() {
   log "fuzz targets: 50,000 inputs each from a fixed seed"
   FUZZ_RUNS=50000 scripts/fuzz.sh
 
-  log "local stack scripts (template reading, protocol citations, the crate graph's check)"
+  log "scripts' tests (template reading, the emulator, protocol citations, the docs' links, the crate graph's check)"
   "$VENV/bin/python" -m unittest discover -s scripts/tests
 
   log "template: cfn-lint"
