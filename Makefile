@@ -11,12 +11,12 @@ test:
 	@scripts/test.sh
 
 ## The product's unit tests: the protocol, the core on memory adapters, the handlers called
-## in process. No emulator, no local stack; about 15 s once built.
+## in process, the WeChat fake's rules. No emulator, no local stack; seconds once built.
 test-unit:
 	@scripts/test.sh unit
 
 ## The integration tests: the adapters and handlers on the local AWS emulator (moto) with
-## the WeChat fake, and the event source mapping's and the fake's own tests.
+## the WeChat fake, and the SQS event source mapping's own tests.
 test-integ:
 	@scripts/test.sh integ
 

@@ -6,14 +6,14 @@ breaks it, and exits 1 when one is broken.
 Every crate of the workspace is under a rule by where it sits, and one that sits anywhere
 else fails the check, so a new crate cannot slip past it:
 
-- the product, `shared/*` and `functions/*` (the test kits included): never a crate of
-  `tools/` (the local platform) or `tests/`, in its dependencies or its dev-dependencies;
-  nor, but for itself, the emulator's test kit `wxbridge-testkit-aws`: the product's own
-  tests are the unit tier, which runs without the emulator;
-- `tests/`: never a crate of `tools/`, but for the WeChat fake as a dev-dependency: the
-  fake is the tests' oracle of WeChat's server API, not part of the local platform they
-  would run on;
-- `tools/*`: never `tests/`; the WeChat fake, an oracle, never a crate of the workspace.
+- the product and its test kits, `shared/*` and `functions/*`: never a crate of `tools/`
+  (the local platform) or `tests/`, in its dependencies or its dev-dependencies; nor, but
+  for itself, the emulator's test kit `wxbridge-testkit-aws`: their own tests are the unit
+  tier, which runs without the emulator;
+- `tests/`: never a crate of `tools/`, dev-dependencies included;
+- `tools/*`: never `tests/`;
+- the WeChat fake (`shared/wechat-fake`), the tests' oracle of WeChat's server API: no
+  other crate of the workspace, written from WeChat's documentation on its own.
 
 Inside the product the arrows point one way (docs/architecture.md): protocol ← core ←
 {aws, http} ← lambda ← functions, the test kits beside them ([`LAYERS`]).
@@ -31,11 +31,11 @@ from pathlib import PurePosixPath
 # The AWS SDK and the Lambda runtime, by their crates' names (not aws-lc, the TLS crypto).
 AWS = r"aws-sdk-|aws-config|aws-smithy-|aws-types|aws-runtime|aws-credential|aws-sigv4|aws_lambda_events"
 LAMBDA = r"lambda_|lambda-"
-TEST_KITS = r"wxbridge-testkit(-aws)?$"
+TEST_KITS = r"(wxbridge-testkit(-aws)?|wechat-fake)$"
 
 # crate → what must not appear among its dependencies (a regex on crate names)
 LAYERS = {
-    "wxbridge-wechat": rf"^({AWS}|{LAMBDA}|reqwest|axum|hyper|tower|wxbridge-)",
+    "wxbridge-wechat": rf"^({AWS}|{LAMBDA}|reqwest|axum|hyper|tower|wxbridge-|{TEST_KITS})",
     "wxbridge-core": rf"^({AWS}|{LAMBDA}|reqwest|axum|hyper|tower|wxbridge-(aws|http|lambda)$|{TEST_KITS})",
     "wxbridge-aws": rf"^({LAMBDA}|reqwest|axum|wxbridge-(http|lambda)$|{TEST_KITS})",
     "wxbridge-http": rf"^({AWS}|{LAMBDA}|axum|wxbridge-(aws|lambda)$|{TEST_KITS})",
@@ -50,7 +50,7 @@ FUNCTION = rf"^{TEST_KITS}"
 # product may reach it, even in its tests (they are the unit tier's).
 EMULATOR_KIT = "wxbridge-testkit-aws"
 
-# Tools that are test oracles: tests/ may have them as dev-dependencies.
+# Test oracles: they depend on no other crate of the workspace.
 ORACLES = {"wechat-fake"}
 
 
@@ -91,7 +91,7 @@ def reach(start, edges, with_dev):
     return paths
 
 
-def rules(crate, place, tools, tests):
+def rules(crate, place, tools, tests, workspace):
     """The rules over `crate`: (what it names, with dev-dependencies?, is it forbidden?),
     or None when no rule covers where it sits."""
     found = []
@@ -102,17 +102,16 @@ def rules(crate, place, tools, tests):
             found.append(("the emulator's test kit: the unit tier runs without the emulator", True,
                           lambda n: n == EMULATOR_KIT))
         if crate in LAYERS:
-            found.append(("a layer above it", False, re.compile(LAYERS[crate]).search))
+            found.append(("what its layer must not reach", False, re.compile(LAYERS[crate]).search))
         if kind == "functions":
             found.append(("a test kit", False, re.compile(FUNCTION).search))
+        if crate in ORACLES:
+            found.append(("another crate of the workspace (an oracle has its own code)", True,
+                          lambda n: n in workspace and n != crate))
     elif place == ("tests",):
-        found.append(("a crate of tools/", False, lambda n: n in tools))
-        found.append(("a crate of tools/ but a test oracle", True, lambda n: n in tools - ORACLES))
+        found.append(("a crate of tools/", True, lambda n: n in tools))
     elif kind == "tools" and len(place) == 2:
         found.append(("a crate of tests/", True, lambda n: n in tests))
-        if crate in ORACLES:
-            found.append(("a crate of the workspace (an oracle has its own code)", True,
-                          lambda n: n in tools or n in tests or n.startswith("wxbridge-")))
     return found or None
 
 
@@ -121,10 +120,11 @@ def check(metadata):
     names, places, edges = graph(metadata)
     tools = {names[i] for i, place in places.items() if place[:1] == ("tools",)}
     tests = {names[i] for i, place in places.items() if place == ("tests",)}
+    workspace = {names[i] for i in places}
     broken = []
     for package, place in sorted(places.items(), key=lambda item: names[item[0]]):
         crate = names[package]
-        crate_rules = rules(crate, place, tools, tests)
+        crate_rules = rules(crate, place, tools, tests, workspace)
         if crate_rules is None:
             broken.append(f"{crate} ({'/'.join(place) or '.'}) is under no rule: "
                           "a crate sits in shared/, functions/, tools/ or tests/")

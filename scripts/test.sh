@@ -5,10 +5,11 @@
 #   checks  formatting and lints, the crate graph's direction, a fixed run of the fuzz
 #           targets (scripts/fuzz.sh), the local stack's scripts' tests (Python), the
 #           template linted by cfn-lint and `sam validate --lint`
-#   unit    the product's crates: the protocol, the core on memory adapters, the handlers
-#           called in process; no emulator, no local stack (AWS_ENDPOINT_URL unset)
-#   integ   the integration tests (tests/), the event source mapping's and the WeChat
-#           fake's own, against the local AWS emulator (moto server, started here)
+#   unit    the product's crates and the test kits that need no emulator: the protocol,
+#           the core on memory adapters, the handlers called in process, the WeChat fake;
+#           no emulator, no local stack (AWS_ENDPOINT_URL unset)
+#   integ   the integration tests (tests/) and the event source mapping's own, against
+#           the local AWS emulator (moto server, started here)
 #   e2e     the local platform's own tests (tools/) on the emulator, then the whole local
 #           stack: the demo conversation, the attack run, a small load run, the partner
 #           API's property tests and two fault scenarios (scripts/demo.sh, attack.sh,
@@ -23,8 +24,8 @@ cd "$ROOT"
 # Each tier's crates (`cargo nextest run -p …`); every crate of the workspace is in one,
 # which `checks` verifies.
 UNIT_CRATES=(wxbridge-wechat wxbridge-core wxbridge-aws wxbridge-http wxbridge-lambda wxbridge-testkit
-  callback inbound dispatch api push lifecycle media)
-INTEG_CRATES=(wxbridge-integration wxbridge-testkit-aws wechat-fake)
+  wechat-fake callback inbound dispatch api push lifecycle media)
+INTEG_CRATES=(wxbridge-integration wxbridge-testkit-aws)
 E2E_CRATES=(wxbridge-devstack wxbridge-attack wxbridge-admin wxbridge-coldstart)
 
 # The tests' own state directory (moto's log): a running `make dev` keeps .local/dev.

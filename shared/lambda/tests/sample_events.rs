@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
@@ -28,9 +28,20 @@ const REPLIED_AT_MS: i64 = WROTE_AT_MS + 60_000;
 const DISPATCHED_AT_MS: i64 = WROTE_AT_MS + 120_000;
 const OPENID: &str = "o_sample_user";
 
-fn events_file(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+/// A path of the repository.
+fn repo_path(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn repo_file(path: &str) -> String {
+    let path = repo_path(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn events_file(name: &str) -> String {
+    repo_file(&format!("events/{name}"))
 }
 
 /// `events/NAME` as the runtime hands it to an SQS-triggered function, a minute before
@@ -91,7 +102,8 @@ async fn the_users_text_reaches_the_partner_and_the_partners_reply_the_user() {
         "content": {"type": "text", "text": "We open at 7."}
     }))
     .unwrap();
-    let conversation = Conversation::new(&reply.conversation_id, "mp", OPENID, "hotel-9", WROTE_AT_MS);
+    let conversation =
+        Conversation::new(&reply.conversation_id, "mp", OPENID, "hotel-9", WROTE_AT_MS);
     memory
         .store
         .put_outbound(&reply, &conversation, "sample")
@@ -113,52 +125,93 @@ async fn the_users_text_reaches_the_partner_and_the_partners_reply_the_user() {
     assert_eq!(sent[0]["text"]["content"], "【Hotel Lotus】We open at 7.");
 }
 
+/// A callback sample: the file, the status it is answered with, and what lands in
+/// `inbound.fifo` (the channel, the message or event type), if anything.
+struct CallbackSample {
+    file: &'static str,
+    status: u16,
+    lands: Option<(&'static str, &'static str)>,
+}
+
+const CALLBACK_SAMPLES: [CallbackSample; 8] = [
+    CallbackSample {
+        file: "callback-get-verify.json",
+        status: 200,
+        lands: None,
+    },
+    CallbackSample {
+        file: "callback-post-plaintext-json.json",
+        status: 200,
+        lands: Some(("mp-plain", "debug_demo")),
+    },
+    CallbackSample {
+        file: "callback-post-plaintext-xml.json",
+        status: 200,
+        lands: Some(("mp-plain", "text")),
+    },
+    CallbackSample {
+        file: "callback-post-safe-json.json",
+        status: 200,
+        lands: Some(("mp-safe", "debug_demo")),
+    },
+    CallbackSample {
+        file: "callback-post-safe-xml.json",
+        status: 200,
+        lands: Some(("mp-safe", "text")),
+    },
+    CallbackSample {
+        file: "callback-post-compatible-xml.json",
+        status: 200,
+        lands: Some(("oa-compat", "text")),
+    },
+    CallbackSample {
+        file: "callback-post-sub-merchant-json.json",
+        status: 200,
+        lands: Some(("mp-plain", "text")),
+    },
+    CallbackSample {
+        file: "callback-post-forged.json",
+        status: 401,
+        lands: None,
+    },
+];
+
 #[tokio::test]
 async fn each_callback_sample_is_answered_and_queued_as_its_push_says() {
-    let config = BridgeConfig::from_json(&std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/local.json"),
-    )
-    .unwrap())
-    .unwrap();
-    // file, the status, and what lands in `inbound.fifo`: (channel, message or event type)
-    let samples: [(&str, u16, Option<(&str, &str)>); 8] = [
-        ("callback-get-verify.json", 200, None),
-        ("callback-post-plaintext-json.json", 200, Some(("mp-plain", "debug_demo"))),
-        ("callback-post-plaintext-xml.json", 200, Some(("mp-plain", "text"))),
-        ("callback-post-safe-json.json", 200, Some(("mp-safe", "debug_demo"))),
-        ("callback-post-safe-xml.json", 200, Some(("mp-safe", "text"))),
-        ("callback-post-compatible-xml.json", 200, Some(("oa-compat", "text"))),
-        ("callback-post-sub-merchant-json.json", 200, Some(("mp-plain", "text"))),
-        ("callback-post-forged.json", 401, None),
-    ];
-    for (file, status, lands) in samples {
+    // The callback samples are signed for `make dev`'s configuration.
+    let config = BridgeConfig::from_json(&repo_file("config/local.json")).unwrap();
+    for sample in &CALLBACK_SAMPLES {
         let callback = CallbackService::new(&config, MemoryQueue::default());
-        let request = lambda_http::request::from_str(&events_file(file)).unwrap();
+        let request = lambda_http::request::from_str(&events_file(sample.file)).unwrap();
         let response = callback.handle(request).await;
-        assert_eq!(response.status(), status, "{file}");
+        assert_eq!(response.status(), sample.status, "{}", sample.file);
         let landed: Vec<(String, String)> = callback
             .queue()
             .sent()
             .iter()
             .map(|message| {
-                let kind = message.event.event_name().unwrap_or(message.event.msg_type());
+                let kind = message
+                    .event
+                    .event_name()
+                    .unwrap_or(message.event.msg_type());
                 (message.channel.clone(), kind.to_owned())
             })
             .collect();
-        let expected: Vec<(String, String)> = lands
+        let expected: Vec<(String, String)> = sample
+            .lands
             .iter()
             .map(|(channel, kind)| ((*channel).to_owned(), (*kind).to_owned()))
             .collect();
-        assert_eq!(landed, expected, "{file}");
+        assert_eq!(landed, expected, "{}", sample.file);
     }
-    let callback_files = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events"))
+    let callback_files = std::fs::read_dir(repo_path("events"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .filter(|name| name.starts_with("callback-"))
         .count();
-    assert_eq!(callback_files, samples.len(), "every callback sample is run here");
+    assert_eq!(
+        callback_files,
+        CALLBACK_SAMPLES.len(),
+        "every callback sample is run here"
+    );
 }
-
-/// The one value the sample events and this test share with the handlers' answers.
-#[allow(dead_code)]
-fn _unused(_: Value) {}

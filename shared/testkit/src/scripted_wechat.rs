@@ -1,7 +1,7 @@
 //! WeChat's server API scripted in memory, for unit tests of the services: a token for
 //! anyone, every other call answered with the next errcode told for it (0 when none), and
 //! every call answered 0 recorded. It checks nothing: the WeChat fake
-//! (`tools/wechat-fake`) is the oracle for WeChat's rules; this only plays a script.
+//! (`shared/wechat-fake`) is the oracle for WeChat's rules; this only plays a script.
 
 use crate::interrupt::stop_point;
 use serde_json::{json, Value};
