@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
-use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef};
+use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef, StoredMessage};
 use wxbridge_core::ports::store::Store;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
@@ -421,14 +421,18 @@ impl World {
         Ok(())
     }
 
-    async fn status(&self, text: &str, conversation: &str) -> (MessageStatus, Option<String>) {
-        let history = self
-            .memory
+    /// The conversation's stored messages.
+    async fn history(&self, conversation: &str) -> Vec<StoredMessage> {
+        self.memory
             .store
             .history(conversation, 1_000)
             .await
-            .unwrap();
-        history
+            .unwrap()
+    }
+
+    async fn status(&self, text: &str, conversation: &str) -> (MessageStatus, Option<String>) {
+        self.history(conversation)
+            .await
             .iter()
             .find(|m| m.text() == Some(text))
             .map(|m| (m.status, m.status_reason.clone()))
@@ -445,12 +449,7 @@ impl World {
     async fn pending(&self) -> Vec<String> {
         let mut pending = Vec::new();
         for conversation in self.per_conversation.keys() {
-            let history = self
-                .memory
-                .store
-                .history(conversation, 1_000)
-                .await
-                .unwrap();
+            let history = self.history(conversation).await;
             pending.extend(
                 history
                     .iter()
