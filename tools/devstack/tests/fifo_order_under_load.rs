@@ -102,7 +102,7 @@ impl Stage {
     /// in five, different ones at each stage).
     fn fails(&self, user: usize, n: usize) -> bool {
         let salt = if self.name == "inbound" { 0 } else { 2 };
-        (user * 3 + n * 7 + salt) % 5 == 0
+        (user * 3 + n * 7 + salt).is_multiple_of(5)
     }
 
     /// Whether the `invocation`th invocation fails whole, before any record is handled
