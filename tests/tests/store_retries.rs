@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wxbridge_aws::DynamoStore;
 use wxbridge_core::model::{Conversation, StoredMessage};
-use wxbridge_core::ports::store::{Store, StoreError};
+use wxbridge_core::ports::store::{MessageStore, StoreError};
 
 /// A stand-in for DynamoDB: answers 500 (moto's bare error page) to the first `failures`
 /// requests and `{}` (a transaction applied) after; records each request's target and

@@ -6,7 +6,7 @@ use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{
     ChannelUser, Conversation, MessageStatus, OutboundRef, PackedRef, ReplyWindow, StoredMessage,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, Recorded, UserStore};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_testkit::scripted_wechat::{CUSTOM_SEND, UPLOAD};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{CloseReason, Content, InboundMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::UserStore;
 use wxbridge_core::services::idle::{sweep, Swept};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{PartnerApi, SendRequest};

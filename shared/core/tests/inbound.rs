@@ -9,7 +9,7 @@ use wxbridge_core::model::{
     OutboundRef, ReplyWindow, StoredMessage,
 };
 use wxbridge_core::model::{CloseReason, Closed};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::webhook;
 use wxbridge_testkit::{Memory, MemoryOutboundQueue, MemoryPorts, MemoryStore, RecordingWebhooks};

@@ -8,7 +8,7 @@ use wxbridge_core::model::media::{object_key, WECHAT_MEDIA_LIFETIME_MS};
 use wxbridge_core::model::{
     Conversation, InboundMessage, MediaCopy, MediaJob, MediaStatus, OutboundRef, StoredMessage,
 };
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::MessageStore;
 use wxbridge_core::ports::wechat::Media;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::media::{CopyOutcome, MediaKeeper};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{PartnerApi, Recipient, SendRequest};

@@ -8,7 +8,7 @@ use wxbridge_core::model::{
     AttemptOutcome, ChannelUser, Content, Conversation, Direction, MessageStatus, OutboundRef,
     PushPath, PushRecord, PushTarget, ReplyWindow, StoredMessage, SubscribeForm,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, PushStore, Recorded, UserStore};
 use wxbridge_core::services::push::{Push, PushOutcome};
 use wxbridge_testkit::scripted_wechat::{CUSTOM_SEND, SUBSCRIBE_SEND};
 use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};

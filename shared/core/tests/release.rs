@@ -4,7 +4,7 @@ use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{
     Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, Recorded};
 use wxbridge_core::services::release::plan;
 use wxbridge_testkit::MemoryStore;
 

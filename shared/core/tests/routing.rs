@@ -15,7 +15,7 @@ use std::sync::Arc;
 use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::session_from::sign;
 use wxbridge_core::model::{routing, InboundMessage, MessageStatus, ReplyWindow};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{ConversationStore, MessageStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{

@@ -8,7 +8,7 @@ use wxbridge_core::model::{
     ChannelUser, Conversation, Direction, InboundMessage, MessageStatus, OutboundRef, PushPath,
     PushRecord, PushTarget, ReplyWindow, Session, StoredMessage,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, PushStore, Recorded, SubMerchantStore, UserStore};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome, Failure};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::push::{Push, PushOutcome};

@@ -3,7 +3,7 @@
 //! conversations, messages.
 
 use super::keys::{self, EXPIRES_AT, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK, USER_SK};
-use super::messages::{built, item, DynamoStore};
+use super::store::{built, item, DynamoStore};
 use super::{n, s};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

@@ -1,20 +1,24 @@
-//! The bridge's one DynamoDB table, one adapter per port: [`DynamoStore`] (users,
-//! conversations and messages), [`DynamoTokenStore`], [`DynamoNonceStore`] and
+//! The bridge's one DynamoDB table, one adapter per port: [`DynamoStore`] (the message
+//! store's ports, one module per aggregate), [`DynamoTokenStore`], [`DynamoNonceStore`] and
 //! [`DynamoMediaCache`]. Every key is built in [`keys`].
 
+mod conversations;
 mod handovers;
-mod idle;
 mod items;
 pub mod keys;
 mod media_cache;
+mod message_media;
 mod messages;
 mod nonces;
+mod pushes;
+mod store;
 mod sub_merchants;
 mod tokens;
+mod users;
 
 pub use media_cache::DynamoMediaCache;
-pub use messages::DynamoStore;
 pub use nonces::DynamoNonceStore;
+pub use store::DynamoStore;
 pub use tokens::DynamoTokenStore;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -51,7 +55,7 @@ impl Table {
         &self.name
     }
 
-    /// Users, conversations and messages.
+    /// The message store: users, conversations, messages, pushes and the rest of its ports.
     pub fn store(&self) -> DynamoStore {
         DynamoStore(self.clone())
     }

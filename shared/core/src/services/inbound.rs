@@ -28,7 +28,7 @@ use crate::model::{
     WindowState,
 };
 use crate::ports::queue::{MediaQueue, QueueError};
-use crate::ports::store::{Recorded, Store, StoreError};
+use crate::ports::store::{MessageStore, Recorded, StoreError, UserStore};
 use crate::ports::Ports;
 use serde_json::json;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};

@@ -14,7 +14,7 @@ use super::tokens::CallError;
 use super::Bridge;
 use crate::model::{ImageType, MediaCopy, MediaJob, MediaStatus};
 use crate::ports::media::MediaArchive;
-use crate::ports::store::Store;
+use crate::ports::store::{MessageMediaStore, MessageStore};
 use crate::ports::wechat::{ApiError, WechatApi};
 use crate::ports::Ports;
 

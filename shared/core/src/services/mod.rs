@@ -19,7 +19,7 @@ pub mod welcome;
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::BridgeConfig;
 use crate::model::{ChannelUser, Direction, Session};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{ConversationStore, MessageStore, StoreError};
 use crate::ports::Ports;
 use std::sync::Arc;
 use sub_merchants::SubMerchantDirectory;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use wxbridge_core::config::{BridgeConfig, DialogMode, Secret};
 use wxbridge_core::model::routing::{conversation_id, ActiveBecause};
 use wxbridge_core::model::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{ConversationStore, MessageStore, SubMerchantStore, UserStore};
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
 use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};
 

@@ -83,7 +83,7 @@ mod tests {
     use super::*;
     use wxbridge_core::clock::system_clock_ms;
     use wxbridge_core::config::BridgeConfig;
-    use wxbridge_core::ports::store::Store;
+    use wxbridge_core::ports::store::MessageStore;
     use wxbridge_testkit::{Memory, MemoryParking, MemoryPorts};
     use wxbridge_wechat::event::{CallbackEvent, EventKind};
 

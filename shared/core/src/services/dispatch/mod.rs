@@ -52,7 +52,9 @@ use crate::model::{
     ReplyWindow, Session, StoredMessage,
 };
 use crate::ports::queue::{MediaQueue, OutboundQueue};
-use crate::ports::store::{change_user, change_user_if, Store, StoreError};
+use crate::ports::store::{
+    change_user, change_user_if, MessageMediaStore, MessageStore, StoreError, UserStore,
+};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
 use failure::{SendError, Unfinished};

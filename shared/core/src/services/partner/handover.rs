@@ -16,7 +16,7 @@ use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
 use crate::config::DialogMode;
 use crate::model::{routing, ActiveBecause, Content, Conversation, HandoverRecord, StoredMessage};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{HandoverStore, MessageStore, StoreError};
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
 use serde_json::json;

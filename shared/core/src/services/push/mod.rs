@@ -38,7 +38,9 @@ use crate::model::{
     status_name, AttemptOutcome, ChannelUser, MessageStatus, OutboundRef, PushPath, PushRecord,
     StoredMessage,
 };
-use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
+use crate::ports::store::{
+    change_user, through_hiccups, MessageStore, PushStore, StoreError, UserStore,
+};
 use crate::ports::Ports;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
