@@ -1,4 +1,4 @@
-# The two commands of the README, and the benchmark.
+# The two commands of the README (dev, test), and the runs docs/testing.md and docs/operations.md describe.
 .PHONY: dev test bench coldstart demo attack load load-backoff faults api-fuzz fuzz
 
 ## Run the bridge locally on the local AWS emulator.

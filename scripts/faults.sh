@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Faults through the whole local stack (`make faults`, about 12 minutes): each scenario
+# Faults through the whole local stack (`make faults`; about 9 minutes once its stack is up,
+# which its last line counts: docs/operations.md, "Under faults"): each scenario
 # injects one failure while users write and the partner answers, and the load tool
 # (tools/devstack: load) follows every text and reply — each must arrive once, in order
 # per user (a partner webhook repeated with the same delivery id is allowed, as the

@@ -5,7 +5,7 @@
 # from its seeds (fuzz/seeds/<target>, written by fuzz/write_seeds.py) and what earlier
 # runs found (target/fuzz-corpus/<target>). An input that breaks a check is left in
 # fuzz/artifacts/<target>; keep it in fuzz/regressions/<target> once fixed, where `cargo
-# test` replays it (shared/testkit/tests/fuzz_inputs.rs).
+# test -p wxbridge-testkit --test fuzz_inputs` replays it (shared/testkit/tests/fuzz_inputs.rs).
 #
 #   make fuzz                       every target, 60 s each
 #   FUZZ_SECS=600 scripts/fuzz.sh open_push

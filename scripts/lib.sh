@@ -224,7 +224,8 @@ start_stack() {
   # Lambda's SQS event source mappings (tools/devstack: event-source), one poller per queue.
   spawn "$(out event-sources)" "$BIN_DIR/event-source" "$INVOKE_URL" "$state/functions.json"
   # Sub-merchant mode: the partners' sub-merchants registered with the WeChat fake, as an
-  # operator registers them with WeChat (wxbridge-admin, README "Sub-merchant sessions").
+  # operator registers them with WeChat (wxbridge-admin; docs/configuration.md,
+  # "Sub-merchant sessions").
   if "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dialog"]["mode"] != "sub_merchant")' "$CONFIG_FILE"; then
     log "registering the partners' sub-merchants (wxbridge-admin sub-merchants register)"
     stack_admin sub-merchants register

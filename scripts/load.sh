@@ -20,10 +20,14 @@ cd "$ROOT"
 USERS=${USERS:-4}
 MESSAGES=${MESSAGES:-40}
 REPLIES_PER_TEXT=${REPLIES_PER_TEXT:-7}
-# The wait for the last delivery grows with the texts (each function runs one instance: a
-# 10 × 100 burst drains in over two minutes), unless --timeout is given.
-wait=()
-[[ " $* " == *" --timeout "* ]] || wait=(--timeout $((120 + USERS * MESSAGES / 2)))
+# The wait for the last delivery grows with the messages a run moves (each function runs
+# one instance: a 10 × 100 burst drains in over two minutes; the held run moves a text and
+# REPLIES_PER_TEXT replies per text), unless --timeout is given.
+wait=() held_wait=()
+if [[ " $* " != *" --timeout "* ]]; then
+  wait=(--timeout $((120 + USERS * MESSAGES / 2)))
+  held_wait=(--timeout $((120 + USERS * MESSAGES * (1 + REPLIES_PER_TEXT) / 2)))
+fi
 ensure_venv requirements-test.txt
 own_stack load
 log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$FUNCTION_DIR") build)"
@@ -31,6 +35,6 @@ log "a burst: $USERS users × $MESSAGES texts at once (functions: $(basename "$F
 log "a conversation: $USERS users × $MESSAGES texts, each answered before the next"
 "$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" "${wait[@]}" "$@"
 log "a conversation with held replies: $USERS users × $MESSAGES texts, each answered with $REPLIES_PER_TEXT replies at once"
-"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --replies-per-text "$REPLIES_PER_TEXT" "${wait[@]}" "$@"
+"$BIN_DIR/load" --stack "$STATE" --users "$USERS" --messages "$MESSAGES" --replies-per-text "$REPLIES_PER_TEXT" "${held_wait[@]}" "$@"
 # The emulator stays small however many texts went through (docs/local-stack.md).
 emulator_memory "${EMULATOR_RSS_LIMIT_MIB:-1024}"

@@ -30,10 +30,10 @@ for component in rustfmt clippy; do
   fi
 done
 
-log "cargo fmt --check"
+log "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-log "cargo clippy --all-targets -- -D warnings"
+log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "crate graph: arrows point one way"
@@ -51,7 +51,7 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-log "local stack scripts (template reading, protocol citations)"
+log "scripts' tests (template reading, the emulator, protocol citations, the docs' links)"
 "$VENV/bin/python" -m unittest discover -s scripts/tests
 
 log "template: cfn-lint"

@@ -2,8 +2,19 @@
 //! dead-letter queues records are parked in.
 
 use serde::Serialize;
-use wxbridge_core::model::{sqs_id, InboundMessage, MediaJob, OutboundRef};
+use sha2::{Digest, Sha256};
+use wxbridge_core::model::{InboundMessage, MediaJob, OutboundRef};
 use wxbridge_core::ports::queue::{InboundQueue, MediaQueue, OutboundQueue, Parking, QueueError};
+
+/// SQS group and deduplication ids are at most 128 printable ASCII characters; a value
+/// that does not fit (an unusually long or non-ASCII field) is replaced by its SHA-256.
+pub fn sqs_id(value: &str) -> String {
+    if !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        value.to_owned()
+    } else {
+        hex::encode(Sha256::digest(value.as_bytes()))
+    }
+}
 
 /// A FIFO queue on Amazon SQS: `inbound.fifo` or `outbound.fifo`.
 #[derive(Debug, Clone)]
@@ -42,8 +53,12 @@ impl SqsFifoQueue {
 
 impl InboundQueue for SqsFifoQueue {
     async fn enqueue(&self, message: &InboundMessage) -> Result<(), QueueError> {
-        self.send(message, message.group_id(), message.deduplication_id())
-            .await
+        self.send(
+            message,
+            sqs_id(&message.group_id()),
+            sqs_id(&message.deduplication_id()),
+        )
+        .await
     }
 }
 
@@ -61,7 +76,7 @@ impl OutboundQueue for SqsFifoQueue {
 impl MediaQueue for SqsFifoQueue {
     /// Each job in a group of its own: copies need no order.
     async fn enqueue_copy(&self, job: &MediaJob) -> Result<(), QueueError> {
-        let id = job.deduplication_id();
+        let id = sqs_id(&job.deduplication_id());
         self.send(job, id.clone(), id).await
     }
 }
@@ -130,5 +145,26 @@ impl Parking for SqsParking {
             .await
             .map_err(sqs_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqs_id;
+
+    #[test]
+    fn an_id_that_fits_sqs_is_kept_and_one_that_does_not_is_hashed() {
+        assert_eq!(
+            sqs_id("mp:o9AgO5Kd5ggOC-bXrbNODIiE3bGY"),
+            "mp:o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
+        );
+        let long = "x".repeat(129);
+        for unfit in ["", long.as_str(), "mp:用户", "with space"] {
+            let id = sqs_id(unfit);
+            assert_eq!(id.len(), 64, "{unfit:?}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        assert_eq!(sqs_id(&"x".repeat(128)), "x".repeat(128));
+        assert_ne!(sqs_id("mp:用户"), sqs_id("mp:用户2"));
     }
 }

@@ -224,7 +224,7 @@ async fn a_status_report_is_retried_from_the_queue_until_delivered_and_not_after
     let s = setup();
     s.window(5).await;
     let reply = s.reply(1, "hello", MessageStatus::Queued).await;
-    s.memory.webhooks.answer(Some(503));
+    s.memory.webhooks.not_now();
     assert_eq!(s.dispatch.process(&reply).await, DispatchOutcome::Sent);
     assert_eq!(s.message(&reply).await.reported, None);
     let queued = s.memory.outbound.sent();
@@ -239,7 +239,7 @@ async fn a_status_report_is_retried_from_the_queue_until_delivered_and_not_after
     );
 
     // The FIFO consumer retries the job: still down, then back.
-    s.memory.webhooks.answer(None);
+    s.memory.webhooks.not_now();
     assert!(matches!(
         s.dispatch.process(job).await,
         DispatchOutcome::Retry(_)
@@ -267,7 +267,7 @@ async fn a_refused_report_is_final_and_one_neither_delivered_nor_queued_is_retri
     let s = setup();
     s.window(5).await;
     let refused = s.reply(1, "one", MessageStatus::Queued).await;
-    s.memory.webhooks.answer(Some(410));
+    s.memory.webhooks.refuse(410);
     assert_eq!(s.dispatch.process(&refused).await, DispatchOutcome::Sent);
     assert_eq!(
         s.message(&refused).await.reported,
@@ -277,7 +277,7 @@ async fn a_refused_report_is_final_and_one_neither_delivered_nor_queued_is_retri
     assert!(s.memory.outbound.sent().is_empty());
 
     let reply = s.reply(2, "two", MessageStatus::Queued).await;
-    s.memory.webhooks.answer(Some(503));
+    s.memory.webhooks.not_now();
     s.memory.outbound.fail(true);
     assert!(matches!(
         s.dispatch.process(&reply).await,
@@ -316,7 +316,7 @@ async fn every_packed_part_is_settled_before_any_report_so_none_is_sent_twice() 
     }
     // The partner is down and the report queue too: the record is retried...
     for _ in 0..3 {
-        s.memory.webhooks.answer(Some(503));
+        s.memory.webhooks.not_now();
     }
     s.memory.outbound.fail(true);
     assert!(matches!(

@@ -176,7 +176,7 @@ async fn a_message_moves_the_deadline_and_reopens_after_an_idle_close() {
 async fn a_close_the_partner_did_not_take_is_told_again_under_the_same_delivery_id() {
     let s = setup();
     s.user_writes(1, T).await;
-    s.memory.webhooks.answer(Some(503));
+    s.memory.webhooks.not_now();
     let first = s.sweep_at(T + HOUR_MS).await;
     assert_eq!((first.closed, first.left), (0, 1));
     let again = s.sweep_at(T + HOUR_MS + 60_000).await;
@@ -229,7 +229,7 @@ async fn a_reply_after_an_idle_close_neither_reopens_it_nor_closes_it_again() {
 async fn a_reply_while_the_close_is_still_to_be_told_leaves_its_deadline() {
     let s = setup();
     s.user_writes(1, T).await;
-    s.memory.webhooks.answer(Some(503));
+    s.memory.webhooks.not_now();
     assert_eq!(s.sweep_at(T + HOUR_MS).await.left, 1);
     s.hotel_replies(1, T + HOUR_MS + 30_000).await;
     let again = s.sweep_at(T + HOUR_MS + 60_000).await;

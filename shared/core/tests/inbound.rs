@@ -187,8 +187,8 @@ async fn a_redelivery_stores_and_sends_nothing_twice() {
 #[tokio::test]
 async fn a_partner_that_is_down_gets_the_same_delivery_again_later() {
     let inbound = inbound("merged");
-    inbound.webhooks.answer(Some(503));
-    inbound.webhooks.answer(None);
+    inbound.webhooks.not_now();
+    inbound.webhooks.not_now();
     let message = text(1, "hello");
     assert!(matches!(
         inbound.process(&message, T).await,
@@ -217,7 +217,7 @@ async fn a_partner_that_is_down_gets_the_same_delivery_again_later() {
 #[tokio::test]
 async fn a_partner_refusal_is_stored_as_failed() {
     let inbound = inbound("merged");
-    inbound.webhooks.answer(Some(400));
+    inbound.webhooks.refuse(400);
     assert_eq!(
         inbound.process(&text(1, "hello"), T).await,
         Outcome::Refused("partner answered 400".into())
@@ -749,7 +749,7 @@ async fn a_redelivered_entry_not_yet_delivered_enqueues_its_welcome_again_under_
     let secret = inbound.config.session_from_secret.clone().unwrap();
     let from = sign(&format!("partner=hotel-9&ts={}", T / 1000), &secret);
     let entry = entered(1, &from);
-    inbound.webhooks.answer(Some(503));
+    inbound.webhooks.not_now();
     assert!(matches!(
         inbound.process(&entry, T).await,
         Outcome::Retry(_)
@@ -778,7 +778,7 @@ async fn a_redelivered_entry_not_yet_delivered_enqueues_its_welcome_again_under_
 #[tokio::test]
 async fn a_reopening_message_redelivered_still_reaches_the_partner_as_reopened() {
     let inbound = closed_after_a_message(CloseReason::Idle).await;
-    inbound.webhooks.answer(Some(503));
+    inbound.webhooks.not_now();
     let reopening = text(2, "back again");
     assert!(matches!(
         inbound.process(&reopening, T).await,

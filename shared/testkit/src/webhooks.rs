@@ -1,11 +1,12 @@
-//! A partner's webhook endpoint in memory: records every webhook and answers with the
-//! statuses it is told (then 200).
+//! A partner's webhook endpoint in memory: records every webhook and takes it as it is
+//! told (a retry, a refusal), then delivered. What an HTTP answer means is the HTTP
+//! adapter's (`wxbridge_http::webhooks::classify`).
 
 use crate::interrupt::stop_point;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use wxbridge_core::ports::webhook::WebhookSender;
+use wxbridge_core::ports::webhook::{Delivery, WebhookSender};
 use wxbridge_core::services::webhook::DELIVERY_HEADER;
 
 /// One webhook as sent.
@@ -32,15 +33,25 @@ impl Posted {
 
 #[derive(Debug, Default, Clone)]
 pub struct RecordingWebhooks {
-    answers: Arc<Mutex<VecDeque<Option<u16>>>>,
+    answers: Arc<Mutex<VecDeque<Delivery>>>,
     posts: Arc<Mutex<Vec<Posted>>>,
     down: Arc<AtomicBool>,
 }
 
 impl RecordingWebhooks {
-    /// The next webhook is answered `status` (`None`: no answer in time).
-    pub fn answer(&self, status: Option<u16>) {
-        self.answers.lock().unwrap().push_back(status);
+    /// The next webhook ends so.
+    pub fn answer(&self, delivery: Delivery) {
+        self.answers.lock().unwrap().push_back(delivery);
+    }
+
+    /// The partner does not take the next webhook now (busy, or no answer in time).
+    pub fn not_now(&self) {
+        self.answer(Delivery::Retry("the partner did not take it".into()));
+    }
+
+    /// The partner refuses the next webhook for good, with `status`.
+    pub fn refuse(&self, status: u16) {
+        self.answer(Delivery::Refused(status));
     }
 
     /// The partner answers nothing at all, until told otherwise.
@@ -62,12 +73,7 @@ impl RecordingWebhooks {
 }
 
 impl WebhookSender for RecordingWebhooks {
-    async fn post(
-        &self,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: Vec<u8>,
-    ) -> Option<u16> {
+    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Delivery {
         stop_point().await;
         self.posts.lock().unwrap().push(Posted {
             url: url.to_owned(),
@@ -76,12 +82,12 @@ impl WebhookSender for RecordingWebhooks {
         });
         stop_point().await;
         if self.down.load(Ordering::SeqCst) {
-            return None;
+            return Delivery::Retry("the partner is down".into());
         }
         self.answers
             .lock()
             .unwrap()
             .pop_front()
-            .unwrap_or(Some(200))
+            .unwrap_or(Delivery::Delivered)
     }
 }

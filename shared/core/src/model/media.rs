@@ -10,7 +10,7 @@
 //! back by its picture, and a copy that fails is tried again while WeChat still has it.
 
 use super::message::StoredMessage;
-use super::queued::{sqs_id, OutboundRef};
+use super::queued::OutboundRef;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -100,7 +100,7 @@ impl MediaJob {
     /// One job per message in SQS's deduplication span (a redelivered inbound message
     /// queues the same copy again); each its own group, so one slow copy holds none back.
     pub fn deduplication_id(&self) -> String {
-        sqs_id(&format!("media:{}", self.message.message_id))
+        format!("media:{}", self.message.message_id)
     }
 
     pub fn object_key(&self) -> String {

@@ -22,7 +22,7 @@ pub use message::{
     StoredMessage,
 };
 pub use push::{AttemptOutcome, PushAttempt, PushPath, PushRecord, PushTarget, SubscribeForm};
-pub use queued::{sqs_id, InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
+pub use queued::{InboundMessage, OutboundRef, PackedRef, INBOUND_MESSAGE_VERSION};
 pub use reply_window::{Allowance, ReplyWindow, UserAction};
 pub use routing::{ActiveBecause, ActivePartner, HandoverRecord, Routing};
 pub use session::{Session, SessionState, WindowState};

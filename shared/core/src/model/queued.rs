@@ -1,9 +1,10 @@
 //! What the queues between the functions carry.
 //!
 //! `inbound.fifo` (what `callback` hands to `inbound`) keeps order per user
-//! (MessageGroupId = channel + openid) and collapses WeChat's retries
-//! (MessageDeduplicationId = the event's dedupe key; SQS drops a repeat within 5 minutes,
-//! the same span as WeChat's retries).
+//! (its group = channel + openid) and collapses WeChat's retries (its deduplication key =
+//! the event's dedupe key; SQS drops a repeat within 5 minutes, the same span as WeChat's
+//! retries). The keys are the bridge's own words; the queue adapter fits them to its
+//! queue's rules (SQS's 128 characters: `wxbridge_aws::sqs`).
 //!
 //! `outbound.fifo` (what `api` and `inbound` hand to `dispatch`) and `push.fifo` keep order
 //! per conversation (MessageGroupId = conversation id) and carry only where the message is
@@ -11,7 +12,6 @@
 
 use super::message::StoredMessage;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use wxbridge_wechat::event::CallbackEvent;
 
 /// Version of the message body below; bumped when a consumer must tell shapes apart.
@@ -41,21 +41,11 @@ impl InboundMessage {
 
     /// Order is kept per user of a channel.
     pub fn group_id(&self) -> String {
-        sqs_id(&format!("{}:{}", self.channel, self.event.from_user_name))
+        format!("{}:{}", self.channel, self.event.from_user_name)
     }
 
     pub fn deduplication_id(&self) -> String {
-        sqs_id(&self.dedupe_key)
-    }
-}
-
-/// SQS group and deduplication ids are at most 128 printable ASCII characters; a value
-/// that does not fit (an unusually long or non-ASCII field) is replaced by its SHA-256.
-pub fn sqs_id(value: &str) -> String {
-    if !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()) {
-        value.to_owned()
-    } else {
-        hex::encode(Sha256::digest(value.as_bytes()))
+        self.dedupe_key.clone()
     }
 }
 

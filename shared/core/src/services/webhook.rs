@@ -63,39 +63,7 @@ pub fn user_fields(user: &crate::model::ChannelUser, receiving_partner: &str) ->
     })
 }
 
-/// What a partner's answer means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered,
-    /// 5xx, 408, 425, 429, a timeout, no connection, anything unexpected: try again later.
-    Retry(String),
-    /// Any other 4xx: the partner refuses this delivery; retrying cannot help.
-    Refused(u16),
-}
-
-impl Delivery {
-    /// The outcome as a metric reason.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Delivery::Delivered => "delivered",
-            Delivery::Retry(_) => "retry",
-            Delivery::Refused(_) => "refused",
-        }
-    }
-}
-
-/// Classifies an HTTP status, or `None` for a timeout or connection failure.
-pub fn classify(status: Option<u16>) -> Delivery {
-    match status {
-        Some(200..=299) => Delivery::Delivered,
-        Some(status @ (408 | 425 | 429)) => {
-            Delivery::Retry(format!("partner asked to retry ({status})"))
-        }
-        Some(status @ 400..=499) => Delivery::Refused(status),
-        Some(status) => Delivery::Retry(format!("partner answered {status}")),
-        None => Delivery::Retry("no answer from the partner".into()),
-    }
-}
+pub use crate::ports::webhook::Delivery;
 
 /// How long a partner has to answer a webhook.
 pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -119,7 +87,7 @@ pub async fn deliver<W: WebhookSender>(
         (EVENT_HEADER, event_type.to_owned()),
     ];
     let started = std::time::Instant::now();
-    let delivery = classify(sender.post(&partner.webhook_url, &headers, body).await);
+    let delivery = sender.post(&partner.webhook_url, &headers, body).await;
     metrics::millis("webhook_latency", started.elapsed().as_secs_f64() * 1000.0);
     metrics::count_because("webhooks", delivery.name());
     delivery
@@ -193,24 +161,6 @@ mod tests {
         assert_eq!(
             signature(&secret(), 1_764_150_000, b"{}"),
             "v1=0f1fd1494e2a981631a176c41136d7af298ec8d85f5b41e29e95bed73a9bd87f"
-        );
-    }
-
-    #[test]
-    fn answers_are_classified() {
-        assert_eq!(classify(Some(200)), Delivery::Delivered);
-        assert_eq!(classify(Some(204)), Delivery::Delivered);
-        assert!(matches!(classify(Some(500)), Delivery::Retry(_)));
-        assert!(matches!(classify(Some(503)), Delivery::Retry(_)));
-        assert!(matches!(classify(Some(429)), Delivery::Retry(_)));
-        assert!(matches!(classify(None), Delivery::Retry(_)));
-        assert_eq!(classify(Some(400)), Delivery::Refused(400));
-        assert_eq!(classify(Some(404)), Delivery::Refused(404));
-        assert!(matches!(classify(Some(408)), Delivery::Retry(_)));
-        assert!(matches!(classify(Some(425)), Delivery::Retry(_)));
-        assert!(
-            matches!(classify(Some(301)), Delivery::Retry(_)),
-            "a redirect is not a refusal"
         );
     }
 }

@@ -1610,7 +1610,7 @@ async fn a_hand_over_is_refused_by_rule_by_mode_and_answered_503_when_not_delive
     assert_eq!(status, 400);
 
     // The receiving partner does not take the webhook: 503, to be repeated.
-    service.memory.webhooks.answer(Some(500));
+    service.memory.webhooks.not_now();
     let (status, refusal) = hand_over(&service, "hotel-9", path, "air-3", "h-5").await;
     assert_eq!(
         (status, refusal["error"].as_str()),
