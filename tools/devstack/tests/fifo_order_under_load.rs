@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wxbridge_core::ports::queue::{Parking, QueueError};
+use wxbridge_core::services::settlement::Settlement;
 use wxbridge_devstack::emulator::{self, create_fifo_queues_timed, FifoQueues, QueueTiming};
 use wxbridge_devstack::event_source::{EventSourceMapping, Invocation};
-use wxbridge_lambda::sqs::fifo::{FifoConsumer, RecordOutcome};
+use wxbridge_lambda::sqs::fifo::FifoConsumer;
 
 const USERS: usize = 20;
 const MESSAGES: usize = 10;
@@ -152,7 +153,7 @@ impl Stage {
         sqs: &aws_sdk_sqs::Client,
         next: Option<&str>,
         record: &SqsMessage,
-    ) -> impl std::future::Future<Output = RecordOutcome> + '_ {
+    ) -> impl std::future::Future<Output = Settlement> + '_ {
         let (user, n) = user_of(record);
         let first_time = record
             .attributes
@@ -163,7 +164,7 @@ impl Stage {
         async move {
             let index: usize = user.trim_start_matches('u').parse().unwrap();
             if first_time && self.fails(index, n) {
-                return RecordOutcome::Retry("injected".into());
+                return Settlement::Retry("injected".into());
             }
             if let Some(next) = next {
                 sqs.send_message()
@@ -181,7 +182,7 @@ impl Stage {
                 .entry(user)
                 .or_default()
                 .push(n);
-            RecordOutcome::Done
+            Settlement::Done
         }
     }
 

@@ -15,6 +15,7 @@
 
 use super::partner::MediaView;
 use super::release;
+use super::settlement::Settlement;
 use super::webhook::{self, Delivery};
 use super::welcome;
 use super::Bridge;
@@ -46,6 +47,18 @@ pub enum Outcome {
     Retry(String),
     /// Not finished: the store or a queue did not answer. Try again soon.
     RetrySoon(String),
+}
+
+/// Delivered or settled before is done; refused is parked.
+impl From<Outcome> for Settlement {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Delivered | Outcome::AlreadyDone => Settlement::Done,
+            Outcome::Refused(reason) => Settlement::Park(reason),
+            Outcome::Retry(reason) => Settlement::Retry(reason),
+            Outcome::RetrySoon(reason) => Settlement::RetrySoon(reason),
+        }
+    }
 }
 
 /// How often a user changed under us before the message is left for a later attempt.
