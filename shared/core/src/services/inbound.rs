@@ -139,10 +139,7 @@ impl<P: Ports> Inbound<P> {
             return Ok(Outcome::Refused("no partner to deliver to".into()));
         };
         if session.is_none() {
-            tracing::warn!(
-                business_id = event.business_id.as_deref().unwrap_or_default(),
-                "a push from a sub-merchant session no partner is registered under; handed to the default partner"
-            );
+            warn_unregistered(event);
         }
         let conversation = self.conversation(inbound, partner, now_ms);
         let content = content_of(event, session, &mut user, &conversation);
@@ -515,6 +512,15 @@ fn received_body(
         "reopened": message.content.get("reopened"),
     });
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A push from a sub-merchant session no partner is registered under goes to the default
+/// partner: said in the log.
+fn warn_unregistered(event: &CallbackEvent) {
+    tracing::warn!(
+        business_id = event.business_id.as_deref().unwrap_or_default(),
+        "a push from a sub-merchant session no partner is registered under; handed to the default partner"
+    );
 }
 
 /// The conversation as `stored` was stored in it: a redelivery's message may have been
