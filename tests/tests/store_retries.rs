@@ -5,6 +5,9 @@
 //! DynamoDB applies it once however many attempts reach it. The store adds no retry of its
 //! own: only when every attempt failed is the store unavailable (503 at the API).
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -117,6 +120,20 @@ async fn a_store_answering_500_to_every_attempt_is_unavailable_within_the_budget
     let started = Instant::now();
     let error = put_reply(&store_on(&dynamo).await).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    // The SDK's error is kept beneath, and the message names it.
+    let cause = std::error::Error::source(&error).expect("a cause");
+    assert!(
+        cause
+            .downcast_ref::<SdkError<TransactWriteItemsError, HttpResponse>>()
+            .is_some(),
+        "{cause:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("message store unavailable: service error: unhandled error"),
+        "{error}"
+    );
     // Ended by the 3 s budget (`CallBudget`'s unit tests hold its figures): the attempts
     // below are what it allows; the bound only catches a call that never ends, far from
     // what a busy machine adds.

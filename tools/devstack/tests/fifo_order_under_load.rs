@@ -57,7 +57,7 @@ impl Parking for QuickBackoff {
             .visibility_timeout(1)
             .send()
             .await
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(|e| QueueError(Box::new(e)))?;
         Ok(())
     }
 }

@@ -54,7 +54,7 @@ impl HandoverStore for DynamoStore {
                         .ok_or_else(|| StoreError::Malformed("hand-over record vanished".into()))
                 }
                 Some(failed) if failed.contains(&1) => Err(StoreError::Conflict),
-                Some(_) => Err(cancelled(&error)),
+                Some(_) => Err(cancelled(error)),
                 None => Err(unavailable(error)),
             },
         }

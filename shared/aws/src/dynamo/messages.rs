@@ -76,7 +76,7 @@ impl DynamoStore {
                 Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
                     self.pointed(pointer_pk, pointer_sk).await?,
                 ))),
-                Some(_) => Err(cancelled(&error)),
+                Some(_) => Err(cancelled(error)),
                 None => Err(unavailable(error)),
             },
         }
@@ -192,7 +192,7 @@ impl MessageStore for DynamoStore {
                         .await?,
                 ))),
                 Some(failed) if failed.contains(&3) => Err(StoreError::Conflict),
-                Some(_) => Err(cancelled(&error)),
+                Some(_) => Err(cancelled(error)),
                 None => Err(unavailable(error)),
             },
         }

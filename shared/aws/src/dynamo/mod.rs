@@ -32,6 +32,7 @@ use thiserror::Error;
 use wxbridge_core::ports::nonces::NonceError;
 use wxbridge_core::ports::store::StoreError;
 use wxbridge_core::ports::tokens::TokenStoreError;
+use wxbridge_core::ports::{Cause, Chain};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -154,8 +155,9 @@ impl Table {
 /// Why a call to the table failed, before each port names it its own way.
 #[derive(Debug, Error)]
 enum Failure {
-    #[error("{0}")]
-    Unavailable(String),
+    /// DynamoDB did not answer (or not in time), or throttled: its error kept as the cause.
+    #[error("{}", Chain(.0.as_ref()))]
+    Unavailable(Cause),
     #[error("{0}")]
     Malformed(String),
     #[error("{0}")]
@@ -167,14 +169,12 @@ impl Failure {
     /// (`ValidationException`: a key over its size, an item over 400 KB), else unavailable.
     fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Self
     where
-        E: std::error::Error + ProvideErrorMetadata + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
-        let permanent = error.code() == Some("ValidationException");
-        let description = DisplayErrorContext(error).to_string();
-        if permanent {
-            Self::Rejected(description)
+        if error.code() == Some("ValidationException") {
+            Self::Rejected(DisplayErrorContext(error).to_string())
         } else {
-            Self::Unavailable(description)
+            Self::Unavailable(Box::new(error))
         }
     }
 }
@@ -182,7 +182,7 @@ impl Failure {
 impl From<Failure> for StoreError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Unavailable(reason) => StoreError::Unavailable(reason),
+            Failure::Unavailable(cause) => StoreError::Unavailable(cause),
             Failure::Malformed(reason) => StoreError::Malformed(reason),
             Failure::Rejected(reason) => StoreError::Rejected(reason),
         }
@@ -192,10 +192,8 @@ impl From<Failure> for StoreError {
 impl From<Failure> for TokenStoreError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Unavailable(reason) | Failure::Rejected(reason) => {
-                TokenStoreError::Unavailable(reason)
-            }
             Failure::Malformed(reason) => TokenStoreError::Malformed(reason),
+            unavailable => TokenStoreError::Unavailable(unavailable.to_string()),
         }
     }
 }
@@ -244,7 +242,7 @@ fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
 /// was false.
 fn applied<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, Failure>
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),

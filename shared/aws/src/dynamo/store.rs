@@ -15,7 +15,7 @@ pub struct DynamoStore(pub(super) Table);
 
 pub(super) fn unavailable<E>(error: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
     Failure::from_sdk(error).into()
 }

@@ -1082,7 +1082,7 @@ fn every_refusal() -> Vec<ApiError> {
         P::field("content.text", "must not be empty").into(),
         P::NotFound("conversation").into(),
         P::Forbidden("rule").into(),
-        P::Store(StoreError::Unavailable(String::new())).into(),
+        P::Store(StoreError::Unavailable("down".into())).into(),
         P::NotQueued("client_message_id").into(),
         P::NotDelivered("handover_id").into(),
         P::PushesNotSetUp.into(),

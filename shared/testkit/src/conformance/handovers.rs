@@ -60,10 +60,8 @@ pub async fn a_hand_over_is_applied_once_per_partner_and_id<
 
     // Another partner's same id is its own; over a stale user it is refused and not kept.
     let other = record("air-2", "hotel-9");
-    assert_eq!(
-        store.put_handover(&user, &other).await,
-        Err(StoreError::Conflict)
-    );
+    let stale = store.put_handover(&user, &other).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
     assert_eq!(store.handover("air-2", &id).await.unwrap(), None);
     assert_eq!(store.put_handover(&stored, &other).await.unwrap(), None);
     assert_eq!(store.handover("air-2", &id).await.unwrap(), Some(other));

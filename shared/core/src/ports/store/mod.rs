@@ -22,6 +22,7 @@ pub use pushes::PushStore;
 pub use sub_merchants::SubMerchantStore;
 pub use users::UserStore;
 
+use super::{Cause, Chain};
 use crate::model::{ChannelUser, StoredMessage};
 use std::future::Future;
 use thiserror::Error;
@@ -36,13 +37,14 @@ pub enum Recorded {
     Duplicate(Box<StoredMessage>),
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum StoreError {
     /// The user changed since it was read (another function wrote it): read and try again.
     #[error("the channel user changed since it was read")]
     Conflict,
-    #[error("message store unavailable: {0}")]
-    Unavailable(String),
+    /// The store did not answer (or not in time): the adapter's error is the source.
+    #[error("message store unavailable: {}", Chain(.0.as_ref()))]
+    Unavailable(#[source] Cause),
     /// The store refuses this write for good (a key or item it cannot hold): trying again
     /// cannot help, and the record that asked for it is parked.
     #[error("message store refuses the write for good: {0}")]
