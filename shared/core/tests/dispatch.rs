@@ -1,5 +1,6 @@
 //! Dispatch: holding, packed sends and status reports, on memory adapters and a scripted
 //! WeChat.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;

@@ -1,6 +1,7 @@
 //! Closing idle conversations on memory adapters: by the partner's timeout, told once even
 //! when the webhook fails first or a message that does not reopen it comes after, reopened
 //! by the user.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

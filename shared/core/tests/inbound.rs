@@ -1,5 +1,6 @@
 //! Inbound fan-in on memory adapters: stored once, delivered signed, routed, windows
 //! opened and held replies released.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;

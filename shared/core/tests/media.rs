@@ -1,6 +1,7 @@
 //! Keeping images on memory adapters: what `inbound` asks for, and how one copy ends —
 //! stored, unavailable with the reason, or pending and retried until WeChat's three days
 //! are over.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;

@@ -4,6 +4,7 @@
 //! (the partner API, inbound, dispatch) over memory ports, with `outbound.fifo` played as
 //! SQS plays it, and compares what WeChat received with the order of acceptance; then the
 //! reproduction of a release queued behind a later reply.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,4 +1,5 @@
 //! The push chain on memory adapters and a scripted WeChat that answers as it is told.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::{json, Value};
 use wxbridge_core::config::BridgeConfig;

@@ -1,4 +1,5 @@
 //! Planning the release of held replies: packed only when sends are scarce.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{

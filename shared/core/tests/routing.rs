@@ -8,6 +8,7 @@
 //! hand-over is done only by the partner the user's messages go to or the default partner
 //! (and as configuration allows), and a repeat of an applied one answers again and moves
 //! nobody.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicI64, Ordering};

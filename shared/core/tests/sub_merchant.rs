@@ -1,6 +1,7 @@
 //! Sub-merchant mode on memory adapters and a scripted WeChat: registration, pushes routed
 //! by `BusinessId`, replies into the partner's own session, and a window and held replies
 //! per session.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;

@@ -8,6 +8,7 @@
 //! that fail whole (the batch comes back after the visibility timeout). Every user must
 //! get every message once, in order. Backoffs are cut to 1 s and the visibility timeout
 //! to 2 s, so the run takes seconds.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use std::collections::{BTreeMap, HashMap};
