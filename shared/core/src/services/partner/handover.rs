@@ -38,7 +38,7 @@ impl<P: Ports> PartnerApi<P> {
         request: HandoverRequest,
     ) -> Answer<HandoverAnswer> {
         handover_in_this_mode(self.bridge.config.dialog.mode)?;
-        self.check_for_the_user(partner, &request)?;
+        self.check_id_and_note(partner, &request)?;
         // Another partner's conversation is not found before anything else is said of it.
         let from = self.own_conversation(partner, conversation_id).await?;
         let receiving = self.check_receiving(partner, &request)?;
@@ -62,9 +62,9 @@ impl<P: Ports> PartnerApi<P> {
         })
     }
 
-    /// What the user is told: its id (55: the note is stored under `handover:{id}`, within
-    /// 64) and the note, a reply of this partner's.
-    fn check_for_the_user(&self, partner: &str, request: &HandoverRequest) -> Answer<()> {
+    /// The hand-over's id (55 characters: the note to the user is stored under
+    /// `handover:{id}`, within 64) and the note to the user, a reply of this partner's.
+    fn check_id_and_note(&self, partner: &str, request: &HandoverRequest) -> Answer<()> {
         if !valid_client_id(&request.handover_id, 55) {
             return Err(PartnerError::field(
                 "handover_id",
