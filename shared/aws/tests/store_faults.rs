@@ -8,14 +8,20 @@
 //! (503 at the API). A write DynamoDB refuses for good (`ValidationException`) is not retried
 //! and is told apart, so the record that asked for it is parked at once.
 
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
+
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::body::SdkBody;
 use std::time::{Duration, Instant};
 use wxbridge_aws::{CallBudget, DynamoStore, SqsFifoQueue};
 use wxbridge_core::model::{Conversation, OutboundRef, StoredMessage};
 use wxbridge_core::ports::queue::OutboundQueue;
-use wxbridge_core::ports::store::{Store, StoreError};
+use wxbridge_core::ports::store::{MessageStore, StoreError};
 
 const INTERNAL_ERROR: (u16, &str) = (
     500,
@@ -136,6 +142,20 @@ async fn a_store_answering_500_to_every_attempt_is_unavailable_within_the_budget
     let started = Instant::now();
     let error = put_reply(&http).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    // The SDK's error is kept beneath, and the message names it.
+    let cause = std::error::Error::source(&error).expect("a cause");
+    assert!(
+        cause
+            .downcast_ref::<SdkError<TransactWriteItemsError, HttpResponse>>()
+            .is_some(),
+        "{cause:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("message store unavailable: service error"),
+        "{error}"
+    );
     // Ended by the 3 s budget (`CallBudget`'s unit tests hold its figures): the attempts
     // below are what it allows; the bound only catches a call that never ends, far from
     // what a busy machine adds.
@@ -189,13 +209,19 @@ fn reply_ref() -> OutboundRef {
 }
 
 #[tokio::test]
-async fn a_queue_answering_500_to_every_attempt_is_an_error_that_names_the_cause() {
+async fn a_queue_answering_500_to_every_attempt_is_an_error_that_keeps_the_cause() {
     let http = answering(&[INTERNAL_ERROR; 4]);
     let error = outbound_queue(&http)
         .enqueue(&reply_ref(), "out_1")
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("500"), "{error}");
+    let cause = std::error::Error::source(&error).expect("a cause");
+    assert!(
+        cause
+            .downcast_ref::<aws_sdk_sqs::error::SdkError<SendMessageError, HttpResponse>>()
+            .is_some(),
+        "{cause:?}"
+    );
     let attempts = sent(&http).len();
     assert!((2..=4).contains(&attempts), "{attempts} attempts");
     assert!(

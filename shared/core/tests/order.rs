@@ -4,6 +4,7 @@
 //! (the partner API, inbound, dispatch) over memory ports, with `outbound.fifo` played as
 //! SQS plays it, and compares what WeChat received with the order of acceptance; then the
 //! reproduction of a release queued behind a later reply.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{PartnerApi, Recipient, SendRequest};

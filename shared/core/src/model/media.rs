@@ -151,7 +151,7 @@ pub fn is_media_id(id: &str) -> bool {
 }
 
 /// The media id of a user's image message that the store records with the message
-/// (`Store::inbound_image`), so `GET /v1/media/{channel}/{media_id}` answers only for the
+/// (`MessageMediaStore::inbound_image`), so `GET /v1/media/{channel}/{media_id}` answers only for the
 /// partner's own conversations. An id the API would refuse (a forged push's) is not
 /// recorded.
 pub fn recorded_media_id(message: &StoredMessage) -> Option<&str> {

@@ -5,6 +5,7 @@
 //! switching and writing, partners replying, pushing, handing over and closing
 //! ([`properties`]), in merged and sub-merchant mode, on the real services over memory
 //! adapters ([`world`]).
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 mod allow_list;
 mod guard;
