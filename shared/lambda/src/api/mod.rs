@@ -2,9 +2,10 @@
 //! `lambda_http` runs (as the runtime's `http-axum` example does).
 //!
 //! Every request goes through the [`signature`] layer first (413, 401, 503), is then routed
-//! (404, 405) with typed path and query extractors, and its JSON is read into the partner
-//! operation's request type ([`extract`], 400 naming the field). The partner operations
-//! decide; [`error`] gives each refusal its status and code. Answers are JSON, except media
+//! (404, 405) with typed path and query extractors, and its JSON is read into the
+//! operation's [`wire`] request type ([`extract`], 400 naming the field), handed to the
+//! partner operations as core's values. They decide; [`error`] gives each refusal its
+//! status and code. Answers are JSON written from core's answers by [`wire`], except media
 //! (the image bytes).
 
 pub mod error;
