@@ -10,7 +10,7 @@ use wechat_fake::{Fake, UserAction};
 use wxbridge_aws::{DynamoNonceStore, SqsFifoQueue, SqsParking, Table};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{HandoverStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::partner::PartnerApi;

@@ -11,7 +11,7 @@ use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{InboundMessage, MessageStatus, OutboundRef, StoredMessage};
 use wxbridge_core::ports::queue::OutboundQueue;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::ports::wechat::WechatApi;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_core::services::inbound::{Inbound, Outcome};

@@ -9,7 +9,7 @@ use wechat_fake::{EntryPolicy, Fake, UserAction};
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{InboundMessage, MessageStatus, OutboundRef};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::MessageStore;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_integration::{

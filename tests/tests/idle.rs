@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{CloseReason, InboundMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::UserStore;
 use wxbridge_core::services::idle::sweep;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_integration::*;

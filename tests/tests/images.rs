@@ -7,7 +7,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::reply_window::{ReplyWindow, UserAction};
 use wxbridge_core::model::{ChannelUser, MessageStatus, OutboundRef, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_integration::{
     bridge_on, create_fifo_queues, fifo_queue, images_on, new_table, png, sqs_client, store_reply,

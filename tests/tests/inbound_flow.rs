@@ -9,7 +9,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
 use wxbridge_core::model::session_from::sign;
 use wxbridge_core::model::MessageStatus;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{ConversationStore, MessageStore};
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::webhook;
 use wxbridge_integration::*;

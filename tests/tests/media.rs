@@ -14,7 +14,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::media::object_key;
 use wxbridge_core::model::{InboundMessage, MediaJob, MediaStatus, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::MessageStore;
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::media::{CopyOutcome, MediaKeeper};

@@ -14,7 +14,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::{ChannelUser, InboundMessage};
 use wxbridge_core::ports::queue::OutboundQueue;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::UserStore;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};

@@ -19,7 +19,7 @@ use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::{
     Conversation, InboundMessage, MediaJob, MediaStatus, MessageStatus, OutboundRef, StoredMessage,
 };
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, PushStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_core::services::media::MediaKeeper;

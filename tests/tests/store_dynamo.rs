@@ -16,7 +16,7 @@ wxbridge_testkit::store_conformance!(
 #[tokio::test]
 async fn history_of_large_messages_crosses_dynamodbs_pages() {
     use wxbridge_core::model::{Conversation, MessageCursor, StoredMessage};
-    use wxbridge_core::ports::store::Store;
+    use wxbridge_core::ports::store::MessageStore;
     let client = dynamodb_client().await;
     let store = DynamoStore::new(client.clone(), create_table(&client).await);
     let conversation = Conversation::new("mp:o_big:hotel-9", "mp", "o_big", "hotel-9", 1_000);

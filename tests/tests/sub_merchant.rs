@@ -9,7 +9,7 @@ use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::{BridgeConfig, Channels};
 use wxbridge_core::model::{MessageStatus, OutboundRef};
 use wxbridge_core::ports::queue::OutboundQueue;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, SubMerchantStore};
 use wxbridge_core::ports::wechat::{BusinessProfile, WechatApi};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;

@@ -94,7 +94,7 @@ async fn a_stale_token_is_expired_once_and_replaced() {
 async fn twenty_dispatchers_with_a_voided_token_fetch_one_new_token() {
     use wxbridge_core::model::reply_window::ReplyWindow;
     use wxbridge_core::model::ChannelUser;
-    use wxbridge_core::ports::store::Store;
+    use wxbridge_core::ports::store::UserStore;
     use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
     use wxbridge_core::services::Bridge;
     use wxbridge_http::HttpWebhookSender;

@@ -11,7 +11,7 @@
 //! Retries are the SDK's standard mode (the latest behavior version), for throttling,
 //! transient errors and HTTP 500, 502, 503 and 504 — a DynamoDB `InternalServerError`
 //! included. A retried `TransactWriteItems` carries the same `ClientRequestToken`, so
-//! DynamoDB applies it once (tests/tests/store_retries.rs).
+//! DynamoDB applies it once (shared/aws/tests/store_faults.rs).
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
@@ -51,6 +51,19 @@ impl CallBudget {
             Self::Consuming => 4,
         }
     }
+
+    /// The SDK's standard retries, up to [`Self::max_attempts`].
+    pub fn retry_config(self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts())
+    }
+
+    /// Each attempt's and the whole call's timeout.
+    pub fn timeout_config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_attempt_timeout(self.attempt_timeout())
+            .operation_timeout(self.operation_timeout())
+            .build()
+    }
 }
 
 /// The shared SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at the
@@ -63,13 +76,8 @@ impl CallBudget {
 pub async fn load_sdk_config(budget: CallBudget) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(budget.max_attempts()))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(budget.attempt_timeout())
-                .operation_timeout(budget.operation_timeout())
-                .build(),
-        );
+        .retry_config(budget.retry_config())
+        .timeout_config(budget.timeout_config());
     let in_environment = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     if in_environment("AWS_ACCESS_KEY_ID") && in_environment("AWS_SECRET_ACCESS_KEY") {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());

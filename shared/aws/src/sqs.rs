@@ -37,7 +37,7 @@ impl SqsFifoQueue {
         group_id: String,
         deduplication_id: String,
     ) -> Result<(), QueueError> {
-        let body = serde_json::to_string(body).map_err(|e| QueueError(e.to_string()))?;
+        let body = serde_json::to_string(body).map_err(|e| QueueError(Box::new(e)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -103,10 +103,13 @@ impl SqsParking {
     }
 }
 
-fn sqs_error<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    error: aws_sdk_sqs::error::SdkError<E, R>,
-) -> QueueError {
-    QueueError(aws_sdk_sqs::error::DisplayErrorContext(error).to_string())
+/// SQS's error, kept as the cause.
+fn sqs_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    QueueError(Box::new(error))
 }
 
 impl Parking for SqsParking {
@@ -121,7 +124,7 @@ impl Parking for SqsParking {
             .data_type("String")
             .string_value(reason)
             .build()
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(|e| QueueError(Box::new(e)))?;
         self.client
             .send_message()
             .queue_url(&self.dead_letter_url)

@@ -1,12 +1,13 @@
 //! Dispatch: holding, packed sends and status reports, on memory adapters and a scripted
 //! WeChat.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
 use wxbridge_core::model::{
     ChannelUser, Conversation, MessageStatus, OutboundRef, PackedRef, ReplyWindow, StoredMessage,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, Recorded, UserStore};
 use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 use wxbridge_testkit::scripted_wechat::{CUSTOM_SEND, UPLOAD};
 

@@ -1,12 +1,13 @@
 //! Closing idle conversations on memory adapters: by the partner's timeout, told once even
 //! when the webhook fails first or a message that does not reopen it comes after, reopened
 //! by the user.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{CloseReason, Content, InboundMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::UserStore;
 use wxbridge_core::services::idle::{sweep, Swept};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{PartnerApi, SendRequest};

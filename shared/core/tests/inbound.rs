@@ -1,5 +1,6 @@
 //! Inbound fan-in on memory adapters: stored once, delivered signed, routed, windows
 //! opened and held replies released.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;
@@ -9,7 +10,7 @@ use wxbridge_core::model::{
     OutboundRef, ReplyWindow, StoredMessage,
 };
 use wxbridge_core::model::{CloseReason, Closed};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::webhook;
 use wxbridge_testkit::{Memory, MemoryOutboundQueue, MemoryPorts, MemoryStore, RecordingWebhooks};

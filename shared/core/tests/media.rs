@@ -1,6 +1,7 @@
 //! Keeping images on memory adapters: what `inbound` asks for, and how one copy ends —
 //! stored, unavailable with the reason, or pending and retried until WeChat's three days
 //! are over.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::json;
 use wxbridge_core::config::BridgeConfig;
@@ -8,7 +9,7 @@ use wxbridge_core::model::media::{object_key, WECHAT_MEDIA_LIFETIME_MS};
 use wxbridge_core::model::{
     Conversation, InboundMessage, MediaCopy, MediaJob, MediaStatus, OutboundRef, StoredMessage,
 };
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::MessageStore;
 use wxbridge_core::ports::wechat::Media;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::media::{CopyOutcome, MediaKeeper};

@@ -4,6 +4,7 @@
 //! (the partner API, inbound, dispatch) over memory ports, with `outbound.fifo` played as
 //! SQS plays it, and compares what WeChat received with the order of acceptance; then the
 //! reproduction of a release queued behind a later reply.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -11,8 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::message::lost_answer;
-use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::model::{Content, InboundMessage, MessageStatus, OutboundRef, StoredMessage};
+use wxbridge_core::ports::store::{MessageStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{PartnerApi, Recipient, SendRequest};
@@ -421,14 +422,18 @@ impl World {
         Ok(())
     }
 
-    async fn status(&self, text: &str, conversation: &str) -> (MessageStatus, Option<String>) {
-        let history = self
-            .memory
+    /// The conversation's stored messages.
+    async fn history(&self, conversation: &str) -> Vec<StoredMessage> {
+        self.memory
             .store
             .history(conversation, 1_000)
             .await
-            .unwrap();
-        history
+            .unwrap()
+    }
+
+    async fn status(&self, text: &str, conversation: &str) -> (MessageStatus, Option<String>) {
+        self.history(conversation)
+            .await
             .iter()
             .find(|m| m.text() == Some(text))
             .map(|m| (m.status, m.status_reason.clone()))
@@ -445,12 +450,7 @@ impl World {
     async fn pending(&self) -> Vec<String> {
         let mut pending = Vec::new();
         for conversation in self.per_conversation.keys() {
-            let history = self
-                .memory
-                .store
-                .history(conversation, 1_000)
-                .await
-                .unwrap();
+            let history = self.history(conversation).await;
             pending.extend(
                 history
                     .iter()

@@ -1,4 +1,5 @@
 //! The push chain on memory adapters and a scripted WeChat that answers as it is told.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::{json, Value};
 use wxbridge_core::config::BridgeConfig;
@@ -8,7 +9,7 @@ use wxbridge_core::model::{
     AttemptOutcome, ChannelUser, Content, Conversation, Direction, MessageStatus, OutboundRef,
     PushPath, PushRecord, PushTarget, ReplyWindow, StoredMessage, SubscribeForm,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, PushStore, Recorded, UserStore};
 use wxbridge_core::services::push::{Push, PushOutcome};
 use wxbridge_testkit::scripted_wechat::{CUSTOM_SEND, SUBSCRIBE_SEND};
 use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};

@@ -1,10 +1,11 @@
 //! Planning the release of held replies: packed only when sends are scarce.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{
     Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
 };
-use wxbridge_core::ports::store::{Recorded, Store};
+use wxbridge_core::ports::store::{MessageStore, Recorded};
 use wxbridge_core::services::release::plan;
 use wxbridge_testkit::MemoryStore;
 

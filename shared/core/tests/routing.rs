@@ -8,6 +8,7 @@
 //! hand-over is done only by the partner the user's messages go to or the default partner
 //! (and as configuration allows), and a repeat of an applied one answers again and moves
 //! nobody.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::session_from::sign;
 use wxbridge_core::model::{routing, InboundMessage, MessageStatus, ReplyWindow};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{ConversationStore, MessageStore, UserStore};
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 use wxbridge_core::services::partner::{

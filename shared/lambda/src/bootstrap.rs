@@ -3,6 +3,7 @@
 //! the ports on AWS and HTTPS; then the runtime loop, with the invocation's metrics
 //! written after each. A function's `main.rs` only says which parts it needs.
 
+use crate::emf;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::future::Future;
@@ -12,7 +13,6 @@ use wxbridge_aws::dynamo::Table;
 pub use wxbridge_aws::CallBudget;
 use wxbridge_aws::{load_config, load_sdk_config, required_env, SqsFifoQueue, SqsParking};
 use wxbridge_core::config::BridgeConfig;
-use wxbridge_core::metrics;
 use wxbridge_core::ports::Ports;
 use wxbridge_core::services::images::Images;
 use wxbridge_core::services::Bridge;
@@ -58,6 +58,8 @@ impl Deployment {
     pub async fn start(needs: Needs, budget: CallBudget) -> Result<Self, Error> {
         let began = Instant::now();
         lambda_runtime::tracing::init_default_subscriber();
+        // From the start: what the set-up records goes out with the first invocation's.
+        emf::install();
         let traced = began.elapsed();
         let aws = load_sdk_config(budget).await;
         let sdk = began.elapsed();
@@ -140,7 +142,10 @@ struct Init {
 
 static INIT: OnceLock<Init> = OnceLock::new();
 
+/// Logs the set-up's timings and makes sure the metrics' recorder is installed (a function
+/// may run without `Deployment::start`).
 fn log_init(function: &str) {
+    emf::install();
     if let Some(init) = INIT.get() {
         let us = |d: Duration| d.as_micros() as u64;
         tracing::info!(
@@ -173,7 +178,7 @@ pub async fn run_sqs<H: BatchHandler>(function: &'static str, handler: H) -> Res
         let handler = Arc::clone(&handler);
         async move {
             let response = invoke_sqs(handler.as_ref(), event).await;
-            metrics::flush(function);
+            emf::flush(function);
             Ok::<_, Error>(response)
         }
     }))
@@ -204,7 +209,7 @@ where
         let handle = Arc::clone(&handle);
         async move {
             let done = handle().await;
-            metrics::flush(function);
+            emf::flush(function);
             done.map_err(scheduled_failure)
         }
     }))
@@ -233,7 +238,7 @@ where
         let handle = Arc::clone(&handle);
         async move {
             let response = handle(request).await;
-            metrics::flush(function);
+            emf::flush(function);
             Ok::<_, Error>(response)
         }
     }))

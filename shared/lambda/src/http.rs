@@ -23,6 +23,7 @@ pub fn text_response(text: impl Into<String>) -> Response<Body> {
 
 /// An API Gateway HTTP API event (JSON) as the request the runtime hands a function: for
 /// sample events and tests.
+#[cfg(any(test, feature = "test-support"))]
 pub fn event_request(event: &serde_json::Value) -> lambda_http::Request {
     lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event the runtime reads")
 }

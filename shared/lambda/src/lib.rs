@@ -6,5 +6,6 @@
 pub mod api;
 pub mod bootstrap;
 pub mod callback;
+pub mod emf;
 pub mod http;
 pub mod sqs;

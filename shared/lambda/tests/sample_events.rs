@@ -5,6 +5,8 @@
 //! against the emulator and the WeChat fake, and keeps them in step with what the code
 //! builds (`tests/tests/sample_events.rs`, `tests/tests/sample_events_functions.rs`).
 
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use wxbridge_core::clock::system_clock_ms;
 use wxbridge_core::config::BridgeConfig;
 use wxbridge_core::model::{Conversation, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::MessageStore;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;
 use wxbridge_lambda::bootstrap::invoke_sqs;

@@ -8,6 +8,7 @@
 //! that fail whole (the batch comes back after the visibility timeout). Every user must
 //! get every message once, in order. Backoffs are cut to 1 s and the visibility timeout
 //! to 2 s, so the run takes seconds.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wxbridge_core::ports::queue::{Parking, QueueError};
-use wxbridge_lambda::sqs::fifo::{FifoConsumer, RecordOutcome};
+use wxbridge_core::services::settlement::Settlement;
+use wxbridge_lambda::sqs::fifo::FifoConsumer;
 use wxbridge_testkit_aws::emulator::{self, create_fifo_queues_timed, FifoQueues, QueueTiming};
 use wxbridge_testkit_aws::event_source::{EventSourceMapping, Invocation};
 
@@ -56,7 +58,7 @@ impl Parking for QuickBackoff {
             .visibility_timeout(1)
             .send()
             .await
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(|e| QueueError(Box::new(e)))?;
         Ok(())
     }
 }
@@ -102,7 +104,7 @@ impl Stage {
     /// in five, different ones at each stage).
     fn fails(&self, user: usize, n: usize) -> bool {
         let salt = if self.name == "inbound" { 0 } else { 2 };
-        (user * 3 + n * 7 + salt) % 5 == 0
+        (user * 3 + n * 7 + salt).is_multiple_of(5)
     }
 
     /// Whether the `invocation`th invocation fails whole, before any record is handled
@@ -152,7 +154,7 @@ impl Stage {
         sqs: &aws_sdk_sqs::Client,
         next: Option<&str>,
         record: &SqsMessage,
-    ) -> impl std::future::Future<Output = RecordOutcome> + '_ {
+    ) -> impl std::future::Future<Output = Settlement> + '_ {
         let (user, n) = user_of(record);
         let first_time = record
             .attributes
@@ -163,7 +165,7 @@ impl Stage {
         async move {
             let index: usize = user.trim_start_matches('u').parse().unwrap();
             if first_time && self.fails(index, n) {
-                return RecordOutcome::Retry("injected".into());
+                return Settlement::Retry("injected".into());
             }
             if let Some(next) = next {
                 sqs.send_message()
@@ -181,7 +183,7 @@ impl Stage {
                 .entry(user)
                 .or_default()
                 .push(n);
-            RecordOutcome::Done
+            Settlement::Done
         }
     }
 

@@ -2,6 +2,13 @@
 //! suite (one test per rule, run on the memory store here and on DynamoDB by the
 //! integration tests), WeChat's server API scripted in memory, and sample events.
 //! Test code only: no production crate depends on this one.
+//!
+//! It may unwrap: the conformance rules are assertions, and a memory adapter's lock is
+//! poisoned only by a test that panicked already; a panic here is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a panic here is a failing test"
+)]
 
 pub mod conformance;
 pub mod events;

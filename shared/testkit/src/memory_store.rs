@@ -1,4 +1,6 @@
-//! The store in memory, with the same conditions as DynamoDB: for unit tests.
+//! The store in memory, with the same conditions as DynamoDB: for unit tests. One
+//! [`MemoryStore`] holds every port of the message store (one `impl` per aggregate), the
+//! token cache, the nonces and the media cache.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,10 @@ use wxbridge_core::model::{
 };
 use wxbridge_core::ports::media::MediaCache;
 use wxbridge_core::ports::nonces::{NonceError, NonceStore};
-use wxbridge_core::ports::store::{Recorded, Store, StoreError};
+use wxbridge_core::ports::store::{
+    ConversationStore, HandoverStore, MessageMediaStore, MessageStore, PushStore, Recorded,
+    StoreError, SubMerchantStore, UserStore,
+};
 use wxbridge_core::ports::tokens::{
     CachedToken, TokenStore, TokenStoreError, LEASE_MS, REFRESH_MARGIN_MS,
 };
@@ -128,9 +133,99 @@ impl Tables {
         entry.last_message_at_ms = conversation.last_message_at_ms;
         entry.idle_at_ms = conversation.idle_at_ms;
     }
+
+    /// Moves a stored message to `to` only from one of `from`, with its reason: the message
+    /// moved, or `None` when it is missing or in another status.
+    fn set_status(
+        &mut self,
+        message: &StoredMessage,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> Option<&mut StoredMessage> {
+        let stored = self
+            .messages
+            .get_mut(&message_key(message))
+            .filter(|stored| from.contains(&stored.status))?;
+        stored.status = to;
+        stored.status_reason = reason.map(str::to_owned);
+        Some(stored)
+    }
 }
 
-impl Store for MemoryStore {
+impl UserStore for MemoryStore {
+    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
+        Ok(self
+            .tables()
+            .users
+            .get(&(channel.to_owned(), openid.to_owned()))
+            .cloned())
+    }
+
+    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
+        let change = self.before_put_user.lock().expect("hook lock").take();
+        let mut tables = self.tables();
+        let key = (user.channel.clone(), user.openid.clone());
+        if let Some(UserChange(change)) = change {
+            if let Some(stored) = tables.users.get_mut(&key) {
+                change(stored);
+                stored.version += 1;
+            }
+        }
+        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(key, written);
+        Ok(())
+    }
+
+    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
+        let mut users: Vec<ChannelUser> = self
+            .tables()
+            .users
+            .values()
+            .filter(|u| u.app_user_id.as_deref() == Some(app_user_id))
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| (&a.channel, &a.openid).cmp(&(&b.channel, &b.openid)));
+        Ok(users)
+    }
+}
+
+impl ConversationStore for MemoryStore {
+    async fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .get(&(
+                channel.to_owned(),
+                openid.to_owned(),
+                conversation_id.to_owned(),
+            ))
+            .cloned())
+    }
+
+    async fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        Ok(self
+            .tables()
+            .conversations
+            .iter()
+            .filter(|((c, o, _), _)| c == channel && o == openid)
+            .map(|(_, conversation)| conversation.clone())
+            .collect())
+    }
+
     async fn idle_conversations(
         &self,
         due_by_ms: i64,
@@ -165,31 +260,9 @@ impl Store for MemoryStore {
             _ => Ok(false),
         }
     }
-    async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
-        Ok(self
-            .tables()
-            .sub_merchants
-            .values()
-            .filter(|s| s.channel == channel)
-            .cloned()
-            .collect())
-    }
+}
 
-    async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {
-        let key = (sub_merchant.channel.clone(), sub_merchant.partner.clone());
-        self.tables()
-            .sub_merchants
-            .insert(key, sub_merchant.clone());
-        Ok(())
-    }
-    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
-        Ok(self
-            .tables()
-            .users
-            .get(&(channel.to_owned(), openid.to_owned()))
-            .cloned())
-    }
-
+impl MessageStore for MemoryStore {
     async fn record_inbound(
         &self,
         message: &StoredMessage,
@@ -227,18 +300,26 @@ impl Store for MemoryStore {
         Ok(Recorded::New)
     }
 
-    async fn inbound_image(
+    async fn put_outbound(
         &self,
-        channel: &str,
-        media_id: &str,
-    ) -> Result<Option<OutboundRef>, StoreError> {
-        let tables = self.tables();
-        let image = (channel.to_owned(), media_id.to_owned());
-        Ok(tables
-            .inbound_images
-            .get(&image)
-            .and_then(|key| tables.messages.get(key))
-            .map(OutboundRef::to))
+        message: &StoredMessage,
+        conversation: &Conversation,
+        client_message_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        self.put_once("client", message, conversation, client_message_id)
+    }
+
+    async fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(self
+            .tables()
+            .messages
+            .get(&(conversation_id.to_owned(), created_at_ms, id.to_owned()))
+            .cloned())
     }
 
     async fn history_page(
@@ -261,58 +342,36 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn conversation(
-        &self,
-        channel: &str,
-        openid: &str,
-        conversation_id: &str,
-    ) -> Result<Option<Conversation>, StoreError> {
-        Ok(self
-            .tables()
-            .conversations
-            .get(&(
-                channel.to_owned(),
-                openid.to_owned(),
-                conversation_id.to_owned(),
-            ))
-            .cloned())
-    }
-
-    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
-        let mut users: Vec<ChannelUser> = self
-            .tables()
-            .users
-            .values()
-            .filter(|u| u.app_user_id.as_deref() == Some(app_user_id))
-            .cloned()
-            .collect();
-        users.sort_by(|a, b| (&a.channel, &a.openid).cmp(&(&b.channel, &b.openid)));
-        Ok(users)
-    }
-
-    async fn conversations(
-        &self,
-        channel: &str,
-        openid: &str,
-    ) -> Result<Vec<Conversation>, StoreError> {
-        Ok(self
-            .tables()
-            .conversations
-            .iter()
-            .filter(|((c, o, _), _)| c == channel && o == openid)
-            .map(|(_, conversation)| conversation.clone())
-            .collect())
-    }
-
-    async fn put_outbound(
+    async fn transition(
         &self,
         message: &StoredMessage,
-        conversation: &Conversation,
-        client_message_id: &str,
-    ) -> Result<Recorded, StoreError> {
-        self.put_once("client", message, conversation, client_message_id)
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .tables()
+            .set_status(message, from, to, reason)
+            .is_some())
     }
 
+    async fn mark_reported(
+        &self,
+        message: &StoredMessage,
+        status: MessageStatus,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        match tables.messages.get_mut(&message_key(message)) {
+            Some(stored) if stored.status == status => {
+                stored.reported = Some(status);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl PushStore for MemoryStore {
     async fn put_push(
         &self,
         message: &StoredMessage,
@@ -331,115 +390,27 @@ impl Store for MemoryStore {
         push: &PushRecord,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
+        let Some(stored) = tables.set_status(message, from, to, reason) else {
             return Ok(false);
         };
-        if !from.contains(&stored.status) {
-            return Ok(false);
-        }
-        stored.status = to;
-        stored.status_reason = reason.map(str::to_owned);
         stored.push = Some(push.clone());
         Ok(true)
     }
+}
 
-    async fn message(
+impl MessageMediaStore for MemoryStore {
+    async fn inbound_image(
         &self,
-        conversation_id: &str,
-        created_at_ms: i64,
-        id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        Ok(self
-            .tables()
-            .messages
-            .get(&(conversation_id.to_owned(), created_at_ms, id.to_owned()))
-            .cloned())
-    }
-
-    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
-        let change = self.before_put_user.lock().expect("hook lock").take();
-        let mut tables = self.tables();
-        let key = (user.channel.clone(), user.openid.clone());
-        if let Some(UserChange(change)) = change {
-            if let Some(stored) = tables.users.get_mut(&key) {
-                change(stored);
-                stored.version += 1;
-            }
-        }
-        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
-            return Err(StoreError::Conflict);
-        }
-        let mut written = user.clone();
-        written.version += 1;
-        tables.users.insert(key, written);
-        Ok(())
-    }
-
-    async fn put_handover(
-        &self,
-        user: &ChannelUser,
-        handover: &HandoverRecord,
-    ) -> Result<Option<HandoverRecord>, StoreError> {
-        let mut tables = self.tables();
-        let id = (handover.partner.clone(), handover.handover_id.clone());
-        if let Some(first) = tables.handovers.get(&id) {
-            return Ok(Some(first.clone()));
-        }
-        let key = (user.channel.clone(), user.openid.clone());
-        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
-            return Err(StoreError::Conflict);
-        }
-        tables.handovers.insert(id, handover.clone());
-        let mut written = user.clone();
-        written.version += 1;
-        tables.users.insert(key, written);
-        Ok(None)
-    }
-
-    async fn handover(
-        &self,
-        partner: &str,
-        handover_id: &str,
-    ) -> Result<Option<HandoverRecord>, StoreError> {
-        Ok(self
-            .tables()
-            .handovers
-            .get(&(partner.to_owned(), handover_id.to_owned()))
-            .cloned())
-    }
-
-    async fn transition(
-        &self,
-        message: &StoredMessage,
-        from: &[MessageStatus],
-        to: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let mut tables = self.tables();
-        let Some(stored) = tables.messages.get_mut(&message_key(message)) else {
-            return Ok(false);
-        };
-        if !from.contains(&stored.status) {
-            return Ok(false);
-        }
-        stored.status = to;
-        stored.status_reason = reason.map(str::to_owned);
-        Ok(true)
-    }
-
-    async fn mark_reported(
-        &self,
-        message: &StoredMessage,
-        status: MessageStatus,
-    ) -> Result<bool, StoreError> {
-        let mut tables = self.tables();
-        match tables.messages.get_mut(&message_key(message)) {
-            Some(stored) if stored.status == status => {
-                stored.reported = Some(status);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        channel: &str,
+        media_id: &str,
+    ) -> Result<Option<OutboundRef>, StoreError> {
+        let tables = self.tables();
+        let image = (channel.to_owned(), media_id.to_owned());
+        Ok(tables
+            .inbound_images
+            .get(&image)
+            .and_then(|key| tables.messages.get(key))
+            .map(OutboundRef::to))
     }
 
     async fn set_media(&self, at: &OutboundRef, media: &MediaCopy) -> Result<bool, StoreError> {
@@ -461,6 +432,61 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl SubMerchantStore for MemoryStore {
+    async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
+        Ok(self
+            .tables()
+            .sub_merchants
+            .values()
+            .filter(|s| s.channel == channel)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {
+        let key = (sub_merchant.channel.clone(), sub_merchant.partner.clone());
+        self.tables()
+            .sub_merchants
+            .insert(key, sub_merchant.clone());
+        Ok(())
+    }
+}
+
+impl HandoverStore for MemoryStore {
+    async fn handover(
+        &self,
+        partner: &str,
+        handover_id: &str,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        Ok(self
+            .tables()
+            .handovers
+            .get(&(partner.to_owned(), handover_id.to_owned()))
+            .cloned())
+    }
+
+    async fn put_handover(
+        &self,
+        user: &ChannelUser,
+        handover: &HandoverRecord,
+    ) -> Result<Option<HandoverRecord>, StoreError> {
+        let mut tables = self.tables();
+        let id = (handover.partner.clone(), handover.handover_id.clone());
+        if let Some(first) = tables.handovers.get(&id) {
+            return Ok(Some(first.clone()));
+        }
+        let key = (user.channel.clone(), user.openid.clone());
+        if tables.users.get(&key).map_or(0, |u| u.version) != user.version {
+            return Err(StoreError::Conflict);
+        }
+        tables.handovers.insert(id, handover.clone());
+        let mut written = user.clone();
+        written.version += 1;
+        tables.users.insert(key, written);
+        Ok(None)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Customer-service sub-merchants (protocol notes §10): management with its errcodes, and
 //! sends and typing into a sub-merchant's session, each session with its own window.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use serde_json::{json, Value};
 use wechat_fake::{Fake, UserAction};

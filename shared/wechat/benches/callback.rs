@@ -4,6 +4,7 @@
 //! The payloads are written to `target/wxbridge-bench/payloads.json` so that
 //! `scripts/bench_wechatpy.py` measures the Python baseline on the very same bytes in the
 //! same run (`make bench` runs both and prints the ratios).
+#![allow(clippy::unwrap_used, reason = "a benchmark: a panic is a failed run")]
 
 mod common;
 

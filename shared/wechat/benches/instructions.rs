@@ -5,6 +5,7 @@
 //! round and once with `ROUNDS + 1`, and reports the difference per round (set-up and
 //! valgrind's own start cancel out). The CPU valgrind emulates lacks AVX-512 and SHA-NI, so
 //! the counts are those of the portable code paths, the same for both sides of the ratio.
+#![allow(clippy::unwrap_used, reason = "a benchmark: a panic is a failed run")]
 
 mod common;
 

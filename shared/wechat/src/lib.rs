@@ -72,5 +72,6 @@ pub mod endpoint;
 pub mod event;
 pub mod signature;
 pub mod subscribe;
+#[cfg(any(test, feature = "test-support"))]
 pub mod vectors;
 pub mod xml;

@@ -9,7 +9,7 @@
 //! the table holds. Exits non-zero when any partner was not registered.
 
 use wxbridge_core::config::DialogMode;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::SubMerchantStore;
 use wxbridge_core::services::sub_merchants::registration::register_all;
 use wxbridge_lambda::bootstrap::{CallBudget, Deployment, Error, Needs};
 

@@ -2,6 +2,7 @@
 //! (`$AWS_ENDPOINT_URL`, started by `scripts/test.sh`), with a stand-in for the runner's
 //! invoke API that answers as it is told: what Lambda deletes, leaves and returns,
 //! and the `event-source` binary the local stack runs.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use axum::body::Bytes;
 use axum::extract::State;

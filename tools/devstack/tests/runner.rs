@@ -2,6 +2,7 @@
 //! real function processes: this crate's `lambda-test-function`, built on the same runtime
 //! crates as the bridge's functions (`lambda_runtime`, `lambda_http`). Each test starts
 //! its own runner on a free port; none needs the AWS emulator.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};

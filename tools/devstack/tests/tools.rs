@@ -1,6 +1,7 @@
 //! The simulator's pushes are what the bridge's callback accepts, in every mode and format,
 //! and its actions reach the WeChat fake; the desk verifies real webhooks, refuses tampered
 //! ones, and its API requests carry signatures the bridge accepts.
+#![allow(clippy::unwrap_used, reason = "a test: a panic is a failing test")]
 
 use axum::extract::State;
 use axum::http::HeaderMap;

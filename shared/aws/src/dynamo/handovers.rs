@@ -3,14 +3,14 @@
 
 use super::items::{cancelled, failed_conditions};
 use super::keys::{self, HANDOVER_SK, PK, SK};
-use super::messages::{built, item, DynamoStore};
-use super::{record, s, Failure};
+use super::s;
+use super::store::{built, item, unavailable, DynamoStore};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use wxbridge_core::model::{ChannelUser, HandoverRecord};
-use wxbridge_core::ports::store::StoreError;
+use wxbridge_core::ports::store::{HandoverStore, StoreError};
 
-impl DynamoStore {
-    pub(super) async fn apply_handover(
+impl HandoverStore for DynamoStore {
+    async fn put_handover(
         &self,
         user: &ChannelUser,
         handover: &HandoverRecord,
@@ -47,28 +47,25 @@ impl DynamoStore {
             Err(error) => match failed_conditions(&error) {
                 Some(failed) if failed.contains(&0) => {
                     let first = self
-                        .read_handover(&handover.partner, &handover.handover_id)
+                        .handover(&handover.partner, &handover.handover_id)
                         .await?;
                     first
                         .map(Some)
                         .ok_or_else(|| StoreError::Malformed("hand-over record vanished".into()))
                 }
                 Some(failed) if failed.contains(&1) => Err(StoreError::Conflict),
-                Some(_) => Err(cancelled(&error)),
-                None => Err(Failure::from_sdk(error).into()),
+                Some(_) => Err(cancelled(error)),
+                None => Err(unavailable(error)),
             },
         }
     }
 
-    pub(super) async fn read_handover(
+    async fn handover(
         &self,
         partner: &str,
         handover_id: &str,
     ) -> Result<Option<HandoverRecord>, StoreError> {
-        let found = self
-            .0
-            .get(keys::handover_pk(partner, handover_id), HANDOVER_SK)
-            .await?;
-        Ok(found.map(record).transpose()?)
+        self.get_record(keys::handover_pk(partner, handover_id), HANDOVER_SK)
+            .await
     }
 }

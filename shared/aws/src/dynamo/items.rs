@@ -3,7 +3,7 @@
 //! conversations, messages.
 
 use super::keys::{self, EXPIRES_AT, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK, USER_SK};
-use super::messages::{built, item, DynamoStore};
+use super::store::{built, item, DynamoStore};
 use super::{n, s};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -174,23 +174,38 @@ pub(super) fn failed_conditions(
 
 /// A cancelled transaction whose cancellation was no failed condition: refused for good
 /// when an item of it cannot be stored (`ValidationError`), else unavailable.
-pub(super) fn cancelled(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> StoreError {
-    let reasons: Vec<&str> = match error {
+pub(super) fn cancelled(error: SdkError<TransactWriteItemsError, HttpResponse>) -> StoreError {
+    let reasons: Vec<String> = match &error {
         SdkError::ServiceError(context) => match context.err() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
                 .cancellation_reasons()
                 .iter()
                 .filter_map(|r| r.code())
                 .filter(|code| *code != "None")
+                .map(str::to_owned)
                 .collect(),
             _ => Vec::new(),
         },
         _ => Vec::new(),
     };
-    let described = format!("transaction cancelled ({})", reasons.join(", "));
-    if reasons.contains(&"ValidationError") {
-        StoreError::Rejected(described)
+    let rejected = reasons.iter().any(|code| code == "ValidationError");
+    let reasons = reasons.join(", ");
+    if rejected {
+        StoreError::Rejected(format!("transaction cancelled ({reasons})"))
     } else {
-        StoreError::Unavailable(described)
+        StoreError::Unavailable(Box::new(Cancelled {
+            reasons,
+            source: error,
+        }))
     }
+}
+
+/// A transaction cancelled for another reason than a failed condition (a conflicting
+/// transaction, a throttle): the reasons DynamoDB gave, and its error beneath.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction cancelled ({reasons})")]
+struct Cancelled {
+    reasons: String,
+    #[source]
+    source: SdkError<TransactWriteItemsError, HttpResponse>,
 }

@@ -1,82 +1,28 @@
-//! Users, conversations and messages in DynamoDB.
+//! Messages in DynamoDB, one partition per conversation, keyed by time and id.
 //!
 //! Storing an inbound message is one `TransactWriteItems`: the dedupe record (only if
 //! absent), the message, the conversation (created if new), the user (only over the
-//! version read) and, for a user's image, which message carried its media id. A repeat of the push fails on the dedupe record and nothing is written;
-//! a concurrent change of the user fails on its version and the caller reads again.
+//! version read) and, for a user's image, which message carried its media id. A repeat of
+//! the push fails on the dedupe record and nothing is written; a concurrent change of the
+//! user fails on its version and the caller reads again. A partner's message (and a push,
+//! [`super::pushes`]) is stored once per pointer item: its client message id (push id).
 
 use super::items::{cancelled, failed_conditions};
-use super::keys::{self, DEDUPE_SK, GSI1, GSI1_PK, PK, SK, USER_SK};
-use super::{applied, condition_failed, s, Failure, Item, Table};
-use aws_sdk_dynamodb::error::SdkError;
+use super::keys::{self, DEDUPE_SK, PK, SK};
+use super::store::{record, unavailable, DynamoStore};
+use super::{applied, s};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use wxbridge_core::model::{
-    status_name, ChannelUser, Conversation, HandoverRecord, MediaCopy, MessageCursor,
-    MessageStatus, OutboundRef, PushRecord, StoredMessage, SubMerchant,
+    status_name, ChannelUser, Conversation, MessageCursor, MessageStatus, StoredMessage,
 };
-use wxbridge_core::ports::store::{Recorded, Store, StoreError};
+use wxbridge_core::ports::store::{MessageStore, Recorded, StoreError};
 
 /// How long a dedupe record outlives its push: longer than a message can live in SQS (4
 /// days in `inbound.fifo`, then up to 14 more in its dead-letter queue, from which it may be
 /// redriven).
 const DEDUPE_TTL_SECS: i64 = 30 * 24 * 3600;
 
-/// The message store ([`Store`]) in the table.
-#[derive(Debug, Clone)]
-pub struct DynamoStore(pub(super) Table);
-
-fn unavailable<E>(error: SdkError<E, HttpResponse>) -> StoreError
-where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-{
-    Failure::from_sdk(error).into()
-}
-
-pub(super) fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    Ok(super::built(result)?)
-}
-
-fn record<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    Ok(super::record(item)?)
-}
-
-pub(super) fn item<T: serde::Serialize>(
-    record: &T,
-    keys: &[(&str, AttributeValue)],
-) -> Result<Item, StoreError> {
-    Ok(super::item(record, keys)?)
-}
-
 impl DynamoStore {
-    /// The store in `table` (its other ports: [`Table`]).
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Table::new(client, table).store()
-    }
-
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        Ok(self.0.get(pk, sk).await?)
-    }
-
-    /// The items of a partition whose sort key begins with `prefix`, in key order.
-    pub(super) async fn query_prefix<T: serde::de::DeserializeOwned>(
-        &self,
-        pk: String,
-        prefix: &str,
-    ) -> Result<Vec<T>, StoreError> {
-        let query = self
-            .0
-            .client
-            .query()
-            .table_name(&self.0.name)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix));
-        Ok(self.0.query_all(query, None).await?)
-    }
-
     /// The message a pointer item (dedupe record, client message id) names.
     async fn pointed(&self, pk: String, sk: &str) -> Result<StoredMessage, StoreError> {
         let pointer = self
@@ -96,7 +42,7 @@ impl DynamoStore {
 
     /// A message stored once per pointer (a client message id, a push id), with its
     /// conversation: a repeat writes nothing and returns the message stored first.
-    async fn put_once(
+    pub(super) async fn put_once(
         &self,
         pointer_pk: String,
         pointer_sk: &str,
@@ -130,14 +76,15 @@ impl DynamoStore {
                 Some(failed) if failed.contains(&0) => Ok(Recorded::Duplicate(Box::new(
                     self.pointed(pointer_pk, pointer_sk).await?,
                 ))),
-                Some(_) => Err(cancelled(&error)),
+                Some(_) => Err(cancelled(error)),
                 None => Err(unavailable(error)),
             },
         }
     }
+
     /// Moves a message to `to` only from one of `from`, setting its reason (and its push
     /// record, when given) in the same write.
-    async fn set_status(
+    pub(super) async fn set_status(
         &self,
         message: &StoredMessage,
         from: &[MessageStatus],
@@ -185,53 +132,7 @@ impl DynamoStore {
     }
 }
 
-impl Store for DynamoStore {
-    async fn idle_conversations(
-        &self,
-        due_by_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Conversation>, StoreError> {
-        self.read_idle_conversations(due_by_ms, limit).await
-    }
-
-    async fn clear_idle(
-        &self,
-        conversation: &Conversation,
-        idle_at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.forget_idle(conversation, idle_at_ms).await
-    }
-    async fn sub_merchants(&self, channel: &str) -> Result<Vec<SubMerchant>, StoreError> {
-        self.read_sub_merchants(channel).await
-    }
-
-    async fn put_handover(
-        &self,
-        user: &ChannelUser,
-        handover: &HandoverRecord,
-    ) -> Result<Option<HandoverRecord>, StoreError> {
-        self.apply_handover(user, handover).await
-    }
-
-    async fn handover(
-        &self,
-        partner: &str,
-        handover_id: &str,
-    ) -> Result<Option<HandoverRecord>, StoreError> {
-        self.read_handover(partner, handover_id).await
-    }
-
-    async fn put_sub_merchant(&self, sub_merchant: &SubMerchant) -> Result<(), StoreError> {
-        self.keep_sub_merchant(sub_merchant).await
-    }
-
-    async fn user(&self, channel: &str, openid: &str) -> Result<Option<ChannelUser>, StoreError> {
-        self.get(keys::user_pk(channel, openid), USER_SK)
-            .await?
-            .map(record)
-            .transpose()
-    }
-
+impl MessageStore for DynamoStore {
     async fn record_inbound(
         &self,
         message: &StoredMessage,
@@ -291,24 +192,34 @@ impl Store for DynamoStore {
                         .await?,
                 ))),
                 Some(failed) if failed.contains(&3) => Err(StoreError::Conflict),
-                Some(_) => Err(cancelled(&error)),
+                Some(_) => Err(cancelled(error)),
                 None => Err(unavailable(error)),
             },
         }
     }
 
-    async fn inbound_image(
+    async fn put_outbound(
         &self,
-        channel: &str,
-        media_id: &str,
-    ) -> Result<Option<OutboundRef>, StoreError> {
-        self.get(
-            keys::inbound_image_pk(channel, media_id),
-            keys::INBOUND_IMAGE_SK,
+        message: &StoredMessage,
+        conversation: &Conversation,
+        client_message_id: &str,
+    ) -> Result<Recorded, StoreError> {
+        let pk = keys::client_message_pk(&message.partner, client_message_id);
+        self.put_once(pk, keys::CLIENT_SK, message, conversation)
+            .await
+    }
+
+    async fn message(
+        &self,
+        conversation_id: &str,
+        created_at_ms: i64,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.get_record(
+            keys::message_pk(conversation_id),
+            &keys::message_sk(created_at_ms, id),
         )
-        .await?
-        .map(record)
-        .transpose()
+        .await
     }
 
     async fn history_page(
@@ -335,112 +246,6 @@ impl Store for DynamoStore {
             .expression_attribute_values(":before", s(upper))
             .scan_index_forward(false);
         Ok(self.0.query_all(query, Some(limit.max(1))).await?)
-    }
-
-    async fn conversation(
-        &self,
-        channel: &str,
-        openid: &str,
-        conversation_id: &str,
-    ) -> Result<Option<Conversation>, StoreError> {
-        self.get(
-            keys::user_pk(channel, openid),
-            &keys::conversation_sk(conversation_id),
-        )
-        .await?
-        .map(record)
-        .transpose()
-    }
-
-    async fn users_of_app_user(&self, app_user_id: &str) -> Result<Vec<ChannelUser>, StoreError> {
-        let query = self
-            .0
-            .client
-            .query()
-            .table_name(&self.0.name)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::app_user_gsi1pk(app_user_id)));
-        Ok(self.0.query_all(query, None).await?)
-    }
-
-    async fn conversations(
-        &self,
-        channel: &str,
-        openid: &str,
-    ) -> Result<Vec<Conversation>, StoreError> {
-        self.query_prefix(keys::user_pk(channel, openid), "CONV#")
-            .await
-    }
-
-    async fn put_outbound(
-        &self,
-        message: &StoredMessage,
-        conversation: &Conversation,
-        client_message_id: &str,
-    ) -> Result<Recorded, StoreError> {
-        let pk = keys::client_message_pk(&message.partner, client_message_id);
-        self.put_once(pk, keys::CLIENT_SK, message, conversation)
-            .await
-    }
-
-    async fn put_push(
-        &self,
-        message: &StoredMessage,
-        conversation: &Conversation,
-        push_id: &str,
-    ) -> Result<Recorded, StoreError> {
-        let pk = keys::push_pk(&message.partner, push_id);
-        self.put_once(pk, keys::PUSH_SK, message, conversation)
-            .await
-    }
-
-    async fn record_push(
-        &self,
-        message: &StoredMessage,
-        from: &[MessageStatus],
-        to: MessageStatus,
-        reason: Option<&str>,
-        push: &PushRecord,
-    ) -> Result<bool, StoreError> {
-        let push = built(serde_dynamo::to_attribute_value::<_, AttributeValue>(push))?;
-        self.set_status(message, from, to, reason, Some(push)).await
-    }
-
-    async fn message(
-        &self,
-        conversation_id: &str,
-        created_at_ms: i64,
-        id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        self.get(
-            keys::message_pk(conversation_id),
-            &keys::message_sk(created_at_ms, id),
-        )
-        .await?
-        .map(record)
-        .transpose()
-    }
-
-    async fn put_user(&self, user: &ChannelUser) -> Result<(), StoreError> {
-        let put = self.user_put(user)?;
-        let result = self
-            .0
-            .client
-            .put_item()
-            .table_name(&self.0.name)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if condition_failed(&error) => Err(StoreError::Conflict),
-            Err(error) => Err(unavailable(error)),
-        }
     }
 
     async fn transition(
@@ -471,33 +276,6 @@ impl Store for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#reported", "reported")
             .expression_attribute_values(":status", s(status_name(status)))
-            .send()
-            .await;
-        Ok(applied(result)?)
-    }
-
-    async fn set_media(
-        &self,
-        message: &OutboundRef,
-        media: &MediaCopy,
-    ) -> Result<bool, StoreError> {
-        let value = built(serde_dynamo::to_attribute_value(media))?;
-        let result = self
-            .0
-            .client
-            .update_item()
-            .table_name(&self.0.name)
-            .key(PK, s(keys::message_pk(&message.conversation_id)))
-            .key(SK, s(keys::message_sk(message.created_at_ms, &message.message_id)))
-            .update_expression("SET #media = :media")
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#media) OR #media.#status <> :stored)",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#media", "media")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":media", value)
-            .expression_attribute_values(":stored", s("stored".to_owned()))
             .send()
             .await;
         Ok(applied(result)?)

@@ -1,20 +1,24 @@
-//! The bridge's one DynamoDB table, one adapter per port: [`DynamoStore`] (users,
-//! conversations and messages), [`DynamoTokenStore`], [`DynamoNonceStore`] and
+//! The bridge's one DynamoDB table, one adapter per port: [`DynamoStore`] (the message
+//! store's ports, one module per aggregate), [`DynamoTokenStore`], [`DynamoNonceStore`] and
 //! [`DynamoMediaCache`]. Every key is built in [`keys`].
 
+mod conversations;
 mod handovers;
-mod idle;
 mod items;
 pub mod keys;
 mod media_cache;
+mod message_media;
 mod messages;
 mod nonces;
+mod pushes;
+mod store;
 mod sub_merchants;
 mod tokens;
+mod users;
 
 pub use media_cache::DynamoMediaCache;
-pub use messages::DynamoStore;
 pub use nonces::DynamoNonceStore;
+pub use store::DynamoStore;
 pub use tokens::DynamoTokenStore;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -28,6 +32,7 @@ use thiserror::Error;
 use wxbridge_core::ports::nonces::NonceError;
 use wxbridge_core::ports::store::StoreError;
 use wxbridge_core::ports::tokens::TokenStoreError;
+use wxbridge_core::ports::{Cause, Chain};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -51,7 +56,7 @@ impl Table {
         &self.name
     }
 
-    /// Users, conversations and messages.
+    /// The message store: users, conversations, messages, pushes and the rest of its ports.
     pub fn store(&self) -> DynamoStore {
         DynamoStore(self.clone())
     }
@@ -150,8 +155,9 @@ impl Table {
 /// Why a call to the table failed, before each port names it its own way.
 #[derive(Debug, Error)]
 enum Failure {
-    #[error("{0}")]
-    Unavailable(String),
+    /// DynamoDB did not answer (or not in time), or throttled: its error kept as the cause.
+    #[error("{}", Chain(.0.as_ref()))]
+    Unavailable(Cause),
     #[error("{0}")]
     Malformed(String),
     #[error("{0}")]
@@ -163,14 +169,12 @@ impl Failure {
     /// (`ValidationException`: a key over its size, an item over 400 KB), else unavailable.
     fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Self
     where
-        E: std::error::Error + ProvideErrorMetadata + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
-        let permanent = error.code() == Some("ValidationException");
-        let description = DisplayErrorContext(error).to_string();
-        if permanent {
-            Self::Rejected(description)
+        if error.code() == Some("ValidationException") {
+            Self::Rejected(DisplayErrorContext(error).to_string())
         } else {
-            Self::Unavailable(description)
+            Self::Unavailable(Box::new(error))
         }
     }
 }
@@ -178,7 +182,7 @@ impl Failure {
 impl From<Failure> for StoreError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Unavailable(reason) => StoreError::Unavailable(reason),
+            Failure::Unavailable(cause) => StoreError::Unavailable(cause),
             Failure::Malformed(reason) => StoreError::Malformed(reason),
             Failure::Rejected(reason) => StoreError::Rejected(reason),
         }
@@ -188,10 +192,8 @@ impl From<Failure> for StoreError {
 impl From<Failure> for TokenStoreError {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Unavailable(reason) | Failure::Rejected(reason) => {
-                TokenStoreError::Unavailable(reason)
-            }
             Failure::Malformed(reason) => TokenStoreError::Malformed(reason),
+            unavailable => TokenStoreError::Unavailable(unavailable.to_string()),
         }
     }
 }
@@ -240,7 +242,7 @@ fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
 /// was false.
 fn applied<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, Failure>
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),

@@ -11,80 +11,29 @@ pub const MAX_TEXT_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Content {
     Text {
         /// At most 2048 bytes (UTF-8), with the sender's name in merged mode; not blank.
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
-                min_length = 1,
-                max_length = 2048
-            )
-        )]
         text: String,
     },
     /// An image at a URL the dispatcher downloads (or base64 bytes), uploaded to WeChat.
     Image {
         #[serde(default)]
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"^https?://[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
-                max_length = 2048
-            )
-        )]
         url: Option<String>,
         #[serde(default)]
         base64: Option<String>,
     },
     Link {
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
-                min_length = 1
-            )
-        )]
         title: String,
         description: String,
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"^https?://[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
-                max_length = 2048
-            )
-        )]
         url: String,
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"^https?://[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
-                max_length = 2048
-            )
-        )]
         thumb_url: String,
     },
     #[serde(rename = "miniprogrampage")]
     MiniProgramPage {
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
-                min_length = 1
-            )
-        )]
         title: String,
         /// A page of the mini program (not an http URL).
-        #[cfg_attr(
-            feature = "openapi",
-            schema(
-                pattern = r"^(?!http)[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-            )
-        )]
         pagepath: String,
-        #[cfg_attr(feature = "openapi", schema(min_length = 1))]
         thumb_media_id: String,
     },
 }

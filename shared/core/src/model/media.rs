@@ -19,7 +19,6 @@ pub const WECHAT_MEDIA_LIFETIME_MS: i64 = 3 * 24 * 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MediaStatus {
     /// Not kept yet: the copy is queued, or was tried and will be again (`reason`: the
     /// last failure).
@@ -32,7 +31,6 @@ pub enum MediaStatus {
 
 /// The state of a message's image copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaCopy {
     pub status: MediaStatus,
     /// `stored`: the image's type, told by its bytes.
@@ -151,7 +149,7 @@ pub fn is_media_id(id: &str) -> bool {
 }
 
 /// The media id of a user's image message that the store records with the message
-/// (`Store::inbound_image`), so `GET /v1/media/{channel}/{media_id}` answers only for the
+/// (`MessageMediaStore::inbound_image`), so `GET /v1/media/{channel}/{media_id}` answers only for the
 /// partner's own conversations. An id the API would refuse (a forged push's) is not
 /// recorded.
 pub fn recorded_media_id(message: &StoredMessage) -> Option<&str> {

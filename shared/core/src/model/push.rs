@@ -12,11 +12,9 @@ use wxbridge_wechat::subscribe;
 /// A subscribe message, as `subscribe/send` takes it (protocol notes §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscribeForm {
     pub template_id: String,
     /// `{"thing1": {"value": "…"}, …}`: the template's fields.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
@@ -68,7 +66,6 @@ impl SubscribeForm {
 
 /// Who a push is for, as the partner named them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushTarget {
     /// An app user: any WeChat user bound to them, on a channel the partner may use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,7 +80,6 @@ pub struct PushTarget {
 /// The ways a push can go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PushPath {
     CustomerService,
     Subscribe,
@@ -92,7 +88,6 @@ pub enum PushPath {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AttemptOutcome {
     /// Delivered this way.
     Sent,
@@ -111,7 +106,6 @@ pub enum AttemptOutcome {
 
 /// One step of the chain, as recorded on the push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushAttempt {
     pub path: PushPath,
     pub outcome: AttemptOutcome,
@@ -128,7 +122,6 @@ pub struct PushAttempt {
 
 /// What a push asked for and what became of it, kept on the stored message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRecord {
     /// The partner's id for the push (absent on a reply falling back).
     #[serde(default, skip_serializing_if = "Option::is_none")]

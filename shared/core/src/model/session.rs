@@ -117,7 +117,6 @@ impl ChannelUser {
 /// What a partner sees of a session before sending: the `window` of the API's
 /// conversations, of `message.received` webhooks and of a reply's 202.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowState {
     /// A customer-service message may be sent now (open, with sends left).
     pub open: bool,

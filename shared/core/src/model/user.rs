@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 /// A conversation closed: when, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Closed {
     pub at_ms: i64,
     pub reason: CloseReason,
@@ -17,7 +16,6 @@ pub struct Closed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CloseReason {
     /// A partner's agent closed it (`POST /v1/conversations/{id}/close`).
     Agent,

@@ -11,6 +11,26 @@ pub mod tokens;
 pub mod webhook;
 pub mod wechat;
 
+/// An adapter's own error (an SDK's, an I/O error), kept beneath a port's error as its
+/// source: [`queue::QueueError`], [`store::StoreError::Unavailable`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and each of its sources in turn (`a: b: c`): how a port's error names its
+/// cause in its message, which is what logs and retry reasons read.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// The adapters one deployment of the services runs on, named once so a service takes one
 /// type parameter instead of one per port.
 pub trait Ports: Send + Sync + 'static {

@@ -2,13 +2,16 @@
 //! `api` and `inbound` send to `dispatch` and `push`, and where a consumer parks or delays
 //! what it cannot finish. What the queues carry is in [`crate::model::queued`].
 
+use super::{Cause, Chain};
 use crate::model::{InboundMessage, MediaJob, OutboundRef};
 use std::future::Future;
 use thiserror::Error;
 
+/// A queue that did not take a message (or a change to one). The adapter's error is kept
+/// as the source; the message names it and its causes, never what the message held.
 #[derive(Debug, Error)]
-#[error("queue unavailable: {0}")]
-pub struct QueueError(pub String);
+#[error("queue unavailable: {}", Chain(.0.as_ref()))]
+pub struct QueueError(#[source] pub Cause);
 
 /// The port `callback` sends through.
 pub trait InboundQueue: Send + Sync {
@@ -56,4 +59,27 @@ pub trait Parking: Send + Sync {
         receipt_handle: &str,
         seconds: i32,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueError;
+    use std::error::Error;
+
+    /// An adapter's error with a cause of its own, as an SDK's is.
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Sdk(#[source] std::io::Error);
+
+    #[test]
+    fn a_queue_error_keeps_its_cause_and_names_it() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = QueueError(Box::new(Sdk(refused)));
+        assert_eq!(
+            error.to_string(),
+            "queue unavailable: dispatch failure: refused"
+        );
+        let cause = error.source().expect("a cause");
+        assert!(cause.downcast_ref::<Sdk>().is_some(), "{cause:?}");
+    }
 }

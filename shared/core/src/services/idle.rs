@@ -14,7 +14,7 @@
 use super::webhook::{self, Delivery};
 use super::Bridge;
 use crate::model::{ChannelUser, CloseReason, Closed, Conversation};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{ConversationStore, StoreError, UserStore};
 use crate::ports::Ports;
 use serde_json::{json, Value};
 

@@ -15,20 +15,21 @@
 
 use super::partner::MediaView;
 use super::release;
+use super::settlement::Settlement;
 use super::webhook::{self, Delivery};
 use super::welcome;
 use super::Bridge;
-use crate::config::{BridgeConfig, DialogMode};
+use crate::config::{BridgeConfig, ChannelConfig, DialogMode};
 use crate::model::media::{inbound_media_id, is_image};
 use crate::model::routing::{self, ActiveBecause};
 use crate::model::session_from::SessionFrom;
 use crate::model::{
     inbound_message_id, Allowance, ChannelUser, Conversation, Direction, InboundMessage, MediaCopy,
-    MediaJob, MediaStatus, MessageStatus, ReplyWindow, Session, StoredMessage, UserAction,
-    WindowState,
+    MediaJob, MediaStatus, MessageStatus, OutboundRef, ReplyWindow, Session, StoredMessage,
+    UserAction, WindowState,
 };
 use crate::ports::queue::{MediaQueue, QueueError};
-use crate::ports::store::{Recorded, Store, StoreError};
+use crate::ports::store::{MessageStore, Recorded, StoreError, UserStore};
 use crate::ports::Ports;
 use serde_json::json;
 use wxbridge_wechat::event::{CallbackEvent, EventKind};
@@ -46,6 +47,18 @@ pub enum Outcome {
     Retry(String),
     /// Not finished: the store or a queue did not answer. Try again soon.
     RetrySoon(String),
+}
+
+/// Delivered or settled before is done; refused is parked.
+impl From<Outcome> for Settlement {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Delivered | Outcome::AlreadyDone => Settlement::Done,
+            Outcome::Refused(reason) => Settlement::Park(reason),
+            Outcome::Retry(reason) => Settlement::Retry(reason),
+            Outcome::RetrySoon(reason) => Settlement::RetrySoon(reason),
+        }
+    }
 }
 
 /// How often a user changed under us before the message is left for a later attempt.
@@ -97,6 +110,8 @@ impl<P: Ports> Inbound<P> {
         Outcome::RetrySoon("the channel user kept changing".into())
     }
 
+    /// One attempt: the user's new state, the message stored with it (once), what goes out
+    /// before the webhook, then the webhook unless the message was settled before.
     async fn try_process(
         &self,
         inbound: &InboundMessage,
@@ -109,20 +124,9 @@ impl<P: Ports> Inbound<P> {
                 inbound.channel
             )));
         };
-        let mut user = self
-            .bridge
-            .store
-            .user(&inbound.channel, &event.from_user_name)
-            .await?
-            .unwrap_or_else(|| ChannelUser::new(&inbound.channel, &event.from_user_name));
+        let mut user = self.user_of(inbound).await?;
         let sub_merchant = self.sub_merchant_partner(inbound).await?;
-        let session = match (&event.business_id, &sub_merchant) {
-            (_, Some(partner)) => Some(Session::SubMerchant(partner)),
-            // A session of a sub-merchant the bridge has not registered: its window is not
-            // one any partner's reply can use, so none is kept for it.
-            (Some(_), None) if self.sub_merchant_mode() => None,
-            _ => Some(Session::Main),
-        };
+        let session = self.session_of(event, sub_merchant.as_deref());
         apply(
             &self.bridge.config,
             &mut user,
@@ -130,81 +134,136 @@ impl<P: Ports> Inbound<P> {
             session,
             inbound.received_at_ms,
         );
-        // The user acted: the session's held replies go out now, planned from the user this
-        // message is stored with.
-        let released = match session {
-            Some(session) if opens_window(event) && !user.held_in(session).is_empty() => {
-                let sends_left = match ReplyWindow::allowance(user.window_in(session), now_ms) {
-                    Allowance::Open { remaining } => remaining,
-                    _ => 0,
-                };
-                let held = user.held_in(session);
-                release::plan(&self.bridge.store, &self.bridge.config, held, sends_left).await?
-            }
-            _ => Vec::new(),
-        };
-
-        let routed = sub_merchant
-            .as_deref()
-            .or_else(|| routing::partner_for(&self.bridge.config, channel, &user.routing))
-            .filter(|p| self.bridge.config.partner(p).is_some())
-            .or(self.bridge.config.dialog.default_partner.as_deref());
-        let Some(partner) = routed.map(str::to_owned) else {
+        let released = self.released(&user, event, session, now_ms).await?;
+        let Some(partner) = self.partner_for(channel, &user, sub_merchant.as_deref()) else {
             return Ok(Outcome::Refused("no partner to deliver to".into()));
         };
         if session.is_none() {
-            tracing::warn!(
-                business_id = event.business_id.as_deref().unwrap_or_default(),
-                "a push from a sub-merchant session no partner is registered under; handed to the default partner"
-            );
+            warn_unregistered(event);
         }
-        let mut content = serde_json::to_value(&event.kind).unwrap_or_default();
-        if let EventKind::UserEnterTempSession { .. } = event.kind {
-            let owner = context_owner(session, &user.session_context, &partner);
-            // The raw `session_from` holds the same pairs: it goes with the entry only to
-            // the partner the context belongs to.
-            if let (true, Some(fields)) = (owner != partner, content.as_object_mut()) {
-                fields.remove("session_from");
-            }
-            user.session_context_partner = Some(owner);
+        let conversation = self.conversation(inbound, partner, now_ms);
+        let content = content_of(event, session, &mut user, &conversation);
+        let message = self.message(inbound, &conversation, content, released);
+        let recorded = self
+            .bridge
+            .store
+            .record_inbound(&message, &conversation, &user)
+            .await?;
+        let stored = match &recorded {
+            Recorded::New => &message,
+            Recorded::Duplicate(prior) => prior,
+        };
+        let conversation = stored_in(stored, conversation);
+        if let Err(reason) = self
+            .before_webhook(stored, &conversation, &user, event)
+            .await
+        {
+            return Ok(Outcome::RetrySoon(reason));
         }
-        if let (Some(business_id), Some(fields)) = (&event.business_id, content.as_object_mut()) {
-            fields.insert("business_id".into(), business_id.as_str().into());
+        Ok(self
+            .deliver_unless_settled(stored, &conversation, &user, event, now_ms)
+            .await)
+    }
+
+    /// The channel user as stored, or a new one.
+    async fn user_of(&self, inbound: &InboundMessage) -> Result<ChannelUser, StoreError> {
+        let openid = &inbound.event.from_user_name;
+        Ok(self
+            .bridge
+            .store
+            .user(&inbound.channel, openid)
+            .await?
+            .unwrap_or_else(|| ChannelUser::new(&inbound.channel, openid)))
+    }
+
+    /// The session the push came in: the registered sub-merchant's, else the main one. A
+    /// session of a sub-merchant the bridge has not registered has none: its window is not
+    /// one any partner's reply can use, so none is kept for it.
+    fn session_of<'a>(
+        &self,
+        event: &CallbackEvent,
+        sub_merchant: Option<&'a str>,
+    ) -> Option<Session<'a>> {
+        match (&event.business_id, sub_merchant) {
+            (_, Some(partner)) => Some(Session::SubMerchant(partner)),
+            (Some(_), None) if self.sub_merchant_mode() => None,
+            _ => Some(Session::Main),
         }
-        let conversation = Conversation {
-            id: routing::conversation_id(
-                self.bridge.config.dialog.mode,
-                &inbound.channel,
-                &event.from_user_name,
-                &partner,
-            ),
+    }
+
+    /// The user acted: the session's held replies go out now, planned from the user this
+    /// message is stored with.
+    async fn released(
+        &self,
+        user: &ChannelUser,
+        event: &CallbackEvent,
+        session: Option<Session<'_>>,
+        now_ms: i64,
+    ) -> Result<Vec<OutboundRef>, StoreError> {
+        let Some(session) = session.filter(|_| opens_window(event)) else {
+            return Ok(Vec::new());
+        };
+        let held = user.held_in(session);
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sends_left = match ReplyWindow::allowance(user.window_in(session), now_ms) {
+            Allowance::Open { remaining } => remaining,
+            _ => 0,
+        };
+        release::plan(&self.bridge.store, &self.bridge.config, held, sends_left).await
+    }
+
+    /// Who gets the message: the registered sub-merchant's partner, else the user's routing
+    /// (a configured partner), else the default partner.
+    fn partner_for<'a>(
+        &'a self,
+        channel: &'a ChannelConfig,
+        user: &'a ChannelUser,
+        sub_merchant: Option<&'a str>,
+    ) -> Option<&'a str> {
+        let config = &self.bridge.config;
+        sub_merchant
+            .or_else(|| routing::partner_for(config, channel, &user.routing))
+            .filter(|p| config.partner(p).is_some())
+            .or(config.dialog.default_partner.as_deref())
+    }
+
+    /// The conversation the message is stored in (it may have been stored before, in
+    /// another: see [`stored_in`]).
+    fn conversation(&self, inbound: &InboundMessage, partner: &str, now_ms: i64) -> Conversation {
+        let config = &self.bridge.config;
+        let openid = &inbound.event.from_user_name;
+        Conversation {
+            id: routing::conversation_id(config.dialog.mode, &inbound.channel, openid, partner),
             channel: inbound.channel.clone(),
-            openid: event.from_user_name.clone(),
-            partner: partner.clone(),
+            openid: openid.clone(),
+            partner: partner.to_owned(),
             created_at_ms: inbound.received_at_ms,
             last_message_at_ms: inbound.received_at_ms,
             // From when the message is handled, not received: one handled late (after a
             // retry's backoff) must not move the deadline before a reply written meanwhile.
-            idle_at_ms: self
-                .bridge
-                .config
-                .idle_at(&partner, now_ms.max(inbound.received_at_ms)),
-        };
-        // The user acted in a closed conversation: it opens again, in the same write.
-        // Kept on the message, so a redelivery tells the partner the same.
-        let reopened = opens_window(event)
-            .then(|| user.closed.remove(&conversation.id))
-            .flatten();
-        if let (Some(closed), Some(fields)) = (reopened, content.as_object_mut()) {
-            fields.insert("reopened".into(), json!(closed));
+            idle_at_ms: config.idle_at(partner, now_ms.max(inbound.received_at_ms)),
         }
+    }
+
+    /// The message as stored (`received`), with the replies it released and, when images
+    /// are copied, its copy pending.
+    fn message(
+        &self,
+        inbound: &InboundMessage,
+        conversation: &Conversation,
+        content: serde_json::Value,
+        released: Vec<OutboundRef>,
+    ) -> StoredMessage {
+        let event = &inbound.event;
         let media = (self.media.is_some() && is_image(&content)).then(|| MediaCopy::pending(None));
-        let message = StoredMessage {
+        StoredMessage {
             id: inbound_message_id(&inbound.dedupe_key),
             conversation_id: conversation.id.clone(),
             channel: inbound.channel.clone(),
             openid: event.from_user_name.clone(),
-            partner,
+            partner: conversation.partner.clone(),
             direction: Direction::In,
             status: MessageStatus::Received,
             status_reason: None,
@@ -216,72 +275,59 @@ impl<P: Ports> Inbound<P> {
             reported: None,
             push: None,
             media,
-        };
-        let recorded = self
-            .bridge
-            .store
-            .record_inbound(&message, &conversation, &user)
-            .await?;
-        // Released before the webhook, and again on every redelivery (SQS drops a repeat of
-        // the same deduplication id; dispatch sends a message once): never lost.
-        let stored = match &recorded {
-            Recorded::New => &message,
-            Recorded::Duplicate(prior) => prior,
-        };
-        if let Err(error) = release::enqueue(&self.outbound, &stored.released, &stored.id).await {
-            return Ok(Outcome::RetrySoon(format!(
-                "held replies not released: {error}"
-            )));
         }
-        // The image's copy, asked for before the webhook and again on every redelivery
-        // until it is kept (the copy makes it once).
-        if let Err(error) = self.ask_for_copy(stored).await {
-            return Ok(Outcome::RetrySoon(format!(
-                "image copy not queued: {error}"
-            )));
+    }
+
+    /// What goes out before the webhook, and again on every redelivery (each is made once),
+    /// so none is lost: the released replies (SQS drops a repeat of the same deduplication
+    /// id; dispatch sends a message once), the image's copy until it is kept, and — entering
+    /// from a partner's page, until the entry is delivered — its welcome. A failure is the
+    /// bridge's own parts' (a store or a queue): the reason to try again soon.
+    async fn before_webhook(
+        &self,
+        stored: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+        event: &CallbackEvent,
+    ) -> Result<(), String> {
+        release::enqueue(&self.outbound, &stored.released, &stored.id)
+            .await
+            .map_err(|error| format!("held replies not released: {error}"))?;
+        self.ask_for_copy(stored)
+            .await
+            .map_err(|error| format!("image copy not queued: {error}"))?;
+        let entered = matches!(event.kind, EventKind::UserEnterTempSession { .. });
+        if entered && stored.status == MessageStatus::Received {
+            welcome::greet(&self.bridge, &self.outbound, stored, conversation, user)
+                .await
+                .map_err(|error| error.to_string())?;
         }
-        // Entering from a partner's page: its welcome, before the webhook (and again on a
-        // redelivery not yet delivered; stored and sent once).
-        if matches!(event.kind, EventKind::UserEnterTempSession { .. })
-            && matches!(stored.status, MessageStatus::Received)
-        {
-            let conversation = Conversation {
-                id: stored.conversation_id.clone(),
-                partner: stored.partner.clone(),
-                ..conversation.clone()
-            };
-            if let Err(error) =
-                welcome::greet(&self.bridge, &self.outbound, stored, &conversation, &user).await
-            {
-                // Storing or queueing the welcome failed: the bridge's own parts.
-                return Ok(Outcome::RetrySoon(error.to_string()));
+        Ok(())
+    }
+
+    /// The webhook for a message not yet delivered; one refused before is refused again,
+    /// so it is parked again if parking failed (the dead-letter queue drops a repeat of the
+    /// same SQS message); anything else was settled before.
+    async fn deliver_unless_settled(
+        &self,
+        stored: &StoredMessage,
+        conversation: &Conversation,
+        user: &ChannelUser,
+        event: &CallbackEvent,
+        now_ms: i64,
+    ) -> Outcome {
+        match stored.status {
+            MessageStatus::Received => {
+                self.deliver(stored, conversation, user, event, now_ms)
+                    .await
             }
-        }
-        match recorded {
-            Recorded::New => Ok(self
-                .deliver(&message, &conversation, &user, event, now_ms)
-                .await),
-            Recorded::Duplicate(prior) => match prior.status {
-                MessageStatus::Received => {
-                    let conversation = Conversation {
-                        id: prior.conversation_id.clone(),
-                        partner: prior.partner.clone(),
-                        ..conversation
-                    };
-                    Ok(self
-                        .deliver(&prior, &conversation, &user, event, now_ms)
-                        .await)
-                }
-                // Refused before: refused again, so it is parked again if parking failed
-                // (the dead-letter queue drops a repeat of the same SQS message).
-                MessageStatus::Failed => Ok(Outcome::Refused(
-                    prior
-                        .status_reason
-                        .clone()
-                        .unwrap_or_else(|| "refused before".into()),
-                )),
-                _ => Ok(Outcome::AlreadyDone),
-            },
+            MessageStatus::Failed => Outcome::Refused(
+                stored
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| "refused before".into()),
+            ),
+            _ => Outcome::AlreadyDone,
         }
     }
 
@@ -325,6 +371,7 @@ impl<P: Ports> Inbound<P> {
         }))
     }
 
+    /// The signed webhook to the message's partner, and its status as the partner answered.
     async fn deliver(
         &self,
         message: &StoredMessage,
@@ -341,8 +388,7 @@ impl<P: Ports> Inbound<P> {
                 )
                 .await;
         };
-        let reopened = message.content.get("reopened").cloned();
-        let event_type = match (webhook_event_type(event), &reopened) {
+        let event_type = match (webhook_event_type(event), message.content.get("reopened")) {
             ("message.received", Some(_)) => "conversation.reopened",
             (event_type, _) => event_type,
         };
@@ -353,27 +399,7 @@ impl<P: Ports> Inbound<P> {
             &partner.subscribe_templates,
             now_ms,
         );
-        let body = json!({
-            "type": event_type,
-            "delivery_id": message.id,
-            "message": {
-                "id": message.id,
-                "direction": message.direction,
-                "created_at_ms": message.created_at_ms,
-                "wechat_msg_id": message.wechat_msg_id,
-                "content": message.content,
-                "media": MediaView::of(message),
-            },
-            "conversation": {
-                "id": conversation.id,
-                "channel": conversation.channel,
-                "partner": conversation.partner,
-            },
-            "user": webhook::user_fields(user, &conversation.partner),
-            "window": window,
-            "reopened": reopened,
-        });
-        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let body = received_body(event_type, message, conversation, user, window);
         let now_secs = now_ms.div_euclid(1000);
         match webhook::deliver(
             &self.bridge.webhooks,
@@ -385,26 +411,26 @@ impl<P: Ports> Inbound<P> {
         )
         .await
         {
-            Delivery::Delivered => match self
-                .bridge
-                .store
-                .transition(
-                    message,
-                    &[MessageStatus::Received],
-                    MessageStatus::Delivered,
-                    None,
-                )
-                .await
-            {
-                Ok(_) => Outcome::Delivered,
-                // The partner has it; a redelivery repeats the webhook, which it drops by id.
-                Err(error) => Outcome::RetrySoon(format!("delivered, status not stored: {error}")),
-            },
+            Delivery::Delivered => self.delivered(message).await,
             Delivery::Refused(status) => {
                 self.refuse(message, format!("partner answered {status}"))
                     .await
             }
             Delivery::Retry(reason) => Outcome::Retry(reason),
+        }
+    }
+
+    async fn delivered(&self, message: &StoredMessage) -> Outcome {
+        use MessageStatus::{Delivered, Received};
+        match self
+            .bridge
+            .store
+            .transition(message, &[Received], Delivered, None)
+            .await
+        {
+            Ok(_) => Outcome::Delivered,
+            // The partner has it; a redelivery repeats the webhook, which it drops by id.
+            Err(error) => Outcome::RetrySoon(format!("delivered, status not stored: {error}")),
         }
     }
 
@@ -423,6 +449,87 @@ impl<P: Ports> Inbound<P> {
             Ok(_) => Outcome::Refused(reason),
             Err(error) => Outcome::RetrySoon(format!("{reason}; status not stored: {error}")),
         }
+    }
+}
+
+/// The message's content as the partner reads it, and what telling it changes on the user:
+/// an entry's context belongs to one partner ([`context_owner`]) — the raw `session_from`
+/// holds the same pairs, so it goes with the entry only to that partner — and a closed
+/// conversation the user acts in opens again, in the same write (kept on the message, so a
+/// redelivery tells the partner the same).
+fn content_of(
+    event: &CallbackEvent,
+    session: Option<Session<'_>>,
+    user: &mut ChannelUser,
+    conversation: &Conversation,
+) -> serde_json::Value {
+    let mut content = serde_json::to_value(&event.kind).unwrap_or_default();
+    if let EventKind::UserEnterTempSession { .. } = event.kind {
+        let owner = context_owner(session, &user.session_context, &conversation.partner);
+        if let (true, Some(fields)) = (owner != conversation.partner, content.as_object_mut()) {
+            fields.remove("session_from");
+        }
+        user.session_context_partner = Some(owner);
+    }
+    if let (Some(business_id), Some(fields)) = (&event.business_id, content.as_object_mut()) {
+        fields.insert("business_id".into(), business_id.as_str().into());
+    }
+    let reopened = opens_window(event)
+        .then(|| user.closed.remove(&conversation.id))
+        .flatten();
+    if let (Some(closed), Some(fields)) = (reopened, content.as_object_mut()) {
+        fields.insert("reopened".into(), json!(closed));
+    }
+    content
+}
+
+/// The webhook's body for a message the user sent (or a session entry).
+fn received_body(
+    event_type: &str,
+    message: &StoredMessage,
+    conversation: &Conversation,
+    user: &ChannelUser,
+    window: WindowState,
+) -> Vec<u8> {
+    let body = json!({
+        "type": event_type,
+        "delivery_id": message.id,
+        "message": {
+            "id": message.id,
+            "direction": message.direction,
+            "created_at_ms": message.created_at_ms,
+            "wechat_msg_id": message.wechat_msg_id,
+            "content": message.content,
+            "media": MediaView::of(message),
+        },
+        "conversation": {
+            "id": conversation.id,
+            "channel": conversation.channel,
+            "partner": conversation.partner,
+        },
+        "user": webhook::user_fields(user, &conversation.partner),
+        "window": window,
+        "reopened": message.content.get("reopened"),
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A push from a sub-merchant session no partner is registered under goes to the default
+/// partner: said in the log.
+fn warn_unregistered(event: &CallbackEvent) {
+    tracing::warn!(
+        business_id = event.business_id.as_deref().unwrap_or_default(),
+        "a push from a sub-merchant session no partner is registered under; handed to the default partner"
+    );
+}
+
+/// The conversation as `stored` was stored in it: a redelivery's message may have been
+/// stored before the routing changed.
+fn stored_in(stored: &StoredMessage, conversation: Conversation) -> Conversation {
+    Conversation {
+        id: stored.conversation_id.clone(),
+        partner: stored.partner.clone(),
+        ..conversation
     }
 }
 

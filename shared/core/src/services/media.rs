@@ -10,11 +10,12 @@
 //! failure and the job is tried again, until WeChat's three days are over.
 
 use super::partner::MAX_MEDIA_BYTES;
+use super::settlement::Settlement;
 use super::tokens::CallError;
 use super::Bridge;
 use crate::model::{ImageType, MediaCopy, MediaJob, MediaStatus};
 use crate::ports::media::MediaArchive;
-use crate::ports::store::Store;
+use crate::ports::store::{MessageMediaStore, MessageStore};
 use crate::ports::wechat::{ApiError, WechatApi};
 use crate::ports::Ports;
 
@@ -32,6 +33,19 @@ pub enum CopyOutcome {
     Unavailable(String),
     /// Not kept this time: try the job again later.
     Retry(String),
+}
+
+/// A copy not kept this time is retried; everything else is done (a copy that cannot be
+/// kept is recorded so on its message, not parked).
+impl From<CopyOutcome> for Settlement {
+    fn from(outcome: CopyOutcome) -> Self {
+        match outcome {
+            CopyOutcome::Retry(reason) => Settlement::Retry(reason),
+            CopyOutcome::Stored | CopyOutcome::AlreadyDone | CopyOutcome::Unavailable(_) => {
+                Settlement::Done
+            }
+        }
+    }
 }
 
 /// Copies image messages' media into the bucket.

@@ -1,6 +1,7 @@
 //! What the bridge does, over the ports: inbound fan-in, dispatch of replies, push
 //! delivery, the release of held replies, status reports, the partner operations, and the
-//! access tokens, images and webhooks they share.
+//! access tokens, images and webhooks they share; and how a queue record each of them
+//! handles is settled ([`settlement`]).
 
 pub mod dispatch;
 pub mod idle;
@@ -11,6 +12,7 @@ pub mod partner;
 pub mod push;
 pub mod release;
 pub mod report;
+pub mod settlement;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod webhook;
@@ -19,7 +21,7 @@ pub mod welcome;
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::BridgeConfig;
 use crate::model::{ChannelUser, Direction, Session};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{ConversationStore, MessageStore, StoreError};
 use crate::ports::Ports;
 use std::sync::Arc;
 use sub_merchants::SubMerchantDirectory;

@@ -12,7 +12,7 @@ use crate::config::BridgeConfig;
 use crate::model::content::pack_runs;
 use crate::model::{OutboundRef, PackedRef, StoredMessage, MAX_TEXT_BYTES};
 use crate::ports::queue::{OutboundQueue, QueueError};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{MessageStore, StoreError};
 
 /// The deduplication id of a release: the first enqueue of the message used its id, and
 /// SQS drops a repeat within 5 minutes.
@@ -24,7 +24,7 @@ pub fn release_deduplication_id(target: &OutboundRef, inbound_message_id: &str) 
 /// once, in order; packed only when there are more of them than sends left. Reads the held
 /// messages only then (to see which are texts and how long); those found settled or gone
 /// go first, alone.
-pub async fn plan<S: Store>(
+pub async fn plan<S: MessageStore>(
     store: &S,
     config: &BridgeConfig,
     held: &[OutboundRef],

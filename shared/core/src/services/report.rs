@@ -13,7 +13,7 @@ use super::webhook::{self, Delivery};
 use super::Bridge;
 use crate::model::{status_name, Direction, MessageStatus, OutboundRef, StoredMessage};
 use crate::ports::queue::{OutboundQueue, QueueError};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{MessageStore, StoreError};
 use crate::ports::Ports;
 use serde_json::json;
 use thiserror::Error;

@@ -11,7 +11,7 @@ use super::Bridge;
 use crate::config::DialogMode;
 use crate::model::{ActiveBecause, ChannelUser, Conversation, Session, StoredMessage, WindowState};
 use crate::ports::queue::{OutboundQueue, QueueError};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{MessageStore, StoreError};
 use crate::ports::Ports;
 use thiserror::Error;
 

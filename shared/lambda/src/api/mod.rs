@@ -2,9 +2,10 @@
 //! `lambda_http` runs (as the runtime's `http-axum` example does).
 //!
 //! Every request goes through the [`signature`] layer first (413, 401, 503), is then routed
-//! (404, 405) with typed path and query extractors, and its JSON is read into the partner
-//! operation's request type ([`extract`], 400 naming the field). The partner operations
-//! decide; [`error`] gives each refusal its status and code. Answers are JSON, except media
+//! (404, 405) with typed path and query extractors, and its JSON is read into the
+//! operation's [`wire`] request type ([`extract`], 400 naming the field), handed to the
+//! partner operations as core's values. They decide; [`error`] gives each refusal its
+//! status and code. Answers are JSON written from core's answers by [`wire`], except media
 //! (the image bytes).
 
 pub mod error;
@@ -13,6 +14,7 @@ pub mod openapi;
 pub mod signature;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,15 +26,16 @@ use error::ApiError;
 use extract::{Partner, PartnerJson};
 use serde::Deserialize;
 use std::sync::Arc;
+use wire::{
+    BindRequest, Binding, CloseRequest, ConversationList, ConversationView, ConversationsQuery,
+    HandoverAnswer, HandoverRequest, HistoryPage, PushAccepted, PushRequest, ReplyAccepted,
+    SendRequest, TypingAnswer, TypingRequest,
+};
 use wxbridge_core::metrics;
 use wxbridge_core::ports::nonces::NonceStore;
 use wxbridge_core::ports::wechat::Media;
 use wxbridge_core::ports::Ports;
-use wxbridge_core::services::partner::{
-    BindRequest, Binding, CloseRequest, ConversationView, ConversationsQuery, HandoverAnswer,
-    HandoverRequest, HistoryPage, PartnerApi, PartnerError, PushAccepted, PushRequest,
-    ReplyAccepted, SendRequest, TypingAnswer, TypingRequest,
-};
+use wxbridge_core::services::partner::{PartnerApi, PartnerError};
 
 pub use signature::MAX_REQUEST_BYTES;
 
@@ -113,9 +116,9 @@ async fn send_message<P: Ports, N: NonceStore>(
     Extension(Partner(partner)): Extension<Partner>,
     PartnerJson(request): PartnerJson<SendRequest>,
 ) -> Answer<(StatusCode, Json<ReplyAccepted>)> {
-    let accepted = state.api.send(&partner, request).await?;
+    let accepted = state.api.send(&partner, request.into()).await?;
     metrics::count("replies_accepted");
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok((StatusCode::ACCEPTED, Json(accepted.into())))
 }
 
 /// Push an app notification: a customer-service message while the window allows, else a
@@ -137,14 +140,8 @@ async fn push<P: Ports, N: NonceStore>(
     Extension(Partner(partner)): Extension<Partner>,
     PartnerJson(request): PartnerJson<PushRequest>,
 ) -> Answer<(StatusCode, Json<PushAccepted>)> {
-    let accepted = state.api.push(&partner, request).await?;
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
-}
-
-/// The partner's conversations, as `GET /v1/conversations` lists them.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ConversationList {
-    pub conversations: Vec<ConversationView>,
+    let accepted = state.api.push(&partner, request.into()).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted.into())))
 }
 
 /// The partner's conversations with a channel user (`channel` and `openid`), or with the
@@ -165,8 +162,10 @@ async fn conversations<P: Ports, N: NonceStore>(
     query: Result<Query<ConversationsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer<Json<ConversationList>> {
     let Query(query) = query.map_err(|_| PartnerError::field("query", "cannot be read"))?;
-    let conversations = state.api.conversations(&partner, &query).await?;
-    Ok(Json(ConversationList { conversations }))
+    let conversations = state.api.conversations(&partner, &query.into()).await?;
+    Ok(Json(ConversationList {
+        conversations: conversations.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// One of the partner's conversations: its user's app user, the active partner (merged
@@ -186,9 +185,8 @@ async fn conversation<P: Ports, N: NonceStore>(
     Extension(Partner(partner)): Extension<Partner>,
     Path(conversation_id): Path<String>,
 ) -> Answer<Json<ConversationView>> {
-    Ok(Json(
-        state.api.conversation(&partner, &conversation_id).await?,
-    ))
+    let view = state.api.conversation(&partner, &conversation_id).await?;
+    Ok(Json(view.into()))
 }
 
 /// `GET /v1/conversations/{id}/messages`: `limit` (1–100) and `cursor` as given.
@@ -231,7 +229,7 @@ async fn history<P: Ports, N: NonceStore>(
             query.cursor.as_deref(),
         )
         .await?;
-    Ok(Json(page))
+    Ok(Json(page.into()))
 }
 
 /// Hand the user over to another partner (merged mode): the user's next message goes to it;
@@ -258,10 +256,10 @@ async fn handover<P: Ports, N: NonceStore>(
 ) -> Answer<Json<HandoverAnswer>> {
     let done = state
         .api
-        .hand_over(&partner, &conversation_id, request)
+        .hand_over(&partner, &conversation_id, request.into())
         .await?;
     metrics::count("handovers");
-    Ok(Json(done))
+    Ok(Json(done.into()))
 }
 
 /// Close the conversation, after sending `closing_text` as a reply: it is `closed` until
@@ -284,9 +282,12 @@ async fn close<P: Ports, N: NonceStore>(
     Path(conversation_id): Path<String>,
     PartnerJson(request): PartnerJson<CloseRequest>,
 ) -> Answer<Json<ConversationView>> {
-    let closed = state.api.close(&partner, &conversation_id, request).await?;
+    let closed = state
+        .api
+        .close(&partner, &conversation_id, request.into())
+        .await?;
     metrics::count("conversations_closed");
-    Ok(Json(closed))
+    Ok(Json(closed.into()))
 }
 
 /// Show (or stop) the typing indicator in the user's WeChat chat (it lasts 15 s).
@@ -311,9 +312,9 @@ async fn typing<P: Ports, N: NonceStore>(
 ) -> Answer<Json<TypingAnswer>> {
     let answer = state
         .api
-        .typing(&partner, &conversation_id, request)
+        .typing(&partner, &conversation_id, request.into())
         .await?;
-    Ok(Json(answer))
+    Ok(Json(answer.into()))
 }
 
 /// Bind a WeChat user (channel and openid) the partner talks with to an app user; only
@@ -339,8 +340,11 @@ async fn bind<P: Ports, N: NonceStore>(
     Path((channel, openid)): Path<(String, String)>,
     PartnerJson(request): PartnerJson<BindRequest>,
 ) -> Answer<Json<Binding>> {
-    let binding = state.api.bind(&partner, &channel, &openid, request).await?;
-    Ok(Json(binding))
+    let binding = state
+        .api
+        .bind(&partner, &channel, &openid, request.into())
+        .await?;
+    Ok(Json(binding.into()))
 }
 
 /// An image a user sent in one of the partner's conversations (its `MediaId`), as WeChat

@@ -1,8 +1,9 @@
-//! The partner API's OpenAPI document, generated from the handlers and the operations'
-//! request and answer types. `api/openapi.json` is this document, committed; a test keeps
-//! the two equal (`WXBRIDGE_WRITE_OPENAPI=1 cargo test -p wxbridge-lambda openapi` rewrites
-//! the file).
+//! The partner API's OpenAPI document, generated from the handlers and the wire types
+//! ([`super::wire`]), with the webhooks partners receive under `webhooks`.
+//! `api/openapi.json` is this document, committed; a test keeps the two equal
+//! (`WXBRIDGE_WRITE_OPENAPI=1 cargo test -p wxbridge-lambda openapi` rewrites the file).
 
+use super::wire::webhooks::{self, Webhooks};
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
@@ -105,7 +106,14 @@ impl Modify for PartnerSignature {
         super::media,
     ),
     components(
-        schemas(Refusal),
+        schemas(
+            Refusal,
+            webhooks::UserEvent,
+            webhooks::HandedOver,
+            webhooks::ConversationClosed,
+            webhooks::ReplyStatus,
+            webhooks::PushStatus
+        ),
         responses(
             BadRequest,
             Unauthorized,
@@ -118,7 +126,7 @@ impl Modify for PartnerSignature {
             Unavailable
         )
     ),
-    modifiers(&PartnerSignature),
+    modifiers(&PartnerSignature, &Webhooks),
     security(("partnerSignature" = []))
 )]
 pub struct ApiDoc;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use wxbridge_core::config::{BridgeConfig, DialogMode, Secret};
 use wxbridge_core::model::routing::{conversation_id, ActiveBecause};
 use wxbridge_core::model::{ChannelUser, Conversation, Direction, MessageStatus, StoredMessage};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::{ConversationStore, MessageStore, SubMerchantStore, UserStore};
 use wxbridge_core::services::partner::auth::{self as api_auth, SignedRequest};
 use wxbridge_testkit::{Memory, MemoryPorts, MemoryStore};
 
@@ -1082,7 +1082,7 @@ fn every_refusal() -> Vec<ApiError> {
         P::field("content.text", "must not be empty").into(),
         P::NotFound("conversation").into(),
         P::Forbidden("rule").into(),
-        P::Store(StoreError::Unavailable(String::new())).into(),
+        P::Store(StoreError::Unavailable("down".into())).into(),
         P::NotQueued("client_message_id").into(),
         P::NotDelivered("handover_id").into(),
         P::PushesNotSetUp.into(),

@@ -4,14 +4,14 @@
 //! Report jobs (a `message.status` webhook not delivered at once) sit in groups of their
 //! own and are retried the same way until the partner takes them or refuses them for good.
 
-use super::fifo::{FifoConsumer, RecordOutcome};
+use super::fifo::FifoConsumer;
 use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use wxbridge_core::metrics;
 use wxbridge_core::model::OutboundRef;
 use wxbridge_core::ports::queue::Parking;
 use wxbridge_core::ports::Ports;
-use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome, Failure};
+use wxbridge_core::services::dispatch::{Dispatch, DispatchOutcome};
 
 pub struct DispatchHandler<P: Ports, K> {
     dispatch: Dispatch<P>,
@@ -63,14 +63,7 @@ impl<P: Ports, K: Parking> DispatchHandler<P, K> {
                     ?outcome,
                     "outbound record handled"
                 );
-                match outcome {
-                    DispatchOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    DispatchOutcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
-                    DispatchOutcome::Failed(
-                        failure @ (Failure::NoSuchMessage | Failure::Unstorable(_)),
-                    ) => RecordOutcome::Park(failure.to_string()),
-                    _ => RecordOutcome::Done,
-                }
+                outcome
             })
             .await
     }

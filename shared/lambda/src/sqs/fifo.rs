@@ -1,6 +1,8 @@
 //! Consuming a FIFO queue the way the SQS functions do, in order per group.
 //!
-//! A record that is done (settled, or parked in the dead-letter queue with its reason)
+//! Every consumer's service answers in its own outcome, which converts into the one
+//! [`Settlement`] (done, park, retry, retry soon); this is the one place a settlement
+//! becomes the batch response, a backoff or a parked record. A record that is done (settled, or parked in the dead-letter queue with its reason)
 //! leaves the queue. A record to retry is reported as a batch item failure and kept away
 //! for a backoff that doubles with each receive — and, FIFO, so is every later record of
 //! its group in the batch, so a group's order is never broken. A record retried
@@ -9,8 +11,8 @@
 //! for another invocation.
 //!
 //! Two kinds of retry have their own budgets. A partner or WeChat that failed
-//! ([`RecordOutcome::Retry`]) is given time: 30 s, doubling to 15 min. A blip
-//! ([`RecordOutcome::RetrySoon`]: the bridge's own store or queue that did not answer — a
+//! ([`Settlement::Retry`]) is given time: 30 s, doubling to 15 min. A blip
+//! ([`Settlement::RetrySoon`]: the bridge's own store or queue that did not answer — a
 //! throttle, a timeout under a burst — or WeChat's "system busy", -1) is tried again inside
 //! the invocation after a jittered pause (a few hundred ms, then about a second) and then
 //! kept away briefly: 5 s, doubling to 1 min, for its first 8 receives (about 5 minutes) —
@@ -27,6 +29,7 @@ use thiserror::Error;
 use wxbridge_core::clock::{system_clock_ms, Clock, SharedClock};
 use wxbridge_core::metrics;
 use wxbridge_core::ports::queue::Parking;
+use wxbridge_core::services::settlement::Settlement;
 
 /// Backoff before a retried record is seen again: 30 s, doubling per receive, at most 15 min.
 pub fn backoff_secs(receive_count: u32) -> i32 {
@@ -76,19 +79,6 @@ const EARLIEST_DEADLINE_MS: i64 = 1_000_000_000_000;
 /// so the bridge parks it with its reason first).
 pub const DEFAULT_MAX_RECEIVES: u32 = 100;
 
-/// What became of one record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordOutcome {
-    Done,
-    /// Cannot succeed: to the dead-letter queue, with the reason.
-    Park(String),
-    /// A partner or WeChat failed: retried after the long backoff.
-    Retry(String),
-    /// A blip (the bridge's own store or queue did not answer, WeChat was busy): tried
-    /// again soon.
-    RetrySoon(String),
-}
-
 pub struct FifoConsumer<P> {
     parking: P,
     clock: SharedClock,
@@ -136,8 +126,8 @@ impl<P: Parking> FifoConsumer<P> {
     }
 
     /// Handles a batch whose bodies are JSON `T`: an unreadable body is parked, the others
-    /// go to `settle`.
-    pub async fn handle_bodies<T, F, Fut>(
+    /// go to `settle`, whose outcome (a service's own) says what becomes of the record.
+    pub async fn handle_bodies<T, O, F, Fut>(
         &self,
         event: &SqsEvent,
         deadline_ms: Option<i64>,
@@ -145,15 +135,16 @@ impl<P: Parking> FifoConsumer<P> {
     ) -> SqsBatchResponse
     where
         T: serde::de::DeserializeOwned,
+        O: Into<Settlement>,
         F: FnMut(T) -> Fut,
-        Fut: Future<Output = RecordOutcome>,
+        Fut: Future<Output = O>,
     {
         self.handle(event, deadline_ms, |record| {
             let body = read_body::<T>(record).map(&mut settle);
             async move {
                 match body {
-                    Ok(settling) => settling.await,
-                    Err(unreadable) => RecordOutcome::Park(unreadable.to_string()),
+                    Ok(settling) => settling.await.into(),
+                    Err(unreadable) => Settlement::Park(unreadable.to_string()),
                 }
             }
         })
@@ -170,7 +161,7 @@ impl<P: Parking> FifoConsumer<P> {
     ) -> SqsBatchResponse
     where
         F: FnMut(&SqsMessage) -> Fut,
-        Fut: Future<Output = RecordOutcome>,
+        Fut: Future<Output = Settlement>,
     {
         let deadline_ms = self.deadline(deadline_ms);
         // Each failed group, and how long its records are kept away.
@@ -199,7 +190,7 @@ impl<P: Parking> FifoConsumer<P> {
                         .before_closing(deadline_ms, Box::pin(settle(record)))
                         .await;
                     for pause in STORE_RETRY_PAUSES_MS {
-                        let RecordOutcome::RetrySoon(reason) = &outcome else {
+                        let Settlement::RetrySoon(reason) = &outcome else {
                             break;
                         };
                         tokio::time::sleep(jittered(pause)).await;
@@ -234,8 +225,8 @@ impl<P: Parking> FifoConsumer<P> {
     async fn before_closing(
         &self,
         deadline_ms: Option<i64>,
-        settling: Pin<Box<impl Future<Output = RecordOutcome>>>,
-    ) -> RecordOutcome {
+        settling: Pin<Box<impl Future<Output = Settlement>>>,
+    ) -> Settlement {
         let Some(deadline_ms) = deadline_ms else {
             return settling.await;
         };
@@ -244,7 +235,7 @@ impl<P: Parking> FifoConsumer<P> {
             Ok(outcome) => outcome,
             Err(_) => {
                 metrics::count("stopped_at_deadline");
-                RecordOutcome::RetrySoon("stopped before the invocation's deadline".into())
+                Settlement::RetrySoon("stopped before the invocation's deadline".into())
             }
         }
     }
@@ -266,17 +257,12 @@ impl<P: Parking> FifoConsumer<P> {
     }
 
     /// `None` when the record is done with; else how long it is kept away.
-    async fn conclude(
-        &self,
-        record: &SqsMessage,
-        group: &str,
-        outcome: RecordOutcome,
-    ) -> Option<i32> {
+    async fn conclude(&self, record: &SqsMessage, group: &str, outcome: Settlement) -> Option<i32> {
         let (reason, secs) = match outcome {
-            RecordOutcome::Done => return None,
-            RecordOutcome::Park(reason) => return self.park(record, group, &reason).await,
-            RecordOutcome::Retry(reason) => (reason, backoff_secs(receives(record))),
-            RecordOutcome::RetrySoon(reason) => (reason, store_backoff_secs(receives(record))),
+            Settlement::Done => return None,
+            Settlement::Park(reason) => return self.park(record, group, &reason).await,
+            Settlement::Retry(reason) => (reason, backoff_secs(receives(record))),
+            Settlement::RetrySoon(reason) => (reason, store_backoff_secs(receives(record))),
         };
         if receives(record) >= self.max_receives {
             let reason = format!(
@@ -394,10 +380,10 @@ mod tests {
                 };
                 async move {
                     match id.as_str() {
-                        "hiccup" if attempt == 1 => RecordOutcome::RetrySoon("timeout".into()),
-                        "store-down" => RecordOutcome::RetrySoon("timeout".into()),
-                        "partner-down" => RecordOutcome::Retry("partner answered 503".into()),
-                        _ => RecordOutcome::Done,
+                        "hiccup" if attempt == 1 => Settlement::RetrySoon("timeout".into()),
+                        "store-down" => Settlement::RetrySoon("timeout".into()),
+                        "partner-down" => Settlement::Retry("partner answered 503".into()),
+                        _ => Settlement::Done,
                     }
                 }
             })
@@ -444,7 +430,7 @@ mod tests {
                         // A store call that never answers.
                         std::future::pending::<()>().await;
                     }
-                    RecordOutcome::Done
+                    Settlement::Done
                 }
             })
             .await;

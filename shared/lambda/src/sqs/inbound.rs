@@ -8,7 +8,7 @@
 //! times is parked too, with its reason, before SQS's own redrive would move it silently.
 //! Records the invocation has no time left for are returned untouched.
 
-use super::fifo::{FifoConsumer, RecordOutcome};
+use super::fifo::FifoConsumer;
 use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use wxbridge_core::metrics;
@@ -18,6 +18,15 @@ use wxbridge_core::ports::Ports;
 use wxbridge_core::services::inbound::{Inbound, Outcome};
 
 pub use super::fifo::DEFAULT_MAX_RECEIVES;
+
+/// A handled message in the function's metrics: `delivered`, or `failed` because refused.
+fn count(outcome: &Outcome) {
+    match outcome {
+        Outcome::Delivered => metrics::count("delivered"),
+        Outcome::Refused(_) => metrics::count_because("failed", "refused"),
+        _ => {}
+    }
+}
 
 pub struct InboundHandler<P: Ports, K> {
     inbound: Inbound<P>,
@@ -53,19 +62,8 @@ impl<P: Ports, K: Parking> InboundHandler<P, K> {
                     ?outcome,
                     "inbound record handled"
                 );
-                match outcome {
-                    Outcome::Delivered => {
-                        metrics::count("delivered");
-                        RecordOutcome::Done
-                    }
-                    Outcome::AlreadyDone => RecordOutcome::Done,
-                    Outcome::Refused(reason) => {
-                        metrics::count_because("failed", "refused");
-                        RecordOutcome::Park(reason)
-                    }
-                    Outcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    Outcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
-                }
+                count(&outcome);
+                outcome
             })
             .await
     }
@@ -83,7 +81,7 @@ mod tests {
     use super::*;
     use wxbridge_core::clock::system_clock_ms;
     use wxbridge_core::config::BridgeConfig;
-    use wxbridge_core::ports::store::Store;
+    use wxbridge_core::ports::store::MessageStore;
     use wxbridge_testkit::{Memory, MemoryParking, MemoryPorts};
     use wxbridge_wechat::event::{CallbackEvent, EventKind};
 

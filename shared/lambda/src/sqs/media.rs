@@ -3,7 +3,7 @@
 //! the FIFO consumer's backoff (30 s doubling to 15 min) until WeChat's three days are over,
 //! when the service records it `unavailable`; an unreadable job is parked.
 
-use super::fifo::{FifoConsumer, RecordOutcome};
+use super::fifo::FifoConsumer;
 use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use wxbridge_core::metrics;
@@ -52,10 +52,7 @@ impl<P: Ports, K: Parking + 'static> BatchHandler for MediaHandler<P, K> {
                     CopyOutcome::Unavailable(_) => metrics::count("unavailable"),
                     _ => {}
                 }
-                match outcome {
-                    CopyOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    _ => RecordOutcome::Done,
-                }
+                outcome
             })
             .await
     }

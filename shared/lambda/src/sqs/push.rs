@@ -5,7 +5,7 @@
 //! naming no stored push is parked with its reason. Report jobs (a `push.status` webhook
 //! not delivered at once) sit in groups of their own.
 
-use super::fifo::{FifoConsumer, RecordOutcome};
+use super::fifo::FifoConsumer;
 use crate::bootstrap::BatchHandler;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use wxbridge_core::metrics;
@@ -61,12 +61,7 @@ impl<P: Ports, K: Parking> PushHandler<P, K> {
                     ?outcome,
                     "push record handled"
                 );
-                match outcome {
-                    PushOutcome::Retry(reason) => RecordOutcome::Retry(reason),
-                    PushOutcome::RetrySoon(reason) => RecordOutcome::RetrySoon(reason),
-                    PushOutcome::Unusable(reason) => RecordOutcome::Park(reason),
-                    _ => RecordOutcome::Done,
-                }
+                outcome
             })
             .await
     }

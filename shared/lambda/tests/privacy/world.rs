@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use wxbridge_core::config::{BridgeConfig, Secret};
 use wxbridge_core::model::{InboundMessage, SubMerchant};
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::SubMerchantStore;
 use wxbridge_core::ports::wechat::Media;
 use wxbridge_core::services::dispatch::Dispatch;
 use wxbridge_core::services::inbound::Inbound;

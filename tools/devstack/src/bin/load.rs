@@ -15,6 +15,9 @@ use wxbridge_devstack::runner::read_reports;
 use wxbridge_devstack::stack::Stack;
 use wxbridge_devstack::user::{pick_channel, Simulator, UserInput};
 
+/// How long a user of a held run waits for a reply before writing the next text.
+const WRITE_ON_AFTER: Duration = Duration::from_secs(5);
+
 const USAGE: &str = "\
 usage: load [--stack DIR] [--users N] [--messages M] [--no-replies] [--timeout SECS]
             [--replies-per-text R] [--repeat-pushes K] [--reply-attempts A]
@@ -35,8 +38,8 @@ through the API without waiting for them to reach WeChat. Beyond the window's 5 
 user message they are held and released by the user's next text, packed when sends are
 scarce, while the next text's replies are accepted and queued: each user's replies must
 still reach WeChat once each, in the order the API accepted them. The user writes the next
-text once the first reply to this one is in WeChat, or the API said it will be held; after
-its last text it writes closing texts (not counted, not answered) until every reply
+text once the first reply to this one is in WeChat, or the API said it will be held, or
+none of its replies arrived for 5 s (a forecast is not a promise); after its last text it writes closing texts (not counted, not answered) until every reply
 arrived.
 --repeat-pushes K sends each text's push K times (1), as WeChat repeats a push the
 callback was slow to answer: the same message (MsgId, CreateTime) each time, the first
@@ -103,6 +106,9 @@ async fn main() {
     let will_hold: Shared<HashSet<(usize, usize)>> = Arc::default();
     // Closing texts the users wrote to release their last held replies.
     let closing: Shared<usize> = Arc::default();
+    // Texts written without waiting for the first answer to the one before (nothing
+    // arrived for WRITE_ON_AFTER).
+    let wrote_on: Shared<usize> = Arc::default();
 
     // The users, all at once, each one's texts in order.
     let mut senders = Vec::new();
@@ -124,7 +130,7 @@ async fn main() {
             refused.clone(),
             run.clone(),
         );
-        let (will_hold, closing) = (will_hold.clone(), closing.clone());
+        let (will_hold, closing, wrote_on) = (will_hold.clone(), closing.clone(), wrote_on.clone());
         senders.push(tokio::spawn(async move {
             let push = |n: usize| {
                 let (simulator, refused, run) = (simulator.clone(), refused.clone(), run.clone());
@@ -148,11 +154,25 @@ async fn main() {
                 // WeChat, or the API said it will be held (WeChat lets a partner send 5
                 // messages per user message; a burst of texts answered one by one would
                 // hold the 6th answer on).
+                // With several replies a text, the API's forecast is only a forecast: a reply
+                // it said would go out can still be held (the window's sends taken by
+                // replies released in the same moment), and then only the user's next text
+                // sends it. So the user writes on, as a person would, once none of their
+                // replies arrived for WRITE_ON_AFTER.
                 let first = (n - 1) * per_text + 1;
+                let (mut seen, mut quiet_since) =
+                    (lock(&replies).arrived_from(user), Instant::now());
                 while replies_on
                     && !lock(&replies).has_arrived(user, first)
                     && !lock(&will_hold).contains(&(user, first))
                 {
+                    let arrived = lock(&replies).arrived_from(user);
+                    if arrived > seen {
+                        (seen, quiet_since) = (arrived, Instant::now());
+                    } else if per_text > 1 && quiet_since.elapsed() > WRITE_ON_AFTER {
+                        *lock(&wrote_on) += 1;
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -348,10 +368,11 @@ async fn main() {
             total * repeat_pushes
         );
     }
-    let (held, closing) = (lock(&will_hold).len(), *lock(&closing));
+    let (held, closing, wrote_on) = (lock(&will_hold).len(), *lock(&closing), *lock(&wrote_on));
     if per_text > 1 {
         println!(
-            "  {held} replies the API said it will hold; {closing} closing texts released the last"
+            "  {held} replies the API said it will hold; {wrote_on} texts written after {} s without a reply; {closing} closing texts released the last",
+            WRITE_ON_AFTER.as_secs()
         );
     }
     let repeated = lock(&repeated).len();
@@ -394,6 +415,7 @@ async fn main() {
             "pushes_per_text": repeat_pushes,
             "replies_per_text": per_text,
             "held": held,
+            "wrote_on": wrote_on,
             "refused": refused.len(),
             "webhook_repeats": repeats,
             "inbound": leg_figures(&inbound),

@@ -2,7 +2,7 @@
 //! bridge for a user, and shows what the user received. See `wechat-user help`.
 
 use wxbridge_aws::DynamoStore;
-use wxbridge_core::ports::store::Store;
+use wxbridge_core::ports::store::UserStore;
 use wxbridge_devstack::cli::{fail, show_received, take_flag, take_option, Shown, WaitFor};
 use wxbridge_devstack::stack::Stack;
 use wxbridge_devstack::user::{

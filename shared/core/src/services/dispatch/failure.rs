@@ -4,6 +4,7 @@ use crate::ports::queue::QueueError;
 use crate::ports::wechat::ApiError;
 use crate::services::images::ImageError;
 use crate::services::report::Unreported;
+use crate::services::settlement::Settlement;
 use crate::services::tokens::CallError;
 use thiserror::Error;
 
@@ -34,6 +35,28 @@ impl DispatchOutcome {
     /// Not finished, for whatever reason: the record is retried.
     pub fn is_unfinished(&self) -> bool {
         matches!(self, Self::Retry(_) | Self::RetrySoon(_))
+    }
+}
+
+/// Every settled message is done; a record naming no message, or one whose writes the
+/// store refuses for good, is parked.
+impl From<DispatchOutcome> for Settlement {
+    fn from(outcome: DispatchOutcome) -> Self {
+        match outcome {
+            DispatchOutcome::Retry(reason) => Settlement::Retry(reason),
+            DispatchOutcome::RetrySoon(reason) => Settlement::RetrySoon(reason),
+            DispatchOutcome::Failed(
+                failure @ (Failure::NoSuchMessage | Failure::Unstorable(_)),
+            ) => Settlement::Park(failure.to_string()),
+            DispatchOutcome::Sent
+            | DispatchOutcome::AlreadyDone
+            | DispatchOutcome::Held
+            | DispatchOutcome::WindowClosed
+            | DispatchOutcome::Failed(_)
+            | DispatchOutcome::Uncertain
+            | DispatchOutcome::Reported
+            | DispatchOutcome::FellBack => Settlement::Done,
+        }
     }
 }
 

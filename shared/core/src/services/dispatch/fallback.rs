@@ -8,7 +8,7 @@ use super::{Dispatch, DispatchOutcome};
 use crate::model::push::fallback_form;
 use crate::model::{Content, MessageStatus, OutboundRef, PushRecord, StoredMessage};
 use crate::ports::queue::OutboundQueue;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{PushStore, StoreError};
 use crate::ports::Ports;
 
 impl<P: Ports> Dispatch<P> {

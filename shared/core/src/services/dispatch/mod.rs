@@ -37,25 +37,23 @@
 
 mod failure;
 mod fallback;
+mod send;
 mod settle;
 
 pub use failure::{DispatchOutcome, Failure};
 
-use super::images::{ImageError, Images};
+use super::images::Images;
 use super::release;
-use super::tokens::CallError;
 use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
 use crate::model::message::lost_answer;
 use crate::model::{
-    Allowance, ChannelUser, Content, MediaCopy, MediaJob, MessageStatus, OutboundRef, PackedRef,
-    ReplyWindow, Session, StoredMessage,
+    Allowance, Content, MessageStatus, OutboundRef, PackedRef, ReplyWindow, Session, StoredMessage,
 };
-use crate::ports::queue::{MediaQueue, OutboundQueue};
-use crate::ports::store::{change_user, change_user_if, Store, StoreError};
-use crate::ports::wechat::WechatApi;
+use crate::ports::queue::OutboundQueue;
+use crate::ports::store::{change_user_if, MessageStore, StoreError, UserStore};
 use crate::ports::Ports;
-use failure::{SendError, Unfinished};
+use failure::Unfinished;
 use settle::End;
 
 /// How often the user may change under a hold before the record is retried later.
@@ -64,6 +62,35 @@ const CONFLICT_ATTEMPTS: usize = 3;
 const AHEAD_ROUNDS: usize = 2;
 /// How often asking for a sent image's copy is tried before it is recorded unavailable.
 const COPY_QUEUE_TRIES: usize = 3;
+
+/// Why settling stopped before the send: the record's outcome is known (held, failed,
+/// settled elsewhere ...), or the store did not answer.
+enum Stop {
+    Settled(DispatchOutcome),
+    Store(StoreError),
+}
+
+impl Stop {
+    fn into_outcome(self) -> Result<DispatchOutcome, StoreError> {
+        match self {
+            Stop::Settled(outcome) => Ok(outcome),
+            Stop::Store(error) => Err(error),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        Stop::Store(error)
+    }
+}
+
+/// A packed part not put back on the queue: nothing is claimed, the record is retried soon.
+impl From<Unfinished> for Stop {
+    fn from(error: Unfinished) -> Self {
+        Stop::Settled(DispatchOutcome::RetrySoon(error.to_string()))
+    }
+}
 
 /// What the window allows for a message now.
 enum Decision {
@@ -136,42 +163,25 @@ impl<P: Ports> Dispatch<P> {
         }
     }
 
+    /// A record: the settled messages of it reported, those handed to the push chain before
+    /// put on `push.fifo` again, the rest settled; then, once settled, off the user's `held`
+    /// list. A report or a hand-over not queued has the record retried once the rest is
+    /// done, so it is not lost.
     async fn try_process(&self, target: &OutboundRef) -> Result<DispatchOutcome, StoreError> {
-        let Some(lead) = self.bridge.store.message_at(target).await? else {
+        let Some(parts) = self.parts_of(target).await? else {
             return Ok(DispatchOutcome::Failed(Failure::NoSuchMessage));
         };
-        // The message and those packed with it; the settled ones only need their report.
-        let mut parts = vec![lead];
-        for part in target.parts().iter().skip(1) {
-            parts.extend(self.bridge.store.message_at(part).await?);
-        }
         let first = parts[0].clone();
-        // A report neither delivered nor queued has the record retried once the rest is
-        // done, so it is not lost.
-        let mut unreported = None;
-        for settled in parts.iter().filter(|m| !m.status.is_pending()) {
-            if let Err(error) = self.reports().ensure_reported(settled).await {
-                unreported = Some(Unfinished::from(error));
-            }
-        }
-        parts.retain(|m| m.status.is_pending());
-        // Handed to the push chain before (a redelivery): only put it on push.fifo again.
-        let (handed, rest): (Vec<StoredMessage>, Vec<StoredMessage>) =
-            parts.into_iter().partition(|m| m.push.is_some());
-        parts = rest;
-        for message in &handed {
-            let Some(pushes) = self.pushes.as_ref() else {
-                tracing::warn!(message_id = %message.id, "a reply handed to the push chain, and no push queue here");
-                continue;
-            };
-            if let Err(error) = self.hand_over(pushes, message).await {
-                unreported = Some(error);
-            }
-        }
-        let outcome = if parts.is_empty() {
+        let (pending, unreported) = self.report_settled(parts).await;
+        let (handed, pending): (Vec<StoredMessage>, Vec<StoredMessage>) =
+            pending.into_iter().partition(|m| m.push.is_some());
+        let unfinished = self.hand_over_again(&handed).await.or(unreported);
+        let outcome = if pending.is_empty() {
             DispatchOutcome::AlreadyDone
         } else {
-            self.settle(parts, AHEAD_ROUNDS).await?
+            self.settle(pending, AHEAD_ROUNDS)
+                .await
+                .or_else(Stop::into_outcome)?
         };
         // Settled (or handed to the push chain): off the user's `held` list, where a held or
         // released one is. A sent one left it in the write that spent its send.
@@ -183,7 +193,7 @@ impl<P: Ports> Dispatch<P> {
             let ids: Vec<String> = target.parts().into_iter().map(|p| p.message_id).collect();
             self.unlist(&first, &ids).await;
         }
-        Ok(match unreported {
+        Ok(match unfinished {
             Some(error) if !outcome.is_unfinished() => {
                 DispatchOutcome::RetrySoon(error.to_string())
             }
@@ -191,74 +201,71 @@ impl<P: Ports> Dispatch<P> {
         })
     }
 
+    /// The record's message and those packed with it (those still stored); `None` when the
+    /// record names no message.
+    async fn parts_of(
+        &self,
+        target: &OutboundRef,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        let Some(lead) = self.bridge.store.message_at(target).await? else {
+            return Ok(None);
+        };
+        let mut parts = vec![lead];
+        for part in target.parts().iter().skip(1) {
+            parts.extend(self.bridge.store.message_at(part).await?);
+        }
+        Ok(Some(parts))
+    }
+
+    /// Reports the settled parts (unless told already): the pending ones, and the last
+    /// report neither delivered nor queued.
+    async fn report_settled(
+        &self,
+        parts: Vec<StoredMessage>,
+    ) -> (Vec<StoredMessage>, Option<Unfinished>) {
+        let mut unreported = None;
+        for settled in parts.iter().filter(|m| !m.status.is_pending()) {
+            if let Err(error) = self.reports().ensure_reported(settled).await {
+                unreported = Some(Unfinished::from(error));
+            }
+        }
+        let pending = parts
+            .into_iter()
+            .filter(|m| m.status.is_pending())
+            .collect();
+        (pending, unreported)
+    }
+
+    /// Replies handed to the push chain before (a redelivery): only put on `push.fifo`
+    /// again. The last that could not be.
+    async fn hand_over_again(&self, handed: &[StoredMessage]) -> Option<Unfinished> {
+        let mut unfinished = None;
+        for message in handed {
+            let Some(pushes) = self.pushes.as_ref() else {
+                tracing::warn!(message_id = %message.id, "a reply handed to the push chain, and no push queue here");
+                continue;
+            };
+            if let Err(error) = self.hand_over(pushes, message).await {
+                unfinished = Some(error);
+            }
+        }
+        unfinished
+    }
+
     /// Sends pending messages (one, or packed texts) as the window allows, and records how
-    /// each ends; `rounds`: how often replies found ahead of them may be sent first.
+    /// each ends; `rounds`: how often replies found ahead of them may be sent first. Each
+    /// step either hands on what the next needs or ends the record ([`Stop`]).
     async fn settle(
         &self,
-        mut parts: Vec<StoredMessage>,
+        parts: Vec<StoredMessage>,
         rounds: usize,
-    ) -> Result<DispatchOutcome, StoreError> {
-        use MessageStatus::*;
-        if self.bridge.config.lost_send_answer == LostSendAnswer::Report {
-            // Interrupted mid-call: WeChat may have taken it, and it is not sent again.
-            let (interrupted, rest): (Vec<_>, Vec<_>) =
-                parts.into_iter().partition(|m| m.status == Sending);
-            if !interrupted.is_empty() {
-                let outcome = self.finish_all(&interrupted, End::Uncertain).await;
-                if rest.is_empty() || outcome.is_unfinished() {
-                    return Ok(outcome);
-                }
-            }
-            parts = rest;
-        }
-        let Some(channel) = self.bridge.config.channel(&parts[0].channel) else {
-            return Ok(self.fail_all(&parts, Failure::ChannelNotConfigured).await);
-        };
-        let content = match self.content(&mut parts).await {
-            Err(error) => return Ok(DispatchOutcome::RetrySoon(error.to_string())),
-            Ok(None) => return Ok(self.fail_all(&parts, Failure::UnreadableContent).await),
-            Ok(Some(content)) => content,
-        };
-        let message = parts[0].clone();
-        let business_id = match self
-            .bridge
-            .business_id_for(&channel.id, &message.partner)
-            .await?
-        {
-            Ok(business_id) => business_id,
-            Err(missing) => {
-                let failure = Failure::SubMerchantNotRegistered(missing.to_string());
-                return Ok(self.fail_all(&parts, failure).await);
-            }
-        };
-        let session = Session::of(&self.bridge.config, &message.partner);
-        let window = match self.decide(&parts).await? {
-            Decision::Closed => return self.window_closed(&parts).await,
-            Decision::Held => return self.hold(&parts).await,
-            Decision::Ahead { ahead, sends_left } => {
-                return self.after(ahead, sends_left, parts, rounds).await
-            }
-            Decision::Send(window) => window,
-        };
-        if !self
-            .bridge
-            .store
-            .transition(&message, &[Queued, Held, Sending], Sending, None)
-            .await?
-        {
-            return Ok(DispatchOutcome::AlreadyDone);
-        }
-        let mut claimed = vec![message.clone()];
-        for part in &parts[1..] {
-            if self
-                .bridge
-                .store
-                .transition(part, &[Queued, Held, Sending], Sending, None)
-                .await?
-            {
-                claimed.push(part.clone());
-            }
-        }
+    ) -> Result<DispatchOutcome, Stop> {
+        let mut parts = self.without_interrupted(parts).await?;
+        let channel = self.channel_of(&parts).await?;
+        let content = self.content(&mut parts).await?;
+        let business_id = self.business_id(channel, &parts).await?;
+        let window = self.window_to_send(&parts, rounds).await?;
+        let claimed = self.claim(&parts).await?;
         let content = if claimed.len() == parts.len() {
             content
         } else {
@@ -267,96 +274,80 @@ impl<P: Ports> Dispatch<P> {
         };
         // Sent before with its answer lost (or interrupted): a success now may be a second.
         let resent = claimed.iter().any(settle::may_have_reached_the_user);
-        let sender = self.bridge.config.sender_of(&message.partner);
-        let sent: Result<Option<String>, SendError> = match &content {
-            Content::Image { .. } => self
-                .send_image(channel, &message.openid, business_id, &content)
-                .await
-                .map(Some)
-                .map_err(SendError::from),
-            _ => {
-                let body = content.wechat_body(sender.as_deref(), None);
-                self.send(channel, &message.openid, business_id, &body)
-                    .await
-                    .map(|()| None)
-                    .map_err(SendError::from)
-            }
-        };
-        match sent {
-            Ok(sent_media) => {
-                // The image's copy asked for first: a function stopped after it would send
-                // the image again (a lost answer), and ask again.
-                if let Some(media_id) = sent_media {
-                    self.keep_image(&message, &media_id).await;
-                }
-                // Then the status: a function stopped after it never sends again.
-                let outcome = self.finish_all(&claimed, End::Sent { resent }).await;
-                let now_ms = self.bridge.now_ms();
-                let sent: Vec<&str> = claimed.iter().map(|m| m.id.as_str()).collect();
-                self.update_user(&message, |user| {
-                    user.partner_sent(&message.partner, session, now_ms);
-                    user.unlist(session, &message.conversation_id, &sent);
-                })
-                .await;
-                Ok(outcome)
-            }
-            // WeChat's count wins over the bridge's record of the window it read: 45047,
-            // the quota is used up (another of the user's conversations sent meanwhile);
-            // 45015, the window has closed. The message is decided again as if the bridge
-            // had known: held (a released reply waits for the next message), fallen back,
-            // or `window_closed`. A window the user opened since is left alone.
-            Err(error) if matches!(error.failure.errcode(), Some(45047 | 45015)) => {
-                let reason = error.failure.to_string();
-                let code = error.failure.errcode();
-                self.unclaim(&claimed, &reason).await?;
-                let now_ms = self.bridge.now_ms();
-                self.update_user(&message, |user| {
-                    if let Some(current) = user.window_in_mut(session).as_mut() {
-                        if window.is_some_and(|read| read.closes_at_ms == current.closes_at_ms) {
-                            if code == Some(45047) {
-                                current.remaining = 0;
-                            } else {
-                                current.closes_at_ms = now_ms;
-                            }
-                        }
-                    }
-                })
-                .await;
-                let claimed = self.reloaded(&claimed).await?;
-                match self.decide(&claimed).await? {
-                    Decision::Held => self.hold(&claimed).await,
-                    Decision::Closed => self.window_closed(&claimed).await,
-                    Decision::Send(_) | Decision::Ahead { .. } => {
-                        Ok(DispatchOutcome::Retry(reason))
-                    }
-                }
-            }
-            Err(error) if error.answer_lost => {
-                tracing::warn!(message_id = %message.id, error = %error.failure, "WeChat's answer to a send was lost");
-                match self.bridge.config.lost_send_answer {
-                    LostSendAnswer::Report => Ok(self.finish_all(&claimed, End::Uncertain).await),
-                    LostSendAnswer::Resend => {
-                        self.unclaim(&claimed, lost_answer::RETRYING).await?;
-                        Ok(DispatchOutcome::Retry(format!(
-                            "{}: {}",
-                            lost_answer::RETRYING,
-                            error.failure
-                        )))
-                    }
-                }
-            }
-            Err(error) if error.is_final => Ok(self.fail_all(&claimed, error.failure).await),
-            Err(error) => {
-                let reason = error.failure.to_string();
-                self.unclaim(&claimed, &reason).await?;
-                // -1 is WeChat's "system busy, try again in a moment": a blip, not an outage
-                // to wait 30 s on.
-                Ok(match error.failure.errcode() {
-                    Some(-1) => DispatchOutcome::RetrySoon(reason),
-                    _ => DispatchOutcome::Retry(reason),
-                })
+        let sent = self
+            .send_content(channel, &claimed[0], business_id, &content)
+            .await;
+        Ok(self.after_send(&claimed, sent, window, resent).await?)
+    }
+
+    /// With lost answers reported, not resent ([`LostSendAnswer::Report`]): parts found
+    /// `sending` were interrupted mid-call, WeChat may have taken them, and they end
+    /// `uncertain`; the rest go on.
+    async fn without_interrupted(
+        &self,
+        parts: Vec<StoredMessage>,
+    ) -> Result<Vec<StoredMessage>, Stop> {
+        if self.bridge.config.lost_send_answer != LostSendAnswer::Report {
+            return Ok(parts);
+        }
+        let (interrupted, rest): (Vec<_>, Vec<_>) = parts
+            .into_iter()
+            .partition(|m| m.status == MessageStatus::Sending);
+        if !interrupted.is_empty() {
+            let outcome = self.finish_all(&interrupted, End::Uncertain).await;
+            if rest.is_empty() || outcome.is_unfinished() {
+                return Err(Stop::Settled(outcome));
             }
         }
+        Ok(rest)
+    }
+
+    /// The channel the parts are sent in; they fail when it is not configured.
+    async fn channel_of(&self, parts: &[StoredMessage]) -> Result<&ChannelConfig, Stop> {
+        match self.bridge.config.channel(&parts[0].channel) {
+            Some(channel) => Ok(channel),
+            None => Err(Stop::Settled(
+                self.fail_all(parts, Failure::ChannelNotConfigured).await,
+            )),
+        }
+    }
+
+    /// The sub-merchant to send as (sub-merchant mode); the parts fail when their partner
+    /// has none registered.
+    async fn business_id(
+        &self,
+        channel: &ChannelConfig,
+        parts: &[StoredMessage],
+    ) -> Result<Option<u64>, Stop> {
+        let found = self
+            .bridge
+            .business_id_for(&channel.id, &parts[0].partner)
+            .await?;
+        match found {
+            Ok(business_id) => Ok(business_id),
+            Err(missing) => {
+                let failure = Failure::SubMerchantNotRegistered(missing.to_string());
+                Err(Stop::Settled(self.fail_all(parts, failure).await))
+            }
+        }
+    }
+
+    /// The window the parts are sent in; when the window does not allow it they are held,
+    /// handed to the push chain or closed, or go after the replies ahead of them.
+    async fn window_to_send(
+        &self,
+        parts: &[StoredMessage],
+        rounds: usize,
+    ) -> Result<Option<ReplyWindow>, Stop> {
+        let settled = match self.decide(parts).await? {
+            Decision::Send(window) => return Ok(window),
+            Decision::Closed => self.window_closed(parts).await?,
+            Decision::Held => self.hold(parts).await?,
+            Decision::Ahead { ahead, sends_left } => {
+                self.after(ahead, sends_left, parts, rounds).await?
+            }
+        };
+        Err(Stop::Settled(settled))
     }
 
     /// Sends the conversation's replies listed `ahead` of `parts` (packed when sends are
@@ -366,7 +357,7 @@ impl<P: Ports> Dispatch<P> {
         &self,
         ahead: Vec<OutboundRef>,
         sends_left: u32,
-        parts: Vec<StoredMessage>,
+        parts: &[StoredMessage],
         rounds: usize,
     ) -> Result<DispatchOutcome, StoreError> {
         let Some(rounds) = rounds.checked_sub(1) else {
@@ -385,7 +376,7 @@ impl<P: Ports> Dispatch<P> {
         }
         // Any settled before (a write taking it off the list failed) or gone leaves it now.
         self.unlist_settled(&parts[0], &ahead).await?;
-        let parts = self.reloaded(&parts).await?;
+        let parts = self.reloaded(parts).await?;
         if parts.iter().all(|m| !m.status.is_pending()) {
             return Ok(DispatchOutcome::AlreadyDone);
         }
@@ -393,7 +384,9 @@ impl<P: Ports> Dispatch<P> {
             .into_iter()
             .filter(|m| m.status.is_pending())
             .collect();
-        Box::pin(self.settle(parts, rounds)).await
+        Box::pin(self.settle(parts, rounds))
+            .await
+            .or_else(Stop::into_outcome)
     }
 
     /// Takes the messages of `entries` that are settled or gone off the `held` list of
@@ -430,26 +423,6 @@ impl<P: Ports> Dispatch<P> {
         .await
     }
 
-    /// Back to where each part was claimed from (`held` stays `held`: a released reply
-    /// keeps waiting for the user) after a send that did not happen. A part an earlier send
-    /// may have delivered keeps saying so until it settles.
-    async fn unclaim(&self, claimed: &[StoredMessage], reason: &str) -> Result<(), StoreError> {
-        use MessageStatus::*;
-        for part in claimed {
-            let back = if part.status == Held { Held } else { Queued };
-            let reason = if settle::may_have_reached_the_user(part) {
-                lost_answer::RETRYING
-            } else {
-                reason
-            };
-            self.bridge
-                .store
-                .transition(part, &[Sending], back, Some(reason))
-                .await?;
-        }
-        Ok(())
-    }
-
     /// The parts as stored now (those still there).
     async fn reloaded(&self, parts: &[StoredMessage]) -> Result<Vec<StoredMessage>, StoreError> {
         let mut fresh = Vec::new();
@@ -481,27 +454,34 @@ impl<P: Ports> Dispatch<P> {
         Ok(self.finish_all(parts, End::WindowClosed).await)
     }
 
-    /// What to send for `parts`: the first one's content (`None`: unreadable), or, for
-    /// packed texts, their texts one per line. A packed part that is not a text (never
-    /// planned so) is put back on the queue on its own; if that fails, nothing is claimed
-    /// and the record is retried.
-    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Result<Option<Content>, Unfinished> {
+    /// What to send for `parts`: the first one's content (the parts fail when it is
+    /// unreadable), or, for packed texts, their texts one per line. A packed part that is not
+    /// a text (never planned so) is put back on the queue on its own; if that fails, nothing
+    /// is claimed and the record is retried.
+    async fn content(&self, parts: &mut Vec<StoredMessage>) -> Result<Content, Stop> {
         let Ok(content) = serde_json::from_value::<Content>(parts[0].content.clone()) else {
-            return Ok(None);
+            return Err(self.unreadable(parts).await);
         };
         if parts.len() == 1 {
-            return Ok(Some(content));
+            return Ok(content);
         }
         if !matches!(content, Content::Text { .. }) {
             self.unpack(&parts[1..]).await?;
             parts.truncate(1);
-            return Ok(Some(content));
+            return Ok(content);
         }
         let (texts, others): (Vec<StoredMessage>, Vec<StoredMessage>) =
             parts.drain(..).partition(|m| m.text().is_some());
         self.unpack(&others).await?;
         *parts = texts;
-        Ok(joined(parts))
+        match joined(parts) {
+            Some(joined) => Ok(joined),
+            None => Err(self.unreadable(parts).await),
+        }
+    }
+
+    async fn unreadable(&self, parts: &[StoredMessage]) -> Stop {
+        Stop::Settled(self.fail_all(parts, Failure::UnreadableContent).await)
     }
 
     async fn unpack(&self, alone: &[StoredMessage]) -> Result<(), Unfinished> {
@@ -577,81 +557,6 @@ impl<P: Ports> Dispatch<P> {
             }
         }
         Err(StoreError::Conflict)
-    }
-
-    /// One send (into the sub-merchant's session with a `business_id`), with one retry
-    /// after refreshing a stale token.
-    async fn send(
-        &self,
-        channel: &ChannelConfig,
-        openid: &str,
-        business_id: Option<u64>,
-        body: &serde_json::Value,
-    ) -> Result<(), CallError> {
-        let wechat = self.bridge.wechat();
-        self.bridge
-            .tokens
-            .call(channel, |token| async move {
-                wechat.send_custom(&token, openid, business_id, body).await
-            })
-            .await
-    }
-
-    /// An image, by its cached media id or uploaded first (see [`super::images`]): the
-    /// media id sent.
-    async fn send_image(
-        &self,
-        channel: &ChannelConfig,
-        openid: &str,
-        business_id: Option<u64>,
-        content: &Content,
-    ) -> Result<String, ImageError> {
-        self.images
-            .send(&self.bridge, channel, content, |media_id| async move {
-                let body = content.wechat_body(None, Some(&media_id));
-                self.send(channel, openid, business_id, &body).await
-            })
-            .await
-    }
-
-    /// Asks for the copy of a sent image (WeChat holds it as `media_id`), through a
-    /// hiccup of the queue; a copy that cannot be asked for is recorded `unavailable`.
-    async fn keep_image(&self, message: &StoredMessage, media_id: &str) {
-        let Some(queue) = &self.media else {
-            return;
-        };
-        let job = MediaJob::of(message, media_id, self.bridge.now_ms());
-        let mut last = None;
-        for _ in 0..COPY_QUEUE_TRIES {
-            match queue.enqueue_copy(&job).await {
-                Ok(()) => return,
-                Err(error) => last = Some(error),
-            }
-        }
-        let error = last.map(|e| e.to_string()).unwrap_or_default();
-        tracing::warn!(message_id = %message.id, %error, "image copy not queued: not kept");
-        let unavailable = MediaCopy::unavailable("the copy could not be queued");
-        if let Err(error) = self
-            .bridge
-            .store
-            .set_media(&job.message, &unavailable)
-            .await
-        {
-            tracing::warn!(message_id = %message.id, %error, "an image copy's failure not recorded");
-        }
-    }
-
-    /// Changes the message's user: a sent message spends one send and makes its partner
-    /// the one who last wrote; a 45047 uses the quota up.
-    async fn update_user(&self, message: &StoredMessage, change: impl Fn(&mut ChannelUser)) {
-        change_user(
-            &self.bridge.store,
-            &message.channel,
-            &message.openid,
-            "reply window",
-            change,
-        )
-        .await
     }
 }
 

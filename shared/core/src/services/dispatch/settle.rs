@@ -4,7 +4,7 @@
 use super::{Dispatch, DispatchOutcome, Failure};
 use crate::model::message::lost_answer;
 use crate::model::{MessageStatus, OutboundRef, StoredMessage};
-use crate::ports::store::{through_hiccups, Store, StoreError};
+use crate::ports::store::{through_hiccups, MessageStore, StoreError};
 use crate::ports::Ports;
 use crate::services::report::{ReportOutcome, Reports};
 

@@ -12,11 +12,12 @@
 //! user moved on (nor refused because the partner is no longer the active one); the note
 //! is stored once, the webhook delivered under the same id.
 
+use super::ReplyAccepted;
 use super::{valid_client_id, PartnerError, SendRequest};
 use super::{Answer, ConflictCode, HandoverAnswer, HandoverRequest, MessageView, PartnerApi};
-use crate::config::DialogMode;
+use crate::config::{DialogMode, PartnerConfig};
 use crate::model::{routing, ActiveBecause, Content, Conversation, HandoverRecord, StoredMessage};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{HandoverStore, MessageStore, StoreError};
 use crate::ports::Ports;
 use crate::services::webhook::{self, Delivery};
 use serde_json::json;
@@ -27,29 +28,43 @@ pub const HANDOVER_CONTEXT: usize = 10;
 const MAX_PARTNER_NOTE_CHARS: usize = 2000;
 
 impl<P: Ports> PartnerApi<P> {
+    /// Hands the user of `partner`'s conversation to `request.to`: the request checked, the
+    /// routing switched (once per hand-over id), the note to the user sent, and the
+    /// receiving partner told.
     pub async fn hand_over(
         &self,
         partner: &str,
         conversation_id: &str,
         request: HandoverRequest,
     ) -> Answer<HandoverAnswer> {
-        let config = &self.bridge.config;
-        match config.dialog.mode {
-            DialogMode::Merged => {}
-            DialogMode::Separate => {
-                return Err(PartnerError::conflict(
-                    ConflictCode::HandoverNotInThisMode,
-                    "separate mode: each channel belongs to one partner, so there is no one to hand over to",
-                ))
-            }
-            DialogMode::SubMerchant => {
-                return Err(PartnerError::conflict(
-                    ConflictCode::HandoverNotInThisMode,
-                    "sub_merchant mode: each partner has its own chat, and the user picks it",
-                ))
-            }
-        }
-        // 55: the note to the user is stored under `handover:{id}`, within 64.
+        handover_in_this_mode(self.bridge.config.dialog.mode)?;
+        self.check_id_and_note(partner, &request)?;
+        // Another partner's conversation is not found before anything else is said of it.
+        let from = self.own_conversation(partner, conversation_id).await?;
+        let receiving = self.check_receiving(partner, &request)?;
+        let record = HandoverRecord {
+            partner: partner.to_owned(),
+            handover_id: request.handover_id.clone(),
+            conversation_id: from.id.clone(),
+            to: request.to.clone(),
+            at_ms: self.now_ms(),
+        };
+        self.apply_handover(&from, &record).await?;
+        let note = self.note_to_user(partner, &from, &request).await?;
+        let to_id = self
+            .tell_receiving(receiving, &from, &record, &request)
+            .await?;
+        tracing::info!(partner, to = %request.to, "user handed over");
+        Ok(HandoverAnswer {
+            conversation_id: to_id,
+            to: request.to,
+            note,
+        })
+    }
+
+    /// The hand-over's id (55 characters: the note to the user is stored under
+    /// `handover:{id}`, within 64) and the note to the user, a reply of this partner's.
+    fn check_id_and_note(&self, partner: &str, request: &HandoverRequest) -> Answer<()> {
         if !valid_client_id(&request.handover_id, 55) {
             return Err(PartnerError::field(
                 "handover_id",
@@ -62,8 +77,13 @@ impl<P: Ports> PartnerApi<P> {
                 .map_err(|_| PartnerError::field("note_to_user", "1 to 2048 bytes of text"))?;
             self.fits_with_sender(partner, &note)?;
         }
-        // Another partner's conversation is not found before anything else is said of it.
-        let from = self.own_conversation(partner, conversation_id).await?;
+        Ok(())
+    }
+
+    /// The receiving partner: configured, another one, one this partner may hand to; and
+    /// the note it gets.
+    fn check_receiving(&self, partner: &str, request: &HandoverRequest) -> Answer<&PartnerConfig> {
+        let config = &self.bridge.config;
         let Some(receiving) = config.partner(&request.to) else {
             return Err(PartnerError::field("to", "names no partner"));
         };
@@ -86,28 +106,38 @@ impl<P: Ports> PartnerApi<P> {
         config
             .may_hand_over(partner, &request.to)
             .map_err(PartnerError::Forbidden)?;
+        Ok(receiving)
+    }
 
-        let now_ms = self.now_ms();
-        let record = HandoverRecord {
-            partner: partner.to_owned(),
-            handover_id: request.handover_id.clone(),
-            conversation_id: from.id.clone(),
-            to: request.to.clone(),
-            at_ms: now_ms,
+    /// The note to the user, sent as this partner's reply (stored once, under
+    /// `handover:{id}`).
+    async fn note_to_user(
+        &self,
+        partner: &str,
+        from: &Conversation,
+        request: &HandoverRequest,
+    ) -> Answer<Option<ReplyAccepted>> {
+        let Some(text) = request.note_to_user.clone() else {
+            return Ok(None);
         };
-        self.apply_handover(&from, &record).await?;
-        let note = match request.note_to_user {
-            None => None,
-            Some(text) => {
-                let note = SendRequest {
-                    conversation_id: Some(from.id.clone()),
-                    to: None,
-                    client_message_id: format!("handover:{}", request.handover_id),
-                    content: Content::Text { text },
-                };
-                Some(self.send(partner, note).await?)
-            }
+        let note = SendRequest {
+            conversation_id: Some(from.id.clone()),
+            to: None,
+            client_message_id: format!("handover:{}", request.handover_id),
+            content: Content::Text { text },
         };
+        Ok(Some(self.send(partner, note).await?))
+    }
+
+    /// The `conversation.handed_over` webhook, with the latest messages as context and the
+    /// user's window as the receiving partner sees it: the receiving conversation's id.
+    async fn tell_receiving(
+        &self,
+        receiving: &PartnerConfig,
+        from: &Conversation,
+        record: &HandoverRecord,
+        request: &HandoverRequest,
+    ) -> Answer<String> {
         let mut context = self
             .bridge
             .store
@@ -115,19 +145,19 @@ impl<P: Ports> PartnerApi<P> {
             .await
             .map_err(PartnerError::store)?;
         context.reverse();
-        let user = self.user_of(&from).await?;
-        let to_id =
-            routing::conversation_id(config.dialog.mode, &from.channel, &from.openid, &request.to);
-        let delivery_id = format!("handover:{partner}:{}", request.handover_id);
+        let user = self.user_of(from).await?;
+        let mode = self.bridge.config.dialog.mode;
+        let to_id = routing::conversation_id(mode, &from.channel, &from.openid, &record.to);
+        let delivery_id = format!("handover:{}:{}", record.partner, record.handover_id);
         let body = json!({
             "type": "conversation.handed_over",
             "delivery_id": delivery_id,
-            "conversation": {"id": to_id, "channel": from.channel, "partner": request.to},
-            "from": {"partner": partner, "conversation_id": from.id},
+            "conversation": {"id": to_id, "channel": from.channel, "partner": record.to},
+            "from": {"partner": record.partner, "conversation_id": from.id},
             "note": request.note_to_partner,
             "context": context.into_iter().map(handed).collect::<Vec<_>>(),
-            "user": webhook::user_fields(&user, &request.to),
-            "window": self.window_of(&user, &request.to),
+            "user": webhook::user_fields(&user, &record.to),
+            "window": self.window_of(&user, &record.to),
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let delivered = webhook::deliver(
@@ -136,20 +166,33 @@ impl<P: Ports> PartnerApi<P> {
             "conversation.handed_over",
             &delivery_id,
             body,
-            now_ms.div_euclid(1000),
+            record.at_ms.div_euclid(1000),
         )
         .await;
         if delivered != Delivery::Delivered {
-            tracing::warn!(partner, to = %request.to, outcome = delivered.name(), "hand-over webhook not delivered");
+            let (partner, to) = (&record.partner, &record.to);
+            tracing::warn!(%partner, %to, outcome = delivered.name(), "hand-over webhook not delivered");
             return Err(PartnerError::NotDelivered("handover_id"));
         }
-        tracing::info!(partner, to = %request.to, "user handed over");
-        Ok(HandoverAnswer {
-            conversation_id: to_id,
-            to: request.to,
-            note,
-        })
+        Ok(to_id)
     }
+}
+
+/// Hand-overs are merged mode's: in the others each partner has its own chat.
+fn handover_in_this_mode(mode: DialogMode) -> Answer<()> {
+    let why = match mode {
+        DialogMode::Merged => return Ok(()),
+        DialogMode::Separate => {
+            "separate mode: each channel belongs to one partner, so there is no one to hand over to"
+        }
+        DialogMode::SubMerchant => {
+            "sub_merchant mode: each partner has its own chat, and the user picks it"
+        }
+    };
+    Err(PartnerError::conflict(
+        ConflictCode::HandoverNotInThisMode,
+        why,
+    ))
 }
 
 impl<P: Ports> PartnerApi<P> {

@@ -35,7 +35,7 @@ use crate::model::{
     ChannelUser, Content, Conversation, MessageStatus, OutboundRef, StoredMessage, MAX_TEXT_BYTES,
 };
 use crate::ports::queue::OutboundQueue;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{ConversationStore, StoreError, UserStore};
 use crate::ports::Ports;
 
 type Answer<T> = Result<T, PartnerError>;

@@ -7,7 +7,7 @@ use super::{PartnerApi, PartnerError};
 use super::{DEFAULT_PAGE, MAX_PAGE};
 use crate::config::DialogMode;
 use crate::model::{routing, ChannelUser, Conversation, MessageCursor, Session, WindowState};
-use crate::ports::store::Store;
+use crate::ports::store::{ConversationStore, MessageStore, UserStore};
 use crate::ports::Ports;
 use base64::Engine;
 

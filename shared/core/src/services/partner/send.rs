@@ -9,7 +9,7 @@ use crate::model::{
     Allowance, ChannelUser, Content, Conversation, Direction, MessageStatus, PushRecord,
     PushTarget, ReplyWindow, Session, StoredMessage,
 };
-use crate::ports::store::{through_hiccups, Recorded, Store};
+use crate::ports::store::{through_hiccups, MessageStore, PushStore, Recorded, UserStore};
 
 /// How many of a conversation's latest messages the reply forecast looks through.
 const QUEUE_LOOKBACK: usize = 20;

@@ -1,10 +1,13 @@
-//! The partner operations' requests and answers, as partners send and read them (JSON).
+//! The partner operations' requests and answers, as core values: the Lambda edge reads the
+//! JSON partners send into these and writes its answers from them (`wxbridge_lambda::api::wire`,
+//! which also documents them). `MessageView` and `MediaView` are serialized here too: they
+//! are part of webhook bodies.
 
 use crate::model::{
     Closed, Content, Conversation, Direction, MediaCopy, MediaStatus, MessageStatus, PushRecord,
     StoredMessage, SubscribeForm, WindowState,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// History pages: 20 messages unless asked, at most 100.
@@ -14,73 +17,48 @@ pub const MAX_PAGE: usize = 100;
 pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
 
 /// `POST /v1/messages`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct SendRequest {
-    #[serde(default)]
     pub conversation_id: Option<String>,
-    #[serde(default)]
     pub to: Option<Recipient>,
     /// The partner's id for this reply (1-64 of `A-Z a-z 0-9 - _ . : @`): a repeat answers
     /// the first message.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
-    )]
     pub client_message_id: String,
     pub content: Content,
 }
 
 /// `POST /v1/pushes`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct PushRequest {
     pub to: Recipient,
     /// The partner's id for this push (1-64 of `A-Z a-z 0-9 - _ . : @`): a repeat answers
     /// the first push, delivered once.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
-    )]
     pub push_id: String,
     pub content: Content,
     /// The subscribe message to send when the window does not allow a customer-service
     /// message and the user granted the template.
-    #[serde(default)]
     pub subscribe: Option<SubscribeForm>,
     /// After this (ms since the epoch) the push is not worth sending: it ends `expired`.
     /// Any JSON integer, `1.8e12` or `1800000000000.0` too, as JSON Schema counts them.
-    #[serde(default, deserialize_with = "integral_ms")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub expires_at_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PushAccepted {
     pub push_id: String,
-    #[serde(flatten)]
     pub message: Accepted,
 }
 
 /// A user to write to without a conversation id: a channel user, or an app user (with a
 /// channel when they are bound on several).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct Recipient {
-    #[serde(default)]
     pub channel: Option<String>,
-    #[serde(default)]
     pub openid: Option<String>,
-    #[serde(default)]
     pub app_user_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
     pub message_id: String,
     pub conversation_id: String,
@@ -102,7 +80,6 @@ impl Accepted {
 
 /// A message as partners read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
@@ -112,7 +89,6 @@ pub struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub created_at_ms: i64,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub content: Value,
     /// Pushes (and replies that fell back through the push chain): the request, each
     /// attempt and the path that settled it.
@@ -125,7 +101,6 @@ pub struct MessageView {
 
 /// An image message's copy, as partners read it (in history and in webhooks).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaView {
     #[serde(flatten)]
     pub copy: MediaCopy,
@@ -185,29 +160,23 @@ impl From<StoredMessage> for MessageView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryPage {
     pub messages: Vec<MessageView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// A conversation as its partner sees it: with what WeChat lets it send now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConversationView {
-    #[serde(flatten)]
     pub conversation: Conversation,
     pub app_user_id: Option<String>,
     /// Merged mode: the partner the user's next message goes to.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub active_partner: Option<String>,
     /// `open`, or `closed` until the user writes again.
     pub status: ConversationStatus,
     /// When and why it was closed, while it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closed>,
     /// The chat's reply window now.
     pub window: WindowState,
@@ -215,177 +184,99 @@ pub struct ConversationView {
 
 /// `POST /v1/messages` answered: the reply is stored and queued; whether it will wait for
 /// the user's next message, as the window stands now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplyAccepted {
-    #[serde(flatten)]
     pub message: Accepted,
     /// The window has no send left for it (used up, or taken by the replies ahead of it):
     /// it is held and goes out when the user writes again.
     pub will_hold: bool,
     /// Why it will be held.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_reason: Option<String>,
     pub window: WindowState,
 }
 
 /// `GET /v1/conversations`: a channel user (`channel` and `openid`), or an app user's
 /// bindings (`app_user_id`, and `channel` to keep to one).
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Default)]
 pub struct ConversationsQuery {
     /// The channel (with `openid`; with `app_user_id`, to keep to one channel).
-    #[serde(default)]
     pub channel: Option<String>,
     /// The user's openid on `channel`.
-    #[serde(default)]
     pub openid: Option<String>,
     /// The app user whose bindings to look at.
-    #[serde(default)]
     pub app_user_id: Option<String>,
 }
 
 /// `PUT /v1/bindings/{channel}/{openid}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct BindRequest {
     /// The app user (1-128 of `A-Z a-z 0-9 - _ . : @`).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 128)
-    )]
     pub app_user_id: String,
     /// Rebinds a user already bound to another app user.
-    #[serde(default)]
     pub replace: bool,
 }
 
 /// A user bound to an app user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub channel: String,
     pub openid: String,
     pub app_user_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConversationStatus {
     Open,
     Closed,
 }
 
 /// `POST /v1/conversations/{id}/close`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Default)]
 pub struct CloseRequest {
     /// Sent to the user as the partner's reply before the conversation closes: a text's
     /// rules.
-    #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
-            min_length = 1,
-            max_length = 2048
-        )
-    )]
     pub closing_text: Option<String>,
     /// The closing text's client message id (required with it; 1-64 of
     /// `A-Z a-z 0-9 - _ . : @`): a repeat sends it once.
-    #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 64)
-    )]
     pub client_message_id: Option<String>,
 }
 
 /// `POST /v1/conversations/{id}/handover`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct HandoverRequest {
     /// The partner's id for this hand-over (1-55 of `A-Z a-z 0-9 - _ . : @`): a repeat
     /// does it once.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9._:@-]+$", min_length = 1, max_length = 55)
-    )]
     pub handover_id: String,
     /// The partner the user goes to.
     pub to: String,
     /// Sent to the user as this partner's reply (it counts against the window): a text's
     /// rules.
-    #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
-            min_length = 1,
-            max_length = 2048
-        )
-    )]
     pub note_to_user: Option<String>,
     /// For the receiving partner, with the conversation's latest messages (at most 2000
     /// characters).
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub note_to_partner: Option<String>,
 }
 
 /// A hand-over done: the receiving partner's conversation, and the note to the user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HandoverAnswer {
     /// The receiving partner's conversation with the user.
     pub conversation_id: String,
     pub to: String,
     /// The note to the user, as a reply: stored and queued.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<ReplyAccepted>,
 }
 
 /// `POST /v1/conversations/{id}/typing`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug)]
 pub struct TypingRequest {
-    #[serde(default = "typing_default")]
     pub typing: bool,
 }
 
 /// Whether the typing indicator is now shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TypingAnswer {
     pub typing: bool,
-}
-
-fn typing_default() -> bool {
-    true
-}
-
-/// Milliseconds as any JSON number whose value is an integer (`1800000000000`, `1.8e12`,
-/// `1800000000000.0`: all integers to JSON Schema) within i64; a fraction is refused.
-fn integral_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    // 2^63 exactly: the first f64 above i64::MAX.
-    const I64_END: f64 = 9_223_372_036_854_775_808.0;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    if let Some(ms) = number.as_i64() {
-        return Ok(Some(ms));
-    }
-    match number.as_f64() {
-        Some(ms) if ms.fract() == 0.0 && (-I64_END..I64_END).contains(&ms) => Ok(Some(ms as i64)),
-        _ => Err(serde::de::Error::custom("an integer of milliseconds")),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::{ConflictCode, MAX_MEDIA_BYTES};
 use super::{TypingAnswer, TypingRequest};
 use crate::model::media::{is_media_id, object_key};
 use crate::ports::media::MediaArchive;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{ConversationStore, MessageMediaStore, StoreError, UserStore};
 use crate::ports::wechat::{ApiError, Media, Remedy, WechatApi};
 use crate::ports::Ports;
 use crate::services::tokens::CallError;

@@ -31,6 +31,7 @@ mod chain;
 mod paths;
 
 use super::report::{self, ReportOutcome, Reports};
+use super::settlement::Settlement;
 use super::Bridge;
 use crate::config::{ChannelConfig, LostSendAnswer};
 use crate::model::message::lost_answer;
@@ -38,7 +39,9 @@ use crate::model::{
     status_name, AttemptOutcome, ChannelUser, MessageStatus, OutboundRef, PushPath, PushRecord,
     StoredMessage,
 };
-use crate::ports::store::{change_user, through_hiccups, Store, StoreError};
+use crate::ports::store::{
+    change_user, through_hiccups, MessageStore, PushStore, StoreError, UserStore,
+};
 use crate::ports::Ports;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,23 @@ pub enum PushOutcome {
     Retry(String),
     /// Not finished: the store or a queue did not answer. Try again soon.
     RetrySoon(String),
+}
+
+/// Every settled push (and report) is done; a record with nothing to deliver is parked.
+impl From<PushOutcome> for Settlement {
+    fn from(outcome: PushOutcome) -> Self {
+        match outcome {
+            PushOutcome::Retry(reason) => Settlement::Retry(reason),
+            PushOutcome::RetrySoon(reason) => Settlement::RetrySoon(reason),
+            PushOutcome::Unusable(reason) => Settlement::Park(reason),
+            PushOutcome::Sent(_)
+            | PushOutcome::Undeliverable(_)
+            | PushOutcome::Expired
+            | PushOutcome::Uncertain
+            | PushOutcome::AlreadyDone
+            | PushOutcome::Reported => Settlement::Done,
+        }
+    }
 }
 
 use chain::Chain;

@@ -9,7 +9,7 @@ use crate::model::{
     Allowance, AttemptOutcome, ChannelUser, Content, MessageStatus, PushPath, ReplyWindow, Session,
     StoredMessage, SubscribeForm,
 };
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{PushStore, StoreError};
 use crate::ports::wechat::WechatApi;
 use crate::ports::Ports;
 use crate::services::tokens::CallError;

@@ -8,7 +8,7 @@
 
 use super::Bridge;
 use crate::model::{Session, SubMerchant};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{StoreError, SubMerchantStore};
 use crate::ports::Ports;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,7 +64,7 @@ impl Mapping {
 impl SubMerchantDirectory {
     /// Looks `find` up in the channel's mapping, reading it from the store when it is not
     /// fresh, or when `find` misses and the mapping is older than [`RELOAD_ON_MISS_MS`].
-    async fn lookup<S: Store, T>(
+    async fn lookup<S: SubMerchantStore, T>(
         &self,
         store: &S,
         channel: &str,

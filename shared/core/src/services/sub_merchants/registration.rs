@@ -9,7 +9,7 @@ use super::super::Bridge;
 use crate::config::{ChannelConfig, PartnerConfig, SubMerchantConfig};
 use crate::model::SubMerchant;
 use crate::ports::media::{FetchError, ImageSource};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{StoreError, SubMerchantStore};
 use crate::ports::wechat::{BusinessProfile, WechatApi, NO_SUCH_BUSINESS};
 use crate::ports::Ports;
 use crate::services::images;

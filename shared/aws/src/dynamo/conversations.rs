@@ -1,14 +1,37 @@
-//! Conversations due to close for idleness, through the idle index (`gsi2`, see
-//! [`super::keys`]): every shard asked for deadlines at or before now.
+//! Conversations in DynamoDB, in their user's partition; those due to close for idleness
+//! through the idle index (`gsi2`, see [`super::keys`]): every shard asked for deadlines at
+//! or before now.
 
 use super::keys::{self, GSI2, GSI2_PK, GSI2_SK, IDLE_SHARDS, PK, SK};
-use super::messages::DynamoStore;
+use super::store::DynamoStore;
 use super::{applied, n, s};
 use wxbridge_core::model::Conversation;
-use wxbridge_core::ports::store::StoreError;
+use wxbridge_core::ports::store::{ConversationStore, StoreError};
 
-impl DynamoStore {
-    pub(super) async fn read_idle_conversations(
+impl ConversationStore for DynamoStore {
+    async fn conversation(
+        &self,
+        channel: &str,
+        openid: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.get_record(
+            keys::user_pk(channel, openid),
+            &keys::conversation_sk(conversation_id),
+        )
+        .await
+    }
+
+    async fn conversations(
+        &self,
+        channel: &str,
+        openid: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.query_prefix(keys::user_pk(channel, openid), "CONV#")
+            .await
+    }
+
+    async fn idle_conversations(
         &self,
         due_by_ms: i64,
         limit: usize,
@@ -35,7 +58,7 @@ impl DynamoStore {
         Ok(due)
     }
 
-    pub(super) async fn forget_idle(
+    async fn clear_idle(
         &self,
         conversation: &Conversation,
         idle_at_ms: i64,
