@@ -11,7 +11,7 @@ test:
 	@scripts/test.sh
 
 ## The product's unit tests: the protocol, the core on memory adapters, the handlers called
-## in process, the WeChat fake's rules. No emulator, no local stack; about 25 s once built.
+## in process, the WeChat fake's rules. No emulator, no local stack; about 16 s once built.
 test-unit:
 	@scripts/test.sh unit
 
